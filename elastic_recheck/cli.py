@@ -1,0 +1,163 @@
+"""The ``elastic-recheck`` command group.
+
+Each subcommand lives in ``elastic_recheck/commands/<name>.py`` and is
+imported only when used, so ``--help`` stays fast and a broken optional
+dependency of one command never breaks the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from elastic_recheck import __version__
+from elastic_recheck.config import Config, load_config
+from elastic_recheck.errors import ElasticRecheckError
+
+LOG = logging.getLogger(__name__)
+
+#: name -> (module, attribute, one-line help shown in ``--help``)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("elastic_recheck.commands.demo", "demo", "Run the whole pipeline on the bundled sample data (no server)."),
+    "ingest": ("elastic_recheck.commands.ingest", "ingest", "Load CI log documents or a build's log files into the embedded store."),
+    "search": ("elastic_recheck.commands.search", "search", "Search log lines with a Lucene query."),
+    "query": ("elastic_recheck.commands.search", "query", "Show hits of one fingerprint and their top attribute values."),
+    "classify": ("elastic_recheck.commands.classify", "classify", "Tell which known bugs explain failed builds."),
+    "bot": ("elastic_recheck.commands.bot", "bot", "Watch Gerrit events, classify failures, comment on reviews and IRC."),
+    "graph": ("elastic_recheck.commands.report", "graph", "Write graph.json: hits per bug over time."),
+    "uncategorized": ("elastic_recheck.commands.report", "uncategorized", "Write the uncategorized-failures report."),
+    "render": ("elastic_recheck.commands.report", "render", "Render the static trend site."),
+    "serve": ("elastic_recheck.commands.report", "serve", "Preview the rendered site on a local web server."),
+    "check-queries": ("elastic_recheck.commands.lint", "check_queries", "Validate and lint fingerprint files without a backend."),
+    "backtest": ("elastic_recheck.commands.contrib", "backtest", "Measure new or changed fingerprints against recent builds."),
+    "stale": ("elastic_recheck.commands.contrib", "stale", "List quiet fingerprints and resolved bugs that came back."),
+    "suggest": ("elastic_recheck.commands.contrib", "suggest", "Draft fingerprints from clusters of uncategorized failures."),
+    "collect": ("elastic_recheck.commands.collect", "collect", "Fetch build logs from Zuul into the store or a cluster."),
+    "config": ("elastic_recheck.commands.misc", "show_config", "Print the effective configuration (secrets redacted)."),
+}
+
+
+@dataclass
+class AppContext:
+    """What every subcommand gets: the validated config and lazily opened adapters."""
+
+    config: Config
+    store_override: Path | None = None
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def store_path(self) -> Path:
+        return self.store_override or self.config.store_path
+
+    def store(self, create: bool = False) -> Any:
+        """The embedded store (opened once)."""
+        if "store" not in self._cache:
+            from elastic_recheck.search.embedded import EmbeddedStore
+
+            path = self.store_path
+            if not create and not path.exists():
+                raise click.ClickException(
+                    f"no embedded store at {path}; load logs first with 'elastic-recheck ingest' "
+                    "(or 'elastic-recheck demo'), or pass --store"
+                )
+            self._cache["store"] = EmbeddedStore(path)
+        return self._cache["store"]
+
+    def backend(self) -> Any:
+        """The configured SearchBackend."""
+        if "backend" not in self._cache:
+            if self.config.backend == "embedded":
+                self._cache["backend"] = self.store()
+            else:
+                from elastic_recheck.search.elastic import backend_from_config
+
+                self._cache["backend"] = backend_from_config(self.config)
+        return self._cache["backend"]
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module_name, attr, short = spec
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("elastic_recheck"):
+                return _unavailable(cmd_name, short, str(exc))
+            raise
+        command: click.Command = getattr(module, attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _unavailable(name: str, short: str, why: str) -> click.Command:
+    @click.command(name=name, help=short)
+    def _cmd() -> None:
+        raise click.ClickException(f"'{name}' is not available in this build: {why}")
+
+    return _cmd
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="ELASTIC_RECHECK_CONFIG",
+    help="INI config file (elasticRecheck.conf format). Env: ELASTIC_RECHECK_CONFIG.",
+)
+@click.option(
+    "--store",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Path of the embedded store. Default: $ELASTIC_RECHECK_STORE or ~/.local/share/elastic-recheck/store.db.",
+)
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.version_option(__version__, prog_name="elastic-recheck")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, store: Path | None, verbose: int, quiet: bool) -> None:
+    """elastic-recheck: explain CI failures with fingerprints of known bugs.
+
+    Fingerprints are Lucene queries in queries/<bug>.yaml. Logs are searched
+    in the embedded store (default, no server) or an Elasticsearch/OpenSearch
+    cluster ([data_source] backend in the config file).
+    """
+    setup_logging(verbose, quiet)
+    try:
+        config = load_config(config_path)
+    except ElasticRecheckError as exc:
+        raise click.ClickException(str(exc)) from None
+    ctx.obj = AppContext(config=config, store_override=store)
+
+
+def main() -> None:
+    cli(prog_name="elastic-recheck")
+
+
+if __name__ == "__main__":
+    main()

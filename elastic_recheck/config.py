@@ -1,0 +1,259 @@
+"""One validated configuration object.
+
+The file format is INI, compatible with the old ``elasticRecheck.conf``
+(sections ``[ircbot]``, ``[gerrit]``, ``[data_source]``, ``[recheckwatch]``),
+plus new sections (``[bot]``, ``[bugs]``, ``[zuul]``, ``[site]``). Every
+setting has a default here, in one table, and environment variables
+``ELASTIC_RECHECK_<SECTION>_<KEY>`` override the file. Nothing is read at
+import time.
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from elastic_recheck.errors import ConfigError
+
+LOG = logging.getLogger(__name__)
+
+ENV_STORE = "ELASTIC_RECHECK_STORE"
+
+
+def default_store_path() -> Path:
+    """``$ELASTIC_RECHECK_STORE``, else ``$XDG_DATA_HOME/elastic-recheck/store.db``."""
+    env = os.environ.get(ENV_STORE)
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "elastic-recheck" / "store.db"
+
+
+@dataclass(frozen=True)
+class Setting:
+    section: str
+    key: str
+    default: Any
+    help: str
+    secret: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+def _bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _list(value: str) -> list[str]:
+    return [p.strip() for p in value.replace("\n", ",").split(",") if p.strip()]
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # [data_source]
+    Setting("data_source", "backend", "embedded", "embedded | elasticsearch | opensearch"),
+    Setting("data_source", "store", "", "path of the embedded store (default: $ELASTIC_RECHECK_STORE or ~/.local/share/elastic-recheck/store.db)"),
+    Setting("data_source", "es_url", "", "Elasticsearch/OpenSearch URL (may include user:password@)", secret=True),
+    Setting("data_source", "index_format", "logstash-%Y.%m.%d", "strftime pattern of the daily indices"),
+    Setting("data_source", "username", "", "cluster user name"),
+    Setting("data_source", "password", "", "cluster password", secret=True),
+    Setting("data_source", "verify_certs", True, "verify the cluster's TLS certificate"),
+    Setting("data_source", "ca_certs", "", "CA bundle for the cluster's TLS certificate"),
+    Setting("data_source", "timeout", 30.0, "seconds before a cluster request times out"),
+    Setting("data_source", "retries", 3, "retries of a failed cluster request (5xx, timeouts)"),
+    Setting("data_source", "db_uri", "", "optional subunit2sql database URI (failed test ids)", secret=True),
+    Setting("data_source", "ls_url", "", "logstash/kibana URL used in links (old setting)"),
+    Setting("data_source", "lucene_mode", "es", "es (Elasticsearch query_string) or lucene (plain classic QueryParser)"),
+    # [gerrit]
+    Setting("gerrit", "host", "review.opendev.org", "Gerrit SSH host"),
+    Setting("gerrit", "port", 29418, "Gerrit SSH port"),
+    Setting("gerrit", "user", "", "Gerrit SSH user"),
+    Setting("gerrit", "key", "", "path of the SSH private key", secret=True),
+    Setting("gerrit", "query_file", "", "directory of fingerprints (old name of [bot] queries)"),
+    Setting("gerrit", "url", "", "Gerrit web URL used in links (default https://<host>)"),
+    Setting("gerrit", "comment_via", "ssh", "ssh (gerrit review) or rest (HTTP password)"),
+    Setting("gerrit", "http_user", "", "Gerrit REST user"),
+    Setting("gerrit", "http_password", "", "Gerrit REST HTTP password", secret=True),
+    # [recheckwatch]
+    Setting("recheckwatch", "ci_username", "zuul", "CI account(s) whose comments are reports (comma separated)"),
+    Setting("recheckwatch", "jobs_re", "", "only jobs matching this regex are classified (empty: all)"),
+    Setting("recheckwatch", "results", "FAILURE", "job results that are classified (comma separated)"),
+    Setting("recheckwatch", "irc_pipelines", "gate", "pipelines whose failures go to IRC"),
+    Setting("recheckwatch", "readiness_timeout", 1200.0, "seconds to wait for a build's logs to be indexed"),
+    Setting("recheckwatch", "readiness_poll", 10.0, "first poll interval (doubles up to 60 s)"),
+    Setting("recheckwatch", "required_files", "", "job-regex=file[,file] lines: files that must be indexed before classifying"),
+    Setting("recheckwatch", "workers", 4, "events classified concurrently"),
+    Setting("recheckwatch", "messages", "", "YAML file with a messages: block (old recheckwatchbot.yaml)"),
+    # [bot]
+    Setting("bot", "queries", "queries", "directory of fingerprints"),
+    Setting("bot", "log_base_url", "", "base URL of build logs for old report formats"),
+    # [ircbot]
+    Setting("ircbot", "nick", "RecheckWatchBot", "IRC nick"),
+    Setting("ircbot", "pass", "", "NickServ password", secret=True),
+    Setting("ircbot", "server", "", "IRC server host (empty: IRC off)"),
+    Setting("ircbot", "port", 6667, "IRC server port"),
+    Setting("ircbot", "ssl", False, "connect with TLS"),
+    Setting("ircbot", "channel_config", "", "YAML file with channels: and messages: (recheckwatchbot.yaml)"),
+    Setting("ircbot", "log_config", "", "logging config file (old setting)"),
+    # [bugs]
+    Setting("bugs", "tracker", "offline", "offline (titles from YAML) | launchpad"),
+    Setting("bugs", "cache_dir", "", "on-disk cache of bug data (default next to the store)"),
+    Setting("bugs", "cache_ttl", 3600.0, "seconds before cached bug data is refreshed"),
+    Setting("bugs", "bugs_file", "", "optional YAML file of bug titles/projects for the offline tracker"),
+    Setting("bugs", "launchpad_url", "https://api.launchpad.net/devel/", "Launchpad API root"),
+    Setting("bugs", "timeout", 10.0, "seconds before a tracker request times out"),
+    # [zuul]
+    Setting("zuul", "url", "", "Zuul web URL, e.g. https://zuul.opendev.org"),
+    Setting("zuul", "tenant", "openstack", "Zuul tenant"),
+    Setting("zuul", "log_hosts", "", "allowed log hosts (comma separated; empty: the Zuul host and its build log_url hosts)"),
+    # [site]
+    Setting("site", "gate_queue", "gate", "queue shown on the gate page and counted as gate failures"),
+    Setting("site", "integrated_projects_re", r"^openstack/(nova|neutron|cinder|glance|keystone|swift|tempest|devstack)$", "projects grouped as integrated gate"),
+    Setting("site", "all_fails_query", 'filename:"job-output.txt" AND message:"Job complete, result: FAILURE"', "Lucene query that finds failed builds"),
+)
+
+_BY_KEY = {(s.section, s.key): s for s in SETTINGS}
+
+
+@dataclass
+class Config:
+    """The validated settings. Build with :func:`load_config` or from a dict in tests."""
+
+    values: dict[tuple[str, str], Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def get(self, section: str, key: str) -> Any:
+        if (section, key) in self.values:
+            return self.values[(section, key)]
+        setting = _BY_KEY.get((section, key))
+        if setting is None:
+            raise KeyError(f"unknown setting [{section}] {key}")
+        return setting.default
+
+    # Convenience accessors for the settings used everywhere.
+    @property
+    def backend(self) -> str:
+        return str(self.get("data_source", "backend"))
+
+    @property
+    def store_path(self) -> Path:
+        value = self.get("data_source", "store")
+        return Path(value).expanduser() if value else default_store_path()
+
+    @property
+    def queries_dir(self) -> Path:
+        old = self.get("gerrit", "query_file")
+        if ("bot", "queries") not in self.values and old:
+            return Path(old)
+        return Path(self.get("bot", "queries"))
+
+    @property
+    def ci_usernames(self) -> list[str]:
+        return _list(str(self.get("recheckwatch", "ci_username")))
+
+    def redacted(self) -> dict[str, dict[str, Any]]:
+        """All settings with secrets replaced by ``***`` (safe to log or print)."""
+        out: dict[str, dict[str, Any]] = {}
+        for s in SETTINGS:
+            value = self.get(s.section, s.key)
+            if s.secret and value:
+                value = "***"
+            out.setdefault(s.section, {})[s.key] = value
+        return out
+
+
+def _convert(setting: Setting, raw: str) -> Any:
+    default = setting.default
+    try:
+        if isinstance(default, bool):
+            return _bool(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"[{setting.section}] {setting.key}: {exc}") from None
+    return raw
+
+
+def from_mapping(data: Mapping[str, Mapping[str, Any]], path: Path | None = None) -> Config:
+    """Build a Config from ``{section: {key: value}}``; unknown keys are warned about."""
+    values: dict[tuple[str, str], Any] = {}
+    for section, items in data.items():
+        for key, raw in items.items():
+            setting = _BY_KEY.get((section, key))
+            if setting is None:
+                LOG.warning("%s: unknown setting [%s] %s (ignored)", path or "config", section, key)
+                continue
+            values[(section, key)] = _convert(setting, raw) if isinstance(raw, str) else raw
+    cfg = Config(values=values, path=path)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    backend = cfg.backend
+    if backend not in ("embedded", "elasticsearch", "opensearch"):
+        raise ConfigError(f"[data_source] backend must be embedded, elasticsearch or opensearch, not {backend!r}")
+    if backend != "embedded" and not cfg.get("data_source", "es_url"):
+        raise ConfigError(f"[data_source] backend = {backend} needs es_url")
+    if cfg.get("gerrit", "comment_via") not in ("ssh", "rest"):
+        raise ConfigError("[gerrit] comment_via must be ssh or rest")
+    if cfg.get("data_source", "lucene_mode") not in ("es", "lucene"):
+        raise ConfigError("[data_source] lucene_mode must be es or lucene")
+
+
+def _env_overrides() -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for s in SETTINGS:
+        name = f"ELASTIC_RECHECK_{s.section.upper()}_{s.key.upper()}"
+        if name in os.environ:
+            out.setdefault(s.section, {})[s.key] = os.environ[name]
+    return out
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Read an INI file (optional), apply env overrides, validate.
+
+    A world-readable file that holds a secret gets a warning.
+    """
+    data: dict[str, dict[str, str]] = {}
+    p: Path | None = None
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found")
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read(p, encoding="utf-8")
+        except (configparser.Error, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{p}: {exc}") from None
+        for section in parser.sections():
+            data[section] = dict(parser.items(section))
+        _warn_world_readable(p, data)
+    for section, items in _env_overrides().items():
+        data.setdefault(section, {}).update(items)
+    return from_mapping(data, path=p)
+
+
+def _warn_world_readable(path: Path, data: Mapping[str, Mapping[str, str]]) -> None:
+    has_secret = any(
+        _BY_KEY.get((sec, key)) is not None and _BY_KEY[(sec, key)].secret and val
+        for sec, items in data.items()
+        for key, val in items.items()
+    )
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if has_secret and mode & stat.S_IROTH:
+        LOG.warning("%s holds secrets and is world-readable; chmod 600 it", path)

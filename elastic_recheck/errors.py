@@ -1,0 +1,68 @@
+"""The project's own exception types.
+
+Every adapter translates the errors of the library it wraps into one of these,
+so callers (the CLI, the bot) handle one family of exceptions.
+"""
+
+from __future__ import annotations
+
+
+class ElasticRecheckError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class ConfigError(ElasticRecheckError):
+    """The configuration file or an option is invalid."""
+
+
+class QuerySyntaxError(ElasticRecheckError):
+    """A Lucene query string that Lucene's classic QueryParser would reject.
+
+    ``line`` and ``col`` are 1-based positions inside the query text (not the
+    YAML file); :class:`FingerprintError` maps them onto the file.
+    """
+
+    def __init__(self, message: str, line: int = 1, col: int = 1, query: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.col = col
+        self.query = query
+
+    def __str__(self) -> str:
+        return f"{self.line}:{self.col}: {self.message}"
+
+
+class FingerprintError(ElasticRecheckError):
+    """A fingerprint file that cannot be used; names the file and position."""
+
+    def __init__(self, path: str, message: str, line: int | None = None, col: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+        self.line = line
+        self.col = col
+
+    def __str__(self) -> str:
+        pos = ""
+        if self.line is not None:
+            pos = f":{self.line}"
+            if self.col is not None:
+                pos += f":{self.col}"
+        return f"{self.path}{pos}: {self.message}"
+
+
+class BackendError(ElasticRecheckError):
+    """The search backend failed. ``retryable`` tells the bot to try later."""
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class StoreError(ElasticRecheckError):
+    """The embedded store cannot be opened or written (disk full, read-only, corrupt)."""
+
+
+class EventParseError(ElasticRecheckError):
+    """A Gerrit event that is malformed (logged and skipped by the bot)."""

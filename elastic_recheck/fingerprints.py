@@ -1,0 +1,265 @@
+"""Fingerprints: one ``queries/<bug>.yaml`` file per known bug.
+
+A fingerprint is a Lucene ``query_string`` plus options::
+
+    query: >-
+      message:"Timed out waiting for thing" AND tags:"screen-n-cpu.txt"
+    suppress-graph: false          # leave out of the trend graphs
+    suppress-notification: false   # matched, but the bot stays silent
+    allow-nonvoting: false         # also count non-voting jobs
+    test_ids: [tempest.api...]     # match only if one of these tests failed
+    resolved_at: 2024-01-31        # the bug was fixed then (hits after = it came back)
+    bug_title: "..."               # offline title (no tracker needed)
+    projects: [openstack/nova]     # offline affected projects
+
+Loading a directory never stops at a bad file: it returns the good
+fingerprints and a list of :class:`FingerprintError` naming file and position.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from elastic_recheck.errors import FingerprintError, QuerySyntaxError
+from elastic_recheck.query_ast import Query
+from elastic_recheck.schema import DEFAULT_MAPPING, Mapping
+
+LOG = logging.getLogger(__name__)
+
+KNOWN_KEYS: frozenset[str] = frozenset(
+    {
+        "query",
+        "suppress-graph",
+        "suppress-notification",
+        "allow-nonvoting",
+        "test_ids",
+        "resolved_at",
+        "bug_title",
+        "projects",
+        "bug_url",
+        "tracker",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """One known bug and the query that recognises it in CI logs."""
+
+    bug: str
+    query: str
+    ast: Query | None = field(default=None, compare=False, repr=False)
+    path: Path | None = field(default=None, compare=False)
+    suppress_graph: bool = False
+    suppress_notification: bool = False
+    allow_nonvoting: bool = False
+    test_ids: tuple[str, ...] = ()
+    resolved_at: datetime | None = None
+    bug_title: str | None = None
+    projects: tuple[str, ...] = ()
+    bug_url: str | None = None
+    #: 1-based line/column in the file where the query text starts.
+    query_line: int = 1
+    query_col: int = 1
+    warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def url(self) -> str:
+        """Link to the bug (Launchpad unless ``bug_url`` says otherwise)."""
+        if self.bug_url:
+            return self.bug_url
+        if self.bug.isdigit():
+            return f"https://bugs.launchpad.net/bugs/{self.bug}"
+        return self.bug
+
+
+@dataclass
+class LoadResult:
+    fingerprints: list[Fingerprint]
+    errors: list[FingerprintError]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        text = value.strip().replace("Z", "+00:00")
+        parsed = datetime.fromisoformat(text)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise ValueError(f"not a date: {value!r}")
+
+
+def _query_position(root: yaml.Node | None) -> tuple[int, int, str]:
+    """Where the ``query`` value starts in the file and its scalar style."""
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "query":
+                style = getattr(value, "style", None) or ""
+                return value.start_mark.line + 1, value.start_mark.column + 1, style
+    return 1, 1, ""
+
+
+def _map_query_error(
+    exc: QuerySyntaxError, qline: int, qcol: int, style: str, indent: int
+) -> tuple[int, int]:
+    """Map a position inside the query text to a position in the YAML file."""
+    if style in ("|", ">"):
+        # Block scalar: the text starts on the next line, indented.
+        return qline + exc.line, indent + exc.col
+    offset = 1 if style in ("'", '"') else 0
+    if exc.line == 1:
+        return qline, qcol + offset + exc.col - 1
+    return qline + exc.line - 1, exc.col
+
+
+def parse_fingerprint(
+    text: str,
+    path: Path | str,
+    mapping: Mapping = DEFAULT_MAPPING,
+    es_mode: bool = True,
+) -> Fingerprint:
+    """Parse and validate one fingerprint file's text.
+
+    :raises FingerprintError: with the file name and, where known, line/column.
+    """
+    from elastic_recheck import lucene  # the Lucene layer (imported here: heavy)
+
+    p = Path(path)
+    name = str(path)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        col = mark.column + 1 if mark else None
+        raise FingerprintError(name, f"invalid YAML: {exc.problem or exc}", line, col) from None
+    except yaml.YAMLError as exc:
+        raise FingerprintError(name, f"invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise FingerprintError(name, "expected a mapping with a 'query' key", 1, 1)
+
+    warnings = [f"{name}: unknown key {key!r} (ignored)" for key in sorted(map(str, data)) if key not in KNOWN_KEYS]
+    for w in warnings:
+        LOG.warning("%s", w)
+
+    query = data.get("query")
+    qline, qcol, style = _query_position(root)
+    if query is None:
+        raise FingerprintError(name, "missing required key 'query'", 1, 1)
+    if not isinstance(query, str):
+        raise FingerprintError(name, f"'query' must be a string, not {type(query).__name__}", qline, qcol)
+    if not query.strip():
+        raise FingerprintError(name, "'query' is empty", qline, qcol)
+
+    def flag(key: str) -> bool:
+        value = data.get(key, False)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise FingerprintError(name, f"'{key}' must be true or false, not {value!r}")
+        return value
+
+    test_ids = data.get("test_ids") or []
+    if isinstance(test_ids, str):
+        test_ids = [test_ids]
+    if not isinstance(test_ids, list) or not all(isinstance(t, str) for t in test_ids):
+        raise FingerprintError(name, "'test_ids' must be a list of test ids")
+
+    resolved_at = None
+    if data.get("resolved_at") is not None:
+        try:
+            resolved_at = _parse_time(data["resolved_at"])
+        except ValueError as exc:
+            raise FingerprintError(name, f"'resolved_at': {exc}") from None
+
+    projects = data.get("projects") or []
+    if isinstance(projects, str):
+        projects = [projects]
+    if not isinstance(projects, list) or not all(isinstance(x, str) for x in projects):
+        raise FingerprintError(name, "'projects' must be a list of project names")
+    title = data.get("bug_title")
+    if title is not None and not isinstance(title, str):
+        raise FingerprintError(name, "'bug_title' must be a string")
+    bug_url = data.get("bug_url")
+    if bug_url is not None and not isinstance(bug_url, str):
+        raise FingerprintError(name, "'bug_url' must be a string")
+
+    try:
+        ast = lucene.parse(query, mapping=mapping, es_mode=es_mode)
+    except QuerySyntaxError as exc:
+        indent = qcol + 1 if style in ("|", ">") else 1
+        line, col = _map_query_error(exc, qline, qcol, style, indent)
+        raise FingerprintError(name, f"invalid Lucene query: {exc.message}", line, col) from None
+
+    return Fingerprint(
+        bug=p.stem,
+        query=query.strip(),
+        ast=ast,
+        path=p,
+        suppress_graph=flag("suppress-graph"),
+        suppress_notification=flag("suppress-notification"),
+        allow_nonvoting=flag("allow-nonvoting"),
+        test_ids=tuple(test_ids),
+        resolved_at=resolved_at,
+        bug_title=title,
+        projects=tuple(projects),
+        bug_url=bug_url,
+        query_line=qline,
+        query_col=qcol,
+        warnings=tuple(warnings),
+    )
+
+
+def load_file(path: Path | str, mapping: Mapping = DEFAULT_MAPPING, es_mode: bool = True) -> Fingerprint:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FingerprintError(str(p), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise FingerprintError(str(p), f"cannot read: {exc.strerror}") from None
+    return parse_fingerprint(text, p, mapping=mapping, es_mode=es_mode)
+
+
+def iter_query_files(paths: Iterable[Path | str]) -> list[Path]:
+    """Expand directories into their ``*.yaml`` files (sorted); keep files as given."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(sorted(x for x in p.iterdir() if x.suffix in (".yaml", ".yml") and x.is_file()))
+        else:
+            out.append(p)
+    return out
+
+
+def load_fingerprints(
+    paths: Path | str | Sequence[Path | str],
+    mapping: Mapping = DEFAULT_MAPPING,
+    es_mode: bool = True,
+) -> LoadResult:
+    """Load every fingerprint below ``paths``; bad files are reported, not fatal."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    result = LoadResult([], [])
+    for p in iter_query_files(paths):
+        try:
+            fp = load_file(p, mapping=mapping, es_mode=es_mode)
+        except FingerprintError as exc:
+            LOG.error("%s", exc)
+            result.errors.append(exc)
+            continue
+        result.fingerprints.append(fp)
+        result.warnings.extend(fp.warnings)
+    return result
