@@ -24,6 +24,7 @@ from elastic_recheck.errors import BackendError
 __all__ = [
     "BackendError",
     "Bucket",
+    "BuildInfo",
     "Filters",
     "Hit",
     "QuerySpec",
@@ -146,6 +147,23 @@ class TermCount:
     docs: int = 0
 
 
+@dataclass(frozen=True)
+class BuildInfo:
+    """One distinct build among matching documents.
+
+    ``fields`` holds the build-level fields of one of its documents
+    (``build_name``, ``project``, ``build_change``, ``build_patchset``,
+    ``build_queue``, ``build_status``, ``build_branch``, ``voting``,
+    ``node_provider``, ``log_url`` when present).
+    """
+
+    uuid: str
+    fields: Mapping[str, Any]
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    docs: int = 0
+
+
 @runtime_checkable
 class SearchBackend(Protocol):
     """What the classifier, the bot and the report builders need of a log store.
@@ -179,6 +197,14 @@ class SearchBackend(Protocol):
 
     def terms(self, spec: QuerySpec, field: str, size: int = 10) -> list[TermCount]:
         """Top values of ``field`` among matching documents, by distinct builds."""
+        ...
+
+    def builds(self, spec: QuerySpec, limit: int | None = None) -> list[BuildInfo]:
+        """Distinct builds among matching documents, newest ``last_seen`` first.
+
+        Never silently truncated: ``limit=None`` returns all of them (the
+        cluster adapter pages through a composite aggregation).
+        """
         ...
 
     def latest_timestamp(self) -> datetime | None:
