@@ -66,3 +66,21 @@ class StoreError(ElasticRecheckError):
 
 class EventParseError(ElasticRecheckError):
     """A Gerrit event that is malformed (logged and skipped by the bot)."""
+
+
+class ZuulError(ElasticRecheckError):
+    """The Zuul REST API (or a build's log server) failed or refused a request.
+
+    ``status`` is the HTTP status when there was one; ``retryable`` is True for
+    5xx answers, timeouts and connection errors that outlived the retries.
+    """
+
+    def __init__(self, message: str, status: int | None = None, url: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.url = url
+        self.retryable = retryable
+
+
+class LogFetchError(ZuulError):
+    """A build's log file could not be fetched (or its URL is not allowed)."""

@@ -1,0 +1,52 @@
+"""Click subcommands of ``elastic-recheck`` and the option bundles they share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from elastic_recheck.search import TimeWindow
+from elastic_recheck.timeutil import parse_duration, parse_time
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def window_options(func: F) -> F:
+    """``--days``, ``--since``, ``--until``: the time window of a search (default: all time)."""
+    func = click.option("--until", metavar="TIME", help="End of the window (ISO 8601, epoch, 'now', '-1d').")(func)
+    func = click.option("--since", metavar="TIME", help="Start of the window (ISO 8601, epoch, '-10d'...).")(func)
+    func = click.option("--days", type=float, help="Window of the last N days (ending --until or now).")(func)
+    return func
+
+
+def make_window(days: float | None, since: str | None, until: str | None, now: datetime | None = None) -> TimeWindow:
+    now = now or datetime.now(UTC)
+    try:
+        end = parse_time(until, now) if until else None
+        start = parse_time(since, now) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if days is not None:
+        end = end or now
+        start = end - timedelta(days=days)
+    return TimeWindow(start=start, end=end)
+
+
+def queries_option(func: F) -> F:
+    return click.option(
+        "--queries",
+        "queries_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Directory of fingerprints (default: [bot] queries in the config, else ./queries).",
+    )(func)
+
+
+def duration_type(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
