@@ -47,8 +47,8 @@ DEFAULT_RETRIES = 3
 DEFAULT_BACKOFF = 0.5
 #: Upper bound of one backoff delay.
 MAX_BACKOFF = 30.0
-#: Builds asked for per page (Zuul's own default is 50; its maximum is larger).
-DEFAULT_PAGE_SIZE = 50
+#: Builds asked for per page (Zuul's own default is 50).
+DEFAULT_PAGE_SIZE = 100
 USER_AGENT = "elastic-recheck (+https://opendev.org/opendev/elastic-recheck)"
 
 #: Build results Zuul reports. Not exhaustive: unknown results are kept as-is.
@@ -472,8 +472,8 @@ class ZuulClient:
         """Builds matching the filters, newest first, page after page.
 
         Paging stops when a page comes back short, when ``limit`` builds were
-        yielded, or at the first build that ended (or started) before
-        ``since``. Records without a uuid (SKIPPED builds) and builds still
+        yielded, or at the first build that started before ``since`` (Zuul
+        orders builds by creation, so every later one started earlier). Records without a uuid (SKIPPED builds) and builds still
         running (no result) are passed over. A build seen twice (new builds
         shift the pages while we read them) is yielded once.
         """
@@ -502,7 +502,8 @@ class ZuulClient:
                     LOG.debug("passing over build record: %s", exc)
                     continue
                 if since is not None:
-                    when = build.timestamp
+                    # Zuul lists builds newest-created first, i.e. by start time.
+                    when = build.start_time or build.end_time
                     if when is not None and when < since:
                         return
                 if build.result is None or build.uuid in seen:
