@@ -84,3 +84,15 @@ class ZuulError(ElasticRecheckError):
 
 class LogFetchError(ZuulError):
     """A build's log file could not be fetched (or its URL is not allowed)."""
+
+
+class BugTrackerError(ElasticRecheckError):
+    """The bug tracker (Launchpad, ...) failed or timed out.
+
+    ``retryable`` is True for timeouts, connection errors and 5xx answers;
+    :class:`elastic_recheck.bugs.CachedTracker` then serves stale data.
+    """
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
