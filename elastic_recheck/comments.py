@@ -1,0 +1,132 @@
+"""Text of the Gerrit review comment (pure formatting, no I/O).
+
+The message parts are configurable with the ``messages:`` block of the old
+``recheckwatchbot.yaml`` (``found_bug``, ``recheck_instructions``,
+``unrecognized``, ``footer``, ``no_bugs_found``); ``%(bugs)s`` in
+``found_bug`` is replaced by the per-job bug list, as the old bot did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from elastic_recheck.errors import ConfigError
+
+DEFAULT_MESSAGES: dict[str, str] = {
+    "found_bug": "I noticed Zuul failed, I think you hit bug(s):\n\n%(bugs)s",
+    "recheck_instructions": (
+        "If you believe we've correctly identified the failure, feel free to leave a 'recheck' "
+        "comment to run the tests again."
+    ),
+    "unrecognized": (
+        "Some of the tests failed in a way that we did not understand. Please help us classify "
+        "these issues so that they can be part of Elastic Recheck."
+    ),
+    "footer": "For more details on this and other bugs, please see the elastic-recheck status pages.",
+    "no_bugs_found": (
+        "I noticed Zuul failed, but no known bug matched. Please look at the logs before you recheck."
+    ),
+}
+
+#: Longest matched log line quoted in a comment.
+MAX_LINE = 300
+
+
+def load_messages(path: Path | str | None) -> dict[str, str]:
+    """Read the ``messages:`` block of a recheckwatchbot.yaml; defaults for missing keys."""
+    messages = dict(DEFAULT_MESSAGES)
+    if not path:
+        return messages
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read messages: {exc}") from None
+    block = data.get("messages", {}) if isinstance(data, dict) else {}
+    if not isinstance(block, dict):
+        raise ConfigError(f"{path}: 'messages' must be a mapping")
+    for key, value in block.items():
+        if key in DEFAULT_MESSAGES and isinstance(value, str):
+            messages[key] = value.rstrip("\n")
+    return messages
+
+
+@dataclass(frozen=True)
+class BugEvidence:
+    """One bug matched on one job, with what the comment explains."""
+
+    bug: str
+    url: str
+    title: str | None = None
+    status: str | None = None
+    line: str | None = None
+    file: str | None = None
+    log_url: str | None = None
+    fails_24h: int | None = None
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    name: str
+    bugs: Sequence[BugEvidence] = field(default_factory=tuple)
+    log_url: str | None = None
+
+
+def _clip(text: str, limit: int = MAX_LINE) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bug_lines(job: JobOutcome) -> list[str]:
+    lines: list[str] = []
+    for ev in job.bugs:
+        head = f"- {job.name}: {ev.url}"
+        if ev.title:
+            head += f' "{_clip(ev.title, 120)}"'
+        if ev.status:
+            head += f" [{ev.status}]"
+        lines.append(head)
+        if ev.line:
+            where = f" ({ev.file})" if ev.file else ""
+            lines.append(f"  matched{where}: {_clip(ev.line)}")
+        if ev.log_url:
+            lines.append(f"  log: {ev.log_url}")
+        if ev.fails_24h is not None:
+            plural = "build" if ev.fails_24h == 1 else "builds"
+            lines.append(f"  this bug failed {ev.fails_24h} {plural} in the last 24 hours")
+    return lines
+
+
+def format_comment(jobs: Sequence[JobOutcome], messages: Mapping[str, str] | None = None) -> str:
+    """The review comment for one failure report.
+
+    Jobs with bugs are listed with the evidence; jobs with none are listed as
+    unrecognized. When no job matched, ``no_bugs_found`` is used instead.
+    """
+    msg = {**DEFAULT_MESSAGES, **(messages or {})}
+    known = [j for j in jobs if j.bugs]
+    unknown = [j for j in jobs if not j.bugs]
+    parts: list[str] = []
+    if not known:
+        parts.append(msg["no_bugs_found"])
+        if unknown:
+            parts.append("\n".join(f"- {j.name}: unrecognized error" for j in unknown))
+        parts.append(msg["footer"])
+        return "\n\n".join(p for p in parts if p)
+    bug_text = "\n".join(line for j in known for line in _bug_lines(j))
+    found: Any = msg["found_bug"]
+    if "%(bugs)s" in found:
+        parts.append(found.replace("%(bugs)s", bug_text))
+    else:
+        parts.append(found)
+        parts.append(bug_text)
+    if unknown:
+        parts.append("\n".join(f"- {j.name}: unrecognized error" for j in unknown))
+        parts.append(msg["unrecognized"])
+    parts.append(msg["recheck_instructions"])
+    parts.append(msg["footer"])
+    return "\n\n".join(p.strip("\n") for p in parts if p)

@@ -1,0 +1,175 @@
+"""The bot's durable state: pending events and what was already reported.
+
+Tables live in a SQLite file (by default the embedded store's file, so one
+file holds everything on a single machine; with a cluster backend it is a
+small local file). Every accepted event is written here *before* it is
+processed and marked done *after* it was reported, so a restart (even after
+``kill -9``) resumes where it stopped. Reports are idempotent per key
+(change, patchset, set of build uuids): :meth:`BotState.claim_report` is the
+only way to post, and a key is posted at most once per channel.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from elastic_recheck.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bot_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS bot_events (
+    key TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    received_at REAL NOT NULL,
+    deadline REAL NOT NULL,
+    next_check REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    result TEXT,
+    done_at REAL
+);
+CREATE INDEX IF NOT EXISTS bot_events_status ON bot_events(status, next_check);
+CREATE TABLE IF NOT EXISTS bot_reports (
+    key TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    posted_at REAL NOT NULL,
+    PRIMARY KEY (key, channel)
+);
+"""
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    key: str
+    event: dict[str, Any]
+    received_at: float
+    deadline: float
+    next_check: float
+    attempts: int
+
+
+class BotState:
+    """Durable pending queue + report ledger. Safe to share between threads."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+            self._conn.execute(
+                "INSERT OR IGNORE INTO bot_meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open bot state: {exc}") from None
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {exc}") from None
+
+    def accept(self, key: str, event: dict[str, Any], deadline_s: float, now: float | None = None) -> bool:
+        """Persist a new event; False if this key was already accepted (a duplicate)."""
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO bot_events(key, event, received_at, deadline, next_check) VALUES (?,?,?,?,?)",
+                (key, json.dumps(event), now, now + deadline_s, now),
+            )
+            return cur.rowcount == 1
+
+    def pending(self) -> list[PendingEvent]:
+        """Events not yet done, oldest first (what a restart resumes)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT key, event, received_at, deadline, next_check, attempts FROM bot_events "
+                "WHERE status = 'pending' ORDER BY received_at"
+            ).fetchall()
+        return [PendingEvent(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
+
+    def get(self, key: str) -> PendingEvent | None:
+        """One pending event (None when unknown or already done)."""
+        with self._lock:
+            r = self._conn.execute(
+                "SELECT key, event, received_at, deadline, next_check, attempts FROM bot_events "
+                "WHERE key = ? AND status = 'pending'",
+                (key,),
+            ).fetchone()
+        return PendingEvent(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5]) if r else None
+
+    def reschedule(self, key: str, next_check: float, error: str | None = None) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE bot_events SET next_check = ?, attempts = attempts + 1, last_error = ? WHERE key = ?",
+                (next_check, error, key),
+            )
+
+    def finish(self, key: str, status: str, result: dict[str, Any] | None = None) -> None:
+        """Mark an event done (``done``, ``timeout``, ``failed``...)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE bot_events SET status = ?, result = ?, done_at = ? WHERE key = ?",
+                (status, json.dumps(result) if result is not None else None, time.time(), key),
+            )
+
+    def status(self, key: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT status FROM bot_events WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def claim_report(self, key: str, channel: str) -> bool:
+        """Record that ``key`` is reported on ``channel``; False if it already was.
+
+        Call it right *before* sending: a crash between the claim and the send
+        loses that one message rather than duplicating it. Use
+        :meth:`release_report` when the send fails so a retry may post.
+        """
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO bot_reports(key, channel, posted_at) VALUES (?,?,?)",
+                (key, channel, time.time()),
+            )
+            return cur.rowcount == 1
+
+    def release_report(self, key: str, channel: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM bot_reports WHERE key = ? AND channel = ?", (key, channel))
+
+    def reported(self, key: str, channel: str) -> bool:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM bot_reports WHERE key = ? AND channel = ?", (key, channel)
+            ).fetchone()
+        return row is not None
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._conn.execute("SELECT status, COUNT(*) FROM bot_events GROUP BY status").fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

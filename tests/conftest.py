@@ -1,0 +1,28 @@
+"""Shared pytest configuration.
+
+Fixtures that start real servers (ngircd, the SSH Gerrit fake, local HTTP
+fakes of Elasticsearch/Launchpad/Zuul) live in ``tests/fixtures/`` and are
+registered here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+pytest_plugins: list[str] = []
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` (real public CI data); skips with a reason when absent."""
+    if not SHARED_DATA.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("../shared/data is missing in CI")
+        pytest.skip("../shared/data not present: tests on real recorded CI data need it beside the checkout")
+    return SHARED_DATA
