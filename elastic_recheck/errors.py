@@ -68,6 +68,14 @@ class EventParseError(ElasticRecheckError):
     """A Gerrit event that is malformed (logged and skipped by the bot)."""
 
 
+class GerritError(ElasticRecheckError):
+    """Talking to Gerrit (SSH or REST) failed. ``retryable`` tells the bot to try later."""
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
 class ZuulError(ElasticRecheckError):
     """The Zuul REST API (or a build's log server) failed or refused a request.
 
