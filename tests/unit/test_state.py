@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from elastic_recheck.state import BotState
+
+
+def test_accept_is_idempotent_and_survives_reopen(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    st = BotState(db)
+    assert st.accept("1,2:abc", {"type": "comment-added"}, deadline_s=60, now=100.0)
+    assert not st.accept("1,2:abc", {"type": "comment-added"}, deadline_s=60, now=101.0)
+    st.close()
+    st = BotState(db)
+    pending = st.pending()
+    assert [p.key for p in pending] == ["1,2:abc"]
+    assert pending[0].deadline == 160.0
+    st.finish("1,2:abc", "done", {"jobs": {}})
+    assert st.pending() == []
+    assert st.get("1,2:abc") is None
+    assert st.status("1,2:abc") == "done"
+
+
+def test_report_claims_are_once_per_channel(tmp_path: Path) -> None:
+    st = BotState(tmp_path / "s.db")
+    assert st.claim_report("k", "gerrit")
+    assert not st.claim_report("k", "gerrit")
+    assert st.claim_report("k", "irc")
+    st.release_report("k", "gerrit")
+    assert st.claim_report("k", "gerrit")
+
+
+def test_reschedule_counts_attempts(tmp_path: Path) -> None:
+    st = BotState(tmp_path / "s.db")
+    st.accept("k", {}, deadline_s=10, now=0.0)
+    st.reschedule("k", 5.0, "waiting")
+    st.reschedule("k", 9.0, "waiting")
+    got = st.get("k")
+    assert got is not None and got.attempts == 2 and got.next_check == 9.0
+    assert st.counts() == {"pending": 1}
+    conn = sqlite3.connect(tmp_path / "s.db")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
