@@ -1,0 +1,452 @@
+"""The bot: Gerrit events -> wait for logs -> classify -> comment and notify.
+
+Wiring only; every piece it drives is a port or a pure function:
+
+* the event source (live ``stream-events`` or a replay file) only calls
+  :meth:`Bot.submit`, which parses the event, persists it in :class:`BotState`
+  and returns at once: the stream is never blocked;
+* a scheduler thread keeps a heap of "next readiness check" times and hands due
+  events to a worker pool; waiting for logs is a rescheduled check, never a
+  sleep inside a worker;
+* a worker checks readiness (the build's console log and any required files
+  are indexed), classifies every failed voting job with one multi-search per
+  build, and reports through :class:`Reporter` objects (Gerrit review, IRC,
+  actions file). Reports are idempotent per (change, patchset, build uuids).
+
+A backend outage is retried with backoff until the event's deadline; at the
+deadline a timeout notice goes out instead of classifying half-indexed logs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import IO, Any, Protocol
+
+from elastic_recheck.classify import BuildRef, Classification, Classifier
+from elastic_recheck.comments import BugEvidence, JobOutcome, format_comment
+from elastic_recheck.errors import ElasticRecheckError, EventParseError
+from elastic_recheck.events import FailedJob, FailureReport, parse_event
+from elastic_recheck.fingerprints import Fingerprint
+from elastic_recheck.search import Filters, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.state import BotState
+
+LOG = logging.getLogger(__name__)
+
+#: Files whose presence means a build's console log is indexed.
+CONSOLE_FILES = ("job-output.txt", "console.html", "job-output.json")
+MAX_POLL_INTERVAL = 60.0
+
+
+class EventLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefixes every line with ``[e: <change>,<patchset>]``."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"[e: {self.extra['event'] if self.extra else '?'}] {msg}", kwargs
+
+
+class Reviewer(Protocol):
+    def review(self, change: str, patchset: str, message: str) -> None: ...
+
+
+class Notifier(Protocol):
+    def notify(self, outcome: ReportOutcome) -> list[dict[str, str]]:
+        """Send IRC messages for one outcome; returns [{channel, message}] sent or queued."""
+        ...
+
+
+class BugInfoSource(Protocol):
+    def get(self, bug_id: str) -> Any: ...
+
+
+@dataclass
+class BotSettings:
+    ci_users: Sequence[str] = ("zuul", "jenkins")
+    results: Sequence[str] = ("FAILURE",)
+    jobs_re: str = ""
+    deadline_s: float = 1200.0
+    first_poll_s: float = 10.0
+    workers: int = 4
+    required_files: Sequence[tuple[str, Sequence[str]]] = ()
+    dry_run: bool = False
+    comment: bool = True
+    messages: Mapping[str, str] = field(default_factory=dict)
+    count_recent: bool = True
+
+
+@dataclass
+class ReportOutcome:
+    """What the bot concluded about one failure report."""
+
+    report: FailureReport
+    kind: str  # "positive" | "negative" | "timeout"
+    jobs: dict[str, list[str]]
+    evidence: dict[str, list[BugEvidence]]
+    comment: str | None
+    fingerprints: dict[str, Fingerprint]
+    irc: list[dict[str, str]] = field(default_factory=list)
+    error: str | None = None
+    #: Jobs whose logs never arrived (timeout outcomes only).
+    timeout_jobs: list[str] = field(default_factory=list)
+
+
+def event_key(report: FailureReport, jobs: Sequence[FailedJob]) -> str:
+    """Idempotency key: change, patchset and the set of failed build ids."""
+    ids = sorted(j.build_uuid or j.build_short_uuid or j.name for j in jobs)
+    return f"{report.change},{report.patchset}:{'/'.join(ids)}"
+
+
+def parse_required_files(text: str) -> list[tuple[str, list[str]]]:
+    """``job-regex=file1,file2`` lines -> [(regex, [files])]."""
+    out: list[tuple[str, list[str]]] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        regex, files = line.split("=", 1)
+        out.append((regex.strip(), [f.strip() for f in files.split(",") if f.strip()]))
+    return out
+
+
+class Bot:
+    """Owns the pending queue, the scheduler and the worker pool."""
+
+    def __init__(
+        self,
+        backend: SearchBackend,
+        fingerprints: Sequence[Fingerprint],
+        state: BotState,
+        settings: BotSettings,
+        reviewer: Reviewer | None = None,
+        notifier: Notifier | None = None,
+        bugs: BugInfoSource | None = None,
+        actions_out: IO[str] | None = None,
+        log_fetcher: Callable[[FailureReport, FailedJob], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.backend = backend
+        self.fingerprints = list(fingerprints)
+        self.by_bug = {fp.bug: fp for fp in self.fingerprints}
+        self.state = state
+        self.settings = settings
+        self.reviewer = reviewer
+        self.notifier = notifier
+        self.bugs = bugs
+        self.actions_out = actions_out
+        self.log_fetcher = log_fetcher
+        self.clock = clock
+        self.classifier = Classifier(backend, self.fingerprints)
+        self._jobs_re = re.compile(settings.jobs_re) if settings.jobs_re else None
+        self._heap: list[tuple[float, str]] = []
+        self._inflight: set[str] = set()
+        self._events: dict[str, dict[str, Any]] = {}
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="er-worker")
+        self._scheduler = threading.Thread(target=self._schedule_loop, name="er-scheduler", daemon=True)
+        self._out_lock = threading.Lock()
+        self.stats = {"events": 0, "reports": 0, "duplicates": 0, "malformed": 0, "processed": 0, "timeouts": 0}
+
+    # -- intake (called from the event source thread; never blocks on I/O but SQLite)
+    def start(self) -> None:
+        for pending in self.state.pending():
+            self._enqueue(pending.key, pending.event, pending.next_check)
+        self._scheduler.start()
+
+    def classifiable_jobs(self, report: FailureReport) -> list[FailedJob]:
+        jobs = [j for j in report.jobs if j.result in self.settings.results and j.voting]
+        if self._jobs_re is not None:
+            jobs = [j for j in jobs if self._jobs_re.search(j.name)]
+        return jobs
+
+    def submit(self, raw: Mapping[str, Any]) -> str | None:
+        """Accept one raw Gerrit event; returns its key when it was queued."""
+        self.stats["events"] += 1
+        try:
+            report = parse_event(raw, ci_users=self.settings.ci_users)
+        except EventParseError as exc:
+            self.stats["malformed"] += 1
+            LOG.warning("skipping malformed event: %s", exc)
+            return None
+        if report is None:
+            return None
+        self.stats["reports"] += 1
+        jobs = self.classifiable_jobs(report)
+        if not jobs:
+            LOG.info("%s,%s: no failed voting job to classify", report.change, report.patchset)
+            return None
+        key = event_key(report, jobs)
+        event = dict(raw)
+        if not self.state.accept(key, event, self.settings.deadline_s, now=self.clock()):
+            self.stats["duplicates"] += 1
+            LOG.info("%s: duplicate event ignored", key)
+            return None
+        self._enqueue(key, event, self.clock())
+        return key
+
+    def _enqueue(self, key: str, event: dict[str, Any], when: float) -> None:
+        with self._cond:
+            self._events[key] = event
+            heapq.heappush(self._heap, (when, key))
+            self._cond.notify()
+
+    # -- scheduling
+    def _schedule_loop(self) -> None:
+        while not self._stop.is_set():
+            with self._cond:
+                if not self._heap:
+                    self._cond.wait(0.5)
+                    continue
+                when, key = self._heap[0]
+                delay = when - self.clock()
+                if delay > 0:
+                    self._cond.wait(min(delay, 0.5))
+                    continue
+                heapq.heappop(self._heap)
+                if key in self._inflight:
+                    continue
+                self._inflight.add(key)
+            self._pool.submit(self._attempt_safe, key)
+
+    def _attempt_safe(self, key: str) -> None:
+        try:
+            self._attempt(key)
+        except Exception:  # a bug in one event must not kill the worker
+            LOG.exception("%s: unexpected error; will retry", key)
+            self._retry(key, "internal error")
+        finally:
+            with self._cond:
+                self._inflight.discard(key)
+                self._cond.notify_all()
+
+    def _retry(self, key: str, error: str) -> None:
+        pend = self.state.get(key)
+        attempts = pend.attempts if pend else 0
+        interval = min(self.settings.first_poll_s * (2**attempts), MAX_POLL_INTERVAL)
+        nxt = self.clock() + interval
+        self.state.reschedule(key, nxt, error)
+        with self._cond:
+            heapq.heappush(self._heap, (nxt, key))
+            self._cond.notify()
+
+    # -- one attempt at one event
+    def _attempt(self, key: str) -> None:
+        pending = self.state.get(key)
+        if pending is None:
+            return
+        event = self._events.get(key, pending.event)
+        report = parse_event(event, ci_users=self.settings.ci_users)
+        assert report is not None
+        log = EventLogger(LOG, {"event": f"{report.change},{report.patchset}"})
+        jobs = self.classifiable_jobs(report)
+        deadline = pending.deadline
+        try:
+            refs, missing = self._readiness(report, jobs)
+        except ElasticRecheckError as exc:
+            if self.clock() >= deadline:
+                self._timeout(key, report, jobs, f"backend unavailable: {exc}")
+                return
+            log.warning("backend error while checking readiness: %s; retrying", exc)
+            self._retry(key, str(exc))
+            return
+        if missing:
+            if self.clock() >= deadline:
+                self._timeout(key, report, jobs, "logs not indexed: " + "; ".join(missing))
+                return
+            log.info("waiting for logs: %s", "; ".join(missing))
+            self._retry(key, "waiting for logs")
+            return
+        try:
+            classified = {job.name: self.classifier.classify(ref, lookup=False) for job, ref in refs}
+        except ElasticRecheckError as exc:
+            if self.clock() >= deadline:
+                self._timeout(key, report, jobs, f"backend unavailable: {exc}")
+                return
+            log.warning("backend error while classifying: %s; retrying", exc)
+            self._retry(key, str(exc))
+            return
+        outcome = self._outcome(report, jobs, classified)
+        self._deliver(key, outcome, log)
+        self.state.finish(key, "done", {"jobs": outcome.jobs})
+        self.stats["processed"] += 1
+
+    def _readiness(self, report: FailureReport, jobs: Sequence[FailedJob]) -> tuple[list[tuple[FailedJob, BuildRef]], list[str]]:
+        refs: list[tuple[FailedJob, BuildRef]] = []
+        missing: list[str] = []
+        for job in jobs:
+            if self.log_fetcher is not None:
+                try:
+                    self.log_fetcher(report, job)
+                except ElasticRecheckError as exc:
+                    missing.append(f"{job.name}: fetching logs failed: {exc}")
+                    continue
+            uuid = job.build_uuid
+            if not uuid:
+                spec = QuerySpec(
+                    filters=Filters(
+                        build_short_uuid=job.build_short_uuid,
+                        build_change=report.change,
+                        build_patchset=report.patchset,
+                    )
+                )
+                found = self.backend.builds(spec, limit=1)
+                if not found:
+                    missing.append(f"{job.name}: no documents yet")
+                    continue
+                uuid = found[0].uuid
+            files = self.backend.indexed_files(uuid)
+            if not any(_has_file(files, c) for c in CONSOLE_FILES):
+                missing.append(f"{job.name}: console log not indexed")
+                continue
+            needed = [f for regex, fs in self.settings.required_files if re.search(regex, job.name) for f in fs]
+            absent = [f for f in needed if not _has_file(files, f)]
+            if absent:
+                missing.append(f"{job.name}: missing {', '.join(absent)}")
+                continue
+            refs.append((job, BuildRef(uuid=uuid, change=report.change, patchset=report.patchset, job_name=job.name, voting=True)))
+        return refs, missing
+
+    def _fails_24h(self, fp: Fingerprint) -> int | None:
+        if not self.settings.count_recent:
+            return None
+        now = datetime.fromtimestamp(self.clock(), tz=UTC)
+        spec = QuerySpec(
+            queries=(fp.query,),
+            filters=Filters(build_status="FAILURE"),
+            window=TimeWindow(start=now - timedelta(hours=24), end=now),
+        )
+        try:
+            return self.backend.count_builds(spec)
+        except ElasticRecheckError as exc:
+            LOG.warning("could not count recent hits of %s: %s", fp.bug, exc)
+            return None
+
+    def _bug_meta(self, bug: str, fp: Fingerprint) -> tuple[str | None, str | None]:
+        title, status = fp.bug_title, None
+        if self.bugs is not None:
+            try:
+                info = self.bugs.get(bug)
+                title = getattr(info, "title", None) or title
+                status = getattr(info, "status", None)
+            except Exception as exc:  # the tracker is optional
+                LOG.debug("no bug data for %s: %s", bug, exc)
+        return title, status
+
+    def _outcome(
+        self, report: FailureReport, jobs: Sequence[FailedJob], classified: Mapping[str, Classification]
+    ) -> ReportOutcome:
+        job_bugs: dict[str, list[str]] = {}
+        evidence: dict[str, list[BugEvidence]] = {}
+        outcomes: list[JobOutcome] = []
+        used: dict[str, Fingerprint] = {}
+        recent: dict[str, int | None] = {}
+        for job in jobs:
+            res = classified.get(job.name)
+            matches = list(res.matches) if res else []
+            job_bugs[job.name] = [m.bug for m in matches]
+            evs: list[BugEvidence] = []
+            for m in matches:
+                used[m.bug] = m.fingerprint
+                if m.suppressed:
+                    continue
+                if m.bug not in recent:
+                    recent[m.bug] = self._fails_24h(m.fingerprint)
+                title, status = self._bug_meta(m.bug, m.fingerprint)
+                evs.append(
+                    BugEvidence(
+                        bug=m.bug,
+                        url=m.fingerprint.url,
+                        title=title,
+                        status=status,
+                        line=m.line,
+                        file=m.file,
+                        log_url=m.log_url,
+                        fails_24h=recent[m.bug],
+                    )
+                )
+            evidence[job.name] = evs
+            outcomes.append(JobOutcome(job.name, evs, job.url))
+        all_explained = all(job_bugs[j.name] for j in jobs)
+        kind = "positive" if all_explained else "negative"
+        notify_silent = all_explained and all(not evidence[j.name] for j in jobs)
+        comment = None
+        if not notify_silent:
+            comment = format_comment(outcomes, self.settings.messages)
+        return ReportOutcome(report, kind, job_bugs, evidence, comment, used)
+
+    def _timeout(self, key: str, report: FailureReport, jobs: Sequence[FailedJob], why: str) -> None:
+        LOG.warning("%s: giving up: %s", key, why)
+        outcome = ReportOutcome(report, "timeout", {}, {}, None, {}, error=why, timeout_jobs=[j.name for j in jobs])
+        self._deliver(key, outcome, EventLogger(LOG, {"event": key}))
+        self.state.finish(key, "timeout", {"error": why})
+        self.stats["timeouts"] += 1
+
+    def _deliver(self, key: str, outcome: ReportOutcome, log: logging.LoggerAdapter) -> None:  # type: ignore[type-arg]
+        report = outcome.report
+        if outcome.comment and self.settings.comment and self.reviewer is not None:
+            if self.state.claim_report(key, "gerrit"):
+                try:
+                    self.reviewer.review(report.change, report.patchset, outcome.comment)
+                    log.info("commented on %s,%s", report.change, report.patchset)
+                except ElasticRecheckError as exc:
+                    self.state.release_report(key, "gerrit")
+                    raise
+            else:
+                log.info("already commented; not posting again")
+        if self.notifier is not None:
+            if self.state.claim_report(key, "irc"):
+                try:
+                    outcome.irc = self.notifier.notify(outcome)
+                except Exception as exc:  # IRC must never block Gerrit reporting
+                    log.warning("IRC notification failed: %s", exc)
+        if self.actions_out is not None:
+            line = {
+                "change": report.change,
+                "patchset": report.patchset,
+                "project": report.project,
+                "pipeline": report.pipeline,
+                "jobs": outcome.jobs,
+                "comment": outcome.comment,
+                "irc": outcome.irc,
+            }
+            if outcome.kind == "timeout":
+                line["timeout"] = outcome.error
+            with self._out_lock:
+                self.actions_out.write(json.dumps(line) + "\n")
+                self.actions_out.flush()
+
+    # -- lifecycle
+    def idle(self) -> bool:
+        with self._cond:
+            return not self._heap and not self._inflight
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every accepted event is processed (replay mode)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._heap or self._inflight:
+                remaining = None if end is None else end - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(0.2 if remaining is None else min(0.2, remaining))
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._scheduler.is_alive():
+            self._scheduler.join(timeout=5)
+        self._pool.shutdown(wait=True)
+
+
+def _has_file(files: set[str], name: str) -> bool:
+    return any(f == name or f.endswith("/" + name) for f in files)

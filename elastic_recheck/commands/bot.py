@@ -1,0 +1,228 @@
+"""``elastic-recheck bot``: the long-running service (or a replay of recorded events)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from elastic_recheck.bot import Bot, BotSettings, parse_required_files
+from elastic_recheck.cli import AppContext
+from elastic_recheck.commands import queries_option
+from elastic_recheck.config import Config, _list
+from elastic_recheck.errors import ElasticRecheckError
+from elastic_recheck.fingerprints import load_fingerprints
+from elastic_recheck.state import BotState
+
+LOG = logging.getLogger(__name__)
+
+
+class EchoReviewer:
+    """Dry-run reviewer: prints the comment it would post."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.lock = threading.Lock()
+
+    def review(self, change: str, patchset: str, message: str) -> None:
+        with self.lock:
+            self.out.write(f"=== would comment on {change},{patchset}:\n{message}\n\n")
+            self.out.flush()
+
+
+def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
+    from elastic_recheck.comments import load_messages
+
+    messages_file = cfg.get("recheckwatch", "messages") or cfg.get("ircbot", "channel_config")
+    settings = BotSettings(
+        ci_users=tuple(cfg.ci_usernames + ([] if "jenkins" in cfg.ci_usernames else [])),
+        results=tuple(_list(str(cfg.get("recheckwatch", "results")))),
+        jobs_re=str(cfg.get("recheckwatch", "jobs_re")),
+        deadline_s=float(cfg.get("recheckwatch", "readiness_timeout")),
+        first_poll_s=float(cfg.get("recheckwatch", "readiness_poll")),
+        workers=int(cfg.get("recheckwatch", "workers")),
+        required_files=parse_required_files(str(cfg.get("recheckwatch", "required_files"))),
+        messages=load_messages(messages_file) if messages_file else {},
+    )
+    for key, value in overrides.items():
+        if value is not None:
+            setattr(settings, key, value)
+    return settings
+
+
+def _irc_reporter(app: AppContext, enabled: bool, dry_run: bool, bugs: Any) -> tuple[Any, Any]:
+    """(reporter, notifier-to-stop) — the reporter routes even when sending is off."""
+    from elastic_recheck.channels import channel_config_from_config
+    from elastic_recheck.notify import IrcReporter
+
+    cfg = app.config
+    if not cfg.get("ircbot", "channel_config"):
+        return None, None
+    channels = channel_config_from_config(cfg)
+    if not enabled or dry_run or not cfg.get("ircbot", "server"):
+        return IrcReporter(channels, None, bugs), None
+    from elastic_recheck.irc import notifier_from_config
+
+    notifier = notifier_from_config(cfg, channels)
+    notifier.start()
+    return IrcReporter(channels, notifier.send, bugs), notifier
+
+
+@click.command()
+@queries_option
+@click.option("--replay", "replay_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Process recorded events (JSON lines, gzip ok) and exit.")
+@click.option("--dry-run", is_flag=True, help="Do everything but post: comments are printed, IRC messages only listed.")
+@click.option("-n", "--no-comment", is_flag=True, help="Never comment on Gerrit.")
+@click.option("--no-irc", is_flag=True, help="Do not connect to IRC.")
+@click.option("--actions-out", type=click.File("w"), help="Write one JSON line per processed event (- for stdout).")
+@click.option("--readiness-timeout", type=float, help="Seconds to wait for a build's logs (default [recheckwatch] readiness_timeout, 1200; in replay on a static embedded store: 0).")
+@click.option("--workers", type=int, help="Events classified concurrently.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path), help="Bot state file (default: the embedded store file).")
+@click.pass_obj
+def bot(
+    app: AppContext,
+    queries_dir: Path | None,
+    replay_file: Path | None,
+    dry_run: bool,
+    no_comment: bool,
+    no_irc: bool,
+    actions_out: IO[str] | None,
+    readiness_timeout: float | None,
+    workers: int | None,
+    state_path: Path | None,
+) -> None:
+    """Watch Gerrit for failed builds, classify them, comment and notify.
+
+    Runs in the foreground (systemd-friendly; stop with SIGTERM/Ctrl-C).
+    Events are persisted before processing, so a restart resumes pending
+    work; comments are posted at most once per (change, patchset, builds).
+
+    \b
+    Replay recorded events without posting anything:
+      elastic-recheck bot --replay sample/events.jsonl --dry-run --actions-out -
+    """
+    cfg = app.config
+    qdir = queries_dir or cfg.queries_dir
+    loaded = load_fingerprints(qdir, es_mode=cfg.get("data_source", "lucene_mode") == "es")
+    for err in loaded.errors:
+        click.echo(f"warning: fingerprint skipped: {err}", err=True)
+    if not loaded.fingerprints:
+        raise click.ClickException(f"no usable fingerprints in {qdir}")
+    click.echo(f"loaded {len(loaded.fingerprints)} fingerprints from {qdir}", err=True)
+
+    static_store = cfg.backend == "embedded" and not cfg.get("zuul", "url")
+    if readiness_timeout is None and replay_file is not None and static_store:
+        readiness_timeout = 0.0
+        LOG.info("replay on a static embedded store: logs are checked once, no waiting")
+    settings = settings_from_config(
+        cfg,
+        deadline_s=readiness_timeout,
+        workers=workers,
+        dry_run=dry_run or None,
+        comment=False if no_comment else None,
+    )
+    tmpdir = None
+    if state_path is None and dry_run:
+        # A dry run must not mark anything as reported in the real ledger.
+        tmpdir = tempfile.TemporaryDirectory(prefix="er-dry-run-")
+        state_path = Path(tmpdir.name) / "state.db"
+    try:
+        backend = app.backend()
+        state = BotState(state_path or (app.store_path if cfg.backend == "embedded" else app.store_path.with_name("bot-state.db")))
+    except ElasticRecheckError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    bugs = None
+    try:
+        from elastic_recheck.bugs import tracker_from_config
+
+        bugs = tracker_from_config(cfg, loaded.fingerprints)
+    except (ImportError, ElasticRecheckError) as exc:
+        LOG.info("no bug tracker: %s", exc)
+
+    reviewer: Any = None
+    if dry_run and not no_comment:
+        reviewer = EchoReviewer(sys.stdout if actions_out is not sys.stdout else sys.stderr)
+    elif not no_comment:
+        from elastic_recheck.gerrit import reviewer_from_config
+
+        reviewer = reviewer_from_config(cfg)
+    irc_reporter, notifier = _irc_reporter(app, not no_irc, dry_run, bugs)
+
+    log_fetcher = None
+    if cfg.backend == "embedded" and cfg.get("zuul", "url"):
+        try:
+            from elastic_recheck.collect import fetcher_for_bot
+
+            log_fetcher = fetcher_for_bot(cfg, app.store(create=True))
+        except ImportError as exc:
+            LOG.warning("log collection unavailable: %s", exc)
+
+    the_bot = Bot(
+        backend,
+        loaded.fingerprints,
+        state,
+        settings,
+        reviewer=reviewer,
+        notifier=irc_reporter,
+        bugs=bugs,
+        actions_out=actions_out,
+        log_fetcher=log_fetcher,
+    )
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: Any) -> None:
+        LOG.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    the_bot.start()
+    try:
+        if replay_file is not None:
+            from elastic_recheck.gerrit import replay_events
+
+            for item in replay_events(replay_file):
+                if stop.is_set():
+                    break
+                if isinstance(item, Exception):
+                    the_bot.stats["malformed"] += 1
+                    LOG.warning("skipping malformed event: %s", item)
+                    continue
+                the_bot.submit(item)
+            while not stop.is_set() and not the_bot.wait_idle(timeout=1.0):
+                pass
+        else:
+            from elastic_recheck.gerrit import stream_from_config
+
+            stream = stream_from_config(cfg)
+            stream.start()
+            try:
+                while not stop.is_set():
+                    event = stream.get(timeout=1.0)
+                    if event is not None:
+                        the_bot.submit(event)
+            finally:
+                stream.stop()
+    except KeyboardInterrupt:
+        LOG.info("interrupted: pending events resume at the next start")
+    finally:
+        the_bot.stop()
+        if notifier is not None:
+            notifier.stop()
+        state.close()
+        if tmpdir is not None:
+            tmpdir.cleanup()
+    s = the_bot.stats
+    click.echo(
+        f"events: {s['events']}, failure reports: {s['reports']}, processed: {s['processed']}, "
+        f"timeouts: {s['timeouts']}, duplicates: {s['duplicates']}, malformed: {s['malformed']}",
+        err=True,
+    )
+    if dry_run and replay_file is not None:
+        sys.stdout.flush()

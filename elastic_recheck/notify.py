@@ -1,0 +1,77 @@
+"""Bridge from the bot's outcomes to IRC routing and the IRC notifier.
+
+Routing and message text are pure (:mod:`elastic_recheck.channels`); the
+notifier (:mod:`elastic_recheck.irc`) only sends. ``send`` may be None (dry
+run, ``--no-irc``): the routed messages are still returned so the actions
+file shows what would have been posted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from elastic_recheck.channels import BugRef, ChannelConfig, IrcEvent, route
+
+if TYPE_CHECKING:
+    from elastic_recheck.bot import ReportOutcome
+
+LOG = logging.getLogger(__name__)
+
+
+class IrcReporter:
+    def __init__(
+        self,
+        channels: ChannelConfig,
+        send: Callable[[str, str], None] | None,
+        bugs: Any | None = None,
+    ) -> None:
+        self.channels = channels
+        self.send = send
+        self.bugs = bugs
+
+    def _projects(self, bug: str, fp_projects: tuple[str, ...]) -> tuple[str, ...]:
+        projects = list(fp_projects)
+        if self.bugs is not None:
+            try:
+                info = self.bugs.get(bug)
+                projects.extend(getattr(info, "projects", ()) or ())
+            except Exception as exc:  # tracker data is optional
+                LOG.debug("no tracker data for %s: %s", bug, exc)
+        return tuple(dict.fromkeys(projects))
+
+    def event_for(self, outcome: ReportOutcome) -> IrcEvent:
+        report = outcome.report
+        jobs: dict[str, list[BugRef]] = {}
+        if outcome.kind == "timeout":
+            jobs = {name: [] for name in outcome.timeout_jobs}
+        else:
+            for job, bugs in outcome.jobs.items():
+                refs = []
+                for bug in bugs:
+                    fp = outcome.fingerprints.get(bug)
+                    if fp is None or fp.suppress_notification:
+                        continue
+                    title = next((e.title for e in outcome.evidence.get(job, []) if e.bug == bug), None)
+                    refs.append(BugRef(bug=bug, url=fp.url, title=title, projects=self._projects(bug, fp.projects)))
+                if refs or not bugs:
+                    jobs[job] = refs
+        return IrcEvent(
+            kind=outcome.kind,  # type: ignore[arg-type]
+            project=report.project,
+            change_url=report.url,
+            pipeline=report.pipeline or "",
+            jobs=jobs,
+        )
+
+    def notify(self, outcome: ReportOutcome) -> list[dict[str, str]]:
+        event = self.event_for(outcome)
+        if not event.jobs:
+            return []  # every matched bug is suppress-notification
+        sent: list[dict[str, str]] = []
+        for channel, message in route(self.channels, event):
+            if self.send is not None:
+                self.send(channel, message)
+            sent.append({"channel": channel, "message": message})
+        return sent
