@@ -73,6 +73,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_source", "db_uri", "", "optional subunit2sql database URI (failed test ids)", secret=True),
     Setting("data_source", "ls_url", "", "logstash/kibana URL used in links (old setting)"),
     Setting("data_source", "lucene_mode", "es", "es (Elasticsearch query_string) or lucene (plain classic QueryParser)"),
+    Setting("data_source", "keyword_suffix", "", "suffix of the exact-match sub-field used in cluster filters and aggregations: empty when build_* are keyword fields (OpenDev), .keyword or .raw for logstash text mappings"),
     # [gerrit]
     Setting("gerrit", "host", "review.opendev.org", "Gerrit SSH host"),
     Setting("gerrit", "port", 29418, "Gerrit SSH port"),
@@ -115,6 +116,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("zuul", "url", "", "Zuul web URL, e.g. https://zuul.opendev.org"),
     Setting("zuul", "tenant", "openstack", "Zuul tenant"),
     Setting("zuul", "log_hosts", "", "allowed log hosts (comma separated; empty: the Zuul host and its build log_url hosts)"),
+    Setting("zuul", "log_files", "", "job-regex=glob[,glob] lines: log files collected besides the defaults (see docs/collect.md)"),
+    Setting("zuul", "max_bytes", 200 * 1024 * 1024, "log files larger than this (uncompressed bytes) are skipped by collect"),
+    Setting("zuul", "timeout", 30.0, "seconds before a Zuul API or log server request times out"),
     # [site]
     Setting("site", "gate_queue", "gate", "queue shown on the gate page and counted as gate failures"),
     Setting("site", "integrated_projects_re", r"^openstack/(nova|neutron|cinder|glance|keystone|swift|tempest|devstack)$", "projects grouped as integrated gate"),

@@ -348,6 +348,65 @@ def _is_retryable_status(status: int) -> bool:
     return status >= 500 or status == 429
 
 
+def request_with_retries(
+    session: requests.Session,
+    url: str,
+    *,
+    params: Sequence[tuple[str, str]] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+    backoff: float = DEFAULT_BACKOFF,
+    sleep: Any = time.sleep,
+    headers: Mapping[str, str] | None = None,
+    stream: bool = False,
+    allow_redirects: bool = True,
+    what: str = "Zuul",
+) -> requests.Response:
+    """GET ``url``, retrying 5xx/429 answers, timeouts and connection errors.
+
+    Returns the response for any status below 500 (the caller decides what a
+    4xx means). ``what`` names the server in messages.
+
+    :raises ZuulError: ``retryable=True`` once the retries are used up.
+    """
+    attempt = 0
+    delay = backoff
+    while True:
+        attempt += 1
+        try:
+            IO_LOG.debug("GET %s %s (attempt %d)", url, params or "", attempt)
+            resp = session.get(
+                url,
+                params=list(params or ()),
+                timeout=timeout,
+                headers=dict(headers or {}),
+                stream=stream,
+                allow_redirects=allow_redirects,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
+            if attempt > retries:
+                raise ZuulError(f"{what} request {kind} after {attempt} attempts: {url}: {exc}", url=url, retryable=True) from None
+            LOG.warning("%s request %s (%s), retrying in %.1fs: %s", what, kind, exc.__class__.__name__, delay, url)
+        except requests.RequestException as exc:
+            raise ZuulError(f"{what} request failed: {url}: {exc}", url=url) from None
+        else:
+            status = resp.status_code
+            if not _is_retryable_status(status):
+                return resp
+            resp.close()
+            if attempt > retries:
+                raise ZuulError(
+                    f"{what} failed with {status} {resp.reason} after {attempt} attempts: {url}",
+                    status=status,
+                    url=url,
+                    retryable=True,
+                )
+            LOG.warning("%s answered %d, retrying in %.1fs: %s", what, status, delay, url)
+        sleep(delay)
+        delay = min(delay * 2, MAX_BACKOFF)
+
+
 class ZuulClient:
     """Read builds from one Zuul tenant.
 
@@ -402,43 +461,28 @@ class ZuulClient:
     def get_json(self, path: str, params: Sequence[tuple[str, str]] | None = None) -> Any:
         """GET an API path and decode its JSON, with retries (see the module doc)."""
         url = self.api_url(path)
-        attempt = 0
-        delay = self.backoff
-        while True:
-            attempt += 1
-            try:
-                IO_LOG.debug("GET %s %s (attempt %d)", url, params or "", attempt)
-                resp = self.session.get(url, params=list(params or ()), timeout=self.timeout, headers={"Accept": "application/json"})
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-                if attempt > self.retries:
-                    raise ZuulError(f"Zuul request {kind} after {attempt} attempts: {url}: {exc}", url=url, retryable=True) from None
-                LOG.warning("Zuul request %s (%s), retrying in %.1fs: %s", kind, exc.__class__.__name__, delay, url)
-            except requests.RequestException as exc:
-                raise ZuulError(f"Zuul request failed: {url}: {exc}", url=url) from None
-            else:
-                status = resp.status_code
-                if status < 400:
-                    try:
-                        return resp.json()
-                    except ValueError:
-                        raise ZuulError(f"Zuul answered {status} with invalid JSON: {url}", status=status, url=url) from None
-                if not _is_retryable_status(status):
-                    raise ZuulError(
-                        f"Zuul refused the request ({status} {resp.reason}): {resp.url}" + _error_body(resp),
-                        status=status,
-                        url=url,
-                    )
-                if attempt > self.retries:
-                    raise ZuulError(
-                        f"Zuul failed with {status} {resp.reason} after {attempt} attempts: {url}",
-                        status=status,
-                        url=url,
-                        retryable=True,
-                    )
-                LOG.warning("Zuul answered %d, retrying in %.1fs: %s", status, delay, url)
-            self._sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF)
+        resp = request_with_retries(
+            self.session,
+            url,
+            params=params,
+            timeout=self.timeout,
+            retries=self.retries,
+            backoff=self.backoff,
+            sleep=self._sleep,
+            headers={"Accept": "application/json"},
+            what="Zuul",
+        )
+        status = resp.status_code
+        if status >= 400:
+            raise ZuulError(
+                f"Zuul refused the request ({status} {resp.reason}): {resp.url}" + _error_body(resp),
+                status=status,
+                url=url,
+            )
+        try:
+            return resp.json()
+        except ValueError:
+            raise ZuulError(f"Zuul answered {status} with invalid JSON: {url}", status=status, url=url) from None
 
     def build(self, uuid: str) -> ZuulBuild:
         """One build by uuid.
