@@ -1,0 +1,362 @@
+"""``graph``, ``uncategorized``, ``render`` and ``serve``: the cron report commands."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from elastic_recheck.cli import AppContext
+from elastic_recheck.errors import BackendError, ElasticRecheckError
+from elastic_recheck.fingerprints import LoadResult, load_fingerprints
+from elastic_recheck.report.graph import BugData, collect_bug_stats, graph_json
+from elastic_recheck.report.health import probe_backend
+from elastic_recheck.report.site import (
+    EXIT_CODES_HELP,
+    ExitCode,
+    collect_uncategorized_data,
+    render_site,
+    write_json,
+    write_uncategorized,
+)
+from elastic_recheck.report.window import DEFAULT_DAYS, ReportWindow
+from elastic_recheck.timeutil import parse_time
+
+LOG = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def window_options(f: F) -> F:
+    """``--now``, ``--days`` and ``--queries``, shared by the report commands."""
+    f = click.option(
+        "--queries",
+        "queries_dir",
+        type=click.Path(exists=True, path_type=Path),
+        help="Fingerprint directory (default: [bot] queries from the config).",
+    )(f)
+    f = click.option(
+        "--days",
+        type=click.FloatRange(min=0, min_open=True),
+        default=DEFAULT_DAYS,
+        show_default=True,
+        help="Length of the window [now - days, now).",
+    )(f)
+    f = click.option(
+        "--now",
+        "now_text",
+        metavar="TIME",
+        help="Compute everything as of this time: ISO 8601 (UTC unless an offset is given), "
+        "epoch seconds or ms. Default: the current time.",
+    )(f)
+    return f
+
+
+def _window(now_text: str | None, days: float) -> ReportWindow:
+    if now_text:
+        try:
+            now = parse_time(now_text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--now") from None
+    else:
+        now = datetime.now(UTC)
+    return ReportWindow(now=now, days=days)
+
+
+def _load(app: AppContext, queries_dir: Path | None) -> LoadResult:
+    path = queries_dir or app.config.queries_dir
+    if not path.exists():
+        raise click.ClickException(f"fingerprint directory {path} not found (pass --queries)")
+    es_mode = app.config.get("data_source", "lucene_mode") == "es"
+    result = load_fingerprints(path, es_mode=es_mode)
+    if result.errors:
+        click.echo(f"warning: {len(result.errors)} fingerprint file(s) failed to load:", err=True)
+        for e in result.errors:
+            click.echo(f"  {e}", err=True)
+    return result
+
+
+def _backend_name(app: AppContext) -> str:
+    if app.config.backend == "embedded":
+        return f"embedded store {app.store_path}"
+    return app.config.backend
+
+
+def _bug_data(app: AppContext, result: LoadResult) -> dict[str, BugData]:
+    """Titles and affected projects from the bug tracker, when one is available.
+
+    Optional: without :mod:`elastic_recheck.bugs` (or when the tracker fails)
+    the pages use the ``bug_title``/``projects`` keys of the fingerprints.
+    """
+    try:
+        from elastic_recheck.report.bugs import bug_data_from_tracker
+    except ImportError:
+        return {}
+    try:
+        return bug_data_from_tracker(app.config, result.fingerprints)
+    except ElasticRecheckError as exc:
+        LOG.warning("bug tracker unavailable, using titles from the fingerprint files: %s", exc)
+        return {}
+
+
+class ProgressPrinter:
+    """Progress on stderr: a rewritten line on a terminal, a line per 10% otherwise."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.last: dict[str, int] = {}
+        self.started = time.monotonic()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.enabled or total <= 0:
+            return
+        step = max(1, total // 10)
+        if self.tty:
+            click.echo(f"\r{phase}: {done}/{total}", err=True, nl=done == total)
+        elif done == total or done - self.last.get(phase, 0) >= step:
+            self.last[phase] = done
+            click.echo(f"{phase}: {done}/{total} ({time.monotonic() - self.started:.1f}s)", err=True)
+
+
+def _backend(app: AppContext) -> Any:
+    try:
+        return app.backend()
+    except BackendError as exc:
+        click.echo(f"error: backend unavailable: {exc}", err=True)
+        sys.exit(ExitCode.BACKEND_DOWN)
+
+
+def _fail_backend(exc: BackendError) -> None:
+    click.echo(f"error: backend down or failing: {exc} (previous output kept)", err=True)
+    sys.exit(ExitCode.BACKEND_DOWN)
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Output file (default: stdout).")
+@click.option("-q", "--queue", help="Only builds of this queue (build_queue), e.g. gate.")
+@click.option(
+    "--es-query-suffix",
+    metavar="LUCENE",
+    help="An extra Lucene query every hit must also match (kept separate, never pasted into the fingerprint).",
+)
+@window_options
+@click.pass_obj
+def graph(
+    app: AppContext,
+    output: Path | None,
+    queue: str | None,
+    es_query_suffix: str | None,
+    now_text: str | None,
+    days: float,
+    queries_dir: Path | None,
+) -> None:
+    """Write graph.json: distinct builds per hour and status for every bug.
+
+    The format of the original elastic-recheck-graph: now, last_indexed,
+    behind (ms), status, and buglist sorted by failures in the last 24 hours,
+    then in the window. Fingerprints with suppress-graph are left out.
+    """
+    window = _window(now_text, days)
+    loaded = _load(app, queries_dir)
+    backend = _backend(app)
+    probe = probe_backend(backend)
+    if not probe.up:
+        _fail_backend(BackendError(probe.error or "no answer"))
+    fps = [fp for fp in loaded.fingerprints if not fp.suppress_graph]
+    try:
+        stats = collect_bug_stats(
+            backend, fps, window, queue=queue, suffix=es_query_suffix, progress=ProgressPrinter(output is not None)
+        )
+    except BackendError as exc:
+        _fail_backend(exc)
+        return
+    doc = graph_json(
+        stats, window, last_indexed=probe.newest_event, status=probe.status, bug_data=_bug_data(app, loaded)
+    )
+    try:
+        if output is None:
+            click.echo(json.dumps(doc))
+        else:
+            write_json(output, doc)
+    except OSError as exc:
+        click.echo(f"error: cannot write {output}: {exc}", err=True)
+        sys.exit(ExitCode.FAILED)
+    if loaded.errors or any(s.error for s in stats):
+        sys.exit(ExitCode.PARTIAL)
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Directory for uncategorized.html, integrated_gate.html, others.html and uncategorized.json.",
+)
+@click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Template overrides.")
+@window_options
+@click.pass_obj
+def uncategorized(
+    app: AppContext,
+    output: Path,
+    templates: Path | None,
+    now_text: str | None,
+    days: float,
+    queries_dir: Path | None,
+) -> None:
+    """Failed voting gate builds that no fingerprint explains, and the classification rate.
+
+    All failed builds are found with [site] all_fails_query in the [site]
+    gate_queue queue (voting builds only); the integrated gate is the projects
+    matching [site] integrated_projects_re.
+    """
+    window = _window(now_text, days)
+    loaded = _load(app, queries_dir)
+    backend = _backend(app)
+    try:
+        data = collect_uncategorized_data(
+            backend, loaded, app.config, window, progress=ProgressPrinter(), backend_name=_backend_name(app)
+        )
+    except BackendError as exc:
+        _fail_backend(exc)
+        return
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        write_uncategorized(data, output, templates=templates)
+    except (OSError, ElasticRecheckError) as exc:
+        click.echo(f"error: cannot write the uncategorized pages: {exc}", err=True)
+        sys.exit(ExitCode.FAILED)
+    rate = data.uncategorized.overall
+    click.echo(
+        f"{rate.explained} of {rate.failed} failed gate builds explained "
+        f"({'n/a' if rate.rate is None else f'{rate.rate:.1f}%'}); {rate.uncategorized} uncategorized",
+        err=True,
+    )
+    if data.health.failed_fingerprints:
+        sys.exit(ExitCode.PARTIAL)
+
+
+def _render(
+    app: AppContext,
+    output: Path,
+    templates: Path | None,
+    now_text: str | None,
+    days: float,
+    queries_dir: Path | None,
+) -> ExitCode:
+    window = _window(now_text, days)
+    loaded = _load(app, queries_dir)
+    backend = _backend(app)
+    started = time.monotonic()
+    try:
+        result = render_site(
+            backend,
+            loaded,
+            app.config,
+            output,
+            window=window,
+            templates=templates,
+            bug_data=_bug_data(app, loaded),
+            progress=ProgressPrinter(),
+            backend_name=_backend_name(app),
+        )
+    except BackendError as exc:
+        _fail_backend(exc)
+        return ExitCode.BACKEND_DOWN
+    except (OSError, ElasticRecheckError) as exc:
+        click.echo(f"error: rendering failed: {exc} (previous site kept)", err=True)
+        return ExitCode.FAILED
+    except Exception:
+        LOG.exception("rendering failed (previous site kept)")
+        return ExitCode.FAILED
+    click.echo(
+        f"rendered {result.files} files into {output} in {time.monotonic() - started:.1f}s", err=True
+    )
+    return result.exit_code
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Site directory; replaced in one step when rendering succeeds.",
+)
+@click.option(
+    "--templates",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory whose templates (and static/ files) override the built-in ones.",
+)
+@window_options
+@click.pass_obj
+def render(
+    app: AppContext,
+    output: Path,
+    templates: Path | None,
+    now_text: str | None,
+    days: float,
+    queries_dir: Path | None,
+) -> None:
+    """Render the static trend site (for cron).
+
+    Pages: every fingerprint with its trend chart, the gate queue, one page per
+    bug, the uncategorized failures and a health page; plus graph.json,
+    uncategorized.json and health.json. The site is rendered next to OUTPUT
+    and swapped into place, so readers never see a half-written site.
+    """
+    code = _render(app, output, templates, now_text, days, queries_dir)
+    if code != ExitCode.OK:
+        sys.exit(int(code))
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        LOG.info("%s - %s", self.address_string(), format % args)
+
+
+@click.command(epilog=EXIT_CODES_HELP)
+@click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Site directory.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--no-render", is_flag=True, help="Serve the existing OUTPUT as it is.")
+@click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Template overrides.")
+@window_options
+@click.pass_obj
+def serve(
+    app: AppContext,
+    output: Path,
+    port: int,
+    host: str,
+    no_render: bool,
+    templates: Path | None,
+    now_text: str | None,
+    days: float,
+    queries_dir: Path | None,
+) -> None:
+    """Preview the site: render it (same code as ``render``), then serve it over HTTP."""
+    if not no_render:
+        code = _render(app, output, templates, now_text, days, queries_dir)
+        if code in (ExitCode.FAILED, ExitCode.BACKEND_DOWN):
+            sys.exit(int(code))
+    if not (output / "index.html").is_file():
+        raise click.ClickException(f"{output} holds no rendered site (run without --no-render)")
+    handler = functools.partial(_QuietHandler, directory=str(output))
+    with http.server.ThreadingHTTPServer((host, port), handler) as httpd:
+        bound_port = httpd.server_address[1]
+        click.echo(f"serving {output} on http://{host}:{bound_port}/ (Ctrl-C to stop)", err=True)
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)

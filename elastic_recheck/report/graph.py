@@ -1,0 +1,222 @@
+"""Per-bug trend numbers and ``graph.json`` in the original elastic-recheck format.
+
+For every fingerprint this asks the backend for
+
+* the distinct builds it matches in the window (:meth:`SearchBackend.builds`,
+  never truncated), from which ``fails``, ``fails24``, the breakdowns by job,
+  node provider, branch and project, and the failure shares are derived
+  (``last_seen`` is the newest matching line of a build inside the window, so
+  "failed builds seen in the last 24 h" is exact), and
+* an hourly distinct-build histogram per build status
+  (:meth:`SearchBackend.build_histogram`), for the chart and ``data``.
+
+Semantics kept from the original ``elastic-recheck-graph``: fingerprints
+count only voting jobs unless ``allow-nonvoting: true`` (stored as
+``voting``), ``suppress-graph`` fingerprints are left out of graph.json, a
+queue restriction and a query suffix may be added, and the bug list is
+sorted by failures in the last 24 hours, then by all failures. Unlike the
+original, filters are structured (never pasted into the query text) and
+counts come from aggregations (never capped at 3000 hits).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from elastic_recheck.errors import BackendError
+from elastic_recheck.fingerprints import Fingerprint
+from elastic_recheck.report.window import ReportWindow
+from elastic_recheck.search import (
+    Bucket,
+    BuildInfo,
+    Filters,
+    Hit,
+    QuerySpec,
+    SearchBackend,
+)
+from elastic_recheck.stats import (
+    HOUR,
+    bug_sort_key,
+    builds_since,
+    count_status,
+    dense_series,
+    newest_first,
+    to_ms,
+)
+
+LOG = logging.getLogger(__name__)
+
+#: ``progress(phase, done, total)``: called while collecting and rendering.
+Progress = Callable[[str, int, int], None]
+
+#: How many example matching lines each bug page shows (newest first).
+SAMPLE_LINES = 5
+
+
+@dataclass(frozen=True)
+class BugData:
+    """The ``bug_data`` block of graph.json: what the tracker says about a bug."""
+
+    name: str = ""
+    affects: str = ""
+    reviews: tuple[Any, ...] = ()
+    status: str | None = None
+    projects: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "affects": self.affects, "reviews": list(self.reviews)}
+
+
+def bug_data_from_fingerprint(fp: Fingerprint) -> BugData:
+    """Offline bug data: the ``bug_title``/``projects`` keys of the YAML file."""
+    return BugData(
+        name=fp.bug_title or "",
+        affects=", ".join(f"({p})" for p in fp.projects),
+        projects=fp.projects,
+    )
+
+
+def fingerprint_spec(
+    fp: Fingerprint,
+    window: ReportWindow,
+    queue: str | None = None,
+    suffix: str | None = None,
+) -> QuerySpec:
+    """The query for one fingerprint: its text (and the suffix as a second text) + filters."""
+    queries = (fp.query,) + ((suffix,) if suffix and suffix.strip() else ())
+    filters = Filters(voting=None if fp.allow_nonvoting else True, build_queue=queue or None)
+    return QuerySpec(queries=queries, filters=filters, window=window.time_window, label=fp.bug)
+
+
+@dataclass
+class BugStats:
+    """What the backend says about one fingerprint in the window."""
+
+    fingerprint: Fingerprint
+    spec: QuerySpec
+    builds: list[BuildInfo] = field(default_factory=list)
+    histogram: list[Bucket] = field(default_factory=list)
+    #: Histogram restricted to the gate queue (site only).
+    gate_histogram: list[Bucket] | None = None
+    samples: list[Hit] = field(default_factory=list)
+    fails: int = 0
+    fails24: int = 0
+    #: The backend rejected this fingerprint's query (not a connection failure).
+    error: str | None = None
+
+    @property
+    def bug(self) -> str:
+        return self.fingerprint.bug
+
+    @property
+    def voting(self) -> bool:
+        return not self.fingerprint.allow_nonvoting
+
+    @property
+    def uuids(self) -> set[str]:
+        return {b.uuid for b in self.builds}
+
+    def failed_builds(self) -> list[BuildInfo]:
+        return newest_first(b for b in self.builds if b.fields.get("build_status") == "FAILURE")
+
+
+def _compute_counts(stats: BugStats, window: ReportWindow) -> None:
+    stats.fails = count_status(stats.builds, "FAILURE")
+    stats.fails24 = len(builds_since(stats.builds, window.day_start, status="FAILURE"))
+
+
+def collect_bug_stats(
+    backend: SearchBackend,
+    fingerprints: Sequence[Fingerprint],
+    window: ReportWindow,
+    *,
+    queue: str | None = None,
+    suffix: str | None = None,
+    histogram: bool = True,
+    gate_queue: str | None = None,
+    samples: int = 0,
+    progress: Progress | None = None,
+) -> list[BugStats]:
+    """Ask the backend about every fingerprint; one :class:`BugStats` each, in input order.
+
+    A fingerprint whose query the backend rejects gets ``error`` set and zero
+    counts. A retryable :class:`BackendError` (the backend is down) propagates.
+    """
+    out: list[BugStats] = []
+    total = len(fingerprints)
+    for i, fp in enumerate(fingerprints):
+        spec = fingerprint_spec(fp, window, queue=queue, suffix=suffix)
+        stats = BugStats(fingerprint=fp, spec=spec)
+        try:
+            stats.builds = newest_first(backend.builds(spec))
+            if histogram:
+                stats.histogram = backend.build_histogram(spec, HOUR)
+            if gate_queue is not None:
+                gate_spec = replace(spec, filters=replace(spec.filters, build_queue=gate_queue))
+                stats.gate_histogram = backend.build_histogram(gate_spec, HOUR)
+            if samples:
+                failed_spec = replace(spec, filters=replace(spec.filters, build_status="FAILURE"))
+                stats.samples = list(backend.search(failed_spec, size=samples, newest_first=True).hits)
+        except BackendError as exc:
+            if exc.retryable:
+                raise
+            LOG.error("bug %s: the backend rejected the query: %s", fp.bug, exc)
+            stats = BugStats(fingerprint=fp, spec=spec, error=str(exc))
+        _compute_counts(stats, window)
+        out.append(stats)
+        if progress is not None:
+            progress("fingerprints", i + 1, total)
+    return out
+
+
+def sort_buglist(stats: Sequence[BugStats]) -> list[BugStats]:
+    """Most failures in the last 24 h first, then most failures in the window, then bug id."""
+    by_bug = sorted(stats, key=lambda s: s.bug)
+    return sorted(by_bug, key=lambda s: bug_sort_key(s.fails24, s.fails), reverse=True)
+
+
+def bug_entry(stats: BugStats, window: ReportWindow, bug_data: BugData) -> dict[str, Any]:
+    """One element of graph.json's ``buglist``."""
+    entry: dict[str, Any] = {
+        "number": stats.bug,
+        "query": stats.fingerprint.query,
+        "bug_data": bug_data.as_json(),
+        "fails": stats.fails,
+        "fails24": stats.fails24,
+        "data": dense_series(stats.histogram, window.start, window.now, HOUR),
+        "voting": stats.voting,
+    }
+    if stats.error:
+        entry["error"] = stats.error
+    return entry
+
+
+def graph_json(
+    stats: Sequence[BugStats],
+    window: ReportWindow,
+    *,
+    last_indexed: datetime | None,
+    status: str,
+    bug_data: Mapping[str, BugData] | None = None,
+) -> dict[str, Any]:
+    """The whole graph.json document (suppressed fingerprints left out)."""
+    bug_data = bug_data or {}
+    now_ms = to_ms(window.now)
+    last_ms = to_ms(last_indexed) if last_indexed is not None else None
+    buglist = [
+        bug_entry(s, window, bug_data.get(s.bug) or bug_data_from_fingerprint(s.fingerprint))
+        for s in sort_buglist(stats)
+        if not s.fingerprint.suppress_graph
+    ]
+    return {
+        "now": now_ms,
+        "last_indexed": last_ms,
+        "behind": (now_ms - last_ms) if last_ms is not None else None,
+        "status": status,
+        "days": window.days,
+        "buglist": buglist,
+    }

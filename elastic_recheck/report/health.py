@@ -1,0 +1,113 @@
+"""The health header shown on every page (and the health page).
+
+It answers "can I trust these numbers?": when the pages were generated, the
+time they describe, the newest indexed event and how far indexing lags
+behind, whether the backend answered, and which fingerprints failed to load
+(or were rejected by the backend) and why.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from elastic_recheck.errors import BackendError, FingerprintError
+from elastic_recheck.search import SearchBackend
+from elastic_recheck.stats import humanize_delta, lag, to_ms
+
+LOG = logging.getLogger(__name__)
+
+UP = "up"
+DOWN = "down"
+
+#: Indexing lag above which the header turns to a warning.
+LAG_WARNING = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class BackendProbe:
+    status: str
+    newest_event: datetime | None = None
+    error: str | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.status != DOWN
+
+
+def probe_backend(backend: SearchBackend) -> BackendProbe:
+    """Ping the backend and read its newest event; never raises for backend failures."""
+    try:
+        if not backend.ping():
+            return BackendProbe(status=DOWN, error="the backend did not answer")
+        newest = backend.latest_timestamp()
+    except BackendError as exc:
+        LOG.error("backend check failed: %s", exc)
+        return BackendProbe(status=DOWN, error=str(exc))
+    return BackendProbe(status=UP, newest_event=newest)
+
+
+@dataclass(frozen=True)
+class Health:
+    generated_at: datetime
+    now: datetime
+    probe: BackendProbe
+    backend_name: str = ""
+    fingerprints: int = 0
+    load_errors: tuple[str, ...] = ()
+    #: (bug, message): fingerprints the backend rejected.
+    query_errors: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def status(self) -> str:
+        return self.probe.status
+
+    @property
+    def newest_event(self) -> datetime | None:
+        return self.probe.newest_event
+
+    @property
+    def lag(self) -> timedelta | None:
+        return lag(self.now, self.probe.newest_event)
+
+    @property
+    def lag_text(self) -> str:
+        return humanize_delta(self.lag)
+
+    @property
+    def lagging(self) -> bool:
+        value = self.lag
+        return value is None or value > LAG_WARNING
+
+    @property
+    def failed_fingerprints(self) -> int:
+        return len(self.load_errors) + len(self.query_errors)
+
+    @property
+    def ok(self) -> bool:
+        return self.probe.up and not self.failed_fingerprints
+
+    def as_json(self) -> dict[str, Any]:
+        newest = self.probe.newest_event
+        value = self.lag
+        return {
+            "generated_at": self.generated_at.isoformat(),
+            "now": to_ms(self.now),
+            "backend": self.backend_name,
+            "status": self.status,
+            "backend_error": self.probe.error,
+            "last_indexed": to_ms(newest) if newest is not None else None,
+            "behind": int(value.total_seconds() * 1000) if value is not None else None,
+            "fingerprints": self.fingerprints,
+            "load_errors": list(self.load_errors),
+            "query_errors": [{"bug": b, "error": e} for b, e in self.query_errors],
+            "warnings": list(self.warnings),
+        }
+
+
+def describe_load_errors(errors: Sequence[FingerprintError | str]) -> tuple[str, ...]:
+    return tuple(str(e) for e in errors)

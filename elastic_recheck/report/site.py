@@ -1,0 +1,605 @@
+"""The static trend site: one :func:`render_site` for cron and the preview server.
+
+Output layout (all links relative, so the site works from ``file://`` too)::
+
+    index.html              every fingerprint, its trend chart and failure share
+    gate.html               the same, gate queue only
+    bug/<bug>.html          one page per bug: query, charts, breakdowns, builds
+    uncategorized.html      classification rate overall, per group and job
+    integrated_gate.html    uncategorized failed builds of the integrated gate
+    others.html             ... and of the other projects
+    health.html             generation time, indexing lag, backend, load errors
+    graph.json              the original elastic-recheck format
+    uncategorized.json      rates and the uncategorized builds
+    health.json
+    static/                 css and the small age-filter script
+
+Rendering happens in a temporary directory next to the target, which then
+replaces the target in one step (an atomic ``renameat2(RENAME_EXCHANGE)``
+where the kernel offers it, else two renames), so a reader never sees a
+half-written site.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment
+
+from elastic_recheck.config import Config
+from elastic_recheck.errors import BackendError
+from elastic_recheck.fingerprints import LoadResult
+from elastic_recheck.report.charts import LARGE, SMALL, bars_in_window, trend_svg
+from elastic_recheck.report.graph import (
+    SAMPLE_LINES,
+    BugData,
+    BugStats,
+    Progress,
+    bug_data_from_fingerprint,
+    collect_bug_stats,
+    graph_json,
+    sort_buglist,
+)
+from elastic_recheck.report.health import Health, describe_load_errors, probe_backend
+from elastic_recheck.report.templating import copy_static, template_env
+from elastic_recheck.report.uncategorized import (
+    GROUPS,
+    UncategorizedReport,
+    all_failed_gate_builds,
+    bug_hit_sets,
+    build_uncategorized,
+    job_name,
+    uncategorized_json,
+)
+from elastic_recheck.report.window import ReportWindow
+from elastic_recheck.search import BuildInfo, SearchBackend, TermCount
+from elastic_recheck.stats import (
+    breakdown,
+    bug_sort_key,
+    builds_since,
+    failure_share,
+    to_ms,
+)
+
+LOG = logging.getLogger(__name__)
+
+#: Rows shown per breakdown table and recent-build list on a bug page.
+BREAKDOWN_ROWS = 20
+RECENT_BUILDS = 50
+
+BREAKDOWN_FIELDS: tuple[tuple[str, str], ...] = (
+    ("build_name", "Job"),
+    ("node_provider", "Node provider"),
+    ("build_branch", "Branch"),
+    ("project", "Project"),
+)
+
+
+class ExitCode(IntEnum):
+    """What ``render``/``graph``/``uncategorized`` tell a cron wrapper.
+
+    2 is left to click (bad command line).
+    """
+
+    OK = 0
+    FAILED = 1
+    BACKEND_DOWN = 3
+    PARTIAL = 4
+
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 rendering or writing failed (previous output kept); "
+    "2 bad command line; 3 backend down or failed mid-way (previous output kept); "
+    "4 output written but some fingerprints failed to load or were rejected by the backend."
+)
+
+
+class BackendDown(BackendError):
+    """The backend did not answer; nothing was written."""
+
+
+def bug_page(bug: str) -> str:
+    """Relative path of a bug's page; the name is file-system and URL safe."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", bug).strip(".") or "_"
+    if safe != bug:
+        safe += "-" + hashlib.sha1(bug.encode("utf-8")).hexdigest()[:8]
+    return f"bug/{safe}.html"
+
+
+@dataclass(frozen=True)
+class Share:
+    hits: int
+    total: int
+    percent: float | None
+
+
+@dataclass
+class BugView:
+    """One bug with everything its rows and page show."""
+
+    stats: BugStats
+    data: BugData
+    page: str
+    share24: Share
+    share10: Share
+    gate_fails: int
+    gate_fails24: int
+
+    @property
+    def bug(self) -> str:
+        return self.stats.bug
+
+    @property
+    def fingerprint(self) -> Any:
+        return self.stats.fingerprint
+
+    @property
+    def title(self) -> str:
+        return self.data.name or self.fingerprint.bug_title or ""
+
+
+@dataclass
+class SiteData:
+    window: ReportWindow
+    health: Health
+    config: Config
+    bugs: list[BugView]
+    uncategorized: UncategorizedReport
+    graph: dict[str, Any]
+    gate_queue: str
+
+    def gate_bugs(self) -> list[BugView]:
+        by_bug = sorted(self.bugs, key=lambda v: v.bug)
+        return sorted(by_bug, key=lambda v: bug_sort_key(v.gate_fails24, v.gate_fails), reverse=True)
+
+
+@dataclass
+class RenderResult:
+    out: Path
+    health: Health
+    files: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if not self.health.probe.up:
+            return ExitCode.BACKEND_DOWN
+        return ExitCode.PARTIAL if self.health.failed_fingerprints else ExitCode.OK
+
+
+def _bug_view(
+    stats: BugStats,
+    data: BugData,
+    unc: UncategorizedReport,
+    window: ReportWindow,
+    gate_queue: str,
+) -> BugView:
+    uuids = stats.uuids
+    s24 = failure_share(uuids, unc.failed24)
+    s10 = failure_share(uuids, unc.failed_uuids)
+    gate_failed = [
+        b for b in stats.builds
+        if b.fields.get("build_status") == "FAILURE" and b.fields.get("build_queue") == gate_queue
+    ]
+    return BugView(
+        stats=stats,
+        data=data,
+        page=bug_page(stats.bug),
+        share24=Share(*s24),
+        share10=Share(*s10),
+        gate_fails=len(gate_failed),
+        gate_fails24=len(builds_since(gate_failed, window.day_start)),
+    )
+
+
+def build_health(
+    probe: Any,
+    window: ReportWindow,
+    load_result: LoadResult,
+    stats: Sequence[BugStats] = (),
+    backend_name: str = "",
+    generated_at: datetime | None = None,
+) -> Health:
+    return Health(
+        generated_at=generated_at or datetime.now(UTC),
+        now=window.now,
+        probe=probe,
+        backend_name=backend_name,
+        fingerprints=len(load_result.fingerprints),
+        load_errors=describe_load_errors(load_result.errors),
+        query_errors=tuple((s.bug, s.error) for s in stats if s.error),
+        warnings=tuple(load_result.warnings),
+    )
+
+
+def collect_site_data(
+    backend: SearchBackend,
+    load_result: LoadResult,
+    config: Config,
+    window: ReportWindow,
+    *,
+    bug_data: Mapping[str, BugData] | None = None,
+    progress: Progress | None = None,
+    backend_name: str = "",
+    generated_at: datetime | None = None,
+    samples: int = SAMPLE_LINES,
+) -> SiteData:
+    """Every number the site shows.
+
+    :raises BackendDown: when the backend does not answer at the start.
+    :raises BackendError: when it fails (retryably) half-way.
+    """
+    probe = probe_backend(backend)
+    if not probe.up:
+        raise BackendDown(probe.error or "backend down")
+    gate_queue = str(config.get("site", "gate_queue"))
+    stats = collect_bug_stats(
+        backend,
+        load_result.fingerprints,
+        window,
+        gate_queue=gate_queue,
+        samples=samples,
+        progress=progress,
+    )
+    failed = all_failed_gate_builds(backend, config, window)
+    unc = build_uncategorized(
+        failed, bug_hit_sets(stats), window, str(config.get("site", "integrated_projects_re"))
+    )
+    health = build_health(probe, window, load_result, stats, backend_name, generated_at)
+    bug_data = bug_data or {}
+    views = [
+        _bug_view(s, bug_data.get(s.bug) or bug_data_from_fingerprint(s.fingerprint), unc, window, gate_queue)
+        for s in sort_buglist(stats)
+    ]
+    graph = graph_json(
+        stats, window, last_indexed=probe.newest_event, status=probe.status, bug_data=bug_data
+    )
+    return SiteData(
+        window=window,
+        health=health,
+        config=config,
+        bugs=views,
+        uncategorized=unc,
+        graph=graph,
+        gate_queue=gate_queue,
+    )
+
+
+def collect_uncategorized_data(
+    backend: SearchBackend,
+    load_result: LoadResult,
+    config: Config,
+    window: ReportWindow,
+    *,
+    progress: Progress | None = None,
+    backend_name: str = "",
+    generated_at: datetime | None = None,
+) -> SiteData:
+    """What the ``uncategorized`` command needs (no histograms, no bug pages).
+
+    :raises BackendDown: when the backend does not answer at the start.
+    """
+    probe = probe_backend(backend)
+    if not probe.up:
+        raise BackendDown(probe.error or "backend down")
+    stats = collect_bug_stats(backend, load_result.fingerprints, window, histogram=False, progress=progress)
+    failed = all_failed_gate_builds(backend, config, window)
+    unc = build_uncategorized(
+        failed, bug_hit_sets(stats), window, str(config.get("site", "integrated_projects_re"))
+    )
+    health = build_health(probe, window, load_result, stats, backend_name, generated_at)
+    return SiteData(
+        window=window,
+        health=health,
+        config=config,
+        bugs=[],
+        uncategorized=unc,
+        graph={},
+        gate_queue=str(config.get("site", "gate_queue")),
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a file atomically (temp file in the same directory, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+@dataclass(frozen=True)
+class NavItem:
+    href: str
+    label: str
+    key: str
+
+
+NAV: tuple[NavItem, ...] = (
+    NavItem("index.html", "All bugs", "index"),
+    NavItem("gate.html", "Gate", "gate"),
+    NavItem("uncategorized.html", "Uncategorized", "uncategorized"),
+    NavItem("health.html", "Health", "health"),
+)
+
+
+def gerrit_base(config: Config) -> str:
+    url = str(config.get("gerrit", "url") or "")
+    if url:
+        return url.rstrip("/")
+    return f"https://{config.get('gerrit', 'host')}"
+
+
+def change_url(config: Config, build: BuildInfo) -> str | None:
+    change = build.fields.get("build_change")
+    if change in (None, ""):
+        return None
+    ps = build.fields.get("build_patchset")
+    tail = f"/{quote(str(ps), safe='')}" if ps not in (None, "") else ""
+    return f"{gerrit_base(config)}/c/{quote(str(change), safe='')}{tail}"
+
+
+class PageWriter:
+    """Renders templates into a directory; counts what it writes."""
+
+    def __init__(self, out: Path, env: Environment, data: SiteData, pages: frozenset[str]) -> None:
+        self.out = out
+        self.env = env
+        self.data = data
+        self.pages = pages
+        self.files = 0
+
+    def common(self, root: str, current: str) -> dict[str, Any]:
+        d = self.data
+        return {
+            "root": root,
+            "current": current,
+            "nav": [n for n in NAV if n.key in self.pages],
+            "health": d.health,
+            "window": d.window,
+            "has_health_page": "health" in self.pages,
+            "now_ms": to_ms(d.window.now),
+            "gate_queue": d.gate_queue,
+        }
+
+    def render(self, template: str, rel: str, **context: Any) -> None:
+        root = "../" * rel.count("/")
+        ctx = self.common(root, context.pop("current", ""))
+        ctx.update(context)
+        html = self.env.get_template(template).render(**ctx)
+        write_text(self.out / rel, html)
+        self.files += 1
+
+    def build_row(self, b: BuildInfo) -> dict[str, Any]:
+        return {
+            "build": b,
+            "job": job_name(b),
+            "project": b.fields.get("project") or "",
+            "branch": b.fields.get("build_branch") or "",
+            "queue": b.fields.get("build_queue") or "",
+            "status": b.fields.get("build_status") or "",
+            "provider": b.fields.get("node_provider") or "",
+            "change": b.fields.get("build_change") or "",
+            "patchset": b.fields.get("build_patchset") or "",
+            "change_url": change_url(self.data.config, b),
+            "log_url": b.fields.get("log_url"),
+            "time": b.last_seen,
+            "bugs": self.data.uncategorized.explained.get(b.uuid, []),
+        }
+
+    # -- pages
+
+    def bug_list(self, rel: str, kind: str, views: Sequence[BugView]) -> None:
+        w = self.data.window
+        rows = []
+        for v in views:
+            hist = v.stats.gate_histogram if kind == "gate" else v.stats.histogram
+            hist = hist or []
+            rows.append(
+                {
+                    "view": v,
+                    "chart": trend_svg(hist, w.start, w.now, size=SMALL, compact=True, label=f"bug {v.bug}"),
+                    "bars": len(bars_in_window(hist, w.start, w.now)),
+                    "fails": v.gate_fails if kind == "gate" else v.stats.fails,
+                    "fails24": v.gate_fails24 if kind == "gate" else v.stats.fails24,
+                }
+            )
+        self.render("bugs.html", rel, current=kind, kind=kind, rows=rows)
+
+    def bug(self, v: BugView) -> None:
+        w = self.data.window
+        s = v.stats
+        breakdowns = []
+        for fld, title in BREAKDOWN_FIELDS:
+            terms: list[TermCount] = breakdown(s.builds, fld)
+            failed = {t.value: t.builds for t in breakdown(s.failed_builds(), fld)}
+            breakdowns.append(
+                {
+                    "field": fld,
+                    "title": title,
+                    "rows": [(t, failed.get(t.value, 0)) for t in terms[:BREAKDOWN_ROWS]],
+                    "hidden": max(0, len(terms) - BREAKDOWN_ROWS),
+                }
+            )
+        failed_builds = s.failed_builds()
+        gate_hist = s.gate_histogram or []
+        self.render(
+            "bug.html",
+            v.page,
+            current="bug",
+            view=v,
+            fp=s.fingerprint,
+            chart=trend_svg(s.histogram, w.start, w.now, size=LARGE, label=f"bug {v.bug}: all queues"),
+            gate_chart=trend_svg(gate_hist, w.start, w.now, size=LARGE, label=f"bug {v.bug}: gate"),
+            bars=len(bars_in_window(s.histogram, w.start, w.now)),
+            gate_bars=len(bars_in_window(gate_hist, w.start, w.now)),
+            breakdowns=breakdowns,
+            recent=[self.build_row(b) for b in failed_builds[:RECENT_BUILDS]],
+            recent_hidden=max(0, len(failed_builds) - RECENT_BUILDS),
+            failed_total=len(failed_builds),
+            samples=s.samples,
+        )
+
+    def uncategorized(self) -> None:
+        unc = self.data.uncategorized
+        self.render("uncategorized.html", "uncategorized.html", current="uncategorized", unc=unc)
+        for name in GROUPS:
+            group = unc.groups[name]
+            self.render(
+                "uncategorized_group.html",
+                f"{name}.html",
+                current="uncategorized",
+                group=group,
+                rows=[self.build_row(b) for b in group.uncategorized],
+                ages=self.data.window.age_filters,
+            )
+
+    def health_page(self) -> None:
+        self.render("health.html", "health.html", current="health", data=self.data)
+
+
+def write_site(
+    data: SiteData,
+    out: Path,
+    *,
+    templates: Path | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Write every page, JSON file and static file of the site into ``out``; returns the file count."""
+    env = template_env(templates)
+    pages = frozenset(n.key for n in NAV)
+    w = PageWriter(out, env, data, pages)
+    w.bug_list("index.html", "index", data.bugs)
+    w.bug_list("gate.html", "gate", data.gate_bugs())
+    total = len(data.bugs)
+    for i, v in enumerate(data.bugs):
+        w.bug(v)
+        if progress is not None:
+            progress("pages", i + 1, total)
+    w.uncategorized()
+    w.health_page()
+    write_json(out / "graph.json", data.graph)
+    write_json(out / "uncategorized.json", uncategorized_json(data.uncategorized, data.config))
+    write_json(out / "health.json", data.health.as_json())
+    return w.files + 3 + len(copy_static(out, templates))
+
+
+def write_uncategorized(data: SiteData, out: Path, *, templates: Path | None = None) -> int:
+    """Only the uncategorized pages and JSON (the ``uncategorized`` command)."""
+    env = template_env(templates)
+    w = PageWriter(out, env, data, frozenset({"uncategorized"}))
+    w.uncategorized()
+    write_json(out / "uncategorized.json", uncategorized_json(data.uncategorized, data.config))
+    return w.files + 1 + len(copy_static(out, templates))
+
+
+# --------------------------------------------------------------------------- atomic swap
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths (Linux ``renameat2``); False when unsupported."""
+    libc_name = ctypes.util.find_library("c")
+    if not libc_name:
+        return False
+    try:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    LOG.debug("renameat2(RENAME_EXCHANGE) failed: %s", os.strerror(err))
+    return False
+
+
+def swap_into_place(new: Path, target: Path) -> None:
+    """Make ``new`` (a finished directory) appear at ``target``; the old one is removed."""
+    if not target.exists():
+        os.rename(new, target)
+        return
+    if _exchange(new, target):
+        shutil.rmtree(new, ignore_errors=True)
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}-{int(time.time())}")
+    os.rename(target, old)
+    os.rename(new, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def staging_dir(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    tmp.chmod(0o755)
+    return tmp
+
+
+def render_site(
+    backend: SearchBackend,
+    load_result: LoadResult,
+    config: Config,
+    out: Path,
+    *,
+    window: ReportWindow,
+    templates: Path | None = None,
+    bug_data: Mapping[str, BugData] | None = None,
+    progress: Progress | None = None,
+    backend_name: str = "",
+) -> RenderResult:
+    """Collect every number, render the site next to ``out``, then swap it into place.
+
+    Used by the cron command (``render``) and the preview server (``serve``).
+    On any failure ``out`` is left as it was.
+
+    :raises BackendDown: the backend did not answer (nothing written).
+    :raises BackendError: the backend failed half-way (nothing written).
+    """
+    t0 = time.perf_counter()
+    data = collect_site_data(
+        backend, load_result, config, window, bug_data=bug_data, progress=progress, backend_name=backend_name
+    )
+    t1 = time.perf_counter()
+    tmp = staging_dir(out)
+    try:
+        files = write_site(data, tmp, templates=templates, progress=progress)
+        swap_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    t2 = time.perf_counter()
+    LOG.info("rendered %d files into %s (%.2fs collecting, %.2fs writing)", files, out, t1 - t0, t2 - t1)
+    return RenderResult(out=out, health=data.health, files=files, seconds={"collect": t1 - t0, "write": t2 - t1})

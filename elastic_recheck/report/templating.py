@@ -1,0 +1,122 @@
+"""Where the site's templates and static files live, and the Jinja2 environment.
+
+The templates and static files are kept in the top-level ``web/`` directory
+of the source tree (``web/templates/*.html``, ``web/static/*``). They are
+found, in this order:
+
+1. ``--templates DIR`` (per template: a file there overrides the built-in
+   one of the same name; ``DIR/static/*`` overrides or adds static files);
+2. ``$ELASTIC_RECHECK_WEB`` (a directory holding ``templates/`` and ``static/``);
+3. ``web/`` next to the package (a source checkout or an editable install);
+4. ``<prefix>/share/elastic-recheck/web`` where pip installs the ``data_files``
+   of ``setup.cfg`` (``sys.prefix`` for a virtualenv or system install, the
+   user base for ``pip install --user``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import site
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+
+from elastic_recheck.errors import ConfigError
+from elastic_recheck.stats import humanize_delta, to_ms
+
+ENV_WEB = "ELASTIC_RECHECK_WEB"
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def web_dir_candidates() -> list[Path]:
+    out: list[Path] = []
+    env = os.environ.get(ENV_WEB)
+    if env:
+        out.append(Path(env).expanduser())
+    out.append(_PACKAGE_DIR.parent / "web")
+    out.append(Path(sys.prefix) / "share" / "elastic-recheck" / "web")
+    user_base = site.getuserbase()
+    if user_base:
+        out.append(Path(user_base) / "share" / "elastic-recheck" / "web")
+    return out
+
+
+def web_dir() -> Path:
+    """The directory holding the built-in ``templates/`` and ``static/``.
+
+    :raises ConfigError: when none of the candidate locations has them.
+    """
+    candidates = web_dir_candidates()
+    for c in candidates:
+        if (c / "templates" / "base.html").is_file():
+            return c
+    tried = ", ".join(str(c) for c in candidates)
+    raise ConfigError(f"site templates not found (looked in {tried}); set ${ENV_WEB}")
+
+
+def safe_url(value: Any) -> str | None:
+    """``value`` if it is an http(s) URL, else None (never emit ``javascript:`` links)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parts = urlsplit(value.strip())
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return value.strip()
+
+
+def fmt_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if value is None:
+        return "unknown"
+    return value.strftime(fmt) + " UTC"
+
+
+def fmt_pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+def template_env(templates: Path | None = None) -> Environment:
+    """Autoescaping environment; ``templates`` (if given) overrides built-in files."""
+    loaders: list[FileSystemLoader] = []
+    if templates is not None:
+        if not templates.is_dir():
+            raise ConfigError(f"--templates {templates}: not a directory")
+        loaders.append(FileSystemLoader(str(templates)))
+    loaders.append(FileSystemLoader(str(web_dir() / "templates")))
+    env = Environment(
+        loader=ChoiceLoader(loaders),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["safe_url"] = safe_url
+    env.filters["time"] = fmt_time
+    env.filters["pct"] = fmt_pct
+    env.filters["ms"] = lambda d: to_ms(d) if d is not None else 0
+    env.filters["delta"] = humanize_delta
+    env.filters["urlquote"] = lambda s: quote(str(s), safe="")
+    return env
+
+
+def copy_static(out: Path, templates: Path | None = None) -> list[Path]:
+    """Copy the built-in static files (then the override's ``static/``) to ``out/static``."""
+    dest = out / "static"
+    dest.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    sources = [web_dir() / "static"]
+    if templates is not None and (templates / "static").is_dir():
+        sources.append(templates / "static")
+    for src in sources:
+        for f in sorted(src.iterdir()):
+            if f.is_file():
+                shutil.copyfile(f, dest / f.name)
+                written.append(dest / f.name)
+    return written

@@ -1,0 +1,53 @@
+"""The time frame every report number is computed over."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from elastic_recheck.search import TimeWindow
+from elastic_recheck.stats import DAY
+
+#: The default window, as in the original graph.json (what logstash kept).
+DEFAULT_DAYS = 10.0
+
+#: Ages offered by the uncategorized pages' filter, in hours.
+AGE_FILTERS_HOURS: tuple[int, ...] = (24, 48, 168, 240)
+
+
+@dataclass(frozen=True)
+class ReportWindow:
+    """``[now - days, now)`` plus the last-24-hours sub-window."""
+
+    now: datetime
+    days: float = DEFAULT_DAYS
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            raise ValueError("ReportWindow.now must be timezone-aware")
+        if self.days <= 0:
+            raise ValueError("days must be positive")
+
+    @property
+    def start(self) -> datetime:
+        return self.now - timedelta(days=self.days)
+
+    @property
+    def day_start(self) -> datetime:
+        return max(self.start, self.now - DAY)
+
+    @property
+    def time_window(self) -> TimeWindow:
+        return TimeWindow(start=self.start, end=self.now)
+
+    @property
+    def last_day(self) -> TimeWindow:
+        return TimeWindow(start=self.day_start, end=self.now)
+
+    @property
+    def age_filters(self) -> tuple[int, ...]:
+        """The age filters that fit in the window (the whole window is always offered)."""
+        hours = self.days * 24
+        out = [h for h in AGE_FILTERS_HOURS if h < hours]
+        out.append(int(hours) if hours == int(hours) else int(hours) + 1)
+        return tuple(out)

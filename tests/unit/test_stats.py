@@ -1,0 +1,175 @@
+"""The trend and classification-rate arithmetic (pure functions)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from elastic_recheck import stats
+from elastic_recheck.report.charts import SMALL, bars_in_window, trend_svg
+from elastic_recheck.report.window import ReportWindow
+from elastic_recheck.search import Bucket, BuildInfo
+
+T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+
+
+def build(uuid: str, status: str = "FAILURE", last: datetime | None = None, docs: int = 1, **fields: str) -> BuildInfo:
+    f = {"build_status": status, **fields}
+    return BuildInfo(uuid=uuid, fields=f, first_seen=last, last_seen=last, docs=docs)
+
+
+def test_to_ms_is_exact_and_round_trips() -> None:
+    dt = datetime(2026, 11, 20, 12, 34, 56, 789000, tzinfo=UTC)
+    assert stats.to_ms(dt) == int(dt.timestamp()) * 1000 + 789
+    assert stats.from_ms(stats.to_ms(dt)) == dt
+    assert stats.to_ms(stats.EPOCH) == 0
+
+
+def test_floor_time_aligns_to_epoch_hours() -> None:
+    dt = datetime(2026, 11, 20, 13, 59, 59, 999999, tzinfo=UTC)
+    assert stats.floor_time(dt, stats.HOUR) == datetime(2026, 11, 20, 13, tzinfo=UTC)
+    assert stats.floor_time(dt, stats.DAY) == datetime(2026, 11, 20, tzinfo=UTC)
+    exact = datetime(2026, 11, 20, 13, tzinfo=UTC)
+    assert stats.floor_time(exact, stats.HOUR) == exact
+
+
+def test_bucket_starts_cover_partial_edges() -> None:
+    start = datetime(2026, 11, 19, 22, 30, tzinfo=UTC)
+    end = datetime(2026, 11, 20, 1, 15, tzinfo=UTC)
+    starts = stats.bucket_starts(start, end)
+    assert starts[0] == datetime(2026, 11, 19, 22, tzinfo=UTC)
+    assert starts[-1] == datetime(2026, 11, 20, 1, tzinfo=UTC)
+    assert len(starts) == 4
+    # An hour-aligned end excludes the bucket starting at end.
+    assert len(stats.bucket_starts(T0 - timedelta(days=10), T0)) == 240
+    assert stats.bucket_starts(T0, T0) == []
+
+
+def test_dense_series_fills_zeros_and_orders_labels() -> None:
+    start, end = T0 - timedelta(hours=5), T0
+    buckets = [
+        Bucket(start=T0 - timedelta(hours=4), counts={"SUCCESS": 2, "FAILURE": 1}),
+        Bucket(start=T0 - timedelta(hours=1), counts={"POST_FAILURE": 3}),
+    ]
+    series = stats.dense_series(buckets, start, end)
+    assert [s["label"] for s in series] == ["FAILURE", "SUCCESS", "POST_FAILURE"]
+    for s in series:
+        assert [p[0] for p in s["data"]] == [stats.to_ms(T0 - timedelta(hours=h)) for h in range(5, 0, -1)]
+    failure = series[0]["data"]
+    assert [p[1] for p in failure] == [0, 1, 0, 0, 0]
+    assert [p[1] for p in series[2]["data"]] == [0, 0, 0, 0, 3]
+    assert stats.dense_series([], start, end) == []
+
+
+def test_builds_since_uses_last_matching_line() -> None:
+    window = ReportWindow(now=T0, days=10)
+    b = [
+        build("a", last=T0 - timedelta(hours=1)),
+        build("b", last=T0 - timedelta(hours=23, minutes=59)),
+        build("c", last=T0 - timedelta(hours=24, seconds=1)),
+        build("d", status="SUCCESS", last=T0 - timedelta(hours=2)),
+        build("e", last=None),
+    ]
+    assert {x.uuid for x in stats.builds_since(b, window.day_start, status="FAILURE")} == {"a", "b"}
+    assert {x.uuid for x in stats.builds_since(b, window.day_start)} == {"a", "b", "d"}
+    assert stats.count_status(b, "FAILURE") == 4
+
+
+def test_percent_and_failure_share() -> None:
+    assert stats.percent(1, 3) == 33.3
+    assert stats.percent(0, 0) is None
+    assert stats.failure_share({"a", "b", "x"}, {"a", "b", "c", "d"}) == (2, 4, 50.0)
+    assert stats.failure_share(set(), set()) == (0, 0, None)
+
+
+def test_breakdown_counts_distinct_builds_and_lines() -> None:
+    b = [
+        build("1", build_name="tempest", docs=3),
+        build("2", build_name="tempest", docs=1),
+        build("3", build_name="grenade", docs=10),
+        build("4", docs=2),
+        build("5", build_name="grenade", docs=1),
+        build("6", build_name="unit", docs=1),
+    ]
+    rows = stats.breakdown(b, "build_name")
+    assert [(r.value, r.builds, r.docs) for r in rows] == [
+        ("grenade", 2, 11),
+        ("tempest", 2, 4),
+        ("(none)", 1, 2),
+        ("unit", 1, 1),
+    ]
+    assert sum(r.builds for r in rows) == len(b)
+
+
+def test_classification_rate_overall_and_per_job() -> None:
+    failed = [
+        build("1", build_name="tempest"),
+        build("2", build_name="tempest"),
+        build("3", build_name="tempest"),
+        build("4", build_name="grenade"),
+        build("5", build_name="unit"),
+    ]
+    rate = stats.classification_rate(failed, {"1", "4", "zzz"})
+    assert (rate.failed, rate.explained, rate.uncategorized, rate.rate) == (5, 2, 3, 40.0)
+    jobs = {j.name: (j.failed, j.explained, j.rate) for j in rate.jobs}
+    assert jobs == {"tempest": (3, 1, 33.3), "grenade": (1, 1, 100.0), "unit": (1, 0, 0.0)}
+    # Worst-covered first.
+    assert rate.jobs[0].name == "tempest"
+    assert stats.classification_rate([], set()).rate is None
+
+
+def test_explained_by_lists_every_bug() -> None:
+    out = stats.explained_by({"b2": {"x", "y"}, "b1": {"x"}, "b3": {"q"}}, ["x", "y", "z"])
+    assert out == {"x": ["b1", "b2"], "y": ["b2"], "z": []}
+
+
+def test_newest_first_puts_unknown_times_last() -> None:
+    b = [build("a", last=T0 - timedelta(hours=3)), build("b", last=None), build("c", last=T0)]
+    assert [x.uuid for x in stats.newest_first(b)] == ["c", "a", "b"]
+
+
+def test_sort_key_matches_original_order() -> None:
+    rows = [("a", 0, 9), ("b", 2, 3), ("c", 2, 5), ("d", 1, 100)]
+    ordered = sorted(rows, key=lambda r: stats.bug_sort_key(r[1], r[2]), reverse=True)
+    assert [r[0] for r in ordered] == ["c", "b", "d", "a"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(42, "42 s"), (125, "2 min 5 s"), (7500, "2 h 5 min"), (3 * 86400 + 4 * 3600, "3 d 4 h"), (-60, "ahead by 1 min 0 s")],
+)
+def test_humanize_delta(seconds: int, text: str) -> None:
+    assert stats.humanize_delta(timedelta(seconds=seconds)) == text
+    assert stats.humanize_delta(None) == "unknown"
+
+
+def test_window_age_filters_fit_the_window() -> None:
+    assert ReportWindow(now=T0, days=10).age_filters == (24, 48, 168, 240)
+    assert ReportWindow(now=T0, days=3).age_filters == (24, 48, 72)
+    assert ReportWindow(now=T0, days=0.5).age_filters == (12,)
+    with pytest.raises(ValueError):
+        ReportWindow(now=datetime(2026, 1, 1), days=1)
+
+
+def test_chart_draws_one_bar_per_bucket_with_data() -> None:
+    start, end = T0 - timedelta(days=1), T0
+    buckets = [
+        Bucket(start=T0 - timedelta(hours=h), counts={"FAILURE": h % 3, "SUCCESS": 1 if h % 2 else 0})
+        for h in range(1, 30)
+    ]
+    expected = [b for b in buckets if b.total and b.start >= start]
+    assert bars_in_window(buckets, start, end) == expected
+    svg = str(trend_svg(buckets, start, end))
+    assert svg.count('<g class="bar"') == len(expected)
+    small = str(trend_svg(buckets, start, end, size=SMALL, compact=True))
+    assert small.count('class="bar ') == len(expected)
+    assert "no hits" in str(trend_svg([], start, end))
+
+
+def test_chart_escapes_status_names() -> None:
+    evil = '<script>alert(1)</script>'
+    svg = str(trend_svg([Bucket(start=T0 - timedelta(hours=1), counts={evil: 2})], T0 - timedelta(hours=3), T0))
+    assert "<script>" not in svg
+    assert "&lt;script&gt;" in svg
+    assert 'class="st-other"' in svg
