@@ -1,0 +1,831 @@
+"""The Elasticsearch / OpenSearch adapter of the :class:`SearchBackend` port.
+
+Two clients, one adapter: ``elasticsearch`` 7.17 for Elasticsearch 7
+clusters and ``opensearch-py`` for OpenSearch (OpenDev's log cluster). The
+elasticsearch client refuses to talk to OpenSearch (its product check), so
+``[data_source] backend`` says which one to use.
+
+How requests are built (all of it is data, never string concatenation):
+
+* every text of :attr:`QuerySpec.queries` becomes its own ``query_string``
+  clause in ``bool.must``, unchanged. ``default_field`` is ``message`` and
+  ``default_operator`` is ``OR``: an unqualified term searches the log line,
+  as in the old logstash ``_all``-era setups, in the embedded store and in
+  Lucene's classic QueryParser. Without an explicit ``default_field`` ES 7
+  falls back to ``index.query.default_field`` (``*`` by default), which
+  would also match exact values of keyword fields such as ``build_name``
+  or ``filename`` and give different answers than the embedded store;
+* :class:`Filters` become ``term``/``terms`` clauses in ``bool.filter``, on
+  ``<field><keyword_suffix>`` (``keyword_suffix`` is empty for mappings
+  where ``build_*`` are ``keyword`` fields, as in OpenDev's OpenSearch, and
+  ``.keyword`` or ``.raw`` for the logstash templates that map strings as
+  ``text`` with a keyword sub-field). The same suffix names the fields of
+  aggregations;
+* the :class:`TimeWindow` is a ``range`` on ``@timestamp`` (``gte``/``lt``)
+  and also selects the daily indices (``index_format``) of the window's
+  days, with ``ignore_unavailable``; an open window, or one of more than
+  :data:`MAX_DAILY_INDICES` days, searches the wildcard pattern instead.
+
+Retries are the adapter's own (the clients' are switched off): connection
+errors, timeouts, 429 and 5xx answers are retried ``retries`` times with
+exponential backoff, then raised as ``BackendError(retryable=True)``; 4xx
+answers (a bad query, bad credentials) raise ``BackendError(retryable=False)``
+with the cluster's reason. Credentials never appear in messages or logs.
+
+``failed_tests`` needs the subunit2sql database, which this adapter does not
+read: it returns None (unknown), so ``test_ids`` fingerprints are not
+restricted on this backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
+from elastic_recheck.config import Config
+from elastic_recheck.errors import BackendError
+from elastic_recheck.schema import DEFAULT_MAPPING
+from elastic_recheck.search import (
+    Bucket,
+    BuildInfo,
+    Filters,
+    Hit,
+    QuerySpec,
+    SearchResult,
+    TermCount,
+    TimeWindow,
+)
+
+LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FLAVORS = ("elasticsearch", "opensearch")
+
+#: More days than this and the wildcard pattern is searched instead of a list
+#: of daily indices (a long list would exceed the cluster's 4 KiB request-line
+#: limit, ``http.max_initial_line_length``). The ``@timestamp`` range still
+#: restricts the window.
+MAX_DAILY_INDICES = 62
+
+#: ES/OpenSearch cardinality is exact below this many distinct values and an
+#: approximation (HyperLogLog++, typically within a few percent) above; 40000
+#: is the largest threshold the clusters accept.
+CARDINALITY_PRECISION = 40000
+
+#: Page size of composite aggregations (``builds()``, ``indexed_files()``).
+COMPOSITE_PAGE = 1000
+
+#: Distinct ``build_status`` values asked for in each histogram bucket (there
+#: are about ten: SUCCESS, FAILURE, POST_FAILURE, TIMED_OUT, ...).
+MAX_STATUSES = 100
+
+#: Key used in :attr:`Bucket.counts` for builds whose documents lack ``build_status``.
+MISSING_STATUS = ""
+
+#: HTTP statuses worth trying again (besides connection errors and timeouts).
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+#: Upper bound of one backoff sleep, in seconds.
+MAX_BACKOFF = 30.0
+
+#: Build-level fields reported in :attr:`BuildInfo.fields`.
+BUILD_FIELDS: tuple[str, ...] = (
+    "build_name",
+    "project",
+    "build_change",
+    "build_patchset",
+    "build_queue",
+    "build_status",
+    "build_branch",
+    "voting",
+    "node_provider",
+    "log_url",
+)
+
+TIMESTAMP = "@timestamp"
+
+
+# ---------------------------------------------------------------------------
+# Settings and credentials
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """How to reach one cluster (built from ``[data_source]`` by :func:`backend_from_config`)."""
+
+    url: str
+    flavor: str = "elasticsearch"
+    index_format: str = "logstash-%Y.%m.%d"
+    username: str = ""
+    password: str = ""
+    verify_certs: bool = True
+    ca_certs: str = ""
+    timeout: float = 30.0
+    retries: int = 3
+    keyword_suffix: str = ""
+    #: First backoff sleep in seconds (doubles on each retry, up to MAX_BACKOFF).
+    backoff: float = 1.0
+    default_field: str = DEFAULT_MAPPING.default_field
+
+
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact_url(text: str) -> str:
+    """``https://user:pass@host/`` -> ``https://***@host/`` anywhere in ``text``."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def split_credentials(url: str) -> tuple[str, str, str]:
+    """``(url without user info, user, password)`` of one cluster URL."""
+    parts = urlsplit(url.strip())
+    user = unquote(parts.username or "")
+    password = unquote(parts.password or "")
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), user, password
+
+
+# ---------------------------------------------------------------------------
+# Pure request builders (no I/O; unit-tested byte for byte)
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def format_time(dt: datetime) -> str:
+    """UTC ISO 8601 with microseconds, as ``strict_date_optional_time`` parses it."""
+    return _utc(dt).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A document's ``@timestamp`` (ISO string or epoch milliseconds) as aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, list):
+        return parse_time(value[0]) if value else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return _utc(parsed)
+
+
+def wildcard_index(index_format: str) -> str:
+    """The pattern matching every index of ``index_format`` (``logstash-*``)."""
+    if "%" not in index_format:
+        return index_format
+    return index_format.split("%", 1)[0] + "*"
+
+
+def index_names(index_format: str, window: TimeWindow, max_indices: int = MAX_DAILY_INDICES) -> list[str]:
+    """The indices that can hold documents of ``window`` (UTC days, end exclusive).
+
+    A format without ``%`` names one index (or alias) used as is. An open
+    window, or one longer than ``max_indices`` days, gives the wildcard pattern.
+    """
+    if "%" not in index_format:
+        return [index_format]
+    if window.start is None or window.end is None:
+        return [wildcard_index(index_format)]
+    start = _utc(window.start)
+    end = _utc(window.end)
+    first: date = start.date()
+    last: date = (end - timedelta(microseconds=1)).date() if end > start else first
+    days = (last - first).days + 1
+    if days > max_indices:
+        return [wildcard_index(index_format)]
+    names: list[str] = []
+    for offset in range(days):
+        name = (first + timedelta(days=offset)).strftime(index_format)
+        if name not in names:  # e.g. monthly indices
+            names.append(name)
+    return names
+
+
+def filter_clauses(filters: Filters, window: TimeWindow, keyword_suffix: str = "") -> list[dict[str, Any]]:
+    """``bool.filter`` clauses for the structured restrictions and the window."""
+    clauses: list[dict[str, Any]] = []
+    for name, values in filters.as_terms().items():
+        fname = name + keyword_suffix
+        if len(values) == 1:
+            clauses.append({"term": {fname: values[0]}})
+        else:
+            clauses.append({"terms": {fname: list(values)}})
+    bounds: dict[str, Any] = {}
+    if window.start is not None:
+        bounds["gte"] = format_time(window.start)
+    if window.end is not None:
+        bounds["lt"] = format_time(window.end)
+    if bounds:
+        bounds["format"] = "strict_date_optional_time"
+        clauses.append({"range": {TIMESTAMP: bounds}})
+    return clauses
+
+
+def query_clause(text: str, default_field: str = DEFAULT_MAPPING.default_field) -> dict[str, Any]:
+    """One fingerprint text, unchanged, as a ``query_string`` query."""
+    return {"query_string": {"query": text, "default_field": default_field, "default_operator": "OR"}}
+
+
+def build_query(
+    spec: QuerySpec, keyword_suffix: str = "", default_field: str = DEFAULT_MAPPING.default_field
+) -> dict[str, Any]:
+    """The ``query`` of a request: ``bool`` with one ``must`` per text and the filters."""
+    body: dict[str, Any] = {}
+    must = [query_clause(text, default_field) for text in spec.queries]
+    if must:
+        body["must"] = must
+    flt = filter_clauses(spec.filters, spec.window, keyword_suffix)
+    if flt:
+        body["filter"] = flt
+    return {"bool": body}
+
+
+def _sort(newest_first: bool) -> list[dict[str, Any]]:
+    return [{TIMESTAMP: {"order": "desc" if newest_first else "asc", "unmapped_type": "date"}}]
+
+
+def _cardinality(field: str) -> dict[str, Any]:
+    return {"cardinality": {"field": field, "precision_threshold": CARDINALITY_PRECISION}}
+
+
+def interval_string(interval: timedelta) -> str:
+    """A ``fixed_interval`` value (``1d``, ``6h``, ``90s``, ``1500ms``)."""
+    ms = round(interval.total_seconds() * 1000)
+    if ms <= 0:
+        raise ValueError(f"histogram interval must be positive, not {interval}")
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def _ms_to_datetime(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(float(value) / 1000.0, tz=UTC)
+
+
+def _total(hits: Mapping[str, Any]) -> int:
+    total = hits.get("total", 0)
+    if isinstance(total, Mapping):
+        return int(total.get("value", 0))
+    return int(total or 0)
+
+
+def _key_string(bucket: Mapping[str, Any]) -> str:
+    if "key_as_string" in bucket:
+        return str(bucket["key_as_string"])
+    key = bucket.get("key")
+    if isinstance(key, float) and key.is_integer():
+        return str(int(key))
+    return str(key)
+
+
+def error_reason(error: Any) -> str:
+    """A readable reason out of an ES/OpenSearch ``error`` object (or string)."""
+    if error is None:
+        return "unknown error"
+    if not isinstance(error, Mapping):
+        return str(error)
+    roots = error.get("root_cause") or []
+    first = roots[0] if roots and isinstance(roots[0], Mapping) else error
+    text = f"{first.get('type', 'error')}: {first.get('reason', '')}".rstrip(": ")
+    # The useful detail ("Cannot parse '...': Encountered ...") is in the
+    # caused_by chain of the first failed shard: add its first new reason.
+    node: Any = error
+    shards = error.get("failed_shards")
+    if shards and isinstance(shards[0], Mapping):
+        node = shards[0].get("reason", node)
+    while isinstance(node, Mapping):
+        reason = str(node.get("reason") or "")
+        if node is not first and reason and reason not in text:
+            text += f" (caused by {node.get('type', 'error')}: {reason})"
+            break
+        node = node.get("caused_by")
+    return text
+
+
+def _shard_failures(response: Mapping[str, Any]) -> tuple[bool, str]:
+    shards = response.get("_shards") or {}
+    failed = int(shards.get("failed", 0) or 0)
+    timed_out = bool(response.get("timed_out"))
+    if not failed and not timed_out:
+        return False, ""
+    reasons = []
+    for failure in shards.get("failures") or []:
+        reasons.append(f"{failure.get('index')}[{failure.get('shard')}]: {error_reason(failure.get('reason'))}")
+    what = f"{failed} of {shards.get('total', '?')} shards failed" if failed else "timed out"
+    return True, what + (": " + "; ".join(reasons) if reasons else "")
+
+
+def ndjson(lines: Iterable[Mapping[str, Any]]) -> str:
+    """Newline-delimited JSON (``_msearch``, ``_bulk``), ending with a newline."""
+    return "".join(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n" for line in lines)
+
+
+def hit_from(raw: Mapping[str, Any]) -> Hit:
+    source = raw.get("_source") or {}
+    return Hit(
+        id=str(raw.get("_id", "")),
+        source=source,
+        timestamp=parse_time(source.get(TIMESTAMP)),
+        index=raw.get("_index"),
+    )
+
+
+# ---------------------------------------------------------------------------
+# The adapter
+
+
+def _client_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(connection errors, transport errors, every library error) of both clients."""
+    import elasticsearch.exceptions as es_exc
+    import opensearchpy.exceptions as os_exc
+
+    connection = (es_exc.ConnectionError, os_exc.ConnectionError)
+    transport = (es_exc.TransportError, os_exc.TransportError)
+    base = (es_exc.ElasticsearchException, os_exc.OpenSearchException, es_exc.ImproperlyConfigured, os_exc.ImproperlyConfigured)
+    return connection, transport, base
+
+
+class ElasticBackend:
+    """:class:`SearchBackend` over an Elasticsearch 7 or OpenSearch cluster.
+
+    Thread-safe (the clients pool their connections); the bot's workers share one.
+    """
+
+    def __init__(self, settings: ClusterSettings, client: Any | None = None) -> None:
+        if settings.flavor not in FLAVORS:
+            raise BackendError(f"unknown cluster flavor {settings.flavor!r} (elasticsearch or opensearch)", retryable=False)
+        self.settings = settings
+        urls = [u for u in (p.strip() for p in settings.url.split(",")) if u]
+        if not urls:
+            raise BackendError("no cluster URL configured ([data_source] es_url)", retryable=False)
+        hosts: list[str] = []
+        user, password = settings.username, settings.password
+        for url in urls:
+            clean, url_user, url_password = split_credentials(url)
+            hosts.append(clean)
+            if not user and url_user:
+                user, password = url_user, url_password
+        self._hosts = hosts
+        self._auth = (user, password) if user else None
+        secrets = [s for s in (password,) if s]
+        if self._auth:
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            secrets.append(token)
+        self._secrets = tuple(secrets)
+        self._errors = _client_errors()
+        self._client = client if client is not None else self._make_client()
+        self._warned_tests = threading.Event()
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _make_client(self) -> Any:
+        s = self.settings
+        kwargs: dict[str, Any] = {
+            "hosts": self._hosts,
+            "timeout": s.timeout,
+            "max_retries": 0,  # retries are ours, with backoff
+            "retry_on_timeout": False,
+            "verify_certs": s.verify_certs,
+        }
+        if s.ca_certs:
+            kwargs["ca_certs"] = s.ca_certs
+        if self._auth:
+            kwargs["http_auth"] = self._auth
+        # Library errors, bad URLs, a missing CA file...
+        setup_errors: tuple[type[BaseException], ...] = (*self._errors[2], ValueError, TypeError, OSError)
+        try:
+            if s.flavor == "opensearch":
+                from opensearchpy import OpenSearch
+
+                return OpenSearch(**kwargs)
+            from elasticsearch import Elasticsearch
+
+            return Elasticsearch(**kwargs)
+        except setup_errors as exc:
+            raise BackendError(self.redact(f"cannot set up the {s.flavor} client: {exc}"), retryable=False) from None
+
+    @property
+    def client(self) -> Any:
+        """The underlying elasticsearch/opensearch client (tests and admin tasks)."""
+        return self._client
+
+    def redact(self, text: str) -> str:
+        """``text`` without user info in URLs, the password or the auth token."""
+        text = redact_url(text)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def __repr__(self) -> str:
+        return f"ElasticBackend({self.settings.flavor} at {', '.join(self._hosts)})"
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception:  # closing must never fail the caller
+            LOG.debug("closing the %s client failed", self.settings.flavor, exc_info=True)
+
+    def _translate(self, exc: BaseException, what: str) -> BackendError:
+        connection, transport, _ = self._errors
+        name = type(exc).__name__
+        if name == "UnsupportedProductError":
+            hint = "; for OpenSearch set [data_source] backend = opensearch" if self.settings.flavor == "elasticsearch" else ""
+            return BackendError(self.redact(f"{what}: {exc}{hint}"), retryable=False)
+        if isinstance(exc, connection):
+            kind = "timed out" if "Timeout" in name else "connection failed"
+            detail = getattr(exc, "error", None) or exc
+            return BackendError(self.redact(f"{what}: {kind} ({self}): {detail}"), retryable=True)
+        if isinstance(exc, transport):
+            status = getattr(exc, "status_code", None)
+            info = getattr(exc, "info", None)
+            reason = ""
+            if isinstance(info, Mapping):
+                reason = error_reason(info.get("error"))
+            if not reason or reason == "unknown error":
+                reason = str(getattr(exc, "error", "") or exc)
+            retryable = isinstance(status, int) and (status in RETRY_STATUSES or status >= 500)
+            return BackendError(self.redact(f"{what}: HTTP {status}: {reason}"), retryable=retryable)
+        return BackendError(self.redact(f"{what}: {name}: {exc}"), retryable=False)
+
+    def _call(self, what: str, fn: Callable[[], T], retries: int | None = None) -> T:
+        """Run one request, retrying retryable failures with exponential backoff."""
+        _, _, base = self._errors
+        attempts = (self.settings.retries if retries is None else retries) + 1
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except base as exc:
+                err = self._translate(exc, what)
+                if not err.retryable or attempt + 1 >= attempts:
+                    if err.retryable and attempts > 1:
+                        err = BackendError(f"{err} (after {attempts} attempts)", retryable=True)
+                    raise err from None
+                delay = min(MAX_BACKOFF, self.settings.backoff * (2**attempt))
+                LOG.warning("%s; retry %d of %d in %.1fs", err, attempt + 1, attempts - 1, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request(self, method: str, path: str, body: Any = None, params: Mapping[str, str] | None = None) -> Any:
+        """One request through the client's transport (same call for both clients).
+
+        The transport, not the per-API helpers: elasticsearch-py 7.17
+        deprecates ``body=`` there and opensearch-py has no other form.
+        """
+        headers = {"content-type": "application/x-ndjson"} if isinstance(body, str) else None
+        return self._client.transport.perform_request(method, path, params=dict(params or {}), body=body, headers=headers)
+
+    def _indices(self, window: TimeWindow) -> list[str]:
+        return index_names(self.settings.index_format, window)
+
+    def _query(self, spec: QuerySpec) -> dict[str, Any]:
+        return build_query(spec, self.settings.keyword_suffix, self.settings.default_field)
+
+    def _field(self, name: str) -> str:
+        return name if name == TIMESTAMP else name + self.settings.keyword_suffix
+
+    def _search(self, what: str, indices: Sequence[str], body: dict[str, Any]) -> Mapping[str, Any]:
+        params = {"ignore_unavailable": "true", "allow_no_indices": "true"}
+        response: Mapping[str, Any] = self._call(
+            what, lambda: self._request("POST", "/" + quote(",".join(indices), safe=",*") + "/_search", body, params)
+        )
+        return response
+
+    def _aggs(self, what: str, spec: QuerySpec, aggs: dict[str, Any]) -> Mapping[str, Any]:
+        body = {"size": 0, "track_total_hits": False, "query": self._query(spec), "aggs": aggs}
+        response = self._search(what, self._indices(spec.window), body)
+        partial, why = _shard_failures(response)
+        if partial:
+            # Aggregations over the shards that answered: counts may be low.
+            LOG.warning("%s: partial answer, counts may be low: %s", what, self.redact(why))
+        aggregations: Mapping[str, Any] = response.get("aggregations") or {}
+        return aggregations
+
+    # -- SearchBackend ------------------------------------------------------
+
+    def search_body(self, spec: QuerySpec, size: int = 100, newest_first: bool = False) -> dict[str, Any]:
+        """The ``_search`` body of :meth:`search` (also one ``_msearch`` body)."""
+        return {
+            "query": self._query(spec),
+            "size": size,
+            "sort": _sort(newest_first),
+            "track_total_hits": True,
+        }
+
+    def _result(self, spec: QuerySpec, response: Mapping[str, Any]) -> SearchResult:
+        partial, why = _shard_failures(response)
+        if partial:
+            LOG.warning("query %r: partial answer: %s", spec.label or spec.queries, self.redact(why))
+        hits = response.get("hits") or {}
+        return SearchResult(
+            hits=[hit_from(h) for h in hits.get("hits") or []],
+            total=_total(hits),
+            label=spec.label,
+            partial=partial,
+        )
+
+    def search(self, spec: QuerySpec, size: int = 100, newest_first: bool = False) -> SearchResult:
+        body = self.search_body(spec, size, newest_first)
+        return self._result(spec, self._search("search", self._indices(spec.window), body))
+
+    def msearch_lines(self, specs: Sequence[QuerySpec], size: int = 1) -> list[dict[str, Any]]:
+        """The NDJSON header/body pairs of one ``_msearch`` request."""
+        lines: list[dict[str, Any]] = []
+        for spec in specs:
+            lines.append({"index": self._indices(spec.window), "ignore_unavailable": True, "allow_no_indices": True})
+            lines.append(self.search_body(spec, size))
+        return lines
+
+    def msearch(self, specs: Sequence[QuerySpec], size: int = 1) -> list[SearchResult]:
+        if not specs:
+            return []
+        lines = self.msearch_lines(specs, size)
+        attempts = self.settings.retries + 1
+        for attempt in range(attempts):
+            response: Mapping[str, Any] = self._call("msearch", lambda: self._request("POST", "/_msearch", ndjson(lines)))
+            items = list(response.get("responses") or [])
+            if len(items) != len(specs):
+                raise BackendError(
+                    f"msearch: the cluster answered {len(items)} responses for {len(specs)} queries", retryable=True
+                )
+            # A rejected or unavailable item (429, 5xx) is the cluster's
+            # trouble, not the query's: try the batch again, then give up.
+            transient = [i for i in items if "error" in i and int(i.get("status", 0) or 0) in RETRY_STATUSES]
+            if not transient:
+                break
+            reason = self.redact(error_reason(transient[0].get("error")))
+            if attempt + 1 >= attempts:
+                raise BackendError(
+                    f"msearch: {len(transient)} queries failed on the cluster side after {attempts} attempts: {reason}",
+                    retryable=True,
+                )
+            delay = min(MAX_BACKOFF, self.settings.backoff * (2**attempt))
+            LOG.warning("msearch: %d queries rejected (%s); retry in %.1fs", len(transient), reason, delay)
+            time.sleep(delay)
+        results: list[SearchResult] = []
+        for spec, item in zip(specs, items, strict=True):
+            if "error" in item:
+                reason = self.redact(error_reason(item.get("error")))
+                LOG.warning("query %r failed: %s", spec.label or spec.queries, reason)
+                results.append(SearchResult(hits=[], total=0, label=spec.label, error=reason))
+            else:
+                results.append(self._result(spec, item))
+        return results
+
+    def count_builds(self, spec: QuerySpec) -> int:
+        aggs = self._aggs("count_builds", spec, {"builds": _cardinality(self._field("build_uuid"))})
+        return int((aggs.get("builds") or {}).get("value") or 0)
+
+    def histogram_aggs(self, interval: timedelta) -> dict[str, Any]:
+        """The aggregation of :meth:`build_histogram`."""
+        builds = _cardinality(self._field("build_uuid"))
+        return {
+            "histogram": {
+                "date_histogram": {
+                    "field": TIMESTAMP,
+                    "fixed_interval": interval_string(interval),
+                    "min_doc_count": 1,
+                },
+                "aggs": {
+                    "status": {
+                        "terms": {"field": self._field("build_status"), "size": MAX_STATUSES, "missing": MISSING_STATUS},
+                        "aggs": {"builds": builds},
+                    },
+                    "builds": builds,
+                },
+            }
+        }
+
+    def build_histogram(self, spec: QuerySpec, interval: timedelta) -> list[Bucket]:
+        aggs = self._aggs("build_histogram", spec, self.histogram_aggs(interval))
+        out: list[Bucket] = []
+        for raw in (aggs.get("histogram") or {}).get("buckets") or []:
+            if not raw.get("doc_count"):
+                continue
+            start = _ms_to_datetime(raw.get("key"))
+            if start is None:
+                continue
+            status = raw.get("status") or {}
+            counts = {
+                _key_string(b): int((b.get("builds") or {}).get("value") or 0)
+                for b in status.get("buckets") or []
+            }
+            if status.get("sum_other_doc_count"):
+                LOG.warning("build_histogram: more than %d build_status values; the rest are left out", MAX_STATUSES)
+            out.append(Bucket(start=start, counts=counts))
+        out.sort(key=lambda b: b.start)
+        return out
+
+    def terms(self, spec: QuerySpec, field: str, size: int = 10) -> list[TermCount]:
+        # Ordering by a cardinality sub-aggregation is approximate when the
+        # index has several shards (each shard sends its top shard_size terms).
+        aggs = self._aggs(
+            "terms",
+            spec,
+            {
+                "top": {
+                    "terms": {
+                        "field": self._field(field),
+                        "size": size,
+                        "order": [{"builds": "desc"}, {"_key": "asc"}],
+                    },
+                    "aggs": {"builds": _cardinality(self._field("build_uuid"))},
+                }
+            },
+        )
+        return [
+            TermCount(
+                value=_key_string(b),
+                builds=int((b.get("builds") or {}).get("value") or 0),
+                docs=int(b.get("doc_count") or 0),
+            )
+            for b in (aggs.get("top") or {}).get("buckets") or []
+        ]
+
+    def _composite(self, what: str, spec: QuerySpec, field: str, sub: dict[str, Any]) -> Iterable[Mapping[str, Any]]:
+        """Every bucket of a composite aggregation on ``field``, page by page."""
+        after: Mapping[str, Any] | None = None
+        while True:
+            composite: dict[str, Any] = {"size": COMPOSITE_PAGE, "sources": [{"key": {"terms": {"field": self._field(field)}}}]}
+            if after is not None:
+                composite["after"] = after
+            agg: dict[str, Any] = {"composite": composite}
+            if sub:
+                agg["aggs"] = sub
+            page = self._aggs(what, spec, {"pages": agg}).get("pages") or {}
+            buckets = page.get("buckets") or []
+            yield from buckets
+            after = page.get("after_key")
+            if not buckets or after is None or len(buckets) < COMPOSITE_PAGE:
+                return
+
+    def _build_sub_aggs(self) -> dict[str, Any]:
+        return {
+            "first_seen": {"min": {"field": TIMESTAMP}},
+            "last_seen": {"max": {"field": TIMESTAMP}},
+            "doc": {
+                "top_hits": {
+                    "size": 1,
+                    "sort": _sort(newest_first=True),
+                    "_source": {"includes": list(BUILD_FIELDS)},
+                }
+            },
+        }
+
+    @staticmethod
+    def _build_info(uuid: str, raw: Mapping[str, Any]) -> BuildInfo:
+        hits = ((raw.get("doc") or {}).get("hits") or {}).get("hits") or []
+        source = dict(hits[0].get("_source") or {}) if hits else {}
+        fields = {k: source[k] for k in BUILD_FIELDS if k in source and source[k] not in (None, "")}
+        return BuildInfo(
+            uuid=uuid,
+            fields=fields,
+            first_seen=_ms_to_datetime((raw.get("first_seen") or {}).get("value")),
+            last_seen=_ms_to_datetime((raw.get("last_seen") or {}).get("value")),
+            docs=int(raw.get("doc_count") or 0),
+        )
+
+    def builds(self, spec: QuerySpec, limit: int | None = None) -> list[BuildInfo]:
+        if limit is not None:
+            if limit <= 0:
+                return []
+            # Ordering terms by a max sub-aggregation, descending, is exact
+            # even across shards, so the newest ``limit`` builds are right.
+            aggs = self._aggs(
+                "builds",
+                spec,
+                {
+                    "newest": {
+                        "terms": {
+                            "field": self._field("build_uuid"),
+                            "size": limit,
+                            "order": [{"last_seen": "desc"}, {"_key": "asc"}],
+                        },
+                        "aggs": self._build_sub_aggs(),
+                    }
+                },
+            )
+            return [self._build_info(_key_string(b), b) for b in (aggs.get("newest") or {}).get("buckets") or []]
+        infos = [
+            self._build_info(str((b.get("key") or {}).get("key")), b)
+            for b in self._composite("builds", spec, "build_uuid", self._build_sub_aggs())
+        ]
+        infos.sort(key=lambda i: i.uuid)
+        infos.sort(key=lambda i: i.last_seen or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return infos
+
+    def latest_timestamp(self) -> datetime | None:
+        aggs = self._aggs("latest_timestamp", QuerySpec(), {"latest": {"max": {"field": TIMESTAMP}}})
+        return _ms_to_datetime((aggs.get("latest") or {}).get("value"))
+
+    def indexed_files(self, build_uuid: str) -> set[str]:
+        spec = QuerySpec(filters=Filters(build_uuid=build_uuid))
+        return {
+            str((b.get("key") or {}).get("key"))
+            for b in self._composite("indexed_files", spec, "filename", {})
+        }
+
+    def failed_tests(self, build_uuid: str) -> set[str] | None:
+        # subunit2sql is not read by this adapter (see the module docstring).
+        if not self._warned_tests.is_set():
+            self._warned_tests.set()
+            LOG.info("failed test ids are unknown on the %s backend (subunit2sql is not read)", self.settings.flavor)
+        return None
+
+    def ping(self) -> bool:
+        try:
+            self._call("ping", lambda: self._client.info(), retries=0)
+        except BackendError as exc:
+            LOG.warning("%s", exc)
+            return False
+        return True
+
+    # -- loading ------------------------------------------------------------
+
+    def index_for(self, doc: Mapping[str, Any]) -> str:
+        """The daily index of one document (from its ``@timestamp``)."""
+        ts = parse_time(doc.get(TIMESTAMP))
+        if ts is None:
+            raise BackendError(f"document without a valid {TIMESTAMP}: {str(dict(doc))[:200]}", retryable=False)
+        return ts.strftime(self.settings.index_format)
+
+    def add_documents(self, docs: Iterable[Mapping[str, Any]], refresh: bool = False, chunk: int = 1000) -> int:
+        """Bulk-index documents into their daily indices; returns how many were indexed.
+
+        A document that the cluster rejects fails the call (its reason is raised).
+        """
+        count = 0
+        batch: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            nonlocal count
+            if not batch:
+                return
+            lines = list(batch)
+            params = {"refresh": "true"} if refresh else {}
+            response: Mapping[str, Any] = self._call("bulk", lambda: self._request("POST", "/_bulk", ndjson(lines), params))
+            if response.get("errors"):
+                for item in response.get("items") or []:
+                    result: Mapping[str, Any] = next(iter(item.values()), {})
+                    if "error" in result:
+                        raise BackendError(
+                            self.redact(f"bulk: {result.get('_index')}: {error_reason(result.get('error'))}"),
+                            retryable=int(result.get("status", 0) or 0) in RETRY_STATUSES,
+                        )
+            count += len(lines) // 2
+            batch.clear()
+
+        for doc in docs:
+            header: dict[str, Any] = {"_index": self.index_for(doc)}
+            if doc.get("_id"):
+                header["_id"] = str(doc["_id"])
+            batch.append({"index": header})
+            batch.append({k: v for k, v in doc.items() if k != "_id"})
+            if len(batch) >= 2 * chunk:
+                flush()
+        flush()
+        return count
+
+
+def backend_from_config(config: Config) -> ElasticBackend:
+    """The adapter for ``[data_source]`` of a :class:`~elastic_recheck.config.Config`."""
+
+    def get(key: str, default: Any) -> Any:
+        try:
+            return config.get("data_source", key)
+        except KeyError:
+            return default
+
+    flavor = str(get("backend", "elasticsearch"))
+    settings = ClusterSettings(
+        url=str(get("es_url", "")),
+        flavor=flavor,
+        index_format=str(get("index_format", "logstash-%Y.%m.%d")),
+        username=str(get("username", "")),
+        password=str(get("password", "")),
+        verify_certs=bool(get("verify_certs", True)),
+        ca_certs=str(get("ca_certs", "")),
+        timeout=float(get("timeout", 30.0)),
+        retries=int(get("retries", 3)),
+        keyword_suffix=str(get("keyword_suffix", "")),
+    )
+    return ElasticBackend(settings)
