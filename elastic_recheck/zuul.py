@@ -515,7 +515,7 @@ class ZuulClient:
     ) -> Iterator[ZuulBuild]:
         """Builds matching the filters, newest first, page after page.
 
-        Paging stops when a page comes back short, when ``limit`` builds were
+        Paging stops at an empty page, when ``limit`` builds were
         yielded, or at the first build that started before ``since`` (Zuul
         orders builds by creation, so every later one started earlier). Records without a uuid (SKIPPED builds) and builds still
         running (no result) are passed over. A build seen twice (new builds
@@ -557,7 +557,9 @@ class ZuulClient:
                 yielded += 1
                 if limit is not None and yielded >= limit:
                     return
-            if len(page) < page_size:
+            # A short page is not proof of the end: zuul-web may cap ``limit``.
+            # Only an empty page is.
+            if not page:
                 return
             skip += len(page)
 
