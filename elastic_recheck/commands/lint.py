@@ -1,0 +1,126 @@
+"""``elastic-recheck check-queries``: validate and lint fingerprints without a backend."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from elastic_recheck.cli import AppContext
+from elastic_recheck.fingerprints import iter_query_files
+from elastic_recheck.lint import (
+    CODES,
+    ERROR,
+    FileResult,
+    Finding,
+    LintReport,
+    lint_files,
+)
+
+LOG = logging.getLogger(__name__)
+
+
+@contextmanager
+def _quiet_loader() -> Iterator[None]:
+    """The loader logs unknown keys itself; here they are findings, so keep stderr clean."""
+    logger = logging.getLogger("elastic_recheck.fingerprints")
+    old = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
+
+def _read(paths: list[Path]) -> tuple[list[tuple[str, str]], list[FileResult]]:
+    texts: list[tuple[str, str]] = []
+    unreadable: list[FileResult] = []
+    for p in paths:
+        name = str(p)
+        try:
+            texts.append((name, p.read_bytes().decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            msg = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+            unreadable.append(FileResult(name, [Finding(name, 1, 1, ERROR, "yaml", msg)]))
+        except OSError as exc:
+            msg = f"cannot read: {exc.strerror or exc}"
+            unreadable.append(FileResult(name, [Finding(name, 1, 1, ERROR, "yaml", msg)]))
+    return texts, unreadable
+
+
+def _log_internal(name: str, exc: Exception) -> None:
+    LOG.error("%s: linter failure", name, exc_info=exc)
+
+
+@click.command(name="check-queries")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: file:line:col: level: message [code]; json: one object per finding per line.")
+@click.option("--strict", is_flag=True, help="Exit non-zero on warnings too.")
+@click.option("--ignore", "ignored", multiple=True, metavar="CODE", help="Leave out findings with this code (repeatable).")
+@click.option("--lucene-mode", type=click.Choice(["es", "lucene"]),
+              help="Elasticsearch query_string semantics (default: [data_source] lucene_mode) or plain Lucene.")
+@click.option("--list-codes", is_flag=True, help="Describe every finding code and exit.")
+@click.pass_obj
+def check_queries(
+    app: AppContext | None,
+    paths: tuple[Path, ...],
+    fmt: str,
+    strict: bool,
+    ignored: tuple[str, ...],
+    lucene_mode: str | None,
+    list_codes: bool,
+) -> None:
+    """Validate and lint fingerprint files (default: the queries directory).
+
+    Checks YAML and keys, Lucene syntax, fields against the document mapping,
+    and warns about queries that don't mean what they seem to: implicit OR,
+    AND mixed with OR, single quotes, leading wildcards, wildcards inside
+    phrases, clauses that analyze to nothing, unquoted hyphenated words,
+    queries without a message clause or with only NOT clauses, duplicates
+    and very broad queries. See --list-codes.
+
+    Exit status: 0 clean, 1 errors (or warnings with --strict).
+
+    \b
+    Examples:
+      elastic-recheck check-queries
+      elastic-recheck check-queries --strict queries/1234567.yaml
+      elastic-recheck check-queries --format json queries | jq .code
+    """
+    if list_codes:
+        for code, text in CODES.items():
+            click.echo(f"{code:20} {text}")
+        return
+    for code in ignored:
+        if code not in CODES:
+            raise click.BadParameter(f"unknown code {code!r} (see --list-codes)", param_hint="--ignore")
+    config = app.config if app is not None else None
+    if not paths:
+        default = config.queries_dir if config is not None else Path("queries")
+        if not default.is_dir():
+            raise click.UsageError(f"no PATHS given and no queries directory at {default}")
+        paths = (default,)
+    mode = lucene_mode or (str(config.get("data_source", "lucene_mode")) if config is not None else "es")
+    files = iter_query_files(paths)
+    texts, unreadable = _read(files)
+    with _quiet_loader():
+        report = lint_files(texts, es_mode=mode == "es", on_internal_error=_log_internal)
+    report = LintReport(report.files + unreadable)
+    findings = [f for f in report.findings if f.code not in ignored]
+    out = click.get_text_stream("stdout")
+    for f in findings:
+        out.write((json.dumps(f.as_json()) if fmt == "json" else f.format_text()) + "\n")
+    errors = sum(1 for f in findings if f.level == ERROR)
+    warnings = len(findings) - errors
+    click.echo(
+        f"checked {len(files)} fingerprint file{'s' if len(files) != 1 else ''}: "
+        f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}",
+        err=True,
+    )
+    if errors or (strict and warnings):
+        raise SystemExit(1)
