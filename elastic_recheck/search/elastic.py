@@ -89,26 +89,28 @@ COMPOSITE_PAGE = 1000
 #: are about ten: SUCCESS, FAILURE, POST_FAILURE, TIMED_OUT, ...).
 MAX_STATUSES = 100
 
-#: Key used in :attr:`Bucket.counts` for builds whose documents lack ``build_status``.
-MISSING_STATUS = ""
-
 #: HTTP statuses worth trying again (besides connection errors and timeouts).
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 #: Upper bound of one backoff sleep, in seconds.
 MAX_BACKOFF = 30.0
 
-#: Build-level fields reported in :attr:`BuildInfo.fields`.
+#: Build-level fields reported in :attr:`BuildInfo.fields` (the embedded store's list).
 BUILD_FIELDS: tuple[str, ...] = (
+    "build_uuid",
+    "build_short_uuid",
     "build_name",
-    "project",
     "build_change",
     "build_patchset",
     "build_queue",
     "build_status",
     "build_branch",
+    "build_ref",
+    "build_set",
+    "project",
     "voting",
     "node_provider",
+    "tenant",
     "log_url",
 )
 
@@ -607,7 +609,7 @@ class ElasticBackend:
                 },
                 "aggs": {
                     "status": {
-                        "terms": {"field": self._field("build_status"), "size": MAX_STATUSES, "missing": MISSING_STATUS},
+                        "terms": {"field": self._field("build_status"), "size": MAX_STATUSES},
                         "aggs": {"builds": builds},
                     },
                     "builds": builds,
@@ -619,7 +621,9 @@ class ElasticBackend:
         aggs = self._aggs("build_histogram", spec, self.histogram_aggs(interval))
         out: list[Bucket] = []
         for raw in (aggs.get("histogram") or {}).get("buckets") or []:
-            if not raw.get("doc_count"):
+            # Like the embedded store: only documents of a build count, and
+            # builds without a build_status are in no status.
+            if not raw.get("doc_count") or not (raw.get("builds") or {}).get("value"):
                 continue
             start = _ms_to_datetime(raw.get("key"))
             if start is None:
@@ -646,7 +650,7 @@ class ElasticBackend:
                     "terms": {
                         "field": self._field(field),
                         "size": size,
-                        "order": [{"builds": "desc"}, {"_key": "asc"}],
+                        "order": [{"builds": "desc"}, {"_count": "desc"}, {"_key": "asc"}],
                     },
                     "aggs": {"builds": _cardinality(self._field("build_uuid"))},
                 }
@@ -695,7 +699,7 @@ class ElasticBackend:
     def _build_info(uuid: str, raw: Mapping[str, Any]) -> BuildInfo:
         hits = ((raw.get("doc") or {}).get("hits") or {}).get("hits") or []
         source = dict(hits[0].get("_source") or {}) if hits else {}
-        fields = {k: source[k] for k in BUILD_FIELDS if k in source and source[k] not in (None, "")}
+        fields = {k: source[k] for k in BUILD_FIELDS if k in source and source[k] is not None}
         return BuildInfo(
             uuid=uuid,
             fields=fields,

@@ -416,6 +416,13 @@ def _histogram_answer(req: Request) -> Reply:
             **{k: {"value": 1} for k, v in sub.items() if "cardinality" in v},
             status_name: {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": [status_bucket("TIMED_OUT", 1, 1)]},
         },
+        {  # documents without a build_uuid: no build to count, no bucket
+            "key_as_string": "2024-03-03T12:00:00.000Z",
+            "key": ms(day3) + 12 * 3600 * 1000,
+            "doc_count": 2,
+            **{k: {"value": 0} for k, v in sub.items() if "cardinality" in v},
+            status_name: {"doc_count_error_upper_bound": 0, "sum_other_doc_count": 0, "buckets": []},
+        },
     ]
     return Reply(200, search_response(total=0, aggregations={name: {"buckets": buckets}}))
 
@@ -457,7 +464,7 @@ def test_terms_orders_by_distinct_builds(cluster: FakeCluster, backend: ElasticB
     sub = next(iter(spec["aggs"]))
     assert spec["terms"]["field"] == "build_name"
     assert spec["terms"]["size"] == 5
-    assert spec["terms"]["order"][0] == {sub: "desc"}
+    assert spec["terms"]["order"] == [{sub: "desc"}, {"_count": "desc"}, {"_key": "asc"}]
     assert spec["aggs"][sub]["cardinality"]["field"] == "build_uuid"
 
 
