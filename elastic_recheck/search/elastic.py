@@ -411,6 +411,10 @@ class ElasticBackend:
         }
         if s.ca_certs:
             kwargs["ca_certs"] = s.ca_certs
+        if not s.verify_certs and any(h.startswith("https:") for h in self._hosts):
+            # Said once here instead of a urllib3 warning on every request.
+            kwargs["ssl_show_warn"] = False
+            LOG.warning("TLS certificates of %s are not verified ([data_source] verify_certs = false)", ", ".join(self._hosts))
         if self._auth:
             kwargs["http_auth"] = self._auth
         # Library errors, bad URLs, a missing CA file...
@@ -453,6 +457,13 @@ class ElasticBackend:
         if name == "UnsupportedProductError":
             hint = "; for OpenSearch set [data_source] backend = opensearch" if self.settings.flavor == "elasticsearch" else ""
             return BackendError(self.redact(f"{what}: {exc}{hint}"), retryable=False)
+        if isinstance(exc, connection) and "SSL" in name:
+            # A certificate that does not verify will not verify on retry either.
+            detail = getattr(exc, "error", None) or exc
+            return BackendError(
+                self.redact(f"{what}: TLS error ({self}): {detail}; check [data_source] ca_certs / verify_certs"),
+                retryable=False,
+            )
         if isinstance(exc, connection):
             kind = "timed out" if "Timeout" in name else "connection failed"
             detail = getattr(exc, "error", None) or exc

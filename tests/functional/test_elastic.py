@@ -734,3 +734,25 @@ def test_add_documents_bulk_loads_daily_indices(cluster: FakeCluster, backend: E
     assert "mapper_parsing_exception" in str(info.value) and not info.value.retryable
     with pytest.raises(BackendError):
         backend.add_documents([{"message": "no timestamp"}])
+
+
+def test_tls_verification(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from tests.fixtures.es_server import self_signed_cert
+
+    cert, key = self_signed_cert(tmp_path)
+    for flavor in FLAVORS:
+        with FakeCluster(flavor, tls=(cert, key)) as fake:
+            assert fake.url.startswith("https://")
+            fake.always("POST", "_search", search_response(total=1))
+            trusted = make_backend(fake, ca_certs=str(cert))
+            assert trusted.search(QuerySpec()).total == 1
+            untrusted = make_backend(fake, retries=2)
+            with pytest.raises(BackendError) as info:
+                untrusted.search(QuerySpec())
+            assert info.value.retryable is False  # retrying cannot fix a certificate
+            assert "ca_certs" in str(info.value)
+            with caplog.at_level(logging.WARNING, logger="elastic_recheck"):
+                unverified = make_backend(fake, verify_certs=False)
+            assert "not verified" in caplog.text
+            assert unverified.search(QuerySpec()).total == 1
+            assert len(fake.requests_to("_search")) == 2
