@@ -149,8 +149,11 @@ def redact_url(text: str) -> str:
 
 
 def split_credentials(url: str) -> tuple[str, str, str]:
-    """``(url without user info, user, password)`` of one cluster URL."""
-    parts = urlsplit(url.strip())
+    """``(url without user info, user, password)`` of one cluster URL (``http://`` if no scheme)."""
+    url = url.strip()
+    if "://" not in url:
+        url = "http://" + url
+    parts = urlsplit(url)
     user = unquote(parts.username or "")
     password = unquote(parts.password or "")
     host = parts.hostname or ""

@@ -36,6 +36,7 @@ from elastic_recheck.search.elastic import (
     index_names,
     interval_string,
     redact_url,
+    split_credentials,
 )
 from tests.fixtures.es_server import (
     FakeCluster,
@@ -142,6 +143,12 @@ def test_interval_string() -> None:
     assert interval_string(timedelta(seconds=1.5)) == "1500ms"
     with pytest.raises(ValueError):
         interval_string(timedelta(0))
+
+
+def test_split_credentials() -> None:
+    assert split_credentials("https://bob:p%40ss@es.example.org:9200/prefix") == ("https://es.example.org:9200/prefix", "bob", "p@ss")
+    assert split_credentials(" localhost:9200 ") == ("http://localhost:9200", "", "")
+    assert split_credentials("http://[::1]:9200") == ("http://[::1]:9200", "", "")
 
 
 def test_redact_url() -> None:
