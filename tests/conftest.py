@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 pytest_plugins: list[str] = []
-pytest_plugins += ["tests.fixtures.ircd"]
+pytest_plugins += ["tests.fixtures.ircd", "tests.fixtures.launchpad_server"]
 
 
 @pytest.fixture
