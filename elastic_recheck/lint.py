@@ -762,19 +762,23 @@ def _term_findings(query: str, c: Clause, mapping: Mapping) -> list[QueryFinding
                         f"containing any one of them; quote it to match the words in sequence: {c.field}:{_short(quoted)}",
                     )
                 )
-    elif c.kind == "QUOTED" and text_field:
+    elif c.kind == "QUOTED":
         content = _phrase_content(c.text)
-        if not _tokenize(content):
+        if text_field and not _tokenize(content):
             out.append(_empty_finding(at, c.text, c.field))
         elif re.search(r"(?<=\w)\*|(?<!\\)\*(?=\w)", content):
+            what = (
+                "the analyzer drops the `*` and the phrase matches the literal words only"
+                if text_field
+                else f"{c.field} is an exact keyword, so this matches only a value with a literal `*`"
+            )
             out.append(
                 QueryFinding(
                     at,
                     WARNING,
                     "wildcard-in-phrase",
-                    f"`{_short(c.text)}`: wildcards are not expanded inside double quotes; the analyzer drops "
-                    "the `*` and the phrase matches the literal words only. Use an unquoted prefix term "
-                    "(AND-ed with the rest) if you need a wildcard",
+                    f"`{_short(c.text)}`: wildcards are not expanded inside double quotes; {what}. "
+                    "Use an unquoted wildcard term (AND-ed with the rest) if you need one",
                 )
             )
     return out

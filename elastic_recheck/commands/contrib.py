@@ -1,0 +1,228 @@
+"""Commands for fingerprint contributors: ``backtest`` and ``stale``.
+
+Both ask the configured backend about fingerprints and print ``text`` (for
+people), ``json`` (for tools) or, for ``backtest``, a ``gerrit`` comment body.
+
+Exit codes: 0 ok; 1 something needs attention (see each command);
+2 bad command line; 3 the backend is unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from elastic_recheck.cli import AppContext
+from elastic_recheck.errors import BackendError, ElasticRecheckError, FingerprintError
+from elastic_recheck.fingerprints import Fingerprint, load_file, load_fingerprints
+from elastic_recheck.report.window import ReportWindow
+from elastic_recheck.timeutil import parse_time
+
+LOG = logging.getLogger(__name__)
+
+EXIT_ATTENTION = 1
+EXIT_BACKEND_DOWN = 3
+
+
+def _now(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--now") from None
+
+
+def _queries_dir(app: AppContext, queries_dir: Path | None) -> Path:
+    return queries_dir or app.config.queries_dir
+
+
+def _existing(app: AppContext, directory: Path) -> list[Fingerprint]:
+    if not directory.is_dir():
+        LOG.warning("no fingerprint directory at %s: nothing to compare against", directory)
+        return []
+    es_mode = app.config.get("data_source", "lucene_mode") == "es"
+    result = load_fingerprints(directory, es_mode=es_mode)
+    if result.errors:
+        click.echo(f"warning: {len(result.errors)} existing fingerprint file(s) failed to load", err=True)
+    return result.fingerprints
+
+
+def _backend(app: AppContext) -> Any:
+    try:
+        return app.backend()
+    except BackendError as exc:
+        click.echo(f"error: backend unavailable: {exc}", err=True)
+        sys.exit(EXIT_BACKEND_DOWN)
+
+
+def _emit(text: str) -> None:
+    click.get_text_stream("stdout").write(text)
+
+
+@click.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--git-diff", "rev", metavar="REV", help="Backtest the fingerprint files added or modified since REV (git).")
+@click.option(
+    "--days", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True, help="Window: the last N days."
+)
+@click.option("--now", "now_text", metavar="TIME", help="End of the window (ISO 8601, epoch; default: now).")
+@click.option(
+    "--queries",
+    "queries_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Existing fingerprints, for overlap and classification rate (default: [bot] queries).",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "gerrit"]), default="text", show_default=True)
+@click.pass_obj
+def backtest(
+    app: AppContext,
+    files: tuple[Path, ...],
+    rev: str | None,
+    days: float,
+    now_text: str | None,
+    queries_dir: Path | None,
+    fmt: str,
+) -> None:
+    """Measure new or changed fingerprints against the builds of the last days.
+
+    For each FILE (or each queries/*.yaml changed since REV with --git-diff):
+    failed and successful builds hit (more than 10% successful: too broad),
+    precision, distinct jobs/projects/node providers, overlap with existing
+    fingerprints and the change in the classification rate of failed voting
+    gate builds ([site] all_fails_query and gate_queue) if it were merged.
+
+    Exit status: 0 ok; 1 a fingerprint does not load, is rejected by the
+    backend or is too broad; 2 bad command line; 3 backend unavailable.
+
+    \b
+    Examples:
+      elastic-recheck backtest queries/1234567.yaml
+      elastic-recheck backtest --git-diff origin/master --format gerrit
+    """
+    from elastic_recheck.backtest import (
+        changed_fingerprints,
+        format_gerrit,
+        format_text,
+        previous_versions,
+        run_backtest,
+    )
+
+    if not files and not rev:
+        raise click.UsageError("give fingerprint FILES or --git-diff REV")
+    directory = _queries_dir(app, queries_dir)
+    paths = list(files)
+    previous: dict[str, Fingerprint] = {}
+    if rev:
+        try:
+            changed = changed_fingerprints(rev, directory)
+        except ElasticRecheckError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not changed and not paths:
+            click.echo(f"no fingerprint added or modified in {directory} since {rev}", err=True)
+            return
+        paths += [c.path for c in changed if c.path not in paths]
+        previous = previous_versions(changed)
+    es_mode = app.config.get("data_source", "lucene_mode") == "es"
+    candidates: list[Fingerprint] = []
+    load_errors: list[FingerprintError] = []
+    for p in paths:
+        try:
+            candidates.append(load_file(p, es_mode=es_mode))
+        except FingerprintError as exc:
+            load_errors.append(exc)
+    window = ReportWindow(now=_now(now_text), days=days)
+    existing = _existing(app, directory)
+    backend = _backend(app)
+    try:
+        report = run_backtest(
+            backend, candidates, existing, window, app.config, previous=previous, load_errors=load_errors
+        )
+    except BackendError as exc:
+        click.echo(f"error: backend failed: {exc}", err=True)
+        sys.exit(EXIT_BACKEND_DOWN)
+    if fmt == "json":
+        _emit(json.dumps(report.as_json(), indent=2) + "\n")
+    elif fmt == "gerrit":
+        _emit(format_gerrit(report))
+    else:
+        _emit(format_text(report))
+    if not report.ok:
+        sys.exit(EXIT_ATTENTION)
+
+
+def _bug_statuses(app: AppContext, fingerprints: list[Fingerprint]) -> dict[str, Any]:
+    """bug -> tracker record (with ``status``); empty when no tracker is available."""
+    try:
+        from elastic_recheck.bugs import tracker_from_config
+    except ImportError:
+        LOG.warning("no bug tracker support in this build: bug statuses unknown")
+        return {}
+    try:
+        tracker = tracker_from_config(app.config, fingerprints)
+        return dict(tracker.get_many(fp.bug for fp in fingerprints))
+    except ElasticRecheckError as exc:
+        click.echo(f"warning: bug tracker unavailable, statuses unknown: {exc}", err=True)
+        return {}
+
+
+@click.command()
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=14.0,
+    show_default=True,
+    help="Quiet means no hit in the last N days.",
+)
+@click.option("--now", "now_text", metavar="TIME", help="End of the window (ISO 8601, epoch; default: now).")
+@click.option(
+    "--queries",
+    "queries_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Fingerprint directory (default: [bot] queries).",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--all", "show_all", is_flag=True, help="Also list the active fingerprints (text format).")
+@click.pass_obj
+def stale(
+    app: AppContext,
+    days: float,
+    now_text: str | None,
+    queries_dir: Path | None,
+    fmt: str,
+    show_all: bool,
+) -> None:
+    """List quiet fingerprints, and resolved bugs that came back.
+
+    Quiet fingerprints (no hit in --days) are removal candidates when their
+    bug is closed (Fix Released, Invalid, Won't Fix...) or has resolved_at in
+    its YAML; they are kept when they are suppress-graph infrastructure
+    issues or their bug is still open. Bug statuses come from the tracker
+    ([bugs] tracker). Resolved bugs with failed builds after their
+    resolution are listed with those builds.
+
+    Exit status: 0 ok; 2 bad command line; 3 backend unavailable.
+    """
+    from elastic_recheck.stale import find_stale, format_text
+
+    directory = _queries_dir(app, queries_dir)
+    if not directory.is_dir():
+        raise click.ClickException(f"fingerprint directory {directory} not found (pass --queries)")
+    fingerprints = _existing(app, directory)
+    bugs = _bug_statuses(app, fingerprints)
+    backend = _backend(app)
+    try:
+        report = find_stale(backend, fingerprints, bugs, _now(now_text), days=days)
+    except BackendError as exc:
+        click.echo(f"error: backend failed: {exc}", err=True)
+        sys.exit(EXIT_BACKEND_DOWN)
+    if fmt == "json":
+        _emit(json.dumps(report.as_json(), indent=2) + "\n")
+    else:
+        _emit(format_text(report, show_active=show_all))
