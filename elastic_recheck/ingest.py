@@ -151,6 +151,13 @@ def parse_iso_timestamp(value: Any) -> datetime | None:
         return parse_iso_timestamp(value[0])
     if not isinstance(value, str):
         return None
+    if len(value) >= 20 and value[10:11] == "T":
+        try:  # the common case, in C
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
     m = _ISO_RE.match(value.strip())
     if not m:
         return None
@@ -583,14 +590,18 @@ def _is_subunit(name: str) -> bool:
     return name == "testrepository.subunit" or name.endswith(SUBUNIT_SUFFIXES)
 
 
-def list_build_files(root: Path, stats: IngestStats | None = None) -> list[tuple[str, Path]]:
+def list_build_files(
+    root: Path, stats: IngestStats | None = None, exclude: Iterable[Path] = ()
+) -> list[tuple[str, Path]]:
     """The regular files under ``root`` as ``(relative posix path, path)``, sorted.
 
     Symlinks whose target lies outside ``root`` are refused (logged and listed
     in ``stats.files_skipped``); directories are not followed through symlinks.
+    Files in ``exclude`` (e.g. the Zuul build record itself) are left out.
     """
     stats = stats if stats is not None else IngestStats()
     base = root.resolve()
+    excluded = {p.resolve() for p in exclude}
     out: list[tuple[str, Path]] = []
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
         dirnames.sort()
@@ -610,6 +621,8 @@ def list_build_files(root: Path, stats: IngestStats | None = None) -> list[tuple
             if not real.is_file():
                 stats.files_skipped.append(rel)
                 continue
+            if real in excluded:
+                continue
             out.append((rel, real))
     return out
 
@@ -625,7 +638,7 @@ class TestResult:
 
 def read_subunit(fh: IO[bytes]) -> list[TestResult]:
     """Final per-test statuses of a subunit v2 stream (``success``, ``fail``, ``skip``...)."""
-    import subunit  # python-subunit
+    import subunit  # type: ignore[import-untyped]  # python-subunit ships no types
     import testtools
 
     statuses: dict[str, str] = {}
@@ -633,7 +646,9 @@ def read_subunit(fh: IO[bytes]) -> list[TestResult]:
     ends: dict[str, datetime] = {}
 
     class _Collector(testtools.StreamResult):  # type: ignore[misc]
-        def status(self, test_id: str | None = None, test_status: str | None = None, **kwargs: Any) -> None:
+        def status(  # type: ignore[override]  # only the keywords subunit passes
+            self, test_id: str | None = None, test_status: str | None = None, **kwargs: Any
+        ) -> None:
             if not test_id or not test_status:
                 return
             ts = kwargs.get("timestamp")
@@ -669,6 +684,7 @@ def iter_build_dir(
     stats: IngestStats | None = None,
     on_tests: Callable[[list[TestResult]], None] | None = None,
     on_file: Callable[[str, int], None] | None = None,
+    exclude: Iterable[Path] = (),
 ) -> Iterator[dict[str, Any]]:
     """Documents of every log file in one build's directory.
 
@@ -676,7 +692,7 @@ def iter_build_dir(
     is called before each file (progress reporting).
     """
     stats = stats if stats is not None else IngestStats()
-    for rel, path in list_build_files(root, stats):
+    for rel, path in list_build_files(root, stats, exclude):
         name = rel.rsplit("/", 1)[-1]
         try:
             size = path.stat().st_size
@@ -827,8 +843,14 @@ def ingest_build_dir(
     keep_debug: bool = False,
     batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
+    exclude: Iterable[Path] = (),
 ) -> IngestStats:
-    """Load one build's log directory (and its subunit results) into the store."""
+    """Load one build's log directory (and its subunit results) into the store.
+
+    Files already stored for this build are replaced, so ingesting a
+    directory twice stores each line once.
+    """
+    exclude = list(exclude)
     if not root.is_dir():
         raise ValueError(f"{root}: not a directory")
     stats = IngestStats()
@@ -839,7 +861,14 @@ def ingest_build_dir(
         if progress is not None:
             progress(size)
 
-    docs = iter_build_dir(root, build, keep_debug=keep_debug, stats=stats, on_tests=tests.extend, on_file=on_file)
+    # Ingesting a build again replaces the documents of the files it holds.
+    names = {strip_gz(rel) for rel, _ in list_build_files(root, exclude=exclude)}
+    replaced = store.delete_build(build.uuid, names)
+    if replaced:
+        LOG.info("%s: replacing %d documents of build %s", root, replaced, build.uuid)
+    docs = iter_build_dir(
+        root, build, keep_debug=keep_debug, stats=stats, on_tests=tests.extend, on_file=on_file, exclude=exclude
+    )
     stored = store.add_documents(docs, batch_size=batch_size)
     if tests:
         store.record_test_results(build.uuid, tests)

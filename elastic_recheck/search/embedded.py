@@ -1,0 +1,1676 @@
+"""The embedded store: CI log documents in one SQLite file, searched like Lucene.
+
+No server: the bot, the CLI and the report builders open the file directly.
+It implements :class:`elastic_recheck.search.SearchBackend` with results that
+are exactly what Lucene (and :class:`elastic_recheck.matcher.MemoryIndex`)
+return for the same analyzed query.
+
+Layout (schema version 1, see :data:`MIGRATIONS`)
+-------------------------------------------------
+``docs``
+    one row per document: ``id`` (rowid), ``doc_id`` (the document's own
+    ``id`` when it has one), ``ts`` (``@timestamp`` as epoch ms), ``shape`` and
+    ``body``. A document is split into its per-line fields (``body``: the
+    text fields, ``@timestamp``, ``loglevel``, ``module``... see
+    :data:`PER_LINE_FIELDS`) and everything else (its *shape*: the build's
+    metadata, ``filename``, ``log_url``...), which is the same for every line
+    of a file and stored once in ``shapes``. ``{**shape, **body}`` is the
+    document as given (key order aside).
+``kw_shape`` / ``kw``
+    ``(field, value, shape|doc)`` indexes of exact keyword values, for shape
+    fields and per-line fields respectively. Values are strings: numbers as
+    their text, booleans ``true``/``false``, lists one row per element, nested
+    objects flattened to ``a.b``.
+``fts``
+    an FTS5 table with one column per text field (``message``, ``tags``)
+    holding the field's tokens as produced by :func:`elastic_recheck.analysis.tokenize`
+    (Lucene's StandardAnalyzer), joined by spaces. FTS5's ``ascii`` tokenizer
+    with every ASCII punctuation character declared a token character splits
+    that text back on spaces only, so an FTS5 phrase is a Lucene phrase. The
+    values of a multi-valued field are separated by :data:`GAP` (a token the
+    analyzer never produces) so exact phrases never span two values, and each
+    present field starts with :data:`PRESENT` (for ``_exists_``).
+``test_results`` / ``test_runs``
+    per-build subunit results (``failed_tests``).
+
+Queries
+-------
+The analyzed AST (:mod:`elastic_recheck.query_ast`) is compiled to SQL:
+text-field subtrees become one FTS5 MATCH expression where FTS5 can say it
+exactly (terms, exact phrases, prefixes, boolean combinations); keyword
+leaves become index lookups; multi-term leaves on text (wildcard, regexp,
+fuzzy, range) are expanded against the FTS5 vocabulary; sloppy phrases are
+found by FTS5 (all their terms) and verified by the in-memory matcher.
+Structured filters and the time window are SQL parameters.
+
+When every search of an ``msearch`` is restricted to the same build (the
+classifier's case), that build's documents are loaded once into a
+:class:`~elastic_recheck.matcher.MemoryIndex` and every query is evaluated in
+memory ("percolation"): a thousand fingerprints cost milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Self
+
+from elastic_recheck import query_ast as qa
+from elastic_recheck.errors import BackendError, QuerySyntaxError, StoreError
+from elastic_recheck.ingest import (
+    IngestStats,
+    TestResult,
+    parse_iso_timestamp,
+    to_epoch_ms,
+)
+from elastic_recheck.schema import DEFAULT_MAPPING, Mapping
+from elastic_recheck.search import (
+    Bucket,
+    BuildInfo,
+    Filters,
+    Hit,
+    QuerySpec,
+    SearchResult,
+    TermCount,
+    TimeWindow,
+)
+
+_orjson: Any
+try:  # optional: 5x faster JSON for document bodies
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
+LOG = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+def _dumps_body(obj: dict[str, Any]) -> str:
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(obj).decode("utf-8")
+        except TypeError:  # e.g. integers beyond 64 bits
+            pass
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(text: str) -> Any:
+    if _orjson is not None:
+        return _orjson.loads(text)
+    return json.loads(text)
+
+#: Separates the values of a multi-valued text field (never an analyzer token:
+#: the standard tokenizer emits no token made of punctuation only).
+GAP = "|~|"
+#: First token of every present text field (``_exists_:message``).
+PRESENT = "^!^"
+SENTINELS = frozenset({GAP, PRESENT})
+
+#: Fields that vary from line to line: kept per document. Every other field
+#: belongs to the document's shape (stored once per distinct combination).
+PER_LINE_FIELDS: frozenset[str] = frozenset(
+    {
+        "id",
+        "@timestamp",
+        "@version",
+        "received_at",
+        "loglevel",
+        "module",
+        "pid",
+        "severity",
+        "syslog_program",
+        "syslog_host",
+        "error_pr",
+        "request_id",
+        "_er",
+        "_id",
+        "sort",
+    }
+)
+
+#: Per-line fields not indexed in ``kw`` (queries on them scan ``body``):
+#: ``id`` is the document's id (``_id``), not a searchable field.
+UNINDEXED_PER_LINE: frozenset[str] = frozenset({"@timestamp", "id"})
+
+#: Build-level fields returned by :meth:`EmbeddedStore.builds`.
+BUILD_FIELDS: tuple[str, ...] = (
+    "build_uuid",
+    "build_short_uuid",
+    "build_name",
+    "build_change",
+    "build_patchset",
+    "build_queue",
+    "build_status",
+    "build_branch",
+    "build_ref",
+    "build_set",
+    "project",
+    "voting",
+    "node_provider",
+    "tenant",
+    "log_url",
+)
+
+#: Subunit statuses that mean "this test failed".
+FAILED_STATUSES = frozenset({"fail", "uxsuccess"})
+
+#: Terms per FTS5 OR expression when a multi-term query is expanded.
+EXPANSION_CHUNK = 200
+
+_FTS_TOKENCHARS = "".join(ch for ch in map(chr, range(33, 127)) if not ch.isalnum())
+
+#: Builds kept in memory for percolation.
+PERCOLATION_CACHE = 4
+
+
+def _fts_tokenize_option() -> str:
+    inner = "ascii tokenchars '" + _FTS_TOKENCHARS.replace("'", "''") + "'"
+    return "'" + inner.replace("'", "''") + "'"
+
+
+def _fts_string(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+# ---------------------------------------------------------------------------
+# Values
+
+
+def keyword_values(value: Any) -> list[str]:
+    """The exact keyword terms a JSON value indexes as (lists flattened, nulls dropped)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, bool):
+        return ["true" if value else "false"]
+    if isinstance(value, (int, float)):
+        return [json.dumps(value)]
+    if isinstance(value, list):
+        out: list[str] = []
+        for item in value:
+            if not isinstance(item, (list, dict)) or isinstance(item, list):
+                out.extend(keyword_values(item))
+        return out
+    return []
+
+
+def flatten_fields(doc: AbcMapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``(field, value)`` pairs with nested objects flattened to dotted names."""
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from flatten_fields(value, name + ".")
+        elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
+            plain = [v for v in value if not isinstance(v, dict)]
+            if plain:
+                yield name, plain
+            for v in value:
+                if isinstance(v, dict):
+                    yield from flatten_fields(v, name + ".")
+        else:
+            yield name, value
+
+
+def text_values(value: Any) -> list[str] | None:
+    """The string values of a text field (None when the field has no value at all)."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for item in items:
+        if item is None or isinstance(item, (dict, list)):
+            continue
+        if isinstance(item, bool):
+            out.append("true" if item else "false")
+        elif isinstance(item, str):
+            out.append(item)
+        else:
+            out.append(json.dumps(item))
+    return out if out else None
+
+
+def _ms_to_dt(ms: int | None) -> datetime | None:
+    if ms is None:
+        return None
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+
+
+def _dt_to_ms(dt: datetime) -> int:
+    return to_epoch_ms(dt)
+
+
+# ---------------------------------------------------------------------------
+# Leaf predicates (for expansions over vocabularies and keyword values)
+
+
+def _lucene_wildcard_regex(pattern: str) -> re.Pattern[str]:
+    out = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\" and i + 1 < len(pattern):
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _damerau(a: str, b: str, limit: int) -> int:
+    """Optimal-string-alignment distance (Lucene's transpositions), capped at limit+1."""
+    la, lb = len(a), len(b)
+    if abs(la - lb) > limit:
+        return limit + 1
+    prev2: list[int] = []
+    prev = list(range(lb + 1))
+    for i in range(1, la + 1):
+        cur = [i] + [0] * lb
+        best = cur[0]
+        for j in range(1, lb + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            v = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                v = min(v, prev2[j - 2] + 1)
+            cur[j] = v
+            best = min(best, v)
+        if best > limit:
+            return limit + 1
+        prev2, prev = prev, cur
+    return prev[lb]
+
+
+def leaf_predicate(q: qa.Query) -> Callable[[str], bool]:
+    """Whether one indexed term (token or keyword value) matches a multi-term leaf.
+
+    Uses the in-memory matcher's own predicate when it provides one, so both
+    engines agree by construction.
+    """
+    try:
+        from elastic_recheck import matcher
+
+        factory = getattr(matcher, "term_predicate", None)
+    except ImportError:  # pragma: no cover - the Lucene layer is part of the package
+        factory = None
+    if factory is not None:
+        pred: Callable[[str], bool] = factory(q)
+        return pred
+    if isinstance(q, qa.Prefix):
+        prefix = q.prefix
+        return lambda t: t.startswith(prefix)
+    if isinstance(q, qa.Wildcard):
+        rx = _lucene_wildcard_regex(q.pattern)
+        return lambda t: rx.fullmatch(t) is not None
+    if isinstance(q, qa.Regexp):
+        rxr = re.compile(q.pattern, re.DOTALL)
+        return lambda t: rxr.fullmatch(t) is not None
+    if isinstance(q, qa.Fuzzy):
+        value, edits, plen = q.value, q.max_edits, q.prefix_length
+        head = value[:plen]
+        return lambda t: t.startswith(head) and _damerau(value, t, edits) <= edits
+    if isinstance(q, qa.Range):
+        lo, hi, il, iu = q.lower, q.upper, q.include_lower, q.include_upper
+
+        def in_range(t: str) -> bool:
+            tb = t.encode("utf-8")
+            if lo is not None:
+                lb = lo.encode("utf-8")
+                if tb < lb or (tb == lb and not il):
+                    return False
+            if hi is not None:
+                hb = hi.encode("utf-8")
+                if tb > hb or (tb == hb and not iu):
+                    return False
+            return True
+
+        return in_range
+    raise TypeError(f"not a multi-term query: {q!r}")
+
+
+def _literal_prefix(q: qa.Query) -> str:
+    """A prefix every matching term must start with ("" if unknown)."""
+    if isinstance(q, qa.Prefix):
+        return q.prefix
+    if isinstance(q, qa.Fuzzy):
+        return q.value[: q.prefix_length]
+    if isinstance(q, qa.Wildcard):
+        out = []
+        for c in q.pattern:
+            if c in "*?\\":
+                break
+            out.append(c)
+        return "".join(out)
+    return ""
+
+
+def _prefix_upper(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix``."""
+    chars = list(prefix)
+    while chars:
+        last = ord(chars[-1])
+        if last < 0x10FFFF:
+            chars[-1] = chr(last + 1)
+            return "".join(chars)
+        chars.pop()
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Query plans
+
+
+@dataclass
+class _Plan:
+    """``(fts is None or rowid in FTS(fts)) AND all(sql)``."""
+
+    fts: str | None = None
+    sql: list[tuple[str, list[Any]]] = field(default_factory=list)
+
+    @property
+    def pure_fts(self) -> bool:
+        return self.fts is not None and not self.sql
+
+    def as_sql(self) -> tuple[str, list[Any]]:
+        parts: list[str] = []
+        params: list[Any] = []
+        if self.fts is not None:
+            parts.append("d.id IN (SELECT rowid FROM fts WHERE fts MATCH ?)")
+            params.append(self.fts)
+        for expr, p in self.sql:
+            parts.append(expr)
+            params.extend(p)
+        if not parts:
+            return "1", []
+        if len(parts) == 1:
+            return parts[0], params
+        return "(" + " AND ".join(parts) + ")", params
+
+
+_NONE = _Plan(sql=[("0", [])])
+
+
+@dataclass
+class _Scope:
+    """Restrictions every match must satisfy (filters and window), as SQL on ``d``."""
+
+    sql: list[tuple[str, list[Any]]]
+    id_range: tuple[int, int] | None = None
+    empty: bool = False
+
+    def where(self) -> tuple[str, list[Any]]:
+        if self.empty:
+            return "0", []
+        parts = [e for e, _ in self.sql]
+        params = [p for _, ps in self.sql for p in ps]
+        return (" AND ".join(parts) if parts else "1"), params
+
+
+class _Compiler:
+    """Compiles a query AST to a :class:`_Plan` for one connection."""
+
+    def __init__(self, store: EmbeddedStore, conn: sqlite3.Connection, scope: _Scope) -> None:
+        self.store = store
+        self.conn = conn
+        self.scope = scope
+
+    # -- leaves ---------------------------------------------------------
+    def column(self, field_name: str) -> str:
+        return self.store._fts_columns[field_name]
+
+    def keyword_lookup(self, field_name: str, op: str, params: list[Any]) -> tuple[str, list[Any]]:
+        """SQL on ``d`` for docs whose keyword ``field`` has a value with ``value <op>``."""
+        if field_name in UNINDEXED_PER_LINE:
+            return f"er_body_kw(d.body, ?, '{op}', ?)", [field_name, json.dumps(params)]
+        if field_name in PER_LINE_FIELDS:
+            return (f"d.id IN (SELECT doc FROM kw WHERE field = ? AND value {op})", [field_name, *params])
+        return (f"d.shape IN (SELECT shape FROM kw_shape WHERE field = ? AND value {op})", [field_name, *params])
+
+    def keyword_predicate(self, field_name: str, pred: Callable[[str], bool], prefix: str = "") -> _Plan:
+        """Docs with a keyword value accepted by ``pred`` (Python predicate over distinct values)."""
+        table, col = ("kw", "doc") if field_name in PER_LINE_FIELDS else ("kw_shape", "shape")
+        if field_name in UNINDEXED_PER_LINE:
+            key = self.store._register_predicate(pred)
+            return _Plan(sql=[("er_body_pred(d.body, ?, ?)", [field_name, key])])
+        sql = f"SELECT DISTINCT value FROM {table} WHERE field = ?"
+        params: list[Any] = [field_name]
+        if prefix:
+            sql += " AND value >= ?"
+            params.append(prefix)
+            upper = _prefix_upper(prefix)
+            if upper is not None:
+                sql += " AND value < ?"
+                params.append(upper)
+        values = [v for (v,) in self.conn.execute(sql, params) if pred(v)]
+        if not values:
+            return _NONE
+        target = "d.id" if col == "doc" else "d.shape"
+        return _Plan(
+            sql=[
+                (
+                    f"{target} IN (SELECT {col} FROM {table} WHERE field = ? AND value IN (SELECT value FROM json_each(?)))",
+                    [field_name, json.dumps(values)],
+                )
+            ]
+        )
+
+    def text_terms(self, field_name: str, terms: list[str]) -> _Plan:
+        """Docs whose text field holds any of ``terms``."""
+        if not terms:
+            return _NONE
+        col = self.column(field_name)
+        chunks = [terms[i : i + EXPANSION_CHUNK] for i in range(0, len(terms), EXPANSION_CHUNK)]
+        exprs = [f"{col} : (" + " OR ".join(_fts_string(t) for t in chunk) + ")" for chunk in chunks]
+        if len(exprs) == 1:
+            return _Plan(fts=exprs[0])
+        union = " UNION ".join("SELECT rowid FROM fts WHERE fts MATCH ?" for _ in exprs)
+        return _Plan(sql=[(f"d.id IN ({union})", list(exprs))])
+
+    def vocabulary(self, field_name: str, prefix: str = "", q: qa.Range | None = None) -> list[str]:
+        col = self.column(field_name)
+        sql = "SELECT term FROM fts_vocab WHERE col = ?"
+        params: list[Any] = [col]
+        if prefix:
+            sql += " AND term >= ?"
+            params.append(prefix)
+            upper = _prefix_upper(prefix)
+            if upper is not None:
+                sql += " AND term < ?"
+                params.append(upper)
+        if q is not None:
+            if q.lower is not None:
+                sql += " AND term >= ?"
+                params.append(q.lower)
+            if q.upper is not None:
+                sql += " AND term <= ?"
+                params.append(q.upper)
+        return [t for (t,) in self.conn.execute(sql, params) if t not in SENTINELS]
+
+    def verified(self, candidates: _Plan, leaf: qa.Query) -> _Plan:
+        """Docs among ``candidates`` (within the scope) that the in-memory matcher accepts."""
+        from elastic_recheck.matcher import MemoryIndex
+
+        where, params = candidates.as_sql()
+        swhere, sparams = self.scope.where()
+        rows = self.conn.execute(
+            f"SELECT d.id, d.shape, d.body FROM docs d WHERE {where} AND {swhere}", [*params, *sparams]
+        ).fetchall()
+        if not rows:
+            return _NONE
+        docs = [self.store._assemble(conn=self.conn, shape=shape, body=body) for _, shape, body in rows]
+        hits = MemoryIndex(docs).search(leaf)
+        ids = [rows[i][0] for i in hits]
+        if not ids:
+            return _NONE
+        return _Plan(sql=[("d.id IN (SELECT value FROM json_each(?))", [json.dumps(ids)])])
+
+    def leaf(self, q: qa.Query) -> _Plan:
+        mapping = self.store.mapping
+        if isinstance(q, qa.MatchAll):
+            return _Plan()
+        if isinstance(q, qa.MatchNone):
+            return _NONE
+        if isinstance(q, qa.Exists):
+            if q.field == "_id":
+                return _Plan()
+            if mapping.is_text(q.field):
+                return _Plan(fts=f"{self.column(q.field)} : {_fts_string(PRESENT)}")
+            if q.field in UNINDEXED_PER_LINE:
+                return _Plan(sql=[("er_body_has(d.body, ?)", [q.field])])
+            table, col, target = (
+                ("kw", "doc", "d.id") if q.field in PER_LINE_FIELDS else ("kw_shape", "shape", "d.shape")
+            )
+            return _Plan(sql=[(f"{target} IN (SELECT {col} FROM {table} WHERE field = ?)", [q.field])])
+        name = q.field  # type: ignore[attr-defined]
+        text = mapping.is_text(name)
+        if isinstance(q, qa.Term):
+            if text:
+                if q.value in SENTINELS:
+                    return _NONE
+                return _Plan(fts=f"{self.column(name)} : {_fts_string(q.value)}")
+            if name == "_id":
+                return _Plan(sql=[("(d.doc_id = ? OR (d.doc_id IS NULL AND 'r' || d.id = ?))", [q.value, q.value])])
+            expr, params = self.keyword_lookup(name, "= ?", [q.value])
+            return _Plan(sql=[(expr, params)])
+        if isinstance(q, qa.Phrase):
+            if not text:
+                # A phrase on a keyword field is one exact value (the keyword analyzer).
+                return self.leaf(qa.Term(name, " ".join(q.terms)))
+            if not q.terms:
+                return _NONE
+            if any(t in SENTINELS for t in q.terms):
+                return _NONE
+            col = self.column(name)
+            consecutive = all(p - q.positions[0] == i for i, p in enumerate(q.positions)) if q.positions else True
+            if q.slop == 0 and consecutive and len(set(q.positions or range(len(q.terms)))) == len(q.terms):
+                return _Plan(fts=f"{col} : " + _fts_string(" ".join(q.terms)))
+            candidates = _Plan(fts=" AND ".join(f"{col} : {_fts_string(t)}" for t in dict.fromkeys(q.terms)))
+            return self.verified(candidates, q)
+        if isinstance(q, qa.Prefix):
+            if text:
+                if q.prefix and not any(s.startswith(q.prefix) for s in SENTINELS):
+                    return _Plan(fts=f"{self.column(name)} : {_fts_string(q.prefix)} *")
+                return self.text_terms(name, self.vocabulary(name, prefix=q.prefix))
+            upper = _prefix_upper(q.prefix)
+            if upper is None:
+                expr, params = self.keyword_lookup(name, ">= ?", [q.prefix])
+            else:
+                expr, params = self.keyword_lookup(name, ">= ? AND value < ?", [q.prefix, upper])
+            return _Plan(sql=[(expr, params)])
+        if isinstance(q, qa.Range) and not text:
+            conds: list[str] = []
+            params = []
+            if q.lower is not None:
+                conds.append(">= ?" if q.include_lower else "> ?")
+                params.append(q.lower)
+            if q.upper is not None:
+                conds.append("<= ?" if q.include_upper else "< ?")
+                params.append(q.upper)
+            if not conds:
+                return self.leaf(qa.Exists(name))
+            op = conds[0] + "".join(" AND value " + c for c in conds[1:])
+            expr, params = self.keyword_lookup(name, op, params)
+            return _Plan(sql=[(expr, params)])
+        if isinstance(q, (qa.Wildcard, qa.Regexp, qa.Fuzzy, qa.Range)):
+            pred = leaf_predicate(q)
+            prefix = _literal_prefix(q)
+            if text:
+                vocab = self.vocabulary(name, prefix=prefix, q=q if isinstance(q, qa.Range) else None)
+                return self.text_terms(name, [t for t in vocab if pred(t)])
+            return self.keyword_predicate(name, pred, prefix)
+        raise BackendError(f"unsupported query node {type(q).__name__}", retryable=False)
+
+    # -- boolean --------------------------------------------------------
+    def compile(self, q: qa.Query) -> _Plan:
+        if not isinstance(q, qa.Bool):
+            return self.leaf(q)
+        if q.must:
+            plans = [self.compile(c) for c in q.must]
+            if any(p is _NONE or p.sql == [("0", [])] for p in plans):
+                return _NONE
+            fts_parts = [p.fts for p in plans if p.fts is not None]
+            plan = _Plan(
+                fts=" AND ".join(f"({f})" for f in fts_parts) if fts_parts else None,
+                sql=[s for p in plans for s in p.sql],
+            )
+        elif q.should:
+            plans = [self.compile(c) for c in q.should]
+            plans = [p for p in plans if not (p.sql == [("0", [])] and p.fts is None)]
+            if not plans:
+                return _NONE
+            if any(p.fts is None and not p.sql for p in plans):
+                plan = _Plan()  # one clause matches everything
+            elif all(p.pure_fts for p in plans):
+                plan = _Plan(fts=" OR ".join(f"({p.fts})" for p in plans))
+            else:
+                exprs = [p.as_sql() for p in plans]
+                plan = _Plan(sql=[("(" + " OR ".join(e for e, _ in exprs) + ")", [x for _, ps in exprs for x in ps])])
+        else:
+            return _NONE
+        for clause in q.must_not:
+            neg = self.compile(clause)
+            if neg.sql == [("0", [])] and neg.fts is None:
+                continue
+            if neg.fts is None and not neg.sql:
+                return _NONE
+            if plan.fts is not None and neg.pure_fts:
+                plan = _Plan(fts=f"({plan.fts}) NOT ({neg.fts})", sql=plan.sql)
+            else:
+                expr, params = neg.as_sql()
+                plan = _Plan(fts=plan.fts, sql=[*plan.sql, (f"NOT {expr}", params)])
+        return plan
+
+
+# ---------------------------------------------------------------------------
+# Migrations
+
+
+def _migration_1(conn: sqlite3.Connection, text_fields: Sequence[str]) -> None:
+    columns = ", ".join(f"c{i}" for i in range(len(text_fields)))
+    script = (
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE shapes (
+            id INTEGER PRIMARY KEY,
+            json TEXT NOT NULL UNIQUE,
+            build_uuid TEXT,
+            build_status TEXT
+        );
+        CREATE INDEX shapes_build ON shapes (build_uuid);
+        CREATE TABLE docs (
+            id INTEGER PRIMARY KEY,
+            doc_id TEXT UNIQUE,
+            ts INTEGER,
+            shape INTEGER NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX docs_shape ON docs (shape, ts);
+        CREATE TABLE kw_shape (
+            field TEXT NOT NULL,
+            value TEXT NOT NULL,
+            shape INTEGER NOT NULL,
+            PRIMARY KEY (field, value, shape)
+        ) WITHOUT ROWID;
+        CREATE INDEX kw_shape_by_shape ON kw_shape (shape, field);
+        CREATE TABLE kw (
+            field TEXT NOT NULL,
+            value TEXT NOT NULL,
+            doc INTEGER NOT NULL,
+            PRIMARY KEY (field, value, doc)
+        ) WITHOUT ROWID;
+        CREATE TABLE test_runs (build_uuid TEXT PRIMARY KEY, recorded_at TEXT NOT NULL);
+        CREATE TABLE test_results (
+            build_uuid TEXT NOT NULL,
+            test_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            duration REAL,
+            PRIMARY KEY (build_uuid, test_id)
+        ) WITHOUT ROWID;
+        """
+    )
+    # One statement at a time: executescript() would COMMIT the migration's transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute(f"CREATE VIRTUAL TABLE fts USING fts5({columns}, content='', tokenize={_fts_tokenize_option()}, detail=full)")
+    conn.execute("CREATE VIRTUAL TABLE fts_vocab USING fts5vocab(fts, col)")
+    conn.execute("INSERT INTO meta (key, value) VALUES ('text_fields', ?)", (json.dumps(list(text_fields)),))
+
+
+#: version -> migration. Append, never edit: a store records which ran.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Sequence[str]], None]] = {1: _migration_1}
+
+
+# ---------------------------------------------------------------------------
+# The store
+
+
+@dataclass
+class _BuildCache:
+    ids: list[int]
+    ts: list[int | None]
+    docs: list[dict[str, Any]]
+    index: Any
+
+
+def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
+    text = str(exc)
+    low = text.lower()
+    if "readonly" in low or "read-only" in low:
+        return StoreError(f"{path}: the store is read-only ({text})")
+    if "full" in low:
+        return StoreError(f"{path}: disk full ({text})")
+    if "not a database" in low or "malformed" in low or "corrupt" in low:
+        return StoreError(f"{path}: the store file is corrupt ({text}); move it away and re-ingest")
+    if "unable to open" in low:
+        return StoreError(f"{path}: cannot open the store ({text})")
+    if "locked" in low or "busy" in low:
+        return StoreError(f"{path}: the store is locked by another process ({text})")
+    return StoreError(f"{path}: {text}")
+
+
+class EmbeddedStore:
+    """CI log documents in one SQLite file; implements :class:`SearchBackend`.
+
+    Safe to share between threads: each thread gets its own connection, and
+    writes are serialized by a lock (SQLite's WAL mode lets readers proceed
+    while one writer commits).
+
+    :param path: the database file (created with its directory when missing).
+    :param mapping: which fields are analyzed text (fixed when the store is created).
+    :param es_mode: parse queries like Elasticsearch's ``query_string`` (else plain Lucene).
+    :raises StoreError: the file cannot be opened, is read-only, corrupt, or
+        was created by a newer version or with other text fields.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        mapping: Mapping = DEFAULT_MAPPING,
+        es_mode: bool = True,
+        timeout: float = 30.0,
+        tokenize: Callable[[str], list[str]] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.mapping = mapping
+        self.es_mode = es_mode
+        self.timeout = timeout
+        self._tokenize_fn = tokenize
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        self._write_lock = threading.RLock()
+        self._closed = False
+        self._shape_cache: dict[str, int] = {}
+        self._shape_fast: dict[tuple[Any, ...], int] = {}
+        self._list_cache: dict[tuple[Any, ...], str] = {}
+        self._build_cache: OrderedDict[tuple[str, str], _BuildCache] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._parse_cache: dict[str, qa.Query | QuerySyntaxError] = {}
+        self._predicates: dict[int, Callable[[str], bool]] = {}
+        if str(path) != ":memory:":
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{self.path}: cannot create the store's directory: {exc}") from None
+        try:
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from None
+        self._fts_columns = {name: f"c{i}" for i, name in enumerate(self._text_fields)}
+
+    # -- connections ------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA mmap_size=268435456")
+        conn.create_function("er_body_kw", 4, self._sql_body_kw, deterministic=True)
+        conn.create_function("er_body_has", 2, self._sql_body_has, deterministic=True)
+        conn.create_function("er_body_pred", 3, self._sql_body_pred, deterministic=True)
+        return conn
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = self._connect()
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from None
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    def close(self) -> None:
+        """Close every connection (idempotent)."""
+        with self._conns_lock:
+            for conn in self._conns:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._conns.clear()
+        self._closed = True
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        done = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
+        newer = [v for v in done if v > SCHEMA_VERSION]
+        if newer:
+            raise StoreError(
+                f"{self.path}: created by a newer elastic-recheck (schema {max(newer)} > {SCHEMA_VERSION}); upgrade"
+            )
+        wanted = sorted(self.mapping.text_fields)
+        for version in sorted(MIGRATIONS):
+            if version in done:
+                continue
+            with self._write_lock:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    MIGRATIONS[version](conn, wanted)
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                        (version, datetime.now(UTC).isoformat()),
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            LOG.info("%s: applied store migration %d", self.path, version)
+        row = conn.execute("SELECT value FROM meta WHERE key = 'text_fields'").fetchone()
+        stored = json.loads(row[0]) if row else wanted
+        if sorted(stored) != wanted:
+            raise StoreError(
+                f"{self.path}: created with text fields {stored}, but the mapping says {wanted}; "
+                "re-ingest into a new store to change the mapping"
+            )
+        self._text_fields: list[str] = list(stored)
+
+    def integrity_check(self) -> list[str]:
+        """Problems found by SQLite's and FTS5's integrity checks (empty: healthy)."""
+        conn = self._conn
+        try:
+            problems = [r for (r,) in conn.execute("PRAGMA integrity_check") if r != "ok"]
+            conn.execute("INSERT INTO fts (fts) VALUES ('integrity-check')")
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        return problems
+
+    # -- SQL functions over body -------------------------------------------
+    @staticmethod
+    def _sql_body_kw(body: str, name: str, op: str, params_json: str) -> int:
+        try:
+            values = keyword_values(json.loads(body).get(name))
+        except (ValueError, AttributeError):
+            return 0
+        params = json.loads(params_json)
+        for v in values:
+            if op == "= ?" and v == params[0]:
+                return 1
+            if op != "= ?" and _compare_op(op, v, params):
+                return 1
+        return 0
+
+    @staticmethod
+    def _sql_body_has(body: str, name: str) -> int:
+        try:
+            return 1 if keyword_values(json.loads(body).get(name)) else 0
+        except (ValueError, AttributeError):
+            return 0
+
+    def _sql_body_pred(self, body: str, name: str, key: int) -> int:
+        pred = self._predicates.get(key)
+        if pred is None:
+            return 0
+        try:
+            return 1 if any(pred(v) for v in keyword_values(json.loads(body).get(name))) else 0
+        except (ValueError, AttributeError):
+            return 0
+
+    def _register_predicate(self, pred: Callable[[str], bool]) -> int:
+        key = id(pred)
+        self._predicates[key] = pred
+        return key
+
+    # -- writing -----------------------------------------------------------
+    def _tokenize(self) -> Callable[[str], list[str]]:
+        if self._tokenize_fn is None:
+            from elastic_recheck.analysis import tokenize
+
+            self._tokenize_fn = tokenize
+        return self._tokenize_fn
+
+    def _fts_text(self, values: list[str], tokenize: Callable[[str], list[str]]) -> str:
+        parts = [PRESENT]
+        for i, value in enumerate(values):
+            if i:
+                parts.append(GAP)
+            parts.extend(tokenize(value))
+        return " ".join(parts)
+
+    def _shape_id(self, conn: sqlite3.Connection, shape: dict[str, Any]) -> int:
+        try:
+            fast: tuple[Any, ...] | None = tuple(shape.items())
+            sid = self._shape_fast.get(fast)  # type: ignore[arg-type]
+            if sid is not None:
+                return sid
+        except TypeError:  # a list or object value: not hashable
+            fast = None
+        sid = self._shape_id_slow(conn, shape)
+        if fast is not None:
+            if len(self._shape_fast) > 100_000:
+                self._shape_fast.clear()
+            self._shape_fast[fast] = sid
+        return sid
+
+    def _shape_id_slow(self, conn: sqlite3.Connection, shape: dict[str, Any]) -> int:
+        key = json.dumps(shape, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        sid = self._shape_cache.get(key)
+        if sid is not None:
+            return sid
+        row = conn.execute("SELECT id FROM shapes WHERE json = ?", (key,)).fetchone()
+        if row is not None:
+            sid = int(row[0])
+        else:
+            uuid = shape.get("build_uuid")
+            status = shape.get("build_status")
+            cur = conn.execute(
+                "INSERT INTO shapes (json, build_uuid, build_status) VALUES (?, ?, ?)",
+                (
+                    key,
+                    uuid if isinstance(uuid, str) else None,
+                    status if isinstance(status, str) else None,
+                ),
+            )
+            sid = int(cur.lastrowid or 0)
+            rows = [
+                (name, value, sid)
+                for name, raw in flatten_fields(shape)
+                if not self.mapping.is_text(name)
+                for value in keyword_values(raw)
+            ]
+            conn.executemany("INSERT OR IGNORE INTO kw_shape (field, value, shape) VALUES (?, ?, ?)", rows)
+        if len(self._shape_cache) > 100_000:
+            self._shape_cache.clear()
+        self._shape_cache[key] = sid
+        return sid
+
+    def add_documents(self, docs: Iterable[AbcMapping[str, Any]], batch_size: int = 5000) -> IngestStats:
+        """Store documents (one transaction per ``batch_size``); returns what was stored.
+
+        A document whose ``id`` is already stored replaces it (like indexing the
+        same ``_id`` in Elasticsearch). Objects that are not JSON objects are
+        counted as bad, never fatal.
+
+        :raises StoreError: the disk is full or read-only, or the file is corrupt.
+        """
+        stats = IngestStats()
+        started = time.perf_counter()
+        batch: list[AbcMapping[str, Any]] = []
+        n = 0
+        for doc in docs:
+            n += 1
+            if not isinstance(doc, AbcMapping):
+                stats.add_bad_line(n, f"not a JSON object: {type(doc).__name__}")
+                continue
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                self._write_batch(batch, stats)
+                batch = []
+        if batch:
+            self._write_batch(batch, stats)
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def _write_batch(self, batch: list[AbcMapping[str, Any]], stats: IngestStats) -> None:
+        tokenize = self._tokenize()
+        text_fields = self._text_fields
+        is_text = self.mapping.is_text
+        with self._write_lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    touched = self._write_rows(conn, batch, tokenize, text_fields, is_text)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    self._shape_cache.clear()
+                    self._shape_fast.clear()
+                    raise
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from None
+        stats.docs += len(batch)
+        self._invalidate(touched)
+
+    def _write_rows(
+        self,
+        conn: sqlite3.Connection,
+        batch: list[AbcMapping[str, Any]],
+        tokenize: Callable[[str], list[str]],
+        text_fields: list[str],
+        is_text: Callable[[str], bool],
+    ) -> set[tuple[str, str]]:
+        # Replacements: documents whose id is already stored (or repeated in the batch).
+        ids_in_batch: dict[str, int] = {}
+        for i, doc in enumerate(batch):
+            did = doc.get("id")
+            if isinstance(did, (str, int)) and not isinstance(did, bool):
+                ids_in_batch[str(did)] = i
+        if ids_in_batch:
+            existing = []
+            keys = list(ids_in_batch)
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                existing.extend(
+                    conn.execute(
+                        f"SELECT id FROM docs WHERE doc_id IN ({','.join('?' * len(chunk))})", chunk
+                    ).fetchall()
+                )
+            if existing:
+                self._delete_rows(conn, [r[0] for r in existing])
+        row = conn.execute("SELECT MAX(id) FROM docs").fetchone()
+        next_id = (row[0] or 0) + 1
+        doc_rows = []
+        fts_rows = []
+        kw_rows = []
+        touched: set[tuple[str, str]] = set()
+        max_ts: int | None = None
+        shape_id = self._shape_id
+        dumps = _dumps_body
+        body_keys = PER_LINE_FIELDS | frozenset(text_fields)
+        skip_kw = UNINDEXED_PER_LINE | frozenset(text_fields)
+        seen_shapes: set[int] = set()
+        fts_text = self._fts_text
+        prefix = PRESENT + " "
+        list_cache = self._list_cache
+        for i, doc in enumerate(batch):
+            did = doc.get("id")
+            doc_id = str(did) if isinstance(did, (str, int)) and not isinstance(did, bool) else None
+            if doc_id is not None and ids_in_batch.get(doc_id) != i:
+                continue  # a later document of this batch has the same id
+            shape: dict[str, Any] = {}
+            body: dict[str, Any] = {}
+            for key, value in doc.items():
+                if key in body_keys or is_text(key):
+                    body[key] = value
+                else:
+                    shape[key] = value
+            sid = shape_id(conn, shape)
+            if sid not in seen_shapes:
+                seen_shapes.add(sid)
+                for name in ("build_uuid", "build_short_uuid"):
+                    for v in keyword_values(shape.get(name)):
+                        touched.add((name, v))
+            ts_dt = parse_iso_timestamp(body.get("@timestamp"))
+            ts = to_epoch_ms(ts_dt) if ts_dt is not None else None
+            if ts is not None and (max_ts is None or ts > max_ts):
+                max_ts = ts
+            rid = next_id
+            next_id += 1
+            doc_rows.append((rid, doc_id, ts, sid, dumps(body)))
+            fts_row: list[Any] = [rid]
+            for name in text_fields:
+                value = body.get(name)
+                if isinstance(value, str):
+                    fts_row.append(prefix + " ".join(tokenize(value)))
+                elif isinstance(value, list) and len(value) <= 8:
+                    # Lists (tags) repeat from line to line: analyze each distinct one once.
+                    try:
+                        cache_key: tuple[Any, ...] | None = (name, *value)
+                        cached = list_cache.get(cache_key)  # type: ignore[arg-type]
+                    except TypeError:
+                        cache_key, cached = None, None
+                    if cached is None:
+                        values = text_values(value)
+                        cached = fts_text(values, tokenize) if values is not None else ""
+                        if cache_key is not None:
+                            if len(list_cache) > 10_000:
+                                list_cache.clear()
+                            list_cache[cache_key] = cached
+                    fts_row.append(cached or None)
+                else:
+                    values = text_values(value)
+                    fts_row.append(fts_text(values, tokenize) if values is not None else None)
+            fts_rows.append(fts_row)
+            for key, value in body.items():
+                if key in skip_kw or is_text(key):
+                    continue
+                if isinstance(value, str):
+                    kw_rows.append((key, value, rid))
+                    continue
+                for name, raw in flatten_fields({key: value}):
+                    for v in keyword_values(raw):
+                        kw_rows.append((name, v, rid))
+        conn.executemany("INSERT INTO docs (id, doc_id, ts, shape, body) VALUES (?, ?, ?, ?, ?)", doc_rows)
+        placeholders = ", ".join("?" * (len(text_fields) + 1))
+        columns = ", ".join(["rowid", *self._fts_columns.values()])
+        conn.executemany(f"INSERT INTO fts ({columns}) VALUES ({placeholders})", fts_rows)
+        if kw_rows:
+            conn.executemany("INSERT OR IGNORE INTO kw (field, value, doc) VALUES (?, ?, ?)", kw_rows)
+        if max_ts is not None:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('max_ts', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)",
+                (str(max_ts),),
+            )
+        return touched
+
+    def _delete_rows(self, conn: sqlite3.Connection, ids: list[int]) -> None:
+        """Remove documents (the FTS5 table is contentless: deleting needs the indexed tokens again)."""
+        tokenize = self._tokenize()
+        columns = ", ".join(["fts", "rowid", *self._fts_columns.values()])
+        placeholders = ", ".join("?" * (len(self._text_fields) + 2))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(f"SELECT id, body FROM docs WHERE id IN ({marks})", chunk).fetchall()
+            deletes = []
+            for rid, body in rows:
+                src = json.loads(body)
+                row: list[Any] = ["delete", rid]
+                for name in self._text_fields:
+                    values = text_values(src.get(name))
+                    row.append(self._fts_text(values, tokenize) if values is not None else None)
+                deletes.append(row)
+            conn.executemany(f"INSERT INTO fts ({columns}) VALUES ({placeholders})", deletes)
+            conn.execute(f"DELETE FROM kw WHERE doc IN ({marks}) AND field IS NOT NULL", chunk)
+            conn.execute(f"DELETE FROM docs WHERE id IN ({marks})", chunk)
+
+    def delete_build(self, build_uuid: str, filenames: Iterable[str] | None = None) -> int:
+        """Remove a build's documents (only those of ``filenames`` when given); returns how many.
+
+        Used before re-ingesting a build's log files, so that ingesting twice
+        does not store every line twice.
+        """
+        with self._write_lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    sql = "SELECT shape FROM kw_shape WHERE field = 'build_uuid' AND value = ?"
+                    params: list[Any] = [build_uuid]
+                    if filenames is not None:
+                        names = sorted(set(filenames))
+                        sql += (
+                            " AND shape IN (SELECT shape FROM kw_shape WHERE field = 'filename' "
+                            "AND value IN (SELECT value FROM json_each(?)))"
+                        )
+                        params.append(json.dumps(names))
+                    shapes = [r[0] for r in conn.execute(sql, params)]
+                    ids = [
+                        r[0]
+                        for r in conn.execute(
+                            "SELECT id FROM docs WHERE shape IN (SELECT value FROM json_each(?))", (json.dumps(shapes),)
+                        )
+                    ]
+                    if ids:
+                        self._delete_rows(conn, ids)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from None
+        self._invalidate({("build_uuid", build_uuid), ("build_short_uuid", build_uuid[:7])})
+        return len(ids)
+
+    def record_test_results(self, build_uuid: str, results: Iterable[TestResult | tuple[str, str]]) -> int:
+        """Store a build's test results (replacing earlier ones for the same tests)."""
+        rows = []
+        for r in results:
+            if isinstance(r, TestResult):
+                rows.append((build_uuid, r.test_id, r.status, r.duration))
+            else:
+                rows.append((build_uuid, str(r[0]), str(r[1]), None))
+        with self._write_lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO test_results (build_uuid, test_id, status, duration) VALUES (?, ?, ?, ?)",
+                        rows,
+                    )
+                    conn.execute(
+                        "INSERT OR REPLACE INTO test_runs (build_uuid, recorded_at) VALUES (?, ?)",
+                        (build_uuid, datetime.now(UTC).isoformat()),
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from None
+        return len(rows)
+
+    def optimize(self) -> None:
+        """Merge FTS5 segments and refresh the planner's statistics (after big ingests)."""
+        with self._write_lock:
+            try:
+                self._conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+                self._conn.execute("PRAGMA optimize")
+            except sqlite3.Error as exc:
+                raise _translate(exc, self.path) from None
+
+    # -- reading helpers ---------------------------------------------------
+    def _shape_json(self, conn: sqlite3.Connection, shape: int) -> dict[str, Any]:
+        row = conn.execute("SELECT json FROM shapes WHERE id = ?", (shape,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def _assemble(self, conn: sqlite3.Connection, shape: int, body: str, shapes: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+        if shapes is not None:
+            base = shapes.get(shape)
+            if base is None:
+                base = shapes[shape] = self._shape_json(conn, shape)
+        else:
+            base = self._shape_json(conn, shape)
+        doc = dict(base)
+        doc.update(_loads(body))
+        return doc
+
+    def _parse(self, text: str) -> qa.Query:
+        cached = self._parse_cache.get(text)
+        if cached is None:
+            from elastic_recheck import lucene
+
+            try:
+                cached = lucene.parse(text, mapping=self.mapping, es_mode=self.es_mode)
+            except QuerySyntaxError as exc:
+                cached = exc
+            if len(self._parse_cache) > 20_000:
+                self._parse_cache.clear()
+            self._parse_cache[text] = cached
+        if isinstance(cached, QuerySyntaxError):
+            raise cached
+        return cached
+
+    def spec_query(self, spec: QuerySpec) -> qa.Query:
+        """The AND of a spec's query texts (MatchAll when there are none)."""
+        return qa.and_(*(self._parse(t) for t in spec.queries))
+
+    def _scope(self, conn: sqlite3.Connection, filters: Filters, window: TimeWindow) -> _Scope:
+        sql: list[tuple[str, list[Any]]] = []
+        lo_id: int | None = None
+        hi_id: int | None = None
+        for name, values in filters.as_terms().items():
+            if not values:
+                return _Scope([], empty=True)
+            marks = ",".join("?" * len(values))
+            if name in UNINDEXED_PER_LINE:
+                ors = ["er_body_kw(d.body, ?, '= ?', ?)" for _ in values]
+                params: list[Any] = []
+                for v in values:
+                    params.extend([name, json.dumps([v])])
+                sql.append(("(" + " OR ".join(ors) + ")", params))
+            elif name in PER_LINE_FIELDS:
+                sql.append((f"d.id IN (SELECT doc FROM kw WHERE field = ? AND value IN ({marks}))", [name, *values]))
+            else:
+                shapes = [
+                    s for (s,) in conn.execute(
+                        f"SELECT shape FROM kw_shape WHERE field = ? AND value IN ({marks})", [name, *values]
+                    )
+                ]
+                if not shapes:
+                    return _Scope([], empty=True)
+                sql.append(("d.shape IN (SELECT value FROM json_each(?))", [json.dumps(shapes)]))
+                if name in ("build_uuid", "build_short_uuid"):
+                    row = conn.execute(
+                        "SELECT MIN(id), MAX(id) FROM docs WHERE shape IN (SELECT value FROM json_each(?))",
+                        (json.dumps(shapes),),
+                    ).fetchone()
+                    if row[0] is None:
+                        return _Scope([], empty=True)
+                    lo_id = row[0] if lo_id is None else max(lo_id, row[0])
+                    hi_id = row[1] if hi_id is None else min(hi_id, row[1])
+        if window.start is not None:
+            sql.append(("d.ts >= ?", [_dt_to_ms(window.start)]))
+        if window.end is not None:
+            sql.append(("d.ts < ?", [_dt_to_ms(window.end)]))
+        if lo_id is not None and hi_id is not None:
+            if lo_id > hi_id:
+                return _Scope([], empty=True)
+            sql.append(("d.id BETWEEN ? AND ?", [lo_id, hi_id]))
+            return _Scope(sql, id_range=(lo_id, hi_id))
+        return _Scope(sql)
+
+    def _matching(self, conn: sqlite3.Connection, spec: QuerySpec, columns: str) -> tuple[str, list[Any]] | None:
+        """``SELECT <columns> FROM <matching docs d>`` (None when nothing can match)."""
+        query = self.spec_query(spec)
+        scope = self._scope(conn, spec.filters, spec.window)
+        if scope.empty:
+            return None
+        plan = _Compiler(self, conn, scope).compile(query)
+        if plan.sql == [("0", [])] and plan.fts is None:
+            return None
+        swhere, sparams = scope.where()
+        where_parts = [swhere]
+        params: list[Any] = []
+        for expr, p in plan.sql:
+            where_parts.append(expr)
+            params.extend(p)
+        if plan.fts is not None:
+            fts_where = "fts MATCH ?"
+            fts_params: list[Any] = [plan.fts]
+            if scope.id_range is not None:
+                fts_where += " AND fts.rowid BETWEEN ? AND ?"
+                fts_params.extend(scope.id_range)
+            sql = (
+                f"SELECT {columns} FROM fts CROSS JOIN docs d ON d.id = fts.rowid "
+                f"WHERE {fts_where} AND {' AND '.join(where_parts)}"
+            )
+            return sql, [*fts_params, *sparams, *params]
+        return f"SELECT {columns} FROM docs d WHERE {' AND '.join(where_parts)}", [*sparams, *params]
+
+    def _run(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        conn = self._conn
+        try:
+            return fn(conn)
+        except sqlite3.OperationalError as exc:
+            low = str(exc).lower()
+            retry = "locked" in low or "busy" in low
+            raise BackendError(f"embedded store: {exc}", retryable=retry) from None
+        except sqlite3.DatabaseError as exc:
+            raise BackendError(f"embedded store: {exc}", retryable=False) from None
+
+    # -- SearchBackend -----------------------------------------------------
+    def search(self, spec: QuerySpec, size: int = 100, newest_first: bool = False) -> SearchResult:
+        """Matching documents (oldest first, or newest first), at most ``size``, and the total."""
+
+        def run(conn: sqlite3.Connection) -> SearchResult:
+            matched = self._matching(conn, spec, "d.id, d.doc_id, d.ts, d.shape, d.body")
+            if matched is None:
+                return SearchResult(hits=[], total=0, label=spec.label)
+            sql, params = matched
+            total = conn.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0]
+            hits: list[Hit] = []
+            if size > 0 and total:
+                order = "ts IS NULL, ts DESC, id DESC" if newest_first else "ts IS NULL, ts, id"
+                shapes: dict[int, dict[str, Any]] = {}
+                for rid, doc_id, ts, shape, body in conn.execute(
+                    f"SELECT * FROM ({sql}) ORDER BY {order} LIMIT ?", [*params, size]
+                ):
+                    hits.append(
+                        Hit(
+                            id=doc_id if doc_id is not None else f"r{rid}",
+                            source=self._assemble(conn, shape, body, shapes),
+                            timestamp=_ms_to_dt(ts),
+                        )
+                    )
+            return SearchResult(hits=hits, total=total, label=spec.label)
+
+        try:
+            return self._run(run)  # type: ignore[no-any-return]
+        except QuerySyntaxError as exc:
+            raise BackendError(f"query syntax error: {exc}", retryable=False) from exc
+
+    def msearch(self, specs: Sequence[QuerySpec], size: int = 1) -> list[SearchResult]:
+        """Many searches; per-query syntax errors come back as results with ``error`` set.
+
+        When every spec restricts the same build (``build_uuid`` or
+        ``build_short_uuid``), the build's documents are loaded once and every
+        query is evaluated in memory.
+        """
+        key = _common_build(specs)
+        if key is not None and len(specs) > 1:
+            try:
+                return self._percolate(key, specs, size)
+            except ImportError:  # the in-memory matcher is missing: fall back to SQL
+                LOG.debug("percolation unavailable, searching one by one", exc_info=True)
+        out: list[SearchResult] = []
+        for spec in specs:
+            try:
+                out.append(self.search(spec, size=size))
+            except BackendError as exc:
+                if isinstance(exc.__cause__, QuerySyntaxError):
+                    out.append(SearchResult(hits=[], total=0, label=spec.label, error=str(exc.__cause__)))
+                else:
+                    raise
+        return out
+
+    def _build_docs(self, conn: sqlite3.Connection, name: str, value: str) -> tuple[list[int], list[int | None], list[dict[str, Any]]]:
+        rows = conn.execute(
+            "SELECT d.id, d.ts, d.shape, d.body FROM docs d WHERE d.shape IN "
+            "(SELECT shape FROM kw_shape WHERE field = ? AND value = ?) ORDER BY d.ts IS NULL, d.ts, d.id",
+            (name, value),
+        ).fetchall()
+        shapes: dict[int, dict[str, Any]] = {}
+        docs = [self._assemble(conn, shape, body, shapes) for _, _, shape, body in rows]
+        return [r[0] for r in rows], [r[1] for r in rows], docs
+
+    def _build_cache_entry(self, key: tuple[str, str]) -> _BuildCache:
+        from elastic_recheck.matcher import MemoryIndex
+
+        with self._cache_lock:
+            entry = self._build_cache.get(key)
+            if entry is not None:
+                self._build_cache.move_to_end(key)
+                return entry
+        ids, ts, docs = self._run(lambda conn: self._build_docs(conn, key[0], key[1]))
+        entry = _BuildCache(ids=ids, ts=ts, docs=docs, index=MemoryIndex(docs))
+        with self._cache_lock:
+            self._build_cache[key] = entry
+            while len(self._build_cache) > PERCOLATION_CACHE:
+                self._build_cache.popitem(last=False)
+        return entry
+
+    def _invalidate(self, touched: set[tuple[str, str]]) -> None:
+        if not touched:
+            return
+        with self._cache_lock:
+            if any(k in self._build_cache for k in touched):
+                for k in touched:
+                    self._build_cache.pop(k, None)
+
+    def _percolate(self, key: tuple[str, str], specs: Sequence[QuerySpec], size: int) -> list[SearchResult]:
+        entry = self._build_cache_entry(key)
+        out: list[SearchResult] = []
+        for spec in specs:
+            try:
+                query = self.spec_query(spec)
+            except QuerySyntaxError as exc:
+                out.append(SearchResult(hits=[], total=0, label=spec.label, error=str(exc)))
+                continue
+            clauses = [query]
+            for name, values in spec.filters.as_terms().items():
+                if name == key[0]:
+                    continue
+                terms = tuple(qa.Term(name, v) for v in values)
+                clauses.append(terms[0] if len(terms) == 1 else qa.Bool(should=terms))
+            found = entry.index.search(qa.and_(*clauses)) if entry.docs else []
+            start = _dt_to_ms(spec.window.start) if spec.window.start is not None else None
+            end = _dt_to_ms(spec.window.end) if spec.window.end is not None else None
+            if start is not None or end is not None:
+                found = [
+                    i
+                    for i in found
+                    if entry.ts[i] is not None
+                    and (start is None or entry.ts[i] >= start)  # type: ignore[operator]
+                    and (end is None or entry.ts[i] < end)  # type: ignore[operator]
+                ]
+            found = sorted(found)
+            hits = [
+                Hit(
+                    id=str(entry.docs[i]["id"]) if "id" in entry.docs[i] else f"r{entry.ids[i]}",
+                    source=entry.docs[i],
+                    timestamp=_ms_to_dt(entry.ts[i]),
+                )
+                for i in found[: max(size, 0)]
+            ]
+            out.append(SearchResult(hits=hits, total=len(found), label=spec.label))
+        return out
+
+    def count_builds(self, spec: QuerySpec) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            matched = self._matching(conn, spec, "d.shape")
+            if matched is None:
+                return 0
+            sql, params = matched
+            row = conn.execute(
+                f"SELECT COUNT(DISTINCT s.build_uuid) FROM ({sql}) m JOIN shapes s ON s.id = m.shape", params
+            ).fetchone()
+            return int(row[0])
+
+        return self._checked(run)  # type: ignore[no-any-return]
+
+    def _checked(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        try:
+            return self._run(fn)
+        except QuerySyntaxError as exc:
+            raise BackendError(f"query syntax error: {exc}", retryable=False) from exc
+
+    def build_histogram(self, spec: QuerySpec, interval: timedelta) -> list[Bucket]:
+        ms = int(interval.total_seconds() * 1000)
+        if ms <= 0:
+            raise ValueError("interval must be positive")
+
+        def run(conn: sqlite3.Connection) -> list[Bucket]:
+            matched = self._matching(conn, spec, "d.ts, d.shape")
+            if matched is None:
+                return []
+            sql, params = matched
+            rows = conn.execute(
+                f"SELECT (m.ts - ((m.ts % ?) + ?) % ?) AS bucket, s.build_status, COUNT(DISTINCT s.build_uuid) "
+                f"FROM ({sql}) m JOIN shapes s ON s.id = m.shape "
+                "WHERE m.ts IS NOT NULL AND s.build_uuid IS NOT NULL GROUP BY bucket, s.build_status ORDER BY bucket",
+                [ms, ms, ms, *params],
+            ).fetchall()
+            buckets: dict[int, dict[str, int]] = {}
+            for bucket, status, count in rows:
+                counts = buckets.setdefault(int(bucket), {})
+                if status is not None:
+                    counts[status] = int(count)
+            return [Bucket(start=_ms_to_dt(b) or datetime(1970, 1, 1, tzinfo=UTC), counts=c) for b, c in sorted(buckets.items())]
+
+        return self._checked(run)  # type: ignore[no-any-return]
+
+    def terms(self, spec: QuerySpec, field: str, size: int = 10) -> list[TermCount]:
+        if self.mapping.is_text(field):
+            raise BackendError(f"terms: {field} is a text field (aggregate on a keyword field)", retryable=False)
+
+        def run(conn: sqlite3.Connection) -> list[TermCount]:
+            if field in PER_LINE_FIELDS:
+                matched = self._matching(conn, spec, "d.id, d.shape, d.body")
+            else:
+                matched = self._matching(conn, spec, "d.id, d.shape")
+            if matched is None:
+                return []
+            sql, params = matched
+            if field not in PER_LINE_FIELDS:
+                rows = conn.execute(
+                    f"SELECT k.value, COUNT(DISTINCT s.build_uuid), COUNT(*) FROM ({sql}) m "
+                    "JOIN shapes s ON s.id = m.shape JOIN kw_shape k ON k.shape = m.shape AND k.field = ? "
+                    "GROUP BY k.value ORDER BY 2 DESC, 3 DESC, k.value LIMIT ?",
+                    [*params, field, size],
+                ).fetchall()
+                return [TermCount(value=v, builds=int(b), docs=int(d)) for v, b, d in rows]
+            builds: dict[str, set[str]] = {}
+            docs: dict[str, int] = {}
+            uuids: dict[int, str | None] = {}
+            for _rid, shape, body in conn.execute(sql, params):
+                if shape not in uuids:
+                    r = conn.execute("SELECT build_uuid FROM shapes WHERE id = ?", (shape,)).fetchone()
+                    uuids[shape] = r[0] if r else None
+                values = set(keyword_values(json.loads(body).get(field)))
+                for v in values:
+                    docs[v] = docs.get(v, 0) + 1
+                    u = uuids[shape]
+                    if u is not None:
+                        builds.setdefault(v, set()).add(u)
+            ranked = sorted(docs, key=lambda v: (-len(builds.get(v, ())), -docs[v], v))[:size]
+            return [TermCount(value=v, builds=len(builds.get(v, ())), docs=docs[v]) for v in ranked]
+
+        return self._checked(run)  # type: ignore[no-any-return]
+
+    def builds(self, spec: QuerySpec | None = None, limit: int | None = None) -> list[BuildInfo]:
+        """Distinct builds among matching documents (all documents without ``spec``), newest first."""
+        spec = spec or QuerySpec()
+
+        def run(conn: sqlite3.Connection) -> list[BuildInfo]:
+            matched = self._matching(conn, spec, "d.ts, d.shape")
+            if matched is None:
+                return []
+            sql, params = matched
+            lim = "" if limit is None else " LIMIT ?"
+            rows = conn.execute(
+                f"SELECT s.build_uuid, MIN(m.ts), MAX(m.ts), COUNT(*), MIN(m.shape) FROM ({sql}) m "
+                "JOIN shapes s ON s.id = m.shape WHERE s.build_uuid IS NOT NULL "
+                f"GROUP BY s.build_uuid ORDER BY MAX(m.ts) IS NULL, MAX(m.ts) DESC, s.build_uuid{lim}",
+                [*params, limit] if limit is not None else params,
+            ).fetchall()
+            out = []
+            for uuid, first, last, count, shape in rows:
+                src = self._shape_json(conn, shape)
+                fields = {k: src[k] for k in BUILD_FIELDS if k in src}
+                url, name = fields.get("log_url"), src.get("filename")
+                if isinstance(url, str) and isinstance(name, str):
+                    # The shape holds one file's URL; the build's logs are its directory.
+                    for suffix in (name + ".gz", name):
+                        if url.endswith("/" + suffix):
+                            fields["log_url"] = url[: -len(suffix)]
+                            break
+                out.append(
+                    BuildInfo(uuid=uuid, fields=fields, first_seen=_ms_to_dt(first), last_seen=_ms_to_dt(last), docs=int(count))
+                )
+            return out
+
+        return self._checked(run)  # type: ignore[no-any-return]
+
+    def latest_timestamp(self) -> datetime | None:
+        def run(conn: sqlite3.Connection) -> datetime | None:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'max_ts'").fetchone()
+            return _ms_to_dt(int(row[0])) if row else None
+
+        return self._run(run)  # type: ignore[no-any-return]
+
+    def indexed_files(self, build_uuid: str) -> set[str]:
+        def run(conn: sqlite3.Connection) -> set[str]:
+            rows = conn.execute(
+                "SELECT DISTINCT f.value FROM kw_shape b JOIN kw_shape f ON f.shape = b.shape AND f.field = 'filename' "
+                "WHERE b.field = 'build_uuid' AND b.value = ? AND EXISTS (SELECT 1 FROM docs d WHERE d.shape = b.shape)",
+                (build_uuid,),
+            ).fetchall()
+            return {r[0] for r in rows}
+
+        return self._run(run)  # type: ignore[no-any-return]
+
+    def failed_tests(self, build_uuid: str) -> set[str] | None:
+        def run(conn: sqlite3.Connection) -> set[str] | None:
+            if conn.execute("SELECT 1 FROM test_runs WHERE build_uuid = ?", (build_uuid,)).fetchone() is None:
+                return None
+            rows = conn.execute(
+                f"SELECT test_id FROM test_results WHERE build_uuid = ? AND status IN ({','.join('?' * len(FAILED_STATUSES))})",
+                (build_uuid, *sorted(FAILED_STATUSES)),
+            ).fetchall()
+            return {r[0] for r in rows}
+
+        return self._run(run)  # type: ignore[no-any-return]
+
+    def test_results(self, build_uuid: str) -> list[TestResult]:
+        """Every recorded test result of a build."""
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT test_id, status, duration FROM test_results WHERE build_uuid = ? ORDER BY test_id", (build_uuid,)
+            ).fetchall()
+        )
+        return [TestResult(test_id=t, status=s, duration=d) for t, s, d in rows]
+
+    def ping(self) -> bool:
+        try:
+            self._conn.execute("SELECT 1").fetchone()
+        except (sqlite3.Error, StoreError):
+            return False
+        return True
+
+    # -- extras --------------------------------------------------------------
+    def count_documents(self) -> int:
+        return int(self._run(lambda conn: conn.execute("SELECT COUNT(*) FROM docs").fetchone()[0]))
+
+    def get_build_docs(self, build_uuid: str) -> list[dict[str, Any]]:
+        """Every document of one build, oldest first."""
+        return self._run(lambda conn: self._build_docs(conn, "build_uuid", build_uuid)[2])  # type: ignore[no-any-return]
+
+
+def _compare_op(op: str, value: str, params: list[str]) -> bool:
+    vb = value.encode("utf-8")
+    conds = [c.strip() for c in op.replace("AND value", "AND").split("AND")]
+    for cond, param in zip(conds, params, strict=False):
+        pb = param.encode("utf-8")
+        if (
+            (cond == ">= ?" and not vb >= pb)
+            or (cond == "> ?" and not vb > pb)
+            or (cond == "<= ?" and not vb <= pb)
+            or (cond == "< ?" and not vb < pb)
+            or (cond == "= ?" and vb != pb)
+        ):
+            return False
+    return True
+
+
+def _common_build(specs: Sequence[QuerySpec]) -> tuple[str, str] | None:
+    """``(field, value)`` when every spec restricts the same single build."""
+    if not specs:
+        return None
+    for name in ("build_uuid", "build_short_uuid"):
+        values = {getattr(s.filters, name) for s in specs}
+        if len(values) == 1:
+            (value,) = values
+            if value is not None:
+                return name, str(value)
+    return None
+
+
+__all__ = ["GAP", "PRESENT", "EmbeddedStore", "flatten_fields", "keyword_values", "leaf_predicate"]
