@@ -107,7 +107,11 @@ def template_env(templates: Path | None = None) -> Environment:
 
 
 def copy_static(out: Path, templates: Path | None = None) -> list[Path]:
-    """Copy the built-in static files (then the override's ``static/``) to ``out/static``."""
+    """Copy the built-in static files (then the override's ``static/``) to ``out/static``.
+
+    ``favicon.ico`` is also put at the root, where browsers ask for it on
+    pages that do not name one (graph.json opened in a browser).
+    """
     dest = out / "static"
     dest.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -119,4 +123,7 @@ def copy_static(out: Path, templates: Path | None = None) -> list[Path]:
             if f.is_file():
                 shutil.copyfile(f, dest / f.name)
                 written.append(dest / f.name)
+    if (dest / "favicon.ico").is_file():
+        shutil.copyfile(dest / "favicon.ico", out / "favicon.ico")
+        written.append(out / "favicon.ico")
     return written
