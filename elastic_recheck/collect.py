@@ -595,30 +595,30 @@ class LogFetcher:
             return None
         return parse_inventory(data.decode("utf-8", errors="replace"))
 
-    def _fallback_paths(self, build: ZuulBuild, hosts: Sequence[str]) -> list[str]:
+    def _fallback_paths(self, build: ZuulBuild, info: NodeInfo | None, v2: bool) -> list[str]:
         """Paths to try without a manifest: the rules' literal globs and the known paths they match.
 
-        A path below a node directory (``compute1/logs/...``) is only tried
-        when the inventory lists that node (when there is an inventory).
+        Zuul v3+ builds (they have an inventory) keep node logs under
+        ``<node>/logs/``: only nodes the inventory lists are tried. Zuul v2
+        builds (``v2``: neither ``job-output.txt`` nor an inventory) keep them
+        under ``logs/``. ``job-output.txt`` is not part of the answer.
         """
         globs = self.globs_for(build.job_name)
-        paths: list[str] = []
-        for g in globs:
-            if not any(ch in g for ch in "*?["):
-                paths.append(g)
-        for known in KNOWN_PATHS:
-            if any(glob_match(g, known) for g in globs):
-                paths.append(known)
+        paths = [g for g in globs if not any(ch in g for ch in "*?[")]
+        paths.extend(k for k in KNOWN_PATHS if any(glob_match(g, k) for g in globs))
+        nodes = set(info.nodes) if info is not None else set()
         out: list[str] = []
         for p in paths:
             rel = safe_relpath(p)
-            if rel is None or rel in out:
+            if rel is None or rel in out or rel == JOB_OUTPUT:
                 continue
             first, sep, _ = rel.partition("/")
-            if sep and hosts and first != "logs" and first not in hosts:
+            if sep and first == "logs" and not v2:
+                continue
+            if sep and first != "logs" and first not in nodes:
                 continue
             out.append(rel)
-        return sorted(out, key=lambda p: (p != JOB_OUTPUT, p))
+        return sorted(out)
 
     def _save(self, build: ZuulBuild, rel: str, root: Path, try_gz: bool) -> FetchedFile | SkippedFile | None:
         """Download one file into ``root``; None when the server does not have it."""
@@ -641,12 +641,29 @@ class LogFetcher:
                 part.unlink(missing_ok=True)
                 LOG.warning("build %s: %s is over max_bytes (%d > %d), skipped", build.short_uuid, name, exc.size, self.max_bytes)
                 return SkippedFile(name, f"over max_bytes ({exc.size} > {self.max_bytes})")
+            except LogFetchError as exc:
+                part.unlink(missing_ok=True)
+                if exc.retryable:
+                    raise
+                # One unusable file (corrupt gzip, 401, a redirect elsewhere) does not sink the build.
+                LOG.warning("build %s: %s skipped: %s", build.short_uuid, name, exc)
+                return SkippedFile(name, str(exc))
             except BaseException:
                 part.unlink(missing_ok=True)
                 raise
             os.replace(part, target)
             return FetchedFile(saved, url, size)
         return None
+
+    @staticmethod
+    def _record(result: FetchResult, rel: str, got: FetchedFile | SkippedFile | None, report_missing: bool) -> None:
+        if got is None:
+            if report_missing:
+                result.skipped.append(SkippedFile(rel, "not found"))
+        elif isinstance(got, SkippedFile):
+            result.skipped.append(got)
+        else:
+            result.files.append(got)
 
     def fetch(self, build: ZuulBuild, dest: Path) -> FetchResult:
         """Download the build's log files into ``dest`` (created if needed).
@@ -666,26 +683,24 @@ class LogFetcher:
         fetched = build.with_node_info(info) if info is not None else build
         result = FetchResult(build=fetched, build_dir=root, used_manifest=manifest is not None, node_info=info)
         if manifest is not None:
-            wanted = self.select(build.job_name, manifest)
-            try_gz = False
+            for rel in self.select(build.job_name, manifest):
+                size = manifest.get(rel)
+                if size is not None and size > self.max_bytes:
+                    LOG.warning("build %s: %s is over max_bytes (%d > %d), skipped", build.short_uuid, rel, size, self.max_bytes)
+                    result.skipped.append(SkippedFile(rel, f"over max_bytes ({size} > {self.max_bytes})"))
+                    continue
+                self._record(result, rel, self._save(build, rel, root, try_gz=False), report_missing=True)
         else:
-            wanted = self._fallback_paths(build, info.nodes if info else ())
-            try_gz = True
-        for rel in wanted:
-            size = manifest.get(rel) if manifest is not None else None
-            if size is not None and size > self.max_bytes:
-                LOG.warning("build %s: %s is over max_bytes (%d > %d), skipped", build.short_uuid, rel, size, self.max_bytes)
-                result.skipped.append(SkippedFile(rel, f"over max_bytes ({size} > {self.max_bytes})"))
-                continue
-            got = self._save(build, rel, root, try_gz)
-            if got is None:
-                if manifest is not None or rel == JOB_OUTPUT:
-                    result.skipped.append(SkippedFile(rel, "not found"))
-                continue
-            if isinstance(got, SkippedFile):
-                result.skipped.append(got)
-            else:
-                result.files.append(got)
+            # job-output.txt first: with the inventory it tells a Zuul v3+
+            # build (node directories) from a Zuul v2 one (``logs/``, ``.gz``).
+            has_output = False
+            if JOB_OUTPUT in self.globs_for(build.job_name):
+                got = self._save(build, JOB_OUTPUT, root, try_gz=True)
+                has_output = isinstance(got, FetchedFile)
+                self._record(result, JOB_OUTPUT, got, report_missing=True)
+            v2 = info is None and not has_output
+            for rel in self._fallback_paths(build, info, v2):
+                self._record(result, rel, self._save(build, rel, root, try_gz=v2), report_missing=False)
         if not result.files:
             why = "; ".join(f"{s.path}: {s.reason}" for s in result.skipped[:5])
             if manifest is not None and not result.skipped:
@@ -960,14 +975,32 @@ def extra_fields(build: ZuulBuild) -> dict[str, Any]:
     return extra
 
 
+def document_id(build_uuid: str, filename: str, n: int) -> str:
+    """A stable id for the ``n``-th document of a file of a build.
+
+    Loading the same build twice (a crash between the load and the state
+    update) then replaces documents instead of duplicating them, in the
+    embedded store (``id``) and in a cluster (``_id``) alike.
+    """
+    return hashlib.sha1(f"{build_uuid}\0{filename}\0{n}".encode()).hexdigest()
+
+
 def iter_build_documents(fetched: FetchResult, tests: list[Any], keep_debug: bool = False) -> Iterator[dict[str, Any]]:
-    """Documents of a fetched build, from the shared ingest pipeline (subunit results go to ``tests``)."""
+    """Documents of a fetched build, from the shared ingest pipeline, each with a stable ``id``.
+
+    Subunit results are appended to ``tests``.
+    """
     from elastic_recheck.ingest import iter_build_dir
 
     extra = extra_fields(fetched.build)
+    seq: dict[str, int] = {}
+    uuid = fetched.build.uuid
     for doc in iter_build_dir(fetched.build_dir, build_info(fetched.build), keep_debug=keep_debug, on_tests=tests.extend):
         for key, value in extra.items():
             doc.setdefault(key, value)
+        filename = str(doc.get("filename", ""))
+        n = seq[filename] = seq.get(filename, 0) + 1
+        doc["id"] = document_id(uuid, filename, n)
         yield doc
 
 
@@ -1005,12 +1038,8 @@ def _index_time(doc: Mapping[str, Any], fallback: datetime) -> datetime:
 
 
 class ClusterSink:
-    """Bulk-loads documents into daily indices of Elasticsearch or OpenSearch.
-
-    Document ids are derived from (build uuid, file, position), so loading a
-    build again (after a crash between the load and the state update)
-    overwrites instead of duplicating.
-    """
+    """Bulk-loads documents into daily indices of Elasticsearch or OpenSearch
+    (``_id`` from :func:`document_id`)."""
 
     def __init__(self, client: Any, bulk: Callable[..., Any], target: str, index_format: str = "logstash-%Y.%m.%d", chunk_size: int = 500, keep_debug: bool = False) -> None:
         self.client = client
@@ -1022,11 +1051,8 @@ class ClusterSink:
 
     def actions(self, fetched: FetchResult, tests: list[Any]) -> Iterator[dict[str, Any]]:
         fallback = fetched.build.start_time or fetched.build.end_time or datetime.now(UTC)
-        seq: dict[str, int] = {}
         for doc in iter_build_documents(fetched, tests, keep_debug=self.keep_debug):
-            filename = str(doc.get("filename", ""))
-            n = seq[filename] = seq.get(filename, 0) + 1
-            doc_id = hashlib.sha1(f"{fetched.build.uuid}\0{filename}\0{n}".encode()).hexdigest()
+            doc_id = doc.pop("id")
             yield {
                 "_op_type": "index",
                 "_index": _index_time(doc, fallback).strftime(self.index_format),
@@ -1055,7 +1081,7 @@ class ClusterSink:
             close()
 
 
-def cluster_sink_from_config(config: Config, target: str) -> ClusterSink:
+def cluster_sink_from_config(config: Config, target: str, keep_debug: bool = False) -> ClusterSink:
     """A :class:`ClusterSink` for ``elasticsearch`` or ``opensearch`` from ``[data_source]``."""
     url = str(config.get("data_source", "es_url") or "")
     if not url:
@@ -1079,12 +1105,12 @@ def cluster_sink_from_config(config: Config, target: str) -> ClusterSink:
         import opensearchpy
         from opensearchpy import helpers as os_helpers
 
-        return ClusterSink(opensearchpy.OpenSearch([url], **kwargs), os_helpers.bulk, target, index_format)
+        return ClusterSink(opensearchpy.OpenSearch([url], **kwargs), os_helpers.bulk, target, index_format, keep_debug=keep_debug)
     if target == "elasticsearch":
         import elasticsearch
         from elasticsearch import helpers as es_helpers
 
-        return ClusterSink(elasticsearch.Elasticsearch([url], **kwargs), es_helpers.bulk, target, index_format)
+        return ClusterSink(elasticsearch.Elasticsearch([url], **kwargs), es_helpers.bulk, target, index_format, keep_debug=keep_debug)
     raise ConfigError(f"unknown target {target!r} (embedded, elasticsearch or opensearch)")
 
 
