@@ -17,6 +17,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 pytest_plugins: list[str] = []
 pytest_plugins += ["tests.fixtures.ircd", "tests.fixtures.launchpad_server"]
+pytest_plugins += ["tests.fixtures.gerrit_server"]
 
 
 @pytest.fixture
