@@ -43,6 +43,7 @@ import collections
 import contextlib
 import logging
 import random
+import select
 import socket
 import ssl
 import threading
@@ -497,11 +498,14 @@ class IrcNotifier:
         since the last poll.
         """
         conn = self._conn
-        if conn is None or not conn.is_connected():
-            return False
-        if self._reactor is not None:
-            self._reactor.process_once(timeout=0)
-        return bool(conn.is_connected())
+        for _ in range(10):  # bounded: a chatty server cannot starve sending
+            if conn is None or not conn.is_connected() or conn.socket is None:
+                return False
+            readable, _, _ = select.select([conn.socket], [], [], 0)
+            if not readable:
+                break
+            conn.process_data()
+        return bool(conn is not None and conn.is_connected())
 
     def _pump(self) -> None:
         """Send control lines, then message pieces, as far as the token bucket allows."""
@@ -638,7 +642,10 @@ class IrcNotifier:
                     event.arguments[-1] if event.arguments else "")
 
     def _on_error(self, conn: irc.client.ServerConnection, event: irc.client.Event) -> None:
-        LOG.warning("IRC server error: %s", event.target or event.arguments)
+        # ERROR is the server closing the link: stop writing to it now (lines
+        # written after it are lost) instead of waiting for the EOF.
+        LOG.warning("IRC server closes the link: %s", event.target or event.arguments)
+        self._drop_connection("server closed the link")
 
     def _on_disconnect(self, conn: irc.client.ServerConnection, event: irc.client.Event) -> None:
         self.stats.disconnects += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -50,6 +51,20 @@ def test_series_tasks_and_duplicates(tracker: LaunchpadTracker) -> None:
     assert dup.duplicate_of == "1253896"
     many = tracker.get_many(["1253896", "1600000", "1253896"])
     assert list(many) == ["1253896", "1600000"]
+
+
+def test_recorded_bug_tasks(tracker: LaunchpadTracker, launchpad_server: LaunchpadFake, shared_data: Path) -> None:
+    """Real bug_task records (bug 1458945, as Launchpad served them) through launchpadlib."""
+    records = shared_data / "launchpad" / "stackalytics-bug-tasks-2015.jsonl"
+    if not records.is_file():
+        pytest.skip(f"../shared/data not present: {records} missing")
+    tasks = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines() if line.strip()]
+    launchpad_server.raw_tasks[1458945] = tasks
+    info = tracker.get("1458945")
+    assert [t.target for t in info.tasks] == [t["bug_target_name"] for t in tasks]
+    assert [t.status for t in info.tasks] == [t["status"] for t in tasks]
+    assert info.projects == tuple(dict.fromkeys(t["bug_target_name"].split("/")[0] for t in tasks))
+    assert info.status == "Fix Released" and info.importance == "Medium"
 
 
 def test_missing_bug(tracker: LaunchpadTracker, launchpad_server: LaunchpadFake) -> None:

@@ -89,3 +89,19 @@ def test_token_bucket_burst_then_rate() -> None:
 def test_token_bucket_unlimited() -> None:
     bucket = TokenBucket(rate=0, burst=1, clock=FakeClock())
     assert all(bucket.try_take() for _ in range(1000))
+
+
+def test_settings_from_config() -> None:
+    from elastic_recheck import config as er_config
+    from elastic_recheck.irc import IrcNotifier, IrcSettings
+
+    assert IrcSettings.from_config(er_config.from_mapping({})) is None  # no server: IRC off
+    assert IrcNotifier.from_config(er_config.from_mapping({})) is None
+    conf = er_config.from_mapping({"ircbot": {"server": "irc.oftc.net", "port": "6697", "ssl": "true",
+                                              "nick": "RecheckBot", "pass": "hunter2"}})
+    settings = IrcSettings.from_config(conf, ["openstack-qa", "#infra"], rate=0.5)
+    assert settings is not None
+    assert (settings.server, settings.port, settings.use_ssl, settings.nick) == ("irc.oftc.net", 6697, True,
+                                                                                 "RecheckBot")
+    assert settings.channels == ("#openstack-qa", "#infra") and settings.rate == 0.5
+    assert settings.password == "hunter2" and "hunter2" not in repr(settings)
