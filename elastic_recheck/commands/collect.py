@@ -186,6 +186,7 @@ def collect(
         with _stop_on_signals(stop):
             if uuids:
                 for uuid in uuids:
+                    summary.listed += 1
                     if dry_run:
                         b = collector.zuul.build(uuid)
                         progress(CollectResult(uuid=uuid, status=WOULD_COLLECT, build=b))

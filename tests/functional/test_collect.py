@@ -587,6 +587,7 @@ def test_real_logs_from_shared_data(shared_data: Path, zuul: FakeZuul, tmp_path:
 def write_config(tmp_path: Path, zuul: FakeZuul, extra: str = "") -> Path:
     cfg = tmp_path / "er.conf"
     cfg.write_text(f"[zuul]\nurl = {zuul.url}\ntenant = {zuul.tenant}\nlog_hosts = 127.0.0.1\nmax_bytes = {MAX_BYTES}\n{extra}")
+    cfg.chmod(0o600)
     return cfg
 
 
@@ -612,14 +613,28 @@ def test_cli_dry_run_and_collect(zuul: FakeZuul, tmp_path: Path) -> None:
     assert res.exit_code != 0 and "http(s)" in res.output
 
 
-def test_cli_to_opensearch(zuul: FakeZuul, cluster: FakeCluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize("flavor", ["opensearch", "elasticsearch"])
+def test_cli_to_cluster(flavor: str, zuul: FakeZuul, tmp_path: Path) -> None:
     b = add_devstack_build(zuul, 80, start=datetime.now(UTC) - timedelta(hours=1))
-    cfg = write_config(tmp_path, zuul, f"[data_source]\nbackend = opensearch\nes_url = {cluster.url}\nindex_format = ci-logs-%Y.%m.%d\n")
-    res = CliRunner().invoke(cli, ["-c", str(cfg), "--store", str(tmp_path / "state.db"), "collect", "--uuid", b.uuid])
-    assert res.exit_code == 0, res.output
-    docs = bulk_docs(cluster)
-    assert docs and all(a["index"]["_index"].startswith("ci-logs-") for a, _ in docs)
-    assert {d["build_uuid"] for _, d in docs} == {b.uuid}
+    with FakeCluster(flavor) as cluster:
+        cluster.respond("POST", "_bulk", bulk_ok)  # one bulk request per (small) build
+        cfg = write_config(tmp_path, zuul, f"[data_source]\nbackend = {flavor}\nes_url = {cluster.url}\nindex_format = ci-logs-%Y.%m.%d\n")
+        args = ["-c", str(cfg), "--store", str(tmp_path / "state.db"), "collect", "--uuid", b.uuid]
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 0, res.output
+        docs = bulk_docs(cluster)
+        assert docs and all(a["index"]["_index"].startswith("ci-logs-") for a, _ in docs)
+        assert {d["build_uuid"] for _, d in docs} == {b.uuid}
+        assert "collected " in res.stderr
+        # asked again: answered from the state, nothing sent
+        n = len(cluster.requests_to("_bulk"))
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 0 and "already" in res.stderr and len(cluster.requests_to("_bulk")) == n
+        # a cluster that rejects documents fails the build (retryable), not the command
+        b2 = add_devstack_build(zuul, 81, start=datetime.now(UTC) - timedelta(hours=1))
+        cluster.always("POST", "_bulk", {"error": {"type": "cluster_block_exception", "reason": "index read-only"}, "status": 403}, status=403)
+        res = CliRunner().invoke(cli, ["-c", str(cfg), "--store", str(tmp_path / "state.db"), "collect", "--uuid", b2.uuid])
+        assert res.exit_code == 0 and f"failed {b2.short_uuid}" in res.stderr, res.stderr
 
 
 def _wait_for(pred: Any, timeout: float = 20.0) -> None:
