@@ -1307,9 +1307,14 @@ class EmbeddedStore:
             return _Scope(sql, id_range=(lo_id, hi_id))
         return _Scope(sql)
 
-    def _matching(self, conn: sqlite3.Connection, spec: QuerySpec, columns: str) -> tuple[str, list[Any]] | None:
-        """``SELECT <columns> FROM <matching docs d>`` (None when nothing can match)."""
-        query = self.spec_query(spec)
+    def _matching(
+        self, conn: sqlite3.Connection, spec: QuerySpec, columns: str, query: qa.Query | None = None
+    ) -> tuple[str, list[Any]] | None:
+        """``SELECT <columns> FROM <matching docs d>`` (None when nothing can match).
+
+        ``query`` (an analyzed AST) replaces ``spec.queries`` when given.
+        """
+        query = query if query is not None else self.spec_query(spec)
         scope = self._scope(conn, spec.filters, spec.window)
         if scope.empty:
             return None
@@ -1347,11 +1352,17 @@ class EmbeddedStore:
             raise BackendError(f"embedded store: {exc}", retryable=False) from None
 
     # -- SearchBackend -----------------------------------------------------
-    def search(self, spec: QuerySpec, size: int = 100, newest_first: bool = False) -> SearchResult:
-        """Matching documents (oldest first, or newest first), at most ``size``, and the total."""
+    def search(
+        self, spec: QuerySpec, size: int = 100, newest_first: bool = False, *, query: qa.Query | None = None
+    ) -> SearchResult:
+        """Matching documents (oldest first, or newest first), at most ``size``, and the total.
+
+        ``query``: an already analyzed AST used instead of ``spec.queries``
+        (every method below accepts it too).
+        """
 
         def run(conn: sqlite3.Connection) -> SearchResult:
-            matched = self._matching(conn, spec, "d.id, d.doc_id, d.ts, d.shape, d.body")
+            matched = self._matching(conn, spec, "d.id, d.doc_id, d.ts, d.shape, d.body", query)
             if matched is None:
                 return SearchResult(hits=[], total=0, label=spec.label)
             sql, params = matched
@@ -1377,23 +1388,27 @@ class EmbeddedStore:
         except QuerySyntaxError as exc:
             raise BackendError(f"query syntax error: {exc}", retryable=False) from exc
 
-    def msearch(self, specs: Sequence[QuerySpec], size: int = 1) -> list[SearchResult]:
+    def msearch(
+        self, specs: Sequence[QuerySpec], size: int = 1, *, queries: Sequence[qa.Query] | None = None
+    ) -> list[SearchResult]:
         """Many searches; per-query syntax errors come back as results with ``error`` set.
 
         When every spec restricts the same build (``build_uuid`` or
         ``build_short_uuid``), the build's documents are loaded once and every
         query is evaluated in memory.
         """
+        if queries is not None and len(queries) != len(specs):
+            raise ValueError("msearch: one query per spec")
         key = _common_build(specs)
         if key is not None and len(specs) > 1:
             try:
-                return self._percolate(key, specs, size)
+                return self._percolate(key, specs, size, queries)
             except ImportError:  # the in-memory matcher is missing: fall back to SQL
                 LOG.debug("percolation unavailable, searching one by one", exc_info=True)
         out: list[SearchResult] = []
-        for spec in specs:
+        for i, spec in enumerate(specs):
             try:
-                out.append(self.search(spec, size=size))
+                out.append(self.search(spec, size=size, query=queries[i] if queries is not None else None))
             except BackendError as exc:
                 if isinstance(exc.__cause__, QuerySyntaxError):
                     out.append(SearchResult(hits=[], total=0, label=spec.label, error=str(exc.__cause__)))
@@ -1435,12 +1450,14 @@ class EmbeddedStore:
                 for k in touched:
                     self._build_cache.pop(k, None)
 
-    def _percolate(self, key: tuple[str, str], specs: Sequence[QuerySpec], size: int) -> list[SearchResult]:
+    def _percolate(
+        self, key: tuple[str, str], specs: Sequence[QuerySpec], size: int, queries: Sequence[qa.Query] | None = None
+    ) -> list[SearchResult]:
         entry = self._build_cache_entry(key)
         out: list[SearchResult] = []
-        for spec in specs:
+        for n, spec in enumerate(specs):
             try:
-                query = self.spec_query(spec)
+                query = queries[n] if queries is not None else self.spec_query(spec)
             except QuerySyntaxError as exc:
                 out.append(SearchResult(hits=[], total=0, label=spec.label, error=str(exc)))
                 continue
@@ -1473,9 +1490,9 @@ class EmbeddedStore:
             out.append(SearchResult(hits=hits, total=len(found), label=spec.label))
         return out
 
-    def count_builds(self, spec: QuerySpec) -> int:
+    def count_builds(self, spec: QuerySpec, *, query: qa.Query | None = None) -> int:
         def run(conn: sqlite3.Connection) -> int:
-            matched = self._matching(conn, spec, "d.shape")
+            matched = self._matching(conn, spec, "d.shape", query)
             if matched is None:
                 return 0
             sql, params = matched
@@ -1492,13 +1509,13 @@ class EmbeddedStore:
         except QuerySyntaxError as exc:
             raise BackendError(f"query syntax error: {exc}", retryable=False) from exc
 
-    def build_histogram(self, spec: QuerySpec, interval: timedelta) -> list[Bucket]:
+    def build_histogram(self, spec: QuerySpec, interval: timedelta, *, query: qa.Query | None = None) -> list[Bucket]:
         ms = int(interval.total_seconds() * 1000)
         if ms <= 0:
             raise ValueError("interval must be positive")
 
         def run(conn: sqlite3.Connection) -> list[Bucket]:
-            matched = self._matching(conn, spec, "d.ts, d.shape")
+            matched = self._matching(conn, spec, "d.ts, d.shape", query)
             if matched is None:
                 return []
             sql, params = matched
@@ -1517,15 +1534,15 @@ class EmbeddedStore:
 
         return self._checked(run)  # type: ignore[no-any-return]
 
-    def terms(self, spec: QuerySpec, field: str, size: int = 10) -> list[TermCount]:
+    def terms(self, spec: QuerySpec, field: str, size: int = 10, *, query: qa.Query | None = None) -> list[TermCount]:
         if self.mapping.is_text(field):
             raise BackendError(f"terms: {field} is a text field (aggregate on a keyword field)", retryable=False)
 
         def run(conn: sqlite3.Connection) -> list[TermCount]:
             if field in PER_LINE_FIELDS:
-                matched = self._matching(conn, spec, "d.id, d.shape, d.body")
+                matched = self._matching(conn, spec, "d.id, d.shape, d.body", query)
             else:
-                matched = self._matching(conn, spec, "d.id, d.shape")
+                matched = self._matching(conn, spec, "d.id, d.shape", query)
             if matched is None:
                 return []
             sql, params = matched
@@ -1555,12 +1572,14 @@ class EmbeddedStore:
 
         return self._checked(run)  # type: ignore[no-any-return]
 
-    def builds(self, spec: QuerySpec | None = None, limit: int | None = None) -> list[BuildInfo]:
+    def builds(
+        self, spec: QuerySpec | None = None, limit: int | None = None, *, query: qa.Query | None = None
+    ) -> list[BuildInfo]:
         """Distinct builds among matching documents (all documents without ``spec``), newest first."""
         spec = spec or QuerySpec()
 
         def run(conn: sqlite3.Connection) -> list[BuildInfo]:
-            matched = self._matching(conn, spec, "d.ts, d.shape")
+            matched = self._matching(conn, spec, "d.ts, d.shape", query)
             if matched is None:
                 return []
             sql, params = matched
