@@ -36,6 +36,7 @@ from elastic_recheck.collect import (
     CollectOptions,
     Collector,
     CollectorState,
+    CollectResult,
     EmbeddedSink,
     FileRule,
     LogFetcher,
@@ -127,7 +128,7 @@ def bulk_ok(req: Request) -> Reply:
 
 
 def bulk_docs(cluster: FakeCluster) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    out = []
+    out: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for req in cluster.requests_to("_bulk"):
         lines = req.ndjson()
         out.extend(zip(lines[0::2], lines[1::2], strict=True))
@@ -393,7 +394,7 @@ def test_collect_into_cluster_with_ci_log_processing_fields(zuul: FakeZuul, clus
         assert doc["voting"] == 1 and doc["node_provider"] == "rax-dfw" and doc["zuul_executor"] == "ze07.opendev.org"
         assert doc["build_short_uuid"] == doc["build_uuid"][:7] and doc["build_node"] == "zuul-executor"
         assert "id" not in doc
-    by_file = {}
+    by_file: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for _, d in docs:
         by_file.setdefault((d["build_uuid"], d["filename"]), []).append(d)
     gate = by_file[(b2.uuid, "controller/logs/screen-n-cpu.txt")]
@@ -407,7 +408,7 @@ def test_collect_into_cluster_with_ci_log_processing_fields(zuul: FakeZuul, clus
     traced = [d for d in qsvc if "Traceback (most recent call last)" in d["message"]]
     assert len(traced) == 1 and "multiline" in traced[0]["tags"] and traced[0]["loglevel"] == "ERROR"
     assert traced[0]["message"].count("\n") == 6 and "libvirt.libvirtError" in traced[0]["message"]
-    assert gate[0]["log_url"] == b2.log_url + "controller/logs/screen-n-cpu.txt"
+    assert gate[0]["log_url"] == f"{b2.log_url}controller/logs/screen-n-cpu.txt"
     console = by_file[(b1.uuid, "job-output.txt")]
     assert any(d["message"] == "Job complete, result: FAILURE" for d in console)
     # ids are stable: the same build twice maps onto the same documents
@@ -431,7 +432,7 @@ def test_statuses_missing_no_logs_refused_failed(zuul: FakeZuul, cluster: FakeCl
     prefix = flaky.log_url.split(zuul.url, 1)[1]  # type: ignore[union-attr]
     zuul.fail(prefix + "zuul-manifest.json", 500, 500)  # both attempts of the first pass
     col = make_collector(zuul, tmp_path / "state.db", cluster_sink(cluster), allowed_hosts=["127.0.0.1"], retries=1)
-    results = {}
+    results: dict[str, CollectResult] = {}
     col.run_once(CollectOptions(concurrency=1), progress=lambda r: results.__setitem__(r.uuid, r))
     assert {u: r.status for u, r in results.items()} == {
         missing.uuid: MISSING,
