@@ -125,9 +125,21 @@ class BugInfo:
             return None
         return self.status in OPEN_STATUSES
 
-    def ref(self) -> BugRef:
-        """The bug as :mod:`elastic_recheck.channels` shows it on IRC."""
-        return BugRef(bug=self.bug, url=self.url, title=self.title, projects=self.projects)
+    def ref(self, fingerprint: Fingerprint | None = None) -> BugRef:
+        """The bug as :mod:`elastic_recheck.channels` shows it on IRC.
+
+        With the bug's ``fingerprint``, its ``projects`` are added to the
+        tracker's (routing uses both), its ``bug_title`` stands in when the
+        tracker has none (private, tracker down) and its ``bug_url`` wins.
+        """
+        projects = self.projects
+        title = self.title
+        url = self.url
+        if fingerprint is not None:
+            projects = tuple(dict.fromkeys((*projects, *fingerprint.projects)))
+            title = title or fingerprint.bug_title
+            url = fingerprint.bug_url or url
+        return BugRef(bug=self.bug, url=url, title=title, projects=projects)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -226,3 +226,41 @@ def test_tls_and_quit_on_stop(ngircd_tls: NgircdServer, irc_client: ClientFactor
     watcher.wait_for(lambda ln: ln.text == "over TLS")
     bot.stop(flush_timeout=2)
     watcher.wait_for(lambda ln: ln.command == "QUIT" and ln.source == BOT, what="bot QUIT")
+
+
+def test_routed_events_reach_the_subscribed_channels(ngircd: NgircdServer, irc_client: ClientFactory,
+                                                     notifier: Callable[..., IrcNotifier]) -> None:
+    """The bot's path: recheckwatchbot.yaml -> route() -> send() -> the right channels."""
+    from elastic_recheck.channels import BugRef, IrcEvent, parse_channel_config, route
+
+    channels = parse_channel_config({"channels": {
+        "openstack-nova": {"projects": ["nova"], "events": ["positive"]},
+        "openstack-qa": {"projects": ["all"], "events": ["positive", "negative"]},
+    }})
+    nova = irc_client(ngircd, "nova-dev", "#openstack-nova")
+    qa = irc_client(ngircd, "qa-dev", "#openstack-qa")
+    bot = notifier(ngircd, channels=tuple(channels.names))
+    url = "https://review.opendev.org/c/openstack/nova/+/812345"
+    bug = BugRef("1253896", "https://bugs.launchpad.net/bugs/1253896", "SSH to guest fails", ("nova", "neutron"))
+    events = [
+        IrcEvent("positive", "openstack/nova", url, "gate", {"tempest-full": [bug]}),
+        IrcEvent("negative", "openstack/nova", url, "gate", {"nova-grenade": []}),
+        IrcEvent("negative", "openstack/nova", url, "check", {"nova-grenade": []}),  # not an IRC pipeline
+    ]
+    for event in events:
+        for channel, message in route(channels, event):
+            bot.send(channel, message)
+    got = qa.wait_for(from_bot(), count=2)
+    assert [ln.text for ln in got] == [
+        (f"openstack/nova change: {url} failed because of: tempest-full: https://bugs.launchpad.net/bugs/1253896 "
+        "(SSH to guest fails)"),
+        f"openstack/nova change: {url} failed nova-grenade in the gate queue with an unrecognized error",
+    ]
+    nova_got = nova.wait_for(from_bot())
+    assert nova_got[0].text == got[0].text
+    # A sentinel sent last: once it arrives, anything routed before it has arrived too.
+    bot.send("#openstack-qa", "sentinel")
+    bot.send("#openstack-nova", "sentinel")
+    qa.wait_for(lambda ln: ln.text == "sentinel")
+    nova.wait_for(lambda ln: ln.text == "sentinel")
+    assert len(nova.privmsgs()) == 2 and len(qa.privmsgs()) == 3

@@ -81,6 +81,13 @@ def test_bug_info_roundtrip_and_projects() -> None:
     assert info.is_open is False
     ref = info.ref()
     assert (ref.bug, ref.title, ref.projects) == ("1458945", "Use graduated oslo.policy", ("sahara", "barbican"))
+    fp = Fingerprint(bug="1458945", query="q", bug_title="offline", projects=("openstack/sahara", "oslo.policy"))
+    ref = info.ref(fp)
+    assert ref.title == "Use graduated oslo.policy"  # the tracker's title wins
+    assert ref.projects == ("sahara", "barbican", "openstack/sahara", "oslo.policy")
+    private = BugInfo(bug="5", url="https://bugs.launchpad.net/bugs/5", private=True)
+    ref = private.ref(Fingerprint(bug="5", query="q", bug_title="known flaky", bug_url="https://example.org/5"))
+    assert (ref.title, ref.url) == ("known flaky", "https://example.org/5")
 
 
 def test_offline_tracker_from_fingerprints_and_file(tmp_path: Path) -> None:
