@@ -119,6 +119,11 @@ def quote_command(argv: Sequence[str]) -> str:
         raise ValueError("Gerrit drops empty command-line words; refusing to send one")
     if any("\x00" in a for a in argv):
         raise ValueError("NUL byte in a command-line word")
+    for a in argv:
+        try:
+            a.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"not valid Unicode text (lone surrogate): {a[:40]!r}") from None
     return " ".join(shlex.quote(a) for a in argv)
 
 
@@ -368,6 +373,7 @@ class GerritEventStream:
         query_timeout: float = 60.0,
         catch_up_margin: float = 60.0,
         max_catch_up: float = 2 * 86400.0,
+        idle_timeout: float | None = None,
     ) -> None:
         """
         :param host: Gerrit SSH host.
@@ -386,6 +392,9 @@ class GerritEventStream:
         :param query_timeout: seconds for each catch-up ``gerrit query``.
         :param catch_up_margin: seconds subtracted from the gap start (clock skew).
         :param max_catch_up: longest gap recovered (seconds).
+        :param idle_timeout: reconnect when nothing arrived for this long (``None``: never).
+            Only for busy servers (OpenDev emits events every few seconds): it
+            catches half-open TCP connections long before TCP itself gives up.
         """
         backoff_delays(backoff_initial, backoff_max)  # validates
         self.host = host
@@ -402,6 +411,7 @@ class GerritEventStream:
         self.query_timeout = query_timeout
         self.catch_up_margin = catch_up_margin
         self.max_catch_up = max_catch_up
+        self.idle_timeout = idle_timeout
         self.stats = StreamStats()
         self._resume_from: float | None = since
         self._last_event_time: float | None = since
@@ -616,11 +626,16 @@ class GerritEventStream:
         channel.settimeout(self.poll_interval)
         buf = b""
         got_data = False
+        last_recv = time.monotonic()
         while not self._stop.is_set():
             try:
                 chunk = channel.recv(65536)
             except TimeoutError:
+                if self.idle_timeout is not None and time.monotonic() - last_recv > self.idle_timeout:
+                    LOG.warning("Gerrit stream-events silent for %.0f s; assuming a dead connection", self.idle_timeout)
+                    break
                 continue
+            last_recv = time.monotonic()
             if not chunk:
                 break
             got_data = True
@@ -777,6 +792,10 @@ class GerritReviewer:
             raise ValueError("refusing to post an empty review message")
         if "\x00" in message:
             raise ValueError("NUL byte in review message")
+        try:
+            message.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("review message is not valid Unicode text (lone surrogate)") from None
         if self.via == "rest":
             return self._review_rest(change_s, patchset_s, message)
         self._review_ssh(change_s, patchset_s, message, project)

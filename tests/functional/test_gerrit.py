@@ -87,7 +87,7 @@ def stream(gerrit_server: FakeGerritServer) -> Any:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\x00"), min_size=1), min_size=1, max_size=4))
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), min_size=1), min_size=1, max_size=4))
 def test_quote_command_round_trips_through_gerrits_splitter(argv: list[str]) -> None:
     assert gerrit_split(quote_command(argv)) == argv
 
@@ -227,6 +227,30 @@ def test_backoff_resets_after_a_session_that_delivered_data(gerrit_server: FakeG
         assert s.stats.backoffs[:3] == [0.02, 0.02, 0.02]
     finally:
         s.stop()
+
+
+def test_idle_timeout_reconnects_a_silent_stream(gerrit_server: FakeGerritServer) -> None:
+    s = _stream(gerrit_server, idle_timeout=0.2).start()
+    try:
+        assert gerrit_server.wait_for_streams_total(2)  # reconnected without the server dropping anything
+        assert s.stats.disconnects >= 1
+    finally:
+        s.stop()
+
+
+def test_stream_refused_by_gerrit_backs_off_and_logs_the_reason(
+    gerrit_server: FakeGerritServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    gerrit_server.stream_error = "fatal: elastic-recheck does not have \"Stream Events\" capability.\n"
+    with caplog.at_level(logging.WARNING, logger="elastic_recheck.gerrit"):
+        s = _stream(gerrit_server, backoff_initial=0.02, backoff_max=0.08).start()
+        try:
+            assert _wait(lambda: len(s.stats.backoffs) >= 4)
+            assert s.stats.backoffs[:4] == [0.02, 0.04, 0.08, 0.08]
+            assert s.stats.events == 0
+        finally:
+            s.stop()
+    assert "Stream Events" in caplog.text
 
 
 # -- catch-up after a gap ---------------------------------------------------------------
@@ -385,7 +409,7 @@ def ssh_reviewer(gerrit_server: FakeGerritServer) -> Any:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(message=st.text(alphabet=st.characters(blacklist_characters="\x00"), min_size=1, max_size=300).filter(str.strip))
+@given(message=st.text(alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), min_size=1, max_size=300).filter(str.strip))
 def test_review_round_trips_arbitrary_text(
     gerrit_server: FakeGerritServer, ssh_reviewer: GerritReviewer, message: str
 ) -> None:
@@ -459,9 +483,11 @@ def test_review_rejects_bad_change_numbers(gerrit_server: FakeGerritServer, chan
     assert gerrit_server.commands == []
 
 
-def test_review_rejects_empty_message(gerrit_server: FakeGerritServer) -> None:
+@pytest.mark.parametrize("message", [" \n", "", "nul \x00 byte", "lone \ud800 surrogate"])
+def test_review_rejects_unsendable_messages(gerrit_server: FakeGerritServer, message: str) -> None:
     with GerritReviewer.from_config(gerrit_config_for(gerrit_server)) as reviewer, pytest.raises(ValueError):
-        reviewer.review(1, 1, " \n")
+        reviewer.review(1, 1, message)
+    assert gerrit_server.commands == []
 
 
 # -- review comments over REST ------------------------------------------------------------
