@@ -24,7 +24,6 @@ from elastic_recheck.events import (
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "events"
-SHARED_EVENTS = REPO / ".." / "shared" / "data" / "gerrit-events"
 ZB = "https://zuul.opendev.org/t/openstack/build/"
 
 
@@ -381,11 +380,12 @@ def test_parse_event_rejects_non_objects() -> None:
 _PATCHSET_PREFIX = re.compile(r"^Patch Set \d+:[^\n]*\n+")
 
 
-def _shared_events() -> list[tuple[str, int, str]]:
-    if not SHARED_EVENTS.is_dir():
-        pytest.skip("../shared/data not present: the recorded Gerrit events live beside the checkout")
+def _shared_events(shared_data: Path) -> list[tuple[str, int, str]]:
+    events_dir = shared_data / "gerrit-events"
+    if not events_dir.is_dir():
+        pytest.skip(f"../shared/data not present: {events_dir} holds the recorded Gerrit events")
     out = []
-    for path in sorted(SHARED_EVENTS.iterdir()):
+    for path in sorted(events_dir.iterdir()):
         if path.is_file() and path.suffix in (".jsonl", ".txt"):
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 out.append((path.name, n, line))
@@ -407,8 +407,9 @@ def _oracle(event: Any) -> str:
     return "report"
 
 
-def test_shared_recorded_events() -> None:
-    lines = _shared_events()
+def test_shared_recorded_events(shared_data: Path) -> None:
+    """``shared_data`` (tests/conftest.py) skips with a reason when ../shared/data is absent."""
+    lines = _shared_events(shared_data)
     counts = {"ignored": 0, "error": 0, "report": 0}
     for name, n, line in lines:
         where = f"{name}:{n}"
