@@ -139,6 +139,11 @@ PER_LINE_FIELDS: frozenset[str] = frozenset(
     }
 )
 
+def _per_line(name: str) -> bool:
+    """Whether a (possibly flattened ``a.b``) field is stored per document, not in the shape."""
+    return name in PER_LINE_FIELDS or name.split(".", 1)[0] in PER_LINE_FIELDS
+
+
 #: Per-line fields not indexed in ``kw`` (queries on them scan ``body``):
 #: ``id`` is the document's id (``_id``), not a searchable field.
 UNINDEXED_PER_LINE: frozenset[str] = frozenset({"@timestamp", "id"})
@@ -438,13 +443,13 @@ class _Compiler:
         """SQL on ``d`` for docs whose keyword ``field`` has a value with ``value <op>``."""
         if field_name in UNINDEXED_PER_LINE:
             return f"er_body_kw(d.body, ?, '{op}', ?)", [field_name, json.dumps(params)]
-        if field_name in PER_LINE_FIELDS:
+        if _per_line(field_name):
             return (f"d.id IN (SELECT doc FROM kw WHERE field = ? AND value {op})", [field_name, *params])
         return (f"d.shape IN (SELECT shape FROM kw_shape WHERE field = ? AND value {op})", [field_name, *params])
 
     def keyword_predicate(self, field_name: str, pred: Callable[[str], bool], prefix: str = "") -> _Plan:
         """Docs with a keyword value accepted by ``pred`` (Python predicate over distinct values)."""
-        table, col = ("kw", "doc") if field_name in PER_LINE_FIELDS else ("kw_shape", "shape")
+        table, col = ("kw", "doc") if _per_line(field_name) else ("kw_shape", "shape")
         if field_name in UNINDEXED_PER_LINE:
             key = self.store._register_predicate(pred)
             return _Plan(sql=[("er_body_pred(d.body, ?, ?)", [field_name, key])])
@@ -534,7 +539,7 @@ class _Compiler:
             if q.field in UNINDEXED_PER_LINE:
                 return _Plan(sql=[("er_body_has(d.body, ?)", [q.field])])
             table, col, target = (
-                ("kw", "doc", "d.id") if q.field in PER_LINE_FIELDS else ("kw_shape", "shape", "d.shape")
+                ("kw", "doc", "d.id") if _per_line(q.field) else ("kw_shape", "shape", "d.shape")
             )
             return _Plan(sql=[(f"{target} IN (SELECT {col} FROM {table} WHERE field = ?)", [q.field])])
         name = q.field  # type: ignore[attr-defined]
@@ -1276,7 +1281,7 @@ class EmbeddedStore:
                 for v in values:
                     params.extend([name, json.dumps([v])])
                 sql.append(("(" + " OR ".join(ors) + ")", params))
-            elif name in PER_LINE_FIELDS:
+            elif _per_line(name):
                 sql.append((f"d.id IN (SELECT doc FROM kw WHERE field = ? AND value IN ({marks}))", [name, *values]))
             else:
                 shapes = [
@@ -1539,14 +1544,14 @@ class EmbeddedStore:
             raise BackendError(f"terms: {field} is a text field (aggregate on a keyword field)", retryable=False)
 
         def run(conn: sqlite3.Connection) -> list[TermCount]:
-            if field in PER_LINE_FIELDS:
+            if _per_line(field):
                 matched = self._matching(conn, spec, "d.id, d.shape, d.body", query)
             else:
                 matched = self._matching(conn, spec, "d.id, d.shape", query)
             if matched is None:
                 return []
             sql, params = matched
-            if field not in PER_LINE_FIELDS:
+            if not _per_line(field):
                 rows = conn.execute(
                     f"SELECT k.value, COUNT(DISTINCT s.build_uuid), COUNT(*) FROM ({sql}) m "
                     "JOIN shapes s ON s.id = m.shape JOIN kw_shape k ON k.shape = m.shape AND k.field = ? "
