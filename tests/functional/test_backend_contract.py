@@ -22,7 +22,7 @@ import os
 import re
 import uuid as uuidlib
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +32,14 @@ import pytest
 from elastic_recheck.errors import BackendError
 from elastic_recheck.schema import KNOWN_FIELDS
 from elastic_recheck.search import Filters, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
+from tests.fixtures.es_server import (
+    FakeCluster,
+    Reply,
+    Request,
+    bulk_item,
+    bulk_response,
+)
 
 DAY0 = datetime(2024, 3, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -222,12 +230,8 @@ def cluster_mapping() -> dict[str, Any]:
     }
 
 
-def _cluster(flavor: str, env: str) -> Iterator[SearchBackend]:
-    url = os.environ.get(env)
-    if not url:
-        pytest.skip(f"{env} not set: the contract suite runs against a real {flavor} cluster only on request (docs/testing.md)")
-    from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
-
+def load_cluster(flavor: str, url: str) -> Generator[ElasticBackend, None, None]:
+    """Create the throwaway indices, load DOCS, yield the backend, delete the indices."""
     prefix = f"ertest-{uuidlib.uuid4().hex[:10]}"
     backend = ElasticBackend(
         ClusterSettings(
@@ -254,6 +258,13 @@ def _cluster(flavor: str, env: str) -> Iterator[SearchBackend]:
             except Exception as exc:  # noqa: BLE001 - cleanup must not hide the test result
                 print(f"could not delete test index {name}: {exc}")
         backend.close()
+
+
+def _cluster(flavor: str, env: str) -> Iterator[SearchBackend]:
+    url = os.environ.get(env)
+    if not url:
+        pytest.skip(f"{env} not set: the contract suite runs against a real {flavor} cluster only on request (docs/testing.md)")
+    yield from load_cluster(flavor, url)
 
 
 @pytest.fixture(scope="module", params=["embedded", "elasticsearch", "opensearch"])
@@ -460,3 +471,36 @@ def test_failed_tests_is_unknown_or_a_set(backend: SearchBackend) -> None:
 
 def test_ping(backend: SearchBackend) -> None:
     assert backend.ping() is True
+
+
+# ---------------------------------------------------------------------------
+# The real-cluster loader itself, against the fake cluster (CI has no cluster)
+
+
+@pytest.mark.parametrize("flavor", ["elasticsearch", "opensearch"])
+def test_cluster_loader_creates_loads_and_deletes_its_indices(flavor: str) -> None:
+    def bulk_ok(req: Request) -> Reply:
+        actions = req.ndjson()[0::2]
+        return Reply(200, bulk_response(bulk_item(a["index"]["_index"], str(i)) for i, a in enumerate(actions)))
+
+    with FakeCluster(flavor) as fake:
+        fake.always("PUT", "*", {"acknowledged": True, "shards_acknowledged": True})
+        fake.always("DELETE", "*", {"acknowledged": True})
+        fake.always_respond("POST", "_bulk", bulk_ok)
+        loader = load_cluster(flavor, fake.url)
+        backend = next(loader)
+        days = sorted({d["@timestamp"][:10].replace("-", ".") for d in DOCS})
+        created = [r for r in fake.requests if r.method == "PUT"]
+        assert [r.path.rsplit("-", 1)[1] for r in created] == days
+        prefix = created[0].path.rsplit("-", 1)[0]
+        assert prefix.startswith("/ertest-") and all(r.path.startswith(prefix) for r in created)
+        mapping = created[0].json()["mappings"]["properties"]
+        assert mapping["message"] == {"type": "text"} and mapping["build_uuid"] == {"type": "keyword"}
+        (bulk,) = fake.requests_to("_bulk")
+        assert bulk.params.get("refresh") == "true"
+        assert len(bulk.ndjson()) == 2 * len(DOCS)
+        assert isinstance(backend, ElasticBackend)
+        assert not [r for r in fake.requests if r.method == "DELETE"]
+        loader.close()  # the fixture's teardown
+        deleted = [r.path for r in fake.requests if r.method == "DELETE"]
+        assert deleted == [r.path for r in created]
