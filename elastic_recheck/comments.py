@@ -8,30 +8,17 @@ The message parts are configurable with the ``messages:`` block of the old
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from elastic_recheck import channels
+from elastic_recheck.channels import Messages
 
-from elastic_recheck.errors import ConfigError
-
-DEFAULT_MESSAGES: dict[str, str] = {
-    "found_bug": "I noticed Zuul failed, I think you hit bug(s):\n\n%(bugs)s",
-    "recheck_instructions": (
-        "If you believe we've correctly identified the failure, feel free to leave a 'recheck' "
-        "comment to run the tests again."
-    ),
-    "unrecognized": (
-        "Some of the tests failed in a way that we did not understand. Please help us classify "
-        "these issues so that they can be part of Elastic Recheck."
-    ),
-    "footer": "For more details on this and other bugs, please see the elastic-recheck status pages.",
-    "no_bugs_found": (
-        "I noticed Zuul failed, but no known bug matched. Please look at the logs before you recheck."
-    ),
-}
+#: Defaults of the message parts (one source of truth: :class:`channels.Messages`).
+DEFAULT_MESSAGES: dict[str, str] = dataclasses.asdict(Messages())
 
 #: Longest matched log line quoted in a comment.
 MAX_LINE = 300
@@ -39,20 +26,7 @@ MAX_LINE = 300
 
 def load_messages(path: Path | str | None) -> dict[str, str]:
     """Read the ``messages:`` block of a recheckwatchbot.yaml; defaults for missing keys."""
-    messages = dict(DEFAULT_MESSAGES)
-    if not path:
-        return messages
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read messages: {exc}") from None
-    block = data.get("messages", {}) if isinstance(data, dict) else {}
-    if not isinstance(block, dict):
-        raise ConfigError(f"{path}: 'messages' must be a mapping")
-    for key, value in block.items():
-        if key in DEFAULT_MESSAGES and isinstance(value, str):
-            messages[key] = value.rstrip("\n")
-    return messages
+    return dataclasses.asdict(channels.load_messages(path))
 
 
 @dataclass(frozen=True)

@@ -67,9 +67,11 @@ def _irc_reporter(app: AppContext, enabled: bool, dry_run: bool, bugs: Any) -> t
     channels = channel_config_from_config(cfg)
     if not enabled or dry_run or not cfg.get("ircbot", "server"):
         return IrcReporter(channels, None, bugs), None
-    from elastic_recheck.irc import notifier_from_config
+    from elastic_recheck.irc import IrcNotifier
 
-    notifier = notifier_from_config(cfg, channels)
+    notifier = IrcNotifier.from_config(cfg, channels.names())
+    if notifier is None:
+        return IrcReporter(channels, None, bugs), None
     notifier.start()
     return IrcReporter(channels, notifier.send, bugs), notifier
 
@@ -150,9 +152,9 @@ def bot(
     if dry_run and not no_comment:
         reviewer = EchoReviewer(sys.stdout if actions_out is not sys.stdout else sys.stderr)
     elif not no_comment:
-        from elastic_recheck.gerrit import reviewer_from_config
+        from elastic_recheck.gerrit import GerritReviewer
 
-        reviewer = reviewer_from_config(cfg)
+        reviewer = GerritReviewer.from_config(cfg)
     irc_reporter, notifier = _irc_reporter(app, not no_irc, dry_run, bugs)
 
     log_fetcher = None
@@ -198,9 +200,9 @@ def bot(
             while not stop.is_set() and not the_bot.wait_idle(timeout=1.0):
                 pass
         else:
-            from elastic_recheck.gerrit import stream_from_config
+            from elastic_recheck.gerrit import GerritEventStream
 
-            stream = stream_from_config(cfg)
+            stream = GerritEventStream.from_config(cfg)
             stream.start()
             try:
                 while not stop.is_set():
@@ -214,7 +216,7 @@ def bot(
     finally:
         the_bot.stop()
         if notifier is not None:
-            notifier.stop()
+            notifier.stop(flush_timeout=10.0 if replay_file is not None else 0.0)
         state.close()
         if tmpdir is not None:
             tmpdir.cleanup()
