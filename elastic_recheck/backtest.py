@@ -334,7 +334,9 @@ def changed_fingerprints(rev: str, queries_dir: Path) -> list[ChangedFile]:
 
     Runs ``git diff --name-status --diff-filter=AM REV -- DIR`` in the
     repository that holds ``queries_dir``, and ``git show REV:path`` for the
-    old text of modified files.
+    old text of modified files. New files not yet added to git (untracked,
+    not ignored) count as added, so a fingerprint can be backtested before
+    it is committed.
 
     :raises ElasticRecheckError: not a git repository, unknown revision, git failed.
     """
@@ -350,6 +352,10 @@ def changed_fingerprints(rev: str, queries_dir: Path) -> list[ChangedFile]:
             continue
         old = _git(["show", f"{rev}:{name}"], cwd=top) if status.startswith("M") else None
         out.append(ChangedFile(path=top / name, status=status[:1], old_text=old))
+    untracked = _git(["ls-files", "--others", "--exclude-standard", "--full-name", "--", str(directory)], cwd=top)
+    for name in untracked.splitlines():
+        if Path(name).suffix in (".yaml", ".yml"):
+            out.append(ChangedFile(path=top / name, status="A"))
     return out
 
 

@@ -298,7 +298,8 @@ def find_stale(
             last = latest[0].last_seen if latest else None
         name, reason = verdict(fp, status, res.total)
         if name != ACTIVE:
-            reason += f"; last hit {last:%Y-%m-%d}" if last else "; no hit in the store"
+            never = "; no hit in the store" if fp.allow_nonvoting else "; no hit in a voting build in the store"
+            reason += f"; last hit {last:%Y-%m-%d}" if last else never
         entries.append(StaleEntry(fp, status, res.total, last, name, reason))
     order = {v: i for i, v in enumerate(VERDICTS)}
     entries.sort(key=lambda e: (order[e.verdict], e.bug))
@@ -335,7 +336,12 @@ def format_text(report: StaleReport, show_active: bool = False) -> str:
     lines.append("")
     lines.append(f"Resolved bugs that came back ({len(report.returning)}):")
     for r in report.returning:
-        when = f"since {r.since:%Y-%m-%d}" if r.date_known else f"in the last days (status {r.status}, fix date unknown)"
+        days = (report.now - r.since).total_seconds() / 86400
+        when = (
+            f"since {r.since:%Y-%m-%d}"
+            if r.date_known
+            else f"in the last {days:g} days (status {r.status}, fix date unknown: set resolved_at in the YAML)"
+        )
         lines.append(f"  {r.bug}: {len(r.builds)} failed build(s) {when} [{r.fingerprint.url}]")
         for b in r.builds[:SHOWN_BUILDS]:
             seen = f"{b.last_seen:%Y-%m-%d %H:%M}" if b.last_seen else "?"

@@ -58,7 +58,7 @@ class Build:
         return NOW - timedelta(days=DAYS) <= self.start < NOW
 
 
-def generate(seed: int = 7, n: int = 80) -> list[Build]:
+def generate(seed: int = 10, n: int = 160) -> list[Build]:
     rng = random.Random(seed)
     builds = []
     for i in range(n):
@@ -158,6 +158,11 @@ def hits(message: str) -> list[Build]:
     return [b for b in BUILDS if b.in_window() and b.voting and message in b.messages]
 
 
+def too_broad(message: str) -> bool:
+    expected = hits(message)
+    return 100 * sum(1 for b in expected if b.status == "SUCCESS") / len(expected) > TOO_BROAD_SUCCESS_PERCENT
+
+
 def failed_gate() -> list[Build]:
     return [b for b in BUILDS if b.in_window() and b.voting and b.queue == "gate" and b.status == "FAILURE"]
 
@@ -176,7 +181,9 @@ def test_numbers_match_the_generated_history(store: Any, queries: Path, tmp_path
     expected = hits(MSG_NEW)
     failed = [b for b in expected if b.status == "FAILURE"]
     passed = [b for b in expected if b.status == "SUCCESS"]
-    assert failed and passed, "the generated history must exercise both"
+    # The generated history must exercise both kinds of hits, a fingerprint
+    # that is not too broad, and builds only the new fingerprint explains.
+    assert failed and passed and not too_broad(MSG_NEW)
     assert (r.failed, r.successful) == (len(failed), len(passed))
     assert r.precision == round(100 * len(failed) / len(expected), 1)
     assert r.too_broad == (100 * len(passed) / len(expected) > TOO_BROAD_SUCCESS_PERCENT)
@@ -194,6 +201,8 @@ def test_numbers_match_the_generated_history(store: Any, queries: Path, tmp_path
     assert r.rate.before == len(gate & old_hits)
     assert r.rate.after == len(gate & (old_hits | {b.uuid for b in expected}))
     assert set(r.rate.newly_explained) == (gate & {b.uuid for b in expected}) - old_hits
+    assert r.rate.newly_explained
+    assert r.flags == []
 
 
 def test_too_broad_and_exit_code(store_path: Path, queries: Path, tmp_path: Path) -> None:
@@ -230,7 +239,9 @@ def test_gerrit_comment(store: Any, queries: Path, tmp_path: Path) -> None:
     body = format_gerrit(report)
     failed_new = sum(1 for b in hits(MSG_NEW) if b.status == "FAILURE")
     assert f"* Failed builds hit: {failed_new}" in body
-    assert "Needs attention: 3000003 (too-broad)" in body
+    assert body.splitlines()[2].startswith("Needs attention: ")
+    assert "3000003 (too-broad)" in body.splitlines()[2]
+    assert ("2000002 (too-broad)" in body.splitlines()[2]) == too_broad(MSG_NEW)
     assert "TOO BROAD" in body
     # Plain text for Gerrit: no markdown headings or tables, bullet lines start with "* ".
     assert not any(line.startswith(("#", "|")) for line in body.splitlines())
@@ -281,13 +292,21 @@ def test_git_diff_selects_added_and_modified(store_path: Path, tmp_path: Path) -
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "base")
     base = git(repo, "rev-parse", "HEAD").strip()
-    # Change one fingerprint, add another, delete a third (not backtested).
-    (q / "2000002.yaml").write_text(fingerprint_text(MSG_NEW), encoding="utf-8")
+    # Since base: one fingerprint added and committed, one changed (not
+    # committed yet), one new and untracked, one deleted (not backtested).
     (q / "6000006.yaml").write_text(fingerprint_text(MSG_NEW + " again"), encoding="utf-8")
-    (q / "5000005.yaml").unlink()
     (repo / "README").write_text("not a fingerprint\n", encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "add one")
+    (q / "2000002.yaml").write_text(fingerprint_text(MSG_NEW), encoding="utf-8")
+    (q / "7000007.yaml").write_text(fingerprint_text(MSG_OLD + " twice"), encoding="utf-8")
+    (q / "5000005.yaml").unlink()
     changed = changed_fingerprints(base, q)
-    assert sorted((c.path.name, c.status) for c in changed) == [("2000002.yaml", "M"), ("6000006.yaml", "A")]
+    assert sorted((c.path.name, c.status) for c in changed) == [
+        ("2000002.yaml", "M"),
+        ("6000006.yaml", "A"),
+        ("7000007.yaml", "A"),
+    ]
     (modified,) = [c for c in changed if c.status == "M"]
     assert modified.old_text is not None and "never appears" in modified.old_text
 
@@ -298,7 +317,7 @@ def test_git_diff_selects_added_and_modified(store_path: Path, tmp_path: Path) -
     )  # fmt: skip
     data = json.loads(result.stdout)
     by_bug = {r["bug"]: r for r in data["results"]}
-    assert set(by_bug) == {"2000002", "6000006"}
+    assert set(by_bug) == {"2000002", "6000006", "7000007"}
     assert by_bug["2000002"]["changed"] is True and by_bug["6000006"]["changed"] is False
     # The old version hit nothing, so what the new one explains is all new.
     gate = {b.uuid for b in failed_gate()}
