@@ -608,6 +608,25 @@ def _tokenize(text: str) -> list[str]:
     return analysis.tokenize(text)
 
 
+def _fits_in_token(fragment: str, open_left: bool, open_right: bool) -> bool:
+    """Can ``fragment`` be part of one analyzed token (wildcards standing for what is on the open sides)?
+
+    Characters such as ``.`` ``:`` ``'`` join letters or digits inside a
+    token but not at its ends, so the fragment is tried with a letter or a
+    digit on each side where the wildcard could supply one.
+    """
+    from elastic_recheck.analysis import java_lower
+
+    lefts = ("a", "0") if open_left else ("",)
+    rights = ("a", "0") if open_right else ("",)
+    for left in lefts:
+        for right in rights:
+            probe = left + fragment + right
+            if _tokenize(probe) == [java_lower(probe)]:
+                return True
+    return False
+
+
 def _phrase_content(token_text: str) -> str:
     inner = token_text[1:-1] if len(token_text) >= 2 and token_text.endswith('"') else token_text[1:]
     return _unescape(inner)
@@ -693,7 +712,8 @@ def _boolean_findings(query: str, lv: Level, es_mode: bool, top: bool) -> list[Q
                 WARNING,
                 "implicit-or",
                 f"no operator between `{a}` and `{b}`: Lucene's default operator is OR, so a line "
-                f"matching either one matches; write `AND` if both must match (or `OR` to say it is intended)",
+                "matching either one matches. Fingerprint authors almost always mean AND here, so this is "
+                "always flagged: write `AND` if both must match, or `OR` if either is really enough",
             )
         )
         break  # one per level is enough
@@ -729,22 +749,23 @@ def _term_findings(query: str, c: Clause, mapping: Mapping) -> list[QueryFinding
                     )
                 )
             if text_field:
-                literal = [p for p in re.split(r"(?<!\\)[*?]", raw) if p]
-                for part in literal:
+                pieces = re.split(r"(?<!\\)[*?]", raw)
+                for k, part in enumerate(pieces):
+                    if not part or _fits_in_token(_unescape(part), k > 0, k < len(pieces) - 1):
+                        continue
                     toks = _tokenize(_unescape(part))
-                    if len(toks) > 1 or (toks and toks[0] != _unescape(part).lower()):
-                        out.append(
-                            QueryFinding(
-                                at,
-                                WARNING,
-                                "wildcard-split",
-                                f"`{_short(raw)}` is a wildcard pattern, matched against single tokens of "
-                                f"{c.field} without analysis, but `{part}` is never part of one token "
-                                f"(the analyzer makes {', '.join(toks) or 'nothing'} of it): "
-                                "this clause matches nothing; use a phrase of whole words instead",
-                            )
+                    out.append(
+                        QueryFinding(
+                            at,
+                            WARNING,
+                            "wildcard-split",
+                            f"`{_short(raw)}` is a wildcard pattern, matched against single tokens of "
+                            f"{c.field} without analysis, but `{part}` is never part of one token "
+                            f"(the analyzer makes {', '.join(toks) or 'nothing'} of it): "
+                            "this clause matches nothing; use a phrase of whole words instead",
                         )
-                        break
+                    )
+                    break
         elif text_field and not c.fuzzy:
             value = _unescape(raw)
             toks = _tokenize(value)
