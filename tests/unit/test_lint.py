@@ -241,6 +241,8 @@ RULE_CASES: list[tuple[str, str, str]] = [
     ("leading-wildcard", "message:*Timeout AND tags:console", "message:Timeout* AND tags:console"),
     ("wildcard-in-phrase", 'message:"Connect* refused" AND tags:console', 'message:"**** Connect refused ****" AND tags:console'),
     ("wildcard-split", "message:nova-comp* AND tags:console", "message:nova* AND tags:console"),
+    # "." and ":" join letters inside a token, so these patterns can match one token.
+    ("wildcard-split", "message:foo@bar* AND tags:console", "message:nova.comp* AND message:oslo\\:mess?ging"),
     ("empty-clause", 'message:"..." AND message:"disk full"', 'message:"disk full..." AND tags:console'),
     ("empty-clause", 'message:"@@" AND message:"disk full"', 'message:"@@ disk @@" AND tags:console'),
     ("split-term", "message:nova-compute AND tags:console", 'message:"nova-compute" AND tags:console'),
@@ -449,6 +451,22 @@ def test_not_utf8_is_an_error(tmp_path: Path) -> None:
     (d / "bad.yaml").write_bytes(b"query: message:\xff\n")
     code, out, _ = run(str(d))
     assert code == 1 and "not UTF-8" in out
+
+
+def test_unknown_ignore_code_is_a_usage_error(tmp_path: Path) -> None:
+    d = write(tmp_path / "q", {"1.yaml": CLEAN})
+    assert run("--ignore", "no-such-code", str(d))[0] == 2
+
+
+def test_a_failing_rule_becomes_an_internal_finding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> list[lint.QueryFinding]:
+        raise RuntimeError("rule bug")
+
+    monkeypatch.setattr(lint, "lint_raw", broken)
+    seen: list[str] = []
+    report = lint.lint_files([("a.yaml", CLEAN), ("b.yaml", CLEAN)], on_internal_error=lambda name, exc: seen.append(name))
+    assert [(f.file, f.code, f.level) for f in report.findings] == [("a.yaml", "internal", "error"), ("b.yaml", "internal", "error")]
+    assert seen == ["a.yaml", "b.yaml"]
 
 
 def test_list_codes() -> None:
