@@ -283,12 +283,15 @@ def test_fetch_zuul_v2_layout_without_manifest(zuul: FakeZuul, tmp_path: Path) -
     files = {
         "console.html": b"<pre>Started by user anonymous</pre>\n",
         "logs/screen-n-cpu.txt.gz": gzip.compress(oslo_service_log(T0, "nova", traceback="trace")),
-        "logs/syslog.txt.gz": gzip.compress(b"Jun  9 10:00:00 devstack-precise kernel: [ 1.0] boot\n"),
+        # two gzip members (logrotate output concatenated): both are read
+        "logs/syslog.txt.gz": gzip.compress(b"Jun  9 10:00:00 devstack-precise kernel: [ 1.0] boot\n")
+        + gzip.compress(b"Jun  9 10:00:01 devstack-precise kernel: [ 2.0] second member\n"),
     }
     build = add_devstack_build(zuul, 14, manifest=False, files=files, encoded=())
     res = fetcher(zuul).fetch(build, tmp_path / "b")
     assert sorted(f.path for f in res.files) == ["logs/screen-n-cpu.txt", "logs/syslog.txt"]
     assert (res.build_dir / "logs/screen-n-cpu.txt").read_bytes() == gzip.decompress(files["logs/screen-n-cpu.txt.gz"])
+    assert (res.build_dir / "logs/syslog.txt").read_text().splitlines()[1].endswith("second member")
     assert [s.path for s in res.skipped] == ["job-output.txt"]
     assert res.build.node_provider is None
 
