@@ -88,6 +88,7 @@ def _voting(value: str | None) -> bool | None:
 @click.option("--keep-debug", is_flag=True, help="Keep DEBUG lines (dropped by default).")
 @click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 1_000_000), help="Documents per transaction.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(0, 64), help="Worker processes that parse and analyze big --jsonl files.")
 @click.pass_obj
 def ingest(
     app: Any,
@@ -108,6 +109,7 @@ def ingest(
     keep_debug: bool,
     batch_size: int,
     progress: bool | None,
+    workers: int,
 ) -> None:
     """Load CI log documents (--jsonl) or one build's log files (--build-dir) into the embedded store.
 
@@ -130,7 +132,7 @@ def ingest(
     try:
         for path in jsonl_files:
             with _progress(show, path.stat().st_size, path.name) as update:
-                stats = ingest_jsonl(store, path, batch_size=batch_size, progress=update)
+                stats = ingest_jsonl(store, path, batch_size=batch_size, progress=update, workers=workers)
             _report(stats, str(path))
             total.merge(stats)
         if build_dir is not None:

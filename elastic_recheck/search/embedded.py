@@ -643,6 +643,118 @@ class _Compiler:
 
 
 # ---------------------------------------------------------------------------
+# Preparing documents (pure: may run in worker processes)
+
+
+def fts_text(values: Sequence[str], tokenize: Callable[[str], list[str]]) -> str:
+    """The FTS5 column text of one text field: PRESENT, then the values' tokens separated by GAP."""
+    parts = [PRESENT]
+    for i, value in enumerate(values):
+        if i:
+            parts.append(GAP)
+        parts.extend(tokenize(value))
+    return " ".join(parts)
+
+
+#: One document split and analyzed, ready for :meth:`EmbeddedStore.add_prepared`:
+#: ``(doc_id, shape_key, ts, body, fts, kw)`` where ``shape_key`` is the
+#: canonical JSON of the shape fields, ``body`` the JSON of the per-line
+#: fields, ``fts`` the FTS5 text per text field and ``kw`` the per-line
+#: keyword ``(field, value)`` pairs. A plain tuple: it crosses process
+#: boundaries cheaply.
+PreparedDoc = tuple[str | None, str, int | None, str, tuple[str | None, ...], list[tuple[str, str]]]
+
+
+def shape_key(shape: AbcMapping[str, Any]) -> str:
+    """The canonical JSON of a document's shape fields (identical shapes, identical keys)."""
+    return json.dumps(shape, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+class DocumentPreparer:
+    """Splits documents into shape and per-line parts and analyzes their text fields.
+
+    The CPU-heavy half of storing a document, kept free of I/O so that big
+    ingests can run it in worker processes (it pickles without its tokenizer).
+    """
+
+    def __init__(self, text_fields: Sequence[str], tokenize: Callable[[str], list[str]] | None) -> None:
+        self.text_fields = tuple(text_fields)
+        self._tokenize = tokenize
+        self._body_keys = PER_LINE_FIELDS | frozenset(self.text_fields)
+        self._skip_kw = UNINDEXED_PER_LINE | frozenset(self.text_fields)
+        self._list_cache: dict[tuple[Any, ...], str] = {}
+        self._shape_keys: dict[tuple[Any, ...], str] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"text_fields": self.text_fields}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["text_fields"], None)  # type: ignore[misc]
+
+    @property
+    def tokenize(self) -> Callable[[str], list[str]]:
+        if self._tokenize is None:
+            from elastic_recheck.analysis import tokenize
+
+            self._tokenize = tokenize
+        return self._tokenize
+
+    def prepare(self, doc: AbcMapping[str, Any]) -> PreparedDoc:
+        body_keys = self._body_keys
+        did = doc.get("id")
+        doc_id = str(did) if isinstance(did, (str, int)) and not isinstance(did, bool) else None
+        shape = {k: v for k, v in doc.items() if k not in body_keys}
+        body = {k: v for k, v in doc.items() if k in body_keys}
+        ts_dt = parse_iso_timestamp(body.get("@timestamp"))
+        ts = to_epoch_ms(ts_dt) if ts_dt is not None else None
+        fts: list[str | None] = []
+        tokenize = self.tokenize
+        for name in self.text_fields:
+            value = body.get(name)
+            if isinstance(value, str):
+                fts.append(PRESENT + " " + " ".join(tokenize(value)))
+            elif isinstance(value, list) and len(value) <= 8:
+                # Lists (tags) repeat from line to line: analyze each distinct one once.
+                try:
+                    key: tuple[Any, ...] | None = (name, *value)
+                    cached = self._list_cache.get(key)  # type: ignore[arg-type]
+                except TypeError:
+                    key, cached = None, None
+                if cached is None:
+                    values = text_values(value)
+                    cached = fts_text(values, tokenize) if values is not None else ""
+                    if key is not None:
+                        if len(self._list_cache) > 10_000:
+                            self._list_cache.clear()
+                        self._list_cache[key] = cached
+                fts.append(cached or None)
+            else:
+                values = text_values(value)
+                fts.append(fts_text(values, tokenize) if values is not None else None)
+        kw: list[tuple[str, str]] = []
+        for key_name, value in body.items():
+            if key_name in self._skip_kw:
+                continue
+            if isinstance(value, str):
+                kw.append((key_name, value))
+                continue
+            for name, raw in flatten_fields({key_name: value}):
+                kw.extend((name, v) for v in keyword_values(raw))
+        try:
+            items: tuple[Any, ...] | None = tuple(shape.items())
+            skey = self._shape_keys.get(items)  # type: ignore[arg-type]
+        except TypeError:  # list or object values: not hashable
+            items, skey = None, None
+        if skey is None:
+            skey = shape_key(shape)
+            if items is not None:
+                if len(self._shape_keys) > 50_000:
+                    self._shape_keys.clear()
+                self._shape_keys[items] = skey
+        return (doc_id, skey, ts, _dumps_body(body), tuple(fts), kw)
+
+
+# ---------------------------------------------------------------------------
 # Migrations
 
 
@@ -763,8 +875,7 @@ class EmbeddedStore:
         self._write_lock = threading.RLock()
         self._closed = False
         self._shape_cache: dict[str, int] = {}
-        self._shape_fast: dict[tuple[Any, ...], int] = {}
-        self._list_cache: dict[tuple[Any, ...], str] = {}
+        self._shape_builds: dict[int, list[tuple[str, str]]] = {}
         self._build_cache: OrderedDict[tuple[str, str], _BuildCache] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._parse_cache: dict[str, qa.Query | QuerySyntaxError] = {}
@@ -915,34 +1026,12 @@ class EmbeddedStore:
             self._tokenize_fn = tokenize
         return self._tokenize_fn
 
-    def _fts_text(self, values: list[str], tokenize: Callable[[str], list[str]]) -> str:
-        parts = [PRESENT]
-        for i, value in enumerate(values):
-            if i:
-                parts.append(GAP)
-            parts.extend(tokenize(value))
-        return " ".join(parts)
-
-    def _shape_id(self, conn: sqlite3.Connection, shape: dict[str, Any]) -> int:
-        try:
-            fast: tuple[Any, ...] | None = tuple(shape.items())
-            sid = self._shape_fast.get(fast)  # type: ignore[arg-type]
-            if sid is not None:
-                return sid
-        except TypeError:  # a list or object value: not hashable
-            fast = None
-        sid = self._shape_id_slow(conn, shape)
-        if fast is not None:
-            if len(self._shape_fast) > 100_000:
-                self._shape_fast.clear()
-            self._shape_fast[fast] = sid
-        return sid
-
-    def _shape_id_slow(self, conn: sqlite3.Connection, shape: dict[str, Any]) -> int:
-        key = json.dumps(shape, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    def _shape_id(self, conn: sqlite3.Connection, key: str) -> int:
+        """The id of a shape given its canonical JSON (inserted, with its keyword index, when new)."""
         sid = self._shape_cache.get(key)
         if sid is not None:
             return sid
+        shape = json.loads(key)
         row = conn.execute("SELECT id FROM shapes WHERE json = ?", (key,)).fetchone()
         if row is not None:
             sid = int(row[0])
@@ -967,7 +1056,11 @@ class EmbeddedStore:
             conn.executemany("INSERT OR IGNORE INTO kw_shape (field, value, shape) VALUES (?, ?, ?)", rows)
         if len(self._shape_cache) > 100_000:
             self._shape_cache.clear()
+            self._shape_builds.clear()
         self._shape_cache[key] = sid
+        self._shape_builds[sid] = [
+            (name, v) for name in ("build_uuid", "build_short_uuid") for v in keyword_values(shape.get(name))
+        ]
         return sid
 
     def add_documents(self, docs: Iterable[AbcMapping[str, Any]], batch_size: int = 5000) -> IngestStats:
@@ -981,58 +1074,55 @@ class EmbeddedStore:
         """
         stats = IngestStats()
         started = time.perf_counter()
-        batch: list[AbcMapping[str, Any]] = []
+        preparer = DocumentPreparer(self._text_fields, self._tokenize())
+        batch: list[PreparedDoc] = []
         n = 0
         for doc in docs:
             n += 1
             if not isinstance(doc, AbcMapping):
                 stats.add_bad_line(n, f"not a JSON object: {type(doc).__name__}")
                 continue
-            batch.append(doc)
+            batch.append(preparer.prepare(doc))
             if len(batch) >= batch_size:
-                self._write_batch(batch, stats)
+                self.add_prepared(batch, stats)
                 batch = []
         if batch:
-            self._write_batch(batch, stats)
+            self.add_prepared(batch, stats)
         stats.seconds = time.perf_counter() - started
         return stats
 
-    def _write_batch(self, batch: list[AbcMapping[str, Any]], stats: IngestStats) -> None:
-        tokenize = self._tokenize()
-        text_fields = self._text_fields
-        is_text = self.mapping.is_text
+    def preparer(self) -> DocumentPreparer:
+        """A :class:`DocumentPreparer` for this store's text fields (picklable: for worker processes)."""
+        return DocumentPreparer(self._text_fields, None)
+
+    def add_prepared(self, batch: Sequence[PreparedDoc], stats: IngestStats | None = None) -> int:
+        """Store documents prepared by :meth:`preparer` (one transaction); returns how many."""
         with self._write_lock:
             conn = self._conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    touched = self._write_rows(conn, batch, tokenize, text_fields, is_text)
+                    touched = self._write_rows(conn, batch)
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     self._shape_cache.clear()
-                    self._shape_fast.clear()
+                    self._shape_builds.clear()
                     raise
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from None
-        stats.docs += len(batch)
+        if stats is not None:
+            stats.docs += len(batch)
         self._invalidate(touched)
+        return len(batch)
 
-    def _write_rows(
-        self,
-        conn: sqlite3.Connection,
-        batch: list[AbcMapping[str, Any]],
-        tokenize: Callable[[str], list[str]],
-        text_fields: list[str],
-        is_text: Callable[[str], bool],
-    ) -> set[tuple[str, str]]:
+    def _write_rows(self, conn: sqlite3.Connection, batch: Sequence[PreparedDoc]) -> set[tuple[str, str]]:
         # Replacements: documents whose id is already stored (or repeated in the batch).
         ids_in_batch: dict[str, int] = {}
-        for i, doc in enumerate(batch):
-            did = doc.get("id")
-            if isinstance(did, (str, int)) and not isinstance(did, bool):
-                ids_in_batch[str(did)] = i
+        for i, prep in enumerate(batch):
+            if prep[0] is not None:
+                ids_in_batch[prep[0]] = i
         if ids_in_batch:
             existing = []
             keys = list(ids_in_batch)
@@ -1047,79 +1137,30 @@ class EmbeddedStore:
                 self._delete_rows(conn, [r[0] for r in existing])
         row = conn.execute("SELECT MAX(id) FROM docs").fetchone()
         next_id = (row[0] or 0) + 1
-        doc_rows = []
-        fts_rows = []
-        kw_rows = []
+        doc_rows: list[tuple[int, str | None, int | None, int, str]] = []
+        fts_rows: list[tuple[Any, ...]] = []
+        kw_rows: list[tuple[str, str, int]] = []
         touched: set[tuple[str, str]] = set()
         max_ts: int | None = None
         shape_id = self._shape_id
-        dumps = _dumps_body
-        body_keys = PER_LINE_FIELDS | frozenset(text_fields)
-        skip_kw = UNINDEXED_PER_LINE | frozenset(text_fields)
         seen_shapes: set[int] = set()
-        fts_text = self._fts_text
-        prefix = PRESENT + " "
-        list_cache = self._list_cache
-        for i, doc in enumerate(batch):
-            did = doc.get("id")
-            doc_id = str(did) if isinstance(did, (str, int)) and not isinstance(did, bool) else None
+        for i, (doc_id, skey, ts, body, fts, kw) in enumerate(batch):
             if doc_id is not None and ids_in_batch.get(doc_id) != i:
                 continue  # a later document of this batch has the same id
-            shape: dict[str, Any] = {}
-            body: dict[str, Any] = {}
-            for key, value in doc.items():
-                if key in body_keys or is_text(key):
-                    body[key] = value
-                else:
-                    shape[key] = value
-            sid = shape_id(conn, shape)
+            sid = shape_id(conn, skey)
             if sid not in seen_shapes:
                 seen_shapes.add(sid)
-                for name in ("build_uuid", "build_short_uuid"):
-                    for v in keyword_values(shape.get(name)):
-                        touched.add((name, v))
-            ts_dt = parse_iso_timestamp(body.get("@timestamp"))
-            ts = to_epoch_ms(ts_dt) if ts_dt is not None else None
+                touched.update(self._shape_builds[sid])
             if ts is not None and (max_ts is None or ts > max_ts):
                 max_ts = ts
             rid = next_id
             next_id += 1
-            doc_rows.append((rid, doc_id, ts, sid, dumps(body)))
-            fts_row: list[Any] = [rid]
-            for name in text_fields:
-                value = body.get(name)
-                if isinstance(value, str):
-                    fts_row.append(prefix + " ".join(tokenize(value)))
-                elif isinstance(value, list) and len(value) <= 8:
-                    # Lists (tags) repeat from line to line: analyze each distinct one once.
-                    try:
-                        cache_key: tuple[Any, ...] | None = (name, *value)
-                        cached = list_cache.get(cache_key)  # type: ignore[arg-type]
-                    except TypeError:
-                        cache_key, cached = None, None
-                    if cached is None:
-                        values = text_values(value)
-                        cached = fts_text(values, tokenize) if values is not None else ""
-                        if cache_key is not None:
-                            if len(list_cache) > 10_000:
-                                list_cache.clear()
-                            list_cache[cache_key] = cached
-                    fts_row.append(cached or None)
-                else:
-                    values = text_values(value)
-                    fts_row.append(fts_text(values, tokenize) if values is not None else None)
-            fts_rows.append(fts_row)
-            for key, value in body.items():
-                if key in skip_kw or is_text(key):
-                    continue
-                if isinstance(value, str):
-                    kw_rows.append((key, value, rid))
-                    continue
-                for name, raw in flatten_fields({key: value}):
-                    for v in keyword_values(raw):
-                        kw_rows.append((name, v, rid))
+            doc_rows.append((rid, doc_id, ts, sid, body))
+            fts_rows.append((rid, *fts))
+            if kw:
+                kw_rows.extend((name, value, rid) for name, value in kw)
         conn.executemany("INSERT INTO docs (id, doc_id, ts, shape, body) VALUES (?, ?, ?, ?, ?)", doc_rows)
-        placeholders = ", ".join("?" * (len(text_fields) + 1))
+        placeholders = ", ".join("?" * (len(self._text_fields) + 1))
         columns = ", ".join(["rowid", *self._fts_columns.values()])
         conn.executemany(f"INSERT INTO fts ({columns}) VALUES ({placeholders})", fts_rows)
         if kw_rows:
@@ -1147,7 +1188,7 @@ class EmbeddedStore:
                 row: list[Any] = ["delete", rid]
                 for name in self._text_fields:
                     values = text_values(src.get(name))
-                    row.append(self._fts_text(values, tokenize) if values is not None else None)
+                    row.append(fts_text(values, tokenize) if values is not None else None)
                 deletes.append(row)
             conn.executemany(f"INSERT INTO fts ({columns}) VALUES ({placeholders})", deletes)
             conn.execute(f"DELETE FROM kw WHERE doc IN ({marks}) AND field IS NOT NULL", chunk)

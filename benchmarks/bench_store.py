@@ -1,0 +1,228 @@
+"""Benchmark the embedded store: ingest speed, size, and the queries the bot and the cron job run.
+
+    python -m benchmarks store                      # 1,000,000 log lines over 10 days
+    python -m benchmarks store --lines 100000       # CI-size run
+    python -m benchmarks store --store /tmp/b.db    # keep (or reuse) the store file
+
+The documents come from the sample generator (``sample/generate.py``: the same
+jobs, files, message vocabulary and injected bugs, seeded), written to a
+temporary ``.jsonl.gz`` first (not timed), then loaded with
+:func:`elastic_recheck.ingest.ingest_jsonl` (timed: JSON parsing, analysis,
+SQLite). The fingerprints are the sample's seven plus synthetic ones made of
+phrases from the same vocabulary (some match often, most rarely or never),
+1,000 in all.
+
+Measured (targets in brackets):
+
+* ingest lines/s [>= 40,000] and the store's size on disk;
+* one phrase fingerprint restricted to one build, median [<= 5 ms];
+* an hourly histogram of distinct builds for one fingerprint over the 10 days [<= 100 ms];
+* classify: ``msearch`` of 1,000 fingerprints against one build, median
+  [<= 50 ms] (warm: the build already loaded; cold: first call for a build);
+* peak RSS of the process.
+
+Prints a table and, with ``--json``, one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from elastic_recheck import query_ast as qa
+from elastic_recheck.analysis import tokenize
+from elastic_recheck.ingest import ingest_jsonl
+from elastic_recheck.search import Filters, QuerySpec
+from elastic_recheck.search.embedded import EmbeddedStore
+from sample import generate as gen
+
+TARGETS = {
+    "ingest_lines_per_s": (">=", 40_000),
+    "build_phrase_ms": ("<=", 5.0),
+    "histogram_ms": ("<=", 100.0),
+    "classify_warm_ms": ("<=", 50.0),
+}
+
+
+def _phrase(field: str, text: str) -> qa.Query:
+    toks = tokenize(text)
+    if len(toks) == 1:
+        return qa.Term(field, toks[0])
+    return qa.Phrase(field, tuple(toks), tuple(range(len(toks))))
+
+
+def write_corpus(path: Path, lines: int, seed: int) -> dict[str, Any]:
+    """Generate builds over the sample's 10 days until ``lines`` documents are written."""
+    rng = random.Random(seed)
+    written = 0
+    builds: list[gen.Build] = []
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        while written < lines:
+            batch = gen.generate_builds(rng, 50)
+            for build in batch:
+                brng = random.Random(f"{seed}:{build.uuid}")
+                for doc in gen.build_documents(brng, build):
+                    out.write(json.dumps(doc, separators=(",", ":")).encode() + b"\n")
+                    written += 1
+                builds.append(build)
+                if written >= lines:
+                    break
+    return {"docs": written, "builds": builds}
+
+
+def fingerprints(n: int, seed: int) -> list[qa.Query]:
+    """The sample's fingerprints plus synthetic ones from the generator's vocabulary."""
+    rng = random.Random(seed)
+    out: list[qa.Query] = []
+    for bug in gen.BUGS:
+        parts = []
+        for clause in bug.query.split(" AND "):
+            name, _, text = clause.partition(":")
+            parts.append(_phrase(name.strip(), text.strip().strip('"')))
+        out.append(qa.Bool(must=tuple(parts)))
+    texts = [t for t in gen._INFO_TEXTS + gen._WARNING_TEXTS + gen._DEBUG_TEXTS]
+    words = sorted({w for t in texts for w in tokenize(t.format(req="r", ip="i", ms=1, sec=2, host="h", inst="x")) if w.isalpha()})
+    files = ["screen-n-cpu.txt", "screen-q-svc.txt", "job-output.txt", "screen-c-vol.txt", "syslog"]
+    while len(out) < n:
+        kind = rng.random()
+        if kind < 0.5:  # a phrase from a real template, often with a made-up word: rarely matches
+            t = rng.choice(texts).format(req="r", ip="i", ms=1, sec=2, host="h", inst="x")
+            toks = [w for w in tokenize(t) if w.isalpha()]
+            start = rng.randrange(max(len(toks) - 3, 1))
+            phrase = toks[start : start + rng.randint(2, 4)]
+            if rng.random() < 0.7:
+                phrase.append(f"bug{len(out)}")
+            clauses: list[qa.Query] = [qa.Phrase("message", tuple(phrase), tuple(range(len(phrase))))]
+        elif kind < 0.8:  # several rare words
+            clauses = [qa.Term("message", f"nosuch{len(out)}"), qa.Term("message", rng.choice(words))]
+        else:  # common words, an OR and a NOT
+            clauses = [
+                qa.Bool(should=(qa.Term("message", rng.choice(words)), qa.Term("message", rng.choice(words)))),
+                qa.Bool(must=(qa.MatchAll(),), must_not=(qa.Term("message", rng.choice(words)),)),
+            ]
+        clauses.append(_phrase("tags", rng.choice(files)))
+        out.append(qa.Bool(must=tuple(clauses)))
+    return out[:n]
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def run(lines: int, nfp: int, seed: int, store_path: Path | None) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    corpus = tmp / "corpus.jsonl.gz"
+    t = time.perf_counter()
+    info = write_corpus(corpus, lines, seed)
+    gen_s = time.perf_counter() - t
+    path = store_path or tmp / "store.db"
+    reuse = path.exists()
+    store = EmbeddedStore(path)
+    tokenize("warm up")  # compile the analyzer's tables outside the timing
+    ingest: dict[str, Any] = {}
+    if not reuse:
+        stats = ingest_jsonl(store, corpus)
+        t = time.perf_counter()
+        store.optimize()
+        ingest = {
+            "ingest_docs": stats.docs,
+            "ingest_s": round(stats.seconds, 2),
+            "ingest_lines_per_s": round(stats.docs / stats.seconds),
+            "optimize_s": round(time.perf_counter() - t, 2),
+        }
+    size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+    builds: list[gen.Build] = info["builds"]
+    rng = random.Random(seed + 1)
+    sample_builds = rng.sample(builds, min(20, len(builds)))
+    fps = fingerprints(nfp, seed)
+
+    # 1. one phrase fingerprint, one build (what the bot asks for one bug)
+    fp = fps[3]  # the DB deadlock fingerprint
+    per_build = []
+    for b in sample_builds:
+        spec = QuerySpec(filters=Filters(build_uuid=b.uuid))
+        per_build += timed(lambda spec=spec: store.search(spec, size=1, query=fp), 3)
+
+    # 2. hourly histogram over everything for one fingerprint
+    hist = timed(lambda: store.build_histogram(QuerySpec(), gen.timedelta(hours=1), query=fp), 5)
+    count = store.count_builds(QuerySpec(), query=fp)
+
+    # 3. classify: 1,000 fingerprints against one build
+    cold, warm = [], []
+    specs_for: dict[str, list[QuerySpec]] = {}
+    for b in sample_builds[:10]:
+        specs = [QuerySpec(filters=Filters(build_uuid=b.uuid), label=str(i)) for i in range(len(fps))]
+        specs_for[b.uuid] = specs
+        cold += timed(lambda specs=specs: store.msearch(specs, size=1, queries=fps), 1)
+        warm += timed(lambda specs=specs: store.msearch(specs, size=1, queries=fps), 3)
+    matched = sum(r.total > 0 for r in store.msearch(specs_for[sample_builds[0].uuid], size=1, queries=fps))
+
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    store.close()
+    result = {
+        "lines": info["docs"],
+        "builds": len(builds),
+        "fingerprints": len(fps),
+        "generate_s": round(gen_s, 1),
+        **ingest,
+        "store_mb": round(size / 1e6, 1),
+        "build_phrase_ms": round(statistics.median(per_build), 2),
+        "build_phrase_p95_ms": round(sorted(per_build)[int(len(per_build) * 0.95) - 1], 2),
+        "histogram_ms": round(statistics.median(hist), 1),
+        "histogram_builds": count,
+        "classify_warm_ms": round(statistics.median(warm), 1),
+        "classify_cold_ms": round(statistics.median(cold), 1),
+        "classify_matched_in_first_build": matched,
+        "peak_rss_mb": round(rss_kb / 1024, 1),
+    }
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    rows = []
+    for key, value in result.items():
+        target = TARGETS.get(key)
+        mark = ""
+        if target is not None:
+            op, bound = target
+            ok = value >= bound if op == ">=" else value <= bound
+            mark = f"{op} {bound:,}  {'ok' if ok else 'MISSED'}"
+        shown = f"{value:,}" if isinstance(value, (int, float)) else str(value)
+        rows.append(f"{key:<34} {shown:>14}  {mark}")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks store", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=1_000_000, help="log lines (documents) to generate")
+    ap.add_argument("--fingerprints", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--store", type=Path, default=None, help="store file to create (or reuse when it exists)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    args = ap.parse_args(argv)
+    result = run(args.lines, args.fingerprints, args.seed, args.store)
+    print(json.dumps(result) if args.json else table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
