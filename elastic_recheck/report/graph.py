@@ -53,7 +53,7 @@ LOG = logging.getLogger(__name__)
 #: ``progress(phase, done, total)``: called while collecting and rendering.
 Progress = Callable[[str, int, int], None]
 
-#: How many example matching lines each bug page shows (newest first).
+#: How many example matching lines each bug page shows (from its newest failed build).
 SAMPLE_LINES = 5
 
 
@@ -153,14 +153,19 @@ def collect_bug_stats(
         stats = BugStats(fingerprint=fp, spec=spec)
         try:
             stats.builds = newest_first(backend.builds(spec))
-            if histogram:
+            # The other queries can only find what builds() found: skip them
+            # for quiet fingerprints (most of a large query directory).
+            if histogram and stats.builds:
                 stats.histogram = backend.build_histogram(spec, HOUR)
-            if gate_queue is not None:
+            if gate_queue is not None and any(b.fields.get("build_queue") == gate_queue for b in stats.builds):
                 gate_spec = replace(spec, filters=replace(spec.filters, build_queue=gate_queue))
                 stats.gate_histogram = backend.build_histogram(gate_spec, HOUR)
-            if samples:
-                failed_spec = replace(spec, filters=replace(spec.filters, build_status="FAILURE"))
-                stats.samples = list(backend.search(failed_spec, size=samples, newest_first=True).hits)
+            failed = [b for b in stats.builds if b.fields.get("build_status") == "FAILURE"]
+            if samples and failed:
+                # Example lines from the newest failed build (one cheap, build-scoped search).
+                newest = replace(spec.filters, build_status="FAILURE", build_uuid=failed[0].uuid)
+                found = backend.search(replace(spec, filters=newest), size=samples, newest_first=True)
+                stats.samples = list(found.hits)
         except BackendError as exc:
             if exc.retryable:
                 raise
