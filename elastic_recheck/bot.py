@@ -396,7 +396,7 @@ class Bot:
                 try:
                     self.reviewer.review(report.change, report.patchset, outcome.comment)
                     log.info("commented on %s,%s", report.change, report.patchset)
-                except ElasticRecheckError as exc:
+                except ElasticRecheckError:
                     self.state.release_report(key, "gerrit")
                     raise
             else:
