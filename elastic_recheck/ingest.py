@@ -756,6 +756,8 @@ def normalize_document(obj: Mapping[str, Any]) -> dict[str, Any]:
         doc = dict(obj["_source"])
         if "id" not in doc and isinstance(obj.get("_id"), (str, int)):
             doc["id"] = str(obj["_id"])
+    elif "@fields" not in obj and "@message" not in obj:
+        return obj if isinstance(obj, dict) else dict(obj)  # already flat: as given
     else:
         doc = dict(obj)
     if "@fields" in doc or "@message" in doc:

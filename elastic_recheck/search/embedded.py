@@ -377,6 +377,46 @@ def _prefix_upper(prefix: str) -> str | None:
     return None
 
 
+def required_terms(q: qa.Query, mapping: Mapping) -> frozenset[tuple[str, str]]:
+    """``(field, term)`` pairs every matching document must contain (conservative: may be empty).
+
+    Text terms are tokens, keyword terms exact values. Used to rule out most
+    fingerprints for a build without evaluating them.
+    """
+    if isinstance(q, qa.Term):
+        return frozenset({(q.field, q.value)})
+    if isinstance(q, qa.Phrase):
+        if mapping.is_text(q.field):
+            return frozenset((q.field, t) for t in q.terms)
+        return frozenset()
+    if isinstance(q, qa.Bool):
+        if q.must:
+            out: set[tuple[str, str]] = set()
+            for c in q.must:
+                out |= required_terms(c, mapping)
+            return frozenset(out)
+        if q.should:
+            sets = [required_terms(c, mapping) for c in q.should]
+            common = set(sets[0])
+            for other in sets[1:]:
+                common &= other
+            return frozenset(common)
+    return frozenset()
+
+
+def build_vocabulary(docs: Iterable[AbcMapping[str, Any]], mapping: Mapping, tokenize: Callable[[str], list[str]]) -> frozenset[tuple[str, str]]:
+    """Every ``(field, token)`` of the text fields and ``(field, value)`` of the keyword fields of some documents."""
+    out: set[tuple[str, str]] = set()
+    for doc in docs:
+        for name, raw in flatten_fields(doc):
+            if mapping.is_text(name):
+                for value in text_values(raw) or ():
+                    out.update((name, t) for t in tokenize(value))
+            else:
+                out.update((name, v) for v in keyword_values(raw))
+    return frozenset(out)
+
+
 # ---------------------------------------------------------------------------
 # Query plans
 
@@ -824,6 +864,7 @@ class _BuildCache:
     ts: list[int | None]
     docs: list[dict[str, Any]]
     index: Any
+    vocabulary: frozenset[tuple[str, str]]
 
 
 def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
@@ -879,6 +920,7 @@ class EmbeddedStore:
         self._build_cache: OrderedDict[tuple[str, str], _BuildCache] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._parse_cache: dict[str, qa.Query | QuerySyntaxError] = {}
+        self._required: dict[qa.Query, frozenset[tuple[str, str]]] = {}
         self._predicates: dict[int, Callable[[str], bool]] = {}
         if str(path) != ":memory:":
             try:
@@ -1269,6 +1311,7 @@ class EmbeddedStore:
             try:
                 self._conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
                 self._conn.execute("PRAGMA optimize")
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from None
 
@@ -1481,7 +1524,8 @@ class EmbeddedStore:
                 self._build_cache.move_to_end(key)
                 return entry
         ids, ts, docs = self._run(lambda conn: self._build_docs(conn, key[0], key[1]))
-        entry = _BuildCache(ids=ids, ts=ts, docs=docs, index=MemoryIndex(docs))
+        vocab = build_vocabulary(docs, self.mapping, self._tokenize())
+        entry = _BuildCache(ids=ids, ts=ts, docs=docs, index=MemoryIndex(docs), vocabulary=vocab)
         with self._cache_lock:
             self._build_cache[key] = entry
             while len(self._build_cache) > PERCOLATION_CACHE:
@@ -1513,7 +1557,17 @@ class EmbeddedStore:
                     continue
                 terms = tuple(qa.Term(name, v) for v in values)
                 clauses.append(terms[0] if len(terms) == 1 else qa.Bool(should=terms))
-            found = entry.index.search(qa.and_(*clauses)) if entry.docs else []
+            full = qa.and_(*clauses)
+            required = self._required.get(full)
+            if required is None:
+                required = required_terms(full, self.mapping)
+                if len(self._required) > 50_000:
+                    self._required.clear()
+                self._required[full] = required
+            if not entry.docs or not required <= entry.vocabulary:
+                found: list[int] = []  # a token every match needs is nowhere in this build
+            else:
+                found = list(entry.index.search(full))
             start = _dt_to_ms(spec.window.start) if spec.window.start is not None else None
             end = _dt_to_ms(spec.window.end) if spec.window.end is not None else None
             if start is not None or end is not None:
