@@ -10,6 +10,7 @@ import pytest
 
 from elastic_recheck import ingest
 from elastic_recheck.analysis import tokenize
+from elastic_recheck.search import BuildInfo
 from elastic_recheck.suggest import (
     Candidate,
     Cluster,
@@ -31,7 +32,6 @@ from elastic_recheck.suggest import (
     signature,
     strip_prefix,
 )
-from elastic_recheck.search import BuildInfo
 
 SHARED_LOGS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "logs"
 
