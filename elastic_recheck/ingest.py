@@ -645,7 +645,7 @@ class TestResult:
 
 def read_subunit(fh: IO[bytes]) -> list[TestResult]:
     """Final per-test statuses of a subunit v2 stream (``success``, ``fail``, ``skip``...)."""
-    import subunit  # type: ignore[import-untyped]  # python-subunit ships no types
+    import subunit  # python-subunit (untyped)
     import testtools
 
     statuses: dict[str, str] = {}

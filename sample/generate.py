@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from elastic_recheck.ingest import BuildInfo, documents_for_lines
+from elastic_recheck.ingest import BuildInfo, documents_for_lines  # noqa: E402
 
 SEED = 20261120
 END = datetime(2026, 11, 20, tzinfo=UTC)

@@ -99,7 +99,7 @@ SCHEMA_VERSION = 1
 def _dumps_body(obj: dict[str, Any]) -> str:
     if _orjson is not None:
         try:
-            return _orjson.dumps(obj).decode("utf-8")
+            return str(_orjson.dumps(obj).decode("utf-8"))
         except TypeError:  # e.g. integers beyond 64 bits
             pass
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
