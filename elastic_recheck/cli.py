@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "check-queries": ("elastic_recheck.commands.lint", "check_queries", "Validate and lint fingerprint files without a backend."),
     "backtest": ("elastic_recheck.commands.contrib", "backtest", "Measure new or changed fingerprints against recent builds."),
     "stale": ("elastic_recheck.commands.contrib", "stale", "List quiet fingerprints and resolved bugs that came back."),
-    "suggest": ("elastic_recheck.commands.contrib", "suggest", "Draft fingerprints from clusters of uncategorized failures."),
+    "suggest": ("elastic_recheck.commands.suggest", "suggest", "Draft fingerprints from clusters of uncategorized failures."),
     "collect": ("elastic_recheck.commands.collect", "collect", "Fetch build logs from Zuul into the store or a cluster."),
     "config": ("elastic_recheck.commands.misc", "show_config", "Print the effective configuration (secrets redacted)."),
 }
