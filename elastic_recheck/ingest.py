@@ -807,8 +807,6 @@ def iter_jsonl(fh: IO[bytes], stats: IngestStats | None = None) -> Iterator[dict
 
 #: JSON lines handed to a worker process at a time.
 CHUNK_LINES = 2000
-#: Files smaller than this are ingested in-process (starting workers costs more).
-PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 
 
 def _prepare_chunk(task: tuple[Any, int, list[bytes]]) -> tuple[list[Any], list[tuple[int, str]], int]:
@@ -857,15 +855,12 @@ def ingest_jsonl(
 
     ``progress(nbytes)`` is called with (compressed) bytes consumed so far.
     ``workers``: processes that parse and analyze lines while this one
-    writes (0, the default: all in this process; small files always are). On
-    a busy 2-core machine the workers did not pay for their overhead, so they
-    are opt-in.
+    writes (0: all in this process; None, the default: 0 too, since on a
+    busy 2-core machine the workers did not pay for their overhead).
     """
     stats = IngestStats()
     started = time.perf_counter()
     workers = workers or 0
-    if path.stat().st_size < PARALLEL_MIN_BYTES:
-        workers = 0
     with open(path, "rb") as raw:
         magic = raw.read(2)
         raw.seek(0)

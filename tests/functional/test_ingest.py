@@ -223,3 +223,21 @@ def test_real_shared_documents(tmp_path: Path) -> None:
         for bug in bugs:
             want = sum(1 for d in docs if d["_er"]["bug"] == bug)
             assert store.search(QuerySpec(), query=qa.Term("_er.bug", str(bug)), size=0).total == want
+
+
+def test_worker_processes_store_the_same(tmp_path: Path) -> None:
+    src = tmp_path / "docs.jsonl"
+    lines = [json.dumps({"id": f"d{i}", "message": f"line {i} timed out", "build_uuid": f"b{i % 7}", "tags": ["console"]}) for i in range(5000)]
+    lines[1234] = "{not json"
+    lines[4321] = "[]"
+    src.write_text("\n".join(lines) + "\n")
+    from elastic_recheck.ingest import ingest_jsonl
+
+    results = []
+    for workers in (0, 2):
+        with EmbeddedStore(tmp_path / f"w{workers}.db") as store:
+            stats = ingest_jsonl(store, src, batch_size=700, workers=workers)
+            hits = store.search(QuerySpec(filters=Filters(build_uuid="b3")), size=10_000)
+            results.append((stats.docs, stats.lines_read, stats.bad_lines, [n for n, _ in stats.bad_line_samples], [h.source for h in hits.hits]))
+    assert results[0] == results[1]
+    assert results[0][:4] == (4998, 5000, 2, [1235, 4322])
