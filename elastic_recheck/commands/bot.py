@@ -69,7 +69,7 @@ def _irc_reporter(app: AppContext, enabled: bool, dry_run: bool, bugs: Any) -> t
         return IrcReporter(channels, None, bugs), None
     from elastic_recheck.irc import IrcNotifier
 
-    notifier = IrcNotifier.from_config(cfg, channels.names())
+    notifier = IrcNotifier.from_config(cfg, channels.names)
     if notifier is None:
         return IrcReporter(channels, None, bugs), None
     notifier.start()
