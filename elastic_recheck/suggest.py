@@ -80,8 +80,10 @@ DEFAULT_MIN_PRECISION = 0.9
 DEFAULT_MERGE_THRESHOLD = 0.75
 #: Candidate documents read per build (more are reported as truncated).
 MAX_DOCS_PER_BUILD = 2000
-#: Builds whose candidate documents are fetched in one msearch.
-FETCH_BATCH = 20
+#: At most this many builds are asked for in one search.
+FETCH_BATCH = 200
+#: The most documents one search returns (Elasticsearch's default ``index.max_result_window``).
+MAX_RESULT_WINDOW = 10_000
 #: Example lines kept per cluster (for display; clustering sees them all).
 MAX_EXAMPLES = 5
 #: A phrase longer than this many tokens is cut (long phrases are brittle).
@@ -797,6 +799,11 @@ class Draft:
         total = self.failed + self.successful
         return self.failed / total if total else None
 
+    @property
+    def precision_percent(self) -> float | None:
+        p = self.precision
+        return None if p is None else 100.0 * p
+
     def sort_key(self) -> tuple[Any, ...]:
         return (
             -self.builds_affected,
@@ -1022,7 +1029,15 @@ def fetch_error_lines(
 ) -> tuple[list[ErrorLine], list[str]]:
     """Error lines of ``builds`` (documents in the window), and the builds that had too many candidates.
 
-    The job-result line (``[site] all_fails_query``) is left out by the query.
+    Builds are asked for together (one search for all of them when their
+    candidate documents fit in :data:`MAX_RESULT_WINDOW`; a group that does
+    not fit is split in halves), so the prefilter's wildcards are expanded a
+    few times, not once per build. One build reads at most ``max_docs``
+    documents; builds with more are returned as truncated. The job-result
+    line (``[site] all_fails_query``) is left out by the query.
+
+    :raises BackendError: retryable errors (backend down) propagate; a
+        rejected query is logged and listed in ``errors``.
     """
     all_fails = str(config.get("site", "all_fails_query")).strip()
     texts: tuple[str, ...] = (ERROR_PREFILTER,)
@@ -1030,26 +1045,40 @@ def fetch_error_lines(
         texts += (f"*:* AND NOT ({all_fails})",)
     out: list[ErrorLine] = []
     truncated: list[str] = []
-    for start in range(0, len(builds), FETCH_BATCH):
-        batch = builds[start : start + FETCH_BATCH]
-        specs = [
-            QuerySpec(queries=texts, filters=Filters(build_uuid=b.uuid), window=window.time_window, label=b.uuid)
-            for b in batch
-        ]
-        results = backend.msearch(specs, size=max_docs)
-        for b, res in zip(batch, results, strict=True):
-            if res.error:
-                LOG.error("build %s: candidate lines query failed: %s", b.uuid, res.error)
-                if errors is not None:
-                    errors.append(f"{b.uuid}: {res.error}")
-                continue
-            if res.total > len(res.hits):
-                LOG.warning("build %s: %d candidate lines, only %d read", b.uuid, res.total, len(res.hits))
-                truncated.append(b.uuid)
-            for hit in res.hits:
-                out.extend(extract_lines(hit.source, doc_id=hit.id))
+    done = 0
+
+    def fetch(group: Sequence[BuildInfo]) -> None:
+        nonlocal done
+        single = len(group) == 1
+        size = max_docs if single else min(MAX_RESULT_WINDOW, max_docs * len(group))
+        filters = Filters(build_uuid=group[0].uuid) if single else Filters(extra={"build_uuid": tuple(b.uuid for b in group)})
+        spec = QuerySpec(queries=texts, filters=filters, window=window.time_window, label="suggest-lines")
+        try:
+            res = backend.search(spec, size=size)
+        except BackendError as exc:
+            if exc.retryable:
+                raise
+            LOG.error("candidate lines query failed: %s", exc)
+            if errors is not None:
+                errors.append(f"candidate lines of {len(group)} build(s): {exc}")
+            done += len(group)
+            return
+        if res.total > len(res.hits) and not single:
+            half = len(group) // 2
+            fetch(group[:half])
+            fetch(group[half:])
+            return
+        if res.total > len(res.hits):
+            LOG.warning("build %s: %d candidate lines, only %d read", group[0].uuid, res.total, len(res.hits))
+            truncated.append(group[0].uuid)
+        for hit in res.hits:
+            out.extend(extract_lines(hit.source, doc_id=hit.id))
+        done += len(group)
         if progress is not None:
-            progress("builds", min(start + FETCH_BATCH, len(builds)), len(builds))
+            progress("builds", done, len(builds))
+
+    for start in range(0, len(builds), FETCH_BATCH):
+        fetch(builds[start : start + FETCH_BATCH])
     return out, truncated
 
 
@@ -1138,15 +1167,49 @@ def run_suggest(
         query it rejects is logged and listed in :attr:`SuggestReport.errors`.
     """
     config = config or Config()
-    queues = tuple(queues)
     failed, uncategorized = find_uncategorized(backend, fingerprints, window, config, queues)
     LOG.info("suggest: %d uncategorized of %d failed voting builds", len(uncategorized), len(failed))
+    report = draft_from_builds(
+        backend,
+        uncategorized,
+        window,
+        config,
+        min_builds=min_builds,
+        min_precision=min_precision,
+        include_all=include_all,
+        merge_threshold=merge_threshold,
+        max_docs_per_build=max_docs_per_build,
+        progress=progress,
+    )
+    report.queues = tuple(queues)
+    report.failed_builds = len(failed)
+    return report
+
+
+def draft_from_builds(
+    backend: SearchBackend,
+    uncategorized: Sequence[BuildInfo],
+    window: ReportWindow,
+    config: Config | None = None,
+    *,
+    min_builds: int = DEFAULT_MIN_BUILDS,
+    min_precision: float = DEFAULT_MIN_PRECISION,
+    include_all: bool = False,
+    merge_threshold: float | None = DEFAULT_MERGE_THRESHOLD,
+    max_docs_per_build: int = MAX_DOCS_PER_BUILD,
+    progress: Progress | None = None,
+) -> SuggestReport:
+    """Draft fingerprints from already known uncategorized builds (e.g. the site's).
+
+    :raises BackendError: when the backend is unavailable (retryable).
+    """
+    config = config or Config()
     report = SuggestReport(
         window=window,
-        queues=queues,
+        queues=(),
         drafts=[],
-        failed_builds=len(failed),
-        uncategorized=uncategorized,
+        failed_builds=len(uncategorized),
+        uncategorized=list(uncategorized),
         max_docs_per_build=max_docs_per_build,
         min_precision=min_precision,
     )
@@ -1186,6 +1249,28 @@ def suggest_drafts(
 ) -> list[Draft]:
     """The drafts of :func:`run_suggest` (options are passed on), best first."""
     return run_suggest(backend, fingerprints, window, config, **options).drafts
+
+
+def site_suggestions(
+    backend: SearchBackend,
+    uncategorized: Sequence[BuildInfo],
+    window: ReportWindow,
+    config: Config,
+    **options: Any,
+) -> SuggestReport | None:
+    """Drafts for the uncategorized page, or None when the backend rejected a query.
+
+    The site must render without them: a non-retryable backend error is
+    logged and the section left out; an unavailable backend (retryable
+    error) propagates like every other site query.
+    """
+    try:
+        return draft_from_builds(backend, uncategorized, window, config, **options)
+    except BackendError as exc:
+        if exc.retryable:
+            raise
+        LOG.error("possible fingerprints left out: the backend rejected a query: %s", exc)
+        return None
 
 
 def renumber(drafts: Sequence[Draft], taken: Iterable[str], start: int = 1) -> None:
