@@ -876,6 +876,11 @@ def required_tokens(query: qa.Query, text_field: str = "message") -> frozenset[s
     return None
 
 
+def _sorted_unique(queries: Iterable[qa.Query]) -> tuple[qa.Query, ...]:
+    by_repr = {repr(q): q for q in queries}
+    return tuple(by_repr[k] for k in sorted(by_repr))
+
+
 def normalize(query: qa.Query) -> qa.Query:
     """A canonical form: Bool clauses sorted, single-clause Bools unwrapped, nested pure ANDs/ORs flattened."""
     if not isinstance(query, qa.Bool):
@@ -897,9 +902,7 @@ def normalize(query: qa.Query) -> qa.Query:
             should.append(q)
     if must:
         should = []  # optional next to required clauses: no effect on matching
-    key = repr
-    uniq = lambda qs: tuple(sorted({key(q): q for q in qs}.values(), key=key))
-    result = qa.Bool(must=uniq(must), should=uniq(should), must_not=uniq(must_not))
+    result = qa.Bool(must=_sorted_unique(must), should=_sorted_unique(should), must_not=_sorted_unique(must_not))
     if len(result.must) == 1 and not result.should and not result.must_not:
         return result.must[0]
     if len(result.should) == 1 and not result.must and not result.must_not:
