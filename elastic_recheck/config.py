@@ -122,6 +122,7 @@ SETTINGS: tuple[Setting, ...] = (
     # [site]
     Setting("site", "gate_queue", "gate", "queue shown on the gate page and counted as gate failures"),
     Setting("site", "integrated_projects_re", r"^openstack/(nova|neutron|cinder|glance|keystone|swift|tempest|devstack)$", "projects grouped as integrated gate"),
+    Setting("site", "suggestions", True, "show possible fingerprints (drafted by 'suggest' from error lines shared by uncategorized builds) on the uncategorized page"),
     Setting("site", "all_fails_query", 'filename:"job-output.txt" AND message:"Job complete, result: FAILURE"', "Lucene query that finds failed builds"),
 )
 

@@ -163,6 +163,9 @@ class SiteData:
     uncategorized: UncategorizedReport
     graph: dict[str, Any]
     gate_queue: str
+    #: Possible fingerprints for the uncategorized page (``[site] suggestions``;
+    #: an :class:`elastic_recheck.suggest.SuggestReport`, None when off or failed).
+    suggestions: Any = None
 
     def gate_bugs(self) -> list[BugView]:
         by_bug = sorted(self.bugs, key=lambda v: v.bug)
@@ -228,6 +231,17 @@ def build_health(
     )
 
 
+def collect_suggestions(
+    backend: SearchBackend, config: Config, window: ReportWindow, unc: UncategorizedReport
+) -> Any:
+    """Draft fingerprints from the uncategorized builds (None when ``[site] suggestions`` is off)."""
+    if not config.get("site", "suggestions"):
+        return None
+    from elastic_recheck.suggest import site_suggestions
+
+    return site_suggestions(backend, unc.uncategorized, window, config)
+
+
 def collect_site_data(
     backend: SearchBackend,
     load_result: LoadResult,
@@ -278,6 +292,7 @@ def collect_site_data(
         uncategorized=unc,
         graph=graph,
         gate_queue=gate_queue,
+        suggestions=collect_suggestions(backend, config, window, unc),
     )
 
 
@@ -312,6 +327,7 @@ def collect_uncategorized_data(
         uncategorized=unc,
         graph={},
         gate_queue=str(config.get("site", "gate_queue")),
+        suggestions=collect_suggestions(backend, config, window, unc),
     )
 
 
@@ -470,7 +486,9 @@ class PageWriter:
 
     def uncategorized(self) -> None:
         unc = self.data.uncategorized
-        self.render("uncategorized.html", "uncategorized.html", current="uncategorized", unc=unc)
+        self.render(
+            "uncategorized.html", "uncategorized.html", current="uncategorized", unc=unc, suggestions=self.data.suggestions
+        )
         for name in GROUPS:
             group = unc.groups[name]
             self.render(
