@@ -502,6 +502,21 @@ def test_collect_into_embedded_store_and_search(zuul: FakeZuul, tmp_path: Path) 
         assert conn.execute("SELECT status, documents FROM collected_builds").fetchall() == [("collected", res.documents)]
 
 
+def test_loading_a_build_twice_replaces_its_documents(zuul: FakeZuul, tmp_path: Path) -> None:
+    """A crash between the store write and the state update must not duplicate documents."""
+    store = EmbeddedStore(tmp_path / "store.db")
+    b = add_devstack_build(zuul, 35)
+    col = make_collector(zuul, tmp_path / "store.db", EmbeddedSink(store))
+    first = col.collect_build(b.uuid)
+    docs = store.get_build_docs(b.uuid)
+    assert first.status == COLLECTED and len(docs) == first.documents == store.count_documents()
+    assert all(d["build_node"] == "zuul-executor" and d["hosts_id"] for d in docs)
+    again = col.fetcher.fetch(col.zuul.build(b.uuid), tmp_path / "again")
+    assert col.sink is not None and col.sink.write(again) == (first.documents, 3)
+    assert store.count_documents() == first.documents
+    assert sorted(d["id"] for d in store.get_build_docs(b.uuid)) == sorted(d["id"] for d in docs)
+
+
 def test_on_demand_and_loop_fetch_a_build_once(zuul: FakeZuul, tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path / "store.db")
     builds = [add_devstack_build(zuul, 40 + n) for n in range(6)]
