@@ -760,8 +760,6 @@ class Draft:
     cluster: Cluster
     #: Every build the query hits in the window (voting builds), newest first.
     hits: list[BuildInfo] = field(default_factory=list)
-    #: The query hits every build of its cluster (the phrase re-matches the lines).
-    verified: bool = True
     #: Queries of lower-ranked drafts whose builds this one already covers.
     alternatives: list[str] = field(default_factory=list)
 
@@ -843,7 +841,6 @@ class Draft:
                 for x in self.cluster.examples()
             ],
             "alternatives": list(self.alternatives),
-            "verified": self.verified,
         }
 
 
