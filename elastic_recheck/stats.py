@@ -77,15 +77,22 @@ def dense_series(
     share one x axis.
     """
     starts = bucket_starts(start, end, interval)
-    by_start = {to_ms(b.start): b for b in buckets}
+    if not starts:
+        return []
+    first = to_ms(starts[0])
+    step = interval // timedelta(milliseconds=1)
+    xs = [first + i * step for i in range(len(starts))]
     series = []
     for label in status_labels(buckets):
-        points = []
-        for t in starts:
-            ms = to_ms(t)
-            bucket = by_start.get(ms)
-            points.append([ms, int(bucket.counts.get(label, 0)) if bucket else 0])
-        series.append({"label": label, "data": points})
+        counts = [0] * len(xs)
+        for b in buckets:
+            n = b.counts.get(label, 0)
+            if not n:
+                continue
+            idx, rem = divmod(to_ms(b.start) - first, step)
+            if rem == 0 and 0 <= idx < len(xs):
+                counts[idx] = int(n)
+        series.append({"label": label, "data": [[x, c] for x, c in zip(xs, counts, strict=True)]})
     return series
 
 
@@ -121,7 +128,7 @@ def percent(part: int, whole: int) -> float | None:
 
 def failure_share(hit_uuids: Collection[str], failed_uuids: Collection[str]) -> tuple[int, int, float | None]:
     """How many of ``failed_uuids`` a bug hits: ``(hits, total, percent)``."""
-    failed = set(failed_uuids)
+    failed = failed_uuids if isinstance(failed_uuids, (set, frozenset)) else set(failed_uuids)
     hits = len(failed.intersection(hit_uuids))
     return hits, len(failed), percent(hits, len(failed))
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from elastic_recheck.classify import parse_voting
 from elastic_recheck.errors import BackendError
 from elastic_recheck.fingerprints import Fingerprint
 from elastic_recheck.report.window import ReportWindow
@@ -129,6 +130,38 @@ def _compute_counts(stats: BugStats, window: ReportWindow) -> None:
     stats.fails24 = len(builds_since(stats.builds, window.day_start, status="FAILURE"))
 
 
+#: Most build uuids a histogram query is restricted to (see :func:`collect_bug_stats`).
+MAX_UUID_FILTER = 5000
+
+
+def is_voting(build: BuildInfo) -> bool:
+    """What ``Filters(voting=True)`` keeps: builds whose ``voting`` field is 1/true."""
+    return parse_voting(build.fields.get("voting")) is True
+
+
+def _only_builds(spec: QuerySpec, uuids: Sequence[str]) -> QuerySpec:
+    extra = dict(spec.filters.extra)
+    extra["build_uuid"] = tuple(sorted(uuids))
+    return replace(spec, filters=replace(spec.filters, extra=extra))
+
+
+def _histogram_spec(
+    plain: QuerySpec, found: Sequence[BuildInfo], wanted: Sequence[BuildInfo], fallback: QuerySpec
+) -> QuerySpec:
+    """A spec whose matches are exactly ``plain``'s matches in the ``wanted`` builds.
+
+    ``found`` are all builds ``plain`` matches; ``wanted`` a subset chosen by
+    build-level fields (voting, queue). Naming the builds is exact and, on the
+    embedded store, far cheaper than a filter on a field that thousands of
+    builds share; ``fallback`` (the filter itself) is used for huge subsets.
+    """
+    if len(wanted) == len(found):
+        return plain
+    if len(wanted) <= MAX_UUID_FILTER:
+        return _only_builds(plain, [b.uuid for b in wanted])
+    return fallback
+
+
 def collect_bug_stats(
     backend: SearchBackend,
     fingerprints: Sequence[Fingerprint],
@@ -143,6 +176,12 @@ def collect_bug_stats(
 ) -> list[BugStats]:
     """Ask the backend about every fingerprint; one :class:`BugStats` each, in input order.
 
+    Per fingerprint: one ``builds()`` call without the voting filter (voting
+    is a build-level field, so filtering the returned builds is exact), then,
+    only when it found builds, the hourly histogram (and the gate queue's)
+    restricted to the wanted builds, and example lines from the newest failed
+    build. Quiet fingerprints cost one query.
+
     A fingerprint whose query the backend rejects gets ``error`` set and zero
     counts. A retryable :class:`BackendError` (the backend is down) propagates.
     """
@@ -152,20 +191,21 @@ def collect_bug_stats(
         spec = fingerprint_spec(fp, window, queue=queue, suffix=suffix)
         stats = BugStats(fingerprint=fp, spec=spec)
         try:
-            stats.builds = newest_first(backend.builds(spec))
-            # The other queries can only find what builds() found: skip them
-            # for quiet fingerprints (most of a large query directory).
+            plain = replace(spec, filters=replace(spec.filters, voting=None))
+            found = backend.builds(plain)
+            wanted = found if spec.filters.voting is None else [b for b in found if is_voting(b)]
+            stats.builds = newest_first(wanted)
             if histogram and stats.builds:
-                stats.histogram = backend.build_histogram(spec, HOUR)
-            if gate_queue is not None and any(b.fields.get("build_queue") == gate_queue for b in stats.builds):
-                gate_spec = replace(spec, filters=replace(spec.filters, build_queue=gate_queue))
-                stats.gate_histogram = backend.build_histogram(gate_spec, HOUR)
+                stats.histogram = backend.build_histogram(_histogram_spec(plain, found, stats.builds, spec), HOUR)
+            gate = [b for b in stats.builds if b.fields.get("build_queue") == gate_queue]
+            if gate_queue is not None and gate:
+                gate_filter = replace(spec, filters=replace(spec.filters, build_queue=gate_queue))
+                stats.gate_histogram = backend.build_histogram(_histogram_spec(plain, found, gate, gate_filter), HOUR)
             failed = [b for b in stats.builds if b.fields.get("build_status") == "FAILURE"]
             if samples and failed:
                 # Example lines from the newest failed build (one cheap, build-scoped search).
-                newest = replace(spec.filters, build_status="FAILURE", build_uuid=failed[0].uuid)
-                found = backend.search(replace(spec, filters=newest), size=samples, newest_first=True)
-                stats.samples = list(found.hits)
+                newest = replace(plain.filters, build_uuid=failed[0].uuid)
+                stats.samples = list(backend.search(replace(plain, filters=newest), size=samples, newest_first=True).hits)
         except BackendError as exc:
             if exc.retryable:
                 raise

@@ -348,8 +348,10 @@ def write_text(path: Path, text: str) -> None:
         raise
 
 
-def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+def write_json(path: Path, data: Any, *, pretty: bool = False) -> None:
+    """Compact unless ``pretty`` (indenting makes json use its slow pure-Python encoder)."""
+    text = json.dumps(data, indent=2) if pretty else json.dumps(data, separators=(",", ":"))
+    write_text(path, text + "\n")
 
 
 @dataclass(frozen=True)
@@ -526,7 +528,7 @@ def write_site(
     w.health_page()
     write_json(out / "graph.json", data.graph)
     write_json(out / "uncategorized.json", uncategorized_json(data.uncategorized, data.config))
-    write_json(out / "health.json", data.health.as_json())
+    write_json(out / "health.json", data.health.as_json(), pretty=True)
     return w.files + 3 + len(copy_static(out, templates))
 
 
