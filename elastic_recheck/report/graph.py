@@ -134,9 +134,15 @@ def _compute_counts(stats: BugStats, window: ReportWindow) -> None:
 MAX_UUID_FILTER = 5000
 
 
-def is_voting(build: BuildInfo) -> bool:
-    """What ``Filters(voting=True)`` keeps: builds whose ``voting`` field is 1/true."""
-    return parse_voting(build.fields.get("voting")) is True
+def build_level_match(build: BuildInfo, filters: Filters) -> bool:
+    """Whether ``build`` passes the build-level filters ``voting`` and ``build_queue``.
+
+    Every document of a build carries the same values for them, so filtering
+    the builds a search found equals filtering its documents.
+    """
+    if filters.voting is not None and parse_voting(build.fields.get("voting")) is not filters.voting:
+        return False
+    return filters.build_queue is None or str(build.fields.get("build_queue")) == filters.build_queue
 
 
 def _only_builds(spec: QuerySpec, uuids: Sequence[str]) -> QuerySpec:
@@ -176,8 +182,9 @@ def collect_bug_stats(
 ) -> list[BugStats]:
     """Ask the backend about every fingerprint; one :class:`BugStats` each, in input order.
 
-    Per fingerprint: one ``builds()`` call without the voting filter (voting
-    is a build-level field, so filtering the returned builds is exact), then,
+    Per fingerprint: one ``builds()`` call without the voting and queue
+    filters (build-level fields, so filtering the returned builds is exact;
+    see :func:`build_level_match`), then,
     only when it found builds, the hourly histogram (and the gate queue's)
     restricted to the wanted builds, and example lines from the newest failed
     build. Quiet fingerprints cost one query.
@@ -191,13 +198,13 @@ def collect_bug_stats(
         spec = fingerprint_spec(fp, window, queue=queue, suffix=suffix)
         stats = BugStats(fingerprint=fp, spec=spec)
         try:
-            plain = replace(spec, filters=replace(spec.filters, voting=None))
+            plain = replace(spec, filters=replace(spec.filters, voting=None, build_queue=None))
             found = backend.builds(plain)
-            wanted = found if spec.filters.voting is None else [b for b in found if is_voting(b)]
+            wanted = [b for b in found if build_level_match(b, spec.filters)]
             stats.builds = newest_first(wanted)
             if histogram and stats.builds:
                 stats.histogram = backend.build_histogram(_histogram_spec(plain, found, stats.builds, spec), HOUR)
-            gate = [b for b in stats.builds if b.fields.get("build_queue") == gate_queue]
+            gate = [b for b in stats.builds if str(b.fields.get("build_queue")) == gate_queue]
             if gate_queue is not None and gate:
                 gate_filter = replace(spec, filters=replace(spec.filters, build_queue=gate_queue))
                 stats.gate_histogram = backend.build_histogram(_histogram_spec(plain, found, gate, gate_filter), HOUR)

@@ -173,3 +173,17 @@ def test_chart_escapes_status_names() -> None:
     assert "<script>" not in svg
     assert "&lt;script&gt;" in svg
     assert 'class="st-other"' in svg
+
+
+def test_build_level_filters_match_what_the_backend_filter_keeps() -> None:
+    from elastic_recheck.report.graph import build_level_match
+    from elastic_recheck.search import Filters
+
+    voting = BuildInfo(uuid="a", fields={"voting": 1, "build_queue": "gate"})
+    nonvoting = BuildInfo(uuid="b", fields={"voting": "0", "build_queue": "check"})
+    unknown = BuildInfo(uuid="c", fields={})
+    assert [build_level_match(b, Filters(voting=True)) for b in (voting, nonvoting, unknown)] == [True, False, False]
+    assert [build_level_match(b, Filters(voting=False)) for b in (voting, nonvoting, unknown)] == [False, True, False]
+    assert [build_level_match(b, Filters()) for b in (voting, nonvoting, unknown)] == [True, True, True]
+    assert [build_level_match(b, Filters(build_queue="gate")) for b in (voting, nonvoting, unknown)] == [True, False, False]
+    assert not build_level_match(voting, Filters(voting=True, build_queue="check"))
