@@ -363,6 +363,8 @@ class Run:
 
     words: tuple[str, ...]
     word_tokens: tuple[tuple[str, ...], ...]
+    #: Index of the first word in its line (earlier runs win ties: a message states its problem first).
+    start: int = 0
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -373,20 +375,26 @@ class Run:
         return phrase_text(self.words, self.word_tokens)
 
     def sub(self, i: int, j: int) -> Run:
-        return Run(self.words[i:j], self.word_tokens[i:j])
+        return Run(self.words[i:j], self.word_tokens[i:j], self.start + i)
+
+    def rank(self) -> tuple[int, int, str]:
+        """Most specific first: most tokens, then earliest in the line."""
+        return (-len(self.tokens), self.start, self.text)
 
 
 def _run(sig: Signature, indexes: list[int]) -> Run:
     words = [sig.words[i] for i in indexes]
     toks = [sig.word_tokens[i] for i in indexes]
+    start = indexes[0]
     # Words without a token at either end add nothing to a phrase.
     while toks and not toks[0]:
         words.pop(0)
         toks.pop(0)
+        start += 1
     while toks and not toks[-1]:
         words.pop()
         toks.pop()
-    return Run(tuple(words), tuple(toks))
+    return Run(tuple(words), tuple(toks), start)
 
 
 _LEFT_PUNCT = "\"'([{<,;:|`"
@@ -509,13 +517,13 @@ def common_runs(runs: Sequence[Run], targets: Sequence[Sequence[str]]) -> list[R
                 out.append(sub)
                 for k in range(i, j):
                     taken[k] = True
-    return sorted(out, key=lambda r: (-len(r.tokens), -len(r.text), r.text))
+    return sorted(out, key=Run.rank)
 
 
 def best_phrases(runs: Iterable[Run], limit: int = 3) -> list[Run]:
-    """The most specific runs (most tokens, then longest text), cut to :data:`MAX_PHRASE_TOKENS`."""
+    """The most specific runs (most tokens, then earliest), cut to :data:`MAX_PHRASE_TOKENS`."""
     out = []
-    for run in sorted(runs, key=lambda r: (-len(r.tokens), -len(r.text), r.text)):
+    for run in sorted(runs, key=Run.rank):
         if not specific_enough(run.tokens) or is_generic(run.text):
             continue
         out.append(_cut(run))
@@ -591,22 +599,17 @@ class Cluster:
         return next(t for t in lines[0].tags if t in common)
 
     def examples(self, limit: int = MAX_EXAMPLES) -> list[ErrorLine]:
-        """One line per build (and per variant first), at most ``limit``."""
+        """Lines with distinct text (each variant's first line first), at most ``limit``."""
         out: list[ErrorLine] = []
         seen: set[str] = set()
-        for group in self.groups.values():
-            for line in group:
-                if line.build_uuid not in seen:
-                    out.append(line)
-                    seen.add(line.build_uuid)
-                    break
-        for line in self.lines:
+        firsts = [group[0] for group in self.groups.values() if group]
+        for line in [*firsts, *self.lines]:
             if len(out) >= limit:
                 break
-            if line.build_uuid not in seen:
+            if line.body not in seen:
                 out.append(line)
-                seen.add(line.build_uuid)
-        return out[:limit]
+                seen.add(line.body)
+        return out
 
     def phrases(self, limit: int = 3) -> list[Run]:
         return best_phrases(self.runs, limit=limit)
@@ -679,7 +682,7 @@ def cluster_lines(
                 break
         if placed:
             continue
-        clusters.append(Cluster(key=k, signature=sig, groups={k: groups[k]}, runs=sorted(runs, key=lambda r: (-len(r.tokens), r.text))))
+        clusters.append(Cluster(key=k, signature=sig, groups={k: groups[k]}, runs=sorted(runs, key=Run.rank)))
         if merging and sig.stable_tokens:
             for tok in _prefix_tokens(sig.stable_tokens, rank, threshold):
                 index.setdefault(tok, []).append(len(clusters) - 1)
