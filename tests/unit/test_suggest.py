@@ -447,3 +447,29 @@ def test_real_console_failures() -> None:
     assert any(b.startswith("AssertionError: State change timeout exceeded!") for b in bodies)
     assert not any(b.startswith(("FAILED (failures=", "Ran ", "ERROR: InvocationError")) for b in bodies)
     assert not any(is_generic(b) for b in bodies)
+
+
+# ---------------------------------------------------------------------------
+# Draft files and text
+
+
+def test_draft_yaml_is_a_commented_query_file() -> None:
+    import yaml
+
+    from elastic_recheck.suggest import draft_yaml, format_text
+
+    nasty = 'Boom: "quoted" \\ back\x1b[31m red\u2028sep # not a comment: {x}'
+    lines = [_line(nasty, f"b{i}", build_name="job-a", filename="job-output.txt", tags=("job-output.txt",)) for i in range(2)]
+    (cluster,) = cluster_lines(lines)
+    d = _draft(cluster, ["b0", "b1", "b2"], ["s1"])
+    text = draft_yaml(d)
+    assert yaml.safe_load(text) == {"query": d.query}
+    comments = [line for line in text.splitlines() if not line.startswith("query:")]
+    assert all(line.startswith("#") for line in comments)
+    assert "# Backtest: 3 failed and 1 successful voting builds hit; precision 75.0%" in comments
+    assert "# Uncategorized failed builds with this error: 2" in comments
+    assert any(line.startswith("#   b0") for line in comments) and any(line.startswith("#   b1") for line in comments)
+    assert "\x1b" not in text and "\u2028" not in text
+    out = format_text([d])
+    assert f"  query: {d.query}" in out and "precision 75.0%" in out
+    assert format_text([]).startswith("No draft")
