@@ -620,12 +620,12 @@ def write_sample(out_dir: Path, queries_dir: Path | None, build_dirs: Path | Non
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "sample", help="output directory (default: sample/)")
-    parser.add_argument("--queries", type=Path, default=ROOT / "queries", help="where to write the fingerprints ('' to skip)")
+    parser.add_argument("--queries", default=str(ROOT / "queries"), help="where to write the fingerprints ('' to skip)")
     parser.add_argument("--build-dirs", type=Path, default=None, help="also write each build's raw log directory here")
     parser.add_argument("--buildsets", type=int, default=100)
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
-    queries = args.queries if str(args.queries) else None
+    queries = Path(args.queries) if args.queries else None
     summary = write_sample(args.out, queries, args.build_dirs, args.buildsets, args.seed)
     json.dump(summary, sys.stdout, indent=1)
     sys.stdout.write("\n")
