@@ -133,21 +133,25 @@ def test_graph_queue_and_suffix(store: Path, queries: Path, dataset: Dataset, tm
         want = sum(1 for b in dataset.bug_builds(k, queue="gate").values() if b.failed)
         assert bugs[bug_id(k)]["fails"] == want
 
-    # The suffix is a separate AND clause: "bug0 AND (a OR b)", never "bug0 AND a OR b".
-    suffix = f'message:"{marker(3)}" OR message:"{marker(4)}"'
-    out2 = tmp_path / "suffix.json"
-    res = run(
-        store, "graph", "-o", str(out2), "--queries", str(queries), "--now", NOW_ISO, "--es-query-suffix", suffix
-    )
-    assert res.exit_code == 0, res.output
-    bugs = {e["number"]: e for e in json.loads(out2.read_text())["buglist"]}
-    b0 = dataset.bug_builds(0)
-    both = {
-        u for u, b in b0.items()
-        if b.failed and (set(b.bug_lines) & {3, 4})
-    }
-    assert bugs[bug_id(0)]["fails"] == len(both)
-    assert bugs[bug_id(0)]["fails"] < sum(1 for b in dataset.bug_builds(4).values() if b.failed)
+    # The suffix is a second query every matching line must also match:
+    # "bug0 AND (a OR b)", never the pasted "bug0 AND a OR b".
+    def fails_with_suffix(suffix: str) -> dict[str, int]:
+        out2 = tmp_path / "suffix.json"
+        res = run(
+            store, "graph", "-o", str(out2), "--queries", str(queries), "--now", NOW_ISO, "--es-query-suffix", suffix
+        )
+        assert res.exit_code == 0, res.output
+        return {e["number"]: e["fails"] for e in json.loads(out2.read_text())["buglist"]}
+
+    bug0_fails = sum(1 for b in dataset.bug_builds(0).values() if b.failed)
+    bug4_fails = sum(1 for b in dataset.bug_builds(4).values() if b.failed)
+    assert bug0_fails and bug4_fails
+    # No line carries two bug markers: pasted, this would count bug 4's builds.
+    assert fails_with_suffix(f'message:"{marker(3)}" OR message:"{marker(4)}"')[bug_id(0)] == 0
+    # Bug lines are in screen-n-cpu.txt: pasted, this would count nearly every build.
+    both_files = 'filename:"job-output.txt" OR filename:"controller/logs/screen-n-cpu.txt"'
+    assert fails_with_suffix(both_files)[bug_id(0)] == bug0_fails
+    assert fails_with_suffix('filename:"job-output.txt"')[bug_id(0)] == 0
 
 
 def test_graph_now_accepts_epoch(store: Path, queries: Path, graph_doc: dict[str, Any], tmp_path: Path) -> None:
