@@ -22,6 +22,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -36,7 +37,7 @@ from elastic_recheck.comments import BugEvidence, JobOutcome, format_comment
 from elastic_recheck.errors import ElasticRecheckError, EventParseError
 from elastic_recheck.events import FailedJob, FailureReport, parse_event
 from elastic_recheck.fingerprints import Fingerprint
-from elastic_recheck.search import Filters, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.search import BackendError, Filters, QuerySpec, SearchBackend, SearchResult, TimeWindow
 from elastic_recheck.state import BotState
 
 LOG = logging.getLogger(__name__)
@@ -44,6 +45,13 @@ LOG = logging.getLogger(__name__)
 #: Files whose presence means a build's console log is indexed.
 CONSOLE_FILES = ("job-output.txt", "console.html", "job-output.json")
 MAX_POLL_INTERVAL = 60.0
+
+#: Test-only fault injection (``tests/reliability``, docs/reliability.md): when
+#: this environment variable names one of :data:`FAULT_STAGES`, the process
+#: exits at once with status 137 (as if killed by SIGKILL) the first time it
+#: reaches that stage. Unset, it does nothing.
+FAULT_ENV = "ELASTIC_RECHECK_FAULT"
+FAULT_STAGES = ("after-accept", "waiting", "after-classify", "after-claim", "after-comment")
 
 
 class EventLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -143,7 +151,7 @@ class Bot:
         self.actions_out = actions_out
         self.log_fetcher = log_fetcher
         self.clock = clock
-        self.classifier = Classifier(backend, self.fingerprints)
+        self.classifier = Classifier(_CompleteAnswers(backend), self.fingerprints)
         self._jobs_re = re.compile(settings.jobs_re) if settings.jobs_re else None
         self._heap: list[tuple[float, str]] = []
         self._inflight: set[str] = set()
@@ -153,6 +161,7 @@ class Bot:
         self._pool = ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="er-worker")
         self._scheduler = threading.Thread(target=self._schedule_loop, name="er-scheduler", daemon=True)
         self._out_lock = threading.Lock()
+        self._fault_stage = os.environ.get(FAULT_ENV) or None
         self.stats = {"events": 0, "reports": 0, "duplicates": 0, "malformed": 0, "processed": 0, "timeouts": 0}
 
     # -- intake (called from the event source thread; never blocks on I/O but SQLite)
@@ -189,8 +198,15 @@ class Bot:
             self.stats["duplicates"] += 1
             LOG.info("%s: duplicate event ignored", key)
             return None
+        self._fault("after-accept")
         self._enqueue(key, event, self.clock())
         return key
+
+    def _fault(self, stage: str) -> None:
+        """Die like ``kill -9`` at ``stage`` when :data:`FAULT_ENV` asks for it (tests only)."""
+        if self._fault_stage == stage:
+            LOG.critical("%s=%s: exiting abruptly (fault injection)", FAULT_ENV, stage)
+            os._exit(137)
 
     def _enqueue(self, key: str, event: dict[str, Any], when: float) -> None:
         with self._cond:
@@ -262,6 +278,7 @@ class Bot:
                 self._timeout(key, report, jobs, "logs not indexed: " + "; ".join(missing))
                 return
             log.info("waiting for logs: %s", "; ".join(missing))
+            self._fault("waiting")
             self._retry(key, "waiting for logs")
             return
         try:
@@ -274,7 +291,9 @@ class Bot:
             self._retry(key, str(exc))
             return
         outcome = self._outcome(report, jobs, classified)
+        self._fault("after-classify")
         self._deliver(key, outcome, log)
+        self._fault("after-comment")
         self.state.finish(key, "done", {"jobs": outcome.jobs})
         self.stats["processed"] += 1
 
@@ -393,6 +412,7 @@ class Bot:
         report = outcome.report
         if outcome.comment and self.settings.comment and self.reviewer is not None:
             if self.state.claim_report(key, "gerrit"):
+                self._fault("after-claim")
                 try:
                     self.reviewer.review(report.change, report.patchset, outcome.comment)
                     log.info("commented on %s,%s", report.change, report.patchset)
@@ -446,6 +466,30 @@ class Bot:
         if self._scheduler.is_alive():
             self._scheduler.join(timeout=5)
         self._pool.shutdown(wait=True)
+
+
+class _CompleteAnswers:
+    """The backend, but a multi-search answered only partially is an error.
+
+    A cluster whose shard holding the build's lines failed answers 200 with
+    ``_shards.failed`` and no hit: classifying from that would tell the
+    developer "no known bug". A partial result without a hit raises a
+    retryable :class:`BackendError` instead, so the bot retries until the
+    answer is complete (or the deadline gives a timeout notice).
+    """
+
+    def __init__(self, backend: SearchBackend) -> None:
+        self._backend = backend
+
+    def msearch(self, specs: Sequence[QuerySpec], size: int = 1) -> list[SearchResult]:
+        results = self._backend.msearch(specs, size=size)
+        blind = [r.label or "?" for r in results if r.partial and not r.hits and not r.error]
+        if blind:
+            raise BackendError(f"partial answer (failed shards) for {len(blind)} of {len(results)} fingerprints", retryable=True)
+        return results
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
 
 
 def _has_file(files: set[str], name: str) -> bool:

@@ -28,3 +28,7 @@ def shared_data() -> Path:
             pytest.fail("../shared/data is missing in CI")
         pytest.skip("../shared/data not present: tests on real recorded CI data need it beside the checkout")
     return SHARED_DATA
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: runs longer than ~20 s; still part of CI (skip locally with -m 'not slow')")
