@@ -324,8 +324,13 @@ def leaf_predicate(q: qa.Query) -> Callable[[str], bool]:
         rx = _lucene_wildcard_regex(q.pattern)
         return lambda t: rx.fullmatch(t) is not None
     if isinstance(q, qa.Regexp):
-        rxr = re.compile(q.pattern, re.DOTALL)
-        return lambda t: rxr.fullmatch(t) is not None
+        try:  # Lucene's RegExp syntax (``@``, ``~``, ``&``, ``<n-m>``...), not Python's
+            from elastic_recheck.lucene_regexp import compile_regexp
+        except ImportError:  # pragma: no cover - the Lucene layer ships it
+            rxr = re.compile(q.pattern, re.DOTALL)
+            return lambda t: rxr.fullmatch(t) is not None
+        matches: Callable[[str], bool] = compile_regexp(q.pattern)
+        return matches
     if isinstance(q, qa.Fuzzy):
         value, edits, plen = q.value, q.max_edits, q.prefix_length
         head = value[:plen]
