@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -187,3 +188,86 @@ def test_build_level_filters_match_what_the_backend_filter_keeps() -> None:
     assert [build_level_match(b, Filters()) for b in (voting, nonvoting, unknown)] == [True, True, True]
     assert [build_level_match(b, Filters(build_queue="gate")) for b in (voting, nonvoting, unknown)] == [True, False, False]
     assert not build_level_match(voting, Filters(voting=True, build_queue="check"))
+
+
+def test_safe_url_only_allows_http() -> None:
+    from elastic_recheck.report.templating import safe_url
+
+    assert safe_url("https://logs.example.org/a/b/") == "https://logs.example.org/a/b/"
+    assert safe_url("http://x.org") == "http://x.org"
+    for bad in ("javascript:alert(1)", " JaVaScRiPt:alert(1)", "data:text/html,x", "//evil.org/x", "", None, 3, "http://"):
+        assert safe_url(bad) is None, bad
+
+
+def test_bug_page_names_are_safe_and_distinct() -> None:
+    from elastic_recheck.report.site import bug_page
+
+    assert bug_page("1893618") == "bug/1893618.html"
+    odd = [bug_page(b) for b in ("../etc/passwd", "a b", "a_b", "a?b", "x#y", ".hidden")]
+    assert len(set(odd)) == len(odd)
+    for page in odd:
+        name = page.removeprefix("bug/")
+        assert "/" not in name and not name.startswith(".")
+        assert re.fullmatch(r"[A-Za-z0-9._-]+", name), name
+
+
+def test_build_uncategorized_groups_and_rates() -> None:
+    from elastic_recheck.report.uncategorized import build_uncategorized
+
+    w = ReportWindow(now=T0, days=10)
+    failed = [
+        build("n1", last=T0 - timedelta(hours=1), project="openstack/nova", build_name="tempest"),
+        build("n2", last=T0 - timedelta(days=3), project="openstack/nova", build_name="tempest"),
+        build("h1", last=T0 - timedelta(hours=30), project="openstack/horizon", build_name="unit"),
+        build("h2", last=T0 - timedelta(hours=2), project="openstack/horizon", build_name="unit"),
+    ]
+    report = build_uncategorized(failed, {"b1": {"n1", "zz"}, "b2": {"h1", "n1"}}, w, r"^openstack/nova$")
+    assert report.explained == {"n1": ["b1", "b2"], "n2": [], "h1": ["b2"], "h2": []}
+    assert (report.overall.failed, report.overall.explained, report.overall.rate) == (4, 2, 50.0)
+    integrated, others = report.groups["integrated_gate"], report.groups["others"]
+    assert [b.uuid for b in integrated.uncategorized] == ["n2"]
+    assert [b.uuid for b in others.uncategorized] == ["h2"]
+    assert integrated.rate.rate == 50.0 and others.rate.rate == 50.0
+    assert report.failed24 == {"n1", "h2"}
+    assert [b.uuid for b in report.failed] == ["n1", "h2", "h1", "n2"]
+
+
+def test_graph_json_order_suppression_and_series() -> None:
+    from elastic_recheck.fingerprints import Fingerprint
+    from elastic_recheck.report.graph import BugStats, fingerprint_spec, graph_json
+
+    w = ReportWindow(now=T0, days=1)
+
+    def make(bug: str, fails24: int, fails: int, **kw: bool) -> BugStats:
+        fp = Fingerprint(bug=bug, query=f'message:"{bug}"', **kw)
+        hist = [Bucket(start=T0 - timedelta(hours=2), counts={"FAILURE": fails})]
+        return BugStats(fingerprint=fp, spec=fingerprint_spec(fp, w), histogram=hist, fails=fails, fails24=fails24)
+
+    doc = graph_json(
+        [make("a", 0, 9), make("b", 2, 3), make("c", 2, 5), make("s", 9, 9, suppress_graph=True),
+         make("n", 1, 1, allow_nonvoting=True)],
+        w,
+        last_indexed=T0 - timedelta(minutes=5),
+        status="up",
+    )
+    assert [b["number"] for b in doc["buglist"]] == ["c", "b", "n", "a"]
+    assert doc["now"] == stats.to_ms(T0) and doc["behind"] == 5 * 60 * 1000
+    n = next(b for b in doc["buglist"] if b["number"] == "n")
+    assert n["voting"] is False and n["bug_data"] == {"name": "", "affects": "", "reviews": []}
+    series = doc["buglist"][0]["data"]
+    assert len(series) == 1 and len(series[0]["data"]) == 24
+    assert series[0]["data"][-2] == [stats.to_ms(T0 - timedelta(hours=2)), 5]
+
+
+def test_fingerprint_spec_keeps_filters_structured() -> None:
+    from elastic_recheck.fingerprints import Fingerprint
+    from elastic_recheck.report.graph import fingerprint_spec
+
+    w = ReportWindow(now=T0, days=2)
+    fp = Fingerprint(bug="1", query='message:"boom"')
+    spec = fingerprint_spec(fp, w, queue="gate", suffix="tags:console OR tags:x")
+    assert spec.queries == ('message:"boom"', "tags:console OR tags:x")
+    assert spec.filters.voting is True and spec.filters.build_queue == "gate"
+    assert spec.window.start == T0 - timedelta(days=2) and spec.window.end == T0
+    nv = fingerprint_spec(Fingerprint(bug="2", query="x", allow_nonvoting=True), w, suffix="  ")
+    assert nv.filters.voting is None and nv.queries == ("x",)
