@@ -620,3 +620,18 @@ def test_store_agrees_with_real_lucene(gen_store: EmbeddedStore) -> None:
             disagreements.append((case["query"], len(got), len(case["hits"])))
     assert disagreements == []
     assert sum(bool(c["hits"]) for c in data["cases"]) > 200
+
+
+def test_sample_fingerprint_files_through_the_parser(sample_store: EmbeddedStore, sample: tuple[list[dict[str, Any]], dict[str, Any]]) -> None:
+    """queries/<bug>.yaml, parsed by the Lucene layer, find exactly the builds the sample injected them into."""
+    pytest.importorskip("elastic_recheck.lucene", reason="the Lucene parser (elastic_recheck.lucene) is not in this tree yet")
+    from elastic_recheck.fingerprints import load_fingerprints
+
+    loaded = load_fingerprints(REPO / "queries")
+    assert loaded.errors == []
+    assert {f.bug for f in loaded.fingerprints} == set(SAMPLE_BUGS)
+    for fp in loaded.fingerprints:
+        truth = {b["uuid"] for b in sample[1]["builds"] if fp.bug in b["injected_bugs"]}
+        spec = QuerySpec(queries=(fp.query,))
+        assert {b.uuid for b in sample_store.builds(spec)} == truth, fp.bug
+        assert sample_store.search(spec, size=0).total == sample_store.search(QuerySpec(), size=0, query=SAMPLE_BUGS[fp.bug]).total
