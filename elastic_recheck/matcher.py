@@ -1,0 +1,604 @@
+"""Evaluate query ASTs over documents held in memory, exactly as Lucene would.
+
+:class:`MemoryIndex` indexes a batch of documents (one build's log lines, say)
+the way the Elasticsearch mapping does (:mod:`elastic_recheck.schema`): text
+fields through :func:`elastic_recheck.analysis.analyze_values` into postings
+``token -> {doc: positions}``, keyword fields as exact values. Then
+:meth:`MemoryIndex.search` evaluates a :mod:`elastic_recheck.query_ast` tree
+with set algebra on the postings: a term is a dictionary lookup, a phrase
+intersects the documents of its terms (rarest first) before it looks at
+positions, a boolean query intersects/unites/subtracts sets. Multi-term
+queries (prefix, wildcard, regexp, fuzzy, range) scan the field's vocabulary
+(not the documents) once.
+
+:func:`required_terms` derives a conservative prefilter from a query: index
+terms that every matching document must contain, as an AND/OR tree, so a
+store can narrow candidates before exact evaluation.
+
+Known approximations (documented where they live):
+
+* sloppy phrases (``"a b"~N``) follow Lucene's ``SloppyPhraseMatcher``: the
+  smallest window over the terms' positions (each relative to its place in
+  the phrase) must be at most N. Phrases that repeat a term additionally need
+  distinct positions for the repeats; Lucene's greedy collision handling can
+  reject some of those matches, which this does not reproduce.
+* ``FuzzyQuery`` keeps only the best 50 expansions of a term in Lucene (per
+  shard); here every term within the edit distance matches.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from elastic_recheck.analysis import analyze_values
+from elastic_recheck.lucene_regexp import compile_regexp
+from elastic_recheck.query_ast import (
+    Bool,
+    Exists,
+    Fuzzy,
+    MatchAll,
+    MatchNone,
+    Phrase,
+    Prefix,
+    Query,
+    Range,
+    Regexp,
+    Term,
+    Wildcard,
+)
+from elastic_recheck.schema import DEFAULT_MAPPING, Mapping
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "MemoryIndex",
+    "NeedPrefix",
+    "NeedTerm",
+    "Requirement",
+    "flatten_document",
+    "required_terms",
+    "value_text",
+]
+
+LOG = logging.getLogger(__name__)
+
+#: Lucene refuses to index a keyword (``StringField``) longer than this many UTF-8 bytes.
+MAX_KEYWORD_BYTES = 32766
+
+_EMPTY: frozenset[int] = frozenset()
+
+
+# --------------------------------------------------------------------------
+# Documents -> field values
+# --------------------------------------------------------------------------
+
+
+def value_text(value: Any) -> str:
+    """A scalar JSON value as the text Lucene indexes (Jackson's ``asText``).
+
+    Strings as they are; ``true``/``false``; integers in decimal; floats like
+    Java's ``Double.toString`` (``1.5``, ``100.0``, ``1.0E10``, ``1.0E-4``).
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _java_double(value)
+    return str(value)
+
+
+def _java_double(d: float) -> str:
+    if math.isnan(d):
+        return "NaN"
+    if math.isinf(d):
+        return "Infinity" if d > 0 else "-Infinity"
+    if d == 0:
+        return "-0.0" if math.copysign(1.0, d) < 0 else "0.0"
+    a = abs(d)
+    if 1e-3 <= a < 1e7:
+        r = repr(d)
+        return r if ("." in r or "e" in r) else r + ".0"
+    sign, digits, exponent = Decimal(repr(d)).normalize().as_tuple()
+    assert isinstance(exponent, int)
+    ds = "".join(map(str, digits))
+    exp10 = exponent + len(ds) - 1
+    mant = ds[0] + "." + (ds[1:] or "0")
+    return ("-" if sign else "") + f"{mant}E{exp10}"
+
+
+def flatten_document(doc: AbcMapping[str, Any]) -> dict[str, list[str]]:
+    """``field -> values`` as the oracle/ES index them: arrays are multi-valued,
+    nested objects become ``a.b``, ``null`` is skipped, scalars become text."""
+    out: dict[str, list[str]] = {}
+
+    def add(name: str, v: Any) -> None:
+        if v is None:
+            return
+        if isinstance(v, (list, tuple)):
+            for x in v:
+                add(name, x)
+            return
+        if isinstance(v, AbcMapping):
+            for k, x in v.items():
+                add(f"{name}.{k}", x)
+            return
+        out.setdefault(name, []).append(value_text(v))
+
+    for key, value in doc.items():
+        add(key, value)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Multi-term helpers
+# --------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=2048)
+def wildcard_predicate(pattern: str) -> Callable[[str], bool]:
+    """Lucene ``WildcardQuery`` syntax: ``*`` any run, ``?`` one character, ``\\`` escapes."""
+    out: list[str] = []
+    i = 0
+    n = len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    rx = re.compile("".join(out), re.DOTALL)
+    return lambda term: rx.fullmatch(term) is not None
+
+
+def damerau_within(a: str, b: str, k: int) -> bool:
+    """Is the optimal-string-alignment distance between ``a`` and ``b`` at most ``k``?
+
+    (Lucene's Levenshtein automata with transpositions count an adjacent swap as one edit.)
+    """
+    la, lb = len(a), len(b)
+    if abs(la - lb) > k:
+        return False
+    if a == b:
+        return True
+    # strip common prefix/suffix
+    i = 0
+    while i < la and i < lb and a[i] == b[i]:
+        i += 1
+    a, b = a[i:], b[i:]
+    j = 0
+    la, lb = len(a), len(b)
+    while j < la and j < lb and a[la - 1 - j] == b[lb - 1 - j]:
+        j += 1
+    if j:
+        a, b = a[: la - j], b[: lb - j]
+    la, lb = len(a), len(b)
+    if la == 0 or lb == 0:
+        return max(la, lb) <= k
+    prev2: list[int] = []
+    prev = list(range(lb + 1))
+    for x in range(1, la + 1):
+        cur = [x] + [0] * lb
+        best = cur[0]
+        ca = a[x - 1]
+        for y in range(1, lb + 1):
+            cb = b[y - 1]
+            cost = 0 if ca == cb else 1
+            v = min(prev[y] + 1, cur[y - 1] + 1, prev[y - 1] + cost)
+            if x > 1 and y > 1 and ca == b[y - 2] and a[x - 2] == cb:
+                v = min(v, prev2[y - 2] + 1)
+            cur[y] = v
+            if v < best:
+                best = v
+        if best > k:
+            return False
+        prev2, prev = prev, cur
+    return prev[lb] <= k
+
+
+# --------------------------------------------------------------------------
+# Phrase matching
+# --------------------------------------------------------------------------
+
+
+def _exact_phrase(lists: Sequence[Sequence[int]], offsets: Sequence[int]) -> bool:
+    """Is there p with p + offset_i in list_i for every i?"""
+    first = min(range(len(lists)), key=lambda i: len(lists[i]))
+    sets = [set(x) for x in lists]
+    base = offsets[first]
+    for pos in lists[first]:
+        start = pos - base
+        if all((start + offsets[i]) in sets[i] for i in range(len(lists)) if i != first):
+            return True
+    return False
+
+
+def _min_window(lists: Sequence[Sequence[int]], offsets: Sequence[int], slop: int) -> bool:
+    """SloppyPhraseMatcher without repeated terms: the smallest range of
+    ``pos_i - offset_i`` (one position per term) must be <= slop."""
+    heap = []
+    hi = -(10**18)
+    for i, lst in enumerate(lists):
+        v = lst[0] - offsets[i]
+        heap.append((v, i, 0))
+        hi = max(hi, v)
+    heapq.heapify(heap)
+    while True:
+        v, i, k = heap[0]
+        if hi - v <= slop:
+            return True
+        if k + 1 >= len(lists[i]):
+            return False
+        nv = lists[i][k + 1] - offsets[i]
+        heapq.heapreplace(heap, (nv, i, k + 1))
+        if nv > hi:
+            hi = nv
+
+
+def _sloppy_with_repeats(
+    terms: Sequence[str], lists: Sequence[Sequence[int]], offsets: Sequence[int], slop: int
+) -> bool:
+    """Sloppy phrase whose terms repeat: repeats must use distinct positions.
+
+    Exhaustive over small inputs (bounded); Lucene's greedy matcher may miss
+    some of the matches found here (see the module doc).
+    """
+    n = len(lists)
+    # candidate "starts": every value pos - offset; the window is [s, s + slop]
+    values = sorted({p - offsets[i] for i in range(n) for p in lists[i]})
+    for lo in values:
+        hi = lo + slop
+        choices = [[p for p in lists[i] if lo <= p - offsets[i] <= hi] for i in range(n)]
+        if any(not c for c in choices):
+            continue
+        if _distinct_assignment(terms, choices):
+            return True
+    return False
+
+
+def _distinct_assignment(terms: Sequence[str], choices: Sequence[Sequence[int]]) -> bool:
+    groups: dict[str, list[int]] = {}
+    for i, t in enumerate(terms):
+        groups.setdefault(t, []).append(i)
+    for idxs in groups.values():
+        if len(idxs) == 1:
+            continue
+        if len(idxs) > 6:
+            pools = [choices[i] for i in idxs]
+            if len(set(itertools.chain.from_iterable(pools))) < len(idxs):
+                return False
+            continue
+        if not any(len(set(combo)) == len(combo) for combo in itertools.product(*(choices[i] for i in idxs))):
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------
+# The index
+# --------------------------------------------------------------------------
+
+
+class MemoryIndex:
+    """An in-memory index of a batch of documents; :meth:`search` returns doc indexes.
+
+    :param docs: documents as dicts ``field -> value`` (or list of values);
+        numbers and booleans are indexed as their text, ``None`` is skipped.
+    :param mapping: which fields are analyzed text; every other field is a keyword.
+    """
+
+    def __init__(self, docs: Iterable[AbcMapping[str, Any]], mapping: Mapping = DEFAULT_MAPPING) -> None:
+        self.mapping = mapping
+        #: text field -> token -> doc -> sorted positions
+        self.postings: dict[str, dict[str, dict[int, list[int]]]] = {}
+        #: keyword field -> value -> docs
+        self.values: dict[str, dict[str, set[int]]] = {}
+        #: field -> docs where it has at least one value (ES ``_field_names``)
+        self.present: dict[str, set[int]] = {}
+        self._doc_sets: dict[tuple[str, str], frozenset[int]] = {}
+        n = 0
+        gap = mapping.position_increment_gap
+        for doc_id, doc in enumerate(docs):
+            n += 1
+            for name, vals in flatten_document(doc).items():
+                if mapping.is_text(name):
+                    field_post = self.postings.setdefault(name, {})
+                    for tok, pos in analyze_values(vals, gap):
+                        field_post.setdefault(tok, {}).setdefault(doc_id, []).append(pos)
+                    self.present.setdefault(name, set()).add(doc_id)
+                else:
+                    kept = False
+                    field_vals = self.values.setdefault(name, {})
+                    for v in vals:
+                        if len(v) * 3 > MAX_KEYWORD_BYTES and len(v.encode("utf-8")) > MAX_KEYWORD_BYTES:
+                            LOG.warning("keyword value too long for Lucene, not indexed: field %s", name)
+                            continue
+                        field_vals.setdefault(v, set()).add(doc_id)
+                        kept = True
+                    if kept:
+                        self.present.setdefault(name, set()).add(doc_id)
+        self.size = n
+        self.all_docs: frozenset[int] = frozenset(range(n))
+
+    # -- term access -----------------------------------------------------------
+    def docs_with(self, field: str, term: str) -> frozenset[int]:
+        """Documents holding ``term`` (a token on text fields, a value on keyword fields)."""
+        key = (field, term)
+        got = self._doc_sets.get(key)
+        if got is not None:
+            return got
+        if self.mapping.is_text(field):
+            post = self.postings.get(field, {}).get(term)
+            got = frozenset(post) if post else _EMPTY
+        else:
+            vals = self.values.get(field, {}).get(term)
+            got = frozenset(vals) if vals else _EMPTY
+        self._doc_sets[key] = got
+        return got
+
+    def vocabulary(self, field: str) -> Iterator[str]:
+        """Every distinct indexed term of ``field``."""
+        if self.mapping.is_text(field):
+            return iter(self.postings.get(field, {}))
+        return iter(self.values.get(field, {}))
+
+    def doc_frequency(self, field: str, term: str) -> int:
+        return len(self.docs_with(field, term))
+
+    def _docs_matching_terms(self, field: str, pred: Callable[[str], bool]) -> frozenset[int]:
+        out: set[int] = set()
+        for term in self.vocabulary(field):
+            if pred(term):
+                out |= self.docs_with(field, term)
+        return frozenset(out)
+
+    # -- evaluation ------------------------------------------------------------
+    def search(self, query: Query) -> list[int]:
+        """Indexes (0-based, in input order) of the matching documents, sorted."""
+        return sorted(self.evaluate(query))
+
+    def count(self, query: Query) -> int:
+        return len(self.evaluate(query))
+
+    def evaluate(self, query: Query) -> frozenset[int]:
+        """The set of matching document indexes."""
+        return self._eval(query)
+
+    def _eval(self, q: Query) -> frozenset[int]:
+        if isinstance(q, Term):
+            return self.docs_with(q.field, q.value)
+        if isinstance(q, Bool):
+            return self._eval_bool(q)
+        if isinstance(q, Phrase):
+            return self._eval_phrase(q)
+        if isinstance(q, MatchAll):
+            return self.all_docs
+        if isinstance(q, MatchNone):
+            return _EMPTY
+        if isinstance(q, Prefix):
+            p = q.prefix
+            return self._docs_matching_terms(q.field, lambda t: t.startswith(p))
+        if isinstance(q, Wildcard):
+            return self._docs_matching_terms(q.field, wildcard_predicate(q.pattern))
+        if isinstance(q, Regexp):
+            return self._docs_matching_terms(q.field, compile_regexp(q.pattern))
+        if isinstance(q, Fuzzy):
+            return self._eval_fuzzy(q)
+        if isinstance(q, Range):
+            return self._docs_matching_terms(q.field, _range_predicate(q))
+        if isinstance(q, Exists):
+            return self._eval_exists(q.field)
+        raise TypeError(f"cannot evaluate {q!r}")
+
+    def _eval_exists(self, field: str) -> frozenset[int]:
+        if "*" not in field and "?" not in field:
+            return frozenset(self.present.get(field, ()))
+        pred = wildcard_predicate(field)
+        out: set[int] = set()
+        for name, docs in self.present.items():
+            if pred(name):
+                out |= docs
+        return frozenset(out)
+
+    def _eval_fuzzy(self, q: Fuzzy) -> frozenset[int]:
+        value, k = q.value, q.max_edits
+        pre = value[: q.prefix_length]
+        return self._docs_matching_terms(q.field, lambda t: t.startswith(pre) and damerau_within(value, t, k))
+
+    def _cost(self, q: Query) -> int:
+        if isinstance(q, Term):
+            return len(self.docs_with(q.field, q.value))
+        if isinstance(q, Phrase):
+            return min(len(self.docs_with(q.field, t)) for t in q.terms)
+        if isinstance(q, Bool) and q.must:
+            return min(self._cost(c) for c in q.must)
+        return self.size + 1
+
+    def _eval_bool(self, q: Bool) -> frozenset[int]:
+        if q.must:
+            result: frozenset[int] | None = None
+            for c in sorted(q.must, key=self._cost):
+                docs = self._eval(c)
+                result = docs if result is None else result & docs
+                if not result:
+                    return _EMPTY
+            assert result is not None
+        elif q.should:
+            acc: set[int] = set()
+            for c in q.should:
+                acc |= self._eval(c)
+            result = frozenset(acc)
+        else:
+            return _EMPTY  # only prohibited clauses: Lucene matches nothing
+        for c in q.must_not:
+            if not result:
+                break
+            result = result - self._eval(c)
+        return result
+
+    def _eval_phrase(self, q: Phrase) -> frozenset[int]:
+        field_post = self.postings.get(q.field)
+        if field_post is None:
+            return _EMPTY
+        posts = []
+        for t in q.terms:
+            p = field_post.get(t)
+            if not p:
+                return _EMPTY
+            posts.append(p)
+        order = sorted(range(len(posts)), key=lambda i: len(posts[i]))
+        cand = set(posts[order[0]])
+        for i in order[1:]:
+            cand.intersection_update(posts[i])
+            if not cand:
+                return _EMPTY
+        offsets = q.positions
+        repeats = len(set(q.terms)) < len(q.terms)
+        out = []
+        for d in cand:
+            lists = [p[d] for p in posts]
+            if q.slop == 0:
+                ok = _exact_phrase(lists, offsets)
+            elif repeats:
+                ok = _sloppy_with_repeats(q.terms, lists, offsets, q.slop)
+            else:
+                ok = _min_window(lists, offsets, q.slop)
+            if ok:
+                out.append(d)
+        return frozenset(out)
+
+
+def _range_predicate(q: Range) -> Callable[[str], bool]:
+    lo, hi, il, iu = q.lower, q.upper, q.include_lower, q.include_upper
+
+    def pred(t: str) -> bool:
+        if lo is not None and (t < lo or (t == lo and not il)):
+            return False
+        if hi is not None and (t > hi or (t == hi and not iu)):
+            return False
+        return True
+
+    return pred
+
+
+# --------------------------------------------------------------------------
+# Prefilter
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NeedTerm:
+    """The document must hold this exact indexed term in ``field``.
+
+    On a text field ``term`` is one analyzed (lowercased) token; on a keyword
+    field it is the exact value.
+    """
+
+    field: str
+    term: str
+
+
+@dataclass(frozen=True, slots=True)
+class NeedPrefix:
+    """The document must hold some indexed term of ``field`` starting with ``prefix``."""
+
+    field: str
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """Every part must hold (an empty ``AllOf`` always holds)."""
+
+    parts: tuple[Requirement, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    """At least one part must hold (an empty ``AnyOf`` never holds: the query matches nothing)."""
+
+    parts: tuple[Requirement, ...]
+
+
+Requirement = NeedTerm | NeedPrefix | AllOf | AnyOf
+
+
+def required_terms(query: Query) -> Requirement | None:
+    """A necessary condition for a document to match ``query``, or ``None`` (no restriction).
+
+    Conservative: every document that matches ``query`` satisfies the returned
+    requirement, but not every document that satisfies it matches (so the
+    caller must still evaluate the query exactly, e.g. with :class:`MemoryIndex`).
+    Prohibited clauses and multi-term queries other than prefixes add no
+    requirement. The result is simplified: nested ``AllOf``/``AnyOf`` of the
+    same kind are flattened and single-part groups unwrapped.
+    """
+    return _req(query)
+
+
+def _req(q: Query) -> Requirement | None:
+    if isinstance(q, Term):
+        return NeedTerm(q.field, q.value)
+    if isinstance(q, Phrase):
+        return _all([NeedTerm(q.field, t) for t in dict.fromkeys(q.terms)])
+    if isinstance(q, Prefix):
+        return NeedPrefix(q.field, q.prefix) if q.prefix else None
+    if isinstance(q, MatchNone):
+        return AnyOf(())
+    if isinstance(q, Bool):
+        if q.must:
+            parts = [r for r in (_req(c) for c in q.must) if r is not None]
+            return _all(parts) if parts else None
+        if q.should:
+            alts = [_req(c) for c in q.should]
+            if any(a is None for a in alts):
+                return None
+            return _any([a for a in alts if a is not None])
+        return AnyOf(())  # only prohibited clauses: matches nothing
+    return None  # MatchAll, Exists, Wildcard, Regexp, Fuzzy, Range
+
+
+def _all(parts: list[Requirement]) -> Requirement:
+    flat: list[Requirement] = []
+    for p in parts:
+        if isinstance(p, AllOf):
+            flat.extend(p.parts)
+        else:
+            flat.append(p)
+    if any(isinstance(p, AnyOf) and not p.parts for p in flat):
+        return AnyOf(())
+    flat = list(dict.fromkeys(flat))
+    if not flat:
+        return AllOf(())
+    return flat[0] if len(flat) == 1 else AllOf(tuple(flat))
+
+
+def _any(parts: list[Requirement]) -> Requirement:
+    flat: list[Requirement] = []
+    for p in parts:
+        if isinstance(p, AnyOf):
+            flat.extend(p.parts)
+        else:
+            flat.append(p)
+    flat = list(dict.fromkeys(flat))
+    if not flat:
+        return AnyOf(())
+    return flat[0] if len(flat) == 1 else AnyOf(tuple(flat))
