@@ -11,7 +11,9 @@ Wiring only; every piece it drives is a port or a pure function:
 * a worker checks readiness (the build's console log and any required files
   are indexed), classifies every failed voting job with one multi-search per
   build, and reports through :class:`Reporter` objects (Gerrit review, IRC,
-  actions file). Reports are idempotent per (change, patchset, build uuids).
+  actions file). Reports are idempotent per (change, patchset, build uuids):
+  a comment whose post was not acknowledged (timeout, crash) is looked up on
+  Gerrit before it is posted again (see :meth:`Bot._comment`).
 
 A backend outage is retried with backoff until the event's deadline; at the
 deadline a timeout notice goes out instead of classifying half-indexed logs.
@@ -34,7 +36,7 @@ from typing import IO, Any, Protocol
 
 from elastic_recheck.classify import BuildRef, Classification, Classifier
 from elastic_recheck.comments import BugEvidence, JobOutcome, format_comment
-from elastic_recheck.errors import ElasticRecheckError, EventParseError
+from elastic_recheck.errors import ElasticRecheckError, EventParseError, GerritError
 from elastic_recheck.events import FailedJob, FailureReport, parse_event
 from elastic_recheck.fingerprints import Fingerprint
 from elastic_recheck.search import BackendError, Filters, QuerySpec, SearchBackend, SearchResult, TimeWindow
@@ -88,6 +90,9 @@ class BotSettings:
     comment: bool = True
     messages: Mapping[str, str] = field(default_factory=dict)
     count_recent: bool = True
+    #: Seconds after an unacknowledged post (a timeout: Gerrit may still be
+    #: storing it) before asking Gerrit whether it arrived.
+    confirm_after_s: float = 60.0
 
 
 @dataclass
@@ -292,7 +297,12 @@ class Bot:
             return
         outcome = self._outcome(report, jobs, classified)
         self._fault("after-classify")
-        self._deliver(key, outcome, log)
+        try:
+            self._deliver(key, outcome, log)
+        except ElasticRecheckError as exc:
+            log.warning("reporting failed: %s; will retry", exc)
+            self._retry(key, str(exc))
+            return
         self._fault("after-comment")
         self.state.finish(key, "done", {"jobs": outcome.jobs})
         self.stats["processed"] += 1
@@ -411,16 +421,7 @@ class Bot:
     def _deliver(self, key: str, outcome: ReportOutcome, log: logging.LoggerAdapter) -> None:  # type: ignore[type-arg]
         report = outcome.report
         if outcome.comment and self.settings.comment and self.reviewer is not None:
-            if self.state.claim_report(key, "gerrit"):
-                self._fault("after-claim")
-                try:
-                    self.reviewer.review(report.change, report.patchset, outcome.comment)
-                    log.info("commented on %s,%s", report.change, report.patchset)
-                except ElasticRecheckError:
-                    self.state.release_report(key, "gerrit")
-                    raise
-            else:
-                log.info("already commented; not posting again")
+            self._comment(key, report, outcome.comment, log)
         if self.notifier is not None:
             if self.state.claim_report(key, "irc"):
                 try:
@@ -442,6 +443,60 @@ class Bot:
             with self._out_lock:
                 self.actions_out.write(json.dumps(line) + "\n")
                 self.actions_out.flush()
+
+    def _comment(self, key: str, report: FailureReport, message: str, log: logging.LoggerAdapter) -> None:  # type: ignore[type-arg]
+        """Post the review comment once.
+
+        The claim and a *sending* mark are written before posting; the mark is
+        cleared when Gerrit acknowledges. Gerrit refusing (not retryable)
+        releases the claim: nothing was posted. Any other failure (timeout,
+        connection lost) is ambiguous, so is a mark left by a process that
+        died: before posting again the bot asks Gerrit (``reviewer.posted``)
+        whether the comment arrived, no sooner than ``confirm_after_s`` after
+        its own attempt. A reviewer that cannot tell keeps it at most once.
+        """
+        assert self.reviewer is not None
+        if not self.state.claim_report(key, "gerrit", sending=message, now=self.clock()):
+            earlier = self.state.sending(key, "gerrit")
+            if earlier is None:
+                log.info("already commented; not posting again")
+                return
+            if not self._must_repost(key, report, earlier, log):
+                return
+            self.state.mark_sending(key, "gerrit", message, now=self.clock())
+        self._fault("after-claim")
+        try:
+            self.reviewer.review(report.change, report.patchset, message)
+        except ElasticRecheckError as exc:
+            if not getattr(exc, "retryable", True):
+                self.state.release_report(key, "gerrit")
+            raise
+        self.state.confirm_report(key, "gerrit")
+        log.info("commented on %s,%s", report.change, report.patchset)
+
+    def _must_repost(self, key: str, report: FailureReport, earlier: Any, log: logging.LoggerAdapter) -> bool:  # type: ignore[type-arg]
+        """Settle an unacknowledged earlier post; True when it should be posted (again)."""
+        check = getattr(self.reviewer, "posted", None)
+        where = f"{report.change},{report.patchset}"
+        if check is not None and earlier.mine:
+            wait = earlier.since + self.settings.confirm_after_s - self.clock()
+            if wait > 0:
+                raise GerritError(f"the last comment attempt was not acknowledged; asking Gerrit in {wait:.0f} s")
+        found = check(report.change, report.patchset, earlier.message or "") if check is not None else None
+        if found is None:
+            if earlier.mine:  # our own attempt failed: retry, as without the mark (may duplicate)
+                log.warning("the comment on %s was not acknowledged and cannot be checked; posting again", where)
+                return True
+            log.warning("a comment on %s left unacknowledged by a stopped process cannot be checked; "
+                        "not posting again (it may be missing)", where)
+            self.state.confirm_report(key, "gerrit")
+            return False
+        if found:
+            log.info("the unacknowledged comment on %s did reach Gerrit", where)
+            self.state.confirm_report(key, "gerrit")
+            return False
+        log.warning("the unacknowledged comment on %s is not on Gerrit; posting it", where)
+        return True
 
     # -- lifecycle
     def idle(self) -> bool:

@@ -801,6 +801,59 @@ class GerritReviewer:
         self._review_ssh(change_s, patchset_s, message, project)
         return {}
 
+    def posted(self, change: str | int, patchset: str | int, message: str) -> bool | None:
+        """Whether ``message`` is already on ``change``,``patchset`` as a comment of our account.
+
+        Settles an ambiguous post (a timeout, or the process died after the
+        command was sent: Gerrit may have stored the comment anyway) before
+        the caller posts again. Over SSH it runs ``gerrit query --format=JSON
+        --comments change:<change>`` and compares the stored messages (minus
+        Gerrit's ``Patch Set N:`` first line) with ``message``; over REST it
+        answers ``None`` (unknown).
+
+        :raises GerritError: Gerrit could not be asked (try again later).
+        """
+        change_s, patchset_s = _positive(change, "change"), _positive(patchset, "patch set")
+        if self.via != "ssh":
+            return None
+        argv = ["gerrit", "query", "--format=JSON", "--comments", f"change:{change_s}"]
+        with self._lock:
+            try:
+                try:
+                    status, out, err = run_command(self._ssh_client(), argv, self.timeout)
+                except _ChannelOpenError:
+                    status, out, err = run_command(self._ssh_client(fresh=True), argv, self.timeout)
+            except GerritError:
+                self._ssh_client_reset()
+                raise
+        if status != 0:
+            raise GerritError(f"gerrit query change:{change_s} exited {status}: {err.decode('utf-8', 'replace').strip()}")
+        want = message.strip()
+        for line in out.splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = parse_line(line)
+            except EventParseError as exc:
+                raise GerritError(f"gerrit query returned bad JSON: {exc}") from None
+            if str(record.get("number")) != change_s:
+                continue
+            for comment in record.get("comments") or []:
+                if not isinstance(comment, Mapping) or _author_name(comment.get("reviewer")) != self.user:
+                    continue
+                text = comment.get("message")
+                if not isinstance(text, str):
+                    continue
+                first, _, rest = text.partition("\n")
+                m = _PATCH_SET_PREFIX.match(first)
+                if m is not None:
+                    if m.group(1) != patchset_s:
+                        continue
+                    text = rest
+                if text.strip() == want:
+                    return True
+        return False
+
     def close(self) -> None:
         with self._lock:
             if self._client is not None:

@@ -7,11 +7,18 @@ processed and marked done *after* it was reported, so a restart (even after
 ``kill -9``) resumes where it stopped. Reports are idempotent per key
 (change, patchset, set of build uuids): :meth:`BotState.claim_report` is the
 only way to post, and a key is posted at most once per channel.
+
+A claim made with ``sending=<message>`` also leaves a *sending* mark
+(``bot_sending``) until :meth:`BotState.confirm_report` says the channel
+acknowledged the post. A mark left behind means "maybe posted" (the process
+died, or the post timed out after it was sent): the bot asks Gerrit before
+posting again, so the comment is neither lost nor duplicated.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -46,7 +53,33 @@ CREATE TABLE IF NOT EXISTS bot_reports (
     posted_at REAL NOT NULL,
     PRIMARY KEY (key, channel)
 );
+CREATE TABLE IF NOT EXISTS bot_sending (
+    key TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    since REAL NOT NULL,
+    owner TEXT NOT NULL,
+    message TEXT,
+    PRIMARY KEY (key, channel)
+);
 """
+
+
+#: Identifies this process in ``bot_sending`` marks (a mark of another owner
+#: was left by a process that is gone).
+OWNER = f"{os.getpid()}@{time.time():.6f}"
+
+
+@dataclass(frozen=True)
+class Sending:
+    """An unacknowledged post: when it was attempted, by which process, with what text."""
+
+    since: float
+    owner: str
+    message: str | None
+
+    @property
+    def mine(self) -> bool:
+        return self.owner == OWNER
 
 
 @dataclass(frozen=True)
@@ -140,23 +173,55 @@ class BotState:
             row = self._conn.execute("SELECT status FROM bot_events WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
 
-    def claim_report(self, key: str, channel: str) -> bool:
+    def claim_report(self, key: str, channel: str, sending: str | None = None, now: float | None = None) -> bool:
         """Record that ``key`` is reported on ``channel``; False if it already was.
 
         Call it right *before* sending: a crash between the claim and the send
         loses that one message rather than duplicating it. Use
         :meth:`release_report` when the send fails so a retry may post.
+        With ``sending`` (the message), a *sending* mark is written in the same
+        transaction; clear it with :meth:`confirm_report` once the channel
+        acknowledged, and check :meth:`sending` when the claim fails.
         """
+        now = time.time() if now is None else now
         with self._tx() as conn:
             cur = conn.execute(
                 "INSERT OR IGNORE INTO bot_reports(key, channel, posted_at) VALUES (?,?,?)",
-                (key, channel, time.time()),
+                (key, channel, now),
             )
-            return cur.rowcount == 1
+            claimed = cur.rowcount == 1
+            if claimed and sending is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO bot_sending(key, channel, since, owner, message) VALUES (?,?,?,?,?)",
+                    (key, channel, now, OWNER, sending),
+                )
+            return claimed
+
+    def mark_sending(self, key: str, channel: str, message: str | None, now: float | None = None) -> None:
+        """(Re)write the *sending* mark of an already claimed report before posting again."""
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO bot_sending(key, channel, since, owner, message) VALUES (?,?,?,?,?)",
+                (key, channel, time.time() if now is None else now, OWNER, message),
+            )
+
+    def sending(self, key: str, channel: str) -> Sending | None:
+        """The unacknowledged post of ``key`` on ``channel``, if any."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT since, owner, message FROM bot_sending WHERE key = ? AND channel = ?", (key, channel)
+            ).fetchone()
+        return Sending(row[0], row[1], row[2]) if row else None
+
+    def confirm_report(self, key: str, channel: str) -> None:
+        """The post of ``key`` on ``channel`` is settled (acknowledged, or found on the channel)."""
+        with self._tx() as conn:
+            conn.execute("DELETE FROM bot_sending WHERE key = ? AND channel = ?", (key, channel))
 
     def release_report(self, key: str, channel: str) -> None:
         with self._tx() as conn:
             conn.execute("DELETE FROM bot_reports WHERE key = ? AND channel = ?", (key, channel))
+            conn.execute("DELETE FROM bot_sending WHERE key = ? AND channel = ?", (key, channel))
 
     def reported(self, key: str, channel: str) -> bool:
         with self._lock:

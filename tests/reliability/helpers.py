@@ -107,6 +107,30 @@ def query_record(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def gerrit_store(server: Any, ci_events: list[dict[str, Any]]) -> Callable[[Any], list[dict[str, Any]]]:
+    """A ``query_results`` callable for the fake Gerrit: the changes of
+    ``ci_events`` (Zuul's reports, as stored) plus every review comment the
+    fake received, answering ``change:N`` queries with that change only."""
+
+    def answer(call: Any) -> list[dict[str, Any]]:
+        records: dict[str, dict[str, Any]] = {}
+        for event in list(ci_events):
+            rec = query_record(event)
+            old = records.get(str(rec["number"]))
+            if old is None:
+                records[str(rec["number"])] = rec
+            else:
+                old["comments"].extend(rec["comments"])
+        for r in list(server.reviews):
+            rec = records.setdefault(r.change, {"number": int(r.change), "project": "openstack/nova", "comments": []})
+            rec["comments"].append({"timestamp": int(time.time()), "reviewer": {"name": r.user, "username": r.user},
+                                    "message": f"Patch Set {r.patchset}:\n\n{r.message}"})
+        wanted = [t.split(":", 1)[1] for t in call.query.split() if t.startswith("change:")]
+        return [rec for num, rec in records.items() if not wanted or num in wanted]
+
+    return answer
+
+
 # -- the fake cluster with a model of indexed builds ------------------------------------
 
 
