@@ -85,7 +85,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gerrit", "http_user", "", "Gerrit REST user"),
     Setting("gerrit", "http_password", "", "Gerrit REST HTTP password", secret=True),
     # [recheckwatch]
-    Setting("recheckwatch", "ci_username", "zuul", "CI account(s) whose comments are reports (comma separated)"),
+    Setting("recheckwatch", "ci_username", "zuul,jenkins", "CI account(s) whose comments are reports (comma separated)"),
     Setting("recheckwatch", "jobs_re", "", "only jobs matching this regex are classified (empty: all)"),
     Setting("recheckwatch", "results", "FAILURE", "job results that are classified (comma separated)"),
     Setting("recheckwatch", "irc_pipelines", "gate", "pipelines whose failures go to IRC"),

@@ -41,7 +41,7 @@ def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
 
     messages_file = cfg.get("recheckwatch", "messages") or cfg.get("ircbot", "channel_config")
     settings = BotSettings(
-        ci_users=tuple(cfg.ci_usernames + ([] if "jenkins" in cfg.ci_usernames else [])),
+        ci_users=tuple(cfg.ci_usernames),
         results=tuple(_list(str(cfg.get("recheckwatch", "results")))),
         jobs_re=str(cfg.get("recheckwatch", "jobs_re")),
         deadline_s=float(cfg.get("recheckwatch", "readiness_timeout")),
