@@ -228,6 +228,7 @@ def _discard_escape_char(text: str, pos: int) -> str:
     return out
 
 
+_JAVA_TRIM = "".join(chr(c) for c in range(0x21))
 _JAVA_FLOAT = re.compile(
     r"[+-]?(?:NaN|Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fFdD]?"
     r"|0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+[fFdD]?)"
@@ -236,7 +237,7 @@ _JAVA_FLOAT = re.compile(
 
 def _java_float(text: str) -> float | None:
     """``Float.valueOf`` (32-bit), or ``None`` where Java throws."""
-    s = text.strip("".join(chr(c) for c in range(0x21)))
+    s = text.strip(_JAVA_TRIM)
     if not _JAVA_FLOAT.fullmatch(s):
         return None
     body = s.rstrip("fFdD") if not s.lower().startswith(("0x", "+0x", "-0x")) else s
@@ -669,7 +670,7 @@ def parse(
 def _parse_cached(text: str, mapping: Mapping, es_mode: bool, default_operator: str) -> Query:
     if default_operator not in ("OR", "AND"):
         raise ValueError(f"default_operator must be OR or AND, not {default_operator!r}")
-    if es_mode and not text.strip():
+    if es_mode and not text.strip(_JAVA_TRIM):  # Java's String.trim(): chars <= U+0020
         return MatchNone()
     parser = _Parser(text, mapping, es_mode, default_operator)
     try:
