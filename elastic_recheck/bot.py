@@ -253,10 +253,13 @@ class Bot:
         attempts = pend.attempts if pend else 0
         interval = min(self.settings.first_poll_s * (2**attempts), MAX_POLL_INTERVAL)
         nxt = self.clock() + interval
-        self.state.reschedule(key, nxt, error)
         with self._cond:
             heapq.heappush(self._heap, (nxt, key))
             self._cond.notify()
+        try:
+            self.state.reschedule(key, nxt, error)
+        except ElasticRecheckError as exc:  # e.g. disk full: keep retrying from memory
+            LOG.error("%s: cannot record the retry (%s); retrying anyway", key, exc)
 
     # -- one attempt at one event
     def _attempt(self, key: str) -> None:
@@ -343,10 +346,14 @@ class Bot:
             refs.append((job, BuildRef(uuid=uuid, change=report.change, patchset=report.patchset, job_name=job.name, voting=True)))
         return refs, missing
 
-    def _fails_24h(self, fp: Fingerprint) -> int | None:
+    def _fails_24h(self, fp: Fingerprint, at: datetime | None) -> int | None:
+        """Distinct failed builds the bug hit in the 24 h before ``at`` (the report's time).
+
+        Using the report's time keeps replays and backfills meaningful.
+        """
         if not self.settings.count_recent:
             return None
-        now = datetime.fromtimestamp(self.clock(), tz=UTC)
+        now = at or datetime.fromtimestamp(self.clock(), tz=UTC)
         spec = QuerySpec(
             queries=(fp.query,),
             filters=Filters(build_status="FAILURE"),
@@ -387,7 +394,7 @@ class Bot:
                 if m.suppressed:
                     continue
                 if m.bug not in recent:
-                    recent[m.bug] = self._fails_24h(m.fingerprint)
+                    recent[m.bug] = self._fails_24h(m.fingerprint, report.event_time)
                 title, status = self._bug_meta(m.bug, m.fingerprint)
                 evs.append(
                     BugEvidence(

@@ -230,6 +230,16 @@ class BotState:
             ).fetchone()
         return row is not None
 
+    def get_meta(self, key: str) -> str | None:
+        """A value of the ``bot_meta`` table (e.g. the event stream's resume position)."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM bot_meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT OR REPLACE INTO bot_meta(key, value) VALUES (?, ?)", (key, value))
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._conn.execute("SELECT status, COUNT(*) FROM bot_events GROUP BY status").fetchall()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from elastic_recheck.fingerprints import Fingerprint
 from tests.fixtures.es_server import (
     FakeCluster,
     Reply,
@@ -36,6 +37,13 @@ from tests.fixtures.es_server import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
+
+#: Two fingerprints for the in-process bot tests (no Lucene parsing needed: the
+#: fake cluster answers by query text).
+FPS = [
+    Fingerprint(bug="1893618", query='message:"End of file while reading data"', bug_title="libvirt EOF"),
+    Fingerprint(bug="1927411", query='message:"Failed to fetch" AND message:"Connection timed out"'),
+]
 ZUUL_BUILD = "https://zuul.ci.example.org/t/openstack/build/"
 LOG_HOST = "https://logs.ci.example.org"
 

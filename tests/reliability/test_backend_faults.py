@@ -20,16 +20,20 @@ import pytest
 
 from elastic_recheck.bot import Bot, BotSettings
 from elastic_recheck.channels import parse_channel_config
-from elastic_recheck.fingerprints import Fingerprint
 from elastic_recheck.notify import IrcReporter
 from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
 from elastic_recheck.state import BotState
-from tests.reliability.helpers import IndexedBuild, Job, LogCluster, RecordingReviewer, actions, failure_event, wait_for
+from tests.reliability.helpers import (
+    FPS,
+    IndexedBuild,
+    Job,
+    LogCluster,
+    RecordingReviewer,
+    actions,
+    failure_event,
+    wait_for,
+)
 
-FPS = [
-    Fingerprint(bug="1893618", query='message:"End of file while reading data"', bug_title="libvirt EOF"),
-    Fingerprint(bug="1927411", query='message:"Failed to fetch" AND message:"Connection timed out"'),
-]
 A = "a" * 32
 B = "b" * 32
 
