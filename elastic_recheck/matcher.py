@@ -22,8 +22,10 @@ Known approximations (documented where they live):
   the phrase) must be at most N. Phrases that repeat a term additionally need
   distinct positions for the repeats; Lucene's greedy collision handling can
   reject some of those matches, which this does not reproduce.
-* ``FuzzyQuery`` keeps only the best 50 expansions of a term in Lucene (per
-  shard); here every term within the edit distance matches.
+* ``FuzzyQuery`` keeps only the best 50 expansions of a term (Lucene ranks
+  them over a shard's whole vocabulary); here they are ranked over the
+  vocabulary of the indexed batch, so a per-build index can match a line that
+  a large Elasticsearch index would not.
 """
 
 from __future__ import annotations
@@ -72,6 +74,8 @@ __all__ = [
 
 LOG = logging.getLogger(__name__)
 
+#: ``FuzzyQuery.defaultMaxExpansions``: a fuzzy term expands to at most this many terms.
+FUZZY_MAX_EXPANSIONS = 50
 #: Lucene refuses to index a keyword (``StringField``) longer than this many UTF-8 bytes.
 MAX_KEYWORD_BYTES = 32766
 
@@ -170,30 +174,31 @@ def wildcard_predicate(pattern: str) -> Callable[[str], bool]:
     return lambda term: rx.fullmatch(term) is not None
 
 
-def damerau_within(a: str, b: str, k: int) -> bool:
-    """Is the optimal-string-alignment distance between ``a`` and ``b`` at most ``k``?
+def edit_distance_at_most(a: str, b: str, k: int) -> int | None:
+    """The optimal-string-alignment distance between ``a`` and ``b`` if it is <= ``k``, else ``None``.
 
-    (Lucene's Levenshtein automata with transpositions count an adjacent swap as one edit.)
+    Lucene's Levenshtein automata with transpositions count an adjacent swap as
+    one edit (restricted Damerau-Levenshtein), over code points.
     """
     la, lb = len(a), len(b)
     if abs(la - lb) > k:
-        return False
+        return None
     if a == b:
-        return True
-    # strip common prefix/suffix
+        return 0
     i = 0
     while i < la and i < lb and a[i] == b[i]:
         i += 1
     a, b = a[i:], b[i:]
-    j = 0
     la, lb = len(a), len(b)
+    j = 0
     while j < la and j < lb and a[la - 1 - j] == b[lb - 1 - j]:
         j += 1
     if j:
         a, b = a[: la - j], b[: lb - j]
     la, lb = len(a), len(b)
     if la == 0 or lb == 0:
-        return max(la, lb) <= k
+        d = max(la, lb)
+        return d if d <= k else None
     prev2: list[int] = []
     prev = list(range(lb + 1))
     for x in range(1, la + 1):
@@ -202,17 +207,21 @@ def damerau_within(a: str, b: str, k: int) -> bool:
         ca = a[x - 1]
         for y in range(1, lb + 1):
             cb = b[y - 1]
-            cost = 0 if ca == cb else 1
-            v = min(prev[y] + 1, cur[y - 1] + 1, prev[y - 1] + cost)
+            v = min(prev[y] + 1, cur[y - 1] + 1, prev[y - 1] + (ca != cb))
             if x > 1 and y > 1 and ca == b[y - 2] and a[x - 2] == cb:
                 v = min(v, prev2[y - 2] + 1)
             cur[y] = v
             if v < best:
                 best = v
         if best > k:
-            return False
+            return None
         prev2, prev = prev, cur
-    return prev[lb] <= k
+    return prev[lb] if prev[lb] <= k else None
+
+
+def damerau_within(a: str, b: str, k: int) -> bool:
+    """Is the optimal-string-alignment distance between ``a`` and ``b`` at most ``k``?"""
+    return edit_distance_at_most(a, b, k) is not None
 
 
 # --------------------------------------------------------------------------
@@ -419,9 +428,32 @@ class MemoryIndex:
         return frozenset(out)
 
     def _eval_fuzzy(self, q: Fuzzy) -> frozenset[int]:
+        """Lucene's FuzzyQuery: the best ``FUZZY_MAX_EXPANSIONS`` terms within the edit distance.
+
+        Terms are ranked like ``TopTermsBlendedFreqScoringRewrite``: by
+        similarity ``1 - edits / min(len(term), len(query))`` (1 for an exact
+        match), then by term order. So on a large vocabulary a term within the
+        distance may still not match (ES behaves the same, per shard).
+        """
         value, k = q.value, q.max_edits
         pre = value[: q.prefix_length]
-        return self._docs_matching_terms(q.field, lambda t: t.startswith(pre) and damerau_within(value, t, k))
+        qlen = len(value)
+        scored: list[tuple[float, str]] = []
+        for term in self.vocabulary(q.field):
+            if not term.startswith(pre):
+                continue
+            ed = edit_distance_at_most(value, term, k)
+            if ed is None:
+                continue
+            boost = 1.0 if ed == 0 else 1.0 - ed / min(len(term), qlen) if min(len(term), qlen) else -math.inf
+            scored.append((boost, term))
+        if len(scored) > FUZZY_MAX_EXPANSIONS:
+            scored.sort(key=lambda bt: (-bt[0], bt[1]))
+            del scored[FUZZY_MAX_EXPANSIONS:]
+        out: set[int] = set()
+        for _, term in scored:
+            out |= self.docs_with(q.field, term)
+        return frozenset(out)
 
     def _cost(self, q: Query) -> int:
         if isinstance(q, Term):

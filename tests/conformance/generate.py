@@ -1101,6 +1101,62 @@ def syntax_suite(seed: int) -> tuple[list[Doc], list[str]]:
     return docs, queries
 
 
+def multiterm_suite(seed: int) -> tuple[list[Doc], list[str]]:
+    """Dense small vocabularies: fuzzy (incl. the 50-expansion cap), regexp, wildcard, sloppy phrases."""
+    rng = random.Random(seed)
+    alphabet = "abcé"
+
+    def word() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 7)))
+
+    docs: list[Doc] = []
+    for _ in range(250):
+        docs.append({"message": " ".join(word() for _ in range(rng.randint(1, 4))), "build_name": word().upper()})
+    for _ in range(150):  # phrase documents over a 4-letter vocabulary: many repeats
+        docs.append({"message": " ".join(rng.choice("abcd") for _ in range(rng.randint(1, 10)))})
+    queries: list[str] = []
+    for _ in range(450):
+        w = word()
+        queries.append(w + rng.choice(["~", "~1", "~2", "~0", "~0.5", "~0.3", "~0.8"]))
+        if rng.random() < 0.4:
+            queries.append("build_name:" + w.upper() + rng.choice(["~", "~1", "~2"]))
+    for _ in range(350):
+        a, b = word(), word()
+        pat = rng.choice(
+            [
+                a + ".*",
+                "." + a,
+                a + "|" + b,
+                "[a-c]+" + a,
+                a[:1] + "{1,3}.*",
+                "~(" + a + ")",
+                "(" + a + ")&(.*" + b[:1] + ".*)",
+                a + "?" + b,
+                "@" + a,
+                "#|" + a,
+                '"' + a + '"',
+                "[^a]" + b,
+                "<1-50>",
+                a + "{2}",
+                "(" + a + ")*",
+                a + "+",
+                a.upper() + ".*",
+                "\\" + a,
+            ]
+        )
+        queries.append(rng.choice(["", "build_name:"]) + "/" + pat + "/")
+    for _ in range(250):
+        a = word()
+        i = rng.randrange(len(a) + 1)
+        queries.append(
+            rng.choice(["", "build_name:"]) + a[:i] + rng.choice(["*", "?", "??", "*?", "\\*", "\\?"]) + a[i:]
+        )
+    for _ in range(700):
+        phrase = " ".join(rng.choice("abcd") for _ in range(rng.randint(2, 4)))
+        queries.append(f'"{phrase}"~{rng.randint(0, 6)}')
+    return docs, queries
+
+
 def load_fingerprints() -> list[str]:
     if not FINGERPRINTS.is_dir():
         return []
@@ -1269,6 +1325,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if on("syntax"):
         docs, queries = syntax_suite(args.seed + 1)
         record_suite(args.oracle, "syntax", docs, queries, f"random query-syntax strings, seed {args.seed + 1}")
+    if on("multiterm"):
+        docs, queries = multiterm_suite(args.seed + 3)
+        record_suite(
+            args.oracle, "multiterm", docs, queries, f"fuzzy/regexp/wildcard/slop stress, seed {args.seed + 3}"
+        )
     if on("fingerprints"):
         docs, queries = fingerprints_suite(args.seed + 2)
         if not queries:

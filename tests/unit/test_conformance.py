@@ -23,7 +23,7 @@ from elastic_recheck.lucene import parse, to_string
 from elastic_recheck.matcher import MemoryIndex
 
 FIXTURES = Path(__file__).resolve().parents[1] / "conformance"
-SUITES = ("features", "random", "syntax", "fingerprints")
+SUITES = ("features", "random", "syntax", "fingerprints", "multiterm")
 
 
 @cache
