@@ -200,8 +200,12 @@ def keyword_values(value: Any) -> list[str]:
         return [value]
     if isinstance(value, bool):
         return ["true" if value else "false"]
-    if isinstance(value, (int, float)):
-        return [json.dumps(value)]
+    if isinstance(value, int):
+        return [str(value)]
+    if isinstance(value, float):
+        from elastic_recheck.matcher import value_text  # Java's Double.toString, as Lucene indexes it
+
+        return [value_text(value)]
     if isinstance(value, list):
         out: list[str] = []
         for item in value:
@@ -237,12 +241,10 @@ def text_values(value: Any) -> list[str] | None:
     for item in items:
         if item is None or isinstance(item, (dict, list)):
             continue
-        if isinstance(item, bool):
-            out.append("true" if item else "false")
-        elif isinstance(item, str):
+        if isinstance(item, str):
             out.append(item)
         else:
-            out.append(json.dumps(item))
+            out.extend(keyword_values(item))
     return out if out else None
 
 
@@ -308,21 +310,17 @@ def leaf_predicate(q: qa.Query) -> Callable[[str], bool]:
     Uses the in-memory matcher's own predicate when it provides one, so both
     engines agree by construction.
     """
-    try:
-        from elastic_recheck import matcher
-
-        factory = getattr(matcher, "term_predicate", None)
-    except ImportError:  # pragma: no cover - the Lucene layer is part of the package
-        factory = None
-    if factory is not None:
-        pred: Callable[[str], bool] = factory(q)
-        return pred
     if isinstance(q, qa.Prefix):
         prefix = q.prefix
         return lambda t: t.startswith(prefix)
     if isinstance(q, qa.Wildcard):
-        rx = _lucene_wildcard_regex(q.pattern)
-        return lambda t: rx.fullmatch(t) is not None
+        try:
+            from elastic_recheck.matcher import wildcard_predicate
+        except ImportError:  # pragma: no cover - the Lucene layer ships it
+            rx = _lucene_wildcard_regex(q.pattern)
+            return lambda t: rx.fullmatch(t) is not None
+        wild: Callable[[str], bool] = wildcard_predicate(q.pattern)
+        return wild
     if isinstance(q, qa.Regexp):
         try:  # Lucene's RegExp syntax (``@``, ``~``, ``&``, ``<n-m>``...), not Python's
             from elastic_recheck.lucene_regexp import compile_regexp
@@ -352,6 +350,34 @@ def leaf_predicate(q: qa.Query) -> Callable[[str], bool]:
 
         return in_range
     raise TypeError(f"not a multi-term query: {q!r}")
+
+
+def fuzzy_terms(q: qa.Fuzzy, vocabulary: Iterable[str]) -> list[str]:
+    """The terms a Lucene ``FuzzyQuery`` expands to over ``vocabulary``.
+
+    Lucene keeps the best 50 terms within the edit distance, ranked by
+    similarity ``1 - edits / min(len(term), len(value))`` then term order
+    (``TopTermsBlendedFreqScoringRewrite``); ES does that per shard, the store
+    over its whole vocabulary.
+    """
+    from elastic_recheck.matcher import FUZZY_MAX_EXPANSIONS, edit_distance_at_most
+
+    value, k = q.value, q.max_edits
+    pre = value[: q.prefix_length]
+    scored: list[tuple[float, str]] = []
+    for term in vocabulary:
+        if not term.startswith(pre):
+            continue
+        ed = edit_distance_at_most(value, term, k)
+        if ed is None:
+            continue
+        shortest = min(len(term), len(value))
+        boost = 1.0 if ed == 0 else (1.0 - ed / shortest if shortest else float("-inf"))
+        scored.append((boost, term))
+    if len(scored) > FUZZY_MAX_EXPANSIONS:
+        scored.sort(key=lambda bt: (-bt[0], bt[1]))
+        del scored[FUZZY_MAX_EXPANSIONS:]
+    return [t for _, t in scored]
 
 
 def _literal_prefix(q: qa.Query) -> str:
@@ -520,6 +546,25 @@ class _Compiler:
             ]
         )
 
+    def keyword_vocabulary(self, field_name: str, prefix: str = "") -> list[str]:
+        """Distinct values of a keyword field (starting with ``prefix``)."""
+        if field_name in UNINDEXED_PER_LINE:
+            values: set[str] = set()
+            for (body,) in self.conn.execute("SELECT body FROM docs"):
+                values.update(keyword_values(_loads(body).get(field_name)))
+            return sorted(v for v in values if v.startswith(prefix))
+        table = "kw" if _per_line(field_name) else "kw_shape"
+        sql = f"SELECT DISTINCT value FROM {table} WHERE field = ?"
+        params: list[Any] = [field_name]
+        if prefix:
+            sql += " AND value >= ?"
+            params.append(prefix)
+            upper = _prefix_upper(prefix)
+            if upper is not None:
+                sql += " AND value < ?"
+                params.append(upper)
+        return [v for (v,) in self.conn.execute(sql, params)]
+
     def text_terms(self, field_name: str, terms: list[str]) -> _Plan:
         """Docs whose text field holds any of ``terms``."""
         if not terms:
@@ -564,7 +609,7 @@ class _Compiler:
         if not rows:
             return _NONE
         docs = [self.store._assemble(conn=self.conn, shape=shape, body=body) for _, shape, body in rows]
-        hits = MemoryIndex(docs).search(leaf)
+        hits = MemoryIndex(docs, mapping=self.store.mapping).search(leaf)
         ids = [rows[i][0] for i in hits]
         if not ids:
             return _NONE
@@ -579,6 +624,13 @@ class _Compiler:
         if isinstance(q, qa.Exists):
             if q.field == "_id":
                 return _Plan()
+            if "*" in q.field or "?" in q.field:  # _exists_:build_* (a pattern over field names)
+                match = leaf_predicate(qa.Wildcard(q.field, q.field))
+                names = {f for (f,) in self.conn.execute("SELECT DISTINCT field FROM kw_shape")}
+                names |= {f for (f,) in self.conn.execute("SELECT DISTINCT field FROM kw")}
+                names |= set(self.store._text_fields) | UNINDEXED_PER_LINE
+                wanted = tuple(qa.Exists(n) for n in sorted(names) if match(n))
+                return self.compile(qa.Bool(should=wanted)) if wanted else _NONE
             if mapping.is_text(q.field):
                 return _Plan(fts=f"{self.column(q.field)} : {_fts_string(PRESENT)}")
             if q.field in UNINDEXED_PER_LINE:
@@ -637,7 +689,13 @@ class _Compiler:
             op = conds[0] + "".join(" AND value " + c for c in conds[1:])
             expr, params = self.keyword_lookup(name, op, params)
             return _Plan(sql=[(expr, params)])
-        if isinstance(q, (qa.Wildcard, qa.Regexp, qa.Fuzzy, qa.Range)):
+        if isinstance(q, qa.Fuzzy):
+            prefix = _literal_prefix(q)
+            if text:
+                return self.text_terms(name, fuzzy_terms(q, self.vocabulary(name, prefix=prefix)))
+            keep = set(fuzzy_terms(q, self.keyword_vocabulary(name, prefix)))
+            return self.keyword_predicate(name, keep.__contains__, prefix)
+        if isinstance(q, (qa.Wildcard, qa.Regexp, qa.Range)):
             pred = leaf_predicate(q)
             prefix = _literal_prefix(q)
             if text:
@@ -1530,7 +1588,7 @@ class EmbeddedStore:
                 return entry
         ids, ts, docs = self._run(lambda conn: self._build_docs(conn, key[0], key[1]))
         vocab = build_vocabulary(docs, self.mapping, self._tokenize())
-        entry = _BuildCache(ids=ids, ts=ts, docs=docs, index=MemoryIndex(docs), vocabulary=vocab)
+        entry = _BuildCache(ids=ids, ts=ts, docs=docs, index=MemoryIndex(docs, mapping=self.mapping), vocabulary=vocab)
         with self._cache_lock:
             self._build_cache[key] = entry
             while len(self._build_cache) > PERCOLATION_CACHE:
