@@ -927,8 +927,14 @@ def lint_ast(
     ast: qa.Query,
     mapping: Mapping = DEFAULT_MAPPING,
     raw: Level | None = None,
+    alternatives: bool = True,
 ) -> list[QueryFinding]:
-    """Findings that need the analyzed query (offsets into ``query``)."""
+    """Findings that need the analyzed query (offsets into ``query``).
+
+    ``alternatives=False`` leaves out the "an alternative has no message
+    clause" warning (when an ``implicit-or``/``mixed-and-or`` finding already
+    explains where the alternative comes from).
+    """
     out: list[QueryFinding] = []
     raw = raw or parse_raw(query, mapping.default_field)
     fields = qa.fields_of(ast)
@@ -972,7 +978,7 @@ def lint_ast(
                     "it will hit a large share of all log lines; add a more specific phrase",
                 )
             )
-        elif tokens is None:
+        elif tokens is None and alternatives:
             out.append(
                 QueryFinding(
                     _first_offset(query),
@@ -1172,7 +1178,8 @@ def lint_text(
     raw = parse_raw(query, mapping.default_field)
     qfindings = lint_raw(query, mapping, es_mode)
     if fp.ast is not None:
-        qfindings.extend(lint_ast(query, fp.ast, mapping, raw))
+        explained = any(f.code in ("implicit-or", "mixed-and-or") for f in qfindings)
+        qfindings.extend(lint_ast(query, fp.ast, mapping, raw, alternatives=not explained))
         result.key = normalized_key(fp.ast)
     for qf in qfindings:
         line, col = locator.position(qf.offset)

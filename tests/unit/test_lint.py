@@ -254,6 +254,7 @@ RULE_CASES: list[tuple[str, str, str]] = [
     ("unknown-field", 'mesage:"Kernel panic"', 'message:"Kernel panic"'),
     ("broad-query", 'message:"error" AND tags:"console"', 'message:"error: disk quota exceeded" AND tags:"console"'),
     ("broad-query", 'message:"Traceback" OR message:"libvirtError: internal error"', 'message:"libvirtError" AND message:"Traceback"'),
+    ("broad-query", 'message:"libvirtError internal" OR tags:"syslog.txt"', 'message:"libvirtError internal" OR message:"qemu crashed"'),
 ]
 
 
@@ -289,6 +290,11 @@ def test_unknown_key_is_a_warning_at_the_key() -> None:
 
 def test_broad_query_ignores_specific_alternatives() -> None:
     assert "broad-query" not in codes('message:"libvirtError" OR message:"qemu-kvm crashed"')
+
+
+def test_implicit_or_explains_the_metadata_alternative_once() -> None:
+    got = codes('message:"libvirtError internal" tags:"syslog.txt"')
+    assert "implicit-or" in got and "broad-query" not in got
 
 
 # ---------------------------------------------------------------------------
