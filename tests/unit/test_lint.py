@@ -20,7 +20,6 @@ from elastic_recheck.cli import cli
 from elastic_recheck.errors import QuerySyntaxError
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_QUERIES = REPO.parent / "shared" / "data" / "elastic-recheck-queries"
 
 
 def yaml_query(query: str, extra: str = "") -> str:
@@ -495,14 +494,13 @@ def test_project_queries_pass() -> None:
 # ---------------------------------------------------------------------------
 
 
-def real_queries() -> list[tuple[str, str]]:
-    if not SHARED_QUERIES.is_dir():
-        pytest.skip("../shared/data not present: the stress test lints the 91 real elastic-recheck queries")
-    return [(p.name, p.read_text(encoding="utf-8")) for p in sorted(SHARED_QUERIES.glob("*.yaml"))]
+def real_queries(shared_data: Path) -> list[tuple[str, str]]:
+    """The 91 production elastic-recheck queries (``shared_data`` skips, or fails in CI, when absent)."""
+    return [(p.name, p.read_text(encoding="utf-8")) for p in sorted((shared_data / "elastic-recheck-queries").glob("*.yaml"))]
 
 
-def test_real_queries_lint_without_errors() -> None:
-    files = real_queries()
+def test_real_queries_lint_without_errors(shared_data: Path) -> None:
+    files = real_queries(shared_data)
     assert len(files) >= 90
     report = lint.lint_files(files)
     assert [f for f in report.findings if f.level == "error"] == []
@@ -530,8 +528,8 @@ def mutate(text: str, rng: random.Random, n: int) -> str:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
-def test_mutated_real_queries_never_crash(data: st.DataObject) -> None:
-    files = real_queries()
+def test_mutated_real_queries_never_crash(shared_data: Path, data: st.DataObject) -> None:
+    files = real_queries(shared_data)
     name, text = data.draw(st.sampled_from(files))
     seed = data.draw(st.integers(0, 2**32 - 1))
     n = data.draw(st.integers(1, 6))
@@ -542,8 +540,8 @@ def test_mutated_real_queries_never_crash(data: st.DataObject) -> None:
         assert f.line >= 1 and f.col >= 1 and f.level in ("error", "warning")
 
 
-def test_thousand_files_in_seconds(tmp_path: Path) -> None:
-    files = real_queries()
+def test_thousand_files_in_seconds(shared_data: Path, tmp_path: Path) -> None:
+    files = real_queries(shared_data)
     rng = random.Random(1234)
     d = tmp_path / "many"
     d.mkdir()
