@@ -27,14 +27,14 @@ import logging
 import subprocess
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from elastic_recheck.config import Config
 from elastic_recheck.errors import BackendError, ElasticRecheckError, FingerprintError
 from elastic_recheck.fingerprints import Fingerprint, parse_fingerprint
-from elastic_recheck.report.graph import collect_bug_stats, fingerprint_spec
+from elastic_recheck.report.graph import fingerprint_spec
 from elastic_recheck.report.uncategorized import all_failed_gate_builds
 from elastic_recheck.report.window import ReportWindow
 from elastic_recheck.search import BuildInfo, SearchBackend, TermCount
@@ -201,6 +201,27 @@ def _hit_builds(backend: SearchBackend, fp: Fingerprint, window: ReportWindow) -
     return newest_first(backend.builds(fingerprint_spec(fp, window)))
 
 
+def _failed_hit_sets(backend: SearchBackend, fingerprints: Sequence[Fingerprint], window: ReportWindow) -> dict[str, set[str]]:
+    """bug -> uuids of the *failed* builds its fingerprint hits (only those matter for overlap and rate).
+
+    A fingerprint the backend rejects counts as hitting nothing (logged); an
+    unreachable backend raises.
+    """
+    out: dict[str, set[str]] = {}
+    for fp in fingerprints:
+        spec = fingerprint_spec(fp, window)
+        spec = replace(spec, filters=replace(spec.filters, build_status=FAILURE))
+        try:
+            builds = backend.builds(spec)
+        except BackendError as exc:
+            if exc.retryable:
+                raise
+            LOG.warning("existing fingerprint %s: the backend rejected it: %s", fp.bug, exc)
+            builds = []
+        out.setdefault(fp.bug, set()).update(b.uuid for b in builds)
+    return out
+
+
 def _rate(
     failed_uuids: Sequence[str],
     baseline: Mapping[str, set[str]],
@@ -256,12 +277,7 @@ def run_backtest(
     baseline_fps = [fp for fp in existing if fp.bug not in cand_bugs]
     baseline_fps += [previous[bug] for bug in sorted(previous) if bug in cand_bugs]
     LOG.info("backtest: %d candidate(s), %d baseline fingerprints", len(candidates), len(baseline_fps))
-    baseline_stats = collect_bug_stats(backend, baseline_fps, window, histogram=False)
-    baseline: dict[str, set[str]] = {}
-    for s in baseline_stats:
-        if s.error:
-            LOG.warning("existing fingerprint %s: the backend rejected it: %s", s.bug, s.error)
-        baseline.setdefault(s.bug, set()).update(s.uuids)
+    baseline = _failed_hit_sets(backend, baseline_fps, window)
     failed_gate = [b.uuid for b in all_failed_gate_builds(backend, config, window)]
     LOG.info("backtest: %d failed voting %s builds in the window", len(failed_gate), config.get("site", "gate_queue"))
 
