@@ -642,13 +642,15 @@ def lint_raw(query: str, mapping: Mapping = DEFAULT_MAPPING, es_mode: bool = Tru
     root = parse_raw(query, mapping.default_field)
     out: list[QueryFinding] = []
     for lv in iter_levels(root):
-        out.extend(_boolean_findings(query, lv, es_mode, top=lv is root))
+        out.extend(_boolean_findings(query, lv, es_mode, top=lv is root, mapping=mapping))
     for c, _lv in iter_clauses(root):
         out.extend(_term_findings(query, c, mapping))
     return out
 
 
-def _boolean_findings(query: str, lv: Level, es_mode: bool, top: bool) -> list[QueryFinding]:
+def _boolean_findings(
+    query: str, lv: Level, es_mode: bool, top: bool, mapping: Mapping = DEFAULT_MAPPING
+) -> list[QueryFinding]:
     out: list[QueryFinding] = []
     clauses = lv.clauses
     if not clauses:
@@ -704,6 +706,10 @@ def _boolean_findings(query: str, lv: Level, es_mode: bool, top: bool) -> list[Q
     for k in range(1, len(clauses)):
         c, prev = clauses[k], clauses[k - 1]
         if c.conj != "IMPLICIT" or occurs[k] != SHOULD or occurs[k - 1] != SHOULD:
+            continue
+        if c.field == prev.field and not mapping.is_text(c.field) and "GROUP" not in (c.kind, prev.kind):
+            # Two values of one keyword field (build_name:(a b)): a build has
+            # one value, so OR is the only meaning that can match.
             continue
         a, b = _clause_src(query, prev), _clause_src(query, c)
         out.append(

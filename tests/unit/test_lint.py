@@ -230,6 +230,8 @@ RULE_CASES: list[tuple[str, str, str]] = [
     # (code, query that triggers it, similar query that does not)
     ("implicit-or", 'message:"Timed out" tags:"screen-n-cpu.txt"', 'message:"Timed out" AND tags:"screen-n-cpu.txt"'),
     ("implicit-or", 'message:(libvirtError "cannot acquire")', 'message:(libvirtError AND "cannot acquire")'),
+    # Alternatives of one keyword field can only mean OR: not flagged.
+    ("implicit-or", 'message:"x failed" build_name:(tempest-full tempest-slow)', 'message:"x failed" AND build_name:(tempest-full tempest-slow)'),
     (
         "mixed-and-or",
         'message:"volume failed" AND tags:"screen-c-vol.txt" OR tags:"screen-c-bak.txt"',
