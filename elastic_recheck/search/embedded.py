@@ -139,6 +139,14 @@ PER_LINE_FIELDS: frozenset[str] = frozenset(
     }
 )
 
+#: Lucene refuses terms longer than this (UTF-8 bytes); ES skips such keyword values.
+MAX_KEYWORD_BYTES = 32766
+
+
+def _indexable(value: str) -> bool:
+    return len(value) * 3 <= MAX_KEYWORD_BYTES or len(value.encode("utf-8")) <= MAX_KEYWORD_BYTES
+
+
 def _per_line(name: str) -> bool:
     """Whether a (possibly flattened ``a.b``) field is stored per document, not in the shape."""
     return name in PER_LINE_FIELDS or name.split(".", 1)[0] in PER_LINE_FIELDS
@@ -433,19 +441,6 @@ def required_terms(q: qa.Query, mapping: Mapping) -> frozenset[tuple[str, str]]:
                 common &= other
             return frozenset(common)
     return frozenset()
-
-
-def build_vocabulary(docs: Iterable[AbcMapping[str, Any]], mapping: Mapping, tokenize: Callable[[str], list[str]]) -> frozenset[tuple[str, str]]:
-    """Every ``(field, token)`` of the text fields and ``(field, value)`` of the keyword fields of some documents."""
-    out: set[tuple[str, str]] = set()
-    for doc in docs:
-        for name, raw in flatten_fields(doc):
-            if mapping.is_text(name):
-                for value in text_values(raw) or ():
-                    out.update((name, t) for t in tokenize(value))
-            else:
-                out.update((name, v) for v in keyword_values(raw))
-    return frozenset(out)
 
 
 # ---------------------------------------------------------------------------
@@ -839,10 +834,11 @@ class DocumentPreparer:
             if key_name in self._skip_kw:
                 continue
             if isinstance(value, str):
-                kw.append((key_name, value))
+                if len(value) < 10_000 or _indexable(value):
+                    kw.append((key_name, value))
                 continue
             for name, raw in flatten_fields({key_name: value}):
-                kw.extend((name, v) for v in keyword_values(raw))
+                kw.extend((name, v) for v in keyword_values(raw) if _indexable(v))
         try:
             items: tuple[Any, ...] | None = tuple(shape.items())
             skey = self._shape_keys.get(items)  # type: ignore[arg-type]
@@ -927,7 +923,6 @@ class _BuildCache:
     ts: list[int | None]
     docs: list[dict[str, Any]]
     index: Any
-    vocabulary: frozenset[tuple[str, str]]
 
 
 def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
@@ -1157,6 +1152,7 @@ class EmbeddedStore:
                 for name, raw in flatten_fields(shape)
                 if not self.mapping.is_text(name)
                 for value in keyword_values(raw)
+                if _indexable(value)
             ]
             conn.executemany("INSERT OR IGNORE INTO kw_shape (field, value, shape) VALUES (?, ?, ?)", rows)
         if len(self._shape_cache) > 100_000:
@@ -1587,8 +1583,7 @@ class EmbeddedStore:
                 self._build_cache.move_to_end(key)
                 return entry
         ids, ts, docs = self._run(lambda conn: self._build_docs(conn, key[0], key[1]))
-        vocab = build_vocabulary(docs, self.mapping, self._tokenize())
-        entry = _BuildCache(ids=ids, ts=ts, docs=docs, index=MemoryIndex(docs, mapping=self.mapping), vocabulary=vocab)
+        entry = _BuildCache(ids=ids, ts=ts, docs=docs, index=MemoryIndex(docs, mapping=self.mapping))
         with self._cache_lock:
             self._build_cache[key] = entry
             while len(self._build_cache) > PERCOLATION_CACHE:
@@ -1627,7 +1622,8 @@ class EmbeddedStore:
                 if len(self._required) > 50_000:
                     self._required.clear()
                 self._required[full] = required
-            if not entry.docs or not required <= entry.vocabulary:
+            docs_with = entry.index.docs_with
+            if not entry.docs or not all(docs_with(f, t) for f, t in required):
                 found: list[int] = []  # a token every match needs is nowhere in this build
             else:
                 found = list(entry.index.search(full))
