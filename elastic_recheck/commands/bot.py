@@ -16,7 +16,7 @@ from elastic_recheck.bot import Bot, BotSettings, parse_required_files
 from elastic_recheck.cli import AppContext
 from elastic_recheck.commands import queries_option
 from elastic_recheck.config import Config, _list
-from elastic_recheck.errors import ElasticRecheckError
+from elastic_recheck.errors import ElasticRecheckError, StoreError
 from elastic_recheck.fingerprints import load_fingerprints
 from elastic_recheck.state import BotState
 
@@ -54,6 +54,51 @@ def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
         if value is not None:
             setattr(settings, key, value)
     return settings
+
+
+#: bot_meta key: ``eventCreatedOn`` of the newest stream event handled (epoch seconds).
+STREAM_POSITION = "stream_position"
+
+
+def _resume_position(state: BotState) -> float | None:
+    value = state.get_meta(STREAM_POSITION)
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _advance_position(state: BotState, event: dict[str, Any], position: float | None) -> float | None:
+    """Persist the event's time once it was handled (only forward; an older position is always safe)."""
+    created = event.get("eventCreatedOn")
+    if isinstance(created, bool) or not isinstance(created, int | float):
+        return position
+    if position is not None and created <= position:
+        return position
+    try:
+        state.set_meta(STREAM_POSITION, repr(float(created)))
+    except ElasticRecheckError as exc:
+        LOG.warning("could not record the stream position: %s", exc)
+        return position
+    return float(created)
+
+
+def _submit(the_bot: Bot, event: dict[str, Any], stop: threading.Event) -> bool:
+    """Hand one event to the bot, waiting while it cannot be persisted (disk full, locked).
+
+    False when stopping first: the event was not persisted and the stream
+    position not advanced, so the next start recovers it.
+    """
+    delay = 1.0
+    while True:
+        try:
+            the_bot.submit(event)
+            return True
+        except StoreError as exc:
+            LOG.error("cannot persist an event (%s); retrying in %.0f s", exc, delay)
+        if stop.wait(delay):
+            return False
+        delay = min(delay * 2, 60.0)
 
 
 def _irc_reporter(app: AppContext, enabled: bool, dry_run: bool, bugs: Any) -> tuple[Any, Any]:
@@ -202,13 +247,16 @@ def bot(
         else:
             from elastic_recheck.gerrit import GerritEventStream
 
-            stream = GerritEventStream.from_config(cfg)
+            # Resume from the newest event already persisted, so that events
+            # Gerrit sent while the bot was down are recovered (gerrit query).
+            position = _resume_position(state)
+            stream = GerritEventStream.from_config(cfg, since=position)
             stream.start()
             try:
                 while not stop.is_set():
                     event = stream.get(timeout=1.0)
-                    if event is not None:
-                        the_bot.submit(event)
+                    if event is not None and _submit(the_bot, event, stop):
+                        position = _advance_position(state, event, position)
             finally:
                 stream.stop()
     except KeyboardInterrupt:

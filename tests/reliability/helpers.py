@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -293,6 +296,53 @@ def wait_for(pred: Callable[[], Any], timeout: float = 30.0, interval: float = 0
             return True
         time.sleep(interval)
     return bool(pred())
+
+
+def bot_config(tmp: Path, server: Any, keys: Any, extra: str = "") -> Path:
+    cfg = tmp / "er.conf"
+    cfg.write_text(
+        "[gerrit]\n"
+        f"host = 127.0.0.1\nport = {server.port}\nuser = {server.user}\nkey = {keys.client_key}\n"
+        "[recheckwatch]\nci_username = zuul\nreadiness_poll = 0.2\n" + extra
+    )
+    cfg.chmod(0o600)
+    return cfg
+
+
+class BotProcess:
+    """One ``elastic-recheck bot`` subprocess; output goes to a log file."""
+
+    def __init__(
+        self, cfg: Path, store: Path, state: Path, log: Path, fault: str | None = None,
+        extra: Sequence[str] = ("--no-irc",), verbose: str = "-v",
+    ) -> None:
+        env = bot_env(**({"ELASTIC_RECHECK_FAULT": fault} if fault else {}))
+        self.log = log
+        self._fh = log.open("w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "elastic_recheck", verbose, "-c", str(cfg), "--store", str(store), "bot",
+             "--queries", str(REPO / "queries"), "--state", str(state), *extra],
+            stdout=self._fh, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+        )
+
+    def wait_exit(self, timeout: float) -> int:
+        rc = self.proc.wait(timeout)
+        self._fh.close()
+        return rc
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._fh.close()
+        return int(self.proc.returncode)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
 
 
 def bot_env(**extra: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,10 +32,12 @@ from elastic_recheck.state import BotState
 from tests.reliability.helpers import (
     FPS,
     REPO,
+    BotProcess,
     IndexedBuild,
     Job,
     LogCluster,
     RecordingReviewer,
+    bot_config,
     bot_env,
     failure_event,
     wait_for,
@@ -201,3 +204,56 @@ def test_bot_state_on_a_full_disk_loses_nothing(tmp_path: Path, caplog: pytest.L
             conn = sqlite3.connect(fs / "state.db")
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             conn.close()
+
+
+def test_bot_process_waits_while_its_state_disk_is_full(
+    tmp_path: Path, gerrit_server: Any, gerrit_ssh_keys: Any
+) -> None:
+    """``elastic-recheck bot`` with its state on a full tmpfs: the event cannot
+    be persisted, so it is held (not acknowledged, not dropped) and retried;
+    once space is back it is commented exactly once."""
+    import json
+
+    from sample.make_events import report_event
+
+    fs = tmp_path / "fs"
+    with tmpfs(fs, "2m") as mounted:
+        if not mounted:
+            pytest.skip("needs a small tmpfs (root and mount)")
+        store = tmp_path / "store.db"
+        with EmbeddedStore(store) as s:
+            from elastic_recheck.ingest import ingest_jsonl
+
+            ingest_jsonl(s, SAMPLE_LOGS)
+        truth = json.loads((REPO / "sample" / "builds.json").read_text())["builds"]
+        build = next(b for b in truth if "1893618" in b["injected_bugs"] and b["voting"] and b["result"] == "FAILURE")
+        event = report_event([build])
+        cfg = bot_config(tmp_path, gerrit_server, gerrit_ssh_keys)
+        bot = BotProcess(cfg, store, fs / "state.db", tmp_path / "bot.log")
+        try:
+            assert gerrit_server.wait_for_streams(1, 30), bot.output()
+            filler = fs / "filler"
+            with filler.open("wb") as fh:
+                try:
+                    while True:
+                        fh.write(b"\0" * 65536)
+                        fh.flush()
+                except OSError:
+                    pass
+            gerrit_server.emit(event)
+            assert wait_for(lambda: "cannot persist an event" in bot.output(), 20), bot.output()
+            assert bot.proc.poll() is None  # still running
+            assert gerrit_server.reviews == []
+            filler.unlink()
+            assert wait_for(lambda: len(gerrit_server.reviews) == 1, 30), bot.output()
+            gerrit_server.emit(event)
+            time.sleep(1.0)
+        finally:
+            assert bot.stop() == 0, bot.output()
+        assert len(gerrit_server.reviews) == 1
+        assert "Traceback" not in bot.output()
+        import sqlite3
+
+        conn = sqlite3.connect(fs / "state.db")
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
