@@ -25,11 +25,14 @@ from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
 from elastic_recheck.state import BotState
 from tests.reliability.helpers import (
     FPS,
+    REPO,
+    BotProcess,
     IndexedBuild,
     Job,
     LogCluster,
     RecordingReviewer,
     actions,
+    bot_config,
     failure_event,
     wait_for,
 )
@@ -194,3 +197,44 @@ def test_partial_classification_answer_is_not_reported_as_unrecognized(
     cluster.partial = set()
     assert h.bot.wait_idle(30)
     assert len(h.reviewer.reviews) == 1 and "1893618" in h.reviewer.reviews[0][2]
+
+
+def test_bot_process_on_a_cluster_outage_past_the_deadline(
+    tmp_path: Path, cluster: LogCluster, gerrit_server: Any, gerrit_ssh_keys: Any
+) -> None:
+    """``elastic-recheck bot`` with ``[data_source] backend = elasticsearch``:
+    the cluster answers 503 for longer than the readiness timeout. The event
+    is retried, then a timeout notice is written; the process survives and
+    comments on the next event once the cluster is back."""
+    from elastic_recheck.fingerprints import load_fingerprints
+
+    fps = {fp.bug: fp for fp in load_fingerprints(REPO / "queries").fingerprints}
+    line = "tempest.lib.exceptions.SSHTimeout: Connection to the 172.24.5.10 via SSH timed out."
+    for uuid in (A, B):
+        cluster.index(IndexedBuild(uuid, hits={fps["1945311"].query: line}))
+    cfg = bot_config(
+        tmp_path, gerrit_server, gerrit_ssh_keys,
+        f"readiness_timeout = 2\n[data_source]\nbackend = elasticsearch\nes_url = {cluster.url}\ntimeout = 2\nretries = 0\n",
+    )
+    out = tmp_path / "actions.jsonl"
+    cluster.outage = True
+    bot = BotProcess(cfg, tmp_path / "unused.db", tmp_path / "state.db", tmp_path / "bot.log",
+                     extra=("--no-irc", "--actions-out", str(out)))
+    try:
+        assert gerrit_server.wait_for_streams(1, 30), bot.output()
+        gerrit_server.emit(failure_event(1101, 1, [Job("tempest-full", A)]))
+        assert wait_for(lambda: len(actions(out)) == 1, 30), bot.output()
+        assert "backend unavailable" in actions(out)[0]["timeout"]
+        assert gerrit_server.reviews == []
+        retried = sum(1 for _, status in cluster.answered if status == 503)
+        assert retried >= 3
+        cluster.outage = False
+        gerrit_server.emit(failure_event(1102, 1, [Job("tempest-full", B)]))
+        assert wait_for(lambda: len(gerrit_server.reviews) == 1, 30), bot.output()
+        assert bot.proc.poll() is None
+    finally:
+        rc = bot.stop()
+    assert rc == 0, bot.output()
+    assert "https://bugs.launchpad.net/bugs/1945311" in (gerrit_server.reviews[0].message or "")
+    assert "Traceback" not in bot.output()
+    assert "timeouts: 1" in bot.output()
