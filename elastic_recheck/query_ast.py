@@ -64,7 +64,12 @@ class Prefix(Query):
 
 @dataclass(frozen=True, slots=True)
 class Wildcard(Query):
-    """``*`` (any run) and ``?`` (one character) over one token / keyword value."""
+    """``*`` (any run) and ``?`` (one character) over one token / keyword value.
+
+    ``pattern`` uses Lucene's WildcardQuery syntax: ``\\x`` is a literal ``x``
+    (so ``\\*`` is a literal star). On text fields the unescaped text is
+    lowercased; escaped characters are kept as written.
+    """
 
     field: str
     pattern: str
@@ -72,7 +77,11 @@ class Wildcard(Query):
 
 @dataclass(frozen=True, slots=True)
 class Regexp(Query):
-    """``field:/regex/`` in Lucene's RegExp syntax, matched against whole tokens."""
+    """``field:/regex/`` in Lucene's RegExp syntax, matched against whole tokens.
+
+    See :mod:`elastic_recheck.lucene_regexp` (``~`` complement, ``&``
+    intersection, ``<n-m>`` intervals, ``#``, ``@``; no ``\\d``-style classes).
+    """
 
     field: str
     pattern: str
@@ -101,7 +110,11 @@ class Range(Query):
 
 @dataclass(frozen=True, slots=True)
 class Exists(Query):
-    """``_exists_:field`` (ES): the field has at least one value."""
+    """``_exists_:field`` (ES): the field has at least one value.
+
+    ``field`` may be a glob (``build_*``) when the query wrote one escaped or
+    quoted (``_exists_:build\\*``): any field whose name matches.
+    """
 
     field: str
 
