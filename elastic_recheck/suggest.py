@@ -208,6 +208,8 @@ class ErrorLine:
     tags: tuple[str, ...] = ()
     loglevel: str | None = None
     doc_id: str | None = None
+    #: The document the line came from (for re-matching drafts in memory).
+    doc: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 def _str(value: Any) -> str:
@@ -282,6 +284,7 @@ def extract_lines(doc: Mapping[str, Any], doc_id: str | None = None) -> list[Err
             tags=_tags(doc.get(TAGS_FIELD)),
             loglevel=level,
             doc_id=doc_id,
+            doc=doc,
         )
         for p in out
     ]
@@ -743,8 +746,9 @@ def candidates_for(cluster: Cluster) -> list[Candidate]:
         out.append(Candidate((phrases[0],), tag))
     if len(phrases) > 1:
         out.append(Candidate(tuple(phrases), tag))
-    jobs = tuple(sorted(cluster.jobs()))
-    if 0 < len(jobs) <= MAX_SCOPE_JOBS:
+    names = {line.build_name for line in cluster.lines}
+    jobs = tuple(sorted(names))
+    if "" not in names and 0 < len(jobs) <= MAX_SCOPE_JOBS:
         out.append(Candidate(tuple(phrases), tag, jobs))
     return out
 
@@ -1094,23 +1098,54 @@ def _precision(hits: Sequence[BuildInfo]) -> float:
     return statuses[FAILURE] / total if total else 0.0
 
 
+def rematches(query: str, lines: Sequence[ErrorLine], es_mode: bool = True) -> bool:
+    """The query parses and matches every document the lines came from.
+
+    Parsed with :func:`elastic_recheck.lucene.parse` and evaluated with
+    :class:`elastic_recheck.matcher.MemoryIndex` over the lines' documents
+    (lines without their document are only parsed).
+    """
+    from elastic_recheck import lucene
+    from elastic_recheck.errors import QuerySyntaxError
+    from elastic_recheck.matcher import MemoryIndex
+
+    try:
+        ast = lucene.parse(query, es_mode=es_mode)
+    except QuerySyntaxError as exc:
+        LOG.warning("draft query %r does not parse: %s", query, exc)
+        return False
+    docs: dict[int, Mapping[str, Any]] = {}
+    for line in lines:
+        if line.doc is not None:
+            docs.setdefault(id(line.doc), line.doc)
+    if not docs:
+        return True
+    index = MemoryIndex(list(docs.values()))
+    return len(index.search(ast)) == len(docs)
+
+
 def evaluate_cluster(
     backend: SearchBackend,
     cluster: Cluster,
     window: ReportWindow,
     name: str = "draft",
     errors: list[str] | None = None,
+    es_mode: bool = True,
 ) -> Draft | None:
     """Backtest a cluster's candidate queries and keep the best one.
 
-    The simplest candidate is taken unless a narrower one has a strictly
-    better precision; a candidate that misses a build of its own cluster
-    (its phrase does not re-match the lines) is never taken. None when no
-    candidate works.
+    A candidate must parse and match every document its lines came from
+    (:func:`rematches`), and it must hit every build of its cluster over the
+    window; the simplest such candidate is taken unless a narrower one has a
+    strictly better precision. None when no candidate works.
     """
     best: Draft | None = None
     best_precision = -1.0
+    lines = cluster.lines
     for cand in candidates_for(cluster):
+        if not rematches(cand.query, lines, es_mode=es_mode):
+            LOG.warning("candidate %r does not re-match its own lines; skipped", cand.query)
+            continue
         try:
             hits = backtest_builds(backend, name, cand.query, window)
         except BackendError as exc:
@@ -1204,6 +1239,7 @@ def draft_from_builds(
     :raises BackendError: when the backend is unavailable (retryable).
     """
     config = config or Config()
+    es_mode = config.get("data_source", "lucene_mode") == "es"
     report = SuggestReport(
         window=window,
         queues=(),
@@ -1225,7 +1261,7 @@ def draft_from_builds(
     LOG.info("suggest: %d error lines, %d clusters, %d in >= %d builds", len(lines), len(clusters), len(big), min_builds)
     drafts: list[Draft] = []
     for i, cluster in enumerate(big):
-        draft = evaluate_cluster(backend, cluster, window, name=f"cluster-{i + 1}", errors=report.errors)
+        draft = evaluate_cluster(backend, cluster, window, name=f"cluster-{i + 1}", errors=report.errors, es_mode=es_mode)
         if draft is None:
             report.dropped_unverified += 1
         else:

@@ -473,3 +473,41 @@ def test_draft_yaml_is_a_commented_query_file() -> None:
     out = format_text([d])
     assert f"  query: {d.query}" in out and "precision 75.0%" in out
     assert format_text([]).startswith("No draft")
+
+
+# ---------------------------------------------------------------------------
+# Drafts re-match their lines (lucene.parse + matcher.MemoryIndex)
+
+
+def test_rematches_parses_and_evaluates_in_memory() -> None:
+    from elastic_recheck.suggest import rematches
+
+    body = 'cannot open "C:\\temp\\disk.img" for writing (policy "strict")'
+    docs = [
+        _doc(f"np1 | ERROR: {body}", build_uuid=f"b{i}", filename="job-output.txt", tags=["job-output.txt", "console"])
+        for i in range(2)
+    ]
+    lines = [x for d in docs for x in extract_lines(d)]
+    assert len(lines) == 2 and all(x.doc is not None for x in lines)
+    (cluster,) = cluster_lines(lines)
+    cands = candidates_for(cluster)
+    assert cands and any('\\"' in c.query and "\\\\" in c.query for c in cands)
+    assert all(rematches(c.query, cluster.lines) for c in cands)
+    assert not rematches('message:"for reading"', cluster.lines)
+    assert not rematches('tags:"syslog"', cluster.lines)
+    assert not rematches('message:"unterminated', cluster.lines)
+    # Without documents only the syntax is checked.
+    assert rematches('message:"anything"', [_line("x y", "b1")])
+
+
+def test_real_clusters_rematch_their_documents() -> None:
+    from elastic_recheck.suggest import rematches
+
+    lines = _real_lines(CONDUCTOR, builds=3) + _real_lines("os-loganalyze/screen-q-svc.txt.gz", builds=2)
+    clusters = cluster_lines(lines)
+    checked = 0
+    for cluster in clusters:
+        for cand in candidates_for(cluster):
+            assert rematches(cand.query, cluster.lines), (cluster.key, cand.query)
+            checked += 1
+    assert checked >= 20
