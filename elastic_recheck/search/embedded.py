@@ -923,6 +923,8 @@ class _BuildCache:
     ts: list[int | None]
     docs: list[dict[str, Any]]
     index: Any
+    #: leaf query -> matching doc indexes (fingerprints share clauses: tags, filters)
+    memo: dict[qa.Query, frozenset[int]] = field(default_factory=dict)
 
 
 def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
@@ -1626,7 +1628,7 @@ class EmbeddedStore:
             if not entry.docs or not all(docs_with(f, t) for f, t in required):
                 found: list[int] = []  # a token every match needs is nowhere in this build
             else:
-                found = list(entry.index.search(full))
+                found = list(self._evaluate(entry, full))
             start = _dt_to_ms(spec.window.start) if spec.window.start is not None else None
             end = _dt_to_ms(spec.window.end) if spec.window.end is not None else None
             if start is not None or end is not None:
@@ -1648,6 +1650,56 @@ class EmbeddedStore:
             ]
             out.append(SearchResult(hits=hits, total=len(found), label=spec.label))
         return out
+
+    def _evaluate(self, entry: _BuildCache, q: qa.Query) -> frozenset[int]:
+        """Lucene's boolean algebra over the build's MemoryIndex, with leaf results memoized.
+
+        Same semantics as ``MemoryIndex.evaluate`` (must: all, cheapest first;
+        should: any when there is no must; must_not: none); a clause shared by
+        many fingerprints (``tags:"screen-n-cpu.txt"``, ``voting:1``) is
+        evaluated once per build.
+        """
+        if isinstance(q, qa.Bool):
+            result: frozenset[int] | None
+            if q.must:
+                result = None
+                for clause in sorted(q.must, key=lambda c: self._cost(entry, c)):
+                    docs = self._evaluate(entry, clause)
+                    result = docs if result is None else result & docs
+                    if not result:
+                        return frozenset()
+            elif q.should:
+                acc: set[int] = set()
+                for clause in q.should:
+                    acc |= self._evaluate(entry, clause)
+                result = frozenset(acc)
+            else:
+                return frozenset()
+            for clause in q.must_not:
+                if not result:
+                    break
+                result = result - self._evaluate(entry, clause)
+            return result if result is not None else frozenset()
+        got = entry.memo.get(q)
+        if got is None:
+            got = entry.index.evaluate(q)
+            if len(entry.memo) > 100_000:
+                entry.memo.clear()
+            entry.memo[q] = got
+        return got
+
+    def _cost(self, entry: _BuildCache, q: qa.Query) -> int:
+        """Documents a clause can match at most (known results first, rare terms first)."""
+        got = entry.memo.get(q)
+        if got is not None:
+            return len(got)
+        required = self._required.get(q)
+        if required is None:
+            required = required_terms(q, self.mapping)
+            self._required[q] = required
+        if not required:
+            return len(entry.docs) + 1
+        return min(len(entry.index.docs_with(f, t)) for f, t in required)
 
     def count_builds(self, spec: QuerySpec, *, query: qa.Query | None = None) -> int:
         def run(conn: sqlite3.Connection) -> int:
