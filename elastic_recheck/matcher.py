@@ -3,7 +3,7 @@
 :class:`MemoryIndex` indexes a batch of documents (one build's log lines, say)
 the way the Elasticsearch mapping does (:mod:`elastic_recheck.schema`): text
 fields through :func:`elastic_recheck.analysis.analyze_values` into postings
-``token -> {doc: positions}``, keyword fields as exact values. Then
+(each token's occurrences as ``doc << 32 | position`` keys), keyword fields as exact values. Then
 :meth:`MemoryIndex.search` evaluates a :mod:`elastic_recheck.query_ast` tree
 with set algebra on the postings: a term is a dictionary lookup, a phrase
 intersects the documents of its terms (rarest first) before it looks at
@@ -80,6 +80,10 @@ FUZZY_MAX_EXPANSIONS = 50
 MAX_KEYWORD_BYTES = 32766
 
 _EMPTY: frozenset[int] = frozenset()
+# Postings keys pack (doc, position) into one int so that an exact phrase is a
+# few set lookups per occurrence of its rarest term.
+_SHIFT = 32
+_MASK = (1 << _SHIFT) - 1
 
 
 # --------------------------------------------------------------------------
@@ -229,18 +233,6 @@ def damerau_within(a: str, b: str, k: int) -> bool:
 # --------------------------------------------------------------------------
 
 
-def _exact_phrase(lists: Sequence[Sequence[int]], offsets: Sequence[int]) -> bool:
-    """Is there p with p + offset_i in list_i for every i?"""
-    first = min(range(len(lists)), key=lambda i: len(lists[i]))
-    sets = [set(x) for x in lists]
-    base = offsets[first]
-    for pos in lists[first]:
-        start = pos - base
-        if all((start + offsets[i]) in sets[i] for i in range(len(lists)) if i != first):
-            return True
-    return False
-
-
 def _min_window(lists: Sequence[Sequence[int]], offsets: Sequence[int], slop: int) -> bool:
     """SloppyPhraseMatcher without repeated terms: the smallest range of
     ``pos_i - offset_i`` (one position per term) must be <= slop."""
@@ -316,13 +308,14 @@ class MemoryIndex:
 
     def __init__(self, docs: Iterable[AbcMapping[str, Any]], mapping: Mapping = DEFAULT_MAPPING) -> None:
         self.mapping = mapping
-        #: text field -> token -> doc -> sorted positions
-        self.postings: dict[str, dict[str, dict[int, list[int]]]] = {}
+        #: text field -> token -> ``doc << 32 | position`` keys (one per occurrence)
+        self.postings: dict[str, dict[str, set[int]]] = {}
         #: keyword field -> value -> docs
         self.values: dict[str, dict[str, set[int]]] = {}
         #: field -> docs where it has at least one value (ES ``_field_names``)
         self.present: dict[str, set[int]] = {}
         self._doc_sets: dict[tuple[str, str], frozenset[int]] = {}
+        self._positions: dict[tuple[str, str], dict[int, list[int]]] = {}
         n = 0
         gap = mapping.position_increment_gap
         for doc_id, doc in enumerate(docs):
@@ -330,8 +323,13 @@ class MemoryIndex:
             for name, vals in flatten_document(doc).items():
                 if mapping.is_text(name):
                     field_post = self.postings.setdefault(name, {})
+                    base = doc_id << _SHIFT
                     for tok, pos in analyze_values(vals, gap):
-                        field_post.setdefault(tok, {}).setdefault(doc_id, []).append(pos)
+                        keys = field_post.get(tok)
+                        if keys is None:
+                            field_post[tok] = {base | pos}
+                        else:
+                            keys.add(base | pos)
                     self.present.setdefault(name, set()).add(doc_id)
                 else:
                     kept = False
@@ -356,11 +354,25 @@ class MemoryIndex:
             return got
         if self.mapping.is_text(field):
             post = self.postings.get(field, {}).get(term)
-            got = frozenset(post) if post else _EMPTY
+            got = frozenset([k >> _SHIFT for k in post]) if post else _EMPTY
         else:
             vals = self.values.get(field, {}).get(term)
             got = frozenset(vals) if vals else _EMPTY
         self._doc_sets[key] = got
+        return got
+
+    def _keys(self, field: str, term: str) -> set[int]:
+        return self.postings.get(field, {}).get(term) or set()
+
+    def positions(self, field: str, term: str) -> dict[int, list[int]]:
+        """``doc -> sorted positions`` of a token of a text field."""
+        key = (field, term)
+        got = self._positions.get(key)
+        if got is None:
+            got = {}
+            for k in sorted(self.postings.get(field, {}).get(term, ())):
+                got.setdefault(k >> _SHIFT, []).append(k & _MASK)
+            self._positions[key] = got
         return got
 
     def vocabulary(self, field: str) -> Iterator[str]:
@@ -455,14 +467,20 @@ class MemoryIndex:
             out |= self.docs_with(q.field, term)
         return frozenset(out)
 
+    def _term_cost(self, field: str, term: str) -> int:
+        if self.mapping.is_text(field):
+            return len(self.postings.get(field, {}).get(term, ()))
+        return len(self.values.get(field, {}).get(term, ()))
+
     def _cost(self, q: Query) -> int:
+        """A cheap estimate of how much evaluating ``q`` costs (to order AND clauses)."""
         if isinstance(q, Term):
-            return len(self.docs_with(q.field, q.value))
+            return self._term_cost(q.field, q.value)
         if isinstance(q, Phrase):
-            return min(len(self.docs_with(q.field, t)) for t in q.terms)
+            return min(self._term_cost(q.field, t) for t in q.terms)
         if isinstance(q, Bool) and q.must:
             return min(self._cost(c) for c in q.must)
-        return self.size + 1
+        return (self.size + 1) * 64
 
     def _eval_bool(self, q: Bool) -> frozenset[int]:
         if q.must:
@@ -496,26 +514,37 @@ class MemoryIndex:
             if not p:
                 return _EMPTY
             posts.append(p)
+        offsets = q.positions
+        if q.slop == 0:
+            # Exact: walk the rarest term's occurrences, look the others up.
+            order = sorted(range(len(posts)), key=lambda i: len(posts[i]))
+            r = order[0]
+            cur: Iterable[int] = posts[r]
+            for i in order[1:]:
+                keyset = self._keys(q.field, q.terms[i])
+                delta = offsets[i] - offsets[r]
+                cur = [k for k in cur if k + delta in keyset]
+                if not cur:
+                    return _EMPTY
+            return frozenset([k >> _SHIFT for k in cur])
         order = sorted(range(len(posts)), key=lambda i: len(posts[i]))
-        cand = set(posts[order[0]])
+        cand = set(self.docs_with(q.field, q.terms[order[0]]))
         for i in order[1:]:
-            cand.intersection_update(posts[i])
+            cand.intersection_update(self.docs_with(q.field, q.terms[i]))
             if not cand:
                 return _EMPTY
-        offsets = q.positions
+        pos_maps = [self.positions(q.field, t) for t in q.terms]
         repeats = len(set(q.terms)) < len(q.terms)
-        out = []
+        matched = []
         for d in cand:
-            lists = [p[d] for p in posts]
-            if q.slop == 0:
-                ok = _exact_phrase(lists, offsets)
-            elif repeats:
+            lists = [pm[d] for pm in pos_maps]
+            if repeats:
                 ok = _sloppy_with_repeats(q.terms, lists, offsets, q.slop)
             else:
                 ok = _min_window(lists, offsets, q.slop)
             if ok:
-                out.append(d)
-        return frozenset(out)
+                matched.append(d)
+        return frozenset(matched)
 
 
 def _range_predicate(q: Range) -> Callable[[str], bool]:
