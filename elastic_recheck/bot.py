@@ -482,26 +482,34 @@ class Bot:
         log.info("commented on %s,%s", report.change, report.patchset)
 
     def _must_repost(self, key: str, report: FailureReport, earlier: Any, log: logging.LoggerAdapter) -> bool:  # type: ignore[type-arg]
-        """Settle an unacknowledged earlier post; True when it should be posted (again)."""
+        """Settle an unacknowledged earlier post; True when it should be posted (again).
+
+        Found on Gerrit: settled. Not found: posted again, but not sooner than
+        ``confirm_after_s`` after our own attempt (Gerrit may still be storing
+        it). Cannot be checked: our own failed attempt is retried (as without
+        the mark; it may then appear twice), a dead process's is not (it may
+        be missing).
+        """
         check = getattr(self.reviewer, "posted", None)
         where = f"{report.change},{report.patchset}"
-        if check is not None and earlier.mine:
-            wait = earlier.since + self.settings.confirm_after_s - self.clock()
-            if wait > 0:
-                raise GerritError(f"the last comment attempt was not acknowledged; asking Gerrit in {wait:.0f} s")
         found = check(report.change, report.patchset, earlier.message or "") if check is not None else None
+        if found:
+            log.info("the unacknowledged comment on %s did reach Gerrit", where)
+            self.state.confirm_report(key, "gerrit")
+            return False
         if found is None:
-            if earlier.mine:  # our own attempt failed: retry, as without the mark (may duplicate)
+            if earlier.mine:
                 log.warning("the comment on %s was not acknowledged and cannot be checked; posting again", where)
                 return True
             log.warning("a comment on %s left unacknowledged by a stopped process cannot be checked; "
                         "not posting again (it may be missing)", where)
             self.state.confirm_report(key, "gerrit")
             return False
-        if found:
-            log.info("the unacknowledged comment on %s did reach Gerrit", where)
-            self.state.confirm_report(key, "gerrit")
-            return False
+        if earlier.mine:
+            wait = earlier.since + self.settings.confirm_after_s - self.clock()
+            if wait > 0:
+                raise GerritError(f"the last comment attempt was not acknowledged and is not on Gerrit yet; "
+                                  f"asking again, posting in {wait:.0f} s if still missing")
         log.warning("the unacknowledged comment on %s is not on Gerrit; posting it", where)
         return True
 
