@@ -539,6 +539,14 @@ def features_suite() -> tuple[list[Doc], list[str]]:
     docs.append({"nested": {"field": "inner value", "n": 3}, "message": "nested doc"})
     docs.append({"message": "long " + "a" * 300 + " tail " + "b" * 255 + "c"})
     docs.append({"message": "under " + "_" * 300 + "z end"})
+    # unicode and escapes
+    docs.append({"message": "日本語 テスト ひらがな 한국어 café CAFÉ İstanbul ΣΑΣ σας 😀 👍🏽", "build_name": "日本"})
+    docs.append({"message": "message:foo build_name:bar a:b", "build_name": "a b"})
+    docs.append({"message": "foo\tbar\nbaz qux\u00a0quux", "tags": ["x y", "z"]})
+    docs.append({"message": "a b c", "build_name": ["one", "two", "Three"]})
+    docs.append({"message": "İ i ı I", "build_name": "İ"})
+    docs.append({"message": "aaaa", "build_name": "a\\b"})
+    docs.append({"message": "x", "build_name": 'x"y'})
 
     q: list[str] = []
     words = [
@@ -1026,6 +1034,90 @@ def features_suite() -> tuple[list[Doc], list[str]]:
         'message:"end start"~100',
     ]
     q += ops
+    q += [
+        "日本語",
+        '"日本語"',
+        "message:日本",
+        '"日本"',
+        "テスト",
+        "ひら*",
+        "ひ",
+        "한국어",
+        "한국*",
+        "CAFÉ",
+        "café",
+        "cafe",
+        "caf?",
+        "CAF*",
+        "İstanbul",
+        "istanbul",
+        "İSTANBUL*",
+        "σας",
+        "ΣΑΣ",
+        "σασ",
+        "😀",
+        "👍🏽",
+        '"😀 👍🏽"',
+        "build_name:日本",
+        "build_name:日*",
+        "message\\:foo",
+        '"message:foo"',
+        "build\\_name:bar",
+        "build_name:bar",
+        '"foo bar"',
+        '"foo\tbar"',
+        '"foo\nbar"',
+        "foo\tbar",
+        "qux\u00a0quux",
+        '"qux quux"',
+        "quux",
+        "qux",
+        'tags:"x y"',
+        'tags:"y z"',
+        'tags:"y z"~100',
+        'tags:"y z"~101',
+        "build_name:Three",
+        "build_name:three",
+        "build_name:(one AND two)",
+        "build_name:(one AND three)",
+        "build_name:[one TO two]",
+        "build_name:{one TO two}",
+        "İ",
+        "i",
+        "ı",
+        "I",
+        "build_name:İ",
+        "build_name:i",
+        "message:İ*",
+        "message:/İ/",
+        "message:/i/",
+        "build_name:a\\\\b",
+        'build_name:"a\\\\b"',
+        "build_name:a\\b",
+        'build_name:x\\"y',
+        'build_name:"x\\"y"',
+        'build_name:x"y',
+        "\\u65e5",
+        "\\u65E5\\u672C",
+        "\\uD83D\\uDE00",
+        "\\uD83D",
+        "message:\\u0041AAA",
+        "message:[\\u0061 TO b]",
+        "message:[a\\ b TO c]",
+        "NOT(a)",
+        "NOT (a) b",
+        "-(a b) c",
+        "a AND (b OR NOT c)",
+        "a && !b",
+        '"a b c"~1',
+        '"c b a"~3',
+        '"c b a"~4',
+        '"a c"',
+        '"a c"~1',
+        "nofield:*",
+        "((((((((((a))))))))))",
+        "(" * 50 + "a" + ")" * 50,
+    ]
     return docs, q
 
 
