@@ -113,6 +113,45 @@ def _unavailable(name: str, short: str, why: str) -> click.Command:
     return _cmd
 
 
+class RedactSecrets(logging.Filter):
+    """Masks secret values in every record a handler emits (third-party loggers included:
+    paramiko logs the SSH key path at DEBUG, HTTP clients may quote URLs)."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def _clean(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            msg = record.getMessage()
+        except Exception:  # a bad format string is the logging module's business
+            return True
+        clean = self._clean(msg)
+        if clean != msg:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self._clean(record.exc_text)
+        return True
+
+
+def redact_logs(config: Config) -> None:
+    """Install :class:`RedactSecrets` for ``config``'s secrets on the root logger's handlers."""
+    secrets = config.secret_values()
+    if not secrets:
+        return
+    for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, RedactSecrets)]:
+            handler.removeFilter(old)
+        handler.addFilter(RedactSecrets(secrets))
+
+
 def setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     logging.basicConfig(
@@ -152,6 +191,7 @@ def cli(ctx: click.Context, config_path: Path | None, store: Path | None, verbos
         config = load_config(config_path)
     except ElasticRecheckError as exc:
         raise click.ClickException(str(exc)) from None
+    redact_logs(config)
     ctx.obj = AppContext(config=config, store_override=store)
 
 

@@ -165,6 +165,30 @@ class Config:
     def ci_usernames(self) -> list[str]:
         return _list(str(self.get("recheckwatch", "ci_username")))
 
+    def secret_values(self) -> list[str]:
+        """Values of the secret settings that are set (plus the password inside URL ones), longest first.
+
+        Values shorter than 4 characters are left out: masking them would
+        garble unrelated text.
+        """
+        from urllib.parse import unquote, urlsplit
+
+        found: set[str] = set()
+        for s in SETTINGS:
+            value = self.get(s.section, s.key)
+            if not s.secret or not value:
+                continue
+            text = str(value)
+            found.add(text)
+            if "://" in text:
+                try:
+                    password = urlsplit(text).password
+                except ValueError:
+                    password = None
+                if password:
+                    found.update({password, unquote(password)})
+        return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
+
     def redacted(self) -> dict[str, dict[str, Any]]:
         """All settings with secrets replaced by ``***`` (safe to log or print)."""
         out: dict[str, dict[str, Any]] = {}
