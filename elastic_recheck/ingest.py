@@ -652,13 +652,23 @@ def read_subunit(fh: IO[bytes]) -> list[TestResult]:
     starts: dict[str, datetime] = {}
     ends: dict[str, datetime] = {}
 
-    class _Collector(testtools.StreamResult):  # type: ignore[misc]
-        def status(  # type: ignore[override]  # only the keywords subunit passes
-            self, test_id: str | None = None, test_status: str | None = None, **kwargs: Any
+    class _Collector(testtools.StreamResult):
+        def status(
+            self,
+            test_id: str | None = None,
+            test_status: str | None = None,
+            test_tags: set[str] | None = None,
+            runnable: bool = True,
+            file_name: str | None = None,
+            file_bytes: bytes | None = None,
+            eof: bool = False,
+            mime_type: str | None = None,
+            route_code: str | None = None,
+            timestamp: datetime | None = None,
         ) -> None:
             if not test_id or not test_status:
                 return
-            ts = kwargs.get("timestamp")
+            ts = timestamp
             if test_status == "inprogress":
                 if ts is not None:
                     starts[test_id] = ts
