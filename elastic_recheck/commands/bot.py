@@ -121,6 +121,24 @@ def _irc_reporter(app: AppContext, enabled: bool, dry_run: bool, bugs: Any) -> t
     return IrcReporter(channels, notifier.send, bugs), notifier
 
 
+def _log_fetcher(app: AppContext) -> Any:
+    """Readiness on the embedded store with a Zuul URL: fetch the build's logs now.
+
+    The collector shares its state with ``collect --follow``, so a build is
+    never fetched twice.
+    """
+    from elastic_recheck.collect import EmbeddedSink, collector_from_config
+
+    collector = collector_from_config(app.config, state_path=app.store_path, sink=EmbeddedSink(app.store(create=True)))
+
+    def fetch(report: Any, job: Any) -> None:
+        if job.build_uuid:  # old report formats carry no full uuid: nothing to ask Zuul
+            result = collector.collect_build(job.build_uuid)
+            LOG.info("%s: logs %s (%d documents)", job.name, result.status, result.documents)
+
+    return fetch
+
+
 @click.command()
 @queries_option
 @click.option("--replay", "replay_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Process recorded events (JSON lines, gzip ok) and exit.")
@@ -180,6 +198,8 @@ def bot(
         tmpdir = tempfile.TemporaryDirectory(prefix="er-dry-run-")
         state_path = Path(tmpdir.name) / "state.db"
     try:
+        if static_store is False and cfg.backend == "embedded":
+            app.store(create=True)  # the collector fills it on demand
         backend = app.backend()
         state = BotState(state_path or (app.store_path if cfg.backend == "embedded" else app.store_path.with_name("bot-state.db")))
     except ElasticRecheckError as exc:
@@ -204,12 +224,7 @@ def bot(
 
     log_fetcher = None
     if cfg.backend == "embedded" and cfg.get("zuul", "url"):
-        try:
-            from elastic_recheck.collect import fetcher_for_bot
-
-            log_fetcher = fetcher_for_bot(cfg, app.store(create=True))
-        except ImportError as exc:
-            LOG.warning("log collection unavailable: %s", exc)
+        log_fetcher = _log_fetcher(app)
 
     the_bot = Bot(
         backend,
