@@ -279,7 +279,7 @@ def bot(
     finally:
         the_bot.stop()
         if notifier is not None:
-            notifier.stop(flush_timeout=10.0 if replay_file is not None else 0.0)
+            notifier.stop(flush_timeout=300.0 if replay_file is not None else 5.0)
         state.close()
         if tmpdir is not None:
             tmpdir.cleanup()
