@@ -240,9 +240,15 @@ class Bot:
     def _attempt_safe(self, key: str) -> None:
         try:
             self._attempt(key)
-        except Exception:  # a bug in one event must not kill the worker
-            LOG.exception("%s: unexpected error; will retry", key)
-            self._retry(key, "internal error")
+        except Exception as exc:  # a bug in one event must not kill the worker
+            pending = self.state.get(key)
+            if pending is not None and self.clock() >= pending.deadline:
+                LOG.exception("%s: unexpected error past the deadline; giving up", key)
+                self.state.finish(key, "failed", {"error": repr(exc)})
+                self.stats["failed"] = self.stats.get("failed", 0) + 1
+            else:
+                LOG.exception("%s: unexpected error; will retry", key)
+                self._retry(key, f"internal error: {exc!r}")
         finally:
             with self._cond:
                 self._inflight.discard(key)
