@@ -109,11 +109,14 @@ _EMOJI = rf"(?:{_E_SEQ}|{_RI}{_RI}|{_KEYCAP})"
 _TOKEN_BODY = rf"{_WORD}|{_SEA}|{_IDEO}|{_EMOJI}"
 _FULL_TOKEN = regex.compile(_TOKEN_BODY, regex.VERSION1)
 _FULL_TOKEN_POSIX = regex.compile(_TOKEN_BODY, regex.VERSION1 | regex.POSIX)
-_NEEDS_POSIX = regex.compile(
-    rf"{_cls(_tables.HEBREW_LETTER)}.*?[\"']|[\"'].*?{_cls(_tables.HEBREW_LETTER)}"
-    rf"|[{_tables.ALETTER}&&{_tables.EMOJI}].*?\u200D|\u200D.*?[{_tables.ALETTER}&&{_tables.EMOJI}]",
-    regex.VERSION1 | regex.DOTALL,
-)
+_HEBREW = regex.compile(_cls(_tables.HEBREW_LETTER), regex.VERSION1)
+_LETTER_EMOJI = regex.compile(f"[{_tables.ALETTER}&&{_tables.EMOJI}]", regex.VERSION1)
+
+
+def _needs_posix(text: str) -> bool:
+    if ("'" in text or '"' in text) and _HEBREW.search(text):
+        return True
+    return "\u200d" in text and _LETTER_EMOJI.search(text) is not None
 
 
 def _build_lower_table() -> dict[int, int]:
@@ -178,24 +181,54 @@ def _tokenize_long(text: str, pattern: re.Pattern[str] | regex.Pattern[str]) -> 
             pos = start + 1
 
 
-def tokenize(text: str) -> list[str]:
-    """Tokens of ``text`` as ES's ``standard`` analyzer (no stopwords) indexes them."""
-    if text.isascii():
-        text = text.lower()
-        tokens = _ASCII_TOKEN.findall(text)
-        if len(text) >= MAX_TOKEN_LENGTH:
-            for tok in tokens:
-                if len(tok) >= MAX_TOKEN_LENGTH:
-                    return _tokenize_long(text, _ASCII_TOKEN_ANYWHERE)
-        return tokens
-    pattern = _FULL_TOKEN_POSIX if _NEEDS_POSIX.search(text) else _FULL_TOKEN
-    tokens = pattern.findall(text)
+def _tokenize_ascii(text: str) -> list[str]:
+    text = text.lower()
+    tokens: list[str] = _ASCII_TOKEN.findall(text)
+    if len(text) >= MAX_TOKEN_LENGTH:
+        for tok in tokens:
+            if len(tok) >= MAX_TOKEN_LENGTH:
+                return _tokenize_long(text, _ASCII_TOKEN_ANYWHERE)
+    return tokens
+
+
+def _tokenize_full(text: str) -> list[str]:
+    pattern = _FULL_TOKEN_POSIX if _needs_posix(text) else _FULL_TOKEN
+    tokens: list[str] = pattern.findall(text)
     if len(text) >= MAX_TOKEN_LENGTH // 2:
         for tok in tokens:
             if len(tok) >= MAX_TOKEN_LENGTH // 2 and _utf16_len(tok) >= MAX_TOKEN_LENGTH:
                 tokens = _tokenize_long(text, pattern)
                 break
     return [t.lower() if t.isascii() else t.translate(_LOWER) for t in tokens]
+
+
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Tokens of ``text`` as ES's ``standard`` analyzer (no stopwords) indexes them."""
+    if text.isascii():
+        return _tokenize_ascii(text)
+    # No token spans a space, and the scanner restarts after one: only the
+    # space-delimited words holding non-ASCII characters need the (slower)
+    # general pattern; the ASCII stretches between them take the fast path.
+    out: list[str] = []
+    pos = 0
+    n = len(text)
+    for m in _NON_ASCII_RUN.finditer(text):
+        if m.start() < pos:
+            continue
+        start = text.rfind(" ", 0, m.start()) + 1
+        end = text.find(" ", m.end())
+        if end < 0:
+            end = n
+        if start > pos:
+            out += _tokenize_ascii(text[pos:start])
+        out += _tokenize_full(text[start:end])
+        pos = end
+    if pos < n:
+        out += _tokenize_ascii(text[pos:])
+    return out
 
 
 def tokenize_with_positions(text: str, start: int = 0) -> list[tuple[str, int]]:
