@@ -146,6 +146,8 @@ def parse_fingerprint(
         raise FingerprintError(name, f"invalid YAML: {exc.problem or exc}", line, col) from None
     except yaml.YAMLError as exc:
         raise FingerprintError(name, f"invalid YAML: {exc}") from None
+    except RecursionError:  # PyYAML's scanner and composer recurse per nesting level
+        raise FingerprintError(name, "invalid YAML: nested too deeply") from None
     if not isinstance(data, dict):
         raise FingerprintError(name, "expected a mapping with a 'query' key", 1, 1)
 

@@ -295,8 +295,8 @@ def parse_inventory(text: str) -> NodeInfo:
     """
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        LOG.warning("unreadable inventory.yaml: %s", exc)
+    except (yaml.YAMLError, RecursionError) as exc:  # RecursionError: nested too deeply
+        LOG.warning("unreadable inventory.yaml: %s", exc or type(exc).__name__)
         return NodeInfo()
     if not isinstance(data, Mapping):
         return NodeInfo()
