@@ -700,7 +700,7 @@ def _escape(value: str) -> str:
         else:
             out.append(ch)
     s = "".join(out)
-    if s in ("AND", "OR", "NOT", "TO"):
+    if s in ("AND", "OR", "NOT", "TO") or s[0] in "<>":  # not an operator, not an ES range
         return "\\" + s
     return s
 
@@ -713,7 +713,9 @@ def to_string(query: Query) -> str:
     """A canonical, readable Lucene-like rendering of an AST (for ``--explain``/dedup).
 
     Required clauses are ``+x``, prohibited ``-x``, optional ``x``; nested
-    groups are parenthesised. Equal ASTs render equally.
+    groups are parenthesised and one-clause groups collapse to their clause.
+    Equal ASTs render equally, and the rendering of a parsed query parses
+    back to an equivalent query (except ``<match nothing>``).
     """
     return _render(query, top=True)
 
@@ -745,6 +747,8 @@ def _render(q: Query, top: bool = False) -> str:
     if isinstance(q, Exists):
         return f"{EXISTS_FIELD}:{_escape(q.field)}"
     if isinstance(q, Bool):
+        if not q.must_not and len(q.must) + len(q.should) == 1:
+            return _render((q.must or q.should)[0], top)  # a one-clause group means its clause
         parts = [f"+{_render(c)}" for c in q.must]
         parts += [_render(c) for c in q.should]
         parts += [f"-{_render(c)}" for c in q.must_not]

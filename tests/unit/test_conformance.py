@@ -18,9 +18,12 @@ from typing import Any
 
 import pytest
 
+from elastic_recheck.analysis import tokenize
 from elastic_recheck.errors import QuerySyntaxError
 from elastic_recheck.lucene import parse, to_string
 from elastic_recheck.matcher import MemoryIndex
+from elastic_recheck.query_ast import Bool, Query, Term
+from elastic_recheck.schema import DEFAULT_MAPPING
 
 FIXTURES = Path(__file__).resolve().parents[1] / "conformance"
 SUITES = ("features", "random", "syntax", "fingerprints", "multiterm")
@@ -89,3 +92,32 @@ def test_errors_are_reported_with_positions() -> None:
             assert 1 <= exc.line <= len(lines)
             assert 1 <= exc.col <= len(lines[exc.line - 1]) + 1
             assert exc.message
+
+
+def _expressible(q: Query) -> bool:
+    """False for ASTs holding a text-field term that is not one token (from ``x~0``)."""
+    if isinstance(q, Bool):
+        return all(_expressible(c) for c in (*q.must, *q.should, *q.must_not))
+    if isinstance(q, Term) and DEFAULT_MAPPING.is_text(q.field):
+        return tokenize(q.value) == [q.value]
+    return True
+
+
+def test_to_string_round_trips() -> None:
+    """``to_string`` of a parsed query parses back to a query with the same hits."""
+    checked = 0
+    for suite in SUITES:
+        idx = index(suite)
+        for case in load(suite)["cases"]:
+            for es in (True, False):
+                try:
+                    q = parse(case["q"], es_mode=es)
+                except QuerySyntaxError:
+                    continue
+                rendered = to_string(q)
+                if "<match nothing>" in rendered or not _expressible(q):
+                    continue
+                again = parse(rendered, es_mode=es)
+                assert idx.search(again) == idx.search(q), (case["q"], rendered, to_string(again))
+                checked += 1
+    assert checked > 5000
