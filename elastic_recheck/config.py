@@ -123,7 +123,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("site", "gate_queue", "gate", "queue shown on the gate page and counted as gate failures"),
     Setting("site", "integrated_projects_re", r"^openstack/(nova|neutron|cinder|glance|keystone|swift|tempest|devstack)$", "projects grouped as integrated gate"),
     Setting("site", "suggestions", True, "show possible fingerprints (drafted by 'suggest' from error lines shared by uncategorized builds) on the uncategorized page"),
-    Setting("site", "all_fails_query", 'filename:"job-output.txt" AND message:"Job complete, result: FAILURE"', "Lucene query that finds failed builds"),
+    Setting("site", "all_fails_query", 'build_status:"FAILURE"', "Lucene query that finds failed builds (the old ALL_FAILS_QUERY; gate queue and voting are added as filters)"),
 )
 
 _BY_KEY = {(s.section, s.key): s for s in SETTINGS}

@@ -1037,16 +1037,14 @@ def fetch_error_lines(
     candidate documents fit in :data:`MAX_RESULT_WINDOW`; a group that does
     not fit is split in halves), so the prefilter's wildcards are expanded a
     few times, not once per build. One build reads at most ``max_docs``
-    documents; builds with more are returned as truncated. The job-result
-    line (``[site] all_fails_query``) is left out by the query.
+    documents; builds with more are returned as truncated.
 
     :raises BackendError: retryable errors (backend down) propagate; a
         rejected query is logged and listed in ``errors``.
     """
-    all_fails = str(config.get("site", "all_fails_query")).strip()
+    # The job-result line ("Job complete, result: FAILURE") is dropped as a
+    # generic line after fetching (is_generic), not by editing query text.
     texts: tuple[str, ...] = (ERROR_PREFILTER,)
-    if all_fails:
-        texts += (f"*:* AND NOT ({all_fails})",)
     out: list[ErrorLine] = []
     truncated: list[str] = []
     done = 0
