@@ -121,7 +121,7 @@ def _compile(tokens: tuple[tuple[str, str], ...]) -> tuple[tuple[str, regex.Patt
 _DEFAULT_RE = _compile(_DEFAULT_TOKENS)
 _RANGE_RE = _compile(_RANGE_TOKENS)
 _BOOST_RE = _compile(_BOOST_TOKENS)
-# First characters that can start some token, per state (a quick reject).
+# The lexical state a token switches to (JavaCC "Boost" and "Range" states).
 _NEXT_STATE = {"CARAT": "BOOST", "NUMBER": "DEFAULT", "RANGEIN_START": "RANGE", "RANGEEX_START": "RANGE"}
 _NEXT_STATE.update({"RANGEIN_END": "DEFAULT", "RANGEEX_END": "DEFAULT"})
 

@@ -19,9 +19,11 @@ Known approximations (documented where they live):
 
 * sloppy phrases (``"a b"~N``) follow Lucene's ``SloppyPhraseMatcher``: the
   smallest window over the terms' positions (each relative to its place in
-  the phrase) must be at most N. Phrases that repeat a term additionally need
-  distinct positions for the repeats; Lucene's greedy collision handling can
-  reject some of those matches, which this does not reproduce.
+  the phrase) must be at most N. Phrases that repeat a term also need distinct
+  positions for the repeats; this searches all windows for such an
+  assignment, where Lucene resolves collisions greedily. They agreed on every
+  recorded case (thousands of random phrases with repeats), but corner cases
+  of Lucene's greedy repeat handling may remain.
 * ``FuzzyQuery`` keeps only the best 50 expansions of a term (Lucene ranks
   them over a shard's whole vocabulary); here they are ranked over the
   vocabulary of the indexed batch, so a per-build index can match a line that
@@ -31,7 +33,6 @@ Known approximations (documented where they live):
 from __future__ import annotations
 
 import heapq
-import itertools
 import logging
 import math
 import re
@@ -260,8 +261,8 @@ def _sloppy_with_repeats(
 ) -> bool:
     """Sloppy phrase whose terms repeat: repeats must use distinct positions.
 
-    Exhaustive over small inputs (bounded); Lucene's greedy matcher may miss
-    some of the matches found here (see the module doc).
+    Tries every window start; see the module doc on how this relates to
+    Lucene's matcher.
     """
     n = len(lists)
     # candidate "starts": every value pos - offset; the window is [s, s + slop]
@@ -277,19 +278,26 @@ def _sloppy_with_repeats(
 
 
 def _distinct_assignment(terms: Sequence[str], choices: Sequence[Sequence[int]]) -> bool:
+    """Can every repeated term take a different position among its ``choices``?
+
+    For one term, each repeat's choices are that term's positions inside an
+    interval, so a greedy matching (intervals by increasing end, each taking
+    its smallest free position) is optimal.
+    """
     groups: dict[str, list[int]] = {}
     for i, t in enumerate(terms):
         groups.setdefault(t, []).append(i)
     for idxs in groups.values():
         if len(idxs) == 1:
             continue
-        if len(idxs) > 6:
-            pools = [choices[i] for i in idxs]
-            if len(set(itertools.chain.from_iterable(pools))) < len(idxs):
+        used: set[int] = set()
+        for i in sorted(idxs, key=lambda i: (choices[i][-1], choices[i][0])):
+            for p in choices[i]:
+                if p not in used:
+                    used.add(p)
+                    break
+            else:
                 return False
-            continue
-        if not any(len(set(combo)) == len(combo) for combo in itertools.product(*(choices[i] for i in idxs))):
-            return False
     return True
 
 
