@@ -36,6 +36,7 @@ import heapq
 import logging
 import math
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass
@@ -269,7 +270,9 @@ def _sloppy_with_repeats(
     values = sorted({p - offsets[i] for i in range(n) for p in lists[i]})
     for lo in values:
         hi = lo + slop
-        choices = [[p for p in lists[i] if lo <= p - offsets[i] <= hi] for i in range(n)]
+        choices = [
+            lists[i][bisect_left(lists[i], lo + offsets[i]) : bisect_right(lists[i], hi + offsets[i])] for i in range(n)
+        ]
         if any(not c for c in choices):
             continue
         if _distinct_assignment(terms, choices):
