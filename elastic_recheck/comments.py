@@ -9,6 +9,7 @@ The message parts are configurable with the ``messages:`` block of the old
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,14 @@ DEFAULT_MESSAGES: dict[str, str] = dataclasses.asdict(Messages())
 
 #: Longest matched log line quoted in a comment.
 MAX_LINE = 300
+
+# Log lines, bug titles and job names are untrusted: NUL and other C0 controls
+# (but tab and newline) are replaced, so is a lone surrogate (Gerrit refuses both).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _sendable(text: str) -> str:
+    return _CONTROL.sub(" ", text).encode("utf-8", "replace").decode("utf-8")
 
 
 def load_messages(path: Path | str | None) -> dict[str, str]:
@@ -90,7 +99,7 @@ def format_comment(jobs: Sequence[JobOutcome], messages: Mapping[str, str] | Non
         if unknown:
             parts.append("\n".join(f"- {j.name}: unrecognized error" for j in unknown))
         parts.append(msg["footer"])
-        return "\n\n".join(p for p in parts if p)
+        return _sendable("\n\n".join(p for p in parts if p))
     bug_text = "\n".join(line for j in known for line in _bug_lines(j))
     found: Any = msg["found_bug"]
     if "%(bugs)s" in found:
@@ -103,4 +112,4 @@ def format_comment(jobs: Sequence[JobOutcome], messages: Mapping[str, str] | Non
         parts.append(msg["unrecognized"])
     parts.append(msg["recheck_instructions"])
     parts.append(msg["footer"])
-    return "\n\n".join(p.strip("\n") for p in parts if p)
+    return _sendable("\n\n".join(p.strip("\n") for p in parts if p))
