@@ -64,7 +64,7 @@ from typing import Any, Self
 
 import paramiko
 import requests
-from gerritlib.gerrit import GerritConnection  # type: ignore[import-untyped]
+from gerritlib.gerrit import GerritConnection
 
 from elastic_recheck.config import Config
 from elastic_recheck.errors import EventParseError, GerritError

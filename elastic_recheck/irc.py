@@ -52,8 +52,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import irc.client  # type: ignore[import-untyped]
-from jaraco.stream import buffer as jaraco_buffer  # type: ignore[import-untyped]
+import irc.client
+from jaraco.stream import buffer as jaraco_buffer
 
 from elastic_recheck.channels import channel_name, clean_text
 

@@ -63,7 +63,7 @@ def _backend(app: AppContext) -> Any:
 
 
 def _emit(text: str) -> None:
-    click.get_text_stream("stdout").write(text)
+    sys.stdout.write(text)
 
 
 @click.command()

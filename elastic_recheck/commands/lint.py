@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,7 +113,7 @@ def check_queries(
         report = lint_files(texts, es_mode=mode == "es", on_internal_error=_log_internal)
     report = LintReport(report.files + unreadable)
     findings = [f for f in report.findings if f.code not in ignored]
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     for f in findings:
         out.write((json.dumps(f.as_json()) if fmt == "json" else f.format_text()) + "\n")
     errors = sum(1 for f in findings if f.level == ERROR)

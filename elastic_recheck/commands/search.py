@@ -111,7 +111,7 @@ def search(
     filters = Filters(build_uuid=build_uuid)
     backend = app.backend()
     if batch:
-        out = click.get_text_stream("stdout")
+        out = sys.stdout
         for _n, obj, err in _iter_batch(batch):
             if obj is None:
                 out.write(json.dumps({"qid": None, "ok": False, "error": err}) + "\n")

@@ -163,7 +163,7 @@ def suggest(
             with path.open("x", encoding="utf-8") as fh:  # never overwrite
                 fh.write(draft_yaml(d, window, builds))
             written.append(path)
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     if fmt == "json":
         data = report.as_json()
         data["written"] = [str(p) for p in written]
