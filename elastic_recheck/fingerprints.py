@@ -18,7 +18,9 @@ fingerprints and a list of :class:`FingerprintError` naming file and position.
 
 from __future__ import annotations
 
+import bisect
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -99,6 +101,15 @@ def _parse_time(value: Any) -> datetime:
     raise ValueError(f"not a date: {value!r}")
 
 
+def query_node(root: yaml.Node | None) -> yaml.ScalarNode | None:
+    """The YAML node holding the ``query`` value (None when absent or not a scalar)."""
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == "query" and isinstance(value, yaml.ScalarNode):
+                return value
+    return None
+
+
 def _query_position(root: yaml.Node | None) -> tuple[int, int, str]:
     """Where the ``query`` value starts in the file and its scalar style."""
     if isinstance(root, yaml.MappingNode):
@@ -109,17 +120,70 @@ def _query_position(root: yaml.Node | None) -> tuple[int, int, str]:
     return 1, 1, ""
 
 
-def _map_query_error(
-    exc: QuerySyntaxError, qline: int, qcol: int, style: str, indent: int
-) -> tuple[int, int]:
-    """Map a position inside the query text to a position in the YAML file."""
-    if style in ("|", ">"):
-        # Block scalar: the text starts on the next line, indented.
-        return qline + exc.line, indent + exc.col
-    offset = 1 if style in ("'", '"') else 0
-    if exc.line == 1:
-        return qline, qcol + offset + exc.col - 1
-    return qline + exc.line - 1, exc.col
+def align_offsets(raw: str, value: str) -> list[int] | None:
+    """Map each character of a YAML scalar's value to its index in the scalar's source.
+
+    ``raw`` is the source of the scalar (block header excluded). Works for
+    plain, folded, literal and quoted scalars: characters of the value are
+    found in order in the source, skipping line breaks, indentation, quotes
+    and escape backslashes. None when the two cannot be aligned (e.g. an
+    escape such as ``\\n`` in a double-quoted scalar).
+    """
+    pos: list[int] = []
+    i = 0
+    n = len(raw)
+    for v in value:
+        if v.isspace():
+            pos.append(min(i, n))
+            while i < n and raw[i].isspace():
+                i += 1
+            continue
+        while i < n and raw[i] != v and (raw[i].isspace() or raw[i] in "\"'\\"):
+            i += 1
+        if i < n and raw[i] == v:
+            pos.append(i)
+            i += 1
+        else:
+            return None
+    return pos
+
+
+@dataclass
+class QueryLocator:
+    """Turns offsets in the query value into file line/column."""
+
+    text: str
+    base: int  # index in ``text`` of the first character of the query source
+    fallback: tuple[int, int]
+    offsets: list[int] | None
+    line_starts: list[int]
+
+    @classmethod
+    def build(cls, text: str, node: yaml.ScalarNode | None, fallback: tuple[int, int]) -> QueryLocator:
+        starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        if node is None:
+            return cls(text, 0, fallback, None, starts)
+        begin, end = node.start_mark.index, node.end_mark.index
+        if node.style in ("|", ">"):
+            nl = text.find("\n", begin)
+            begin = nl + 1 if nl >= 0 else end
+        src = text[begin:end]
+        offsets = align_offsets(src, node.value)
+        return cls(text, begin, fallback, offsets, starts)
+
+    def position(self, offset: int) -> tuple[int, int]:
+        if self.offsets is None or not self.offsets:
+            return self.fallback
+        offset = max(0, min(offset, len(self.offsets) - 1))
+        index = self.base + self.offsets[offset]
+        line = bisect.bisect_right(self.line_starts, index)
+        return line, index - self.line_starts[line - 1] + 1
+
+
+def offset_of(query: str, line: int, col: int) -> int:
+    lines = query.split("\n")
+    line = max(1, min(line, len(lines)))
+    return sum(len(x) + 1 for x in lines[: line - 1]) + max(0, col - 1)
 
 
 def parse_fingerprint(
@@ -200,8 +264,8 @@ def parse_fingerprint(
     try:
         ast = lucene.parse(query, mapping=mapping, es_mode=es_mode)
     except QuerySyntaxError as exc:
-        indent = qcol + 1 if style in ("|", ">") else 1
-        line, col = _map_query_error(exc, qline, qcol, style, indent)
+        locator = QueryLocator.build(text, query_node(root), (qline, qcol))
+        line, col = locator.position(offset_of(query, exc.line, exc.col))
         raise FingerprintError(name, f"invalid Lucene query: {exc.message}", line, col) from None
 
     return Fingerprint(

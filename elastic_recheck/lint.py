@@ -53,7 +53,13 @@ import yaml
 
 from elastic_recheck import query_ast as qa
 from elastic_recheck.errors import FingerprintError, QuerySyntaxError
-from elastic_recheck.fingerprints import KNOWN_KEYS, Fingerprint, parse_fingerprint
+from elastic_recheck.fingerprints import (
+    KNOWN_KEYS,
+    Fingerprint,
+    QueryLocator,
+    offset_of,
+    parse_fingerprint,
+)
 from elastic_recheck.schema import DEFAULT_MAPPING, Mapping
 
 LOG = logging.getLogger(__name__)
@@ -1015,83 +1021,6 @@ def _field_offset(raw: Level, name: str) -> int:
 # ---------------------------------------------------------------------------
 
 
-def align_offsets(raw: str, value: str) -> list[int] | None:
-    """Map each character of a YAML scalar's value to its index in the scalar's source.
-
-    ``raw`` is the source of the scalar (block header excluded). Works for
-    plain, folded, literal and quoted scalars: characters of the value are
-    found in order in the source, skipping line breaks, indentation, quotes
-    and escape backslashes. None when the two cannot be aligned (e.g. an
-    escape such as ``\\n`` in a double-quoted scalar).
-    """
-    pos: list[int] = []
-    i = 0
-    n = len(raw)
-    for v in value:
-        if v.isspace():
-            pos.append(min(i, n))
-            while i < n and raw[i].isspace():
-                i += 1
-            continue
-        while i < n and raw[i] != v and (raw[i].isspace() or raw[i] in "\"'\\"):
-            i += 1
-        if i < n and raw[i] == v:
-            pos.append(i)
-            i += 1
-        else:
-            return None
-    return pos
-
-
-@dataclass
-class _QueryLocator:
-    """Turns offsets in the query value into file line/column."""
-
-    text: str
-    base: int  # index in ``text`` of the first character of the query source
-    fallback: tuple[int, int]
-    offsets: list[int] | None
-    line_starts: list[int]
-
-    @classmethod
-    def build(cls, text: str, node: yaml.ScalarNode | None, fallback: tuple[int, int]) -> _QueryLocator:
-        starts = [0] + [m.end() for m in re.finditer("\n", text)]
-        if node is None:
-            return cls(text, 0, fallback, None, starts)
-        begin, end = node.start_mark.index, node.end_mark.index
-        if node.style in ("|", ">"):
-            nl = text.find("\n", begin)
-            begin = nl + 1 if nl >= 0 else end
-        src = text[begin:end]
-        offsets = align_offsets(src, node.value)
-        return cls(text, begin, fallback, offsets, starts)
-
-    def position(self, offset: int) -> tuple[int, int]:
-        if self.offsets is None or not self.offsets:
-            return self.fallback
-        offset = max(0, min(offset, len(self.offsets) - 1))
-        index = self.base + self.offsets[offset]
-        line = _bisect_right(self.line_starts, index)
-        return line, index - self.line_starts[line - 1] + 1
-
-
-def _bisect_right(seq: list[int], x: int) -> int:
-    lo, hi = 0, len(seq)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x < seq[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-def _offset_of(query: str, line: int, col: int) -> int:
-    lines = query.split("\n")
-    line = max(1, min(line, len(lines)))
-    return sum(len(x) + 1 for x in lines[: line - 1]) + max(0, col - 1)
-
-
 # ---------------------------------------------------------------------------
 # Files
 # ---------------------------------------------------------------------------
@@ -1164,7 +1093,7 @@ def lint_text(
                 node = value
     qpos = (node.start_mark.line + 1, node.start_mark.column + 1) if node is not None else (1, 1)
     result.position = qpos
-    locator = _QueryLocator.build(text, node, qpos)
+    locator = QueryLocator.build(text, node, qpos)
     try:
         fp = parse_fingerprint(text, name, mapping=mapping, es_mode=es_mode)
     except FingerprintError as exc:
@@ -1174,7 +1103,7 @@ def lint_text(
             try:
                 lucene.parse(node.value, mapping=mapping, es_mode=es_mode)
             except QuerySyntaxError as qexc:
-                line, col = locator.position(_offset_of(node.value, qexc.line, qexc.col))
+                line, col = locator.position(offset_of(node.value, qexc.line, qexc.col))
         result.findings.append(Finding(name, line, col, ERROR, code, exc.message))
         result.findings.extend(_unknown_keys(name, root))
         return result

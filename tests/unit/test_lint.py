@@ -18,6 +18,7 @@ from elastic_recheck import lint
 from elastic_recheck import query_ast as qa
 from elastic_recheck.cli import cli
 from elastic_recheck.errors import QuerySyntaxError
+from elastic_recheck.fingerprints import align_offsets
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -359,7 +360,7 @@ def test_finding_positions_point_at_the_clause(style: str) -> None:
 def test_align_offsets_quoted_escapes() -> None:
     raw = "'it''s here'"
     value = "it's here"
-    pos = lint.align_offsets(raw, value)
+    pos = align_offsets(raw, value)
     assert pos is not None
     assert "".join(raw[p] for p in pos) == value
 
