@@ -239,3 +239,21 @@ def test_log_redaction_covers_arguments_and_tracebacks() -> None:
     text = out.getvalue()
     assert "connecting with ***" in text and "RuntimeError" in text
     assert _leaks(text) == []
+
+
+def test_config_command_prints_secrets_redacted(tmp_path: Path) -> None:
+    cfg = tmp_path / "er.conf"
+    cfg.write_text(
+        f"[gerrit]\nkey = /home/bot/.ssh/{KEY_MARK}\nhttp_password = {GERRIT_PW}\n"
+        f"[ircbot]\npass = {IRC_PW}\n"
+        f"[data_source]\nbackend = elasticsearch\nes_url = https://{ES_USER}:{ES_URL_PW}@es.example.org:9200\n"
+        f"password = {ES_SETTING_PW}\ndb_uri = mysql://q:{DB_PW}@db/x\n"
+    )
+    cfg.chmod(0o600)
+    for extra in ((), ("--json",)):
+        proc = _cli("-vv", "-c", str(cfg), "config", *extra)
+        assert proc.returncode == 0, proc.stderr
+        assert _leaks(proc.stdout, proc.stderr) == []
+        assert proc.stdout.count("***") >= 6
+    assert "es.example.org" not in proc.stdout  # the whole credential-bearing URL is hidden
+    assert "backend" in proc.stdout and "elasticsearch" in proc.stdout  # plain settings are shown
