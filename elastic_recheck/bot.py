@@ -342,8 +342,12 @@ class Bot:
                 uuid = found[0].uuid
             files = self.backend.indexed_files(uuid)
             if not any(_has_file(files, c) for c in CONSOLE_FILES):
-                missing.append(f"{job.name}: console log not indexed")
-                continue
+                # Documents without file names (or a static store that nothing
+                # fills any more): the build's documents are all we will get.
+                lenient = not files or self.settings.deadline_s <= 0
+                if not (lenient and self.backend.builds(QuerySpec(filters=Filters(build_uuid=uuid)), limit=1)):
+                    missing.append(f"{job.name}: console log not indexed")
+                    continue
             needed = [f for regex, fs in self.settings.required_files if re.search(regex, job.name) for f in fs]
             absent = [f for f in needed if not _has_file(files, f)]
             if absent:

@@ -261,3 +261,24 @@ def _pending_count(store_path: Path) -> int:
         return -1
     finally:
         conn.close()
+
+
+def test_builds_whose_documents_carry_no_file_names_are_classified(tmp_path: Path, ground_truth: dict[str, dict[str, Any]]) -> None:
+    """Readiness cannot see a console log without ``filename``: the build's documents are used."""
+    import gzip
+
+    store_path = tmp_path / "store.db"
+    event = _event_for(ground_truth, "1927411")
+    uuid = event["comment"].split("/build/")[1].split()[0]
+    docs = [json.loads(x) for x in gzip.open(SAMPLE / "logs.jsonl.gz", "rt")]
+    store = EmbeddedStore(store_path)
+    store.add_documents({k: v for k, v in d.items() if k != "filename"} for d in docs if d.get("build_uuid") == uuid)
+    reviewer = RecordingReviewer()
+    bot = _bot(store_path, BotState(tmp_path / "state.db"), reviewer, deadline_s=5.0)
+    bot.start()
+    try:
+        bot.submit(event)
+        assert bot.wait_idle(20)
+    finally:
+        bot.stop()
+    assert len(reviewer.reviews) == 1 and "1927411" in reviewer.reviews[0][2]
