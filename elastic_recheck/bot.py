@@ -336,6 +336,13 @@ class Bot:
                     )
                 )
                 found = self.backend.builds(spec, limit=1)
+                if not found and job.build_short_uuid:
+                    # Documents without build_short_uuid: the job's builds on
+                    # this patch set, matched on the uuid prefix.
+                    spec = QuerySpec(
+                        filters=Filters(build_change=report.change, build_patchset=report.patchset, build_name=job.name)
+                    )
+                    found = [b for b in self.backend.builds(spec) if b.uuid.startswith(job.build_short_uuid)]
                 if not found:
                     missing.append(f"{job.name}: no documents yet")
                     continue

@@ -282,3 +282,29 @@ def test_builds_whose_documents_carry_no_file_names_are_classified(tmp_path: Pat
     finally:
         bot.stop()
     assert len(reviewer.reviews) == 1 and "1927411" in reviewer.reviews[0][2]
+
+
+def test_old_format_reports_find_builds_without_a_short_uuid_field(tmp_path: Path, ground_truth: dict[str, dict[str, Any]]) -> None:
+    """Jenkins/Zuul v2 reports only give the short uuid at the end of the log URL."""
+    import gzip
+
+    sys.path.insert(0, str(SAMPLE))
+    try:
+        from make_events import report_event
+    finally:
+        sys.path.pop(0)
+    build = next(b for b in ground_truth.values() if "1927411" in b["injected_bugs"] and b["voting"])
+    event = report_event([build], old_format=True)
+    store_path = tmp_path / "store.db"
+    docs = [json.loads(x) for x in gzip.open(SAMPLE / "logs.jsonl.gz", "rt")]
+    store = EmbeddedStore(store_path)
+    store.add_documents({k: v for k, v in d.items() if k != "build_short_uuid"} for d in docs if d.get("build_uuid") == build["uuid"])
+    reviewer = RecordingReviewer()
+    bot = _bot(store_path, BotState(tmp_path / "state.db"), reviewer, deadline_s=5.0)
+    bot.start()
+    try:
+        assert bot.submit(event) is not None
+        assert bot.wait_idle(20)
+    finally:
+        bot.stop()
+    assert len(reviewer.reviews) == 1 and "1927411" in reviewer.reviews[0][2]
