@@ -9,10 +9,17 @@ Output layout (all links relative, so the site works from ``file://`` too)::
     integrated_gate.html    uncategorized failed builds of the integrated gate
     others.html             ... and of the other projects
     health.html             generation time, indexing lag, backend, load errors
+    stale_fingerprints.html quiet fingerprints: removal candidates, keepers
     graph.json              the original elastic-recheck format
     uncategorized.json      rates and the uncategorized builds
     health.json
     static/                 css and the small age-filter script
+
+The index lists the resolved bugs that came back (:func:`stale.find_returning`:
+a ``resolved_at`` in the YAML, or Fix Released in the tracker, and failed
+builds since), each affected bug page carries a badge, and health.json has
+both lists. Bug statuses come from ``bug_data`` (the configured tracker, as
+the ``render`` command passes it); without it only ``resolved_at`` counts.
 
 Rendering happens in a temporary directory next to the target, which then
 replaces the target in one step (an atomic ``renameat2(RENAME_EXCHANGE)``
@@ -57,7 +64,7 @@ from elastic_recheck.report.graph import (
     sort_buglist,
 )
 from elastic_recheck.report.health import Health, describe_load_errors, probe_backend
-from elastic_recheck.report.templating import copy_static, template_env
+from elastic_recheck.report.templating import copy_static, safe_url, template_env
 from elastic_recheck.report.uncategorized import (
     GROUPS,
     UncategorizedReport,
@@ -69,6 +76,16 @@ from elastic_recheck.report.uncategorized import (
 )
 from elastic_recheck.report.window import ReportWindow
 from elastic_recheck.search import BuildInfo, SearchBackend, TermCount
+from elastic_recheck.stale import (
+    ACTIVE,
+    CHECK,
+    DEFAULT_QUIET_DAYS,
+    KEEP,
+    REMOVE,
+    Returning,
+    StaleReport,
+    find_stale,
+)
 from elastic_recheck.stats import (
     breakdown,
     bug_sort_key,
@@ -166,6 +183,12 @@ class SiteData:
     #: Possible fingerprints for the uncategorized page (``[site] suggestions``;
     #: an :class:`elastic_recheck.suggest.SuggestReport`, None when off or failed).
     suggestions: Any = None
+    #: Quiet fingerprints and resolved bugs that came back (None: not computed).
+    stale: StaleReport | None = None
+
+    @property
+    def returning(self) -> tuple[Returning, ...]:
+        return self.stale.returning if self.stale is not None else ()
 
     def gate_bugs(self) -> list[BugView]:
         by_bug = sorted(self.bugs, key=lambda v: v.bug)
@@ -253,8 +276,13 @@ def collect_site_data(
     backend_name: str = "",
     generated_at: datetime | None = None,
     samples: int = SAMPLE_LINES,
+    quiet_days: float = DEFAULT_QUIET_DAYS,
 ) -> SiteData:
     """Every number the site shows.
+
+    ``bug_data`` (bug -> :class:`BugData`, from the tracker) also gives the
+    bug statuses for the stale and returning lists (:func:`find_stale`, quiet
+    meaning no hit in the ``quiet_days`` before the window's end).
 
     :raises BackendDown: when the backend does not answer at the start.
     :raises BackendError: when it fails (retryably) half-way.
@@ -284,6 +312,7 @@ def collect_site_data(
     graph = graph_json(
         stats, window, last_indexed=probe.newest_event, status=probe.status, bug_data=bug_data
     )
+    stale = find_stale(backend, load_result.fingerprints, bug_data, window.now, days=quiet_days)
     return SiteData(
         window=window,
         health=health,
@@ -293,6 +322,7 @@ def collect_site_data(
         graph=graph,
         gate_queue=gate_queue,
         suggestions=collect_suggestions(backend, config, window, unc),
+        stale=stale,
     )
 
 
@@ -355,6 +385,94 @@ def write_json(path: Path, data: Any, *, pretty: bool = False) -> None:
 
 
 @dataclass(frozen=True)
+class ReturningRow:
+    """A resolved bug that came back, as the index, its bug page and health.json show it."""
+
+    returning: Returning
+    page: str
+    title: str
+
+    @property
+    def bug(self) -> str:
+        return self.returning.bug
+
+    @property
+    def failed_builds(self) -> int:
+        return len(self.returning.builds)
+
+    @property
+    def newest(self) -> BuildInfo:
+        return self.returning.builds[0]
+
+    @property
+    def newest_url(self) -> str | None:
+        """The newest failed build's logs (http(s) only, else None)."""
+        return safe_url(self.newest.fields.get("log_url"))
+
+    def as_json(self) -> dict[str, Any]:
+        r = self.returning
+        b = self.newest
+        return {
+            "bug": r.bug,
+            "title": self.title,
+            "url": safe_url(r.fingerprint.url),
+            "page": self.page,
+            "status": r.status,
+            "since": r.since.isoformat(),
+            "date_known": r.date_known,
+            "failed_builds": self.failed_builds,
+            "newest_build": {
+                "uuid": b.uuid,
+                "build_name": b.fields.get("build_name"),
+                "log_url": self.newest_url,
+                "last_seen": b.last_seen.isoformat() if b.last_seen else None,
+            },
+        }
+
+
+def returning_rows(data: SiteData) -> list[ReturningRow]:
+    """The resolved bugs that came back, most recently hit first (see :func:`find_returning`)."""
+    titles = {v.bug: v.title for v in data.bugs}
+    return [
+        ReturningRow(
+            returning=r,
+            page=bug_page(r.bug),
+            title=titles.get(r.bug) or r.fingerprint.bug_title or "",
+        )
+        for r in data.returning
+    ]
+
+
+def stale_json(report: StaleReport) -> dict[str, Any]:
+    """The quiet fingerprints for health.json (file names, not server paths)."""
+    return {
+        "days": report.days,
+        "counts": {v: len(report.by_verdict(v)) for v in (REMOVE, CHECK, KEEP, ACTIVE)},
+        "fingerprints": [
+            {
+                "bug": e.bug,
+                "file": e.fingerprint.path.name if e.fingerprint.path else None,
+                "status": e.status,
+                "verdict": e.verdict,
+                "reason": e.reason,
+                "last_hit": e.last_hit.isoformat() if e.last_hit else None,
+            }
+            for e in report.entries
+            if e.verdict != ACTIVE
+        ],
+    }
+
+
+def health_json(data: SiteData) -> dict[str, Any]:
+    """health.json: the health header's numbers, plus the returning bugs and quiet fingerprints."""
+    doc = data.health.as_json()
+    if data.stale is not None:
+        doc["returning"] = [r.as_json() for r in returning_rows(data)]
+        doc["stale"] = stale_json(data.stale)
+    return doc
+
+
+@dataclass(frozen=True)
 class NavItem:
     href: str
     label: str
@@ -365,6 +483,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("index.html", "All bugs", "index"),
     NavItem("gate.html", "Gate", "gate"),
     NavItem("uncategorized.html", "Uncategorized", "uncategorized"),
+    NavItem("stale_fingerprints.html", "Stale fingerprints", "stale"),
     NavItem("health.html", "Health", "health"),
 )
 
@@ -394,6 +513,7 @@ class PageWriter:
         self.data = data
         self.pages = pages
         self.files = 0
+        self.returning = {r.bug: r for r in returning_rows(data)}
 
     def common(self, root: str, current: str) -> dict[str, Any]:
         d = self.data
@@ -450,7 +570,9 @@ class PageWriter:
                     "fails24": v.gate_fails24 if kind == "gate" else v.stats.fails24,
                 }
             )
-        self.render("bugs.html", rel, current=kind, kind=kind, rows=rows)
+        returning = list(self.returning.values()) if kind == "index" else []
+        self.render("bugs.html", rel, current=kind, kind=kind, rows=rows, returning=returning,
+                    came_back=self.returning)
 
     def bug(self, v: BugView) -> None:
         w = self.data.window
@@ -484,6 +606,7 @@ class PageWriter:
             recent_hidden=max(0, len(failed_builds) - RECENT_BUILDS),
             failed_total=len(failed_builds),
             samples=s.samples,
+            came_back=self.returning.get(v.bug),
         )
 
     def uncategorized(self) -> None:
@@ -503,7 +626,35 @@ class PageWriter:
             )
 
     def health_page(self) -> None:
-        self.render("health.html", "health.html", current="health", data=self.data)
+        self.render("health.html", "health.html", current="health", data=self.data,
+                    returning=list(self.returning.values()))
+
+    def stale_page(self) -> None:
+        report = self.data.stale
+        groups = []
+        if report is not None:
+            titles = {
+                REMOVE: "Removal candidates",
+                CHECK: "Quiet, bug status unknown (check the bug)",
+                KEEP: "Quiet, but keep",
+            }
+            for verdict in (REMOVE, CHECK, KEEP):
+                groups.append(
+                    {
+                        "verdict": verdict,
+                        "title": titles[verdict],
+                        "entries": [(e, bug_page(e.bug)) for e in report.by_verdict(verdict)],
+                    }
+                )
+        self.render(
+            "stale.html",
+            "stale_fingerprints.html",
+            current="stale",
+            report=report,
+            groups=groups,
+            active=len(report.by_verdict(ACTIVE)) if report is not None else 0,
+            returning=list(self.returning.values()),
+        )
 
 
 def write_site(
@@ -525,10 +676,11 @@ def write_site(
         if progress is not None:
             progress("pages", i + 1, total)
     w.uncategorized()
+    w.stale_page()
     w.health_page()
     write_json(out / "graph.json", data.graph)
     write_json(out / "uncategorized.json", uncategorized_json(data.uncategorized, data.config))
-    write_json(out / "health.json", data.health.as_json(), pretty=True)
+    write_json(out / "health.json", health_json(data), pretty=True)
     return w.files + 3 + len(copy_static(out, templates))
 
 
