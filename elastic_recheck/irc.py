@@ -22,7 +22,8 @@ What the thread does:
   NickServ (``PRIVMSG NickServ :identify <pass>``) when a password is set;
 * if the nick is in use, registers as ``nick_`` (``nick__``, ...), asks
   NickServ to GHOST the old session when it has a password, and tries to
-  regain the nick every ``regain_interval`` seconds;
+  regain the nick every ``regain_interval`` seconds (neither with
+  ``reclaim_nick=False``: it then keeps the fallback nick);
 * joins the configured channels (and any channel :meth:`send` is called for);
 * splits long messages into lines that fit the 512-byte protocol limit as
   relayed by the server (``:nick!user@host PRIVMSG #chan :`` + text + CRLF),
@@ -189,6 +190,10 @@ class IrcSettings:
     ping_timeout: float = 240.0
     join_wait: float = 10.0
     realname: str = "elastic-recheck bot"
+    #: GHOST the nick's other session and regain the nick when it is in use.
+    #: Off for short-lived posters (``stale --irc``) that share the bot's
+    #: ``[ircbot]`` settings: they must never kick the running bot off its nick.
+    reclaim_nick: bool = True
 
     @classmethod
     def from_config(cls, config: Config, channels: Iterable[str] = (), **overrides: Any) -> IrcSettings | None:
@@ -475,7 +480,7 @@ class IrcNotifier:
         if silent > s.ping_interval and now - self._last_ping > s.ping_interval:
             self._last_ping = now
             conn.ping(conn.get_server_name() or s.server)
-        if conn.get_nickname() != s.nick and now - self._last_regain >= s.regain_interval:
+        if s.reclaim_nick and conn.get_nickname() != s.nick and now - self._last_regain >= s.regain_interval:
             self._last_regain = now
             LOG.info("trying to regain nick %s", s.nick)
             self._control.append((f"NICK {s.nick}", f"NICK {s.nick}"))
@@ -589,7 +594,7 @@ class IrcNotifier:
         if s.password:
             LOG.info("identifying with NickServ")
             self._control.append((f"PRIVMSG NickServ :identify {s.password}", "PRIVMSG NickServ :identify ***"))
-            if nick != s.nick:
+            if nick != s.nick and s.reclaim_nick:
                 self._control.append((f"PRIVMSG NickServ :GHOST {s.nick} {s.password}",
                                       f"PRIVMSG NickServ :GHOST {s.nick} ***"))
         # Regain the nick after one interval (time for a ghost to go).

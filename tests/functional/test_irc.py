@@ -264,3 +264,23 @@ def test_routed_events_reach_the_subscribed_channels(ngircd: NgircdServer, irc_c
     qa.wait_for(lambda ln: ln.text == "sentinel")
     nova.wait_for(lambda ln: ln.text == "sentinel")
     assert len(nova.privmsgs()) == 2 and len(qa.privmsgs()) == 3
+
+
+def test_reclaim_nick_off_never_ghosts_or_regains(ngircd: NgircdServer, irc_client: ClientFactory,
+                                                  notifier: Callable[..., IrcNotifier]) -> None:
+    """A short-lived poster sharing the bot's nick must not take it from the running bot."""
+    nickserv = irc_client(ngircd, "NickServ")
+    running_bot = irc_client(ngircd, BOT, "#qa")
+    watcher = irc_client(ngircd, "watcher", "#qa")
+    poster = notifier(ngircd, password="s3cret-pw", reclaim_nick=False)
+    assert poster.wait_registered(10)
+    assert poster.nickname == BOT + "_"
+    poster.send("#qa", "from the poster")
+    assert watcher.wait_for(lambda ln: ln.text == "from the poster")[0].source == BOT + "_"
+    # It identified, but asked for no GHOST; with the nick free, it does not take it.
+    assert nickserv.wait_for(lambda ln: ln.command == "PRIVMSG")[0].text == "identify s3cret-pw"
+    running_bot.change_nick("bot-away")
+    time.sleep(1.0)  # three regain intervals
+    assert poster.nickname == BOT + "_"
+    assert [ln.text for ln in nickserv.privmsgs()] == ["identify s3cret-pw"]
+    assert not [ln for ln in watcher.lines if ln.command == "NICK" and ln.source == BOT + "_"]
