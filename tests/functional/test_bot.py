@@ -17,21 +17,12 @@ import pytest
 from elastic_recheck.bot import Bot, BotSettings
 from elastic_recheck.events import parse_event
 from elastic_recheck.fingerprints import load_fingerprints
-from elastic_recheck.ingest import ingest_jsonl
 from elastic_recheck.search.embedded import EmbeddedStore
 from elastic_recheck.state import BotState
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample"
 
-
-@pytest.fixture(scope="module")
-def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("store") / "store.db"
-    store = EmbeddedStore(path)
-    ingest_jsonl(store, SAMPLE / "logs.jsonl.gz")
-    store.close()
-    return path
 
 
 @pytest.fixture(scope="module")

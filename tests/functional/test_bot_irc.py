@@ -14,23 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
-
-from elastic_recheck.ingest import ingest_jsonl
-from elastic_recheck.search.embedded import EmbeddedStore
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample"
 
-
-@pytest.fixture(scope="module")
-def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("irc-store") / "store.db"
-    store = EmbeddedStore(path)
-    ingest_jsonl(store, SAMPLE / "logs.jsonl.gz")
-    store.close()
-    return path
 
 
 def _bug_projects() -> dict[str, set[str]]:

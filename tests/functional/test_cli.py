@@ -10,8 +10,6 @@ import pytest
 from click.testing import CliRunner
 
 from elastic_recheck.cli import cli
-from elastic_recheck.ingest import ingest_jsonl
-from elastic_recheck.search.embedded import EmbeddedStore
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample"
@@ -84,14 +82,6 @@ def test_missing_store_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "no embedded store" in result.output
 
-
-@pytest.fixture(scope="module")
-def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("cli-sample") / "store.db"
-    store = EmbeddedStore(path)
-    ingest_jsonl(store, SAMPLE / "logs.jsonl.gz")
-    store.close()
-    return path
 
 
 def test_classify_json_matches_the_ground_truth(sample_store: Path, tmp_path: Path) -> None:
