@@ -160,7 +160,6 @@ class Bot:
         self._jobs_re = re.compile(settings.jobs_re) if settings.jobs_re else None
         self._heap: list[tuple[float, str]] = []
         self._inflight: set[str] = set()
-        self._events: dict[str, dict[str, Any]] = {}
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="er-worker")
@@ -172,7 +171,7 @@ class Bot:
     # -- intake (called from the event source thread; never blocks on I/O but SQLite)
     def start(self) -> None:
         for pending in self.state.pending():
-            self._enqueue(pending.key, pending.event, pending.next_check)
+            self._enqueue(pending.key, pending.next_check)
         self._scheduler.start()
 
     def classifiable_jobs(self, report: FailureReport) -> list[FailedJob]:
@@ -204,7 +203,7 @@ class Bot:
             LOG.info("%s: duplicate event ignored", key)
             return None
         self._fault("after-accept")
-        self._enqueue(key, event, self.clock())
+        self._enqueue(key, self.clock())
         return key
 
     def _fault(self, stage: str) -> None:
@@ -213,9 +212,8 @@ class Bot:
             LOG.critical("%s=%s: exiting abruptly (fault injection)", FAULT_ENV, stage)
             os._exit(137)
 
-    def _enqueue(self, key: str, event: dict[str, Any], when: float) -> None:
+    def _enqueue(self, key: str, when: float) -> None:
         with self._cond:
-            self._events[key] = event
             heapq.heappush(self._heap, (when, key))
             self._cond.notify()
 
@@ -272,7 +270,7 @@ class Bot:
         pending = self.state.get(key)
         if pending is None:
             return
-        event = self._events.get(key, pending.event)
+        event = pending.event  # the persisted copy: nothing is held in memory per event
         report = parse_event(event, ci_users=self.settings.ci_users)
         assert report is not None
         log = EventLogger(LOG, {"event": f"{report.change},{report.patchset}"})
