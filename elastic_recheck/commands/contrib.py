@@ -4,7 +4,8 @@ Both ask the configured backend about fingerprints and print ``text`` (for
 people), ``json`` (for tools) or, for ``backtest``, a ``gerrit`` comment body.
 
 Exit codes: 0 ok; 1 something needs attention (see each command);
-2 bad command line; 3 the backend is unavailable.
+2 bad command line; 3 the backend is unavailable; 4 (``stale --irc``) IRC
+not configured or unreachable.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ LOG = logging.getLogger(__name__)
 
 EXIT_ATTENTION = 1
 EXIT_BACKEND_DOWN = 3
+EXIT_IRC = 4
 
 
 def _now(text: str | None) -> datetime:
@@ -189,6 +191,25 @@ def _bug_statuses(app: AppContext, fingerprints: list[Fingerprint]) -> dict[str,
 )
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--all", "show_all", is_flag=True, help="Also list the active fingerprints (text format).")
+@click.option(
+    "--irc",
+    is_flag=True,
+    help="Also post each resolved bug that came back to the IRC channels subscribed to negative "
+    "([ircbot] server and channel_config), unless already announced with the same builds.",
+)
+@click.option(
+    "--irc-state",
+    "irc_state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="What --irc announced (JSON; default: returning-announced.json next to the store).",
+)
+@click.option(
+    "--irc-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30.0,
+    show_default=True,
+    help="Seconds to connect to IRC before giving up (exit 4).",
+)
 @click.pass_obj
 def stale(
     app: AppContext,
@@ -197,6 +218,9 @@ def stale(
     queries_dir: Path | None,
     fmt: str,
     show_all: bool,
+    irc: bool,
+    irc_state: Path | None,
+    irc_timeout: float,
 ) -> None:
     """List quiet fingerprints, and resolved bugs that came back.
 
@@ -207,10 +231,26 @@ def stale(
     ([bugs] tracker). Resolved bugs with failed builds after their
     resolution are listed with those builds.
 
-    Exit status: 0 ok; 2 bad command line; 3 backend unavailable.
+    With --irc, each of those bugs is also posted (one message per bug) to
+    the channels subscribed to negative in [ircbot] channel_config. The
+    bugs announced are remembered in --irc-state: an hourly cron job
+    repeats a bug only when a failed build hit that no earlier message
+    counted, or when its resolved_at changed. IRC is contacted only when
+    something is due; the state is updated only after every line was sent.
+
+    Exit status: 0 ok; 1 the --irc state file is locked by another run or
+    unusable; 2 bad command line; 3 backend unavailable; 4 --irc but IRC is
+    not configured ([ircbot] server, a channel subscribed to negative) or
+    unreachable, or the messages could not all be sent (nothing recorded:
+    the next run tries again).
+
+    \b
+    Example (cron, hourly):
+      elastic-recheck stale --irc > /dev/null
     """
     from elastic_recheck.stale import find_stale, format_text
 
+    channels = _negative_channels(app) if irc else []
     directory = _queries_dir(app, queries_dir)
     if not directory.is_dir():
         raise click.ClickException(f"fingerprint directory {directory} not found (pass --queries)")
@@ -226,3 +266,63 @@ def stale(
         _emit(json.dumps(report.as_json(), indent=2) + "\n")
     else:
         _emit(format_text(report, show_active=show_all))
+    if irc:
+        sys.stdout.flush()
+        titles = {
+            r.bug: getattr(bugs.get(r.bug), "title", None) or r.fingerprint.bug_title for r in report.returning
+        }
+        _announce(app, list(report.returning), titles, channels, irc_state, irc_timeout, report.now)
+
+
+def _negative_channels(app: AppContext) -> list[str]:
+    """The channels subscribed to negative; exits 4 when IRC is not configured."""
+    from elastic_recheck.channels import channel_config_from_config
+
+    if not str(app.config.get("ircbot", "server") or "").strip():
+        click.echo("error: --irc needs an IRC server ([ircbot] server)", err=True)
+        sys.exit(EXIT_IRC)
+    try:
+        names = [c.name for c in channel_config_from_config(app.config).subscribed("negative")]
+    except ElasticRecheckError as exc:
+        click.echo(f"error: --irc: {exc}", err=True)
+        sys.exit(EXIT_IRC)
+    if not names:
+        click.echo(
+            "error: --irc: no channel is subscribed to negative events ([ircbot] channel_config, "
+            "events: [negative])",
+            err=True,
+        )
+        sys.exit(EXIT_IRC)
+    return names
+
+
+def _announce(
+    app: AppContext,
+    returning: list[Any],
+    titles: dict[str, str | None],
+    channels: list[str],
+    state: Path | None,
+    timeout: float,
+    now: datetime,
+) -> None:
+    from elastic_recheck.announce import IrcUnavailable, announce, default_ledger_path, locked_ledger
+    from elastic_recheck.errors import StoreError
+
+    path = state or default_ledger_path(app.store_path)
+    try:
+        with locked_ledger(path) as ledger:
+            done = announce(app.config, returning, titles, channels, ledger, now, timeout=timeout)
+    except IrcUnavailable as exc:
+        click.echo(f"error: {exc}; nothing recorded, the next run tries again", err=True)
+        sys.exit(EXIT_IRC)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ATTENTION)
+    if done:
+        click.echo(
+            f"IRC: announced {len(done)} returning bug(s) ({', '.join(r.bug for r in done)}) "
+            f"to {', '.join(channels)}",
+            err=True,
+        )
+    else:
+        click.echo(f"IRC: nothing new to announce ({len(returning)} returning bug(s) already announced)", err=True)
