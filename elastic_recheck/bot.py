@@ -435,7 +435,10 @@ class Bot:
 
     def _timeout(self, key: str, report: FailureReport, jobs: Sequence[FailedJob], why: str) -> None:
         LOG.warning("%s: giving up: %s", key, why)
-        outcome = ReportOutcome(report, "timeout", {}, {}, None, {}, error=why, timeout_jobs=[j.name for j in jobs])
+        # Every failed job is listed (no bug known for it) and the line says why.
+        outcome = ReportOutcome(
+            report, "timeout", {j.name: [] for j in jobs}, {}, None, {}, error=why, timeout_jobs=[j.name for j in jobs]
+        )
         self._deliver(key, outcome, EventLogger(LOG, {"event": key}))
         self.state.finish(key, "timeout", {"error": why})
         self.stats["timeouts"] += 1

@@ -164,13 +164,17 @@ def test_readiness_timeout_is_reported_not_classified(tmp_path: Path, ground_tru
         bot = _bot(store_path, BotState(tmp_path / "state.db"), reviewer, deadline_s=0.3, actions_out=fh)
         bot.start()
         try:
-            bot.submit(_event_for(ground_truth, "1893618"))
+            event = _event_for(ground_truth, "1893618")
+            bot.submit(event)
             assert bot.wait_idle(20)
         finally:
             bot.stop()
     assert reviewer.reviews == []
     line = json.loads(out.read_text())
-    assert "console log not indexed" in line["timeout"] and line["jobs"] == {}
+    assert "console log not indexed" in line["timeout"]
+    report = parse_event(event)
+    assert report is not None
+    assert line["jobs"] == {j.name: [] for j in report.voting_failed_jobs()}
     assert bot.stats["timeouts"] == 1
 
 
