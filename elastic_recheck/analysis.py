@@ -173,12 +173,19 @@ def _tokenize_long(text: str, pattern: re.Pattern[str] | regex.Pattern[str]) -> 
             out.append(m.group())
             pos = m.end()
             continue
-        m2 = pattern.match(text, start, _window_end(text, start))
-        if m2 is not None and m2.end() > start:
-            out.append(m2.group())
-            pos = m2.end()
-        else:
-            pos = start + 1
+        # A run of 255+ units: walk it with window-bounded matches only, so
+        # the cost is linear in the run (re-searching the whole rest of the
+        # run for every 255-unit piece was quadratic).
+        run_end = m.end()
+        p = start
+        while p < run_end:
+            m2 = pattern.match(text, p, _window_end(text, p))
+            if m2 is not None and m2.end() > p:
+                out.append(m2.group())
+                p = m2.end()
+            else:
+                p += 1
+        pos = p
 
 
 def _tokenize_ascii(text: str) -> list[str]:

@@ -271,9 +271,6 @@ def test_ingest_non_utf8_binary_and_nul_bytes(tmp_path: Path) -> None:
         json.dumps([h.source for h in docs])  # everything stored is valid text
 
 
-@pytest.mark.xfail(strict=True, reason="analysis.tokenize is quadratic in the length of one unbroken token "
-                   "(_tokenize_long re-scans the rest of the run for every 255-unit piece): a 500 KB line "
-                   "without separators takes ~8 s to ingest, a 5 MB one ~13 min")
 def test_tokenizer_is_linear_in_one_long_token() -> None:
     from elastic_recheck.analysis import tokenize
 
