@@ -51,6 +51,7 @@ memory ("percolation"): a thousand fingerprints cost milliseconds.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -917,14 +918,208 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Sequence[str]], None]] = {1:
 # The store
 
 
+def index_build(
+    shapes: AbcMapping[int, AbcMapping[str, Any]],
+    rows: Sequence[tuple[int, AbcMapping[str, Any]]],
+    mapping: Mapping,
+    tokenize: Callable[[str], list[str]],
+) -> Any:
+    """A :class:`~elastic_recheck.matcher.MemoryIndex` of stored documents, built from their parts.
+
+    ``rows`` holds one ``(shape id, body)`` per document, in index order;
+    document ``d`` is ``{**shapes[shape], **body}``. The result equals
+    ``MemoryIndex([...those documents...], mapping)`` (same postings, values
+    and field presence), but each shape's fields (the build's metadata, the
+    file's name, URL...: most of a document) are indexed once for all its
+    lines instead of once per line, and repeated lists (``tags``) are
+    analyzed once. Returns None when a field name comes from both a shape
+    and a body (nested objects flattened to the same dotted name): the
+    caller then indexes the assembled documents.
+    """
+    from elastic_recheck.matcher import MemoryIndex, flatten_document, value_text
+
+    index = MemoryIndex((), mapping=mapping)
+    postings: dict[str, dict[str, set[int]]] = index.postings
+    values: dict[str, dict[str, set[int]]] = index.values
+    present: dict[str, set[int]] = index.present
+    gap = mapping.position_increment_gap
+    is_text = mapping.is_text
+    analyzed: dict[tuple[str, ...], list[tuple[str, int]]] = {}
+
+    def analyze(vals: Sequence[str]) -> list[tuple[str, int]]:
+        """Lucene positions of a multi-valued text field (``analysis.analyze_values``)."""
+        key = tuple(vals)
+        got = analyzed.get(key)
+        if got is None:
+            got = []
+            position = -1
+            for i, value in enumerate(vals):
+                if i:
+                    position += gap
+                for tok in tokenize(value):
+                    position += 1
+                    got.append((tok, position))
+            if len(analyzed) < 10_000:
+                analyzed[key] = got
+        return got
+
+    def add_text(name: str, pairs: Sequence[tuple[str, int]], docs: Sequence[int]) -> None:
+        field_post = postings.setdefault(name, {})
+        for tok, pos in pairs:
+            new = [(d << 32) | pos for d in docs]
+            keys = field_post.get(tok)
+            if keys is None:
+                field_post[tok] = set(new)
+            else:
+                keys.update(new)
+
+    def add_keywords(name: str, vals: Sequence[str], docs: Sequence[int]) -> None:
+        field_vals = values.setdefault(name, {})
+        kept = False
+        for v in vals:
+            if not _indexable(v):
+                LOG.warning("keyword value too long for Lucene, not indexed: field %s", name)
+                continue
+            got = field_vals.get(v)
+            if got is None:
+                field_vals[v] = set(docs)
+            else:
+                got.update(docs)
+            kept = True
+        if kept:
+            present.setdefault(name, set()).update(docs)
+
+    def add_field(name: str, vals: list[str], docs: Sequence[int]) -> None:
+        if is_text(name):
+            add_text(name, analyze(vals), docs)
+            present.setdefault(name, set()).update(docs)
+        else:
+            add_keywords(name, vals, docs)
+
+    by_shape: dict[int, list[int]] = {}
+    for d, (sid, _) in enumerate(rows):
+        docs_of = by_shape.get(sid)
+        if docs_of is None:
+            by_shape[sid] = [d]
+        else:
+            docs_of.append(d)
+    shape_names: dict[int, frozenset[str]] = {}
+    for sid, docs_of in by_shape.items():
+        flat = flatten_document(shapes[sid])
+        shape_names[sid] = frozenset(flat)
+        for name, vals in flat.items():
+            add_field(name, vals, docs_of)
+
+    # Per-line fields. Strings take the fast path (a message is tokenized, a
+    # keyword value added); lists of strings (tags) repeat from line to line,
+    # so their documents are grouped and each distinct list indexed once.
+    text_slots: dict[str, tuple[dict[str, set[int]], set[int]]] = {}
+    kw_slots: dict[str, dict[str, set[int]]] = {}
+    groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    for d, (sid, body) in enumerate(rows):
+        names = shape_names[sid]
+        for name, value in body.items():
+            if type(value) is str:
+                if name in names:
+                    return None
+                if is_text(name):
+                    slot = text_slots.get(name)
+                    if slot is None:
+                        slot = text_slots[name] = (postings.setdefault(name, {}), present.setdefault(name, set()))
+                    field_post = slot[0]
+                    base = d << 32
+                    for tok, key in zip(tokenize(value), itertools.count(base)):
+                        keys = field_post.get(tok)
+                        if keys is None:
+                            field_post[tok] = {key}
+                        else:
+                            keys.add(key)
+                    slot[1].add(d)
+                    continue
+                if len(value) * 3 > MAX_KEYWORD_BYTES and not _indexable(value):
+                    values.setdefault(name, {})
+                    LOG.warning("keyword value too long for Lucene, not indexed: field %s", name)
+                    continue
+                field_vals = kw_slots.get(name)
+                if field_vals is None:
+                    field_vals = kw_slots[name] = values.setdefault(name, {})
+                got = field_vals.get(value)
+                if got is None:
+                    field_vals[value] = {d}
+                else:
+                    got.add(d)
+            elif value is None:
+                continue
+            elif type(value) is list and all(type(v) is str for v in value):
+                if not value:
+                    continue
+                if name in names:
+                    return None
+                key_ = (name, tuple(value))
+                docs_of = groups.get(key_)
+                if docs_of is None:
+                    groups[key_] = [d]
+                else:
+                    docs_of.append(d)
+            elif isinstance(value, (dict, list)):  # nested: flatten as MemoryIndex does
+                flat = flatten_document({name: value})
+                if _flat_names_collide(body, names):
+                    return None
+                for fname, vals in flat.items():
+                    add_field(fname, vals, (d,))
+            else:
+                if name in names:
+                    return None
+                add_field(name, [value_text(value)], (d,))
+    for (name, vals_), docs_of in groups.items():
+        add_field(name, list(vals_), docs_of)
+    for name, field_vals in kw_slots.items():  # documents with a value (the fast path kept them all)
+        if field_vals:
+            present.setdefault(name, set()).update(*field_vals.values())
+    index.size = len(rows)
+    index.all_docs = frozenset(range(len(rows)))
+    return index
+
+
+def _flat_names_collide(body: AbcMapping[str, Any], names: frozenset[str]) -> bool:
+    """Whether two of a body's fields, or a body field and a shape field, flatten to the same name."""
+    from elastic_recheck.matcher import flatten_document
+
+    seen = set(names)
+    for key, value in body.items():
+        flat = flatten_document({key: value})
+        if not seen.isdisjoint(flat):
+            return True
+        seen.update(flat)
+    return False
+
+
 @dataclass
 class _BuildCache:
+    """One build's documents, indexed in memory for percolation."""
+
     ids: list[int]
     ts: list[int | None]
-    docs: list[dict[str, Any]]
+    #: per document: ``(shape id, per-line fields)``
+    rows: list[tuple[int, dict[str, Any]]]
+    shapes: dict[int, dict[str, Any]]
     index: Any
     #: leaf query -> matching doc indexes (fingerprints share clauses: tags, filters)
     memo: dict[qa.Query, frozenset[int]] = field(default_factory=dict)
+    _docs: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def doc(self, i: int) -> dict[str, Any]:
+        """Document ``i`` as stored (assembled on first use: most are never returned)."""
+        got = self._docs.get(i)
+        if got is None:
+            sid, body = self.rows[i]
+            got = dict(self.shapes[sid])
+            got.update(body)
+            self._docs[i] = got
+        return got
 
 
 def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
@@ -980,7 +1175,7 @@ class EmbeddedStore:
         self._build_cache: OrderedDict[tuple[str, str], _BuildCache] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._parse_cache: dict[str, qa.Query | QuerySyntaxError] = {}
-        self._required: dict[qa.Query, frozenset[tuple[str, str]]] = {}
+        self._required: dict[int, tuple[qa.Query, frozenset[tuple[str, str]]]] = {}
         self._predicates: dict[int, Callable[[str], bool]] = {}
         if str(path) != ":memory:":
             try:
@@ -1566,15 +1761,36 @@ class EmbeddedStore:
                     raise
         return out
 
-    def _build_docs(self, conn: sqlite3.Connection, name: str, value: str) -> tuple[list[int], list[int | None], list[dict[str, Any]]]:
+    def _build_rows(
+        self, conn: sqlite3.Connection, name: str, value: str
+    ) -> tuple[list[int], list[int | None], list[tuple[int, dict[str, Any]]], dict[int, dict[str, Any]]]:
+        """A build's documents, oldest first: ids, timestamps, ``(shape, body)`` and the shapes."""
+        shape_ids = [
+            r[0] for r in conn.execute("SELECT shape FROM kw_shape WHERE field = ? AND value = ?", (name, value))
+        ]
+        if not shape_ids:
+            return [], [], [], {}
+        wanted = json.dumps(shape_ids)
         rows = conn.execute(
-            "SELECT d.id, d.ts, d.shape, d.body FROM docs d WHERE d.shape IN "
-            "(SELECT shape FROM kw_shape WHERE field = ? AND value = ?) ORDER BY d.ts IS NULL, d.ts, d.id",
-            (name, value),
+            "SELECT d.id, d.ts, d.shape, d.body FROM docs d WHERE d.shape IN (SELECT value FROM json_each(?)) "
+            "ORDER BY d.ts IS NULL, d.ts, d.id",
+            (wanted,),
         ).fetchall()
-        shapes: dict[int, dict[str, Any]] = {}
-        docs = [self._assemble(conn, shape, body, shapes) for _, _, shape, body in rows]
-        return [r[0] for r in rows], [r[1] for r in rows], docs
+        shapes = {
+            sid: _loads(text)
+            for sid, text in conn.execute("SELECT id, json FROM shapes WHERE id IN (SELECT value FROM json_each(?))", (wanted,))
+        }
+        loads = _loads
+        return [r[0] for r in rows], [r[1] for r in rows], [(r[2], loads(r[3])) for r in rows], shapes
+
+    def _build_docs(self, conn: sqlite3.Connection, name: str, value: str) -> tuple[list[int], list[int | None], list[dict[str, Any]]]:
+        ids, ts, rows, shapes = self._build_rows(conn, name, value)
+        docs = []
+        for sid, body in rows:
+            doc = dict(shapes[sid])
+            doc.update(body)
+            docs.append(doc)
+        return ids, ts, docs
 
     def _build_cache_entry(self, key: tuple[str, str]) -> _BuildCache:
         from elastic_recheck.matcher import MemoryIndex
@@ -1584,8 +1800,11 @@ class EmbeddedStore:
             if entry is not None:
                 self._build_cache.move_to_end(key)
                 return entry
-        ids, ts, docs = self._run(lambda conn: self._build_docs(conn, key[0], key[1]))
-        entry = _BuildCache(ids=ids, ts=ts, docs=docs, index=MemoryIndex(docs, mapping=self.mapping))
+        ids, ts, rows, shapes = self._run(lambda conn: self._build_rows(conn, key[0], key[1]))
+        index = index_build(shapes, rows, self.mapping, self._tokenize())
+        entry = _BuildCache(ids=ids, ts=ts, rows=rows, shapes=shapes, index=index)
+        if index is None:  # field names shared by shape and body: index the assembled documents
+            entry.index = MemoryIndex([entry.doc(i) for i in range(len(rows))], mapping=self.mapping)
         with self._cache_lock:
             self._build_cache[key] = entry
             while len(self._build_cache) > PERCOLATION_CACHE:
@@ -1605,51 +1824,77 @@ class EmbeddedStore:
     ) -> list[SearchResult]:
         entry = self._build_cache_entry(key)
         out: list[SearchResult] = []
+        docs_with = entry.index.docs_with
+        # The filters (usually one object shared by every spec) restrict the
+        # build's documents once: a fingerprint's matches are its own matches
+        # among them (``and_`` is an intersection).
+        last_filters: Filters | None = None
+        allowed: frozenset[int] | None = None
+        window_key: tuple[int | None, int | None] | None = None
+        in_window: frozenset[int] | None = None
         for n, spec in enumerate(specs):
             try:
                 query = queries[n] if queries is not None else self.spec_query(spec)
             except QuerySyntaxError as exc:
                 out.append(SearchResult(hits=[], total=0, label=spec.label, error=str(exc)))
                 continue
-            clauses = [query]
-            for name, values in spec.filters.as_terms().items():
-                if name == key[0]:
-                    continue
-                terms = tuple(qa.Term(name, v) for v in values)
-                clauses.append(terms[0] if len(terms) == 1 else qa.Bool(should=terms))
-            full = qa.and_(*clauses)
-            required = self._required.get(full)
-            if required is None:
-                required = required_terms(full, self.mapping)
-                if len(self._required) > 50_000:
-                    self._required.clear()
-                self._required[full] = required
-            docs_with = entry.index.docs_with
-            if not entry.docs or not all(docs_with(f, t) for f, t in required):
-                found: list[int] = []  # a token every match needs is nowhere in this build
-            else:
-                found = list(self._evaluate(entry, full))
+            if spec.filters is not last_filters:
+                last_filters = spec.filters
+                allowed = self._filter_docs(entry, spec.filters, key[0])
             start = _dt_to_ms(spec.window.start) if spec.window.start is not None else None
             end = _dt_to_ms(spec.window.end) if spec.window.end is not None else None
-            if start is not None or end is not None:
-                found = [
-                    i
-                    for i in found
-                    if entry.ts[i] is not None
-                    and (start is None or entry.ts[i] >= start)  # type: ignore[operator]
-                    and (end is None or entry.ts[i] < end)  # type: ignore[operator]
-                ]
-            found = sorted(found)
-            hits = [
-                Hit(
-                    id=str(entry.docs[i]["id"]) if "id" in entry.docs[i] else f"r{entry.ids[i]}",
-                    source=entry.docs[i],
-                    timestamp=_ms_to_dt(entry.ts[i]),
+            if (start, end) != window_key:
+                window_key = (start, end)
+                in_window = None
+                if start is not None or end is not None:
+                    in_window = frozenset(
+                        i
+                        for i, t in enumerate(entry.ts)
+                        if t is not None and (start is None or t >= start) and (end is None or t < end)
+                    )
+            got: frozenset[int]
+            if not entry.rows or (allowed is not None and not allowed) or (in_window is not None and not in_window):
+                got = frozenset()
+            elif not all(docs_with(f, t) for f, t in self._required_of(query)):
+                got = frozenset()  # a token every match needs is nowhere in this build
+            else:
+                got = self._evaluate(entry, query)
+                if allowed is not None:
+                    got = got & allowed
+                if in_window is not None:
+                    got = got & in_window
+            found = sorted(got)
+            hits = []
+            for i in found[: max(size, 0)]:
+                doc = entry.doc(i)
+                hits.append(
+                    Hit(id=str(doc["id"]) if "id" in doc else f"r{entry.ids[i]}", source=doc, timestamp=_ms_to_dt(entry.ts[i]))
                 )
-                for i in found[: max(size, 0)]
-            ]
             out.append(SearchResult(hits=hits, total=len(found), label=spec.label))
         return out
+
+    def _filter_docs(self, entry: _BuildCache, filters: Filters, skip: str) -> frozenset[int] | None:
+        """The build's documents that satisfy ``filters`` (other than the build's own field); None: all."""
+        clauses: list[qa.Query] = []
+        for name, values in filters.as_terms().items():
+            if name == skip:
+                continue
+            terms = tuple(qa.Term(name, v) for v in values)
+            clauses.append(terms[0] if len(terms) == 1 else qa.Bool(should=terms))
+        if not clauses:
+            return None
+        return self._evaluate(entry, qa.and_(*clauses))
+
+    def _required_of(self, q: qa.Query) -> frozenset[tuple[str, str]]:
+        """:func:`required_terms` of a query node, cached by identity (queries repeat as the same objects)."""
+        cached = self._required.get(id(q))
+        if cached is not None and cached[0] is q:
+            return cached[1]
+        required = required_terms(q, self.mapping)
+        if len(self._required) > 100_000:
+            self._required.clear()
+        self._required[id(q)] = (q, required)
+        return required
 
     def _evaluate(self, entry: _BuildCache, q: qa.Query) -> frozenset[int]:
         """Lucene's boolean algebra over the build's MemoryIndex, with leaf results memoized.
@@ -1663,7 +1908,8 @@ class EmbeddedStore:
             result: frozenset[int] | None
             if q.must:
                 result = None
-                for clause in sorted(q.must, key=lambda c: self._cost(entry, c)):
+                must = q.must if len(q.must) == 1 else sorted(q.must, key=lambda c: self._cost(entry, c))
+                for clause in must:
                     docs = self._evaluate(entry, clause)
                     result = docs if result is None else result & docs
                     if not result:
@@ -1690,16 +1936,15 @@ class EmbeddedStore:
 
     def _cost(self, entry: _BuildCache, q: qa.Query) -> int:
         """Documents a clause can match at most (known results first, rare terms first)."""
-        got = entry.memo.get(q)
-        if got is not None:
-            return len(got)
-        required = self._required.get(q)
-        if required is None:
-            required = required_terms(q, self.mapping)
-            self._required[q] = required
+        if not isinstance(q, qa.Bool):
+            got = entry.memo.get(q)
+            if got is not None:
+                return len(got)
+        required = self._required_of(q)
         if not required:
-            return len(entry.docs) + 1
-        return min(len(entry.index.docs_with(f, t)) for f, t in required)
+            return len(entry.rows) + 1
+        docs_with = entry.index.docs_with
+        return min(len(docs_with(f, t)) for f, t in required)
 
     def count_builds(self, spec: QuerySpec, *, query: qa.Query | None = None) -> int:
         def run(conn: sqlite3.Connection) -> int:

@@ -1,0 +1,122 @@
+"""The embedded store's per-build in-memory index (percolation) built from stored parts.
+
+:func:`elastic_recheck.search.embedded.index_build` indexes a build's shapes
+once and its per-line fields line by line; the result must be the very index
+:class:`elastic_recheck.matcher.MemoryIndex` builds from the assembled
+documents (same postings, values, field presence), and percolation must find
+what the SQL path finds.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from elastic_recheck import query_ast as qa
+from elastic_recheck.analysis import tokenize
+from elastic_recheck.matcher import MemoryIndex
+from elastic_recheck.schema import Mapping
+from elastic_recheck.search import Filters, QuerySpec, TimeWindow
+from elastic_recheck.search.embedded import EmbeddedStore, index_build
+from tests.functional.test_store import T0, make_docs, random_query
+
+UUIDS = [f"{b:02d}" * 16 for b in range(12)]
+
+
+def _structures(index: MemoryIndex) -> tuple[Any, ...]:
+    return (index.postings, index.values, index.present, index.size, index.all_docs)
+
+
+def _assert_same_index(store: EmbeddedStore, uuid: str) -> MemoryIndex:
+    entry = store._build_cache_entry(("build_uuid", uuid))
+    docs = store.get_build_docs(uuid)
+    assert [entry.doc(i) for i in range(len(entry))] == docs
+    reference = MemoryIndex(docs, mapping=store.mapping)
+    assert _structures(entry.index) == _structures(reference)
+    return reference
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStore]:
+    docs = make_docs(11, 600)
+    rng = random.Random(5)
+    for doc in docs[::7]:  # lines with odd per-line fields
+        doc["module"] = rng.choice(["nova.compute", ["a", "b"], 7, 1.5, True, None, {"inner": "x"}, [], ["x", 3]])
+    for doc in docs[::11]:
+        doc["tags"] = rng.choice([["screen", None, "n-cpu"], [["nested", "list"], "tail"], 42, ["x" * 40000], [""]])
+    for doc in docs[::13]:
+        doc["loglevel"] = "E" * 33000  # longer than Lucene keeps: not indexed
+    s = EmbeddedStore(tmp_path_factory.mktemp("index") / "store.db")
+    s.add_documents(docs, batch_size=101)
+    yield s
+    s.close()
+
+
+def test_index_from_parts_equals_memory_index(store: EmbeddedStore) -> None:
+    for uuid in UUIDS:
+        _assert_same_index(store, uuid)
+
+
+def test_percolation_equals_memory_index_and_sql(store: EmbeddedStore) -> None:
+    rng = random.Random(17)
+    queries = [random_query(rng) for _ in range(150)]
+    for uuid in UUIDS[:6]:
+        reference = _assert_same_index(store, uuid)
+        specs = [QuerySpec(filters=Filters(build_uuid=uuid, voting=None), label=str(i)) for i in range(len(queries))]
+        results = store.msearch(specs, size=1000, queries=queries)
+        docs = store.get_build_docs(uuid)
+        for q, spec, res in zip(queries, specs, results, strict=True):
+            want = reference.search(q)
+            assert res.total == len(want), q
+            assert [h.source for h in res.hits] == [docs[i] for i in want], q
+            slow = store.search(spec, size=1000, query=q)
+            assert [h.id for h in res.hits] == [h.id for h in slow.hits], q
+
+
+def test_percolation_applies_filters_and_window(store: EmbeddedStore) -> None:
+    uuid = UUIDS[1]
+    docs = store.get_build_docs(uuid)
+    middle = sorted(d["@timestamp"] for d in docs)[len(docs) // 2]
+    start = T0.fromisoformat(middle.replace("Z", "+00:00"))
+    queries = [qa.MatchAll(), qa.Term("message", "timed"), qa.Term("loglevel", "ERROR")]
+    for filters in (Filters(build_uuid=uuid), Filters(build_uuid=uuid, voting=True), Filters(build_uuid=uuid, build_name="nope")):
+        for window in (TimeWindow(), TimeWindow(start, None), TimeWindow(None, start)):
+            specs = [QuerySpec(filters=filters, window=window, label=str(i)) for i in range(len(queries))]
+            fast = store.msearch(specs, size=5, queries=queries)
+            for spec, q, res in zip(specs, queries, fast, strict=True):
+                slow = store.search(spec, size=5, query=q)
+                assert (res.total, [h.id for h in res.hits]) == (slow.total, [h.id for h in slow.hits]), (filters, window, q)
+
+
+def test_colliding_field_names_fall_back_to_the_assembled_documents(tmp_path: Path) -> None:
+    # "module" is a per-line field, "module.x" (a literal dotted key) a shape field: both are field module.x.
+    docs = [
+        {"build_uuid": "u", "message": "one", "module": {"x": "a"}, "module.x": "b", "@timestamp": "2026-11-10T00:00:00Z"},
+        {"build_uuid": "u", "message": "two", "module": {"x": "c"}, "module.x": "b", "@timestamp": "2026-11-10T00:00:01Z"},
+    ]
+    with EmbeddedStore(tmp_path / "s.db") as s:
+        s.add_documents(docs)
+        ids, ts, rows, shapes = s._build_rows(s._conn, "build_uuid", "u")
+        assert index_build(shapes, rows, s.mapping, tokenize) is None
+        reference = _assert_same_index(s, "u")
+        assert reference.search(qa.Term("module.x", "b")) == [0, 1]
+        specs = [QuerySpec(filters=Filters(build_uuid="u"), label=v) for v in "abc"]
+        got = s.msearch(specs, queries=[qa.Term("module.x", v) for v in "abc"])
+        assert [r.total for r in got] == [1, 2, 1]
+
+
+def test_text_fields_in_the_shape(tmp_path: Path) -> None:
+    """A dotted text field lives in the shape: its tokens are indexed for every line of the shape."""
+    mapping = Mapping(text_fields=frozenset({"message", "tags", "extra.note"}))
+    docs = [
+        {"build_uuid": "u", "message": f"line {i}", "extra": {"note": "Disk Full on node-1"}, "filename": f"f{i % 2}"}
+        for i in range(6)
+    ]
+    with EmbeddedStore(tmp_path / "s.db", mapping=mapping) as s:
+        s.add_documents(docs)
+        reference = _assert_same_index(s, "u")
+        assert reference.search(qa.Phrase("extra.note", ("full", "on"), (0, 1))) == list(range(6))
