@@ -33,6 +33,16 @@ Layout (schema version 1, see :data:`MIGRATIONS`)
 ``test_results`` / ``test_runs``
     per-build subunit results (``failed_tests``).
 
+Writing
+-------
+Documents are prepared (split, analyzed: :class:`DocumentPreparer`) and
+encoded as JSON arrays (:class:`BatchEncoder`) in the calling thread; one
+``INSERT`` into a TEMP table then stores a whole batch through a TEMP
+trigger (:func:`_batch_sql`): shapes, documents, FTS5 rows and keyword rows
+in one SQLite call, which runs without the GIL. A multi-batch ingest hands
+batches to a background thread, so that SQLite writes one batch while
+Python prepares the next.
+
 Queries
 -------
 The analyzed AST (:mod:`elastic_recheck.query_ast`) is compiled to SQL:
@@ -46,7 +56,10 @@ Structured filters and the time window are SQL parameters.
 When every search of an ``msearch`` is restricted to the same build (the
 classifier's case), that build's documents are loaded once into a
 :class:`~elastic_recheck.matcher.MemoryIndex` and every query is evaluated in
-memory ("percolation"): a thousand fingerprints cost milliseconds.
+memory ("percolation"): a thousand fingerprints cost milliseconds. The index
+is built from the stored parts (:func:`index_build`: each shape's fields once,
+text postings only for the tokens the queries look up) and kept for the
+next few ``msearch`` calls.
 """
 
 from __future__ import annotations
@@ -54,6 +67,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import operator
+import queue
 import re
 import sqlite3
 import threading
@@ -186,6 +201,11 @@ _FTS_TOKENCHARS = "".join(ch for ch in map(chr, range(33, 127)) if not ch.isalnu
 
 #: Builds kept in memory for percolation.
 PERCOLATION_CACHE = 4
+
+#: Distinct shapes (and tags lists) remembered while ingesting. Documents
+#: arrive file by file, so a few hundred cover every run of identical shapes;
+#: more only costs memory (a million lines hold ~30,000 shapes).
+SHAPE_CACHE = 512
 
 
 def _fts_tokenize_option() -> str:
@@ -769,6 +789,47 @@ def shape_key(shape: AbcMapping[str, Any]) -> str:
     return json.dumps(shape, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def _tuple_getter(indexes: Sequence[int]) -> Callable[[tuple[Any, ...]], tuple[Any, ...]]:
+    """``values -> tuple(values[i] for i in indexes)``, in C where possible."""
+    if not indexes:
+        return lambda values: ()
+    if len(indexes) == 1:
+        only = indexes[0]
+        return lambda values: (values[only],)
+    return operator.itemgetter(*indexes)
+
+
+@dataclass(frozen=True)
+class _KeyPlan:
+    """How documents with one sequence of keys split into body and shape."""
+
+    body_names: tuple[str, ...]
+    body_values: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    shape_names: tuple[str, ...]
+    shape_values: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    #: body fields indexed in ``kw``
+    kw_names: tuple[str, ...]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def _epoch_ms(value: Any) -> int | None:
+    """``to_epoch_ms(parse_iso_timestamp(value))``, with the common ISO form parsed in C."""
+    if type(value) is str and len(value) >= 20 and value[10] == "T":
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            return (dt - _EPOCH) // _MS
+    parsed = parse_iso_timestamp(value)
+    return to_epoch_ms(parsed) if parsed is not None else None
+
+
 class DocumentPreparer:
     """Splits documents into shape and per-line parts and analyzes their text fields.
 
@@ -783,6 +844,7 @@ class DocumentPreparer:
         self._skip_kw = UNINDEXED_PER_LINE | frozenset(self.text_fields)
         self._list_cache: dict[tuple[Any, ...], str] = {}
         self._shape_keys: dict[tuple[Any, ...], str] = {}
+        self._plans: dict[tuple[str, ...], _KeyPlan] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"text_fields": self.text_fields}
@@ -798,14 +860,33 @@ class DocumentPreparer:
             self._tokenize = tokenize
         return self._tokenize
 
-    def prepare(self, doc: AbcMapping[str, Any]) -> PreparedDoc:
+    def _plan(self, names: tuple[str, ...]) -> _KeyPlan:
+        """How to split documents whose keys are ``names`` (in this order)."""
         body_keys = self._body_keys
-        did = doc.get("id")
+        body_idx = [i for i, k in enumerate(names) if k in body_keys]
+        shape_idx = [i for i, k in enumerate(names) if k not in body_keys]
+        plan = _KeyPlan(
+            body_names=tuple(names[i] for i in body_idx),
+            body_values=_tuple_getter(body_idx),
+            shape_names=tuple(names[i] for i in shape_idx),
+            shape_values=_tuple_getter(shape_idx),
+            kw_names=tuple(names[i] for i in body_idx if names[i] not in self._skip_kw),
+        )
+        if len(self._plans) > 1000:
+            self._plans.clear()
+        self._plans[names] = plan
+        return plan
+
+    def prepare(self, doc: AbcMapping[str, Any]) -> PreparedDoc:
+        names = tuple(doc)
+        plan = self._plans.get(names)
+        if plan is None:
+            plan = self._plan(names)
+        values = tuple(doc.values())
+        body = dict(zip(plan.body_names, plan.body_values(values), strict=True))
+        did = body.get("id")
         doc_id = str(did) if isinstance(did, (str, int)) and not isinstance(did, bool) else None
-        shape = {k: v for k, v in doc.items() if k not in body_keys}
-        body = {k: v for k, v in doc.items() if k in body_keys}
-        ts_dt = parse_iso_timestamp(body.get("@timestamp"))
-        ts = to_epoch_ms(ts_dt) if ts_dt is not None else None
+        ts = _epoch_ms(body.get("@timestamp"))
         fts: list[str | None] = []
         tokenize = self.tokenize
         for name in self.text_fields:
@@ -820,38 +901,209 @@ class DocumentPreparer:
                 except TypeError:
                     key, cached = None, None
                 if cached is None:
-                    values = text_values(value)
-                    cached = fts_text(values, tokenize) if values is not None else ""
+                    values_ = text_values(value)
+                    cached = fts_text(values_, tokenize) if values_ is not None else ""
                     if key is not None:
-                        if len(self._list_cache) > 10_000:
+                        if len(self._list_cache) > SHAPE_CACHE:
                             self._list_cache.clear()
                         self._list_cache[key] = cached
                 fts.append(cached or None)
             else:
-                values = text_values(value)
-                fts.append(fts_text(values, tokenize) if values is not None else None)
+                values_ = text_values(value)
+                fts.append(fts_text(values_, tokenize) if values_ is not None else None)
         kw: list[tuple[str, str]] = []
-        for key_name, value in body.items():
-            if key_name in self._skip_kw:
-                continue
+        for key_name in plan.kw_names:
+            value = body[key_name]
             if isinstance(value, str):
                 if len(value) < 10_000 or _indexable(value):
                     kw.append((key_name, value))
                 continue
             for name, raw in flatten_fields({key_name: value}):
                 kw.extend((name, v) for v in keyword_values(raw) if _indexable(v))
+        shape_values = plan.shape_values(values)
         try:
-            items: tuple[Any, ...] | None = tuple(shape.items())
-            skey = self._shape_keys.get(items)  # type: ignore[arg-type]
+            # Types too: True == 1 == 1.0, but they are different JSON.
+            cache_key: tuple[Any, ...] | None = (names, shape_values, tuple(map(type, shape_values)))
+            skey = self._shape_keys.get(cache_key)  # type: ignore[arg-type]
         except TypeError:  # list or object values: not hashable
-            items, skey = None, None
+            cache_key, skey = None, None
         if skey is None:
-            skey = shape_key(shape)
-            if items is not None:
-                if len(self._shape_keys) > 50_000:
+            skey = shape_key(dict(zip(plan.shape_names, shape_values, strict=True)))
+            if cache_key is not None:
+                if len(self._shape_keys) > SHAPE_CACHE:
                     self._shape_keys.clear()
-                self._shape_keys[items] = skey
+                self._shape_keys[cache_key] = skey
         return (doc_id, skey, ts, _dumps_body(body), tuple(fts), kw)
+
+
+@dataclass
+class EncodedBatch:
+    """Prepared documents ready for one transaction: JSON arrays that one SQL statement stores.
+
+    Made by :class:`BatchEncoder` in the thread that prepares documents; the
+    writing thread hands them to SQLite in one call (see :func:`_batch_sql`),
+    so that SQLite and FTS5 run without the GIL from the first row to the last.
+    """
+
+    #: documents given (all counted as stored: an id repeated in a batch is stored once, the last time)
+    size: int
+    #: the documents to store, when written row by row (a document whose id repeats later in the batch is left out)
+    kept: list[PreparedDoc]
+    #: ids of kept documents that have one (stored documents with these ids are replaced)
+    doc_ids: list[str]
+    #: ``(field, value)`` of the builds the batch touches (their cached indexes become stale)
+    touched: set[tuple[str, str]]
+    #: the batch's distinct shapes (canonical JSON), in order of first use
+    shape_keys: list[str]
+    #: ``[[shape json, build_uuid, build_status], ...]`` for each of them
+    shapes_json: str
+    #: ``[[shape position, field, value], ...]``: their keyword values
+    shape_kw_json: str
+    #: ``[[doc_id, ts, shape position, body], ...]``
+    docs_json: str
+    #: ``[[text of field 1, text of field 2...], ...]``
+    fts_json: str
+    #: ``[[document position, field, value], ...]`` (None: no per-line keyword)
+    kw_json: str | None
+    max_ts: int | None
+    #: SQLite's JSON functions (3.40) cut a string at an escaped NUL: such a batch is written row by row
+    row_by_row: bool = False
+
+
+#: A NUL character as JSON escapes it.
+_JSON_NUL = "\\u0000"
+
+
+def _dumps_payload(obj: Any) -> str:
+    if _orjson is not None:
+        try:
+            return str(_orjson.dumps(obj).decode("utf-8"))
+        except TypeError:  # e.g. integers beyond 64 bits
+            pass
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass
+class _ShapeInfo:
+    uuid: str | None
+    status: str | None
+    keywords: list[tuple[str, str]]
+    builds: list[tuple[str, str]]
+
+
+class BatchEncoder:
+    """Turns batches of :data:`PreparedDoc` into :class:`EncodedBatch` (pure; remembers shapes it has seen)."""
+
+    def __init__(self, mapping: Mapping) -> None:
+        self.mapping = mapping
+        self._shapes: dict[str, _ShapeInfo] = {}
+
+    def shape(self, key: str) -> _ShapeInfo:
+        info = self._shapes.get(key)
+        if info is None:
+            shape = json.loads(key)
+            uuid = shape.get("build_uuid")
+            status = shape.get("build_status")
+            info = _ShapeInfo(
+                uuid=uuid if isinstance(uuid, str) else None,
+                status=status if isinstance(status, str) else None,
+                keywords=[
+                    (name, value)
+                    for name, raw in flatten_fields(shape)
+                    if not self.mapping.is_text(name)
+                    for value in keyword_values(raw)
+                    if _indexable(value)
+                ],
+                builds=[(name, v) for name in ("build_uuid", "build_short_uuid") for v in keyword_values(shape.get(name))],
+            )
+            if len(self._shapes) > SHAPE_CACHE:
+                self._shapes.clear()
+            self._shapes[key] = info
+        return info
+
+    def encode(self, batch: Sequence[PreparedDoc]) -> EncodedBatch:
+        last: dict[str, int] = {}
+        with_id = 0
+        for i, prep in enumerate(batch):
+            if prep[0] is not None:
+                last[prep[0]] = i
+                with_id += 1
+        kept = list(batch) if len(last) == with_id else [p for i, p in enumerate(batch) if p[0] is None or last[p[0]] == i]
+        slots: dict[str, int] = {}
+        doc_rows: list[tuple[str | None, int | None, int, str]] = []
+        kw_rows: list[tuple[int, str, str]] = []
+        max_ts: int | None = None
+        for j, (doc_id, skey, ts, body, _fts, kw) in enumerate(kept):
+            slot = slots.get(skey)
+            if slot is None:
+                slot = slots[skey] = len(slots)
+            doc_rows.append((doc_id, ts, slot, body))
+            if kw:
+                kw_rows.extend([(j, name, value) for name, value in kw])
+            if ts is not None and (max_ts is None or ts > max_ts):
+                max_ts = ts
+        shape_rows = []
+        shape_kw: list[tuple[int, str, str]] = []
+        touched: set[tuple[str, str]] = set()
+        for key, slot in slots.items():
+            info = self.shape(key)
+            shape_rows.append((key, info.uuid, info.status))
+            shape_kw.extend([(slot, name, value) for name, value in info.keywords])
+            touched.update(info.builds)
+        enc = EncodedBatch(
+            size=len(batch),
+            kept=kept,
+            doc_ids=list(last),
+            touched=touched,
+            shape_keys=list(slots),
+            shapes_json=_dumps_payload(shape_rows),
+            shape_kw_json=_dumps_payload(shape_kw),
+            docs_json=_dumps_payload(doc_rows),
+            fts_json=_dumps_payload([p[4] for p in kept]),
+            kw_json=_dumps_payload(kw_rows) if kw_rows else None,
+            max_ts=max_ts,
+        )
+        # (a body's own escaped NUL also shows here: a rare false alarm, written row by row too)
+        texts = (enc.shapes_json, enc.shape_kw_json, enc.docs_json, enc.fts_json, enc.kw_json or "")
+        enc.row_by_row = any(_JSON_NUL in text for text in texts)
+        if not enc.row_by_row:
+            enc.kept = []  # the payloads hold everything: free the prepared tuples early
+        return enc
+
+
+def _batch_sql(fts_columns: Sequence[str]) -> list[str]:
+    """Per-connection TEMP objects: inserting one ``er_batch`` row stores a whole :class:`EncodedBatch`.
+
+    A TEMP trigger may write the store's tables; the batch row itself is
+    deleted at the end, so ``er_batch`` stays empty.
+    """
+    first = "(SELECT first_id FROM er_batch WHERE id = NEW.id)"
+    texts = ", ".join(f"value ->> {i}" for i in range(len(fts_columns)))
+    return [
+        "CREATE TEMP TABLE IF NOT EXISTS er_batch (id INTEGER PRIMARY KEY, first_id INTEGER, shapes TEXT, "
+        "shape_kw TEXT, docs TEXT, fts TEXT, kw TEXT, max_ts INTEGER)",
+        "CREATE TEMP TABLE IF NOT EXISTS er_slots (slot INTEGER PRIMARY KEY, shape INTEGER NOT NULL)",
+        f"""CREATE TEMP TRIGGER IF NOT EXISTS er_batch_insert AFTER INSERT ON er_batch BEGIN
+            UPDATE er_batch SET first_id = (SELECT IFNULL(MAX(id), 0) + 1 FROM docs) WHERE id = NEW.id;
+            INSERT OR IGNORE INTO shapes (json, build_uuid, build_status)
+                SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(NEW.shapes);
+            DELETE FROM er_slots;
+            INSERT INTO er_slots (slot, shape)
+                SELECT key, (SELECT id FROM shapes WHERE json = value ->> 0) FROM json_each(NEW.shapes);
+            INSERT OR IGNORE INTO kw_shape (field, value, shape)
+                SELECT value ->> 1, value ->> 2, (SELECT shape FROM er_slots WHERE slot = value ->> 0)
+                FROM json_each(NEW.shape_kw);
+            INSERT INTO docs (id, doc_id, ts, shape, body)
+                SELECT {first} + key, value ->> 0, value ->> 1, (SELECT shape FROM er_slots WHERE slot = value ->> 2),
+                value ->> 3 FROM json_each(NEW.docs);
+            INSERT INTO fts (rowid, {", ".join(fts_columns)}) SELECT {first} + key, {texts} FROM json_each(NEW.fts);
+            INSERT OR IGNORE INTO kw (field, value, doc)
+                SELECT value ->> 1, value ->> 2, {first} + (value ->> 0) FROM json_each(NEW.kw);
+            INSERT INTO meta (key, value) SELECT 'max_ts', NEW.max_ts WHERE NEW.max_ts IS NOT NULL
+                ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER));
+            DELETE FROM er_batch WHERE id = NEW.id;
+        END""",
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -923,6 +1175,7 @@ def index_build(
     rows: Sequence[tuple[int, AbcMapping[str, Any]]],
     mapping: Mapping,
     tokenize: Callable[[str], list[str]],
+    wanted: AbcMapping[str, frozenset[str] | None] | None = None,
 ) -> Any:
     """A :class:`~elastic_recheck.matcher.MemoryIndex` of stored documents, built from their parts.
 
@@ -935,6 +1188,14 @@ def index_build(
     analyzed once. Returns None when a field name comes from both a shape
     and a body (nested objects flattened to the same dotted name): the
     caller then indexes the assembled documents.
+
+    ``wanted`` (text field -> tokens, None for all) restricts the postings
+    of text fields to the tokens some query will look up: the index then
+    answers exactly like the full one for queries whose text terms and
+    phrases use only those tokens (multi-term queries on a text field
+    need all of its tokens; field presence is always complete). A text
+    field missing from ``wanted`` gets no postings. Most of a build's
+    tokens (ids, numbers, timestamps) are in no fingerprint.
     """
     from elastic_recheck.matcher import MemoryIndex, flatten_document, value_text
 
@@ -963,9 +1224,15 @@ def index_build(
                 analyzed[key] = got
         return got
 
+    def want(name: str) -> frozenset[str] | None:
+        return None if wanted is None else wanted.get(name, frozenset())
+
     def add_text(name: str, pairs: Sequence[tuple[str, int]], docs: Sequence[int]) -> None:
         field_post = postings.setdefault(name, {})
+        keep = want(name)
         for tok, pos in pairs:
+            if keep is not None and tok not in keep:
+                continue
             new = [(d << 32) | pos for d in docs]
             keys = field_post.get(tok)
             if keys is None:
@@ -991,7 +1258,10 @@ def index_build(
 
     def add_field(name: str, vals: list[str], docs: Sequence[int]) -> None:
         if is_text(name):
-            add_text(name, analyze(vals), docs)
+            if want(name) != frozenset():
+                add_text(name, analyze(vals), docs)
+            else:
+                postings.setdefault(name, {})
             present.setdefault(name, set()).update(docs)
         else:
             add_keywords(name, vals, docs)
@@ -1013,9 +1283,9 @@ def index_build(
     # Per-line fields. Strings take the fast path (a message is tokenized, a
     # keyword value added); lists of strings (tags) repeat from line to line,
     # so their documents are grouped and each distinct list indexed once.
-    text_slots: dict[str, tuple[dict[str, set[int]], set[int]]] = {}
+    text_slots: dict[str, tuple[dict[str, set[int]], set[int], frozenset[str] | None]] = {}
     kw_slots: dict[str, dict[str, set[int]]] = {}
-    groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+    groups: dict[tuple[str, ...], list[int]] = {}
     for d, (sid, body) in enumerate(rows):
         names = shape_names[sid]
         for name, value in body.items():
@@ -1025,16 +1295,28 @@ def index_build(
                 if is_text(name):
                     slot = text_slots.get(name)
                     if slot is None:
-                        slot = text_slots[name] = (postings.setdefault(name, {}), present.setdefault(name, set()))
-                    field_post = slot[0]
-                    base = d << 32
-                    for tok, key in zip(tokenize(value), itertools.count(base)):
-                        keys = field_post.get(tok)
-                        if keys is None:
-                            field_post[tok] = {key}
-                        else:
-                            keys.add(key)
-                    slot[1].add(d)
+                        slot = text_slots[name] = (postings.setdefault(name, {}), present.setdefault(name, set()), want(name))
+                    field_post, docs_with, keep = slot
+                    docs_with.add(d)
+                    if keep is None:
+                        for tok, key in zip(tokenize(value), itertools.count(d << 32)):
+                            keys = field_post.get(tok)
+                            if keys is None:
+                                field_post[tok] = {key}
+                            else:
+                                keys.add(key)
+                    elif keep:
+                        toks = tokenize(value)
+                        hits = keep.intersection(toks)
+                        if hits:
+                            base = d << 32
+                            for pos, tok in enumerate(toks):
+                                if tok in hits:
+                                    keys = field_post.get(tok)
+                                    if keys is None:
+                                        field_post[tok] = {base | pos}
+                                    else:
+                                        keys.add(base | pos)
                     continue
                 if len(value) * 3 > MAX_KEYWORD_BYTES and not _indexable(value):
                     values.setdefault(name, {})
@@ -1050,17 +1332,17 @@ def index_build(
                     got.add(d)
             elif value is None:
                 continue
-            elif type(value) is list and all(type(v) is str for v in value):
-                if not value:
-                    continue
+            elif type(value) is list and value and _str_list(value, name, groups):
                 if name in names:
                     return None
-                key_ = (name, tuple(value))
+                key_ = (name, *value)
                 docs_of = groups.get(key_)
                 if docs_of is None:
                     groups[key_] = [d]
                 else:
                     docs_of.append(d)
+            elif type(value) is list and not value:
+                continue
             elif isinstance(value, (dict, list)):  # nested: flatten as MemoryIndex does
                 flat = flatten_document({name: value})
                 if _flat_names_collide(body, names):
@@ -1071,14 +1353,24 @@ def index_build(
                 if name in names:
                     return None
                 add_field(name, [value_text(value)], (d,))
-    for (name, vals_), docs_of in groups.items():
-        add_field(name, list(vals_), docs_of)
+    for (name, *vals_), docs_of in groups.items():
+        add_field(name, vals_, docs_of)
     for name, field_vals in kw_slots.items():  # documents with a value (the fast path kept them all)
         if field_vals:
             present.setdefault(name, set()).update(*field_vals.values())
     index.size = len(rows)
     index.all_docs = frozenset(range(len(rows)))
     return index
+
+
+def _str_list(value: list[Any], name: str, groups: AbcMapping[tuple[str, ...], Any]) -> bool:
+    """Whether a list holds strings only (a list equal to one already grouped does)."""
+    try:
+        if (name, *value) in groups:
+            return True
+    except TypeError:  # unhashable items: not strings
+        return False
+    return all(type(v) is str for v in value)
 
 
 def _flat_names_collide(body: AbcMapping[str, Any], names: frozenset[str]) -> bool:
@@ -1104,6 +1396,8 @@ class _BuildCache:
     rows: list[tuple[int, dict[str, Any]]]
     shapes: dict[int, dict[str, Any]]
     index: Any
+    #: text field -> the tokens the index holds postings for (None: all; see :func:`index_build`)
+    wanted: dict[str, frozenset[str] | None] | None
     #: leaf query -> matching doc indexes (fingerprints share clauses: tags, filters)
     memo: dict[qa.Query, frozenset[int]] = field(default_factory=dict)
     _docs: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -1120,6 +1414,143 @@ class _BuildCache:
             got.update(body)
             self._docs[i] = got
         return got
+
+    def covers(self, needs: _Needs) -> bool:
+        """Whether the index answers every query with these needs exactly."""
+        if self.wanted is None:
+            return True
+        for name in needs.full:
+            if self.wanted.get(name, frozenset()) is not None:
+                return False
+        for name, tokens in needs.tokens.items():
+            have = self.wanted.get(name, frozenset())
+            if have is not None and not tokens <= have:
+                return False
+        return True
+
+
+@dataclass
+class _Needs:
+    """What queries look up in a build's text postings: tokens per field, and fields scanned whole."""
+
+    tokens: dict[str, frozenset[str]] = field(default_factory=dict)
+    full: frozenset[str] = frozenset()
+
+
+def query_needs(q: qa.Query, mapping: Mapping) -> _Needs:
+    """The text tokens (per field) a query's evaluation looks up, and the text fields it scans whole.
+
+    Terms and phrases look up their tokens; prefix, wildcard, regexp, fuzzy
+    and range queries (and any other node on a text field) scan the field's
+    whole vocabulary; ``_exists_`` needs no postings.
+    """
+    tokens: dict[str, set[str]] = {}
+    full: set[str] = set()
+    stack = [q]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, qa.Bool):
+            stack.extend(node.must)
+            stack.extend(node.should)
+            stack.extend(node.must_not)
+        elif isinstance(node, (qa.MatchAll, qa.MatchNone, qa.Exists)):
+            continue
+        elif isinstance(node, qa.Term):
+            if mapping.is_text(node.field):
+                tokens.setdefault(node.field, set()).add(node.value)
+        elif isinstance(node, qa.Phrase):
+            if mapping.is_text(node.field):
+                tokens.setdefault(node.field, set()).update(node.terms)
+        else:
+            name = getattr(node, "field", None)
+            if isinstance(name, str) and mapping.is_text(name):
+                full.add(name)
+    return _Needs(tokens={k: frozenset(v) for k, v in tokens.items()}, full=frozenset(full))
+
+
+def _widen(wanted: AbcMapping[str, frozenset[str] | None], needs: _Needs) -> dict[str, frozenset[str] | None]:
+    """``wanted`` (see :func:`index_build`) grown to cover ``needs`` too."""
+    out = dict(wanted)
+    for name, tokens in needs.tokens.items():
+        have = out.get(name, frozenset())
+        if have is not None:
+            out[name] = have | tokens
+    for name in needs.full:
+        out[name] = None
+    return out
+
+
+class _BatchWriter:
+    """Writes encoded batches in a background thread, in order, one transaction each.
+
+    It borrows the calling thread's connection (which that thread leaves alone
+    until :meth:`finish` or :meth:`abort` returns). At most one batch waits
+    while another is written, so memory stays bounded; a write error is raised
+    in the calling thread at its next :meth:`put` or at :meth:`finish`.
+    """
+
+    #: Pages the WAL may grow to before a checkpoint copies it into the
+    #: database (SQLite's default is 1,000): bulk loads rewrite the same index
+    #: pages less often.
+    WAL_AUTOCHECKPOINT = 8192
+
+    def __init__(self, store: EmbeddedStore, conn: sqlite3.Connection, stats: IngestStats) -> None:
+        self.store = store
+        self.conn = conn
+        self.stats = stats
+        self.queue: queue.Queue[EncodedBatch | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.stop = threading.Event()
+        try:
+            self.checkpoint = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+            conn.execute(f"PRAGMA wal_autocheckpoint={max(self.checkpoint, self.WAL_AUTOCHECKPOINT)}")
+        except sqlite3.Error as exc:
+            raise _translate(exc, store.path) from None
+        self.thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                batch = self.queue.get()
+                if batch is None or self.stop.is_set():
+                    return
+                self.store._add_prepared(self.conn, batch, self.stats)
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            self.error = exc
+            while self.queue.get() is not None:  # keep draining: the caller never blocks
+                pass
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def put(self, batch: EncodedBatch) -> None:
+        self._raise()
+        self.queue.put(batch)
+
+    def _join(self) -> None:
+        self.thread.join()
+        try:
+            self.conn.execute(f"PRAGMA wal_autocheckpoint={self.checkpoint}")
+        except sqlite3.Error:
+            pass
+
+    def finish(self) -> None:
+        self.queue.put(None)
+        self._join()
+        self._raise()
+
+    def abort(self) -> None:
+        """Stop after the batch being written (committed batches stay)."""
+        self.stop.set()
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                break
+        self.queue.put(None)
+        self._join()
 
 
 def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
@@ -1171,11 +1602,11 @@ class EmbeddedStore:
         self._write_lock = threading.RLock()
         self._closed = False
         self._shape_cache: dict[str, int] = {}
-        self._shape_builds: dict[int, list[tuple[str, str]]] = {}
         self._build_cache: OrderedDict[tuple[str, str], _BuildCache] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._parse_cache: dict[str, qa.Query | QuerySyntaxError] = {}
         self._required: dict[int, tuple[qa.Query, frozenset[tuple[str, str]]]] = {}
+        self._needs: dict[int, tuple[qa.Query, _Needs]] = {}
         self._predicates: dict[int, Callable[[str], bool]] = {}
         if str(path) != ":memory:":
             try:
@@ -1187,6 +1618,7 @@ class EmbeddedStore:
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from None
         self._fts_columns = {name: f"c{i}" for i, name in enumerate(self._text_fields)}
+        self._encoder = BatchEncoder(self.mapping)
 
     # -- connections ------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -1352,13 +1784,9 @@ class EmbeddedStore:
                 if _indexable(value)
             ]
             conn.executemany("INSERT OR IGNORE INTO kw_shape (field, value, shape) VALUES (?, ?, ?)", rows)
-        if len(self._shape_cache) > 100_000:
+        if len(self._shape_cache) > SHAPE_CACHE:
             self._shape_cache.clear()
-            self._shape_builds.clear()
         self._shape_cache[key] = sid
-        self._shape_builds[sid] = [
-            (name, v) for name in ("build_uuid", "build_short_uuid") for v in keyword_values(shape.get(name))
-        ]
         return sid
 
     def add_documents(self, docs: Iterable[AbcMapping[str, Any]], batch_size: int = 5000) -> IngestStats:
@@ -1368,24 +1796,41 @@ class EmbeddedStore:
         same ``_id`` in Elasticsearch). Objects that are not JSON objects are
         counted as bad, never fatal.
 
+        When there is more than one batch, a background thread writes each
+        batch while this one prepares the next (SQLite and FTS5 run without
+        Python's GIL: a second core does the writing). Batches are written in
+        order, one transaction each, exactly as without the thread.
+
         :raises StoreError: the disk is full or read-only, or the file is corrupt.
         """
         stats = IngestStats()
         started = time.perf_counter()
         preparer = DocumentPreparer(self._text_fields, self._tokenize())
         batch: list[PreparedDoc] = []
+        writer: _BatchWriter | None = None
         n = 0
-        for doc in docs:
-            n += 1
-            if not isinstance(doc, AbcMapping):
-                stats.add_bad_line(n, f"not a JSON object: {type(doc).__name__}")
-                continue
-            batch.append(preparer.prepare(doc))
-            if len(batch) >= batch_size:
+        try:
+            for doc in docs:
+                n += 1
+                if not isinstance(doc, AbcMapping):
+                    stats.add_bad_line(n, f"not a JSON object: {type(doc).__name__}")
+                    continue
+                batch.append(preparer.prepare(doc))
+                if len(batch) >= batch_size:
+                    if writer is None:
+                        writer = _BatchWriter(self, self._conn, stats)
+                    writer.put(self._encoder.encode(batch))
+                    batch = []
+            if writer is not None:
+                if batch:
+                    writer.put(self._encoder.encode(batch))
+                writer.finish()
+            elif batch:
                 self.add_prepared(batch, stats)
-                batch = []
-        if batch:
-            self.add_prepared(batch, stats)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -1395,8 +1840,12 @@ class EmbeddedStore:
 
     def add_prepared(self, batch: Sequence[PreparedDoc], stats: IngestStats | None = None) -> int:
         """Store documents prepared by :meth:`preparer` (one transaction); returns how many."""
+        return self._add_prepared(self._conn, batch, stats)
+
+    def _add_prepared(
+        self, conn: sqlite3.Connection, batch: Sequence[PreparedDoc] | EncodedBatch, stats: IngestStats | None
+    ) -> int:
         with self._write_lock:
-            conn = self._conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -1406,70 +1855,69 @@ class EmbeddedStore:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     self._shape_cache.clear()
-                    self._shape_builds.clear()
                     raise
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from None
+        count = batch.size if isinstance(batch, EncodedBatch) else len(batch)
         if stats is not None:
-            stats.docs += len(batch)
+            stats.docs += count
         self._invalidate(touched)
-        return len(batch)
+        return count
 
-    def _write_rows(self, conn: sqlite3.Connection, batch: Sequence[PreparedDoc]) -> set[tuple[str, str]]:
-        # Replacements: documents whose id is already stored (or repeated in the batch).
-        ids_in_batch: dict[str, int] = {}
-        for i, prep in enumerate(batch):
-            if prep[0] is not None:
-                ids_in_batch[prep[0]] = i
-        if ids_in_batch:
-            existing = []
-            keys = list(ids_in_batch)
-            for i in range(0, len(keys), 500):
-                chunk = keys[i : i + 500]
-                existing.extend(
-                    conn.execute(
-                        f"SELECT id FROM docs WHERE doc_id IN ({','.join('?' * len(chunk))})", chunk
-                    ).fetchall()
-                )
+    def _write_rows(self, conn: sqlite3.Connection, batch: Sequence[PreparedDoc] | EncodedBatch) -> set[tuple[str, str]]:
+        enc = batch if isinstance(batch, EncodedBatch) else self._encoder.encode(batch)
+        # Replacements: documents whose id is already stored.
+        if enc.doc_ids:
+            if enc.row_by_row:
+                existing = []
+                keys = enc.doc_ids
+                for i in range(0, len(keys), 500):
+                    chunk = keys[i : i + 500]
+                    existing.extend(
+                        conn.execute(f"SELECT id FROM docs WHERE doc_id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                    )
+            else:
+                existing = conn.execute(
+                    "SELECT d.id FROM json_each(?) j JOIN docs d ON d.doc_id = j.value", (_dumps_payload(enc.doc_ids),)
+                ).fetchall()
             if existing:
                 self._delete_rows(conn, [r[0] for r in existing])
+        if not enc.row_by_row:
+            params = (enc.shapes_json, enc.shape_kw_json, enc.docs_json, enc.fts_json, enc.kw_json, enc.max_ts)
+            sql = "INSERT INTO er_batch (shapes, shape_kw, docs, fts, kw, max_ts) VALUES (?, ?, ?, ?, ?, ?)"
+            try:
+                conn.execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                if "er_batch" not in str(exc):
+                    raise
+                for statement in _batch_sql(list(self._fts_columns.values())):
+                    conn.execute(statement)
+                conn.execute(sql, params)
+            return enc.touched
         row = conn.execute("SELECT MAX(id) FROM docs").fetchone()
-        next_id = (row[0] or 0) + 1
+        first_id = (row[0] or 0) + 1
+        sids = [self._shape_id(conn, key) for key in enc.shape_keys]
+        sid_of = dict(zip(enc.shape_keys, sids, strict=True))
         doc_rows: list[tuple[int, str | None, int | None, int, str]] = []
         fts_rows: list[tuple[Any, ...]] = []
         kw_rows: list[tuple[str, str, int]] = []
-        touched: set[tuple[str, str]] = set()
-        max_ts: int | None = None
-        shape_id = self._shape_id
-        seen_shapes: set[int] = set()
-        for i, (doc_id, skey, ts, body, fts, kw) in enumerate(batch):
-            if doc_id is not None and ids_in_batch.get(doc_id) != i:
-                continue  # a later document of this batch has the same id
-            sid = shape_id(conn, skey)
-            if sid not in seen_shapes:
-                seen_shapes.add(sid)
-                touched.update(self._shape_builds[sid])
-            if ts is not None and (max_ts is None or ts > max_ts):
-                max_ts = ts
-            rid = next_id
-            next_id += 1
-            doc_rows.append((rid, doc_id, ts, sid, body))
+        for rid, (doc_id, skey, ts, body, fts, kw) in enumerate(enc.kept, first_id):
+            doc_rows.append((rid, doc_id, ts, sid_of[skey], body))
             fts_rows.append((rid, *fts))
-            if kw:
-                kw_rows.extend((name, value, rid) for name, value in kw)
+            kw_rows.extend((name, value, rid) for name, value in kw)
         conn.executemany("INSERT INTO docs (id, doc_id, ts, shape, body) VALUES (?, ?, ?, ?, ?)", doc_rows)
-        placeholders = ", ".join("?" * (len(self._text_fields) + 1))
         columns = ", ".join(["rowid", *self._fts_columns.values()])
+        placeholders = ", ".join("?" * (len(self._text_fields) + 1))
         conn.executemany(f"INSERT INTO fts ({columns}) VALUES ({placeholders})", fts_rows)
         if kw_rows:
             conn.executemany("INSERT OR IGNORE INTO kw (field, value, doc) VALUES (?, ?, ?)", kw_rows)
-        if max_ts is not None:
+        if enc.max_ts is not None:
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('max_ts', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)",
-                (str(max_ts),),
+                "ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                (str(enc.max_ts),),
             )
-        return touched
+        return enc.touched
 
     def _delete_rows(self, conn: sqlite3.Connection, ids: list[int]) -> None:
         """Remove documents (the FTS5 table is contentless: deleting needs the indexed tokens again)."""
@@ -1792,19 +2240,27 @@ class EmbeddedStore:
             docs.append(doc)
         return ids, ts, docs
 
-    def _build_cache_entry(self, key: tuple[str, str]) -> _BuildCache:
+    def _build_cache_entry(self, key: tuple[str, str], needs: _Needs | None = None) -> _BuildCache:
+        """The build's in-memory index, holding at least the postings ``needs`` says (None: all)."""
         from elastic_recheck.matcher import MemoryIndex
 
         with self._cache_lock:
-            entry = self._build_cache.get(key)
-            if entry is not None:
+            old = self._build_cache.get(key)
+            if old is not None and (old.wanted is None or (needs is not None and old.covers(needs))):
                 self._build_cache.move_to_end(key)
-                return entry
-        ids, ts, rows, shapes = self._run(lambda conn: self._build_rows(conn, key[0], key[1]))
-        index = index_build(shapes, rows, self.mapping, self._tokenize())
-        entry = _BuildCache(ids=ids, ts=ts, rows=rows, shapes=shapes, index=index)
+                return old
+        if old is None:
+            ids, ts, rows, shapes = self._run(lambda conn: self._build_rows(conn, key[0], key[1]))
+            memo: dict[qa.Query, frozenset[int]] = {}
+            wanted = None if needs is None else _widen({}, needs)
+        else:  # more tokens needed: index the loaded lines again (results found so far stay valid)
+            ids, ts, rows, shapes, memo = old.ids, old.ts, old.rows, old.shapes, old.memo
+            wanted = None if needs is None or old.wanted is None else _widen(old.wanted, needs)
+        index = index_build(shapes, rows, self.mapping, self._tokenize(), wanted)
+        entry = _BuildCache(ids=ids, ts=ts, rows=rows, shapes=shapes, index=index, wanted=wanted, memo=memo)
         if index is None:  # field names shared by shape and body: index the assembled documents
             entry.index = MemoryIndex([entry.doc(i) for i in range(len(rows))], mapping=self.mapping)
+            entry.wanted = None
         with self._cache_lock:
             self._build_cache[key] = entry
             while len(self._build_cache) > PERCOLATION_CACHE:
@@ -1822,25 +2278,48 @@ class EmbeddedStore:
     def _percolate(
         self, key: tuple[str, str], specs: Sequence[QuerySpec], size: int, queries: Sequence[qa.Query] | None = None
     ) -> list[SearchResult]:
-        entry = self._build_cache_entry(key)
-        out: list[SearchResult] = []
-        docs_with = entry.index.docs_with
+        # The queries first: what they look up decides which postings the build's index needs.
+        resolved: list[qa.Query | QuerySyntaxError] = []
+        for n, spec in enumerate(specs):
+            try:
+                resolved.append(queries[n] if queries is not None else self.spec_query(spec))
+            except QuerySyntaxError as exc:
+                resolved.append(exc)
         # The filters (usually one object shared by every spec) restrict the
         # build's documents once: a fingerprint's matches are its own matches
         # among them (``and_`` is an intersection).
+        filter_queries: list[qa.Query | None] = []
         last_filters: Filters | None = None
-        allowed: frozenset[int] | None = None
+        last_query: qa.Query | None = None
+        for spec in specs:
+            if spec.filters is not last_filters and spec.filters != last_filters:
+                last_query = self._filter_query(spec.filters, key[0])
+            last_filters = spec.filters
+            filter_queries.append(last_query)
+        tokens: dict[str, set[str]] = {}
+        full: set[str] = set()
+        for q in {id(x): x for x in (*resolved, *filter_queries) if isinstance(x, qa.Query)}.values():
+            one = self._needs_of(q)
+            for name, toks in one.tokens.items():
+                tokens.setdefault(name, set()).update(toks)
+            full.update(one.full)
+        needs = _Needs(tokens={k: frozenset(v) for k, v in tokens.items()}, full=frozenset(full))
+        entry = self._build_cache_entry(key, needs)
+
+        out: list[SearchResult] = []
+        docs_with = entry.index.docs_with
+        allowed_for: dict[int, frozenset[int]] = {}
         window_key: tuple[int | None, int | None] | None = None
         in_window: frozenset[int] | None = None
-        for n, spec in enumerate(specs):
-            try:
-                query = queries[n] if queries is not None else self.spec_query(spec)
-            except QuerySyntaxError as exc:
-                out.append(SearchResult(hits=[], total=0, label=spec.label, error=str(exc)))
+        for spec, query, filter_query in zip(specs, resolved, filter_queries, strict=True):
+            if isinstance(query, QuerySyntaxError):
+                out.append(SearchResult(hits=[], total=0, label=spec.label, error=str(query)))
                 continue
-            if spec.filters is not last_filters:
-                last_filters = spec.filters
-                allowed = self._filter_docs(entry, spec.filters, key[0])
+            allowed: frozenset[int] | None = None
+            if filter_query is not None:
+                allowed = allowed_for.get(id(filter_query))
+                if allowed is None:
+                    allowed = allowed_for[id(filter_query)] = self._evaluate(entry, filter_query)
             start = _dt_to_ms(spec.window.start) if spec.window.start is not None else None
             end = _dt_to_ms(spec.window.end) if spec.window.end is not None else None
             if (start, end) != window_key:
@@ -1873,17 +2352,26 @@ class EmbeddedStore:
             out.append(SearchResult(hits=hits, total=len(found), label=spec.label))
         return out
 
-    def _filter_docs(self, entry: _BuildCache, filters: Filters, skip: str) -> frozenset[int] | None:
-        """The build's documents that satisfy ``filters`` (other than the build's own field); None: all."""
+    def _filter_query(self, filters: Filters, skip: str) -> qa.Query | None:
+        """The AND of ``filters`` (other than the build's own field) as a query; None: no restriction."""
         clauses: list[qa.Query] = []
         for name, values in filters.as_terms().items():
             if name == skip:
                 continue
             terms = tuple(qa.Term(name, v) for v in values)
             clauses.append(terms[0] if len(terms) == 1 else qa.Bool(should=terms))
-        if not clauses:
-            return None
-        return self._evaluate(entry, qa.and_(*clauses))
+        return qa.and_(*clauses) if clauses else None
+
+    def _needs_of(self, q: qa.Query) -> _Needs:
+        """:func:`query_needs`, cached by identity."""
+        cached = self._needs.get(id(q))
+        if cached is not None and cached[0] is q:
+            return cached[1]
+        needs = query_needs(q, self.mapping)
+        if len(self._needs) > 100_000:
+            self._needs.clear()
+        self._needs[id(q)] = (q, needs)
+        return needs
 
     def _required_of(self, q: qa.Query) -> frozenset[tuple[str, str]]:
         """:func:`required_terms` of a query node, cached by identity (queries repeat as the same objects)."""

@@ -120,3 +120,38 @@ def test_text_fields_in_the_shape(tmp_path: Path) -> None:
         s.add_documents(docs)
         reference = _assert_same_index(s, "u")
         assert reference.search(qa.Phrase("extra.note", ("full", "on"), (0, 1))) == list(range(6))
+
+
+def test_postings_restricted_to_wanted_tokens(store: EmbeddedStore) -> None:
+    uuid = UUIDS[2]
+    ids, ts, rows, shapes = store._build_rows(store._conn, "build_uuid", uuid)
+    full = MemoryIndex(store.get_build_docs(uuid), mapping=store.mapping)
+    wanted: dict[str, frozenset[str] | None] = {"message": frozenset({"timed", "out", "nosuch"})}
+    index = index_build(shapes, rows, store.mapping, tokenize, wanted)
+    assert index.postings["message"] == {t: p for t, p in full.postings["message"].items() if t in {"timed", "out"}}
+    assert index.postings.get("tags", {}) == {}  # no token of tags wanted
+    assert (index.values, index.present, index.size) == (full.values, full.present, full.size)
+    wanted = {"message": frozenset({"timed"}), "tags": None}
+    index = index_build(shapes, rows, store.mapping, tokenize, wanted)
+    assert index.postings["tags"] == full.postings["tags"]
+
+
+def test_percolation_widens_the_index_as_queries_need(store: EmbeddedStore) -> None:
+    """A build indexed for some fingerprints answers later, different ones exactly (more tokens, whole vocabularies)."""
+    uuid = UUIDS[3]
+    store._build_cache.clear()
+    docs = store.get_build_docs(uuid)
+    reference = MemoryIndex(docs, mapping=store.mapping)
+    rounds: list[list[qa.Query]] = [
+        [qa.Term("message", "timed"), qa.Term("loglevel", "ERROR")],
+        [qa.Phrase("message", ("waiting", "for"), (0, 1)), qa.Term("message", "timed"), qa.Term("tags", "console")],
+        [qa.Prefix("message", "re"), qa.Bool(must=(qa.Wildcard("tags", "scr*"),), must_not=(qa.Term("message", "ssh"),))],
+        [qa.Exists("message"), qa.Term("message", "deadlock")],
+    ]
+    for queries in rounds:
+        specs = [QuerySpec(filters=Filters(build_uuid=uuid), label=str(i)) for i in range(len(queries))]
+        results = store.msearch(specs, size=1000, queries=queries)
+        for q, res in zip(queries, results, strict=True):
+            assert [h.source for h in res.hits] == [docs[i] for i in reference.search(q)], q
+    entry = store._build_cache[("build_uuid", uuid)]
+    assert entry.wanted is not None and entry.wanted["message"] is None and entry.wanted["tags"] is None

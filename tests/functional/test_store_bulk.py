@@ -1,0 +1,172 @@
+"""The embedded store's write path: batches stored by one SQL statement, written by a background thread.
+
+What is stored is read back table by table (documents, keyword indexes and,
+through ``fts5vocab``, every token the full-text index holds with its column
+and position) and compared with what the documents say, computed here
+independently of the store's code.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from elastic_recheck import query_ast as qa
+from elastic_recheck.analysis import tokenize
+from elastic_recheck.errors import StoreError
+from elastic_recheck.search import QuerySpec
+from elastic_recheck.search.embedded import GAP, PER_LINE_FIELDS, PRESENT, EmbeddedStore, flatten_fields, keyword_values
+from tests.functional.test_store import make_docs
+
+TEXT = ("message", "tags")
+
+
+def _expected_tokens(value: Any) -> list[str] | None:
+    """The FTS column of one text field: PRESENT, then each value's tokens, values separated by GAP."""
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    texts = []
+    for item in items:
+        if item is None or isinstance(item, (dict, list)):
+            continue
+        texts.append(item if isinstance(item, str) else keyword_values(item)[0])
+    if not texts:
+        return None
+    out = [PRESENT]
+    for i, text in enumerate(texts):
+        if i:
+            out.append(GAP)
+        out.extend(tokenize(text))
+    return out
+
+
+def _stored(path: Path) -> list[dict[str, Any]]:
+    """Every stored document with its keyword rows and indexed tokens, in rowid order."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE VIRTUAL TABLE temp.inst USING fts5vocab(main, fts, instance)")
+    columns = {f"c{i}": name for i, name in enumerate(sorted(TEXT))}
+    tokens: dict[int, dict[str, dict[int, str]]] = {}
+    for term, doc, col, offset in conn.execute("SELECT term, doc, col, offset FROM temp.inst"):
+        tokens.setdefault(doc, {}).setdefault(columns[col], {})[offset] = term
+    kw: dict[int, set[tuple[str, str]]] = {}
+    for field, value, doc in conn.execute("SELECT field, value, doc FROM kw"):
+        kw.setdefault(doc, set()).add((field, value))
+    shape_kw: dict[int, set[tuple[str, str]]] = {}
+    for field, value, shape in conn.execute("SELECT field, value, shape FROM kw_shape"):
+        shape_kw.setdefault(shape, set()).add((field, value))
+    out = []
+    for rid, doc_id, ts, shape, body, shape_json in conn.execute(
+        "SELECT d.id, d.doc_id, d.ts, d.shape, d.body, s.json FROM docs d JOIN shapes s ON s.id = d.shape ORDER BY d.id"
+    ):
+        cols = tokens.get(rid, {})
+        out.append(
+            {
+                "doc": {**json.loads(shape_json), **json.loads(body)},
+                "doc_id": doc_id,
+                "ts": ts,
+                "kw": kw.get(rid, set()),
+                "shape_kw": shape_kw.get(shape, set()),
+                "tokens": {name: [cols[name][i] for i in sorted(cols[name])] for name in sorted(cols)},
+            }
+        )
+    conn.close()
+    return out
+
+
+def _expected(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    last = {str(d["id"]): i for i, d in enumerate(docs) if "id" in d}
+    out = []
+    for i, doc in enumerate(docs):
+        if "id" in doc and last[str(doc["id"])] != i:
+            continue
+        ts = doc.get("@timestamp")
+        ms = None
+        if isinstance(ts, str):
+            dt = datetime.fromisoformat(ts)
+            ms = int((dt - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds() * 1000 + 0.5)
+        per_line = {k: v for k, v in doc.items() if k in PER_LINE_FIELDS and k not in ("id", "@timestamp")}
+        shape = {k: v for k, v in doc.items() if k not in PER_LINE_FIELDS and k not in TEXT}
+        out.append(
+            {
+                "doc": doc,
+                "doc_id": str(doc["id"]) if "id" in doc else None,
+                "ts": ms,
+                "kw": {(name, v) for name, raw in flatten_fields(per_line) for v in keyword_values(raw)},
+                "shape_kw": {(name, v) for name, raw in flatten_fields(shape) for v in keyword_values(raw)},
+                "tokens": {name: toks for name in TEXT if (toks := _expected_tokens(doc.get(name))) is not None},
+            }
+        )
+    return out
+
+
+def _docs() -> list[dict[str, Any]]:
+    docs = make_docs(23, 700)
+    rng = random.Random(4)
+    for doc in docs[::9]:
+        doc["module"] = rng.choice(["nova.compute", ["a", "b"], 7, {"x": "y"}])
+    for doc in docs[5::50]:
+        doc["id"] = "d3"  # the same id again: the last one is kept
+    return docs
+
+
+@pytest.mark.parametrize("batch_size", [1, 29, 5000])
+def test_stored_rows_are_what_the_documents_say(tmp_path: Path, batch_size: int) -> None:
+    """One batch (no thread), many small batches (written by the background thread), one document at a time."""
+    docs = _docs()
+    with EmbeddedStore(tmp_path / "s.db") as store:
+        stats = store.add_documents(docs, batch_size=batch_size)
+        assert stats.docs == len(docs)
+        assert store.integrity_check() == []
+    assert _stored(tmp_path / "s.db") == _expected(docs)
+
+
+def test_nul_characters_are_stored_exactly(tmp_path: Path) -> None:
+    """SQLite's JSON functions cut strings at NUL: such batches take the row-by-row path, same result."""
+    docs = [
+        {"id": "a\x00b", "message": "nul in the id", "build_uuid": "u"},
+        {"loglevel": "ERR\x00OR", "message": "nul in a keyword", "build_uuid": "u"},
+        {"message": "nul \x00 in the text", "build_uuid": "u\x00v"},
+        {"message": "plain", "build_uuid": "u"},
+    ]
+    with EmbeddedStore(tmp_path / "s.db") as store:
+        store.add_documents(docs, batch_size=2)
+        assert store.search(QuerySpec(), query=qa.Term("loglevel", "ERR\x00OR")).total == 1
+        assert store.search(QuerySpec(), query=qa.Term("_id", "a\x00b")).total == 1
+        assert store.search(QuerySpec(), query=qa.Term("build_uuid", "u\x00v")).total == 1
+    assert _stored(tmp_path / "s.db") == _expected(docs)
+
+
+def test_latest_timestamp_never_goes_back(tmp_path: Path) -> None:
+    with EmbeddedStore(tmp_path / "s.db") as store:
+        store.add_documents([{"message": "new", "@timestamp": "2026-11-20T00:00:00.000Z"}])
+        store.add_documents([{"message": "old", "@timestamp": "2026-11-10T00:00:00.000Z"}])
+        assert store.latest_timestamp() == datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def test_a_failing_background_batch_is_raised_and_earlier_batches_stay(tmp_path: Path) -> None:
+    with EmbeddedStore(tmp_path / "s.db") as store:
+        store.add_documents([{"message": "small"}])
+        small = [{"message": f"line {i}"} for i in range(40)]
+        store.add_documents(small, batch_size=10)
+        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+        store._conn.execute(f"PRAGMA max_page_count = {pages + 1}")
+        big = [{"message": f"kept {i}"} for i in range(5)] + [
+            {"message": " ".join(f"word{i}x{j}" for j in range(300))} for i in range(200)
+        ]
+        with pytest.raises(StoreError, match="full"):
+            store.add_documents(big, batch_size=5)
+        store._conn.execute(f"PRAGMA max_page_count = {2**31}")
+        stored = store.count_documents()
+        assert 41 <= stored < 41 + len(big)
+        assert store.integrity_check() == []
+        # the store goes on working after the failure
+        store.add_documents([{"message": "after"}] * 12, batch_size=5)
+        assert store.count_documents() == stored + 12
+        assert store.search(QuerySpec(), query=qa.Term("message", "after")).total == 12
