@@ -76,6 +76,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1176,6 +1177,7 @@ def index_build(
     mapping: Mapping,
     tokenize: Callable[[str], list[str]],
     wanted: AbcMapping[str, frozenset[str] | None] | None = None,
+    keyword_fields: AbstractSet[str] | None = None,
 ) -> Any:
     """A :class:`~elastic_recheck.matcher.MemoryIndex` of stored documents, built from their parts.
 
@@ -1195,7 +1197,9 @@ def index_build(
     phrases use only those tokens (multi-term queries on a text field
     need all of its tokens; field presence is always complete). A text
     field missing from ``wanted`` gets no postings. Most of a build's
-    tokens (ids, numbers, timestamps) are in no fingerprint.
+    tokens (ids, numbers, timestamps) are in no fingerprint. Likewise
+    ``keyword_fields`` (None: all) names the keyword fields whose values of
+    per-line fields are indexed (``@timestamp`` is in no fingerprint).
     """
     from elastic_recheck.matcher import MemoryIndex, flatten_document, value_text
 
@@ -1240,12 +1244,15 @@ def index_build(
             else:
                 keys.update(new)
 
-    def add_keywords(name: str, vals: Sequence[str], docs: Sequence[int]) -> None:
+    def add_keywords(name: str, vals: Sequence[str], docs: Sequence[int], everything: bool = True) -> None:
         field_vals = values.setdefault(name, {})
         kept = False
         for v in vals:
             if not _indexable(v):
                 LOG.warning("keyword value too long for Lucene, not indexed: field %s", name)
+                continue
+            if not everything and keyword_fields is not None and name not in keyword_fields:
+                kept = True
                 continue
             got = field_vals.get(v)
             if got is None:
@@ -1256,7 +1263,7 @@ def index_build(
         if kept:
             present.setdefault(name, set()).update(docs)
 
-    def add_field(name: str, vals: list[str], docs: Sequence[int]) -> None:
+    def add_field(name: str, vals: list[str], docs: Sequence[int], everything: bool = True) -> None:
         if is_text(name):
             if want(name) != frozenset():
                 add_text(name, analyze(vals), docs)
@@ -1264,7 +1271,7 @@ def index_build(
                 postings.setdefault(name, {})
             present.setdefault(name, set()).update(docs)
         else:
-            add_keywords(name, vals, docs)
+            add_keywords(name, vals, docs, everything)
 
     by_shape: dict[int, list[int]] = {}
     for d, (sid, _) in enumerate(rows):
@@ -1283,19 +1290,28 @@ def index_build(
     # Per-line fields. Strings take the fast path (a message is tokenized, a
     # keyword value added); lists of strings (tags) repeat from line to line,
     # so their documents are grouped and each distinct list indexed once.
+    # A body field can only be named like a shape field when the shape's name
+    # comes from flattening an object, i.e. holds a dot.
     text_slots: dict[str, tuple[dict[str, set[int]], set[int], frozenset[str] | None]] = {}
-    kw_slots: dict[str, dict[str, set[int]]] = {}
+    kw_slots: dict[str, dict[str, set[int]] | list[int]] = {}
     groups: dict[tuple[str, ...], list[int]] = {}
     for d, (sid, body) in enumerate(rows):
         names = shape_names[sid]
         for name, value in body.items():
             if type(value) is str:
-                if name in names:
+                if "." in name and name in names:
                     return None
-                if is_text(name):
-                    slot = text_slots.get(name)
-                    if slot is None:
+                slot = text_slots.get(name)
+                kw = kw_slots.get(name) if slot is None else None
+                if slot is None and kw is None:  # the first line with this field
+                    if is_text(name):
                         slot = text_slots[name] = (postings.setdefault(name, {}), present.setdefault(name, set()), want(name))
+                    elif keyword_fields is None or name in keyword_fields:
+                        kw = kw_slots[name] = values.setdefault(name, {})
+                    else:  # no query looks its values up: only whether lines have one
+                        values.setdefault(name, {})
+                        kw = kw_slots[name] = []
+                if slot is not None:
                     field_post, docs_with, keep = slot
                     docs_with.add(d)
                     if keep is None:
@@ -1319,58 +1335,55 @@ def index_build(
                                         keys.add(base | pos)
                     continue
                 if len(value) * 3 > MAX_KEYWORD_BYTES and not _indexable(value):
-                    values.setdefault(name, {})
                     LOG.warning("keyword value too long for Lucene, not indexed: field %s", name)
-                    continue
-                field_vals = kw_slots.get(name)
-                if field_vals is None:
-                    field_vals = kw_slots[name] = values.setdefault(name, {})
-                got = field_vals.get(value)
-                if got is None:
-                    field_vals[value] = {d}
-                else:
-                    got.add(d)
+                elif isinstance(kw, list):
+                    kw.append(d)
+                elif kw is not None:
+                    got = kw.get(value)
+                    if got is None:
+                        kw[value] = {d}
+                    else:
+                        got.add(d)
             elif value is None:
                 continue
-            elif type(value) is list and value and _str_list(value, name, groups):
-                if name in names:
-                    return None
-                key_ = (name, *value)
-                docs_of = groups.get(key_)
-                if docs_of is None:
-                    groups[key_] = [d]
-                else:
-                    docs_of.append(d)
-            elif type(value) is list and not value:
-                continue
-            elif isinstance(value, (dict, list)):  # nested: flatten as MemoryIndex does
-                flat = flatten_document({name: value})
+            elif type(value) is list:
+                if not value:
+                    continue
+                try:
+                    key_: tuple[str, ...] | None = (name, *value)
+                    docs_of = groups.get(key_)  # type: ignore[arg-type]
+                except TypeError:  # unhashable items: not strings
+                    key_, docs_of = None, None
+                # (a list equal to one already grouped holds strings only)
+                if docs_of is not None or (key_ is not None and all(type(v) is str for v in value)):
+                    if "." in name and name in names:
+                        return None
+                    if docs_of is None:
+                        groups[key_] = [d]  # type: ignore[index]
+                    else:
+                        docs_of.append(d)
+                    continue
                 if _flat_names_collide(body, names):
                     return None
-                for fname, vals in flat.items():
-                    add_field(fname, vals, (d,))
+                for fname, vals in flatten_document({name: value}).items():
+                    add_field(fname, vals, (d,), False)
+            elif isinstance(value, dict):  # nested: flatten as MemoryIndex does
+                if _flat_names_collide(body, names):
+                    return None
+                for fname, vals in flatten_document({name: value}).items():
+                    add_field(fname, vals, (d,), False)
             else:
                 if name in names:
                     return None
-                add_field(name, [value_text(value)], (d,))
+                add_field(name, [value_text(value)], (d,), False)
     for (name, *vals_), docs_of in groups.items():
-        add_field(name, vals_, docs_of)
-    for name, field_vals in kw_slots.items():  # documents with a value (the fast path kept them all)
-        if field_vals:
-            present.setdefault(name, set()).update(*field_vals.values())
+        add_field(name, vals_, docs_of, False)
+    for name, kw in kw_slots.items():  # documents with a value (the fast path kept them all)
+        if kw:
+            present.setdefault(name, set()).update(*kw.values() if isinstance(kw, dict) else (kw,))
     index.size = len(rows)
     index.all_docs = frozenset(range(len(rows)))
     return index
-
-
-def _str_list(value: list[Any], name: str, groups: AbcMapping[tuple[str, ...], Any]) -> bool:
-    """Whether a list holds strings only (a list equal to one already grouped does)."""
-    try:
-        if (name, *value) in groups:
-            return True
-    except TypeError:  # unhashable items: not strings
-        return False
-    return all(type(v) is str for v in value)
 
 
 def _flat_names_collide(body: AbcMapping[str, Any], names: frozenset[str]) -> bool:
@@ -1398,6 +1411,8 @@ class _BuildCache:
     index: Any
     #: text field -> the tokens the index holds postings for (None: all; see :func:`index_build`)
     wanted: dict[str, frozenset[str] | None] | None
+    #: keyword fields whose per-line values are indexed (None: all)
+    keyword_fields: frozenset[str] | None = None
     #: leaf query -> matching doc indexes (fingerprints share clauses: tags, filters)
     memo: dict[qa.Query, frozenset[int]] = field(default_factory=dict)
     _docs: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -1417,6 +1432,8 @@ class _BuildCache:
 
     def covers(self, needs: _Needs) -> bool:
         """Whether the index answers every query with these needs exactly."""
+        if self.keyword_fields is not None and not needs.keywords <= self.keyword_fields:
+            return False
         if self.wanted is None:
             return True
         for name in needs.full:
@@ -1435,6 +1452,8 @@ class _Needs:
 
     tokens: dict[str, frozenset[str]] = field(default_factory=dict)
     full: frozenset[str] = frozenset()
+    #: keyword fields whose values are looked up
+    keywords: frozenset[str] = frozenset()
 
 
 def query_needs(q: qa.Query, mapping: Mapping) -> _Needs:
@@ -1442,10 +1461,12 @@ def query_needs(q: qa.Query, mapping: Mapping) -> _Needs:
 
     Terms and phrases look up their tokens; prefix, wildcard, regexp, fuzzy
     and range queries (and any other node on a text field) scan the field's
-    whole vocabulary; ``_exists_`` needs no postings.
+    whole vocabulary; ``_exists_`` needs no postings; any query on a keyword
+    field looks its values up.
     """
     tokens: dict[str, set[str]] = {}
     full: set[str] = set()
+    keywords: set[str] = set()
     stack = [q]
     while stack:
         node = stack.pop()
@@ -1455,17 +1476,17 @@ def query_needs(q: qa.Query, mapping: Mapping) -> _Needs:
             stack.extend(node.must_not)
         elif isinstance(node, (qa.MatchAll, qa.MatchNone, qa.Exists)):
             continue
-        elif isinstance(node, qa.Term):
-            if mapping.is_text(node.field):
-                tokens.setdefault(node.field, set()).add(node.value)
-        elif isinstance(node, qa.Phrase):
-            if mapping.is_text(node.field):
-                tokens.setdefault(node.field, set()).update(node.terms)
+        elif isinstance(node, qa.Term) and mapping.is_text(node.field):
+            tokens.setdefault(node.field, set()).add(node.value)
+        elif isinstance(node, qa.Phrase) and mapping.is_text(node.field):
+            tokens.setdefault(node.field, set()).update(node.terms)
         else:
             name = getattr(node, "field", None)
-            if isinstance(name, str) and mapping.is_text(name):
-                full.add(name)
-    return _Needs(tokens={k: frozenset(v) for k, v in tokens.items()}, full=frozenset(full))
+            if isinstance(name, str):
+                (full if mapping.is_text(name) else keywords).add(name)
+    return _Needs(
+        tokens={k: frozenset(v) for k, v in tokens.items()}, full=frozenset(full), keywords=frozenset(keywords)
+    )
 
 
 def _widen(wanted: AbcMapping[str, frozenset[str] | None], needs: _Needs) -> dict[str, frozenset[str] | None]:
@@ -2246,21 +2267,28 @@ class EmbeddedStore:
 
         with self._cache_lock:
             old = self._build_cache.get(key)
-            if old is not None and (old.wanted is None or (needs is not None and old.covers(needs))):
+            complete = old is not None and old.wanted is None and old.keyword_fields is None
+            if old is not None and (complete or (needs is not None and old.covers(needs))):
                 self._build_cache.move_to_end(key)
                 return old
         if old is None:
             ids, ts, rows, shapes = self._run(lambda conn: self._build_rows(conn, key[0], key[1]))
             memo: dict[qa.Query, frozenset[int]] = {}
             wanted = None if needs is None else _widen({}, needs)
-        else:  # more tokens needed: index the loaded lines again (results found so far stay valid)
+            keyword_fields = None if needs is None else needs.keywords
+        else:  # more needed: index the loaded lines again (results found so far stay valid)
             ids, ts, rows, shapes, memo = old.ids, old.ts, old.rows, old.shapes, old.memo
             wanted = None if needs is None or old.wanted is None else _widen(old.wanted, needs)
-        index = index_build(shapes, rows, self.mapping, self._tokenize(), wanted)
-        entry = _BuildCache(ids=ids, ts=ts, rows=rows, shapes=shapes, index=index, wanted=wanted, memo=memo)
+            keyword_fields = (
+                None if needs is None or old.keyword_fields is None else old.keyword_fields | needs.keywords
+            )
+        index = index_build(shapes, rows, self.mapping, self._tokenize(), wanted, keyword_fields)
+        entry = _BuildCache(
+            ids=ids, ts=ts, rows=rows, shapes=shapes, index=index, wanted=wanted, keyword_fields=keyword_fields, memo=memo
+        )
         if index is None:  # field names shared by shape and body: index the assembled documents
             entry.index = MemoryIndex([entry.doc(i) for i in range(len(rows))], mapping=self.mapping)
-            entry.wanted = None
+            entry.wanted = entry.keyword_fields = None
         with self._cache_lock:
             self._build_cache[key] = entry
             while len(self._build_cache) > PERCOLATION_CACHE:
@@ -2298,12 +2326,16 @@ class EmbeddedStore:
             filter_queries.append(last_query)
         tokens: dict[str, set[str]] = {}
         full: set[str] = set()
+        keywords: set[str] = set()
         for q in {id(x): x for x in (*resolved, *filter_queries) if isinstance(x, qa.Query)}.values():
             one = self._needs_of(q)
             for name, toks in one.tokens.items():
                 tokens.setdefault(name, set()).update(toks)
             full.update(one.full)
-        needs = _Needs(tokens={k: frozenset(v) for k, v in tokens.items()}, full=frozenset(full))
+            keywords.update(one.keywords)
+        needs = _Needs(
+            tokens={k: frozenset(v) for k, v in tokens.items()}, full=frozenset(full), keywords=frozenset(keywords)
+        )
         entry = self._build_cache_entry(key, needs)
 
         out: list[SearchResult] = []

@@ -134,6 +134,12 @@ def test_postings_restricted_to_wanted_tokens(store: EmbeddedStore) -> None:
     wanted = {"message": frozenset({"timed"}), "tags": None}
     index = index_build(shapes, rows, store.mapping, tokenize, wanted)
     assert index.postings["tags"] == full.postings["tags"]
+    # per-line keyword fields no query looks up: presence only (the build's own fields are always complete)
+    index = index_build(shapes, rows, store.mapping, tokenize, wanted, keyword_fields={"loglevel"})
+    assert index.values["loglevel"] == full.values["loglevel"]
+    assert index.values["build_name"] == full.values["build_name"]
+    assert full.values["@timestamp"] and not index.values["@timestamp"]
+    assert index.present == full.present
 
 
 def test_percolation_widens_the_index_as_queries_need(store: EmbeddedStore) -> None:
@@ -147,6 +153,7 @@ def test_percolation_widens_the_index_as_queries_need(store: EmbeddedStore) -> N
         [qa.Phrase("message", ("waiting", "for"), (0, 1)), qa.Term("message", "timed"), qa.Term("tags", "console")],
         [qa.Prefix("message", "re"), qa.Bool(must=(qa.Wildcard("tags", "scr*"),), must_not=(qa.Term("message", "ssh"),))],
         [qa.Exists("message"), qa.Term("message", "deadlock")],
+        [qa.Range("@timestamp", "2026-11-10T05", None, True, False), qa.Exists("loglevel")],
     ]
     for queries in rounds:
         specs = [QuerySpec(filters=Filters(build_uuid=uuid), label=str(i)) for i in range(len(queries))]
@@ -155,3 +162,4 @@ def test_percolation_widens_the_index_as_queries_need(store: EmbeddedStore) -> N
             assert [h.source for h in res.hits] == [docs[i] for i in reference.search(q)], q
     entry = store._build_cache[("build_uuid", uuid)]
     assert entry.wanted is not None and entry.wanted["message"] is None and entry.wanted["tags"] is None
+    assert entry.keyword_fields is not None and "@timestamp" in entry.keyword_fields
