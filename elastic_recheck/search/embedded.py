@@ -1416,6 +1416,7 @@ class _BuildCache:
     #: leaf query -> matching doc indexes (fingerprints share clauses: tags, filters)
     memo: dict[qa.Query, frozenset[int]] = field(default_factory=dict)
     _docs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _terms: dict[str, AbcMapping[str, Any]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -1428,6 +1429,20 @@ class _BuildCache:
             got = dict(self.shapes[sid])
             got.update(body)
             self._docs[i] = got
+        return got
+
+    def terms(self, name: str) -> AbcMapping[str, Any]:
+        """A field's indexed terms -> their postings (text) or documents (keyword); never empty sets.
+
+        Looking a term up here is cheaper than ``MemoryIndex.docs_with`` (no
+        set of documents is made): enough to rule a fingerprint out, or to
+        rank clauses (occurrences of a term instead of its documents).
+        """
+        got = self._terms.get(name)
+        if got is None:
+            index = self.index
+            got = index.postings.get(name, {}) if index.mapping.is_text(name) else index.values.get(name, {})
+            self._terms[name] = got
         return got
 
     def covers(self, needs: _Needs) -> bool:
@@ -2339,7 +2354,7 @@ class EmbeddedStore:
         entry = self._build_cache_entry(key, needs)
 
         out: list[SearchResult] = []
-        docs_with = entry.index.docs_with
+        terms = entry.terms
         allowed_for: dict[int, frozenset[int]] = {}
         window_key: tuple[int | None, int | None] | None = None
         in_window: frozenset[int] | None = None
@@ -2366,7 +2381,7 @@ class EmbeddedStore:
             got: frozenset[int]
             if not entry.rows or (allowed is not None and not allowed) or (in_window is not None and not in_window):
                 got = frozenset()
-            elif not all(docs_with(f, t) for f, t in self._required_of(query)):
+            elif not all(t in terms(f) for f, t in self._required_of(query)):
                 got = frozenset()  # a token every match needs is nowhere in this build
             else:
                 got = self._evaluate(entry, query)
@@ -2463,8 +2478,8 @@ class EmbeddedStore:
         required = self._required_of(q)
         if not required:
             return len(entry.rows) + 1
-        docs_with = entry.index.docs_with
-        return min(len(docs_with(f, t)) for f, t in required)
+        terms = entry.terms
+        return min(len(terms(f).get(t, ())) for f, t in required)
 
     def count_builds(self, spec: QuerySpec, *, query: qa.Query | None = None) -> int:
         def run(conn: sqlite3.Connection) -> int:
