@@ -268,7 +268,7 @@ class LogCluster:
 
 def _matches(build: IndexedBuild, name: str, value: Any) -> bool:
     if name == "build_uuid":
-        return build.uuid == value
+        return build.uuid == str(value)
     if name == "build_short_uuid":
         return build.uuid.startswith(str(value))
     return str(build.fields.get(name)) == str(value)

@@ -130,8 +130,8 @@ def exact_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSt
 
 @pytest.mark.parametrize("value", EXACT)
 def test_embedded_filters_are_exact_values(exact_store: EmbeddedStore, value: str) -> None:
-    for name in ("build_name", "project"):
-        got = exact_store.search(QuerySpec(filters=Filters(**{name: value})), size=5)
+    for name, filters in (("build_name", Filters(build_name=value)), ("project", Filters(project=value))):
+        got = exact_store.search(QuerySpec(filters=filters), size=5)
         assert got.total == 1 and got.hits[0].get(name) == value
     assert exact_store.search(QuerySpec(filters=Filters(build_change=f"{7000 + EXACT.index(value)} OR *")), size=1).total == 0
     assert exact_store.search(QuerySpec(filters=Filters(extra={"build_name": (value, "tempest")})), size=5).total == 2
