@@ -5,12 +5,13 @@ It implements :class:`elastic_recheck.search.SearchBackend` with results that
 are exactly what Lucene (and :class:`elastic_recheck.matcher.MemoryIndex`)
 return for the same analyzed query.
 
-Layout (schema version 1, see :data:`MIGRATIONS`)
+Layout (schema version 2, see :data:`MIGRATIONS`)
 -------------------------------------------------
 ``docs``
     one row per document: ``id`` (rowid), ``doc_id`` (the document's own
-    ``id`` when it has one), ``ts`` (``@timestamp`` as epoch ms), ``shape`` and
-    ``body``. A document is split into its per-line fields (``body``: the
+    ``id`` when it has one), ``ts`` (``@timestamp`` as epoch ms), ``shape``,
+    ``body`` and ``tokens`` (the analyzed tokens of its single-valued text
+    fields, for percolation; NULL in rows stored before schema 2). A document is split into its per-line fields (``body``: the
     text fields, ``@timestamp``, ``loglevel``, ``module``... see
     :data:`PER_LINE_FIELDS`) and everything else (its *shape*: the build's
     metadata, ``filename``, ``log_url``...), which is the same for every line
@@ -110,7 +111,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 LOG = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _dumps_body(obj: dict[str, Any]) -> str:
@@ -960,7 +961,7 @@ class EncodedBatch:
     shapes_json: str
     #: ``[[shape position, field, value], ...]``: their keyword values
     shape_kw_json: str
-    #: ``[[doc_id, ts, shape position, body], ...]``
+    #: ``[[doc_id, ts, shape position, body, tokens], ...]`` (``tokens``: see :func:`_migration_2`)
     docs_json: str
     #: ``[[text of field 1, text of field 2...], ...]``
     fts_json: str
@@ -973,6 +974,19 @@ class EncodedBatch:
 
 #: A NUL character as JSON escapes it.
 _JSON_NUL = "\\u0000"
+
+_GAP_MARK = " " + GAP
+_PRESENT_SP = PRESENT + " "
+
+
+def _stored_tokens(fts: Sequence[str | None]) -> str | None:
+    """``docs.tokens`` of a document (see :func:`_migration_2`) from its FTS5 texts.
+
+    Only single-valued fields (no GAP) are kept: lists repeat from line to
+    line (``tags``) and are analyzed once per build anyway.
+    """
+    kept = [t if t is not None and _GAP_MARK not in t else None for t in fts]
+    return _dumps_payload(kept) if any(kept) else None
 
 
 def _dumps_payload(obj: Any) -> str:
@@ -1031,14 +1045,14 @@ class BatchEncoder:
                 with_id += 1
         kept = list(batch) if len(last) == with_id else [p for i, p in enumerate(batch) if p[0] is None or last[p[0]] == i]
         slots: dict[str, int] = {}
-        doc_rows: list[tuple[str | None, int | None, int, str]] = []
+        doc_rows: list[tuple[str | None, int | None, int, str, str | None]] = []
         kw_rows: list[tuple[int, str, str]] = []
         max_ts: int | None = None
-        for j, (doc_id, skey, ts, body, _fts, kw) in enumerate(kept):
+        for j, (doc_id, skey, ts, body, fts, kw) in enumerate(kept):
             slot = slots.get(skey)
             if slot is None:
                 slot = slots[skey] = len(slots)
-            doc_rows.append((doc_id, ts, slot, body))
+            doc_rows.append((doc_id, ts, slot, body, _stored_tokens(fts)))
             if kw:
                 kw_rows.extend([(j, name, value) for name, value in kw])
             if ts is not None and (max_ts is None or ts > max_ts):
@@ -1094,9 +1108,9 @@ def _batch_sql(fts_columns: Sequence[str]) -> list[str]:
             INSERT OR IGNORE INTO kw_shape (field, value, shape)
                 SELECT value ->> 1, value ->> 2, (SELECT shape FROM er_slots WHERE slot = value ->> 0)
                 FROM json_each(NEW.shape_kw);
-            INSERT INTO docs (id, doc_id, ts, shape, body)
+            INSERT INTO docs (id, doc_id, ts, shape, body, tokens)
                 SELECT {first} + key, value ->> 0, value ->> 1, (SELECT shape FROM er_slots WHERE slot = value ->> 2),
-                value ->> 3 FROM json_each(NEW.docs);
+                value ->> 3, value ->> 4 FROM json_each(NEW.docs);
             INSERT INTO fts (rowid, {", ".join(fts_columns)}) SELECT {first} + key, {texts} FROM json_each(NEW.fts);
             INSERT OR IGNORE INTO kw (field, value, doc)
                 SELECT value ->> 1, value ->> 2, {first} + (value ->> 0) FROM json_each(NEW.kw);
@@ -1163,8 +1177,20 @@ def _migration_1(conn: sqlite3.Connection, text_fields: Sequence[str]) -> None:
     conn.execute("INSERT INTO meta (key, value) VALUES ('text_fields', ?)", (json.dumps(list(text_fields)),))
 
 
+def _migration_2(conn: sqlite3.Connection, text_fields: Sequence[str]) -> None:
+    """``docs.tokens``: the analyzed tokens of the document's single-valued text fields.
+
+    A JSON array aligned with the store's text fields: each entry is the
+    field's FTS5 text (``PRESENT`` then the tokens, space-separated) or null.
+    Percolation builds a line's postings from it instead of analyzing the
+    text again. Documents stored before this migration have none (they are
+    analyzed when indexed, as before).
+    """
+    conn.execute("ALTER TABLE docs ADD COLUMN tokens TEXT")
+
+
 #: version -> migration. Append, never edit: a store records which ran.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Sequence[str]], None]] = {1: _migration_1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Sequence[str]], None]] = {1: _migration_1, 2: _migration_2}
 
 
 # ---------------------------------------------------------------------------
@@ -1178,6 +1204,9 @@ def index_build(
     tokenize: Callable[[str], list[str]],
     wanted: AbcMapping[str, frozenset[str] | None] | None = None,
     keyword_fields: AbstractSet[str] | None = None,
+    *,
+    stored: Sequence[str | None] | None = None,
+    text_fields: Sequence[str] = (),
 ) -> Any:
     """A :class:`~elastic_recheck.matcher.MemoryIndex` of stored documents, built from their parts.
 
@@ -1200,6 +1229,10 @@ def index_build(
     tokens (ids, numbers, timestamps) are in no fingerprint. Likewise
     ``keyword_fields`` (None: all) names the keyword fields whose values of
     per-line fields are indexed (``@timestamp`` is in no fingerprint).
+
+    ``stored`` holds each document's stored tokens (see :func:`_migration_2`,
+    columns in the order of ``text_fields``): a string field's tokens are
+    read from there instead of analyzing its text again.
     """
     from elastic_recheck.matcher import MemoryIndex, flatten_document, value_text
 
@@ -1292,11 +1325,13 @@ def index_build(
     # so their documents are grouped and each distinct list indexed once.
     # A body field can only be named like a shape field when the shape's name
     # comes from flattening an object, i.e. holds a dot.
-    text_slots: dict[str, tuple[dict[str, set[int]], set[int], frozenset[str] | None]] = {}
+    text_slots: dict[str, tuple[dict[str, set[int]], set[int], frozenset[str] | None, int]] = {}
     kw_slots: dict[str, dict[str, set[int]] | list[int]] = {}
     groups: dict[tuple[str, ...], list[int]] = {}
+    column = {name: i for i, name in enumerate(text_fields)}
     for d, (sid, body) in enumerate(rows):
         names = shape_names[sid]
+        analyzed_line: list[str | None] | None = None
         for name, value in body.items():
             if type(value) is str:
                 if "." in name and name in names:
@@ -1305,24 +1340,40 @@ def index_build(
                 kw = kw_slots.get(name) if slot is None else None
                 if slot is None and kw is None:  # the first line with this field
                     if is_text(name):
-                        slot = text_slots[name] = (postings.setdefault(name, {}), present.setdefault(name, set()), want(name))
+                        slot = text_slots[name] = (
+                            postings.setdefault(name, {}),
+                            present.setdefault(name, set()),
+                            want(name),
+                            column.get(name, -1) if stored is not None else -1,
+                        )
                     elif keyword_fields is None or name in keyword_fields:
                         kw = kw_slots[name] = values.setdefault(name, {})
                     else:  # no query looks its values up: only whether lines have one
                         values.setdefault(name, {})
                         kw = kw_slots[name] = []
                 if slot is not None:
-                    field_post, docs_with, keep = slot
+                    field_post, docs_with, keep, col = slot
                     docs_with.add(d)
+                    if keep is not None and not keep:
+                        continue
+                    toks: list[str] | None = None
+                    if col >= 0 and stored is not None:  # the tokens stored with the line: no analysis
+                        if analyzed_line is None:
+                            line_tokens = stored[d]
+                            analyzed_line = _loads(line_tokens) if line_tokens is not None else []
+                        text = analyzed_line[col] if col < len(analyzed_line) else None
+                        if isinstance(text, str) and text.startswith(_PRESENT_SP):
+                            toks = text[len(_PRESENT_SP) :].split(" ") if len(text) > len(_PRESENT_SP) else []
+                    if toks is None:
+                        toks = tokenize(value)
                     if keep is None:
-                        for tok, key in zip(tokenize(value), itertools.count(d << 32)):
+                        for tok, key in zip(toks, itertools.count(d << 32)):
                             keys = field_post.get(tok)
                             if keys is None:
                                 field_post[tok] = {key}
                             else:
                                 keys.add(key)
-                    elif keep:
-                        toks = tokenize(value)
+                    else:
                         hits = keep.intersection(toks)
                         if hits:
                             base = d << 32
@@ -1413,6 +1464,8 @@ class _BuildCache:
     wanted: dict[str, frozenset[str] | None] | None
     #: keyword fields whose per-line values are indexed (None: all)
     keyword_fields: frozenset[str] | None = None
+    #: per document: its stored tokens (see :func:`_migration_2`)
+    stored: list[str | None] = field(default_factory=list)
     #: leaf query -> matching doc indexes (fingerprints share clauses: tags, filters)
     memo: dict[qa.Query, frozenset[int]] = field(default_factory=dict)
     _docs: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -1934,14 +1987,14 @@ class EmbeddedStore:
         first_id = (row[0] or 0) + 1
         sids = [self._shape_id(conn, key) for key in enc.shape_keys]
         sid_of = dict(zip(enc.shape_keys, sids, strict=True))
-        doc_rows: list[tuple[int, str | None, int | None, int, str]] = []
+        doc_rows: list[tuple[int, str | None, int | None, int, str, str | None]] = []
         fts_rows: list[tuple[Any, ...]] = []
         kw_rows: list[tuple[str, str, int]] = []
         for rid, (doc_id, skey, ts, body, fts, kw) in enumerate(enc.kept, first_id):
-            doc_rows.append((rid, doc_id, ts, sid_of[skey], body))
+            doc_rows.append((rid, doc_id, ts, sid_of[skey], body, _stored_tokens(fts)))
             fts_rows.append((rid, *fts))
             kw_rows.extend((name, value, rid) for name, value in kw)
-        conn.executemany("INSERT INTO docs (id, doc_id, ts, shape, body) VALUES (?, ?, ?, ?, ?)", doc_rows)
+        conn.executemany("INSERT INTO docs (id, doc_id, ts, shape, body, tokens) VALUES (?, ?, ?, ?, ?, ?)", doc_rows)
         columns = ", ".join(["rowid", *self._fts_columns.values()])
         placeholders = ", ".join("?" * (len(self._text_fields) + 1))
         conn.executemany(f"INSERT INTO fts ({columns}) VALUES ({placeholders})", fts_rows)
@@ -2247,16 +2300,16 @@ class EmbeddedStore:
 
     def _build_rows(
         self, conn: sqlite3.Connection, name: str, value: str
-    ) -> tuple[list[int], list[int | None], list[tuple[int, dict[str, Any]]], dict[int, dict[str, Any]]]:
-        """A build's documents, oldest first: ids, timestamps, ``(shape, body)`` and the shapes."""
+    ) -> tuple[list[int], list[int | None], list[tuple[int, dict[str, Any]]], dict[int, dict[str, Any]], list[str | None]]:
+        """A build's documents, oldest first: ids, timestamps, ``(shape, body)``, the shapes and stored tokens."""
         shape_ids = [
             r[0] for r in conn.execute("SELECT shape FROM kw_shape WHERE field = ? AND value = ?", (name, value))
         ]
         if not shape_ids:
-            return [], [], [], {}
+            return [], [], [], {}, []
         wanted = json.dumps(shape_ids)
         rows = conn.execute(
-            "SELECT d.id, d.ts, d.shape, d.body FROM docs d WHERE d.shape IN (SELECT value FROM json_each(?)) "
+            "SELECT d.id, d.ts, d.shape, d.body, d.tokens FROM docs d WHERE d.shape IN (SELECT value FROM json_each(?)) "
             "ORDER BY d.ts IS NULL, d.ts, d.id",
             (wanted,),
         ).fetchall()
@@ -2265,10 +2318,16 @@ class EmbeddedStore:
             for sid, text in conn.execute("SELECT id, json FROM shapes WHERE id IN (SELECT value FROM json_each(?))", (wanted,))
         }
         loads = _loads
-        return [r[0] for r in rows], [r[1] for r in rows], [(r[2], loads(r[3])) for r in rows], shapes
+        return (
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [(r[2], loads(r[3])) for r in rows],
+            shapes,
+            [r[4] for r in rows],
+        )
 
     def _build_docs(self, conn: sqlite3.Connection, name: str, value: str) -> tuple[list[int], list[int | None], list[dict[str, Any]]]:
-        ids, ts, rows, shapes = self._build_rows(conn, name, value)
+        ids, ts, rows, shapes, _tokens = self._build_rows(conn, name, value)
         docs = []
         for sid, body in rows:
             doc = dict(shapes[sid])
@@ -2287,19 +2346,29 @@ class EmbeddedStore:
                 self._build_cache.move_to_end(key)
                 return old
         if old is None:
-            ids, ts, rows, shapes = self._run(lambda conn: self._build_rows(conn, key[0], key[1]))
+            ids, ts, rows, shapes, stored = self._run(lambda conn: self._build_rows(conn, key[0], key[1]))
             memo: dict[qa.Query, frozenset[int]] = {}
             wanted = None if needs is None else _widen({}, needs)
             keyword_fields = None if needs is None else needs.keywords
         else:  # more needed: index the loaded lines again (results found so far stay valid)
-            ids, ts, rows, shapes, memo = old.ids, old.ts, old.rows, old.shapes, old.memo
+            ids, ts, rows, shapes, memo, stored = old.ids, old.ts, old.rows, old.shapes, old.memo, old.stored
             wanted = None if needs is None or old.wanted is None else _widen(old.wanted, needs)
             keyword_fields = (
                 None if needs is None or old.keyword_fields is None else old.keyword_fields | needs.keywords
             )
-        index = index_build(shapes, rows, self.mapping, self._tokenize(), wanted, keyword_fields)
+        index = index_build(
+            shapes, rows, self.mapping, self._tokenize(), wanted, keyword_fields, stored=stored, text_fields=self._text_fields
+        )
         entry = _BuildCache(
-            ids=ids, ts=ts, rows=rows, shapes=shapes, index=index, wanted=wanted, keyword_fields=keyword_fields, memo=memo
+            ids=ids,
+            ts=ts,
+            rows=rows,
+            shapes=shapes,
+            index=index,
+            wanted=wanted,
+            keyword_fields=keyword_fields,
+            memo=memo,
+            stored=stored,
         )
         if index is None:  # field names shared by shape and body: index the assembled documents
             entry.index = MemoryIndex([entry.doc(i) for i in range(len(rows))], mapping=self.mapping)

@@ -62,8 +62,9 @@ def _stored(path: Path) -> list[dict[str, Any]]:
     for field, value, shape in conn.execute("SELECT field, value, shape FROM kw_shape"):
         shape_kw.setdefault(shape, set()).add((field, value))
     out = []
-    for rid, doc_id, ts, shape, body, shape_json in conn.execute(
-        "SELECT d.id, d.doc_id, d.ts, d.shape, d.body, s.json FROM docs d JOIN shapes s ON s.id = d.shape ORDER BY d.id"
+    for rid, doc_id, ts, shape, body, stored, shape_json in conn.execute(
+        "SELECT d.id, d.doc_id, d.ts, d.shape, d.body, d.tokens, s.json FROM docs d JOIN shapes s ON s.id = d.shape "
+        "ORDER BY d.id"
     ):
         cols = tokens.get(rid, {})
         out.append(
@@ -74,6 +75,7 @@ def _stored(path: Path) -> list[dict[str, Any]]:
                 "kw": kw.get(rid, set()),
                 "shape_kw": shape_kw.get(shape, set()),
                 "tokens": {name: [cols[name][i] for i in sorted(cols[name])] for name in sorted(cols)},
+                "stored": json.loads(stored) if stored is not None else None,
             }
         )
     conn.close()
@@ -101,9 +103,23 @@ def _expected(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "kw": {(name, v) for name, raw in flatten_fields(per_line) for v in keyword_values(raw)},
                 "shape_kw": {(name, v) for name, raw in flatten_fields(shape) for v in keyword_values(raw)},
                 "tokens": {name: toks for name in TEXT if (toks := _expected_tokens(doc.get(name))) is not None},
+                "stored": _expected_stored(doc),
             }
         )
     return out
+
+
+def _expected_stored(doc: dict[str, Any]) -> list[str | None] | None:
+    """``docs.tokens``: the FTS text of each single-valued text field (store column order), else null."""
+    out = []
+    for name in sorted(TEXT):
+        value = doc.get(name)
+        if isinstance(value, str):  # (the FTS text of a string: PRESENT and a space, even with no token)
+            out.append(PRESENT + " " + " ".join(tokenize(value)))
+            continue
+        toks = _expected_tokens(value)
+        out.append(" ".join(toks) if toks is not None and GAP not in toks else None)
+    return out if any(out) else None
 
 
 def _docs() -> list[dict[str, Any]]:

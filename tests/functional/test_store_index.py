@@ -10,6 +10,7 @@ what the SQL path finds.
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,7 @@ def test_colliding_field_names_fall_back_to_the_assembled_documents(tmp_path: Pa
     ]
     with EmbeddedStore(tmp_path / "s.db") as s:
         s.add_documents(docs)
-        ids, ts, rows, shapes = s._build_rows(s._conn, "build_uuid", "u")
+        ids, ts, rows, shapes, _ = s._build_rows(s._conn, "build_uuid", "u")
         assert index_build(shapes, rows, s.mapping, tokenize) is None
         reference = _assert_same_index(s, "u")
         assert reference.search(qa.Term("module.x", "b")) == [0, 1]
@@ -124,7 +125,7 @@ def test_text_fields_in_the_shape(tmp_path: Path) -> None:
 
 def test_postings_restricted_to_wanted_tokens(store: EmbeddedStore) -> None:
     uuid = UUIDS[2]
-    ids, ts, rows, shapes = store._build_rows(store._conn, "build_uuid", uuid)
+    ids, ts, rows, shapes, _ = store._build_rows(store._conn, "build_uuid", uuid)
     full = MemoryIndex(store.get_build_docs(uuid), mapping=store.mapping)
     wanted: dict[str, frozenset[str] | None] = {"message": frozenset({"timed", "out", "nosuch"})}
     index = index_build(shapes, rows, store.mapping, tokenize, wanted)
@@ -163,3 +164,29 @@ def test_percolation_widens_the_index_as_queries_need(store: EmbeddedStore) -> N
     entry = store._build_cache[("build_uuid", uuid)]
     assert entry.wanted is not None and entry.wanted["message"] is None and entry.wanted["tags"] is None
     assert entry.keyword_fields is not None and "@timestamp" in entry.keyword_fields
+
+
+def test_stores_from_before_the_tokens_column_still_percolate(tmp_path: Path) -> None:
+    """A schema-1 store (no ``docs.tokens``) is migrated on open; its old lines are analyzed when indexed."""
+    docs = make_docs(3, 300)
+    path = tmp_path / "old.db"
+    with EmbeddedStore(path) as s:
+        s.add_documents(docs[:200])
+    raw = sqlite3.connect(path)
+    raw.execute("ALTER TABLE docs DROP COLUMN tokens")  # what migration 1 alone created
+    raw.execute("DELETE FROM schema_migrations WHERE version = 2")
+    raw.commit()
+    raw.close()
+    with EmbeddedStore(path) as s:
+        assert s._conn.execute("SELECT COUNT(*) FROM docs WHERE tokens IS NULL").fetchone()[0] == 200
+        s.add_documents(docs[200:])  # new lines get their tokens
+        assert s._conn.execute("SELECT COUNT(*) FROM docs WHERE tokens IS NOT NULL").fetchone()[0] > 0
+        for uuid in UUIDS[:4]:
+            _assert_same_index(s, uuid)
+        rng = random.Random(2)
+        queries = [random_query(rng) for _ in range(60)]
+        for uuid in UUIDS[:4]:
+            specs = [QuerySpec(filters=Filters(build_uuid=uuid), label=str(i)) for i in range(len(queries))]
+            for q, spec, res in zip(queries, specs, s.msearch(specs, size=50, queries=queries), strict=True):
+                slow = s.search(spec, size=50, query=q)
+                assert (res.total, [h.id for h in res.hits]) == (slow.total, [h.id for h in slow.hits]), q
