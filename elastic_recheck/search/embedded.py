@@ -961,7 +961,7 @@ class EncodedBatch:
     shapes_json: str
     #: ``[[shape position, field, value], ...]``: their keyword values
     shape_kw_json: str
-    #: ``[[doc_id, ts, shape position, body, tokens], ...]`` (``tokens``: see :func:`_migration_2`)
+    #: ``[[doc_id, ts, shape position, body, tokens], ...]`` (``tokens``: an array, see :func:`_migration_2`)
     docs_json: str
     #: ``[[text of field 1, text of field 2...], ...]``
     fts_json: str
@@ -1045,14 +1045,17 @@ class BatchEncoder:
                 with_id += 1
         kept = list(batch) if len(last) == with_id else [p for i, p in enumerate(batch) if p[0] is None or last[p[0]] == i]
         slots: dict[str, int] = {}
-        doc_rows: list[tuple[str | None, int | None, int, str, str | None]] = []
+        doc_rows: list[tuple[str | None, int | None, int, str, list[str | None] | None]] = []
         kw_rows: list[tuple[int, str, str]] = []
         max_ts: int | None = None
+        gap = _GAP_MARK
         for j, (doc_id, skey, ts, body, fts, kw) in enumerate(kept):
             slot = slots.get(skey)
             if slot is None:
                 slot = slots[skey] = len(slots)
-            doc_rows.append((doc_id, ts, slot, body, _stored_tokens(fts)))
+            # docs.tokens (see _migration_2): the single-valued fields' FTS texts, stored as a JSON array
+            tokens = [t if t is not None and gap not in t else None for t in fts]
+            doc_rows.append((doc_id, ts, slot, body, tokens if any(tokens) else None))
             if kw:
                 kw_rows.extend([(j, name, value) for name, value in kw])
             if ts is not None and (max_ts is None or ts > max_ts):
