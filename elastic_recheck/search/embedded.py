@@ -1093,24 +1093,28 @@ def _batch_sql(fts_columns: Sequence[str]) -> list[str]:
     """Per-connection TEMP objects: inserting one ``er_batch`` row stores a whole :class:`EncodedBatch`.
 
     A TEMP trigger may write the store's tables; the batch row itself is
-    deleted at the end, so ``er_batch`` stays empty.
+    deleted at the end, so ``er_batch`` stays empty. Shapes are never
+    deleted, so those inserted by this batch are the ones with ids from
+    ``first_shape`` on: only they get keyword rows.
     """
     first = "(SELECT first_id FROM er_batch WHERE id = NEW.id)"
     texts = ", ".join(f"value ->> {i}" for i in range(len(fts_columns)))
     return [
-        "CREATE TEMP TABLE IF NOT EXISTS er_batch (id INTEGER PRIMARY KEY, first_id INTEGER, shapes TEXT, "
-        "shape_kw TEXT, docs TEXT, fts TEXT, kw TEXT, max_ts INTEGER)",
+        "CREATE TEMP TABLE IF NOT EXISTS er_batch (id INTEGER PRIMARY KEY, first_id INTEGER, first_shape INTEGER, "
+        "shapes TEXT, shape_kw TEXT, docs TEXT, fts TEXT, kw TEXT, max_ts INTEGER)",
         "CREATE TEMP TABLE IF NOT EXISTS er_slots (slot INTEGER PRIMARY KEY, shape INTEGER NOT NULL)",
         f"""CREATE TEMP TRIGGER IF NOT EXISTS er_batch_insert AFTER INSERT ON er_batch BEGIN
-            UPDATE er_batch SET first_id = (SELECT IFNULL(MAX(id), 0) + 1 FROM docs) WHERE id = NEW.id;
+            UPDATE er_batch SET first_id = (SELECT IFNULL(MAX(id), 0) + 1 FROM docs),
+                first_shape = (SELECT IFNULL(MAX(id), 0) + 1 FROM shapes) WHERE id = NEW.id;
             INSERT OR IGNORE INTO shapes (json, build_uuid, build_status)
                 SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(NEW.shapes);
             DELETE FROM er_slots;
             INSERT INTO er_slots (slot, shape)
                 SELECT key, (SELECT id FROM shapes WHERE json = value ->> 0) FROM json_each(NEW.shapes);
             INSERT OR IGNORE INTO kw_shape (field, value, shape)
-                SELECT value ->> 1, value ->> 2, (SELECT shape FROM er_slots WHERE slot = value ->> 0)
-                FROM json_each(NEW.shape_kw);
+                SELECT k.value ->> 1, k.value ->> 2, s.shape FROM json_each(NEW.shape_kw) k
+                CROSS JOIN er_slots s ON s.slot = k.value ->> 0
+                WHERE s.shape >= (SELECT first_shape FROM er_batch WHERE id = NEW.id);
             INSERT INTO docs (id, doc_id, ts, shape, body, tokens)
                 SELECT {first} + key, value ->> 0, value ->> 1, (SELECT shape FROM er_slots WHERE slot = value ->> 2),
                 value ->> 3, value ->> 4 FROM json_each(NEW.docs);
@@ -1970,7 +1974,7 @@ class EmbeddedStore:
                     )
             else:
                 existing = conn.execute(
-                    "SELECT d.id FROM json_each(?) j JOIN docs d ON d.doc_id = j.value", (_dumps_payload(enc.doc_ids),)
+                    "SELECT d.id FROM json_each(?) j CROSS JOIN docs d ON d.doc_id = j.value", (_dumps_payload(enc.doc_ids),)
                 ).fetchall()
             if existing:
                 self._delete_rows(conn, [r[0] for r in existing])
