@@ -201,8 +201,9 @@ EXPANSION_CHUNK = 200
 
 _FTS_TOKENCHARS = "".join(ch for ch in map(chr, range(33, 127)) if not ch.isalnum())
 
-#: Builds kept in memory for percolation.
-PERCOLATION_CACHE = 4
+#: Builds kept in memory for percolation (the bot classifies a build once; a
+#: cached index also costs memory and garbage-collector time).
+PERCOLATION_CACHE = 2
 
 #: Distinct shapes (and tags lists) remembered while ingesting. Documents
 #: arrive file by file, so a few hundred cover every run of identical shapes;
@@ -1229,6 +1230,7 @@ def index_build(
     *,
     stored: Sequence[str | None] | None = None,
     text_fields: Sequence[str] = (),
+    present_fields: AbstractSet[str] | None = None,
 ) -> Any:
     """A :class:`~elastic_recheck.matcher.MemoryIndex` of stored documents, built from their parts.
 
@@ -1249,8 +1251,12 @@ def index_build(
     need all of its tokens; field presence is always complete). A text
     field missing from ``wanted`` gets no postings. Most of a build's
     tokens (ids, numbers, timestamps) are in no fingerprint. Likewise
-    ``keyword_fields`` (None: all) names the keyword fields whose values of
-    per-line fields are indexed (``@timestamp`` is in no fingerprint).
+    ``keyword_fields`` (None: all) names the keyword fields whose values are
+    indexed (``@timestamp``, ``log_url``... are in no fingerprint), and
+    ``present_fields`` (None: all) those whose presence (``_exists_``) is
+    recorded. Sets of all of a build's lines, one per field, are what a
+    full index holds most of: leaving them out also spares the garbage
+    collector walking through them while the index is cached.
 
     ``stored`` holds each document's stored tokens (see :func:`_migration_2`,
     columns in the order of ``text_fields``): a string field's tokens are
@@ -1299,34 +1305,37 @@ def index_build(
             else:
                 keys.update(new)
 
-    def add_keywords(name: str, vals: Sequence[str], docs: Sequence[int], everything: bool = True) -> None:
+    def presence(name: str) -> bool:
+        return present_fields is None or name in present_fields
+
+    def add_keywords(name: str, vals: Sequence[str], docs: Sequence[int]) -> None:
         field_vals = values.setdefault(name, {})
+        indexed = keyword_fields is None or name in keyword_fields
         kept = False
         for v in vals:
             if not _indexable(v):
                 LOG.warning("keyword value too long for Lucene, not indexed: field %s", name)
                 continue
-            if not everything and keyword_fields is not None and name not in keyword_fields:
-                kept = True
-                continue
-            got = field_vals.get(v)
-            if got is None:
-                field_vals[v] = set(docs)
-            else:
-                got.update(docs)
             kept = True
-        if kept:
+            if indexed:
+                got = field_vals.get(v)
+                if got is None:
+                    field_vals[v] = set(docs)
+                else:
+                    got.update(docs)
+        if kept and presence(name):
             present.setdefault(name, set()).update(docs)
 
-    def add_field(name: str, vals: list[str], docs: Sequence[int], everything: bool = True) -> None:
+    def add_field(name: str, vals: list[str], docs: Sequence[int]) -> None:
         if is_text(name):
             if want(name) != frozenset():
                 add_text(name, analyze(vals), docs)
             else:
                 postings.setdefault(name, {})
-            present.setdefault(name, set()).update(docs)
+            if presence(name):
+                present.setdefault(name, set()).update(docs)
         else:
-            add_keywords(name, vals, docs, everything)
+            add_keywords(name, vals, docs)
 
     by_shape: dict[int, list[int]] = {}
     for d, (sid, _) in enumerate(rows):
@@ -1347,8 +1356,11 @@ def index_build(
     # so their documents are grouped and each distinct list indexed once.
     # A body field can only be named like a shape field when the shape's name
     # comes from flattening an object, i.e. holds a dot.
-    text_slots: dict[str, tuple[dict[str, set[int]], set[int], frozenset[str] | None, int]] = {}
-    kw_slots: dict[str, dict[str, set[int]] | list[int]] = {}
+    text_slots: dict[str, tuple[dict[str, set[int]], set[int] | None, frozenset[str] | None, int]] = {}
+    # keyword field -> its values' documents (indexed), the lines that have one (presence
+    # only), or an empty tuple (neither is wanted)
+    kw_slots: dict[str, dict[str, set[int]] | list[int] | tuple[()]] = {}
+    kw_present: set[str] = set()
     groups: dict[tuple[str, ...], list[int]] = {}
     column = {name: i for i, name in enumerate(text_fields)}
     for d, (sid, body) in enumerate(rows):
@@ -1364,18 +1376,22 @@ def index_build(
                     if is_text(name):
                         slot = text_slots[name] = (
                             postings.setdefault(name, {}),
-                            present.setdefault(name, set()),
+                            present.setdefault(name, set()) if presence(name) else None,
                             want(name),
                             column.get(name, -1) if stored is not None else -1,
                         )
-                    elif keyword_fields is None or name in keyword_fields:
-                        kw = kw_slots[name] = values.setdefault(name, {})
-                    else:  # no query looks its values up: only whether lines have one
-                        values.setdefault(name, {})
-                        kw = kw_slots[name] = []
+                    else:
+                        indexed = values.setdefault(name, {})
+                        if presence(name):
+                            kw_present.add(name)
+                        if keyword_fields is None or name in keyword_fields:
+                            kw = kw_slots[name] = indexed
+                        else:  # no query looks its values up: at most whether lines have one
+                            kw = kw_slots[name] = [] if name in kw_present else ()
                 if slot is not None:
                     field_post, docs_with, keep, col = slot
-                    docs_with.add(d)
+                    if docs_with is not None:
+                        docs_with.add(d)
                     if keep is not None and not keep:
                         continue
                     toks: list[str] | None = None
@@ -1411,7 +1427,7 @@ def index_build(
                     LOG.warning("keyword value too long for Lucene, not indexed: field %s", name)
                 elif isinstance(kw, list):
                     kw.append(d)
-                elif kw is not None:
+                elif isinstance(kw, dict):
                     got = kw.get(value)
                     if got is None:
                         kw[value] = {d}
@@ -1439,20 +1455,20 @@ def index_build(
                 if _flat_names_collide(body, names):
                     return None
                 for fname, vals in flatten_document({name: value}).items():
-                    add_field(fname, vals, (d,), False)
+                    add_field(fname, vals, (d,))
             elif isinstance(value, dict):  # nested: flatten as MemoryIndex does
                 if _flat_names_collide(body, names):
                     return None
                 for fname, vals in flatten_document({name: value}).items():
-                    add_field(fname, vals, (d,), False)
+                    add_field(fname, vals, (d,))
             else:
                 if name in names:
                     return None
-                add_field(name, [value_text(value)], (d,), False)
+                add_field(name, [value_text(value)], (d,))
     for (name, *vals_), docs_of in groups.items():
-        add_field(name, vals_, docs_of, False)
+        add_field(name, vals_, docs_of)
     for name, kw in kw_slots.items():  # documents with a value (the fast path kept them all)
-        if kw:
+        if kw and name in kw_present:
             present.setdefault(name, set()).update(*kw.values() if isinstance(kw, dict) else (kw,))
     index.size = len(rows)
     index.all_docs = frozenset(range(len(rows)))
@@ -1476,18 +1492,22 @@ def _flat_names_collide(body: AbcMapping[str, Any], names: frozenset[str]) -> bo
 class _BuildCache:
     """One build's documents, indexed in memory for percolation."""
 
-    ids: list[int]
-    ts: list[int | None]
-    #: per document: ``(shape id, per-line fields)``
-    rows: list[tuple[int, dict[str, Any]]]
+    # (tuples of numbers and strings: the garbage collector stops walking through them)
+    ids: Sequence[int]
+    ts: Sequence[int | None]
+    #: per document: ``(shape id, per-line fields as JSON)`` (kept as text: a few thousand
+    #: dicts would be more for the garbage collector to walk through, and most are never returned)
+    rows: Sequence[tuple[int, str]]
     shapes: dict[int, dict[str, Any]]
     index: Any
     #: text field -> the tokens the index holds postings for (None: all; see :func:`index_build`)
     wanted: dict[str, frozenset[str] | None] | None
-    #: keyword fields whose per-line values are indexed (None: all)
+    #: keyword fields whose values are indexed (None: all)
     keyword_fields: frozenset[str] | None = None
+    #: fields whose presence is recorded (None: all)
+    present_fields: frozenset[str] | None = None
     #: per document: its stored tokens (see :func:`_migration_2`)
-    stored: list[str | None] = field(default_factory=list)
+    stored: Sequence[str | None] = ()
     #: leaf query -> matching doc indexes (fingerprints share clauses: tags, filters)
     memo: dict[qa.Query, frozenset[int]] = field(default_factory=dict)
     _docs: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -1502,7 +1522,7 @@ class _BuildCache:
         if got is None:
             sid, body = self.rows[i]
             got = dict(self.shapes[sid])
-            got.update(body)
+            got.update(_loads(body))
             self._docs[i] = got
         return got
 
@@ -1524,6 +1544,8 @@ class _BuildCache:
         """Whether the index answers every query with these needs exactly."""
         if self.keyword_fields is not None and not needs.keywords <= self.keyword_fields:
             return False
+        if self.present_fields is not None and (needs.exists is None or not needs.exists <= self.present_fields):
+            return False
         if self.wanted is None:
             return True
         for name in needs.full:
@@ -1544,6 +1566,8 @@ class _Needs:
     full: frozenset[str] = frozenset()
     #: keyword fields whose values are looked up
     keywords: frozenset[str] = frozenset()
+    #: fields whose presence is looked up (``_exists_``); None: every field's (a pattern like ``build_*``)
+    exists: frozenset[str] | None = frozenset()
 
 
 def query_needs(q: qa.Query, mapping: Mapping) -> _Needs:
@@ -1551,12 +1575,13 @@ def query_needs(q: qa.Query, mapping: Mapping) -> _Needs:
 
     Terms and phrases look up their tokens; prefix, wildcard, regexp, fuzzy
     and range queries (and any other node on a text field) scan the field's
-    whole vocabulary; ``_exists_`` needs no postings; any query on a keyword
-    field looks its values up.
+    whole vocabulary; ``_exists_`` needs the field's presence (every field's
+    for a pattern); any query on a keyword field looks its values up.
     """
     tokens: dict[str, set[str]] = {}
     full: set[str] = set()
     keywords: set[str] = set()
+    exists: set[str] | None = set()
     stack = [q]
     while stack:
         node = stack.pop()
@@ -1564,8 +1589,14 @@ def query_needs(q: qa.Query, mapping: Mapping) -> _Needs:
             stack.extend(node.must)
             stack.extend(node.should)
             stack.extend(node.must_not)
-        elif isinstance(node, (qa.MatchAll, qa.MatchNone, qa.Exists)):
+        elif isinstance(node, (qa.MatchAll, qa.MatchNone)):
             continue
+        elif isinstance(node, qa.Exists):
+            if exists is not None:
+                if "*" in node.field or "?" in node.field:
+                    exists = None
+                else:
+                    exists.add(node.field)
         elif isinstance(node, qa.Term) and mapping.is_text(node.field):
             tokens.setdefault(node.field, set()).add(node.value)
         elif isinstance(node, qa.Phrase) and mapping.is_text(node.field):
@@ -1575,7 +1606,10 @@ def query_needs(q: qa.Query, mapping: Mapping) -> _Needs:
             if isinstance(name, str):
                 (full if mapping.is_text(name) else keywords).add(name)
     return _Needs(
-        tokens={k: frozenset(v) for k, v in tokens.items()}, full=frozenset(full), keywords=frozenset(keywords)
+        tokens={k: frozenset(v) for k, v in tokens.items()},
+        full=frozenset(full),
+        keywords=frozenset(keywords),
+        exists=None if exists is None else frozenset(exists),
     )
 
 
@@ -2323,13 +2357,15 @@ class EmbeddedStore:
 
     def _build_rows(
         self, conn: sqlite3.Connection, name: str, value: str
-    ) -> tuple[list[int], list[int | None], list[tuple[int, dict[str, Any]]], dict[int, dict[str, Any]], list[str | None]]:
-        """A build's documents, oldest first: ids, timestamps, ``(shape, body)``, the shapes and stored tokens."""
+    ) -> tuple[
+        tuple[int, ...], tuple[int | None, ...], tuple[tuple[int, str], ...], dict[int, dict[str, Any]], tuple[str | None, ...]
+    ]:
+        """A build's documents, oldest first: ids, timestamps, ``(shape, body JSON)``, the shapes and stored tokens."""
         shape_ids = [
             r[0] for r in conn.execute("SELECT shape FROM kw_shape WHERE field = ? AND value = ?", (name, value))
         ]
         if not shape_ids:
-            return [], [], [], {}, []
+            return (), (), (), {}, ()
         wanted = json.dumps(shape_ids)
         rows = conn.execute(
             "SELECT d.id, d.ts, d.shape, d.body, d.tokens FROM docs d WHERE d.shape IN (SELECT value FROM json_each(?)) "
@@ -2340,23 +2376,23 @@ class EmbeddedStore:
             sid: _loads(text)
             for sid, text in conn.execute("SELECT id, json FROM shapes WHERE id IN (SELECT value FROM json_each(?))", (wanted,))
         }
-        loads = _loads
         return (
-            [r[0] for r in rows],
-            [r[1] for r in rows],
-            [(r[2], loads(r[3])) for r in rows],
+            tuple([r[0] for r in rows]),
+            tuple([r[1] for r in rows]),
+            tuple([(r[2], r[3]) for r in rows]),
             shapes,
-            [r[4] for r in rows],
+            tuple([r[4] for r in rows]),
         )
 
-    def _build_docs(self, conn: sqlite3.Connection, name: str, value: str) -> tuple[list[int], list[int | None], list[dict[str, Any]]]:
-        ids, ts, rows, shapes, _tokens = self._build_rows(conn, name, value)
+    def _build_docs(self, conn: sqlite3.Connection, name: str, value: str) -> list[dict[str, Any]]:
+        """A build's documents, oldest first."""
+        _ids, _ts, rows, shapes, _tokens = self._build_rows(conn, name, value)
         docs = []
         for sid, body in rows:
             doc = dict(shapes[sid])
-            doc.update(body)
+            doc.update(_loads(body))
             docs.append(doc)
-        return ids, ts, docs
+        return docs
 
     def _build_cache_entry(self, key: tuple[str, str], needs: _Needs | None = None) -> _BuildCache:
         """The build's in-memory index, holding at least the postings ``needs`` says (None: all)."""
@@ -2364,7 +2400,9 @@ class EmbeddedStore:
 
         with self._cache_lock:
             old = self._build_cache.get(key)
-            complete = old is not None and old.wanted is None and old.keyword_fields is None
+            complete = (
+                old is not None and old.wanted is None and old.keyword_fields is None and old.present_fields is None
+            )
             if old is not None and (complete or (needs is not None and old.covers(needs))):
                 self._build_cache.move_to_end(key)
                 return old
@@ -2373,14 +2411,29 @@ class EmbeddedStore:
             memo: dict[qa.Query, frozenset[int]] = {}
             wanted = None if needs is None else _widen({}, needs)
             keyword_fields = None if needs is None else needs.keywords
+            present_fields = None if needs is None else needs.exists
         else:  # more needed: index the loaded lines again (results found so far stay valid)
             ids, ts, rows, shapes, memo, stored = old.ids, old.ts, old.rows, old.shapes, old.memo, old.stored
             wanted = None if needs is None or old.wanted is None else _widen(old.wanted, needs)
             keyword_fields = (
                 None if needs is None or old.keyword_fields is None else old.keyword_fields | needs.keywords
             )
+            present_fields = (
+                None
+                if needs is None or needs.exists is None or old.present_fields is None
+                else old.present_fields | needs.exists
+            )
+        loads = _loads
         index = index_build(
-            shapes, rows, self.mapping, self._tokenize(), wanted, keyword_fields, stored=stored, text_fields=self._text_fields
+            shapes,
+            [(sid, loads(body)) for sid, body in rows],
+            self.mapping,
+            self._tokenize(),
+            wanted,
+            keyword_fields,
+            stored=stored,
+            text_fields=self._text_fields,
+            present_fields=present_fields,
         )
         entry = _BuildCache(
             ids=ids,
@@ -2390,12 +2443,13 @@ class EmbeddedStore:
             index=index,
             wanted=wanted,
             keyword_fields=keyword_fields,
+            present_fields=present_fields,
             memo=memo,
             stored=stored,
         )
         if index is None:  # field names shared by shape and body: index the assembled documents
             entry.index = MemoryIndex([entry.doc(i) for i in range(len(rows))], mapping=self.mapping)
-            entry.wanted = entry.keyword_fields = None
+            entry.wanted = entry.keyword_fields = entry.present_fields = None
         with self._cache_lock:
             self._build_cache[key] = entry
             while len(self._build_cache) > PERCOLATION_CACHE:
@@ -2434,14 +2488,20 @@ class EmbeddedStore:
         tokens: dict[str, set[str]] = {}
         full: set[str] = set()
         keywords: set[str] = set()
+        exists: set[str] | None = set()
         for q in {id(x): x for x in (*resolved, *filter_queries) if isinstance(x, qa.Query)}.values():
             one = self._needs_of(q)
             for name, toks in one.tokens.items():
                 tokens.setdefault(name, set()).update(toks)
             full.update(one.full)
             keywords.update(one.keywords)
+            if exists is not None:
+                exists = None if one.exists is None else exists | one.exists
         needs = _Needs(
-            tokens={k: frozenset(v) for k, v in tokens.items()}, full=frozenset(full), keywords=frozenset(keywords)
+            tokens={k: frozenset(v) for k, v in tokens.items()},
+            full=frozenset(full),
+            keywords=frozenset(keywords),
+            exists=None if exists is None else frozenset(exists),
         )
         entry = self._build_cache_entry(key, needs)
 
@@ -2743,7 +2803,7 @@ class EmbeddedStore:
 
     def get_build_docs(self, build_uuid: str) -> list[dict[str, Any]]:
         """Every document of one build, oldest first."""
-        return self._run(lambda conn: self._build_docs(conn, "build_uuid", build_uuid)[2])  # type: ignore[no-any-return]
+        return self._run(lambda conn: self._build_docs(conn, "build_uuid", build_uuid))  # type: ignore[no-any-return]
 
 
 def _compare_op(op: str, value: str, params: list[str]) -> bool:

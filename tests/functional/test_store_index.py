@@ -9,6 +9,7 @@ what the SQL path finds.
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 from collections.abc import Iterator
@@ -101,7 +102,8 @@ def test_colliding_field_names_fall_back_to_the_assembled_documents(tmp_path: Pa
     ]
     with EmbeddedStore(tmp_path / "s.db") as s:
         s.add_documents(docs)
-        ids, ts, rows, shapes, _ = s._build_rows(s._conn, "build_uuid", "u")
+        ids, ts, raw_rows, shapes, _ = s._build_rows(s._conn, "build_uuid", "u")
+        rows = [(sid, json.loads(body)) for sid, body in raw_rows]
         assert index_build(shapes, rows, s.mapping, tokenize) is None
         reference = _assert_same_index(s, "u")
         assert reference.search(qa.Term("module.x", "b")) == [0, 1]
@@ -125,7 +127,8 @@ def test_text_fields_in_the_shape(tmp_path: Path) -> None:
 
 def test_postings_restricted_to_wanted_tokens(store: EmbeddedStore) -> None:
     uuid = UUIDS[2]
-    ids, ts, rows, shapes, _ = store._build_rows(store._conn, "build_uuid", uuid)
+    ids, ts, raw_rows, shapes, _ = store._build_rows(store._conn, "build_uuid", uuid)
+    rows = [(sid, json.loads(body)) for sid, body in raw_rows]
     full = MemoryIndex(store.get_build_docs(uuid), mapping=store.mapping)
     wanted: dict[str, frozenset[str] | None] = {"message": frozenset({"timed", "out", "nosuch"})}
     index = index_build(shapes, rows, store.mapping, tokenize, wanted)
@@ -135,12 +138,17 @@ def test_postings_restricted_to_wanted_tokens(store: EmbeddedStore) -> None:
     wanted = {"message": frozenset({"timed"}), "tags": None}
     index = index_build(shapes, rows, store.mapping, tokenize, wanted)
     assert index.postings["tags"] == full.postings["tags"]
-    # per-line keyword fields no query looks up: presence only (the build's own fields are always complete)
-    index = index_build(shapes, rows, store.mapping, tokenize, wanted, keyword_fields={"loglevel"})
+    # keyword fields no query looks up: no values (presence still recorded)
+    index = index_build(shapes, rows, store.mapping, tokenize, wanted, keyword_fields={"loglevel", "build_name"})
     assert index.values["loglevel"] == full.values["loglevel"]
     assert index.values["build_name"] == full.values["build_name"]
     assert full.values["@timestamp"] and not index.values["@timestamp"]
+    assert full.values["build_status"] and not index.values["build_status"]
     assert index.present == full.present
+    # presence recorded only for the fields asked
+    index = index_build(shapes, rows, store.mapping, tokenize, wanted, set(), present_fields={"loglevel", "message"})
+    assert index.present == {k: v for k, v in full.present.items() if k in {"loglevel", "message"}}
+    assert index.postings["message"] == {t: p for t, p in full.postings["message"].items() if t == "timed"}
 
 
 def test_percolation_widens_the_index_as_queries_need(store: EmbeddedStore) -> None:
@@ -155,6 +163,7 @@ def test_percolation_widens_the_index_as_queries_need(store: EmbeddedStore) -> N
         [qa.Prefix("message", "re"), qa.Bool(must=(qa.Wildcard("tags", "scr*"),), must_not=(qa.Term("message", "ssh"),))],
         [qa.Exists("message"), qa.Term("message", "deadlock")],
         [qa.Range("@timestamp", "2026-11-10T05", None, True, False), qa.Exists("loglevel")],
+        [qa.Exists("extra.inner"), qa.Bool(must=(qa.Exists("node_*"),), must_not=(qa.Exists("tags"),))],
     ]
     for queries in rounds:
         specs = [QuerySpec(filters=Filters(build_uuid=uuid), label=str(i)) for i in range(len(queries))]
@@ -164,6 +173,7 @@ def test_percolation_widens_the_index_as_queries_need(store: EmbeddedStore) -> N
     entry = store._build_cache[("build_uuid", uuid)]
     assert entry.wanted is not None and entry.wanted["message"] is None and entry.wanted["tags"] is None
     assert entry.keyword_fields is not None and "@timestamp" in entry.keyword_fields
+    assert entry.present_fields is None  # a pattern (node_*) needs every field's presence
 
 
 def test_stores_from_before_the_tokens_column_still_percolate(tmp_path: Path) -> None:
