@@ -1750,6 +1750,7 @@ class EmbeddedStore:
         self._shape_cache: dict[str, int] = {}
         self._build_cache: OrderedDict[tuple[str, str], _BuildCache] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._cache_generation = 0  # bumped by every write that touches a build
         self._parse_cache: dict[str, qa.Query | QuerySyntaxError] = {}
         self._required: dict[int, tuple[qa.Query, frozenset[tuple[str, str]]]] = {}
         self._needs: dict[int, tuple[qa.Query, _Needs]] = {}
@@ -2399,6 +2400,7 @@ class EmbeddedStore:
         from elastic_recheck.matcher import MemoryIndex
 
         with self._cache_lock:
+            generation = self._cache_generation
             old = self._build_cache.get(key)
             complete = (
                 old is not None and old.wanted is None and old.keyword_fields is None and old.present_fields is None
@@ -2451,15 +2453,18 @@ class EmbeddedStore:
             entry.index = MemoryIndex([entry.doc(i) for i in range(len(rows))], mapping=self.mapping)
             entry.wanted = entry.keyword_fields = entry.present_fields = None
         with self._cache_lock:
-            self._build_cache[key] = entry
-            while len(self._build_cache) > PERCOLATION_CACHE:
-                self._build_cache.popitem(last=False)
+            # Lines written while these were read may be missing: use the entry, do not keep it.
+            if self._cache_generation == generation:
+                self._build_cache[key] = entry
+                while len(self._build_cache) > PERCOLATION_CACHE:
+                    self._build_cache.popitem(last=False)
         return entry
 
     def _invalidate(self, touched: set[tuple[str, str]]) -> None:
         if not touched:
             return
         with self._cache_lock:
+            self._cache_generation += 1
             if any(k in self._build_cache for k in touched):
                 for k in touched:
                     self._build_cache.pop(k, None)

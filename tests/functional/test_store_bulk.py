@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import pytest
 from elastic_recheck import query_ast as qa
 from elastic_recheck.analysis import tokenize
 from elastic_recheck.errors import StoreError
-from elastic_recheck.search import QuerySpec
+from elastic_recheck.search import Filters, QuerySpec
 from elastic_recheck.search.embedded import GAP, PER_LINE_FIELDS, PRESENT, EmbeddedStore, flatten_fields, keyword_values
 from tests.functional.test_store import make_docs
 
@@ -186,3 +187,46 @@ def test_a_failing_background_batch_is_raised_and_earlier_batches_stay(tmp_path:
         store.add_documents([{"message": "after"}] * 12, batch_size=5)
         assert store.count_documents() == stored + 12
         assert store.search(QuerySpec(), query=qa.Term("message", "after")).total == 12
+
+
+def test_concurrent_pipelined_ingests_and_percolation(tmp_path: Path) -> None:
+    """Threads ingesting many batches each (each with its background writer) while others classify builds."""
+    store = EmbeddedStore(tmp_path / "s.db")
+    errors: list[BaseException] = []
+    per_thread = [
+        [{"message": f"thread{k} line {i} deadlock", "build_uuid": f"b{k}", "tags": ["screen"], "loglevel": "ERROR"} for i in range(300)]
+        for k in range(3)
+    ]
+
+    def writer(k: int) -> None:
+        try:
+            store.add_documents(per_thread[k], batch_size=17)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def classifier() -> None:
+        try:
+            for _ in range(15):
+                for k in range(3):
+                    specs = [QuerySpec(filters=Filters(build_uuid=f"b{k}"), label=str(i)) for i in range(2)]
+                    queries = [qa.Term("message", "deadlock"), qa.Term("message", f"thread{k}")]
+                    fast = store.msearch(specs, size=1, queries=queries)
+                    assert fast[0].total == fast[1].total  # every line of build k has both words
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(3)] + [threading.Thread(target=classifier) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.count_documents() == 900
+    for k in range(3):
+        specs = [QuerySpec(filters=Filters(build_uuid=f"b{k}"), label="x"), QuerySpec(filters=Filters(build_uuid=f"b{k}"), label="y")]
+        got = store.msearch(specs, size=1, queries=[qa.Term("message", "deadlock"), qa.Term("loglevel", "ERROR")])
+        assert [r.total for r in got] == [300, 300]
+    assert store.integrity_check() == []
+    store.close()
+    expected = sorted(_expected([d for docs in per_thread for d in docs]), key=lambda r: r["doc"]["message"])
+    assert sorted(_stored(tmp_path / "s.db"), key=lambda r: r["doc"]["message"]) == expected
