@@ -26,8 +26,10 @@ Measured (targets in brackets, from the store's issues; 2-core machine):
   once, so this is the real cost. eval: the index loaded, no clause evaluated
   yet. warm [median <= 50 ms]: a repeat (clauses memoized per build). Medians
   and 90th percentiles over the builds;
-* peak RSS while classifying [<= 300 MB] (the peak is reset before the
-  classifications, where Linux allows it) and of the whole process.
+* peak RSS while classifying [<= 300 MB]: the queries run in a fresh
+  process (like the bot's), whose peak is reset before the classifications
+  where Linux allows it; also that process's peak over all its queries, and
+  the ingesting process's peak.
 
 Prints a table and, with ``--json``, one JSON object.
 """
@@ -38,14 +40,17 @@ import argparse
 import functools
 import gzip
 import json
+import multiprocessing
 import os
 import random
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -209,15 +214,38 @@ def run(lines: int, nfp: int, seed: int, store_path: Path | None) -> dict[str, A
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
     builds: list[gen.Build] = info["builds"]
     rng = random.Random(seed + 1)
-    sample_builds = rng.sample(builds, min(20, len(builds)))
+    sample = [b.uuid for b in rng.sample(builds, min(20, len(builds)))]
+    sizes: dict[str, int] = info["sizes"]
+    biggest = [b.uuid for b in sorted(builds, key=lambda b: -sizes[b.uuid])[:10]]
+    # The queries run in a fresh process, like the bot's or the CLI's: nothing
+    # of the ingest (caches, freed memory) is in it, and its RSS is its own.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        queries = pool.submit(query_phases, path, sample, biggest, nfp, seed).result()
+    shutil.rmtree(tmp, ignore_errors=True)  # the corpus, and the store unless --store put it elsewhere
+    return {
+        "lines": info["docs"],
+        "builds": len(builds),
+        "fingerprints": nfp,
+        "generate_s": round(gen_s, 1),
+        **ingest,
+        "ingest_peak_rss_mb": round((_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024, 1),
+        "store_mb": round(size / 1e6, 1),
+        **queries,
+        "classify_build_lines": statistics.median(sizes[u] for u in biggest),
+    }
+
+
+def query_phases(path: Path, sample: list[str], biggest: list[str], nfp: int, seed: int) -> dict[str, Any]:
+    """The query measurements, on a freshly opened store (run in a process of its own)."""
+    tokenize("warm up")
     fps = fingerprints(nfp, seed)
-    store = EmbeddedStore(path)  # freshly opened: nothing of the ingest in its caches
+    store = EmbeddedStore(path)
 
     # 1. one phrase fingerprint, one build (what the bot asks for one bug)
     fp = fps[3]  # the DB deadlock fingerprint
     per_build = []
-    for b in sample_builds:
-        spec = QuerySpec(filters=Filters(build_uuid=b.uuid))
+    for uuid in sample:
+        spec = QuerySpec(filters=Filters(build_uuid=uuid))
         per_build += timed(functools.partial(store.search, spec, size=1, query=fp), 3)
 
     # 2. hourly histogram over everything for one fingerprint
@@ -225,42 +253,32 @@ def run(lines: int, nfp: int, seed: int, store_path: Path | None) -> dict[str, A
     count = store.count_builds(QuerySpec(), query=fp)
 
     # 3. classify: 1,000 fingerprints against one build
+    queries_hwm = _status_kb("VmHWM")
     rss_reset = _reset_peak_rss()
     load_before = os.getloadavg()[0]
     cold, fresh, warm = [], [], []
-    specs_for: dict[str, list[QuerySpec]] = {}
-    sizes: dict[str, int] = info["sizes"]
-    biggest = sorted(builds, key=lambda b: -sizes[b.uuid])[:10]
-    for b in biggest:
-        specs = [QuerySpec(filters=Filters(build_uuid=b.uuid), label=str(i)) for i in range(len(fps))]
-        specs_for[b.uuid] = specs
+    for uuid in biggest:
+        specs = [QuerySpec(filters=Filters(build_uuid=uuid), label=str(i)) for i in range(len(fps))]
         classify = functools.partial(store.msearch, specs, size=1, queries=fps)
         cold += timed(classify, 1)
         for entry in store._build_cache.values():  # keep the loaded index, forget evaluated clauses
             entry.memo.clear()
         fresh += timed(classify, 1)
         warm += timed(classify, 3)
-    matched = sum(r.total > 0 for r in store.msearch(specs_for[biggest[0].uuid], size=1, queries=fps))
+    specs = [QuerySpec(filters=Filters(build_uuid=biggest[0]), label=str(i)) for i in range(len(fps))]
+    matched = sum(r.total > 0 for r in store.msearch(specs, size=1, queries=fps))
     classify_load = f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}"
-    hwm = _status_kb("VmHWM") if rss_reset else None
-    rss_now = _status_kb("VmRSS")
-
-    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    hwm = _status_kb("VmHWM")
+    # (ru_maxrss would count the pages a spawned child shared with its parent before exec)
+    peak_kb = max(hwm or 0, queries_hwm or 0) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     store.close()
     cold_med, cold_p90 = _median_p90(cold)
     warm_med, warm_p90 = _median_p90(warm)
-    result = {
-        "lines": info["docs"],
-        "builds": len(builds),
-        "fingerprints": len(fps),
-        "generate_s": round(gen_s, 1),
-        **ingest,
-        "store_mb": round(size / 1e6, 1),
+    return {
         "build_phrase_ms": round(statistics.median(per_build), 2),
         "build_phrase_p95_ms": round(sorted(per_build)[int(len(per_build) * 0.95) - 1], 2),
         "histogram_ms": round(statistics.median(hist), 1),
         "histogram_builds": count,
-        "classify_build_lines": statistics.median(sizes[b.uuid] for b in biggest),
         "classify_cold_ms": round(cold_med, 1),
         "classify_cold_p90_ms": round(cold_p90, 1),
         "classify_eval_ms": round(statistics.median(fresh), 1),
@@ -268,11 +286,10 @@ def run(lines: int, nfp: int, seed: int, store_path: Path | None) -> dict[str, A
         "classify_warm_p90_ms": round(warm_p90, 1),
         "classify_load_avg": classify_load,
         "classify_matched_in_first_build": matched,
-        "classify_rss_mb": round((hwm if hwm is not None else rss_kb) / 1024, 1),
-        "classify_rss_after_mb": round((rss_now or 0) / 1024, 1),
-        "peak_rss_mb": round(rss_kb / 1024, 1),
+        "classify_rss_mb": round((hwm if rss_reset and hwm is not None else peak_kb) / 1024, 1),
+        "query_process_peak_rss_mb": round(peak_kb / 1024, 1),
+        "classify_cold_all_ms": [round(x, 1) for x in cold],
     }
-    return result
 
 
 def table(result: dict[str, Any]) -> str:
