@@ -20,7 +20,8 @@ Measured (targets in brackets, from the store's issues; 2-core machine):
 * one phrase fingerprint restricted to one build, median [<= 5 ms];
 * an hourly histogram of distinct builds for one fingerprint over the 10 days [<= 100 ms];
 * classify: ``msearch`` of 1,000 fingerprints against one build of about
-  2,500 lines (the ten biggest builds), on a freshly opened store.
+  2,500-3,700 lines (the ten biggest builds: 2,781 lines median at 200k
+  lines, 3,640 at 1M), on a freshly opened store.
   cold [median <= 50 ms]: the first call for a build (load its lines from
   SQLite, build the in-memory index, evaluate): the bot classifies each build
   once, so this is the real cost. eval: the index loaded, no clause evaluated
