@@ -44,6 +44,27 @@ KNOWN_FIELDS: tuple[str, ...] = (
 )
 
 
+#: Build-level fields (the same on every line of a build), reported in
+#: :attr:`elastic_recheck.search.BuildInfo.fields` by every backend.
+BUILD_FIELDS: tuple[str, ...] = (
+    "build_uuid",
+    "build_short_uuid",
+    "build_name",
+    "build_change",
+    "build_patchset",
+    "build_queue",
+    "build_status",
+    "build_branch",
+    "build_ref",
+    "build_set",
+    "project",
+    "voting",
+    "node_provider",
+    "tenant",
+    "log_url",
+)
+
+
 @dataclass(frozen=True)
 class Mapping:
     """Which fields are analyzed text; everything else is an exact keyword."""

@@ -53,7 +53,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from elastic_recheck.config import Config
 from elastic_recheck.errors import BackendError
-from elastic_recheck.schema import DEFAULT_MAPPING
+from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING
 from elastic_recheck.search import (
     Bucket,
     BuildInfo,
@@ -95,24 +95,6 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Upper bound of one backoff sleep, in seconds.
 MAX_BACKOFF = 30.0
 
-#: Build-level fields reported in :attr:`BuildInfo.fields` (the embedded store's list).
-BUILD_FIELDS: tuple[str, ...] = (
-    "build_uuid",
-    "build_short_uuid",
-    "build_name",
-    "build_change",
-    "build_patchset",
-    "build_queue",
-    "build_status",
-    "build_branch",
-    "build_ref",
-    "build_set",
-    "project",
-    "voting",
-    "node_provider",
-    "tenant",
-    "log_url",
-)
 
 TIMESTAMP = "@timestamp"
 

@@ -91,7 +91,7 @@ from elastic_recheck.ingest import (
     parse_iso_timestamp,
     to_epoch_ms,
 )
-from elastic_recheck.schema import DEFAULT_MAPPING, Mapping
+from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING, Mapping
 from elastic_recheck.search import (
     Bucket,
     BuildInfo,
@@ -174,24 +174,6 @@ def _per_line(name: str) -> bool:
 #: ``id`` is the document's id (``_id``), not a searchable field.
 UNINDEXED_PER_LINE: frozenset[str] = frozenset({"@timestamp", "id"})
 
-#: Build-level fields returned by :meth:`EmbeddedStore.builds`.
-BUILD_FIELDS: tuple[str, ...] = (
-    "build_uuid",
-    "build_short_uuid",
-    "build_name",
-    "build_change",
-    "build_patchset",
-    "build_queue",
-    "build_status",
-    "build_branch",
-    "build_ref",
-    "build_set",
-    "project",
-    "voting",
-    "node_provider",
-    "tenant",
-    "log_url",
-)
 
 #: Subunit statuses that mean "this test failed".
 FAILED_STATUSES = frozenset({"fail", "uxsuccess"})
