@@ -70,7 +70,6 @@ import json
 import logging
 import operator
 import queue
-import re
 import sqlite3
 import threading
 import time
@@ -91,6 +90,8 @@ from elastic_recheck.ingest import (
     parse_iso_timestamp,
     to_epoch_ms,
 )
+from elastic_recheck.lucene_regexp import compile_regexp
+from elastic_recheck.matcher import edit_distance_at_most, wildcard_predicate
 from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING, Mapping
 from elastic_recheck.search import (
     Bucket,
@@ -276,48 +277,6 @@ def _dt_to_ms(dt: datetime) -> int:
 # Leaf predicates (for expansions over vocabularies and keyword values)
 
 
-def _lucene_wildcard_regex(pattern: str) -> re.Pattern[str]:
-    out = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if c == "*":
-            out.append(".*")
-        elif c == "?":
-            out.append(".")
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)
-
-
-def _damerau(a: str, b: str, limit: int) -> int:
-    """Optimal-string-alignment distance (Lucene's transpositions), capped at limit+1."""
-    la, lb = len(a), len(b)
-    if abs(la - lb) > limit:
-        return limit + 1
-    prev2: list[int] = []
-    prev = list(range(lb + 1))
-    for i in range(1, la + 1):
-        cur = [i] + [0] * lb
-        best = cur[0]
-        for j in range(1, lb + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            v = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                v = min(v, prev2[j - 2] + 1)
-            cur[j] = v
-            best = min(best, v)
-        if best > limit:
-            return limit + 1
-        prev2, prev = prev, cur
-    return prev[lb]
-
-
 def leaf_predicate(q: qa.Query) -> Callable[[str], bool]:
     """Whether one indexed term (token or keyword value) matches a multi-term leaf.
 
@@ -328,25 +287,15 @@ def leaf_predicate(q: qa.Query) -> Callable[[str], bool]:
         prefix = q.prefix
         return lambda t: t.startswith(prefix)
     if isinstance(q, qa.Wildcard):
-        try:
-            from elastic_recheck.matcher import wildcard_predicate
-        except ImportError:  # pragma: no cover - the Lucene layer ships it
-            rx = _lucene_wildcard_regex(q.pattern)
-            return lambda t: rx.fullmatch(t) is not None
         wild: Callable[[str], bool] = wildcard_predicate(q.pattern)
         return wild
-    if isinstance(q, qa.Regexp):
-        try:  # Lucene's RegExp syntax (``@``, ``~``, ``&``, ``<n-m>``...), not Python's
-            from elastic_recheck.lucene_regexp import compile_regexp
-        except ImportError:  # pragma: no cover - the Lucene layer ships it
-            rxr = re.compile(q.pattern, re.DOTALL)
-            return lambda t: rxr.fullmatch(t) is not None
+    if isinstance(q, qa.Regexp):  # Lucene's RegExp syntax (``@``, ``~``, ``&``, ``<n-m>``...), not Python's
         matches: Callable[[str], bool] = compile_regexp(q.pattern)
         return matches
     if isinstance(q, qa.Fuzzy):
         value, edits, plen = q.value, q.max_edits, q.prefix_length
         head = value[:plen]
-        return lambda t: t.startswith(head) and _damerau(value, t, edits) <= edits
+        return lambda t: t.startswith(head) and edit_distance_at_most(value, t, edits) is not None
     if isinstance(q, qa.Range):
         lo, hi, il, iu = q.lower, q.upper, q.include_lower, q.include_upper
 
