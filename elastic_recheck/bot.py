@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Protocol
 
-from elastic_recheck.classify import BuildRef, Classification, Classifier
+from elastic_recheck.classify import BuildRef, Classification, Classifier, TestResultSource
 from elastic_recheck.comments import BugEvidence, JobOutcome, format_comment
 from elastic_recheck.errors import ElasticRecheckError, EventParseError, GerritError
 from elastic_recheck.events import FailedJob, FailureReport, parse_event
@@ -144,6 +144,7 @@ class Bot:
         actions_out: IO[str] | None = None,
         log_fetcher: Callable[[FailureReport, FailedJob], None] | None = None,
         clock: Callable[[], float] = time.time,
+        test_results: TestResultSource | None = None,
     ) -> None:
         self.backend = backend
         self.fingerprints = list(fingerprints)
@@ -156,7 +157,7 @@ class Bot:
         self.actions_out = actions_out
         self.log_fetcher = log_fetcher
         self.clock = clock
-        self.classifier = Classifier(_CompleteAnswers(backend), self.fingerprints)
+        self.classifier = Classifier(_CompleteAnswers(backend), self.fingerprints, test_results=test_results)
         self._jobs_re = re.compile(settings.jobs_re) if settings.jobs_re else None
         self._heap: list[tuple[float, str]] = []
         self._inflight: set[str] = set()

@@ -18,12 +18,25 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from elastic_recheck.fingerprints import Fingerprint
 from elastic_recheck.search import Filters, Hit, QuerySpec, SearchBackend, TimeWindow
 
 LOG = logging.getLogger(__name__)
+
+
+class TestResultSource(Protocol):
+    def failed_tests(self, build_uuid: str) -> set[str] | None: ...
+
+
+def test_results_from_config(backend: SearchBackend, db_uri: str) -> TestResultSource:
+    """The backend's subunit results, plus a subunit2sql database when ``db_uri`` is set."""
+    if not db_uri:
+        return backend
+    from elastic_recheck.subunit2sql import CombinedTestResults, Subunit2SqlSource
+
+    return CombinedTestResults(backend, Subunit2SqlSource(db_uri))
 
 
 def parse_voting(value: Any) -> bool | None:
@@ -167,10 +180,13 @@ class Classifier:
         backend: SearchBackend,
         fingerprints: Sequence[Fingerprint],
         window: TimeWindow | None = None,
+        test_results: TestResultSource | None = None,
     ) -> None:
         self.backend = backend
         self.fingerprints = list(fingerprints)
         self.window = window or TimeWindow()
+        #: Where failed test ids come from (default: the backend's subunit results).
+        self.test_results: TestResultSource = test_results or backend
 
     def _lookup(self, build: BuildRef) -> tuple[BuildRef, bool]:
         """Fill in voting and the full uuid from the build's documents; False if unknown."""
@@ -209,7 +225,7 @@ class Classifier:
                 return Classification(build, error=f"unknown build {build.key}: no indexed documents")
         failed_tests: set[str] | None = None
         if any(fp.test_ids for fp in self.fingerprints) and build.uuid:
-            failed_tests = self.backend.failed_tests(build.uuid)
+            failed_tests = self.test_results.failed_tests(build.uuid)
 
         candidates: list[Fingerprint] = []
         for fp in self.fingerprints:

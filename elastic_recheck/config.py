@@ -70,7 +70,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_source", "ca_certs", "", "CA bundle for the cluster's TLS certificate"),
     Setting("data_source", "timeout", 30.0, "seconds before a cluster request times out"),
     Setting("data_source", "retries", 3, "retries of a failed cluster request (5xx, timeouts)"),
-    Setting("data_source", "db_uri", "", "optional subunit2sql database URI (failed test ids)", secret=True),
+    Setting("data_source", "db_uri", "", "optional subunit2sql database (sqlite:///path or mysql+pymysql://...): a second source of failed test ids", secret=True),
     Setting("data_source", "ls_url", "", "logstash/kibana URL used in links (old setting)"),
     Setting("data_source", "lucene_mode", "es", "es (Elasticsearch query_string) or lucene (plain classic QueryParser)"),
     Setting("data_source", "keyword_suffix", "", "suffix of the exact-match sub-field used in cluster filters and aggregations: empty when build_* are keyword fields (OpenDev), .keyword or .raw for logstash text mappings"),

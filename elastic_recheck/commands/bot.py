@@ -226,6 +226,12 @@ def bot(
     if cfg.backend == "embedded" and cfg.get("zuul", "url"):
         log_fetcher = _log_fetcher(app)
 
+    from elastic_recheck.classify import test_results_from_config
+
+    try:
+        test_results = test_results_from_config(backend, str(cfg.get("data_source", "db_uri")))
+    except ElasticRecheckError as exc:
+        raise click.ClickException(str(exc)) from None
     the_bot = Bot(
         backend,
         loaded.fingerprints,
@@ -236,6 +242,7 @@ def bot(
         bugs=bugs,
         actions_out=actions_out,
         log_fetcher=log_fetcher,
+        test_results=test_results,
     )
     stop = threading.Event()
 

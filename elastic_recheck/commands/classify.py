@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from elastic_recheck.classify import BuildRef, Classification, Classifier
+from elastic_recheck.classify import BuildRef, Classification, Classifier, test_results_from_config
 from elastic_recheck.cli import AppContext
 from elastic_recheck.commands import make_window, queries_option
 from elastic_recheck.errors import ElasticRecheckError
@@ -83,7 +83,12 @@ def classify(
     if not loaded.fingerprints:
         raise click.ClickException(f"no usable fingerprints in {qdir}")
     window = make_window(days, None, None) if days else None
-    classifier = Classifier(app.backend(), loaded.fingerprints, window=window)
+    backend = app.backend()
+    try:
+        tests = test_results_from_config(backend, str(app.config.get("data_source", "db_uri")))
+    except ElasticRecheckError as exc:
+        raise click.ClickException(str(exc)) from None
+    classifier = Classifier(backend, loaded.fingerprints, window=window, test_results=tests)
     failures = 0
     for uuid in all_uuids:
         try:

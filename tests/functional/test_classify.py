@@ -93,3 +93,56 @@ def test_a_fingerprint_rejected_by_the_backend_does_not_hide_the_others(store: E
     res = Classifier(store, [bad, good]).classify(BuildRef(uuid=VOTING))
     assert res.bugs == ["1000001"]
     assert "1000009" in res.query_errors
+
+
+def _subunit2sql_db(path: Path) -> str:
+    """A database in subunit2sql's schema (the tables and columns the adapter reads)."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE tests (id VARCHAR(36) PRIMARY KEY, test_id VARCHAR(256), run_count INT, success INT, failure INT);
+        CREATE TABLE runs (id VARCHAR(36) PRIMARY KEY, skips INT, fails INT, passes INT, run_time FLOAT, artifacts TEXT);
+        CREATE TABLE test_runs (id VARCHAR(36) PRIMARY KEY, test_id VARCHAR(36), run_id VARCHAR(36), status VARCHAR(256),
+                                start_time DATETIME, stop_time DATETIME);
+        CREATE TABLE run_metadata (id VARCHAR(36) PRIMARY KEY, "key" VARCHAR(255), value VARCHAR(255), run_id VARCHAR(36));
+        INSERT INTO tests VALUES ('t1', 'tempest.api.compute.test_servers.test_create', 2, 1, 1);
+        INSERT INTO tests VALUES ('t2', 'tempest.api.volume.test_volumes.test_attach', 2, 2, 0);
+        INSERT INTO runs VALUES ('r1', 0, 1, 1, 10.0, NULL), ('r2', 0, 0, 2, 10.0, NULL);
+        INSERT INTO test_runs VALUES ('x1', 't1', 'r1', 'fail', NULL, NULL), ('x2', 't2', 'r1', 'success', NULL, NULL),
+                                     ('x3', 't1', 'r2', 'success', NULL, NULL), ('x4', 't2', 'r2', 'success', NULL, NULL);
+        INSERT INTO run_metadata VALUES ('m1', 'build_uuid', 'dddddddddddddddddddddddddddddddd', 'r1'),
+                                        ('m2', 'build_uuid', 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee', 'r2');
+        """
+    )
+    conn.commit()
+    conn.close()
+    return f"sqlite:///{path}"
+
+
+def test_subunit2sql_database_is_a_second_source_of_failed_tests(tmp_path: Path) -> None:
+    from elastic_recheck.classify import test_results_from_config
+    from elastic_recheck.subunit2sql import Subunit2SqlSource
+
+    uri = _subunit2sql_db(tmp_path / "subunit2sql.db")
+    db = Subunit2SqlSource(uri)
+    assert db.failed_tests("d" * 32) == {"tempest.api.compute.test_servers.test_create"}
+    assert db.failed_tests("e" * 32) == set()  # known run, nothing failed
+    assert db.failed_tests("f" * 32) is None  # unknown build
+    store = EmbeddedStore(tmp_path / "store.db")
+    store.add_documents([_doc(u, 1, n) for u in ("d" * 32, "e" * 32) for n in range(2)])  # no subunit ingested
+    fp = _fp("1000004", "test_ids:\n  - tempest.api.compute.test_servers.test_create\n")
+    classifier = Classifier(store, [fp], test_results=test_results_from_config(store, uri))
+    assert classifier.classify(BuildRef(uuid="d" * 32)).bugs == ["1000004"]
+    assert classifier.classify(BuildRef(uuid="e" * 32)).bugs == []
+    assert Classifier(store, [fp]).classify(BuildRef(uuid="d" * 32)).bugs == []  # without the database: unknown
+
+
+def test_subunit2sql_uri_errors_are_clear_and_redacted() -> None:
+    from elastic_recheck.errors import ConfigError
+    from elastic_recheck.subunit2sql import Subunit2SqlSource
+
+    with pytest.raises(ConfigError) as info:
+        Subunit2SqlSource("postgresql://query:s3cret@db.example.org/subunit2sql")
+    assert "s3cret" not in str(info.value) and "unsupported" in str(info.value)
