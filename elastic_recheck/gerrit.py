@@ -817,15 +817,7 @@ class GerritReviewer:
         if self.via != "ssh":
             return None
         argv = ["gerrit", "query", "--format=JSON", "--comments", f"change:{change_s}"]
-        with self._lock:
-            try:
-                try:
-                    status, out, err = run_command(self._ssh_client(), argv, self.timeout)
-                except _ChannelOpenError:
-                    status, out, err = run_command(self._ssh_client(fresh=True), argv, self.timeout)
-            except GerritError:
-                self._ssh_client_reset()
-                raise
+        status, out, err = self._run_ssh(argv)
         if status != 0:
             raise GerritError(f"gerrit query change:{change_s} exited {status}: {err.decode('utf-8', 'replace').strip()}")
         want = message.strip()
@@ -853,6 +845,19 @@ class GerritReviewer:
                 if text.strip() == want:
                     return True
         return False
+
+    def _run_ssh(self, argv: list[str]) -> tuple[int, bytes, bytes]:
+        """Run one command on the cached connection (reconnecting once if it died idle)."""
+        with self._lock:
+            try:
+                try:
+                    return run_command(self._ssh_client(), argv, self.timeout)
+                except _ChannelOpenError:
+                    # The cached connection died while idle and nothing was sent: reconnect once.
+                    return run_command(self._ssh_client(fresh=True), argv, self.timeout)
+            except GerritError:
+                self._ssh_client_reset()
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -887,16 +892,7 @@ class GerritReviewer:
         if self.tag:
             argv += ["--tag", self.tag]
         argv += ["--message", message]
-        with self._lock:
-            try:
-                try:
-                    status, _out, err = run_command(self._ssh_client(), argv, self.timeout)
-                except _ChannelOpenError:
-                    # The cached connection died while idle and nothing was sent: reconnect once.
-                    status, _out, err = run_command(self._ssh_client(fresh=True), argv, self.timeout)
-            except GerritError:
-                self._ssh_client_reset()
-                raise
+        status, _out, err = self._run_ssh(argv)
         if status == 0:
             LOG.info("posted review on %s,%s over SSH (%d chars)", change, patchset, len(message))
             return

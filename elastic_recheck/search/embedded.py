@@ -474,16 +474,7 @@ class _Compiler:
         if field_name in UNINDEXED_PER_LINE:
             key = self.store._register_predicate(pred)
             return _Plan(sql=[("er_body_pred(d.body, ?, ?)", [field_name, key])])
-        sql = f"SELECT DISTINCT value FROM {table} WHERE field = ?"
-        params: list[Any] = [field_name]
-        if prefix:
-            sql += " AND value >= ?"
-            params.append(prefix)
-            upper = _prefix_upper(prefix)
-            if upper is not None:
-                sql += " AND value < ?"
-                params.append(upper)
-        values = [v for (v,) in self.conn.execute(sql, params) if pred(v)]
+        values = [v for v in self._distinct_values(table, field_name, prefix) if pred(v)]
         if not values:
             return _NONE
         target = "d.id" if col == "doc" else "d.shape"
@@ -503,7 +494,10 @@ class _Compiler:
             for (body,) in self.conn.execute("SELECT body FROM docs"):
                 values.update(keyword_values(_loads(body).get(field_name)))
             return sorted(v for v in values if v.startswith(prefix))
-        table = "kw" if _per_line(field_name) else "kw_shape"
+        return self._distinct_values("kw" if _per_line(field_name) else "kw_shape", field_name, prefix)
+
+    def _distinct_values(self, table: str, field_name: str, prefix: str = "") -> list[str]:
+        """Distinct values of ``field_name`` in a keyword table, optionally by prefix (index range scan)."""
         sql = f"SELECT DISTINCT value FROM {table} WHERE field = ?"
         params: list[Any] = [field_name]
         if prefix:
