@@ -559,7 +559,14 @@ class GerritEventStream:
         return self._consume(channel)
 
     def _recover(self, client: paramiko.SSHClient, gap_from: float, now: float) -> None:
-        self.stats.gaps.append((gap_from, now))
+        try:
+            self._recover_gap(client, gap_from, now)
+        finally:
+            # Recorded last, so whoever watches the stats sees the gap only once it has been dealt with
+            # (and logged).
+            self.stats.gaps.append((gap_from, now))
+
+    def _recover_gap(self, client: paramiko.SSHClient, gap_from: float, now: float) -> None:
         start = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(gap_from))
         if not self.catch_up:
             LOG.warning("Gerrit stream-events was down from %s UTC for %.0f s; missed events are not recovered "
@@ -573,9 +580,9 @@ class GerritEventStream:
         try:
             events = self._query_missed(client, since, now)
         except GerritError as exc:
-            self.stats.catch_up_failures += 1
             LOG.warning("Gerrit stream-events was down from %s UTC for %.0f s; catch-up query failed (%s): "
                         "missed events are lost", start, now - gap_from, exc)
+            self.stats.catch_up_failures += 1
             return
         recovered = 0
         for event in events:
