@@ -93,6 +93,12 @@ class BotSettings:
     #: Seconds after an unacknowledged post (a timeout: Gerrit may still be
     #: storing it) before asking Gerrit whether it arrived.
     confirm_after_s: float = 60.0
+    #: Gerrit *refusing* the comment (``gerrit review`` exits non-zero, REST
+    #: 4xx: change deleted, permission denied) is retried with backoff until
+    #: this many seconds after the event's readiness deadline, then the event
+    #: is marked ``failed`` with the reason instead of being retried forever.
+    #: Transport failures (timeouts, connection lost) are always retried.
+    refused_grace_s: float = 3600.0
 
 
 @dataclass
@@ -308,6 +314,12 @@ class Bot:
         try:
             self._deliver(key, outcome, log)
         except ElasticRecheckError as exc:
+            refused = not getattr(exc, "retryable", True)
+            if refused and self.clock() >= deadline + self.settings.refused_grace_s:
+                log.error("Gerrit keeps refusing the comment (%s); giving up on this event", exc)
+                self.state.finish(key, "failed", {"jobs": outcome.jobs, "error": str(exc)})
+                self.stats["failed"] = self.stats.get("failed", 0) + 1
+                return
             log.warning("reporting failed: %s; will retry", exc)
             self._retry(key, str(exc))
             return

@@ -93,6 +93,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("recheckwatch", "readiness_poll", 10.0, "first poll interval (doubles up to 60 s)"),
     Setting("recheckwatch", "required_files", "", "job-regex=file[,file] lines: files that must be indexed before classifying"),
     Setting("recheckwatch", "workers", 4, "events classified concurrently"),
+    Setting("recheckwatch", "refused_grace", 3600.0,
+            "seconds past the readiness deadline that a comment Gerrit refuses is retried before giving up"),
     Setting("recheckwatch", "messages", "", "YAML file with a messages: block (old recheckwatchbot.yaml)"),
     # [bot]
     Setting("bot", "queries", "queries", "directory of fingerprints"),

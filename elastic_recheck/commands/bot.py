@@ -47,6 +47,7 @@ def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
         deadline_s=float(cfg.get("recheckwatch", "readiness_timeout")),
         first_poll_s=float(cfg.get("recheckwatch", "readiness_poll")),
         workers=int(cfg.get("recheckwatch", "workers")),
+        refused_grace_s=float(cfg.get("recheckwatch", "refused_grace")),
         required_files=parse_required_files(str(cfg.get("recheckwatch", "required_files"))),
         messages=load_messages(messages_file) if messages_file else {},
     )

@@ -39,14 +39,16 @@ class LiveBot:
     """Stream -> bot -> reviewer, in threads, like ``elastic-recheck bot``."""
 
     def __init__(
-        self, tmp: Path, server: FakeGerritServer, cluster: LogCluster, review_timeout: float = 10.0, confirm_after: float = 60.0
+        self, tmp: Path, server: FakeGerritServer, cluster: LogCluster, review_timeout: float = 10.0, confirm_after: float = 60.0,
+        deadline: float = 60.0, refused_grace: float = 3600.0,
     ) -> None:
         cfg = gerrit_config_for(server)
         self.stream = GerritEventStream.from_config(cfg, backoff_initial=0.2, backoff_max=1.0, catch_up_margin=5.0)
         self.reviewer = GerritReviewer.from_config(cfg, timeout=review_timeout)
         self.backend = ElasticBackend(ClusterSettings(url=cluster.url, timeout=5, retries=0, backoff=0.01))
         self.state = BotState(tmp / "state.db")
-        self.bot = Bot(self.backend, [FP], self.state, BotSettings(deadline_s=60, first_poll_s=0.05, workers=2, confirm_after_s=confirm_after),
+        self.bot = Bot(self.backend, [FP], self.state, BotSettings(deadline_s=deadline, first_poll_s=0.05, workers=2, confirm_after_s=confirm_after,
+                                                                  refused_grace_s=refused_grace),
                        reviewer=cast(Any, self.reviewer))  # review() returns Gerrit's answer; the bot ignores it
         self._stop = threading.Event()
         self._pump = threading.Thread(target=self._run, daemon=True)
@@ -152,6 +154,29 @@ def test_review_refused_for_a_while_is_retried_and_posted_once(gerrit_server: Fa
     gerrit_server.review_error = None
     assert wait_for(lambda: bot.state.status(key) == "done", 90)
     assert len(gerrit_server.reviews) == 1
+
+
+def test_review_refused_for_good_is_given_up_after_the_grace_and_the_bot_goes_on(
+    gerrit_server: FakeGerritServer, live: Any
+) -> None:
+    """A change deleted or a permission missing: Gerrit refuses every time. The
+    bot retries until ``refused_grace_s`` past the deadline, then marks the
+    event failed (nothing posted, not retried forever) and keeps working."""
+    bot = live(deadline=0.5, refused_grace=1.5)
+    assert gerrit_server.wait_for_streams(1, 15)
+    gerrit_server.review_error = (1, "fatal: change 2151 not found\n")
+    key = bot.bot.submit(failure_event(2151, 1, [Job("tempest-full", _uuid(8))]))
+    assert key is not None
+    assert wait_for(lambda: bot.state.status(key) == "failed", 30)
+    assert gerrit_server.reviews == []
+    assert bot.bot.stats.get("failed") == 1
+    refused = [c for c in gerrit_server.commands if c.startswith("gerrit review")]
+    assert len(refused) >= 2, "refusals inside the grace period are retried"
+    gerrit_server.review_error = None
+    other = bot.bot.submit(failure_event(2152, 1, [Job("tempest-full", _uuid(9))]))
+    assert other is not None
+    assert wait_for(lambda: bot.state.status(other) == "done", 30)
+    assert [r.change for r in gerrit_server.reviews] == ["2152"]
 
 
 def test_review_answered_after_the_client_timeout_is_not_posted_twice(gerrit_server: FakeGerritServer, live: Any) -> None:
