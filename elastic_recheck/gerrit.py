@@ -770,6 +770,7 @@ class GerritReviewer:
         self._session = session
         self._client: paramiko.SSHClient | None = None
         self._lock = threading.Lock()
+        self._account_id: int | None = None  # REST: our own account (GET /a/accounts/self), cached
 
     @classmethod
     def from_config(cls, cfg: Config, *, timeout: float = DEFAULT_TIMEOUT, tag: str | None = None) -> GerritReviewer:
@@ -814,20 +815,21 @@ class GerritReviewer:
         Settles an ambiguous post (a timeout, or the process died after the
         command was sent: Gerrit may have stored the comment anyway) before
         the caller posts again. Over SSH it runs ``gerrit query --format=JSON
-        --comments change:<change>`` and compares the stored messages (minus
-        Gerrit's ``Patch Set N:`` first line) with ``message``; over REST it
-        answers ``None`` (unknown).
+        --comments change:<change>``; over REST it reads
+        ``GET /a/changes/<change>/messages`` and keeps the messages whose
+        author is our account (``GET /a/accounts/self``). Either way the stored
+        text minus Gerrit's ``Patch Set N:`` first line is compared with
+        ``message``.
 
         :raises GerritError: Gerrit could not be asked (try again later).
         """
         change_s, patchset_s = _positive(change, "change"), _positive(patchset, "patch set")
-        if self.via != "ssh":
-            return None
+        if self.via == "rest":
+            return self._posted_rest(change_s, patchset_s, message)
         argv = ["gerrit", "query", "--format=JSON", "--comments", f"change:{change_s}"]
         status, out, err = self._run_ssh(argv)
         if status != 0:
             raise GerritError(f"gerrit query change:{change_s} exited {status}: {err.decode('utf-8', 'replace').strip()}")
-        want = message.strip()
         for line in out.splitlines():
             if not line.strip():
                 continue
@@ -840,18 +842,54 @@ class GerritReviewer:
             for comment in record.get("comments") or []:
                 if not isinstance(comment, Mapping) or _author_name(comment.get("reviewer")) != self.user:
                     continue
-                text = comment.get("message")
-                if not isinstance(text, str):
-                    continue
-                first, _, rest = text.partition("\n")
-                m = _PATCH_SET_PREFIX.match(first)
-                if m is not None:
-                    if m.group(1) != patchset_s:
-                        continue
-                    text = rest
-                if text.strip() == want:
+                if _same_comment(comment.get("message"), patchset_s, message):
                     return True
         return False
+
+    def _posted_rest(self, change: str, patchset: str, message: str) -> bool:
+        if self._account_id is None:
+            me = self._get_json("/a/accounts/self")
+            account = me.get("_account_id") if isinstance(me, Mapping) else None
+            if not isinstance(account, int):
+                raise GerritError("Gerrit REST /a/accounts/self did not say which account we are")
+            self._account_id = account
+        messages = self._get_json(f"/a/changes/{change}/messages")
+        if not isinstance(messages, list):
+            raise GerritError(f"Gerrit REST messages of change {change}: expected a list")
+        for item in messages:
+            if not isinstance(item, Mapping):
+                continue
+            author = item.get("author")
+            if not isinstance(author, Mapping) or author.get("_account_id") != self._account_id:
+                continue
+            revision = item.get("_revision_number")
+            if revision is not None and str(revision) != patchset:
+                continue
+            if _same_comment(item.get("message"), patchset, message):
+                return True
+        return False
+
+    def _get_json(self, path: str) -> Any:
+        endpoint = self.url + path
+        session = self._session or requests.Session()
+        self._session = session
+        try:
+            resp = session.get(endpoint, headers={"Accept": "application/json"},
+                               auth=(self.http_user, self.http_password), timeout=self.timeout)
+        except requests.Timeout:
+            raise GerritError(f"GET {_redact(endpoint)}: no answer within {self.timeout:g} s") from None
+        except requests.RequestException as exc:
+            raise GerritError(f"GET {_redact(endpoint)}: {type(exc).__name__}: {exc}") from None
+        body = resp.content.decode("utf-8", "replace")
+        if resp.status_code in (401, 403):
+            raise GerritError(f"Gerrit REST refused {self.http_user!r} (HTTP {resp.status_code})", retryable=False)
+        if resp.status_code >= 400:
+            raise GerritError(f"GET {_redact(endpoint)}: HTTP {resp.status_code}: {body.strip()[:200]}",
+                              retryable=resp.status_code == 429 or resp.status_code >= 500)
+        try:
+            return json.loads(strip_xssi(body))
+        except ValueError:
+            raise GerritError(f"GET {_redact(endpoint)} answered non-JSON: {body[:200]!r}") from None
 
     def _run_ssh(self, argv: list[str]) -> tuple[int, bytes, bytes]:
         """Run one command on the cached connection (reconnecting once if it died idle)."""
@@ -955,6 +993,24 @@ class GerritReviewer:
             raise GerritError(f"Gerrit REST answered HTTP {resp.status_code} with non-JSON: {body[:200]!r}") from None
         LOG.info("posted review on %s,%s over REST (%d chars)", change, patchset, len(message))
         return result if isinstance(result, dict) else {"result": result}
+
+
+def _same_comment(stored: Any, patchset: str, message: str) -> bool:
+    """Whether a stored Gerrit message is ``message`` posted on ``patchset``.
+
+    Gerrit stores a review as ``Patch Set N: <votes>`` + blank line + text;
+    the first line is dropped (and must name ``patchset``) before comparing.
+    """
+    if not isinstance(stored, str):
+        return False
+    text = stored
+    first, _, rest = text.partition("\n")
+    m = _PATCH_SET_PREFIX.match(first)
+    if m is not None:
+        if m.group(1) != patchset:
+            return False
+        text = rest
+    return text.strip() == message.strip()
 
 
 def _positive(value: str | int, what: str) -> str:

@@ -609,3 +609,39 @@ def test_replay_events_truncated_gzip(tmp_path: Path) -> None:
 def test_replay_missing_file_raises(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         list(replay_events(tmp_path / "absent.jsonl"))
+
+
+def test_posted_over_rest_checks_our_account_patch_set_and_text(gerrit_rest: FakeGerritRest) -> None:
+    """Settling an ambiguous REST post: the change's messages are read back and
+    only ours, on that patch set, with that exact text, count."""
+    reviewer = GerritReviewer("rest", url=gerrit_rest.url, http_user=gerrit_rest.user,
+                              http_password=gerrit_rest.password)
+    gerrit_rest.messages["4401"] = [{
+        "id": "other", "author": {"_account_id": 1000001, "name": "Zuul"}, "date": "2026-11-24 04:00:00.000000000",
+        "message": "Patch Set 2:\n\nsame words, another account", "_revision_number": 2,
+    }]
+    assert reviewer.posted(4401, 2, "same words, another account") is False
+    assert reviewer.posted(4401, 2, TRICKY_MESSAGE) is False
+    reviewer.review(4401, 2, TRICKY_MESSAGE)
+    assert reviewer.posted(4401, 2, TRICKY_MESSAGE) is True
+    assert reviewer.posted(4401, 3, TRICKY_MESSAGE) is False  # another patch set
+    assert reviewer.posted(4401, 2, TRICKY_MESSAGE + " (edited)") is False
+    gets = [path for method, path in gerrit_rest.requests if method == "GET"]
+    assert gets.count("/a/accounts/self") == 1  # our account id is asked once and cached
+
+
+def test_posted_over_rest_errors(gerrit_rest: FakeGerritRest) -> None:
+    reviewer = GerritReviewer("rest", url=gerrit_rest.url, http_user=gerrit_rest.user,
+                              http_password=gerrit_rest.password)
+    with pytest.raises(GerritError, match="404") as missing:
+        reviewer.posted(4402, 1, "hello")  # no such change
+    assert missing.value.retryable is False
+    gerrit_rest.messages["4402"] = []
+    gerrit_rest.fail_status = 503
+    with pytest.raises(GerritError, match="503") as down:
+        reviewer.posted(4402, 1, "hello")
+    assert down.value.retryable is True
+    wrong = GerritReviewer("rest", url=gerrit_rest.url, http_user=gerrit_rest.user, http_password="wrong")
+    with pytest.raises(GerritError) as refused:
+        wrong.posted(4402, 1, "hello")
+    assert refused.value.retryable is False and "wrong" not in str(refused.value)

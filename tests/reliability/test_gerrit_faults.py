@@ -24,7 +24,7 @@ from elastic_recheck.fingerprints import Fingerprint
 from elastic_recheck.gerrit import GerritEventStream, GerritReviewer
 from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
 from elastic_recheck.state import BotState
-from tests.fixtures.gerrit_server import FakeGerritServer, gerrit_config_for
+from tests.fixtures.gerrit_server import FakeGerritRest, FakeGerritServer, gerrit_config_for
 from tests.reliability.helpers import IndexedBuild, Job, LogCluster, failure_event, gerrit_store, wait_for
 
 FP = Fingerprint(bug="1945311", query='message:"SSHTimeout" AND message:"via SSH timed out"')
@@ -40,9 +40,9 @@ class LiveBot:
 
     def __init__(
         self, tmp: Path, server: FakeGerritServer, cluster: LogCluster, review_timeout: float = 10.0, confirm_after: float = 60.0,
-        deadline: float = 60.0, refused_grace: float = 3600.0,
+        deadline: float = 60.0, refused_grace: float = 3600.0, rest: FakeGerritRest | None = None,
     ) -> None:
-        cfg = gerrit_config_for(server)
+        cfg = gerrit_config_for(server, rest)
         self.stream = GerritEventStream.from_config(cfg, backoff_initial=0.2, backoff_max=1.0, catch_up_margin=5.0)
         self.reviewer = GerritReviewer.from_config(cfg, timeout=review_timeout)
         self.backend = ElasticBackend(ClusterSettings(url=cluster.url, timeout=5, retries=0, backoff=0.01))
@@ -195,6 +195,26 @@ def test_review_answered_after_the_client_timeout_is_not_posted_twice(gerrit_ser
     time.sleep(1.0)
     assert len(gerrit_server.reviews) == 1, "the same comment was posted twice"
     assert any("--comments" in c and "change:2201" in c for c in gerrit_server.commands)
+
+
+def test_rest_review_answered_after_the_client_timeout_is_not_posted_twice(
+    gerrit_server: FakeGerritServer, gerrit_rest: FakeGerritRest, live: Any
+) -> None:
+    """The same ambiguity over REST: the POST times out but Gerrit stores the
+    comment; the bot reads the change's messages back before posting again."""
+    bot = live(review_timeout=0.5, confirm_after=2.5, rest=gerrit_rest)
+    assert bot.reviewer.via == "rest"
+    assert gerrit_server.wait_for_streams(1, 15)
+    gerrit_rest.delay = 1.5
+    key = bot.bot.submit(failure_event(2251, 2, [Job("tempest-full", _uuid(7))]))
+    assert key is not None
+    assert wait_for(lambda: len(gerrit_rest.reviews) >= 1, 20)
+    gerrit_rest.delay = 0.0
+    assert wait_for(lambda: bot.state.status(key) == "done", 20)
+    time.sleep(1.0)
+    assert len(gerrit_rest.reviews) == 1, "the same comment was posted twice"
+    assert ("GET", "/a/changes/2251/messages") in gerrit_rest.requests
+    assert bot.state.sending(key, "gerrit") is None
 
 
 def test_review_that_never_reached_gerrit_is_posted_after_checking(gerrit_server: FakeGerritServer, live: Any) -> None:
