@@ -91,6 +91,8 @@ class BugTask:
     status: str | None = None
     importance: str | None = None
     target: str | None = None
+    #: When this task became Fix Released (Launchpad's ``date_fix_released``).
+    fix_released_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,22 @@ class BugInfo:
         return tuple(dict.fromkeys(t.project for t in self.tasks))
 
     @property
+    def fixed_at(self) -> datetime | None:
+        """When the bug was fixed: the latest ``Fix Released`` date of its tasks.
+
+        Only for a bug whose status is Fix Released (every task closed, at
+        least one released); None when that is not the status or a released
+        task has no date.
+        """
+        if self.status != "Fix Released":
+            return None
+        released = [t for t in self.tasks if t.status == "Fix Released"]
+        dates = [t.fix_released_at for t in released]
+        if not dates or any(d is None for d in dates):
+            return None
+        return max(d for d in dates if d is not None)
+
+    @property
     def is_open(self) -> bool | None:
         """True if some task is open; None when the status is unknown."""
         if self.status is None:
@@ -144,17 +162,31 @@ class BugInfo:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["fetched_at"] = self.fetched_at.isoformat()
+        for task in data["tasks"]:
+            when = task.get("fix_released_at")
+            task["fix_released_at"] = when.isoformat() if when is not None else None
         data.pop("stale")
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BugInfo:
         values = dict(data)
-        values["tasks"] = tuple(BugTask(**t) for t in values.get("tasks") or ())
+        values["tasks"] = tuple(_task_from_dict(t) for t in values.get("tasks") or ())
         values["fetched_at"] = datetime.fromisoformat(values["fetched_at"])
         values.pop("stale", None)
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _task_from_dict(data: Mapping[str, Any]) -> BugTask:
+    values = {k: v for k, v in data.items() if k in BugTask.__dataclass_fields__}
+    when = values.get("fix_released_at")
+    values["fix_released_at"] = _aware(datetime.fromisoformat(when)) if isinstance(when, str) else None
+    return BugTask(**values)
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def summarize_status(tasks: Iterable[BugTask]) -> tuple[str | None, str | None]:
@@ -404,7 +436,14 @@ class LaunchpadTracker:
         # "nova/kilo" is the kilo series task of nova; "nova (Ubuntu)" is a
         # distribution package and stays as it is.
         project = target.split("/", 1)[0] if "/" in target and " (" not in target else target
-        return BugTask(project=project, status=task.status, importance=task.importance, target=target)
+        released = getattr(task, "date_fix_released", None)
+        if isinstance(released, str):  # launchpadlib normally gives a datetime already
+            try:
+                released = datetime.fromisoformat(released)
+            except ValueError:
+                released = None
+        return BugTask(project=project, status=task.status, importance=task.importance, target=target,
+                       fix_released_at=_aware(released) if isinstance(released, datetime) else None)
 
     def _translate(self, exc: Exception, bug: str) -> BugTrackerError:
         import httplib2  # type: ignore[import-untyped,unused-ignore]

@@ -45,7 +45,7 @@ LOG = logging.getLogger(__name__)
 DEFAULT_QUIET_DAYS = 14.0
 
 #: When a bug is Fix Released but nobody recorded when (no ``resolved_at`` in
-#: the YAML, and trackers do not say), hits in this many last days count as
+#: the YAML, and the tracker gives no fix date), hits in this many last days count as
 #: "came back" (flagged :attr:`Returning.date_known` False).
 DEFAULT_RETURNING_DAYS = 10.0
 
@@ -72,6 +72,13 @@ class HasStatus(Protocol):
 def _status(bugs: Mapping[str, HasStatus], bug: str) -> str | None:
     info = bugs.get(bug)
     return info.status if info is not None else None
+
+
+def _fixed_at(bugs: Mapping[str, HasStatus], bug: str) -> datetime | None:
+    """The tracker's fix date (``BugInfo.fixed_at``: Launchpad's latest
+    ``date_fix_released``), when the record has one."""
+    when = getattr(bugs.get(bug), "fixed_at", None)
+    return when if isinstance(when, datetime) and when.tzinfo is not None else None
 
 
 def _spec(fp: Fingerprint, window: TimeWindow) -> QuerySpec:
@@ -125,8 +132,9 @@ def _failed(build: BuildInfo) -> bool:
 class Returning:
     """A fingerprint of a resolved bug that hit failed builds after the resolution.
 
-    ``since`` is the resolution time (``resolved_at`` in the YAML), or, when
-    only the tracker says Fix Released and no date is known, the start of the
+    ``since`` is the resolution time (``resolved_at`` in the YAML, else the
+    tracker's fix date), or, when the tracker says Fix Released without a
+    date, the start of the
     recent window that was searched (``date_known`` False).
     """
 
@@ -182,9 +190,10 @@ def find_returning(
 
     A fingerprint counts as resolved when its YAML has ``resolved_at`` (then
     hits in ``[resolved_at, now)`` count), or else when ``bugs[bug].status``
-    is ``Fix Released`` (trackers give no fix date here, so hits in the last
-    ``unknown_date_days`` before ``now`` count, and the result says
-    ``date_known=False``). Only failed builds (``build_status`` other than
+    is ``Fix Released``: hits after the tracker's fix date count (the record's
+    ``fixed_at``, Launchpad's ``date_fix_released`` of the last released
+    task); without one, hits in the last ``unknown_date_days`` before ``now``
+    count and the result says ``date_known=False``. Only failed builds (``build_status`` other than
     SUCCESS) count, voting ones unless the fingerprint has
     ``allow-nonvoting``. One ``builds()`` call per resolved fingerprint; the
     others cost nothing.
@@ -202,6 +211,8 @@ def find_returning(
         status = _status(bugs, fp.bug)
         if fp.resolved_at is not None:
             since, known = fp.resolved_at, True
+        elif status == FIX_RELEASED and (fixed := _fixed_at(bugs, fp.bug)) is not None:
+            since, known = fixed, True
         elif status == FIX_RELEASED:
             since, known = now - timedelta(days=unknown_date_days), False
         else:

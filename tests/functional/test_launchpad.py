@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,8 @@ def test_recorded_bug_tasks(tracker: LaunchpadTracker, launchpad_server: Launchp
     assert [t.status for t in info.tasks] == [t["status"] for t in tasks]
     assert info.projects == tuple(dict.fromkeys(t["bug_target_name"].split("/")[0] for t in tasks))
     assert info.status == "Fix Released" and info.importance == "Medium"
+    # fixed when the last task was released (barbican, three weeks after sahara)
+    assert info.fixed_at == datetime(2015, 6, 24, 20, 59, 57, 982386, tzinfo=UTC)
 
 
 def test_missing_bug(tracker: LaunchpadTracker, launchpad_server: LaunchpadFake) -> None:
@@ -129,7 +132,7 @@ def test_cache_hit_needs_no_request(launchpad_server: LaunchpadFake, tmp_path: P
     assert second["999999"].missing  # negative answers are cached too
     # After a restart (new objects, same file): still no request, not even the login.
     restarted = CachedTracker(LaunchpadTracker(launchpad_server.root, timeout=2), cache, ttl=3600, clock=clock)
-    assert restarted.get("1253896").title == first["1253896"].title
+    assert restarted.get("1253896") == first["1253896"]  # every field survives the cache, fix dates included
     assert len(launchpad_server.requests) == served
 
 

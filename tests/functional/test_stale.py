@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.bugs import OfflineTracker
+from elastic_recheck.bugs import BugInfo, BugTask, OfflineTracker
 from elastic_recheck.cli import cli
 from elastic_recheck.fingerprints import Fingerprint, load_fingerprints
 from elastic_recheck.stale import (
@@ -241,3 +241,31 @@ def test_days_option_changes_quietness(store: Any, tree: tuple[Path, Path]) -> N
     assert {b for b, v in long.items() if v == ACTIVE} == {
         c.bug for c in CASES if c.failed_days_ago or c.passed_days_ago
     }
+
+
+@pytest.mark.parametrize(("fixed_days_ago", "expected"), [(20.0, [3.0]), (40.0, [3.0, 30.0]), (2.0, [])])
+def test_find_returning_uses_the_trackers_fix_date(
+    store: Any, tree: tuple[Path, Path], fixed_days_ago: float, expected: list[float]
+) -> None:
+    """A Fix Released bug whose tracker knows when (Launchpad's
+    ``date_fix_released`` of the last released task): hits after that date
+    count, and the date is reported as known."""
+    fps = [fp for fp in fingerprints(tree[0]) if fp.bug == "1100008"]
+    fixed = NOW - timedelta(days=fixed_days_ago)
+    info = BugInfo(
+        bug="1100008", url="https://bugs.launchpad.net/bugs/1100008", status="Fix Released",
+        tasks=(BugTask("nova", "Fix Released", "High", "nova", fix_released_at=fixed - timedelta(days=1)),
+               BugTask("neutron", "Fix Released", "High", "neutron", fix_released_at=fixed)),
+    )
+    assert info.fixed_at == fixed
+    got = find_returning(store, fps, {"1100008": info}, NOW)
+    assert [[round((NOW - b.first_seen) / DAY, 3) for b in r.builds] for r in got] == ([expected] if expected else [])
+    if got:
+        assert got[0].date_known is True and got[0].since == fixed
+
+
+def test_fix_date_is_unknown_when_a_released_task_has_none() -> None:
+    dated = BugTask("nova", "Fix Released", "High", fix_released_at=NOW)
+    undated = BugTask("neutron", "Fix Released", "High")
+    assert BugInfo(bug="1", url="u", status="Fix Released", tasks=(dated, undated)).fixed_at is None
+    assert BugInfo(bug="1", url="u", status="Confirmed", tasks=(dated, BugTask("x", "Confirmed"))).fixed_at is None
