@@ -35,8 +35,8 @@ arrive, so "logs ready" is the moment the event is accepted):
    events/s until the bot is idle, the same latency figures (now including
    queueing), and the process memory sampled every 0.25 s: RSS and its
    anonymous part (the rest of the RSS is the store file mapped by SQLite's
-   ``mmap_size`` in each connection: shared, reclaimable page cache, counted
-   once per mapping). Growth is the anonymous memory at the end of the last
+   ``mmap_size`` in each connection when ``--mmap-mb`` is not 0: shared,
+   reclaimable page cache, counted once per mapping; the bot runs with 0). Growth is the anonymous memory at the end of the last
    pass minus that at the end of the first (caches are warm by then; a leak
    keeps growing with every pass).
 
@@ -384,15 +384,15 @@ def _replay(store_path: Path, fps: list[Fingerprint], events: list[dict[str, Any
             tmp: Path) -> dict[str, Any]:
     """Both phases, each with its own store handle (its own SQLite connections)."""
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    result: dict[str, Any] = {"rss_before_replay_mb": round(rss_mb(), 1)}
-    store = EmbeddedStore(store_path)
+    result: dict[str, Any] = {"mmap_mb": args.mmap_mb, "rss_before_replay_mb": round(rss_mb(), 1)}
+    store = EmbeddedStore(store_path, mmap_size=args.mmap_mb * 1024 * 1024)
     result.update(phase_throughput(store, fps, events, args.workers, tmp, args.passes))
     store.close()
     reports = [e for e in events if (e.get("author") or {}).get("username") == "zuul"
                and "Build failed" in str(e.get("comment", "")) and isinstance(e["change"].get("number"), int)]
     seen: set[tuple[str, str]] = set()
     distinct = [r for r in reports if not (_key(r) in seen or seen.add(_key(r)))]  # type: ignore[func-returns-value]
-    store = EmbeddedStore(store_path)
+    store = EmbeddedStore(store_path, mmap_size=args.mmap_mb * 1024 * 1024)
     result.update(phase_latency(store, fps, distinct[: args.latency_events], args.rate, args.workers, tmp))
     store.close()
     return result
@@ -464,6 +464,8 @@ def main(argv: list[str] | None = None) -> int:
                     "(later passes report the same builds on new patch sets); growth is measured between passes")
     ap.add_argument("--malloc-arenas", type=int, default=0, help="MALLOC_ARENA_MAX for the replay process "
                     "(0: glibc's default, 8 per core; each worker thread then gets its own heap arena)")
+    ap.add_argument("--mmap-mb", type=int, default=0, help="MiB of the store each connection memory-maps; 0 like "
+                    "'elastic-recheck bot' (mapped pages count in RSS once per worker connection)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--store", type=Path, default=None, help="store file to create (or reuse when it exists)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")

@@ -55,10 +55,15 @@ class AppContext:
     def store_path(self) -> Path:
         return self.store_override or self.config.store_path
 
-    def store(self, create: bool = False) -> Any:
-        """The embedded store (opened once)."""
+    def store(self, create: bool = False, long_running: bool = False) -> Any:
+        """The embedded store (opened once).
+
+        ``long_running`` (the bot) turns memory-mapped reads off unless
+        ``[data_source] store_mmap_mb`` says otherwise: mapped pages count in
+        the process's RSS, once per worker connection.
+        """
         if "store" not in self._cache:
-            from elastic_recheck.search.embedded import EmbeddedStore
+            from elastic_recheck.search.embedded import DEFAULT_MMAP_SIZE, EmbeddedStore
 
             path = self.store_path
             if not create and not path.exists():
@@ -66,7 +71,12 @@ class AppContext:
                     f"no embedded store at {path}; load logs first with 'elastic-recheck ingest' "
                     "(or 'elastic-recheck demo'), or pass --store"
                 )
-            self._cache["store"] = EmbeddedStore(path)
+            mmap_mb = int(self.config.get("data_source", "store_mmap_mb"))
+            if mmap_mb < 0:
+                mmap_size = 0 if long_running else DEFAULT_MMAP_SIZE
+            else:
+                mmap_size = mmap_mb * 1024 * 1024
+            self._cache["store"] = EmbeddedStore(path, mmap_size=mmap_size)
         return self._cache["store"]
 
     def backend(self) -> Any:

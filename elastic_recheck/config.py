@@ -62,6 +62,9 @@ SETTINGS: tuple[Setting, ...] = (
     # [data_source]
     Setting("data_source", "backend", "embedded", "embedded | elasticsearch | opensearch"),
     Setting("data_source", "store", "", "path of the embedded store (default: $ELASTIC_RECHECK_STORE or ~/.local/share/elastic-recheck/store.db)"),
+    Setting("data_source", "store_mmap_mb", -1,
+            "MiB of the embedded store each connection memory-maps: -1 = automatic (256 for one-shot commands, "
+            "0 for the long-running bot, so its RSS stays small), 0 = off"),
     Setting("data_source", "es_url", "", "Elasticsearch/OpenSearch URL (may include user:password@)", secret=True),
     Setting("data_source", "index_format", "logstash-%Y.%m.%d", "strftime pattern of the daily indices"),
     Setting("data_source", "username", "", "cluster user name"),

@@ -199,8 +199,9 @@ def bot(
         tmpdir = tempfile.TemporaryDirectory(prefix="er-dry-run-")
         state_path = Path(tmpdir.name) / "state.db"
     try:
-        if static_store is False and cfg.backend == "embedded":
-            app.store(create=True)  # the collector fills it on demand
+        if cfg.backend == "embedded":
+            # the collector fills it on demand; a long-running process maps no pages
+            app.store(create=static_store is False, long_running=True)
         backend = app.backend()
         state = BotState(state_path or (app.store_path if cfg.backend == "embedded" else app.store_path.with_name("bot-state.db")))
     except ElasticRecheckError as exc:

@@ -678,3 +678,27 @@ def test_percolation_sees_new_documents(tmp_path: Path) -> None:
         bad = [QuerySpec(queries=(q,), filters=Filters(build_uuid="u")) for q in ('message:"open', "message:line")]
         results = store.msearch(bad)
         assert results[0].error and results[0].total == 0 and results[1].error is None
+
+
+@pytest.mark.parametrize(
+    ("setting", "long_running", "expected"),
+    [(None, False, 256 * 1024 * 1024), (None, True, 0), ("64", True, 64 * 1024 * 1024), ("0", False, 0)],
+)
+def test_store_mmap_setting(tmp_path: Path, setting: str | None, long_running: bool, expected: int) -> None:
+    """One-shot commands map the store for speed; the long-running bot maps
+    nothing (mapped pages count in its RSS once per worker connection)
+    unless ``[data_source] store_mmap_mb`` says otherwise."""
+    from elastic_recheck.cli import AppContext
+    from elastic_recheck.config import from_mapping
+
+    section = {"store": str(tmp_path / "s.db")}
+    if setting is not None:
+        section["store_mmap_mb"] = setting
+    app = AppContext(config=from_mapping({"data_source": section}))
+    store = app.store(create=True, long_running=long_running)
+    try:
+        assert store.mmap_size == expected
+        conn = store._conn  # the PRAGMA really reached SQLite
+        assert conn.execute("PRAGMA mmap_size").fetchone()[0] == expected
+    finally:
+        store.close()
