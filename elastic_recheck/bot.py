@@ -486,8 +486,9 @@ class Bot:
         """Post the review comment once.
 
         The claim and a *sending* mark are written before posting; the mark is
-        cleared when Gerrit acknowledges. Gerrit refusing (not retryable)
-        releases the claim: nothing was posted. Any other failure (timeout,
+        cleared when Gerrit acknowledges. Gerrit answering with a refusal or
+        an error (``GerritError.rejected``) releases the claim: nothing was
+        posted. Any other failure (timeout,
         connection lost) is ambiguous, so is a mark left by a process that
         died: before posting again the bot asks Gerrit (``reviewer.posted``)
         whether the comment arrived, no sooner than ``confirm_after_s`` after
@@ -506,8 +507,8 @@ class Bot:
         try:
             self.reviewer.review(report.change, report.patchset, message)
         except ElasticRecheckError as exc:
-            if not getattr(exc, "retryable", True):
-                self.state.release_report(key, "gerrit")
+            if getattr(exc, "rejected", not getattr(exc, "retryable", True)):
+                self.state.release_report(key, "gerrit")  # Gerrit answered: nothing was stored
             raise
         self.state.confirm_report(key, "gerrit")
         log.info("commented on %s,%s", report.change, report.patchset)

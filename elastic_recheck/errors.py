@@ -69,11 +69,19 @@ class EventParseError(ElasticRecheckError):
 
 
 class GerritError(ElasticRecheckError):
-    """Talking to Gerrit (SSH or REST) failed. ``retryable`` tells the bot to try later."""
+    """Talking to Gerrit (SSH or REST) failed. ``retryable`` tells the bot to try later.
 
-    def __init__(self, message: str, retryable: bool = True) -> None:
+    ``rejected`` says Gerrit *answered* that it did not store the request (a
+    refusal, or an error status such as HTTP 500/503), as opposed to no
+    answer at all (timeout, connection lost, a proxy's 502/504), after which
+    a review comment may or may not have been stored. Refusals that are not
+    retryable are always rejections.
+    """
+
+    def __init__(self, message: str, retryable: bool = True, rejected: bool | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.rejected = (not retryable) if rejected is None else rejected
 
 
 class ZuulError(ElasticRecheckError):

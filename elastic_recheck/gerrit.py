@@ -981,7 +981,10 @@ class GerritReviewer:
         if resp.status_code in (401, 403):
             raise GerritError(f"Gerrit REST refused {self.http_user!r} (HTTP {resp.status_code})", retryable=False)
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise GerritError(f"Gerrit REST HTTP {resp.status_code}: {body.strip()[:200]}")
+            # Gerrit itself answering 429/500/503 did not store the review; a
+            # proxy's 502/504 may have given up while Gerrit went on.
+            raise GerritError(f"Gerrit REST HTTP {resp.status_code}: {body.strip()[:200]}",
+                              rejected=resp.status_code not in (502, 504))
         if resp.status_code >= 400:
             raise GerritError(
                 f"Gerrit REST refused the review on {change},{patchset} (HTTP {resp.status_code}): {body.strip()[:200]}",

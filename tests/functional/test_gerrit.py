@@ -513,10 +513,14 @@ def test_review_over_rest_with_tag(gerrit_rest: FakeGerritRest) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "retryable"),
-    [(401, False), (403, False), (404, False), (409, False), (429, True), (500, True), (503, True)],
+    ("status", "retryable", "rejected"),
+    [(401, False, True), (403, False, True), (404, False, True), (409, False, True), (429, True, True),
+     (500, True, True), (503, True, True), (502, True, False), (504, True, False)],
 )
-def test_rest_errors_map_to_gerrit_error(gerrit_rest: FakeGerritRest, status: int, retryable: bool) -> None:
+def test_rest_errors_map_to_gerrit_error(gerrit_rest: FakeGerritRest, status: int, retryable: bool,
+                                         rejected: bool) -> None:
+    """``rejected``: Gerrit answered, so nothing was stored and the bot may post
+    again without asking; a proxy's 502/504 leaves that open."""
     if status == 401:
         reviewer = GerritReviewer("rest", url=gerrit_rest.url, http_user=gerrit_rest.user, http_password="wrong")
     else:
@@ -526,6 +530,7 @@ def test_rest_errors_map_to_gerrit_error(gerrit_rest: FakeGerritRest, status: in
     with pytest.raises(GerritError) as err:
         reviewer.review(1, 1, "hello")
     assert err.value.retryable is retryable
+    assert err.value.rejected is rejected
     assert str(status) in str(err.value)
     assert "wrong" not in str(err.value) and gerrit_rest.password not in str(err.value)
 
@@ -633,10 +638,11 @@ def test_posted_over_rest_checks_our_account_patch_set_and_text(gerrit_rest: Fak
 def test_posted_over_rest_errors(gerrit_rest: FakeGerritRest) -> None:
     reviewer = GerritReviewer("rest", url=gerrit_rest.url, http_user=gerrit_rest.user,
                               http_password=gerrit_rest.password)
+    assert reviewer.posted(4402, 1, "hello") is False  # a change with nothing of ours on it
+    gerrit_rest.missing_changes.add("4403")
     with pytest.raises(GerritError, match="404") as missing:
-        reviewer.posted(4402, 1, "hello")  # no such change
+        reviewer.posted(4403, 1, "hello")  # no such change
     assert missing.value.retryable is False
-    gerrit_rest.messages["4402"] = []
     gerrit_rest.fail_status = 503
     with pytest.raises(GerritError, match="503") as down:
         reviewer.posted(4402, 1, "hello")

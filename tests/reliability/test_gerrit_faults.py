@@ -217,6 +217,23 @@ def test_rest_review_answered_after_the_client_timeout_is_not_posted_twice(
     assert bot.state.sending(key, "gerrit") is None
 
 
+def test_rest_error_answer_is_reposted_without_asking(
+    gerrit_server: FakeGerritServer, gerrit_rest: FakeGerritRest, live: Any
+) -> None:
+    """Gerrit answering HTTP 500 stored nothing: the next attempt posts at once
+    (no ``confirm_after`` wait, no read-back), exactly one comment."""
+    bot = live(confirm_after=3600, rest=gerrit_rest)
+    assert gerrit_server.wait_for_streams(1, 15)
+    gerrit_rest.fail_status = 500
+    key = bot.bot.submit(failure_event(2261, 1, [Job("tempest-full", _uuid(6))]))
+    assert key is not None
+    assert wait_for(lambda: any(m == "POST" for m, _ in gerrit_rest.requests), 20)
+    gerrit_rest.fail_status = None
+    assert wait_for(lambda: bot.state.status(key) == "done", 30)
+    assert len(gerrit_rest.reviews) == 1
+    assert not any(m == "GET" for m, _ in gerrit_rest.requests)
+
+
 def test_review_that_never_reached_gerrit_is_posted_after_checking(gerrit_server: FakeGerritServer, live: Any) -> None:
     """Gerrit refuses connections when the comment is due: the attempt fails
     (the bot cannot tell whether it was sent). Once Gerrit is back the bot
