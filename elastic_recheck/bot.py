@@ -47,6 +47,8 @@ LOG = logging.getLogger(__name__)
 #: Files whose presence means a build's console log is indexed.
 CONSOLE_FILES = ("job-output.txt", "console.html", "job-output.json")
 MAX_POLL_INTERVAL = 60.0
+#: IRC messages journaled by a previous run and older than this are not sent.
+IRC_RESUME_MAX_AGE = 6 * 3600.0
 
 #: Test-only fault injection (``tests/reliability``, docs/reliability.md): when
 #: this environment variable names one of :data:`FAULT_STAGES`, the process
@@ -54,6 +56,8 @@ MAX_POLL_INTERVAL = 60.0
 #: reaches that stage. Unset, it does nothing.
 FAULT_ENV = "ELASTIC_RECHECK_FAULT"
 FAULT_STAGES = ("after-accept", "waiting", "after-classify", "after-claim", "after-comment")
+#: With IRC on: right after the notices were journaled and queued (not yet sent).
+IRC_FAULT_STAGE = "after-irc-queued"
 
 
 class EventLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -68,8 +72,19 @@ class Reviewer(Protocol):
 
 
 class Notifier(Protocol):
-    def notify(self, outcome: ReportOutcome) -> list[dict[str, str]]:
-        """Send IRC messages for one outcome; returns [{channel, message}] sent or queued."""
+    """Routes outcomes to IRC and queues the messages (``notify.IrcReporter``)."""
+
+    @property
+    def sending(self) -> bool:
+        """False when messages are only routed (dry run, ``--no-irc``)."""
+        ...
+
+    def route(self, outcome: ReportOutcome) -> list[dict[str, str]]:
+        """The ``[{channel, message}]`` one outcome goes to; sends nothing."""
+        ...
+
+    def deliver(self, messages: list[dict[str, str]], done: Sequence[Callable[[], None] | None] = ()) -> None:
+        """Queue routed messages; ``done[i]`` is called once message ``i`` was written."""
         ...
 
 
@@ -177,6 +192,10 @@ class Bot:
 
     # -- intake (called from the event source thread; never blocks on I/O but SQLite)
     def start(self) -> None:
+        try:
+            self.resume_irc()
+        except Exception as exc:  # IRC must never keep the bot from starting
+            LOG.warning("could not re-queue unsent IRC messages: %s", exc)
         for pending in self.state.pending():
             self._enqueue(pending.key, pending.next_check)
         self._scheduler.start()
@@ -461,11 +480,10 @@ class Bot:
         if outcome.comment and self.settings.comment and self.reviewer is not None:
             self._comment(key, report, outcome.comment, log)
         if self.notifier is not None:
-            if self.state.claim_report(key, "irc"):
-                try:
-                    outcome.irc = self.notifier.notify(outcome)
-                except Exception as exc:  # IRC must never block Gerrit reporting
-                    log.warning("IRC notification failed: %s", exc)
+            try:
+                self._notify_irc(key, outcome)
+            except Exception as exc:  # IRC must never block Gerrit reporting
+                log.warning("IRC notification failed: %s", exc)
         if self.actions_out is not None:
             line = {
                 "change": report.change,
@@ -481,6 +499,50 @@ class Bot:
             with self._out_lock:
                 self.actions_out.write(json.dumps(line) + "\n")
                 self.actions_out.flush()
+
+    def _notify_irc(self, key: str, outcome: ReportOutcome) -> None:
+        """Route, claim and journal in one transaction, then queue for sending.
+
+        The journal (``irc_outbox`` in the state file) keeps each message until
+        the IRC thread wrote it, so notices queued when the process dies are
+        sent after the restart (:meth:`resume_irc`).
+        """
+        assert self.notifier is not None
+        routed = self.notifier.route(outcome)
+        if not self.notifier.sending:
+            if self.state.claim_report(key, "irc"):
+                outcome.irc = routed
+            return
+        ids = self.state.claim_irc(key, [(m["channel"], m["message"]) for m in routed], now=self.clock())
+        if ids is None:
+            return  # already announced
+        outcome.irc = routed
+        self.notifier.deliver(routed, [self._irc_done(i) for i in ids])
+        self._fault(IRC_FAULT_STAGE)
+
+    def _irc_done(self, message_id: int) -> Callable[[], None]:
+        return lambda: self.state.irc_sent(message_id)
+
+    def resume_irc(self, max_age_s: float = IRC_RESUME_MAX_AGE) -> int:
+        """Queue the journaled IRC messages a previous process did not send; returns how many.
+
+        Messages older than ``max_age_s`` are dropped with a warning (news
+        that old would only confuse a channel).
+        """
+        if self.notifier is None or not self.notifier.sending:
+            return 0
+        queued = 0
+        for message_id, channel, message, queued_at in self.state.irc_pending():
+            if self.clock() - queued_at > max_age_s:
+                LOG.warning("dropping an IRC message for %s queued %.0f h ago: %s",
+                            channel, (self.clock() - queued_at) / 3600, message)
+                self.state.irc_sent(message_id)
+                continue
+            self.notifier.deliver([{"channel": channel, "message": message}], [self._irc_done(message_id)])
+            queued += 1
+        if queued:
+            LOG.info("re-queued %d IRC message(s) left unsent by the previous run", queued)
+        return queued
 
     def _comment(self, key: str, report: FailureReport, message: str, log: logging.LoggerAdapter) -> None:  # type: ignore[type-arg]
         """Post the review comment once.

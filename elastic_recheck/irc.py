@@ -14,7 +14,8 @@ The connection lives in its own thread, driven by the ``irc`` library's
 reactor. :meth:`IrcNotifier.send` only appends to a bounded in-memory queue
 (the oldest message is dropped, with a warning, when it is full), so an IRC
 outage never blocks or slows the caller; queued messages are sent after the
-(re)connection.
+(re)connection. ``send(..., done=callback)`` calls back once a message was
+written (the bot's journal forgets it then; see :mod:`elastic_recheck.state`).
 
 What the thread does:
 
@@ -62,6 +63,18 @@ if TYPE_CHECKING:
     from elastic_recheck.config import Config
 
 LOG = logging.getLogger(__name__)
+
+#: Called once a queued message was written to the server or given up.
+Done = Callable[[], None] | None
+
+
+def _call(done: Done) -> None:
+    if done is None:
+        return
+    try:
+        done()
+    except Exception:  # a journal failing (disk full) must not stop IRC
+        LOG.exception("IRC: recording a sent message failed")
 
 #: RFC 1459/2812: a line is at most 512 bytes including the trailing CR LF.
 IRC_LINE_LIMIT = 512
@@ -252,7 +265,7 @@ class IrcNotifier:
         self.stats = IrcStats()
         self._clock = clock
         self._lock = threading.Lock()
-        self._queue: collections.deque[tuple[str, str]] = collections.deque()
+        self._queue: collections.deque[tuple[str, str, Done]] = collections.deque()
         self._wanted: list[str] = []  # channels to join, in order
         for c in settings.channels:
             self._want(channel_name(c))
@@ -272,7 +285,8 @@ class IrcNotifier:
         self._join_failed: set[str] = set()
         self._user_host: str | None = None
         self._control: collections.deque[tuple[str, str]] = collections.deque()  # (raw line, log text)
-        self._outbox: collections.deque[tuple[str, str]] = collections.deque()  # (channel, piece)
+        # (channel, piece, done): ``done`` rides on a message's last piece
+        self._outbox: collections.deque[tuple[str, str, Done]] = collections.deque()
         self._last_rx = 0.0
         self._last_ping = 0.0
         self._last_regain = 0.0
@@ -300,16 +314,23 @@ class IrcNotifier:
         self._thread = threading.Thread(target=self._run, name="irc-notifier", daemon=True)
         self._thread.start()
 
-    def send(self, channel: str, message: str) -> None:
-        """Queue ``message`` for ``channel``; never blocks, never raises on IRC trouble."""
+    def send(self, channel: str, message: str, done: Done = None) -> None:
+        """Queue ``message`` for ``channel``; never blocks, never raises on IRC trouble.
+
+        ``done`` is called (from the IRC thread) once the message's last line
+        was written to the server, or when the message is given up (queue
+        full, channel cannot be joined): the caller's journal may forget it.
+        """
         text = clean_text(message).strip()
         if not text:
+            _call(done)
             return
         name = channel_name(channel)
         with self._lock:
             self._want(name)
             if len(self._queue) >= self.settings.queue_size:
-                dropped_channel, _ = self._queue.popleft()
+                dropped_channel, _, dropped_done = self._queue.popleft()
+                _call(dropped_done)
                 self.stats.dropped += 1
                 if self.stats.dropped - self._drop_warned_at >= 100 or self._drop_warned_at == 0:
                     self._drop_warned_at = self.stats.dropped
@@ -317,7 +338,7 @@ class IrcNotifier:
                         "IRC queue full (%d messages): dropped the oldest message (for %s); %d dropped so far",
                         self.settings.queue_size, dropped_channel, self.stats.dropped,
                     )
-            self._queue.append((name, text))
+            self._queue.append((name, text, done))
             self._idle.clear()
 
     def stop(self, flush_timeout: float = 0.0, timeout: float = 10.0) -> None:
@@ -529,13 +550,14 @@ class IrcNotifier:
                 break
             if not self._still_connected() or not self._bucket.try_take():
                 return
-            channel, piece = self._outbox.popleft()
+            channel, piece, done = self._outbox.popleft()
             conn.privmsg(channel, piece)
             if not conn.is_connected():
                 # The write failed: keep the piece for the next connection.
-                self._outbox.appendleft((channel, piece))
+                self._outbox.appendleft((channel, piece, done))
                 return
             self.stats.sent_lines += 1
+            _call(done)
         with self._lock:
             if not self._queue and not self._outbox:
                 self._idle.set()
@@ -548,10 +570,11 @@ class IrcNotifier:
         with self._lock:
             if not self._queue:
                 return False
-            channel, text = self._queue[0]
+            channel, text, done = self._queue[0]
             key = channel.lower()
             if key in self._join_failed:
                 self._queue.popleft()
+                _call(done)
                 self.stats.dropped += 1
                 LOG.warning("dropping IRC message for %s: cannot join it", channel)
                 return True
@@ -562,8 +585,11 @@ class IrcNotifier:
                 # Joined or not, try to send (channels without +n accept it).
             self._queue.popleft()
         budget = line_budget(conn.get_nickname(), channel, self._user_host)
-        for piece in split_message(text, budget):
-            self._outbox.append((channel, piece))
+        pieces = split_message(text, budget)
+        if not pieces:
+            _call(done)
+        for i, piece in enumerate(pieces):
+            self._outbox.append((channel, piece, done if i == len(pieces) - 1 else None))
         self.stats.sent_messages += 1
         LOG.info("IRC %s: %s", channel, text)
         return True

@@ -9,8 +9,8 @@ file shows what would have been posted.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from elastic_recheck.channels import BugRef, ChannelConfig, IrcEvent, route
 
@@ -20,11 +20,17 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 
+class Sender(Protocol):
+    """Queues one IRC message; ``done`` is called once it was written (``IrcNotifier.send``)."""
+
+    def __call__(self, channel: str, message: str, done: Callable[[], None] | None = None) -> None: ...
+
+
 class IrcReporter:
     def __init__(
         self,
         channels: ChannelConfig,
-        send: Callable[[str, str], None] | None,
+        send: Sender | None,
         bugs: Any | None = None,
     ) -> None:
         self.channels = channels
@@ -65,13 +71,27 @@ class IrcReporter:
             jobs=jobs,
         )
 
-    def notify(self, outcome: ReportOutcome) -> list[dict[str, str]]:
+    def route(self, outcome: ReportOutcome) -> list[dict[str, str]]:
+        """The ``{"channel", "message"}``s this outcome goes to (nothing is sent)."""
         event = self.event_for(outcome)
         if not event.jobs:
             return []  # every matched bug is suppress-notification
-        sent: list[dict[str, str]] = []
-        for channel, message in route(self.channels, event):
-            if self.send is not None:
-                self.send(channel, message)
-            sent.append({"channel": channel, "message": message})
-        return sent
+        return [{"channel": channel, "message": message} for channel, message in route(self.channels, event)]
+
+    @property
+    def sending(self) -> bool:
+        """False in dry runs and with ``--no-irc``: messages are only routed."""
+        return self.send is not None
+
+    def deliver(self, messages: list[dict[str, str]], done: Sequence[Callable[[], None] | None] = ()) -> None:
+        """Queue routed messages for sending; ``done[i]`` is called once message ``i`` was written."""
+        if self.send is None:
+            return
+        for i, m in enumerate(messages):
+            self.send(m["channel"], m["message"], done[i] if i < len(done) else None)
+
+    def notify(self, outcome: ReportOutcome) -> list[dict[str, str]]:
+        """Route and send (without a journal)."""
+        messages = self.route(outcome)
+        self.deliver(messages)
+        return messages

@@ -13,6 +13,11 @@ A claim made with ``sending=<message>`` also leaves a *sending* mark
 acknowledged the post. A mark left behind means "maybe posted" (the process
 died, or the post timed out after it was sent): the bot asks Gerrit before
 posting again, so the comment is neither lost nor duplicated.
+
+IRC notices are claimed together with a journal of their messages
+(:meth:`BotState.claim_irc`, table ``irc_outbox``); the IRC thread removes a
+message once it was written (:meth:`BotState.irc_sent`) and a restart
+re-queues what is left (:meth:`BotState.irc_pending`).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +57,13 @@ CREATE TABLE IF NOT EXISTS bot_reports (
     channel TEXT NOT NULL,
     posted_at REAL NOT NULL,
     PRIMARY KEY (key, channel)
+);
+CREATE TABLE IF NOT EXISTS irc_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    message TEXT NOT NULL,
+    queued_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS bot_sending (
     key TEXT NOT NULL,
@@ -212,6 +224,43 @@ class BotState:
                 "SELECT since, owner, message FROM bot_sending WHERE key = ? AND channel = ?", (key, channel)
             ).fetchone()
         return Sending(row[0], row[1], row[2]) if row else None
+
+    def claim_irc(self, key: str, messages: Sequence[tuple[str, str]], now: float | None = None) -> list[int] | None:
+        """Claim ``key``'s IRC report and journal its ``(channel, message)``s, in one transaction.
+
+        Returns the journal ids (in order), or None when the report was
+        already claimed. A journaled message stays until :meth:`irc_sent`, so
+        messages still queued when the process dies are sent after a restart
+        (:meth:`irc_pending`): IRC notices are at least once, not at most once.
+        """
+        now = time.time() if now is None else now
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO bot_reports(key, channel, posted_at) VALUES (?,?,?)", (key, "irc", now)
+            )
+            if cur.rowcount != 1:
+                return None
+            ids: list[int] = []
+            for channel, message in messages:
+                row = conn.execute(
+                    "INSERT INTO irc_outbox(key, channel, message, queued_at) VALUES (?,?,?,?)",
+                    (key, channel, message, now),
+                )
+                ids.append(int(row.lastrowid or 0))
+            return ids
+
+    def irc_sent(self, message_id: int) -> None:
+        """A journaled IRC message was written to the server (or given up): forget it."""
+        with self._tx() as conn:
+            conn.execute("DELETE FROM irc_outbox WHERE id = ?", (message_id,))
+
+    def irc_pending(self) -> list[tuple[int, str, str, float]]:
+        """Journaled IRC messages not sent yet, oldest first: ``(id, channel, message, queued_at)``."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, channel, message, queued_at FROM irc_outbox ORDER BY id"
+            ).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2]), float(r[3])) for r in rows]
 
     def confirm_report(self, key: str, channel: str) -> None:
         """The post of ``key`` on ``channel`` is settled (acknowledged, or found on the channel)."""

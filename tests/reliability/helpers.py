@@ -277,6 +277,17 @@ def _matches(build: IndexedBuild, name: str, value: Any) -> bool:
 # -- small helpers -----------------------------------------------------------------
 
 
+def recording_sender(into: list[tuple[str, str]]) -> Callable[..., None]:
+    """An IRC sender (``IrcNotifier.send``'s shape) that records and reports each message sent at once."""
+
+    def send(channel: str, message: str, done: Callable[[], None] | None = None) -> None:
+        into.append((channel, message))
+        if done is not None:
+            done()
+
+    return send
+
+
 class RecordingReviewer:
     """A reviewer that records every comment (thread-safe)."""
 

@@ -34,6 +34,7 @@ from tests.reliability.helpers import (
     actions,
     bot_config,
     failure_event,
+    recording_sender,
     wait_for,
 )
 
@@ -61,7 +62,7 @@ class Harness:
         settings = BotSettings(deadline_s=deadline, first_poll_s=0.05, workers=2, count_recent=True)
         self.bot = Bot(
             self.backend, FPS, self.state, settings, reviewer=self.reviewer,
-            notifier=IrcReporter(channels, lambda c, m: self.irc.append((c, m))), actions_out=self.out,
+            notifier=IrcReporter(channels, recording_sender(self.irc)), actions_out=self.out,
         )
         self.bot.start()
 

@@ -24,10 +24,11 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.bot import FAULT_STAGES
+from elastic_recheck.bot import FAULT_STAGES, IRC_FAULT_STAGE
 from elastic_recheck.ingest import ingest_jsonl
 from elastic_recheck.search.embedded import EmbeddedStore
 from tests.fixtures.gerrit_server import FakeGerritServer, SshKeys
+from tests.fixtures.ircd import NgircdServer
 from tests.reliability.helpers import REPO, BotProcess, bot_config, gerrit_store, state_rows, wait_for
 
 SAMPLE = REPO / "sample"
@@ -172,3 +173,48 @@ def test_events_sent_while_the_bot_is_down_are_recovered_on_restart(
     assert {c: _reviews_of(gerrit_server, b["change"]) for c, b in (("1", b1), ("2", b2), ("3", b3))} == {"1": 1, "2": 1, "3": 1}
     recovered = re.search(r"recovered (\d+) missed CI comment", second.output())
     assert recovered is not None and int(recovered.group(1)) >= 2, second.output()
+
+
+def test_kill_with_irc_notices_queued_then_restart_announces_once(
+    tmp_path: Path, store_path: Path, gerrit_server: FakeGerritServer, gerrit_ssh_keys: SshKeys,
+    procs: list[BotProcess], ngircd: NgircdServer, irc_client: Any,
+) -> None:
+    """IRC is down; the bot comments, journals and queues its gate notice, then
+    dies (``kill -9`` at ``after-irc-queued``). The restarted bot sends the
+    journaled notice once IRC is back: one comment, one notice."""
+    gate = [b for b in _truth() if BUG in b["injected_bugs"] and b["voting"] and b["result"] == "FAILURE"
+            and b["pipeline"] == "gate"]
+    assert gate, "the sample has no gate failure with the bug"
+    build = gate[0]
+    event = _event(build)
+    gerrit_server.query_results = gerrit_store(gerrit_server, [])
+    channels = tmp_path / "channels.yaml"
+    channels.write_text("channels:\n  openstack-qa:\n    projects: [all]\n    events: [positive, negative]\n")
+    irc = f"[ircbot]\nserver = {ngircd.host}\nport = {ngircd.port}\nnick = er-bot\nchannel_config = {channels}\n"
+    cfg = bot_config(tmp_path, gerrit_server, gerrit_ssh_keys, extra=irc)
+    state = tmp_path / "state.db"
+    ngircd.stop()
+
+    first = BotProcess(cfg, store_path, state, tmp_path / "run1.log", IRC_FAULT_STAGE, extra=())
+    procs.append(first)
+    assert gerrit_server.wait_for_streams(1, 30), first.output()
+    gerrit_server.emit(event)
+    assert first.wait_exit(60) == 137, first.output()
+    assert _reviews_of(gerrit_server, build["change"]) == 1
+    journal = state_rows(state, "SELECT channel, message FROM irc_outbox")
+    assert len(journal) == 1 and journal[0][0] == "#openstack-qa", journal
+    assert f"/{build['change']}" in journal[0][1]
+
+    ngircd.start()
+    watcher = irc_client(ngircd, "watcher", "#openstack-qa")
+    second = BotProcess(cfg, store_path, state, tmp_path / "run2.log", extra=())
+    procs.append(second)
+    announced = lambda: [ln for ln in watcher.privmsgs("#openstack-qa") if f"/{build['change']}" in ln.text]  # noqa: E731
+    assert wait_for(lambda: len(announced()) == 1, 60), second.output()
+    assert wait_for(lambda: _pending(state) == 0, 30), second.output()
+    time.sleep(1.0)
+    assert second.stop() == 0, second.output()
+    assert len(announced()) == 1
+    assert _reviews_of(gerrit_server, build["change"]) == 1
+    assert state_rows(state, "SELECT COUNT(*) FROM irc_outbox") == [(0,)]
+    assert "re-queued 1 IRC message" in second.output()

@@ -33,7 +33,16 @@ from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
 from elastic_recheck.search.embedded import EmbeddedStore
 from elastic_recheck.state import BotState
 from tests.fixtures.gerrit_server import FakeGerritServer, gerrit_config_for
-from tests.reliability.helpers import FPS, REPO, IndexedBuild, LogCluster, RecordingReviewer, bot_env, failure_event
+from tests.reliability.helpers import (
+    FPS,
+    REPO,
+    IndexedBuild,
+    LogCluster,
+    RecordingReviewer,
+    bot_env,
+    failure_event,
+    recording_sender,
+)
 
 UUID = "0123456789abcdef0123456789abcdef"
 EVIL_JOB = 'x"OR(*:*)<script>alert(1)</script>'
@@ -164,7 +173,7 @@ def test_hostile_job_names_reach_gerrit_as_one_message_argument(gerrit_server: F
 
         both = Both()
         bot = Bot(backend, fps, state, BotSettings(deadline_s=30, first_poll_s=0.05, workers=1, count_recent=False),
-                  reviewer=both, notifier=IrcReporter(channels, lambda c, m: irc.append((c, m))))
+                  reviewer=both, notifier=IrcReporter(channels, recording_sender(irc)))
         bot.start()
         try:
             assert bot.submit(_hostile_event()) is not None

@@ -41,3 +41,18 @@ def test_reschedule_counts_attempts(tmp_path: Path) -> None:
     assert st.counts() == {"pending": 1}
     conn = sqlite3.connect(tmp_path / "s.db")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_irc_journal_claims_once_and_keeps_messages_until_sent(tmp_path: Path) -> None:
+    state = BotState(tmp_path / "s.db")
+    ids = state.claim_irc("k1", [("#qa", "one"), ("#nova", "two")], now=100.0)
+    assert ids is not None and len(ids) == 2 and ids[0] < ids[1]
+    assert state.claim_irc("k1", [("#qa", "again")]) is None  # announced once
+    assert state.reported("k1", "irc")
+    assert [(c, m, t) for _, c, m, t in state.irc_pending()] == [("#qa", "one", 100.0), ("#nova", "two", 100.0)]
+    state.irc_sent(ids[0])
+    state.close()
+    reopened = BotState(tmp_path / "s.db")  # what a restart sees
+    assert [(i, c, m) for i, c, m, _ in reopened.irc_pending()] == [(ids[1], "#nova", "two")]
+    assert reopened.claim_irc("k2", []) == []  # nothing routed: claimed, nothing journaled
+    reopened.close()
