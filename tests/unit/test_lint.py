@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import random
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -543,7 +542,10 @@ def test_mutated_real_queries_never_crash(shared_data: Path, data: st.DataObject
         assert f.line >= 1 and f.col >= 1 and f.level in ("error", "warning")
 
 
-def test_thousand_files_in_seconds(shared_data: Path, tmp_path: Path) -> None:
+def test_thousand_mutated_real_files_never_crash_the_linter(shared_data: Path, tmp_path: Path) -> None:
+    """1,100 files from the real queries and mutations of them: every file is
+    reported on, nothing is an internal error. (How fast: ``python -m
+    benchmarks lint``; speed is not asserted in tests.)"""
     files = real_queries(shared_data)
     rng = random.Random(1234)
     d = tmp_path / "many"
@@ -554,11 +556,10 @@ def test_thousand_files_in_seconds(shared_data: Path, tmp_path: Path) -> None:
             variant = text if count < len(files) else mutate(text, rng, rng.randrange(0, 4))
             (d / f"{count:05d}-{name}").write_text(variant, encoding="utf-8")
             count += 1
-    start = time.perf_counter()
     code, out, err = run("--format", "json", str(d))
-    elapsed = time.perf_counter() - start
     assert f"checked {count} fingerprint files" in err
     objs = [json.loads(line) for line in out.splitlines()]
     assert not [o for o in objs if o["code"] == "internal"]
-    assert code in (0, 1)
-    assert elapsed < 30, f"{elapsed:.1f} s for {count} files"
+    assert {o["level"] for o in objs} <= {"error", "warning"}
+    assert any(o["level"] == "error" for o in objs)  # the mutations broke some files...
+    assert code == 1  # ...so the run fails, as a CI gate should

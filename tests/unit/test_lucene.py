@@ -6,7 +6,6 @@ Lucene); these tests pin the rules people trip over, one by one.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -301,8 +300,10 @@ def test_required_terms_is_a_necessary_condition(index: MemoryIndex) -> None:
             assert holds(req, doc), (text, doc)
 
 
-def test_classifier_sized_workload_is_fast() -> None:
-    """1,000 fingerprint-like queries over 5,000 lines of one build: well under a second here."""
+def test_classifier_sized_workload_matches_brute_force() -> None:
+    """1,000 fingerprint-like queries over 5,000 lines of one build (the
+    classifier's workload; its speed is measured by ``python -m benchmarks
+    store``): every hit set equals a brute-force phrase scan."""
     words = [f"w{i}" for i in range(3000)]
     docs = [
         {"message": " ".join(words[(i * 7 + j * 13) % 3000] for j in range(12)), "tags": "console"} for i in range(5000)
@@ -311,8 +312,12 @@ def test_classifier_sized_workload_is_fast() -> None:
     queries = [
         parse(f'message:"w{i % 2900} w{(i + 13) % 2900}" AND tags:console AND NOT message:zz{i}') for i in range(1000)
     ]
-    start = time.perf_counter()
-    total = sum(len(idx.evaluate(q)) for q in queries)
-    elapsed = time.perf_counter() - start
+    token_lists = [d["message"].split() for d in docs]
+    total = 0
+    for i, q in enumerate(queries):
+        a, b = f"w{i % 2900}", f"w{(i + 13) % 2900}"
+        expected = {n for n, toks in enumerate(token_lists) if any(x == a and y == b for x, y in zip(toks, toks[1:], strict=False))}
+        got = idx.evaluate(q)
+        assert set(got) == expected, (i, sorted(got)[:5], sorted(expected)[:5])
+        total += len(got)
     assert total > 0
-    assert elapsed < 1.0, elapsed
