@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,25 @@ def test_classify_accepts_short_uuids(sample_store: Path) -> None:
                                       "--build-uuid", b["uuid"][:7]])
     assert result.exit_code == 0, result.output
     assert "1893618" in result.output
+
+
+def test_classify_skips_a_broken_fingerprint_and_names_it(
+    sample_store: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One bad file among the queries: logged with file:line:col, the others still classify."""
+    builds = json.loads((SAMPLE / "builds.json").read_text())["builds"]
+    b = next(x for x in builds if x["voting"] and "1893618" in x["injected_bugs"])
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    (queries / "1893618.yaml").write_bytes((REPO / "queries" / "1893618.yaml").read_bytes())
+    (queries / "9999999.yaml").write_text('query: >-\n  message:"never closed AND tags:"console"\n')
+    with caplog.at_level(logging.ERROR, logger="elastic_recheck.fingerprints"):
+        result = CliRunner().invoke(cli, ["--store", str(sample_store), "classify", "--queries", str(queries),
+                                          "--build-uuid", b["uuid"], "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["bugs"] == ["1893618"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "9999999.yaml:2:" in errors[0], errors
 
 
 def test_query_command_shows_attribute_percentages(sample_store: Path) -> None:
