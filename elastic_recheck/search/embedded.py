@@ -1646,6 +1646,20 @@ def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
     return StoreError(f"{path}: {text}")
 
 
+#: How documents spell a voting flag: OpenDev's indexer writes ``1``/``0``,
+#: Zuul's API and other pipelines ``true``/``false``. The embedded store keeps
+#: each document as given, so its voting filter accepts every spelling.
+_VOTING_SPELLINGS = {"1": ("1", "true", "True", "TRUE"), "0": ("0", "false", "False", "FALSE")}
+
+
+def _store_terms(filters: Filters) -> dict[str, tuple[str, ...]]:
+    """``filters.as_terms()`` with the voting flag in every spelling the store may hold."""
+    terms = filters.as_terms()
+    if filters.voting is not None and "voting" in terms:
+        terms["voting"] = tuple(v for t in terms["voting"] for v in _VOTING_SPELLINGS.get(t, (t,)))
+    return terms
+
+
 #: Bytes of the store file each connection memory-maps (SQLite ``mmap_size``).
 #: Mapped reads make a cold classification ~20 % faster (45 vs 58 ms on the
 #: 1M-line benchmark), but every mapped page touched counts in the process's
@@ -2151,7 +2165,7 @@ class EmbeddedStore:
         sql: list[tuple[str, list[Any]]] = []
         lo_id: int | None = None
         hi_id: int | None = None
-        for name, values in filters.as_terms().items():
+        for name, values in _store_terms(filters).items():
             if not values:
                 return _Scope([], empty=True)
             marks = ",".join("?" * len(values))
@@ -2504,7 +2518,7 @@ class EmbeddedStore:
     def _filter_query(self, filters: Filters, skip: str) -> qa.Query | None:
         """The AND of ``filters`` (other than the build's own field) as a query; None: no restriction."""
         clauses: list[qa.Query] = []
-        for name, values in filters.as_terms().items():
+        for name, values in _store_terms(filters).items():
             if name == skip:
                 continue
             terms = tuple(qa.Term(name, v) for v in values)

@@ -28,7 +28,7 @@ from elastic_recheck.ingest import TestResult as SubunitResult
 from elastic_recheck.ingest import iter_jsonl, parse_iso_timestamp
 from elastic_recheck.schema import Mapping
 from elastic_recheck.search import Filters, QuerySpec, TimeWindow
-from elastic_recheck.search.embedded import GAP, PRESENT, EmbeddedStore, keyword_values
+from elastic_recheck.search.embedded import GAP, PRESENT, EmbeddedStore, _store_terms, keyword_values
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 10, tzinfo=UTC)
@@ -236,7 +236,7 @@ def test_random_queries_with_filters_and_window(gen_store: EmbeddedStore, gen_do
             assert t is not None and w.start and w.end
             if not (w.start <= t < w.end):
                 return False
-            for name, values in f.as_terms().items():
+            for name, values in _store_terms(f).items():
                 if not set(_kw(d, name)) & set(values):
                     return False
             return reference(q, d)
@@ -246,11 +246,14 @@ def test_random_queries_with_filters_and_window(gen_store: EmbeddedStore, gen_do
         assert ids(got) == want, (q, filters, window)
 
 
-def test_voting_filter_uses_the_document_values(gen_store: EmbeddedStore, gen_docs: list[dict[str, Any]]) -> None:
-    # voting is a JSON boolean here: it indexes as "true"/"false"; Filters(voting=...) says "1"/"0".
-    assert gen_store.search(QuerySpec(filters=Filters(voting=True)), size=0).total == 0
+def test_voting_filter_accepts_json_booleans(gen_store: EmbeddedStore, gen_docs: list[dict[str, Any]]) -> None:
+    # voting is a JSON boolean here: it indexes as "true"/"false" (what a text query sees), and the
+    # structured filter Filters(voting=...) accepts it like "1"/"0".
     want = expected_ids(gen_docs, lambda d: d["voting"] is True)
+    assert want
+    assert gen_store.search(QuerySpec(filters=Filters(voting=True)), size=0).total == len(want)
     assert gen_store.search(QuerySpec(), size=0, query=qa.Term("voting", "true")).total == len(want)
+    assert gen_store.search(QuerySpec(), size=0, query=qa.Term("voting", "1")).total == 0
 
 
 def test_phrases_never_span_two_values(tmp_path: Path) -> None:
@@ -702,3 +705,26 @@ def test_store_mmap_setting(tmp_path: Path, setting: str | None, long_running: b
         assert conn.execute("PRAGMA mmap_size").fetchone()[0] == expected
     finally:
         store.close()
+
+
+def test_voting_filter_accepts_every_spelling_of_the_flag(tmp_path: Path) -> None:
+    """OpenDev's documents say ``voting: 1``, Zuul's API ``true``: documents are
+    stored as given (``voting:true`` still finds the ``true`` ones) and the
+    structured voting filter (trend pages, suggest, backtest) accepts all."""
+    from elastic_recheck.search import Filters, QuerySpec
+    from elastic_recheck.search.embedded import EmbeddedStore
+
+    spellings = [1, "1", True, "true", "True", 0, False, "0", "false", None]
+    docs = [{"id": f"d{i}", "message": "boom here", "build_uuid": f"{i:032x}", "build_status": "FAILURE",
+             "@timestamp": "2026-11-10T00:00:00Z", **({"voting": v} if v is not None else {})}
+            for i, v in enumerate(spellings)]
+    with EmbeddedStore(tmp_path / "s.db") as store:
+        store.add_documents(docs)
+        for flag, want in ((True, {0, 1, 2, 3, 4}), (False, {5, 6, 7, 8})):
+            spec = QuerySpec(queries=("message:boom",), filters=Filters(voting=flag))
+            assert {int(b.uuid, 16) for b in store.builds(spec)} == want
+            assert store.count_builds(spec) == len(want)
+            assert store.msearch([spec])[0].total == len(want)
+        # the text query sees the stored value: JSON true and "true" (as a keyword field in Elasticsearch)
+        assert store.count_builds(QuerySpec(queries=("voting:true",))) == 2
+        assert store.count_builds(QuerySpec(filters=Filters(voting=None))) == len(spellings)
