@@ -136,16 +136,18 @@ def format_timestamp(ts: datetime) -> str:
 
 
 _ISO_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:[.,](\d{1,9}))?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$"
+    r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:[.,](\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$"
 )
+_EPOCH_MS_RE = re.compile(r"-?\d{1,15}$")
 
 
 def parse_iso_timestamp(value: Any) -> datetime | None:
     """Parse the ISO 8601 variants found in logstash documents; None if not a date.
 
     Accepts ``2013-10-18T17:39:43.966Z``, ``...+00:00``, ``+0000``, a space
-    instead of ``T``, no fraction, up to nanoseconds, and epoch milliseconds
-    (int/float). A missing zone means UTC.
+    instead of ``T``, no fraction, up to nanoseconds, a date alone (midnight),
+    and epoch milliseconds (int/float, or a string of digits): Elasticsearch's
+    default ``strict_date_optional_time||epoch_millis``. A missing zone means UTC.
     """
     if isinstance(value, bool) or value is None:
         return None
@@ -165,13 +167,15 @@ def parse_iso_timestamp(value: Any) -> datetime | None:
             pass
         else:
             return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    if _EPOCH_MS_RE.match(value.strip()):
+        return parse_iso_timestamp(int(value.strip()))
     m = _ISO_RE.match(value.strip())
     if not m:
         return None
     year, month, day, hour, minute, sec, frac, zone = m.groups()
     try:
         micro = int((frac or "0")[:6].ljust(6, "0"))
-        dt = datetime(int(year), int(month), int(day), int(hour), int(minute), int(sec or 0), micro, tzinfo=UTC)
+        dt = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(sec or 0), micro, tzinfo=UTC)
     except ValueError:
         return None
     if zone and zone != "Z":

@@ -104,6 +104,11 @@ def test_lines_without_a_timestamp(line: str) -> None:
         ("2014-01-01T00:00:00-0130", datetime(2014, 1, 1, 1, 30, tzinfo=UTC)),
         (["2014-01-01T00:00:00Z"], datetime(2014, 1, 1, tzinfo=UTC)),
         (1_400_000_000_000, datetime(2014, 5, 13, 16, 53, 20, tzinfo=UTC)),
+        # Elasticsearch's default date format also takes epoch millis as a string and a date alone
+        ("1400000000000", datetime(2014, 5, 13, 16, 53, 20, tzinfo=UTC)),
+        ("2014-05-13", datetime(2014, 5, 13, tzinfo=UTC)),
+        ("2014-05-13Z", datetime(2014, 5, 13, tzinfo=UTC)),
+        ("2014-5-13", None),
         ("yesterday", None),
         (True, None),
         (None, None),
