@@ -95,41 +95,86 @@ def test_a_fingerprint_rejected_by_the_backend_does_not_hide_the_others(store: E
     assert "1000009" in res.query_errors
 
 
-def _subunit2sql_db(path: Path) -> str:
+SUBUNIT2SQL_SCHEMA = [
+    "CREATE TABLE tests (id VARCHAR(36) PRIMARY KEY, test_id VARCHAR(256), run_count INT, success INT, failure INT)",
+    "CREATE TABLE runs (id VARCHAR(36) PRIMARY KEY, skips INT, fails INT, passes INT, run_time FLOAT, artifacts TEXT)",
+    "CREATE TABLE test_runs (id VARCHAR(36) PRIMARY KEY, test_id VARCHAR(36), run_id VARCHAR(36), status VARCHAR(256), "
+    "start_time DATETIME, stop_time DATETIME)",
+    "CREATE TABLE run_metadata (id VARCHAR(36) PRIMARY KEY, {key} VARCHAR(255), value VARCHAR(255), run_id VARCHAR(36))",
+    "INSERT INTO tests VALUES ('t1', 'tempest.api.compute.test_servers.test_create', 2, 1, 1)",
+    "INSERT INTO tests VALUES ('t2', 'tempest.api.volume.test_volumes.test_attach', 2, 2, 0)",
+    "INSERT INTO runs VALUES ('r1', 0, 1, 1, 10.0, NULL), ('r2', 0, 0, 2, 10.0, NULL)",
+    "INSERT INTO test_runs VALUES ('x1', 't1', 'r1', 'fail', NULL, NULL), ('x2', 't2', 'r1', 'success', NULL, NULL), "
+    "('x3', 't1', 'r2', 'success', NULL, NULL), ('x4', 't2', 'r2', 'success', NULL, NULL)",
+    "INSERT INTO run_metadata VALUES ('m1', 'build_uuid', 'dddddddddddddddddddddddddddddddd', 'r1'), "
+    "('m2', 'build_uuid', 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee', 'r2')",
+]
+
+
+def _fill_subunit2sql(conn: Any, key: str) -> None:
     """A database in subunit2sql's schema (the tables and columns the adapter reads)."""
+    cur = conn.cursor()
+    for table in ("run_metadata", "test_runs", "runs", "tests"):
+        cur.execute(f"DROP TABLE IF EXISTS {table}")
+    for statement in SUBUNIT2SQL_SCHEMA:
+        cur.execute(statement.format(key=key))
+    conn.commit()
+
+
+def _subunit2sql_db(path: Path) -> str:
     import sqlite3
 
     conn = sqlite3.connect(path)
-    conn.executescript(
-        """
-        CREATE TABLE tests (id VARCHAR(36) PRIMARY KEY, test_id VARCHAR(256), run_count INT, success INT, failure INT);
-        CREATE TABLE runs (id VARCHAR(36) PRIMARY KEY, skips INT, fails INT, passes INT, run_time FLOAT, artifacts TEXT);
-        CREATE TABLE test_runs (id VARCHAR(36) PRIMARY KEY, test_id VARCHAR(36), run_id VARCHAR(36), status VARCHAR(256),
-                                start_time DATETIME, stop_time DATETIME);
-        CREATE TABLE run_metadata (id VARCHAR(36) PRIMARY KEY, "key" VARCHAR(255), value VARCHAR(255), run_id VARCHAR(36));
-        INSERT INTO tests VALUES ('t1', 'tempest.api.compute.test_servers.test_create', 2, 1, 1);
-        INSERT INTO tests VALUES ('t2', 'tempest.api.volume.test_volumes.test_attach', 2, 2, 0);
-        INSERT INTO runs VALUES ('r1', 0, 1, 1, 10.0, NULL), ('r2', 0, 0, 2, 10.0, NULL);
-        INSERT INTO test_runs VALUES ('x1', 't1', 'r1', 'fail', NULL, NULL), ('x2', 't2', 'r1', 'success', NULL, NULL),
-                                     ('x3', 't1', 'r2', 'success', NULL, NULL), ('x4', 't2', 'r2', 'success', NULL, NULL);
-        INSERT INTO run_metadata VALUES ('m1', 'build_uuid', 'dddddddddddddddddddddddddddddddd', 'r1'),
-                                        ('m2', 'build_uuid', 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee', 'r2');
-        """
-    )
-    conn.commit()
+    _fill_subunit2sql(conn, '"key"')
     conn.close()
     return f"sqlite:///{path}"
 
 
-def test_subunit2sql_database_is_a_second_source_of_failed_tests(tmp_path: Path) -> None:
-    from elastic_recheck.classify import test_results_from_config
+def _check_subunit2sql_source(uri: str) -> None:
     from elastic_recheck.subunit2sql import Subunit2SqlSource
 
-    uri = _subunit2sql_db(tmp_path / "subunit2sql.db")
     db = Subunit2SqlSource(uri)
     assert db.failed_tests("d" * 32) == {"tempest.api.compute.test_servers.test_create"}
     assert db.failed_tests("e" * 32) == set()  # known run, nothing failed
     assert db.failed_tests("f" * 32) is None  # unknown build
+
+
+MYSQL_ENV = "ELASTIC_RECHECK_TEST_MYSQL_URI"
+
+
+def test_subunit2sql_over_mysql() -> None:
+    """The MySQL path against a real server (subunit2sql's production database
+    is MySQL): ``ELASTIC_RECHECK_TEST_MYSQL_URI=mysql+pymysql://user:pass@host/db``
+    names a scratch database whose four subunit2sql tables this test replaces."""
+    import os
+    from urllib.parse import unquote, urlsplit
+
+    uri = os.environ.get(MYSQL_ENV)
+    if not uri:
+        pytest.skip(f"no MySQL server: set {MYSQL_ENV} to run the subunit2sql MySQL path (docs/testing.md)")
+    pymysql = pytest.importorskip("pymysql", reason="pymysql is needed for the MySQL path")
+    parts = urlsplit(uri)
+    conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or ""),
+                           password=unquote(parts.password or ""), database=parts.path.lstrip("/"))
+    try:
+        _fill_subunit2sql(conn, "`key`")
+    finally:
+        conn.close()
+    _check_subunit2sql_source(uri)
+    from elastic_recheck.errors import BackendError
+    from elastic_recheck.subunit2sql import Subunit2SqlSource
+
+    wrong = uri.replace(f":{parts.password}@", ":Wrong-Secret-42@")
+    with pytest.raises(BackendError) as err:
+        Subunit2SqlSource(wrong).failed_tests("d" * 32)
+    assert "Wrong-Secret-42" not in str(err.value) and "***" in str(err.value)
+
+
+def test_subunit2sql_database_is_a_second_source_of_failed_tests(tmp_path: Path) -> None:
+    from elastic_recheck.classify import test_results_from_config
+
+    uri = _subunit2sql_db(tmp_path / "subunit2sql.db")
+    _check_subunit2sql_source(uri)
     store = EmbeddedStore(tmp_path / "store.db")
     store.add_documents([_doc(u, 1, n) for u in ("d" * 32, "e" * 32) for n in range(2)])  # no subunit ingested
     fp = _fp("1000004", "test_ids:\n  - tempest.api.compute.test_servers.test_create\n")
