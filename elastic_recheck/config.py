@@ -76,6 +76,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_source", "db_uri", "", "optional subunit2sql database (sqlite:///path or mysql+pymysql://...): a second source of failed test ids", secret=True),
     Setting("data_source", "ls_url", "", "logstash/kibana URL used in links (old setting)"),
     Setting("data_source", "lucene_mode", "es", "es (Elasticsearch query_string) or lucene (plain classic QueryParser)"),
+    Setting("data_source", "voting_values", "1,0",
+            "cluster terms for a voting and a non-voting build in the voting filter: 1,0 (OpenDev) or true,false "
+            "(a boolean mapping); the embedded store accepts every spelling"),
     Setting("data_source", "keyword_suffix", "", "suffix of the exact-match sub-field used in cluster filters and aggregations: empty when build_* are keyword fields (OpenDev), .keyword or .raw for logstash text mappings"),
     # [gerrit]
     Setting("gerrit", "host", "review.opendev.org", "Gerrit SSH host"),

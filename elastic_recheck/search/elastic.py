@@ -52,7 +52,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from elastic_recheck.config import Config
-from elastic_recheck.errors import BackendError
+from elastic_recheck.errors import BackendError, ConfigError
 from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING
 from elastic_recheck.search import (
     Bucket,
@@ -117,6 +117,9 @@ class ClusterSettings:
     timeout: float = 30.0
     retries: int = 3
     keyword_suffix: str = ""
+    #: The terms the ``voting`` filter sends for (voting, non-voting): ``1``/``0``
+    #: for OpenDev's numeric field, ``true``/``false`` for a boolean mapping.
+    voting_values: tuple[str, str] = ("1", "0")
     #: First backoff sleep in seconds (doubles on each retry, up to MAX_BACKOFF).
     backoff: float = 1.0
     default_field: str = DEFAULT_MAPPING.default_field
@@ -205,10 +208,15 @@ def index_names(index_format: str, window: TimeWindow, max_indices: int = MAX_DA
     return names
 
 
-def filter_clauses(filters: Filters, window: TimeWindow, keyword_suffix: str = "") -> list[dict[str, Any]]:
+def filter_clauses(
+    filters: Filters, window: TimeWindow, keyword_suffix: str = "", voting_values: tuple[str, str] = ("1", "0")
+) -> list[dict[str, Any]]:
     """``bool.filter`` clauses for the structured restrictions and the window."""
     clauses: list[dict[str, Any]] = []
-    for name, values in filters.as_terms().items():
+    terms = filters.as_terms()
+    if filters.voting is not None:
+        terms["voting"] = (voting_values[0] if filters.voting else voting_values[1],)
+    for name, values in terms.items():
         fname = name + keyword_suffix
         if len(values) == 1:
             clauses.append({"term": {fname: values[0]}})
@@ -231,14 +239,15 @@ def query_clause(text: str, default_field: str = DEFAULT_MAPPING.default_field) 
 
 
 def build_query(
-    spec: QuerySpec, keyword_suffix: str = "", default_field: str = DEFAULT_MAPPING.default_field
+    spec: QuerySpec, keyword_suffix: str = "", default_field: str = DEFAULT_MAPPING.default_field,
+    voting_values: tuple[str, str] = ("1", "0"),
 ) -> dict[str, Any]:
     """The ``query`` of a request: ``bool`` with one ``must`` per text and the filters."""
     body: dict[str, Any] = {}
     must = [query_clause(text, default_field) for text in spec.queries]
     if must:
         body["must"] = must
-    flt = filter_clauses(spec.filters, spec.window, keyword_suffix)
+    flt = filter_clauses(spec.filters, spec.window, keyword_suffix, voting_values)
     if flt:
         body["filter"] = flt
     return {"bool": body}
@@ -496,7 +505,7 @@ class ElasticBackend:
         return index_names(self.settings.index_format, window)
 
     def _query(self, spec: QuerySpec) -> dict[str, Any]:
-        return build_query(spec, self.settings.keyword_suffix, self.settings.default_field)
+        return build_query(spec, self.settings.keyword_suffix, self.settings.default_field, self.settings.voting_values)
 
     def _field(self, name: str) -> str:
         return name if name == TIMESTAMP else name + self.settings.keyword_suffix
@@ -827,5 +836,14 @@ def backend_from_config(config: Config) -> ElasticBackend:
         timeout=float(get("timeout", 30.0)),
         retries=int(get("retries", 3)),
         keyword_suffix=str(get("keyword_suffix", "")),
+        voting_values=_voting_values(str(get("voting_values", "1,0"))),
     )
     return ElasticBackend(settings)
+
+
+def _voting_values(text: str) -> tuple[str, str]:
+    values = [v.strip() for v in text.split(",")]
+    if len(values) != 2 or not all(values):
+        raise ConfigError(f"[data_source] voting_values must be two terms, voting then non-voting (e.g. 1,0 or "
+                          f"true,false), not {text!r}")
+    return values[0], values[1]

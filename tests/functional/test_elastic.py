@@ -714,6 +714,33 @@ def test_keyword_suffix_applies_to_filters_and_aggregations_only(cluster: FakeCl
     assert next(iter(terms["aggs"].values()))["cardinality"]["field"] == "build_uuid.keyword"
 
 
+@pytest.mark.parametrize(("setting", "voting", "term"), [("1,0", True, "1"), ("1,0", False, "0"),
+                                                        ("true,false", True, "true"), (" true , false ", False, "false")])
+def test_voting_values_setting_picks_the_filter_terms(cluster: FakeCluster, setting: str, voting: bool, term: str) -> None:
+    """A cluster whose ``voting`` is a boolean field needs ``true``/``false``: a ``1`` would be refused."""
+    from elastic_recheck.config import from_mapping
+    from elastic_recheck.search.elastic import backend_from_config
+
+    cfg = from_mapping({"data_source": {"backend": cluster.flavor, "es_url": cluster.url, "retries": "0",
+                                        "voting_values": setting}})
+    backend = backend_from_config(cfg)
+    cluster.respond("POST", "_search", lambda req: Reply(200, search_response([])))
+    backend.search(QuerySpec(queries=("message:x",), filters=Filters(voting=voting), window=WINDOW))
+    assert {"term": {"voting": term}} in only(cluster, "_search").json()["query"]["bool"]["filter"]
+    backend.close()
+
+
+@pytest.mark.parametrize("bad", ["1", "1,0,2", ",0", ""])
+def test_voting_values_setting_must_be_two_terms(bad: str) -> None:
+    from elastic_recheck.config import from_mapping
+    from elastic_recheck.errors import ConfigError
+    from elastic_recheck.search.elastic import backend_from_config
+
+    cfg = from_mapping({"data_source": {"backend": "elasticsearch", "es_url": "http://127.0.0.1:9", "voting_values": bad}})
+    with pytest.raises(ConfigError, match="voting_values"):
+        backend_from_config(cfg)
+
+
 def test_add_documents_bulk_loads_daily_indices(cluster: FakeCluster, backend: ElasticBackend) -> None:
     docs = [
         {"@timestamp": "2024-03-01T23:59:59.999Z", "message": "a", "build_uuid": "u1", "_id": "fixed-id"},
