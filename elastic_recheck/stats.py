@@ -120,10 +120,16 @@ def uuids(builds: Iterable[BuildInfo]) -> set[str]:
 
 
 def percent(part: int, whole: int) -> float | None:
-    """``part / whole`` in percent, rounded to 0.1; None when ``whole`` is 0."""
+    """``part / whole`` in percent, rounded to 0.1 (for display); None when ``whole`` is 0."""
+    exact = exact_percent(part, whole)
+    return round(exact, 1) if exact is not None else None
+
+
+def exact_percent(part: int, whole: int) -> float | None:
+    """``part / whole`` in percent, not rounded (for machine-readable output); None when ``whole`` is 0."""
     if whole <= 0:
         return None
-    return round(100.0 * part / whole, 1)
+    return 100.0 * part / whole
 
 
 def failure_share(hit_uuids: Collection[str], failed_uuids: Collection[str]) -> tuple[int, int, float | None]:
@@ -174,6 +180,10 @@ class JobRate:
     def rate(self) -> float | None:
         return percent(self.explained, self.failed)
 
+    @property
+    def exact_rate(self) -> float | None:
+        return exact_percent(self.explained, self.failed)
+
 
 @dataclass(frozen=True)
 class ClassificationRate:
@@ -190,6 +200,10 @@ class ClassificationRate:
     @property
     def rate(self) -> float | None:
         return percent(self.explained, self.failed)
+
+    @property
+    def exact_rate(self) -> float | None:
+        return exact_percent(self.explained, self.failed)
 
 
 def classification_rate(

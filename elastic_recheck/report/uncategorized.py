@@ -154,7 +154,7 @@ def build_json(build: BuildInfo, group: str | None = None) -> dict[str, Any]:
 
 
 def _job_json(job: JobRate) -> dict[str, Any]:
-    return {"name": job.name, "failed": job.failed, "explained": job.explained, "rate": job.rate}
+    return {"name": job.name, "failed": job.failed, "explained": job.explained, "rate": job.exact_rate}
 
 
 def _rate_json(rate: ClassificationRate) -> dict[str, Any]:
@@ -162,7 +162,7 @@ def _rate_json(rate: ClassificationRate) -> dict[str, Any]:
         "failed": rate.failed,
         "explained": rate.explained,
         "uncategorized": rate.uncategorized,
-        "rate": rate.rate,
+        "rate": rate.exact_rate,
         "jobs": [_job_json(j) for j in rate.jobs],
     }
 
@@ -179,7 +179,8 @@ def uncategorized_json(report: UncategorizedReport, config: Config) -> dict[str,
         "window": {"start": to_ms(w.start), "end": to_ms(w.now), "days": w.days},
         "all_fails_query": str(config.get("site", "all_fails_query")),
         "gate_queue": str(config.get("site", "gate_queue")),
-        "overall_rate": report.overall.rate,
+        # exact percentages (not rounded): the pages show them to 0.1
+        "overall_rate": report.overall.exact_rate,
         "failed": report.overall.failed,
         "explained": report.overall.explained,
         "uncategorized_count": report.overall.uncategorized,
