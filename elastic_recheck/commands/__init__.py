@@ -23,6 +23,16 @@ def window_options(func: F) -> F:
     return func
 
 
+def parse_now(text: str | None) -> datetime:
+    """The ``--now TIME`` option of the report commands: the given time, else the current one."""
+    if not text:
+        return datetime.now(UTC)
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--now") from None
+
+
 def make_window(days: float | None, since: str | None, until: str | None, now: datetime | None = None) -> TimeWindow:
     now = now or datetime.now(UTC)
     try:

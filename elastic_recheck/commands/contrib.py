@@ -13,32 +13,23 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from elastic_recheck.cli import AppContext
+from elastic_recheck.commands import parse_now
 from elastic_recheck.errors import BackendError, ElasticRecheckError, FingerprintError
 from elastic_recheck.fingerprints import Fingerprint, load_file, load_fingerprints
 from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.timeutil import parse_time
 
 LOG = logging.getLogger(__name__)
 
 EXIT_ATTENTION = 1
 EXIT_BACKEND_DOWN = 3
 EXIT_IRC = 4
-
-
-def _now(text: str | None) -> datetime:
-    if not text:
-        return datetime.now(UTC)
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--now") from None
 
 
 def _queries_dir(app: AppContext, queries_dir: Path | None) -> Path:
@@ -139,7 +130,7 @@ def backtest(
             candidates.append(load_file(p, es_mode=es_mode))
         except FingerprintError as exc:
             load_errors.append(exc)
-    window = ReportWindow(now=_now(now_text), days=days)
+    window = ReportWindow(now=parse_now(now_text), days=days)
     existing = _existing(app, directory)
     backend = _backend(app)
     try:
@@ -258,7 +249,7 @@ def stale(
     bugs = _bug_statuses(app, fingerprints)
     backend = _backend(app)
     try:
-        report = find_stale(backend, fingerprints, bugs, _now(now_text), days=days)
+        report = find_stale(backend, fingerprints, bugs, parse_now(now_text), days=days)
     except BackendError as exc:
         click.echo(f"error: backend failed: {exc}", err=True)
         sys.exit(EXIT_BACKEND_DOWN)

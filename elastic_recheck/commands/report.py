@@ -9,13 +9,13 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from elastic_recheck.cli import AppContext
+from elastic_recheck.commands import parse_now
 from elastic_recheck.errors import BackendError, ElasticRecheckError
 from elastic_recheck.fingerprints import LoadResult, load_fingerprints
 from elastic_recheck.report.graph import BugData, collect_bug_stats, graph_json
@@ -29,7 +29,6 @@ from elastic_recheck.report.site import (
     write_uncategorized,
 )
 from elastic_recheck.report.window import DEFAULT_DAYS, ReportWindow
-from elastic_recheck.timeutil import parse_time
 
 LOG = logging.getLogger(__name__)
 
@@ -62,14 +61,7 @@ def window_options(f: F) -> F:
 
 
 def _window(now_text: str | None, days: float) -> ReportWindow:
-    if now_text:
-        try:
-            now = parse_time(now_text)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--now") from None
-    else:
-        now = datetime.now(UTC)
-    return ReportWindow(now=now, days=days)
+    return ReportWindow(now=parse_now(now_text), days=days)
 
 
 def _load(app: AppContext, queries_dir: Path | None) -> LoadResult:

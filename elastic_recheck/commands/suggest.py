@@ -9,29 +9,19 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from elastic_recheck.cli import AppContext
+from elastic_recheck.commands import parse_now
 from elastic_recheck.errors import BackendError
 from elastic_recheck.fingerprints import Fingerprint, load_fingerprints
 from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.timeutil import parse_time
 
 LOG = logging.getLogger(__name__)
 
 EXIT_BACKEND_DOWN = 3
-
-
-def _now(text: str | None) -> datetime:
-    if not text:
-        return datetime.now(UTC)
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--now") from None
 
 
 def _fingerprints(app: AppContext, directory: Path) -> list[Fingerprint]:
@@ -131,7 +121,7 @@ def suggest(
 
     directory = queries_dir or app.config.queries_dir
     fingerprints = _fingerprints(app, directory)
-    window = ReportWindow(now=_now(now_text), days=days)
+    window = ReportWindow(now=parse_now(now_text), days=days)
     try:
         backend = app.backend()
         report = run_suggest(
