@@ -485,30 +485,22 @@ def iter_records(lines: Iterable[str], reference: datetime | None = None, consol
             continue  # blank lines carry nothing searchable
         ts, end = parse_line_timestamp(line, reference)
         if ts is None:
-            if (
-                current is not None
-                and current.timestamp is not None
-                and current.lines < MAX_RECORD_LINES
-                and size + len(line) < MAX_RECORD_CHARS
-            ):
-                parts.append(line)
-                current.lines += 1
-                size += len(line) + 1
-                continue
             level = module = None
+            continuation = True  # no timestamp: part of the record above
         else:
             level, module = parse_loglevel(line, end)
-            if (
-                level == "TRACE"
-                and current is not None
-                and current.timestamp is not None
-                and current.lines < MAX_RECORD_LINES
-                and size + len(line) < MAX_RECORD_CHARS
-            ):
-                parts.append(line)
-                current.lines += 1
-                size += len(line) + 1
-                continue
+            continuation = level == "TRACE"  # oslo.log writes traceback lines as TRACE records
+        if (
+            continuation
+            and current is not None
+            and current.timestamp is not None
+            and current.lines < MAX_RECORD_LINES
+            and size + len(line) < MAX_RECORD_CHARS
+        ):
+            parts.append(line)
+            current.lines += 1
+            size += len(line) + 1
+            continue
         if current is not None:
             current.text = "\n".join(parts)
             yield current
