@@ -371,6 +371,17 @@ def _prefix_upper(prefix: str) -> str | None:
     return None
 
 
+def _prefix_range(column: str, prefix: str) -> tuple[str, list[Any]]:
+    """SQL (``" AND ..."``) and parameters restricting ``column`` to values starting with ``prefix``
+    as an index range scan; nothing for an empty prefix."""
+    if not prefix:
+        return "", []
+    upper = _prefix_upper(prefix)
+    if upper is None:
+        return f" AND {column} >= ?", [prefix]
+    return f" AND {column} >= ? AND {column} < ?", [prefix, upper]
+
+
 def required_terms(q: qa.Query, mapping: Mapping) -> frozenset[tuple[str, str]]:
     """``(field, term)`` pairs every matching document must contain (conservative: may be empty).
 
@@ -498,16 +509,9 @@ class _Compiler:
 
     def _distinct_values(self, table: str, field_name: str, prefix: str = "") -> list[str]:
         """Distinct values of ``field_name`` in a keyword table, optionally by prefix (index range scan)."""
-        sql = f"SELECT DISTINCT value FROM {table} WHERE field = ?"
-        params: list[Any] = [field_name]
-        if prefix:
-            sql += " AND value >= ?"
-            params.append(prefix)
-            upper = _prefix_upper(prefix)
-            if upper is not None:
-                sql += " AND value < ?"
-                params.append(upper)
-        return [v for (v,) in self.conn.execute(sql, params)]
+        where, params = _prefix_range("value", prefix)
+        sql = f"SELECT DISTINCT value FROM {table} WHERE field = ?" + where
+        return [v for (v,) in self.conn.execute(sql, [field_name, *params])]
 
     def text_terms(self, field_name: str, terms: list[str]) -> _Plan:
         """Docs whose text field holds any of ``terms``."""
@@ -523,15 +527,9 @@ class _Compiler:
 
     def vocabulary(self, field_name: str, prefix: str = "", q: qa.Range | None = None) -> list[str]:
         col = self.column(field_name)
-        sql = "SELECT term FROM fts_vocab WHERE col = ?"
-        params: list[Any] = [col]
-        if prefix:
-            sql += " AND term >= ?"
-            params.append(prefix)
-            upper = _prefix_upper(prefix)
-            if upper is not None:
-                sql += " AND term < ?"
-                params.append(upper)
+        where, prefix_params = _prefix_range("term", prefix)
+        sql = "SELECT term FROM fts_vocab WHERE col = ?" + where
+        params: list[Any] = [col, *prefix_params]
         if q is not None:
             if q.lower is not None:
                 sql += " AND term >= ?"
