@@ -609,13 +609,7 @@ class GerritEventStream:
                 raise GerritError(f"gerrit query exited {status}: {err.decode('utf-8', 'replace').strip()}")
             more = False
             rows = 0
-            for line in out.splitlines():
-                if not line.strip():
-                    continue
-                try:
-                    record = parse_line(line)
-                except EventParseError as exc:
-                    raise GerritError(f"gerrit query returned bad JSON: {exc}") from None
+            for record in _query_records(out):
                 if record.get("type") == "stats":
                     more = bool(record.get("moreChanges"))
                     continue
@@ -830,13 +824,7 @@ class GerritReviewer:
         status, out, err = self._run_ssh(argv)
         if status != 0:
             raise GerritError(f"gerrit query change:{change_s} exited {status}: {err.decode('utf-8', 'replace').strip()}")
-        for line in out.splitlines():
-            if not line.strip():
-                continue
-            try:
-                record = parse_line(line)
-            except EventParseError as exc:
-                raise GerritError(f"gerrit query returned bad JSON: {exc}") from None
+        for record in _query_records(out):
             if str(record.get("number")) != change_s:
                 continue
             for comment in record.get("comments") or []:
@@ -996,6 +984,20 @@ class GerritReviewer:
             raise GerritError(f"Gerrit REST answered HTTP {resp.status_code} with non-JSON: {body[:200]!r}") from None
         LOG.info("posted review on %s,%s over REST (%d chars)", change, patchset, len(message))
         return result if isinstance(result, dict) else {"result": result}
+
+
+def _query_records(out: bytes) -> Iterator[dict[str, Any]]:
+    """The JSON records of ``gerrit query --format=JSON`` output (blank lines skipped).
+
+    :raises GerritError: a line is not a JSON object.
+    """
+    for line in out.splitlines():
+        if not line.strip():
+            continue
+        try:
+            yield parse_line(line)
+        except EventParseError as exc:
+            raise GerritError(f"gerrit query returned bad JSON: {exc}") from None
 
 
 def _same_comment(stored: Any, patchset: str, message: str) -> bool:

@@ -80,7 +80,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from elastic_recheck import query_ast as qa
 from elastic_recheck.errors import BackendError, QuerySyntaxError, StoreError
@@ -369,6 +369,25 @@ def _prefix_upper(prefix: str) -> str | None:
             return "".join(chars)
         chars.pop()
     return None
+
+
+_T = TypeVar("_T")
+
+#: Entries an identity cache holds before it is emptied (bounded memory).
+IDENTITY_CACHE_SIZE = 100_000
+
+
+def _by_identity(cache: dict[int, tuple[Any, _T]], q: qa.Query, compute: Callable[[], _T]) -> _T:
+    """``compute()`` for the query node ``q``, cached by object identity (the node is kept
+    alongside, so a recycled ``id`` never answers for another node)."""
+    cached = cache.get(id(q))
+    if cached is not None and cached[0] is q:
+        return cached[1]
+    value = compute()
+    if len(cache) > IDENTITY_CACHE_SIZE:
+        cache.clear()
+    cache[id(q)] = (q, value)
+    return value
 
 
 def _prefix_range(column: str, prefix: str) -> tuple[str, list[Any]]:
@@ -2525,25 +2544,11 @@ class EmbeddedStore:
 
     def _needs_of(self, q: qa.Query) -> _Needs:
         """:func:`query_needs`, cached by identity."""
-        cached = self._needs.get(id(q))
-        if cached is not None and cached[0] is q:
-            return cached[1]
-        needs = query_needs(q, self.mapping)
-        if len(self._needs) > 100_000:
-            self._needs.clear()
-        self._needs[id(q)] = (q, needs)
-        return needs
+        return _by_identity(self._needs, q, lambda: query_needs(q, self.mapping))
 
     def _required_of(self, q: qa.Query) -> frozenset[tuple[str, str]]:
         """:func:`required_terms` of a query node, cached by identity (queries repeat as the same objects)."""
-        cached = self._required.get(id(q))
-        if cached is not None and cached[0] is q:
-            return cached[1]
-        required = required_terms(q, self.mapping)
-        if len(self._required) > 100_000:
-            self._required.clear()
-        self._required[id(q)] = (q, required)
-        return required
+        return _by_identity(self._required, q, lambda: required_terms(q, self.mapping))
 
     def _evaluate(self, entry: _BuildCache, q: qa.Query) -> frozenset[int]:
         """Lucene's boolean algebra over the build's MemoryIndex, with leaf results memoized.
