@@ -29,6 +29,7 @@ from elastic_recheck.stale import (
     find_returning,
     find_stale,
 )
+from tests.fixtures.job_docs import job_docs
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -75,26 +76,7 @@ def _docs() -> list[dict[str, Any]]:
         runs += [(d, "FAILURE", False) for d in case.nonvoting_days_ago]
         for days_ago, status, voting in runs:
             n += 1
-            start = NOW - timedelta(days=days_ago)
-            uuid = f"{case.bug}{n:025d}"
-            for k, msg in enumerate(["Starting job", f"ERROR {case.message}", f"Job complete, result: {status}"]):
-                docs.append(
-                    {
-                        "@timestamp": (start + timedelta(seconds=k)).isoformat().replace("+00:00", "Z"),
-                        "message": msg,
-                        "tags": ["job-output.txt", "console"],
-                        "filename": "job-output.txt",
-                        "build_name": f"job-{case.bug}",
-                        "build_status": status,
-                        "build_uuid": uuid,
-                        "build_change": str(n),
-                        "build_patchset": "1",
-                        "build_queue": "gate",
-                        "project": "openstack/nova",
-                        "voting": "1" if voting else "0",
-                        "log_url": f"https://logs.example.org/{uuid}/",
-                    }
-                )
+            docs += job_docs(case.bug, case.message, NOW - timedelta(days=days_ago), n, status=status, voting=voting)
     return docs
 
 

@@ -25,6 +25,7 @@ from click.testing import CliRunner, Result
 
 from elastic_recheck.cli import cli
 from tests.fixtures.ircd import IrcLine, IrcTestClient, NgircdServer
+from tests.fixtures.job_docs import job_docs
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 NEGATIVE = "#er-qa"
@@ -60,28 +61,7 @@ CASES = (
 
 
 def docs_for(case: Case, days_ago: float, n: int, status: str = "FAILURE") -> list[dict[str, Any]]:
-    start = NOW - timedelta(days=days_ago)
-    uuid = f"{case.bug}{n:025d}"
-    out = []
-    for k, msg in enumerate(["Starting job", f"ERROR {case.message}", f"Job complete, result: {status}"]):
-        out.append(
-            {
-                "@timestamp": (start + timedelta(seconds=k)).isoformat().replace("+00:00", "Z"),
-                "message": msg,
-                "tags": ["job-output.txt", "console"],
-                "filename": "job-output.txt",
-                "build_name": f"job-{case.bug}",
-                "build_status": status,
-                "build_uuid": uuid,
-                "build_change": str(n),
-                "build_patchset": "1",
-                "build_queue": "gate",
-                "project": "openstack/nova",
-                "voting": "1",
-                "log_url": f"{case.log_host}/{uuid}/",
-            }
-        )
-    return out
+    return job_docs(case.bug, case.message, NOW - timedelta(days=days_ago), n, status=status, log_host=case.log_host)
 
 
 def all_docs() -> list[dict[str, Any]]:
