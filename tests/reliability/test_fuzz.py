@@ -13,7 +13,6 @@ fails the test.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +87,24 @@ def test_lucene_parse_query_shaped_text(text: str, es_mode: bool) -> None:
     ],
     ids=lambda t: f"{t[:12]!r}x{len(t)}",
 )
+@pytest.mark.timeout(120)
 def test_lucene_parse_pathological_input_is_bounded(text: str) -> None:
-    started = time.perf_counter()
     for es_mode in (True, False):
         _parse_or_syntax_error(text, es_mode)
-    assert time.perf_counter() - started < 20
+
+
+def test_lucene_parser_stops_at_the_clause_limit() -> None:
+    """The 1,025th clause ends the parse: the rest of the text is not even lexed,
+    so the unterminated quote at its end is never reached."""
+    from elastic_recheck.errors import QuerySyntaxError
+    from elastic_recheck.lucene import MAX_CLAUSE_COUNT, parse
+
+    for es_mode in (True, False):
+        with pytest.raises(QuerySyntaxError, match="too many boolean clauses"):
+            parse("word " * (MAX_CLAUSE_COUNT + 1) + "tail " * 100_000 + '"', es_mode=es_mode)
+        with pytest.raises(QuerySyntaxError, match="unterminated quoted phrase"):
+            parse("word " * MAX_CLAUSE_COUNT + '"', es_mode=es_mode)
+        assert parse("word " * MAX_CLAUSE_COUNT, es_mode=es_mode) is not None
 
 
 # -- Gerrit events ----------------------------------------------------------------------
@@ -180,14 +192,13 @@ def test_parse_line_any_bytes(raw: bytes) -> None:
     ],
     ids=["deep-list", "deep-object", "binary", "bad-utf8", "20k-jobs"],
 )
+@pytest.mark.timeout(120)
 def test_parse_line_pathological(raw: bytes) -> None:
-    started = time.perf_counter()
     try:
         event = parse_line(raw)
     except EventParseError:
         return
     _event_or_parse_error(event)
-    assert time.perf_counter() - started < 20
 
 
 # -- fingerprint files ------------------------------------------------------------------------
@@ -215,15 +226,14 @@ def test_fingerprint_yaml_random_text(text: str) -> None:
     ],
     ids=["deep-flow", "deep-block", "deep-parens", "recursive-alias", "python-tag", "5MB", "control-chars"],
 )
+@pytest.mark.timeout(120)
 def test_fingerprint_yaml_pathological(text: str) -> None:
-    started = time.perf_counter()
     try:
         fp = parse_fingerprint(text, "queries/9.yaml")
     except FingerprintError:
         pass
     else:
         assert fp.query == "message:x"
-    assert time.perf_counter() - started < 20
 
 
 def test_remote_inventory_yaml_nested_too_deeply_is_unreadable_not_a_crash() -> None:
@@ -271,13 +281,12 @@ def test_ingest_non_utf8_binary_and_nul_bytes(tmp_path: Path) -> None:
         json.dumps([h.source for h in docs])  # everything stored is valid text
 
 
-def test_tokenizer_is_linear_in_one_long_token() -> None:
+@pytest.mark.timeout(120)
+def test_tokenizer_splits_one_long_token() -> None:
+    """A 200,000-character token is cut into Lucene's 255-character pieces (its
+    speed, linear in the length, is measured by ``python -m benchmarks parse``)."""
     from elastic_recheck.analysis import tokenize
 
-    def cost(n: int) -> float:
-        started = time.perf_counter()
-        tokenize("QUJD" * (n // 4))
-        return time.perf_counter() - started
-
-    small, big = cost(50_000), cost(200_000)
-    assert big < max(8 * small, 0.05)  # quadratic: ~16x; linear: ~4x
+    tokens = tokenize("QUJD" * 50_000)
+    assert len(tokens) == -(-200_000 // 255)
+    assert {len(t) for t in tokens[:-1]} == {255} and "".join(tokens) == "qujd" * 50_000
