@@ -96,6 +96,9 @@ class BugInfoSource(Protocol):
 class BotSettings:
     ci_users: Sequence[str] = ("zuul", "jenkins")
     results: Sequence[str] = ("FAILURE",)
+    #: As in the original: a regex searched in the whole report comment; a
+    #: report that does not match is skipped, one that does has all its
+    #: failed jobs classified (empty: every report).
     jobs_re: str = ""
     deadline_s: float = 1200.0
     first_poll_s: float = 10.0
@@ -103,6 +106,9 @@ class BotSettings:
     required_files: Sequence[tuple[str, Sequence[str]]] = ()
     dry_run: bool = False
     comment: bool = True
+    #: Comment (``no_bugs_found``) on reports where no bug matched. The
+    #: original never did; off by default (docs/compatibility.md).
+    comment_unmatched: bool = False
     messages: Mapping[str, str] = field(default_factory=dict)
     count_recent: bool = True
     #: Seconds after an unacknowledged post (a timeout: Gerrit may still be
@@ -130,6 +136,22 @@ class ReportOutcome:
     error: str | None = None
     #: Jobs whose logs never arrived (timeout outcomes only).
     timeout_jobs: list[str] = field(default_factory=list)
+
+    def _split(self, suppressed: bool) -> dict[str, list[str]]:
+        return {
+            job: [b for b in bugs if bool(getattr(self.fingerprints.get(b), "suppress_notification", False)) is suppressed]
+            for job, bugs in self.jobs.items()
+        }
+
+    @property
+    def reported_jobs(self) -> dict[str, list[str]]:
+        """job -> the bugs the bot reports (``suppress-notification`` ones left out, as the original did)."""
+        return self._split(False)
+
+    @property
+    def suppressed_jobs(self) -> dict[str, list[str]]:
+        """job -> its ``suppress-notification`` matches (jobs without any left out)."""
+        return {job: bugs for job, bugs in self._split(True).items() if bugs}
 
 
 def event_key(report: FailureReport, jobs: Sequence[FailedJob]) -> str:
@@ -201,10 +223,11 @@ class Bot:
         self._scheduler.start()
 
     def classifiable_jobs(self, report: FailureReport) -> list[FailedJob]:
-        jobs = [j for j in report.jobs if j.result in self.settings.results and j.voting]
-        if self._jobs_re is not None:
-            jobs = [j for j in jobs if self._jobs_re.search(j.name)]
-        return jobs
+        return [j for j in report.jobs if j.result in self.settings.results and j.voting]
+
+    def included(self, raw: Mapping[str, Any]) -> bool:
+        """``jobs_re`` searched in the whole report comment, as the original did (empty: every report)."""
+        return self._jobs_re is None or self._jobs_re.search(str(raw.get("comment") or "")) is not None
 
     def submit(self, raw: Mapping[str, Any]) -> str | None:
         """Accept one raw Gerrit event; returns its key when it was queued."""
@@ -218,6 +241,9 @@ class Bot:
         if report is None:
             return None
         self.stats["reports"] += 1
+        if not self.included(raw):
+            LOG.info("%s,%s: report does not match [recheckwatch] jobs_re; skipped", report.change, report.patchset)
+            return None
         jobs = self.classifiable_jobs(report)
         if not jobs:
             LOG.info("%s,%s: no failed voting job to classify", report.change, report.patchset)
@@ -460,8 +486,12 @@ class Bot:
         all_explained = all(job_bugs[j.name] for j in jobs)
         kind = "positive" if all_explained else "negative"
         notify_silent = all_explained and all(not evidence[j.name] for j in jobs)
+        # As the original: no Gerrit comment when no bug matched (one on every
+        # failed run is noise); [recheckwatch] comment_unmatched opts in to the
+        # no_bugs_found comment (docs/compatibility.md).
+        reportable = any(evidence[j.name] for j in jobs) or self.settings.comment_unmatched
         comment = None
-        if not notify_silent:
+        if reportable and not notify_silent:
             comment = format_comment(outcomes, self.settings.messages)
         return ReportOutcome(report, kind, job_bugs, evidence, comment, used)
 
@@ -490,10 +520,11 @@ class Bot:
                 "patchset": report.patchset,
                 "project": report.project,
                 "pipeline": report.pipeline,
-                "jobs": outcome.jobs,
+                "jobs": outcome.reported_jobs,
                 "comment": outcome.comment,
                 "irc": outcome.irc,
             }
+            line["suppressed"] = outcome.suppressed_jobs
             if outcome.kind == "timeout":
                 line["timeout"] = outcome.error
             with self._out_lock:

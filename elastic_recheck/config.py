@@ -13,6 +13,7 @@ from __future__ import annotations
 import configparser
 import logging
 import os
+import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -91,8 +92,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gerrit", "http_user", "", "Gerrit REST user"),
     Setting("gerrit", "http_password", "", "Gerrit REST HTTP password", secret=True),
     # [recheckwatch]
-    Setting("recheckwatch", "ci_username", "zuul,jenkins", "CI account(s) whose comments are reports (comma separated)"),
-    Setting("recheckwatch", "jobs_re", "", "only jobs matching this regex are classified (empty: all)"),
+    Setting("recheckwatch", "ci_username", "zuul,jenkins",
+            "CI account(s) whose comments are reports (comma separated); zuul's are always read, as in the original"),
+    Setting("recheckwatch", "jobs_re", "",
+            "regex searched in the whole report comment: a report that matches has all its failed jobs classified, "
+            "others are skipped (empty: every report; the original's default was dsvm)"),
+    Setting("recheckwatch", "comment_unmatched", False,
+            "also comment (the no_bugs_found message) on reports where no bug matched; the original did not"),
     Setting("recheckwatch", "results", "FAILURE", "job results that are classified (comma separated)"),
     Setting("recheckwatch", "irc_pipelines", "gate", "pipelines whose failures go to IRC"),
     Setting("recheckwatch", "readiness_timeout", 1200.0, "seconds to wait for a build's logs to be indexed"),
@@ -171,7 +177,9 @@ class Config:
 
     @property
     def ci_usernames(self) -> list[str]:
-        return _list(str(self.get("recheckwatch", "ci_username")))
+        """``[recheckwatch] ci_username`` plus ``zuul``: the original always read zuul's reports too."""
+        users = _list(str(self.get("recheckwatch", "ci_username")))
+        return users if "zuul" in (u.casefold() for u in users) else [*users, "zuul"]
 
     def secret_values(self) -> list[str]:
         """Values of the secret settings that are set (plus the password inside URL ones), longest first.
@@ -247,6 +255,18 @@ def validate(cfg: Config) -> None:
         raise ConfigError("[gerrit] comment_via must be ssh or rest")
     if cfg.get("data_source", "lucene_mode") not in ("es", "lucene"):
         raise ConfigError("[data_source] lucene_mode must be es or lucene")
+    for section, key in REGEX_SETTINGS:
+        try:
+            re.compile(str(cfg.get(section, key)))
+        except re.error as exc:
+            raise ConfigError(f"[{section}] {key}: not a regular expression: {exc}") from None
+
+
+#: Settings holding a Python regular expression (checked when the config is loaded).
+REGEX_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("recheckwatch", "jobs_re"),
+    ("site", "integrated_projects_re"),
+)
 
 
 def _env_overrides() -> dict[str, dict[str, str]]:

@@ -44,6 +44,7 @@ def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
         ci_users=tuple(cfg.ci_usernames),
         results=tuple(_list(str(cfg.get("recheckwatch", "results")))),
         jobs_re=str(cfg.get("recheckwatch", "jobs_re")),
+        comment_unmatched=bool(cfg.get("recheckwatch", "comment_unmatched")),
         deadline_s=float(cfg.get("recheckwatch", "readiness_timeout")),
         first_poll_s=float(cfg.get("recheckwatch", "readiness_poll")),
         workers=int(cfg.get("recheckwatch", "workers")),
