@@ -49,6 +49,8 @@ class AppContext:
 
     config: Config
     store_override: Path | None = None
+    #: ``-q``: no progress and no summary lines, only warnings and errors.
+    quiet: bool = False
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -186,7 +188,7 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     help="Path of the embedded store. Default: $ELASTIC_RECHECK_STORE or ~/.local/share/elastic-recheck/store.db.",
 )
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors: no progress, no summary lines (for cron).")
 @click.version_option(__version__, prog_name="elastic-recheck")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, store: Path | None, verbose: int, quiet: bool) -> None:
@@ -202,7 +204,7 @@ def cli(ctx: click.Context, config_path: Path | None, store: Path | None, verbos
     except ElasticRecheckError as exc:
         raise click.ClickException(str(exc)) from None
     redact_logs(config)
-    ctx.obj = AppContext(config=config, store_override=store)
+    ctx.obj = AppContext(config=config, store_override=store, quiet=quiet)
 
 
 def main() -> None:

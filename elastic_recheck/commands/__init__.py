@@ -15,6 +15,19 @@ from elastic_recheck.timeutil import parse_duration, parse_time
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def quiet() -> bool:
+    """Whether the global ``-q/--quiet`` was given (outside a command: False)."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return bool(getattr(obj, "quiet", False))
+
+
+def note(message: str, nl: bool = True) -> None:
+    """A progress or summary line on stderr; ``-q`` silences it (cron mails any output)."""
+    if not quiet():
+        click.echo(message, err=True, nl=nl)
+
+
 def window_options(func: F) -> F:
     """``--days``, ``--since``, ``--until``: the time window of a search (default: all time)."""
     func = click.option("--until", metavar="TIME", help="End of the window (ISO 8601, epoch, 'now', '-1d').")(func)

@@ -14,7 +14,7 @@ import click
 
 from elastic_recheck.bot import Bot, BotSettings, parse_required_files
 from elastic_recheck.cli import AppContext
-from elastic_recheck.commands import queries_option
+from elastic_recheck.commands import note, queries_option
 from elastic_recheck.config import Config, _list
 from elastic_recheck.errors import ElasticRecheckError, StoreError
 from elastic_recheck.fingerprints import load_fingerprints
@@ -181,7 +181,7 @@ def bot(
         click.echo(f"warning: fingerprint skipped: {err}", err=True)
     if not loaded.fingerprints:
         raise click.ClickException(f"no usable fingerprints in {qdir}")
-    click.echo(f"loaded {len(loaded.fingerprints)} fingerprints from {qdir}", err=True)
+    note(f"loaded {len(loaded.fingerprints)} fingerprints from {qdir}")
 
     static_store = cfg.backend == "embedded" and not cfg.get("zuul", "url")
     if readiness_timeout is None and replay_file is not None and static_store:
@@ -294,10 +294,9 @@ def bot(
         if tmpdir is not None:
             tmpdir.cleanup()
     s = the_bot.stats
-    click.echo(
+    note(
         f"events: {s['events']}, failure reports: {s['reports']}, processed: {s['processed']}, "
-        f"timeouts: {s['timeouts']}, duplicates: {s['duplicates']}, malformed: {s['malformed']}",
-        err=True,
+        f"timeouts: {s['timeouts']}, duplicates: {s['duplicates']}, malformed: {s['malformed']}"
     )
     if dry_run and replay_file is not None:
         sys.stdout.flush()

@@ -25,6 +25,7 @@ from elastic_recheck.collect import (
     cluster_sink_from_config,
     collector_from_config,
 )
+from elastic_recheck.commands import note
 from elastic_recheck.errors import ElasticRecheckError
 from elastic_recheck.timeutil import parse_duration, parse_time
 
@@ -175,10 +176,10 @@ def collect(
             when = b.start_time.strftime("%Y-%m-%dT%H:%M:%SZ") if b.start_time else "-"
             click.echo(f"{b.uuid}\t{when}\t{b.pipeline}\t{b.project}\t{b.change or '-'},{b.patchset or '-'}\t{b.job_name}\t{b.result}\t{b.log_url}")
             return
-        click.echo(f"[{count}] {res.describe()}", err=True)
+        note(f"[{count}] {res.describe()}")
 
     def polled(summary: RunSummary) -> None:
-        click.echo(f"poll: {summary.line()}", err=True)
+        note(f"poll: {summary.line()}")
 
     stop = threading.Event()
     summary = RunSummary()
@@ -195,10 +196,9 @@ def collect(
                     summary.add(res)
                     progress(res)
             elif follow:
-                click.echo(
+                note(
                     f"following {collector.zuul.api_url('builds')} every {interval:g} s "
-                    f"(since {since:%Y-%m-%d %H:%M}Z, into {target}); Ctrl-C to stop",
-                    err=True,
+                    f"(since {since:%Y-%m-%d %H:%M}Z, into {target}); Ctrl-C to stop"
                 )
                 summary = collector.follow(opts, interval, stop, progress=progress, on_poll=polled)
             else:
@@ -209,4 +209,4 @@ def collect(
         if sink is not None:
             sink.close()
         collector.state.close()
-    click.echo(("dry run: " if dry_run else "") + summary.line(), err=True)
+    note(("dry run: " if dry_run else "") + summary.line())

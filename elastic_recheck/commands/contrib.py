@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from elastic_recheck.cli import AppContext
-from elastic_recheck.commands import parse_now
+from elastic_recheck.commands import note, parse_now
 from elastic_recheck.errors import BackendError, ElasticRecheckError, FingerprintError
 from elastic_recheck.fingerprints import Fingerprint, load_file, load_fingerprints
 from elastic_recheck.report.window import ReportWindow
@@ -118,7 +118,7 @@ def backtest(
         except ElasticRecheckError as exc:
             raise click.ClickException(str(exc)) from None
         if not changed and not paths:
-            click.echo(f"no fingerprint added or modified in {directory} since {rev}", err=True)
+            note(f"no fingerprint added or modified in {directory} since {rev}")
             return
         paths += [c.path for c in changed if c.path not in paths]
         previous = previous_versions(changed)
@@ -310,10 +310,9 @@ def _announce(
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ATTENTION)
     if done:
-        click.echo(
+        note(
             f"IRC: announced {len(done)} returning bug(s) ({', '.join(r.bug for r in done)}) "
-            f"to {', '.join(channels)}",
-            err=True,
+            f"to {', '.join(channels)}"
         )
     else:
-        click.echo(f"IRC: nothing new to announce ({len(returning)} returning bug(s) already announced)", err=True)
+        note(f"IRC: nothing new to announce ({len(returning)} returning bug(s) already announced)")

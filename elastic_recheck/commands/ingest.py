@@ -87,7 +87,7 @@ def _voting(value: str | None) -> bool | None:
 @click.option("--branch", help="Branch of the change.")
 @click.option("--keep-debug", is_flag=True, help="Keep DEBUG lines (dropped by default).")
 @click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 1_000_000), help="Documents per transaction.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: when stderr is a terminal and -q is not given).")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(0, 64), help="Worker processes that parse and analyze big --jsonl files.")
 @click.pass_obj
 def ingest(
@@ -122,7 +122,7 @@ def ingest(
     """
     if not jsonl_files and build_dir is None:
         raise click.UsageError("give --jsonl FILE and/or --build-dir DIR")
-    show = sys.stderr.isatty() if progress is None else progress
+    show = (sys.stderr.isatty() and not app.quiet) if progress is None else progress
     try:
         store = app.store(create=True)
     except ElasticRecheckError as exc:

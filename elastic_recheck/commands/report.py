@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from elastic_recheck.cli import AppContext
-from elastic_recheck.commands import parse_now
+from elastic_recheck.commands import note, parse_now
 from elastic_recheck.errors import BackendError, ElasticRecheckError
 from elastic_recheck.fingerprints import LoadResult, load_fingerprints
 from elastic_recheck.report.graph import BugData, collect_bug_stats, graph_json
@@ -101,23 +101,14 @@ def _bug_data(app: AppContext, result: LoadResult) -> dict[str, BugData]:
 
 
 class ProgressPrinter:
-    """Progress on stderr: a rewritten line on a terminal, a line per 10% otherwise."""
+    """Progress on stderr, a rewritten line, only when stderr is a terminal and ``-q`` is not given."""
 
     def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.tty = sys.stderr.isatty()
-        self.last: dict[str, int] = {}
-        self.started = time.monotonic()
+        self.enabled = enabled and sys.stderr.isatty()
 
     def __call__(self, phase: str, done: int, total: int) -> None:
-        if not self.enabled or total <= 0:
-            return
-        step = max(1, total // 10)
-        if self.tty:
-            click.echo(f"\r{phase}: {done}/{total}", err=True, nl=done == total)
-        elif done == total or done - self.last.get(phase, 0) >= step:
-            self.last[phase] = done
-            click.echo(f"{phase}: {done}/{total} ({time.monotonic() - self.started:.1f}s)", err=True)
+        if self.enabled and total > 0:
+            note(f"\r{phase}: {done}/{total}", nl=done == total)
 
 
 def _backend(app: AppContext) -> Any:
@@ -230,10 +221,9 @@ def uncategorized(
         click.echo(f"error: cannot write the uncategorized pages: {exc}", err=True)
         sys.exit(ExitCode.FAILED)
     rate = data.uncategorized.overall
-    click.echo(
+    note(
         f"{rate.explained} of {rate.failed} failed gate builds explained "
-        f"({'n/a' if rate.rate is None else f'{rate.rate:.1f}%'}); {rate.uncategorized} uncategorized",
-        err=True,
+        f"({'n/a' if rate.rate is None else f'{rate.rate:.1f}%'}); {rate.uncategorized} uncategorized"
     )
     if data.health.failed_fingerprints:
         sys.exit(ExitCode.PARTIAL)
@@ -272,9 +262,7 @@ def _render(
     except Exception:
         LOG.exception("rendering failed (previous site kept)")
         return ExitCode.FAILED
-    click.echo(
-        f"rendered {result.files} files into {output} in {time.monotonic() - started:.1f}s", err=True
-    )
+    note(f"rendered {result.files} files into {output} in {time.monotonic() - started:.1f}s")
     return result.exit_code
 
 
@@ -322,7 +310,14 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 @click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Site directory.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free port).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--no-render", is_flag=True, help="Serve the existing OUTPUT as it is.")
+@click.option(
+    "--render/--no-render",
+    "render_first",
+    default=None,
+    help="Render OUTPUT first (as of --now, default the current time). Default: serve the site "
+    "already in OUTPUT as it is (e.g. what 'demo' or the cron job rendered) and render only when "
+    "there is none.",
+)
 @click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Template overrides.")
 @window_options
 @click.pass_obj
@@ -331,21 +326,32 @@ def serve(
     output: Path,
     port: int,
     host: str,
-    no_render: bool,
+    render_first: bool | None,
     templates: Path | None,
     now_text: str | None,
     days: float,
     queries_dir: Path | None,
 ) -> None:
-    """Preview the site: render it (same code as ``render``), then serve it over HTTP."""
-    if not no_render:
+    """Preview the site over HTTP: the rendered site in OUTPUT as it is, or
+    (``--render``, or when OUTPUT holds none) rendered first by the same code
+    as ``render``."""
+    has_site = (output / "index.html").is_file()
+    if render_first is None:
+        render_first = not has_site
+    if render_first:
         code = _render(app, output, templates, now_text, days, queries_dir)
         if code in (ExitCode.FAILED, ExitCode.BACKEND_DOWN):
             sys.exit(int(code))
-    if not (output / "index.html").is_file():
-        raise click.ClickException(f"{output} holds no rendered site (run without --no-render)")
+    elif not has_site:
+        raise click.ClickException(f"{output} holds no rendered site (run 'elastic-recheck render -o {output}', or drop --no-render)")
     handler = functools.partial(_QuietHandler, directory=str(output))
-    with http.server.ThreadingHTTPServer((host, port), handler) as httpd:
+    try:
+        httpd = http.server.ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server uses it? pick another --port, or --port 0)"
+        ) from None
+    with httpd:
         bound_port = httpd.server_address[1]
         click.echo(f"serving {output} on http://{host}:{bound_port}/ (Ctrl-C to stop)", err=True)
         try:

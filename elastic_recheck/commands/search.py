@@ -12,7 +12,7 @@ from typing import IO, Any
 import click
 
 from elastic_recheck.cli import AppContext
-from elastic_recheck.commands import make_window, window_options
+from elastic_recheck.commands import make_window, note, window_options
 from elastic_recheck.errors import BackendError, ElasticRecheckError, FingerprintError, QuerySyntaxError
 from elastic_recheck.fingerprints import load_file
 from elastic_recheck.search import Hit, QuerySpec, TimeWindow
@@ -159,7 +159,7 @@ def search(
     if not as_json:
         shown = len(result.hits)
         more = f" (showing {shown}; use -n 0 for all)" if shown < result.total else ""
-        click.echo(f"{result.total} matching documents{more}", err=True)
+        note(f"{result.total} matching documents{more}")
 
 
 @click.command()

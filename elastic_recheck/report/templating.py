@@ -7,18 +7,14 @@ found, in this order:
 1. ``--templates DIR`` (per template: a file there overrides the built-in
    one of the same name; ``DIR/static/*`` overrides or adds static files);
 2. ``$ELASTIC_RECHECK_WEB`` (a directory holding ``templates/`` and ``static/``);
-3. ``web/`` next to the package (a source checkout or an editable install);
-4. ``<prefix>/share/elastic-recheck/web`` where pip installs the ``data_files``
-   of ``setup.cfg`` (``sys.prefix`` for a virtualenv or system install, the
-   user base for ``pip install --user``).
+3. ``web/`` next to the package (a source checkout or an editable install),
+   else ``<prefix>/share/elastic-recheck/web`` where pip installs the
+   ``data_files`` of ``setup.cfg`` (see :mod:`elastic_recheck.resources`).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import site
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -26,24 +22,15 @@ from urllib.parse import quote, urlsplit
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
+from elastic_recheck import resources
 from elastic_recheck.errors import ConfigError
 from elastic_recheck.stats import humanize_delta, to_ms
 
 ENV_WEB = "ELASTIC_RECHECK_WEB"
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def web_dir_candidates() -> list[Path]:
-    out: list[Path] = []
-    env = os.environ.get(ENV_WEB)
-    if env:
-        out.append(Path(env).expanduser())
-    out.append(_PACKAGE_DIR.parent / "web")
-    out.append(Path(sys.prefix) / "share" / "elastic-recheck" / "web")
-    user_base = site.getuserbase()
-    if user_base:
-        out.append(Path(user_base) / "share" / "elastic-recheck" / "web")
-    return out
+    return resources.candidates("web", ENV_WEB)
 
 
 def web_dir() -> Path:
@@ -51,12 +38,7 @@ def web_dir() -> Path:
 
     :raises ConfigError: when none of the candidate locations has them.
     """
-    candidates = web_dir_candidates()
-    for c in candidates:
-        if (c / "templates" / "base.html").is_file():
-            return c
-    tried = ", ".join(str(c) for c in candidates)
-    raise ConfigError(f"site templates not found (looked in {tried}); set ${ENV_WEB}")
+    return resources.find("web", "templates/base.html", ENV_WEB)
 
 
 def safe_url(value: Any) -> str | None:

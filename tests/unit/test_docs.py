@@ -26,3 +26,25 @@ def test_every_setting_has_help() -> None:
         assert s.help.strip(), (s.section, s.key)
     keys = [(s.section, s.key) for s in SETTINGS]
     assert len(keys) == len(set(keys)), "a setting is declared twice"
+
+
+def _indented_commands(text: str) -> list[str]:
+    return [ln.strip() for ln in text.splitlines() if ln.startswith("    ") and not ln.startswith("     ")]
+
+
+def test_quick_start_uses_a_virtualenv_and_ci_runs_the_readme_test_command() -> None:
+    quick = README[README.index("## Quick start"):README.index("### Live variant")]
+    demo_cmd, test_cmd = [c for c in _indented_commands(quick) if "venv" in c or "tox" in c][:2]
+    # Debian 12's system Python refuses `pip install` outside a virtualenv (PEP 668).
+    assert demo_cmd.startswith("python3 -m venv .venv && . .venv/bin/activate && ")
+    assert demo_cmd.endswith("pip install -e . && elastic-recheck demo")
+    assert test_cmd.endswith("tox") and "python3 -m pip" not in test_cmd
+    ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
+    lines = ci.splitlines()
+    assert lines[lines.index("# The README's test command:") + 1] == test_cmd
+    assert "python3 -m venv .venv" in ci
+
+
+def test_gitignore_covers_what_the_demo_writes() -> None:
+    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().splitlines()
+    assert "/er-demo/" in ignored

@@ -1,0 +1,59 @@
+"""Where the files shipped next to the package live: ``web/``, ``sample/``, ``queries/``.
+
+They are top-level directories of the source tree. A checkout or an editable
+install finds them next to the package; ``pip install .`` copies them, as the
+``data_files`` of ``setup.cfg``, to ``<prefix>/share/elastic-recheck/<name>``.
+Candidates, in order:
+
+1. ``$ELASTIC_RECHECK_<NAME>`` when the caller names that variable;
+2. ``<name>/`` next to the package (a source checkout or an editable install);
+3. ``<prefix>/share/elastic-recheck/<name>`` for ``sys.prefix`` (a virtualenv
+   or system install), the prefix the package itself was installed under
+   (``pip install --prefix``), and the user base (``pip install --user``).
+"""
+
+from __future__ import annotations
+
+import os
+import site
+import sys
+from pathlib import Path
+
+from elastic_recheck.errors import ConfigError
+
+#: The directory holding the ``elastic_recheck`` package.
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent
+
+
+def candidates(name: str, env: str | None = None) -> list[Path]:
+    """Every place ``name`` (``web``, ``sample``, ``queries``) may be, most specific first."""
+    out: list[Path] = []
+    if env and os.environ.get(env):
+        out.append(Path(os.environ[env]).expanduser())
+    out.append(PACKAGE_PARENT / name)
+    prefixes = [Path(sys.prefix)]
+    if PACKAGE_PARENT.name in ("site-packages", "dist-packages") and len(PACKAGE_PARENT.parents) > 2:
+        prefixes.append(PACKAGE_PARENT.parents[2])  # <prefix>/lib/pythonX.Y/site-packages
+    user_base = site.getuserbase()
+    if user_base:
+        prefixes.append(Path(user_base))
+    for prefix in prefixes:
+        path = prefix / "share" / "elastic-recheck" / name
+        if path not in out:
+            out.append(path)
+    return out
+
+
+def find(name: str, marker: str | None = None, env: str | None = None) -> Path:
+    """The first candidate directory for ``name`` that holds ``marker`` (a relative file path;
+    ``None``: any existing directory).
+
+    :raises ConfigError: naming every place looked at.
+    """
+    tried = candidates(name, env)
+    for path in tried:
+        if (path / marker).is_file() if marker else path.is_dir():
+            return path
+    hint = f"; set ${env}" if env else ""
+    what = f"{name}/{marker}" if marker else f"{name}/"
+    raise ConfigError(f"{what} not found (looked in {', '.join(map(str, tried))}){hint}")
