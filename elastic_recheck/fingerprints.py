@@ -8,7 +8,8 @@ A fingerprint is a Lucene ``query_string`` plus options::
     suppress-notification: false   # matched, but the bot stays silent
     allow-nonvoting: false         # also count non-voting jobs
     test_ids: [tempest.api...]     # match only if one of these tests failed
-    resolved_at: 2024-01-31        # the bug was fixed then (hits after = it came back)
+    resolved_at: 2024-01-31        # the bug was fixed then (hits after = it came back);
+                                   # also `date` output: Tue Dec 10 12:08:42 EST 2013
     bug_title: "..."               # offline title (no tracker needed)
     projects: [openstack/nova]     # offline affected projects
 
@@ -23,15 +24,15 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from elastic_recheck.errors import FingerprintError, QuerySyntaxError
 from elastic_recheck.query_ast import Query
 from elastic_recheck.schema import DEFAULT_MAPPING, Mapping
+from elastic_recheck.timeutil import parse_fingerprint_time
 
 LOG = logging.getLogger(__name__)
 
@@ -89,16 +90,13 @@ class LoadResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _parse_time(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if isinstance(value, str):
-        text = value.strip().replace("Z", "+00:00")
-        parsed = datetime.fromisoformat(text)
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise ValueError(f"not a date: {value!r}")
+def _key_position(root: yaml.Node | None, key: str) -> tuple[int | None, int | None]:
+    """1-based line and column of ``key`` in the file's top mapping (None when absent)."""
+    if isinstance(root, yaml.MappingNode):
+        for k, _value in root.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return k.start_mark.line + 1, k.start_mark.column + 1
+    return None, None
 
 
 def query_node(root: yaml.Node | None) -> yaml.ScalarNode | None:
@@ -228,38 +226,41 @@ def parse_fingerprint(
     if not query.strip():
         raise FingerprintError(name, "'query' is empty", qline, qcol)
 
+    def bad(key: str, message: str) -> FingerprintError:
+        return FingerprintError(name, message, *_key_position(root, key))
+
     def flag(key: str) -> bool:
         value = data.get(key, False)
         if value is None:
             return False
         if not isinstance(value, bool):
-            raise FingerprintError(name, f"'{key}' must be true or false, not {value!r}")
+            raise bad(key, f"'{key}' must be true or false, not {value!r}")
         return value
 
     test_ids = data.get("test_ids") or []
     if isinstance(test_ids, str):
         test_ids = [test_ids]
     if not isinstance(test_ids, list) or not all(isinstance(t, str) for t in test_ids):
-        raise FingerprintError(name, "'test_ids' must be a list of test ids")
+        raise bad("test_ids", "'test_ids' must be a list of test ids")
 
     resolved_at = None
     if data.get("resolved_at") is not None:
         try:
-            resolved_at = _parse_time(data["resolved_at"])
+            resolved_at = parse_fingerprint_time(data["resolved_at"])
         except ValueError as exc:
-            raise FingerprintError(name, f"'resolved_at': {exc}") from None
+            raise bad("resolved_at", f"'resolved_at': {exc}") from None
 
     projects = data.get("projects") or []
     if isinstance(projects, str):
         projects = [projects]
     if not isinstance(projects, list) or not all(isinstance(x, str) for x in projects):
-        raise FingerprintError(name, "'projects' must be a list of project names")
+        raise bad("projects", "'projects' must be a list of project names")
     title = data.get("bug_title")
     if title is not None and not isinstance(title, str):
-        raise FingerprintError(name, "'bug_title' must be a string")
+        raise bad("bug_title", "'bug_title' must be a string")
     bug_url = data.get("bug_url")
     if bug_url is not None and not isinstance(bug_url, str):
-        raise FingerprintError(name, "'bug_url' must be a string")
+        raise bad("bug_url", "'bug_url' must be a string")
 
     try:
         ast = lucene.parse(query, mapping=mapping, es_mode=es_mode)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from dateutil import parser as date_parser
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -39,3 +42,47 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
 
 def to_ms(dt: datetime) -> int:
     return int(dt.timestamp() * 1000)
+
+
+#: UTC offsets (hours) of the zone abbreviations the ``date`` command printed
+#: on the machines that wrote the original's ``resolved_at`` values.
+US_ZONES: dict[str, int] = {
+    "UTC": 0, "GMT": 0, "Z": 0,
+    "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6,
+    "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10,
+}
+_DATE_OUTPUT = re.compile(r"^[A-Za-z]{3},? +[A-Za-z]{3} +\d{1,2} +\d{1,2}:\d{2}(:\d{2})? +(?P<zone>[A-Za-z]+) +\d{4}$")
+
+
+def parse_fingerprint_time(value: Any) -> datetime:
+    """A fingerprint's ``resolved_at``: a YAML date/datetime, ISO 8601, or ``date`` output.
+
+    ``date`` output is what every historical fingerprint used, e.g.
+    ``Tue Dec 10 12:08:42 EST 2013`` or ``Mon Jan  6 13:20:28 PST 2014``;
+    the zone must be one of :data:`US_ZONES`. Naive values are UTC.
+    """
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, str):
+        raise ValueError(f"not a date: {value!r}")
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        m = _DATE_OUTPUT.match(text)
+        if m is None:
+            raise ValueError(
+                f"not a date: {value!r} (use ISO 8601, e.g. 2014-01-06T13:20:28-08:00, "
+                "or the date command's output, e.g. Mon Jan  6 13:20:28 PST 2014)"
+            ) from None
+        zone = m.group("zone").upper()
+        if zone not in US_ZONES:
+            raise ValueError(f"unknown time zone {m.group('zone')!r} in {value!r} (known: {', '.join(US_ZONES)})") from None
+        try:
+            result: datetime = date_parser.parse(text, tzinfos={zone: US_ZONES[zone] * 3600})
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"not a date: {value!r} ({exc})") from None
+        return result
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
