@@ -114,6 +114,7 @@ SETTINGS: tuple[Setting, ...] = (
     # [ircbot]
     Setting("ircbot", "nick", "RecheckWatchBot", "IRC nick"),
     Setting("ircbot", "pass", "", "NickServ password", secret=True),
+    Setting("ircbot", "server_password", "", "IRC server password (sent as PASS), for servers that need one", secret=True),
     Setting("ircbot", "server", "", "IRC server host (empty: IRC off)"),
     Setting("ircbot", "port", 6667, "IRC server port"),
     Setting("ircbot", "ssl", False, "connect with TLS"),

@@ -19,7 +19,9 @@ written (the bot's journal forgets it then; see :mod:`elastic_recheck.state`).
 
 What the thread does:
 
-* connects (TLS optional, connect timeout), registers, identifies with
+* connects (TLS optional, connect timeout), sends ``PASS <server_password>``
+  first when the server needs one (``[ircbot] server_password``, as the
+  original bot did), registers, identifies with
   NickServ (``PRIVMSG NickServ :identify <pass>``) when a password is set;
 * if the nick is in use, registers as ``nick_`` (``nick__``, ...), asks
   NickServ to GHOST the old session when it has a password, and tries to
@@ -35,8 +37,8 @@ What the thread does:
   ``ping_interval`` s of silence) and reconnects with exponential backoff
   (``reconnect_min`` doubling to ``reconnect_max``, with jitter).
 
-The NickServ password is never logged: this module never logs it and a
-logging filter masks it in the ``irc.client`` debug log of raw lines.
+The NickServ and server passwords are never logged: this module never logs
+them and a logging filter masks them in the ``irc.client`` debug log of raw lines.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ import irc.client
 from jaraco.stream import buffer as jaraco_buffer
 
 from elastic_recheck.channels import channel_name, clean_text
+from elastic_recheck.cli import RedactSecrets
 
 if TYPE_CHECKING:
     from elastic_recheck.config import Config
@@ -186,6 +189,8 @@ class IrcSettings:
     port: int = 6667
     nick: str = "RecheckWatchBot"
     password: str = field(default="", repr=False)
+    #: Sent as ``PASS`` before registering (servers that need a password).
+    server_password: str = field(default="", repr=False)
     use_ssl: bool = False
     channels: tuple[str, ...] = ()
     #: TLS context (default: system CAs, hostname verified).
@@ -210,7 +215,7 @@ class IrcSettings:
 
     @classmethod
     def from_config(cls, config: Config, channels: Iterable[str] = (), **overrides: Any) -> IrcSettings | None:
-        """``[ircbot] server port nick pass ssl``; None when ``server`` is empty (IRC off)."""
+        """``[ircbot] server port nick pass server_password ssl``; None when ``server`` is empty (IRC off)."""
         server = str(config.get("ircbot", "server") or "").strip()
         if not server:
             return None
@@ -219,6 +224,7 @@ class IrcSettings:
             port=int(config.get("ircbot", "port")),
             nick=str(config.get("ircbot", "nick")),
             password=str(config.get("ircbot", "pass") or ""),
+            server_password=str(config.get("ircbot", "server_password") or ""),
             use_ssl=bool(config.get("ircbot", "ssl")),
             channels=tuple(channel_name(c) for c in channels),
             **overrides,
@@ -229,23 +235,6 @@ class _LenientLineBuffer(jaraco_buffer.DecodingLineBuffer):  # type: ignore[misc
     """Other people's messages may not be UTF-8: replace, don't crash."""
 
     errors = "replace"
-
-
-class _RedactFilter(logging.Filter):
-    """Masks a secret in log records (the irc library logs every raw line at DEBUG)."""
-
-    def __init__(self, secret: str) -> None:
-        super().__init__()
-        self.secret = secret
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secret:
-            return True
-        msg = record.getMessage()
-        if self.secret in msg:
-            record.msg = msg.replace(self.secret, "***")
-            record.args = None
-        return True
 
 
 @dataclass
@@ -271,7 +260,8 @@ class IrcNotifier:
             self._want(channel_name(c))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._redact = _RedactFilter(settings.password)
+        # the irc library logs every raw line (PASS and NickServ identify included) at DEBUG
+        self._redact = RedactSecrets([p for p in (settings.password, settings.server_password) if p])
         self._bucket = TokenBucket(settings.rate, settings.burst, clock)
         # Reactor-thread state (only touched by the reactor thread).
         self._reactor: irc.client.Reactor | None = None
@@ -452,7 +442,8 @@ class IrcNotifier:
         self._reset_connection_state()
         LOG.info("connecting to IRC %s:%d%s as %s", s.server, s.port, " (TLS)" if s.use_ssl else "", s.nick)
         try:
-            self._conn.connect(s.server, s.port, s.nick, username=s.nick.lower()[:10] or "bot",
+            self._conn.connect(s.server, s.port, s.nick, password=s.server_password or None,
+                               username=s.nick.lower()[:10] or "bot",
                                ircname=s.realname, connect_factory=self._connect_socket)
         except irc.client.ServerConnectionError as exc:
             self._schedule_reconnect(f"cannot connect: {exc}")

@@ -16,7 +16,7 @@ from elastic_recheck.bot import Bot, BotSettings, parse_required_files
 from elastic_recheck.cli import AppContext
 from elastic_recheck.commands import note, queries_option
 from elastic_recheck.config import Config, _list
-from elastic_recheck.errors import ElasticRecheckError, StoreError
+from elastic_recheck.errors import ConfigError, ElasticRecheckError, StoreError
 from elastic_recheck.fingerprints import load_fingerprints
 from elastic_recheck.state import BotState
 
@@ -39,7 +39,12 @@ class EchoReviewer:
 def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
     from elastic_recheck.comments import load_messages
 
+    setting = "[recheckwatch] messages" if cfg.get("recheckwatch", "messages") else "[ircbot] channel_config"
     messages_file = cfg.get("recheckwatch", "messages") or cfg.get("ircbot", "channel_config")
+    try:
+        messages = load_messages(messages_file) if messages_file else {}
+    except ConfigError as exc:  # one line naming the setting and the file (the original: a traceback)
+        raise ConfigError(f"{setting}: {exc}") from None
     settings = BotSettings(
         ci_users=tuple(cfg.ci_usernames),
         results=tuple(_list(str(cfg.get("recheckwatch", "results")))),
@@ -50,7 +55,7 @@ def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
         workers=int(cfg.get("recheckwatch", "workers")),
         refused_grace_s=float(cfg.get("recheckwatch", "refused_grace")),
         required_files=parse_required_files(str(cfg.get("recheckwatch", "required_files"))),
-        messages=load_messages(messages_file) if messages_file else {},
+        messages=messages,
     )
     for key, value in overrides.items():
         if value is not None:
@@ -187,13 +192,16 @@ def bot(
     if readiness_timeout is None and replay_file is not None and static_store:
         readiness_timeout = 0.0
         LOG.info("replay on a static embedded store: logs are checked once, no waiting")
-    settings = settings_from_config(
-        cfg,
-        deadline_s=readiness_timeout,
-        workers=workers,
-        dry_run=dry_run or None,
-        comment=False if no_comment else None,
-    )
+    try:
+        settings = settings_from_config(
+            cfg,
+            deadline_s=readiness_timeout,
+            workers=workers,
+            dry_run=dry_run or None,
+            comment=False if no_comment else None,
+        )
+    except ElasticRecheckError as exc:  # e.g. [ircbot] channel_config names a missing file
+        raise click.ClickException(str(exc)) from None
     tmpdir = None
     if state_path is None and dry_run:
         # A dry run must not mark anything as reported in the real ledger.
@@ -223,7 +231,10 @@ def bot(
         from elastic_recheck.gerrit import GerritReviewer
 
         reviewer = GerritReviewer.from_config(cfg)
-    irc_reporter, notifier = _irc_reporter(app, not no_irc, dry_run, bugs)
+    try:
+        irc_reporter, notifier = _irc_reporter(app, not no_irc, dry_run, bugs)
+    except ElasticRecheckError as exc:
+        raise click.ClickException(str(exc)) from None
 
     log_fetcher = None
     if cfg.backend == "embedded" and cfg.get("zuul", "url"):
