@@ -12,7 +12,7 @@ import pytest
 
 from elastic_recheck.config import load_config
 from elastic_recheck.irc import IrcNotifier
-from tests.fixtures.ircd import NgircdServer
+from tests.fixtures.ircd import NgircdServer, running_ngircd
 from tests.fixtures.original import original_config
 
 SERVER_PASSWORD = "srv-pass-4711"
@@ -21,14 +21,8 @@ SERVER_PASSWORD = "srv-pass-4711"
 @pytest.fixture
 def locked_ngircd(tmp_path: Path) -> Iterator[NgircdServer]:
     """An ngircd that refuses clients without the server password."""
-    directory = tmp_path / "ngircd-locked"
-    directory.mkdir()
-    server = NgircdServer(directory, password=SERVER_PASSWORD)
-    server.start()
-    try:
+    with running_ngircd(tmp_path / "ngircd-locked", password=SERVER_PASSWORD) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _config(shared_data: Path, tmp_path: Path, server: NgircdServer, password: str | None) -> Path:
