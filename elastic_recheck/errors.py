@@ -44,12 +44,16 @@ class FingerprintError(ElasticRecheckError):
         self.col = col
 
     def __str__(self) -> str:
+        return self.describe(self.path)
+
+    def describe(self, path: str) -> str:
+        """``path:line:col: message``, naming the file as ``path`` (e.g. without its directory)."""
         pos = ""
         if self.line is not None:
             pos = f":{self.line}"
             if self.col is not None:
                 pos += f":{self.col}"
-        return f"{self.path}{pos}: {self.message}"
+        return f"{path}{pos}: {self.message}"
 
 
 class BackendError(ElasticRecheckError):

@@ -96,6 +96,24 @@ def dense_series(
     return series
 
 
+def day_buckets(builds: Iterable[BuildInfo], start: datetime, end: datetime) -> list[Bucket]:
+    """Distinct builds per UTC day of ``[start, end)`` by ``build_status``, one bucket per day (empty ones too).
+
+    A build counts once, on the day of its newest matching line in the
+    window (``last_seen``, as the "failed in 24 h" counts use it), so the
+    buckets of a bug add up to its build counts. Builds without a status
+    count as ``"unknown"``.
+    """
+    starts = bucket_starts(start, end, DAY)
+    counts: dict[datetime, Counter[str]] = {t: Counter() for t in starts}
+    for b in builds:
+        seen = b.last_seen
+        if seen is None or not start <= seen < end:
+            continue
+        counts[floor_time(seen, DAY)][str(b.fields.get("build_status") or "unknown")] += 1
+    return [Bucket(start=t, counts=dict(counts[t])) for t in starts]
+
+
 def builds_since(builds: Iterable[BuildInfo], since: datetime, status: str | None = None) -> list[BuildInfo]:
     """Builds with a matching document at or after ``since`` (optionally of one status).
 

@@ -78,9 +78,8 @@ def _load(app: AppContext, queries_dir: Path | None) -> LoadResult:
 
 
 def _backend_name(app: AppContext) -> str:
-    if app.config.backend == "embedded":
-        return f"embedded store {app.store_path}"
-    return app.config.backend
+    """The backend as the published pages name it (no local path, no URL)."""
+    return "embedded store" if app.config.backend == "embedded" else app.config.backend
 
 
 def _bug_data(app: AppContext, result: LoadResult) -> dict[str, BugData]:

@@ -1,150 +1,233 @@
-"""Trend charts as inline SVG, generated in Python.
+"""Trend charts as inline SVG, generated in Python (no JavaScript).
 
-No JavaScript library is involved, so pages work offline and from
-``file://``. Every bucket that holds at least one build becomes one
-``<g class="bar">`` (with one ``<rect>`` per build status, stacked), so a test
-can count bars against the backend's histogram. Every text that comes from
-the store (status names) is escaped; CSS classes are chosen from a fixed set.
+A chart shows distinct builds per UTC day of the window (see
+:func:`elastic_recheck.stats.day_buckets`), one slot per day and a date
+under it, so the pages work offline and from ``file://``. Every day with at
+least one build becomes one ``<g class="bar">`` holding a ``<title>`` (the
+browser's tooltip: the date and the count per build status) and one
+``<rect>`` per status, stacked; its total is written above it.
+
+Failures and successes differ without colour: failed builds are solid and
+always at the bottom of a bar, successful ones are hollow (outlined) and on
+top, other statuses sit between. The palette is Okabe-Ito's
+(colour-blind safe); :func:`legend` names every class a chart uses.
+
+The width follows the page: the bars live in a nested SVG with a
+``viewBox`` stretched to the chart's width, while the text is placed in
+percent, so labels keep their size on a phone and on a wide screen. Every
+text that comes from the store (status names) is escaped; CSS classes come
+from a fixed set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from markupsafe import Markup, escape
 
 from elastic_recheck.search import Bucket
-from elastic_recheck.stats import DAY, HOUR, floor_time, status_labels, to_ms
+from elastic_recheck.stats import DAY
+
+FAILURE = "FAILURE"
+SUCCESS = "SUCCESS"
 
 #: build_status -> CSS class (anything else is "st-other").
 STATUS_CLASS = {
-    "FAILURE": "st-failure",
-    "SUCCESS": "st-success",
+    FAILURE: "st-failure",
     "POST_FAILURE": "st-post-failure",
     "TIMED_OUT": "st-timeout",
+    SUCCESS: "st-success",
 }
+
+#: CSS class -> legend text, in stacking order (bottom first).
+LEGEND = {
+    "st-failure": "failed build",
+    "st-post-failure": "post failure",
+    "st-timeout": "timed out",
+    "st-other": "other result",
+    "st-success": "successful build",
+}
+
+#: build_status -> how a bar's tooltip names it (other statuses as they are).
+TOOLTIP = {FAILURE: "failed", "POST_FAILURE": "post failure", "TIMED_OUT": "timed out", SUCCESS: "succeeded"}
+
+#: Width of one day slot in the bars' own coordinates (the viewBox is stretched).
+SLOT = 100
+#: Gap on each side of a bar, in slot units.
+GAP = 14
 
 
 @dataclass(frozen=True)
 class ChartSize:
-    width: int = 720
-    height: int = 160
-    left: int = 34
+    """``width`` is a CSS length (the large charts follow the page); heights are pixels."""
+
+    width: str = "100%"
+    height: int = 180
+    #: Room above the bars for their totals.
+    top: int = 16
+    #: Room below for the dates.
     bottom: int = 18
-    top: int = 6
-    right: int = 6
+    #: Label every day under its bar (else only the first and last day).
+    every_date: bool = True
 
 
-SMALL = ChartSize(width=360, height=64, left=26, bottom=14, top=4, right=2)
+#: The bug pages' charts: as wide as the page.
 LARGE = ChartSize()
+#: The index sparklines.
+SMALL = ChartSize(width="260", height=62, top=12, bottom=13, every_date=False)
 
 
 def status_class(status: str) -> str:
     return STATUS_CLASS.get(status, "st-other")
 
 
+def stack_order(statuses: Iterable[str]) -> list[str]:
+    """Statuses bottom first: failures, then the other statuses (sorted), successes on top."""
+    seen = set(statuses)
+    middle = sorted(seen - {FAILURE, SUCCESS})
+    return [s for s in (FAILURE,) if s in seen] + middle + [s for s in (SUCCESS,) if s in seen]
+
+
 def _fmt(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
-def bars_in_window(buckets: Sequence[Bucket], start: datetime, end: datetime) -> list[Bucket]:
-    """The buckets a chart draws: those with builds, overlapping ``[start, end)``."""
-    first = floor_time(start, HOUR)
-    return [b for b in buckets if b.total > 0 and first <= b.start < end]
+def bars_in_window(days: Sequence[Bucket]) -> list[Bucket]:
+    """The day buckets a chart draws as bars: those with builds."""
+    return [b for b in days if b.total > 0]
+
+
+def _day_title(b: Bucket, order: Sequence[str], start: datetime, end: datetime) -> str:
+    part = ""
+    if b.start < start:
+        part = f" (from {start:%H:%M} UTC)"
+    elif b.start + DAY > end:
+        part = f" (until {end:%H:%M} UTC)"
+    detail = ", ".join(f"{b.counts[s]} {TOOLTIP.get(s, s)}" for s in order if b.counts.get(s))
+    total = f"{b.total} build{'s' if b.total != 1 else ''}"
+    return f"{b.start:%a %Y-%m-%d}{part}: {total} ({detail})"
+
+
+def _date_label(t: datetime, first: bool, prev: datetime | None) -> str:
+    """``Nov 10`` for the first label and at a new month, else the day of the month."""
+    if first or prev is None or prev.month != t.month:
+        return f"{t:%b} {t.day}"
+    return str(t.day)
 
 
 def trend_svg(
-    buckets: Sequence[Bucket],
+    days: Sequence[Bucket],
     start: datetime,
     end: datetime,
     *,
-    interval: timedelta = HOUR,
     size: ChartSize = LARGE,
     label: str = "",
-    compact: bool = False,
 ) -> Markup:
-    """A bar chart of distinct builds per bucket, stacked by build status.
+    """A bar chart of distinct builds per day, stacked by build status.
 
-    ``compact`` draws one plain rect per bucket (red when it holds a failure)
-    without per-bar tooltips, for pages with hundreds of charts.
+    ``days`` are one bucket per UTC day of ``[start, end)`` in order (empty
+    days included, as :func:`~elastic_recheck.stats.day_buckets` returns them).
     """
-    first = floor_time(start, interval)
-    span_ms = max(1, to_ms(end) - to_ms(first))
-    plot_w = size.width - size.left - size.right
-    plot_h = size.height - size.top - size.bottom
-    bars = bars_in_window(buckets, start, end)
+    n = max(1, len(days))
+    bars = bars_in_window(days)
     ymax = max((b.total for b in bars), default=0)
-    scale = plot_h / ymax if ymax else 0.0
-    bar_w = max(1.0, plot_w * (interval / timedelta(milliseconds=span_ms)) - 0.5)
-    base_y = size.top + plot_h
-
-    def x_of(t: datetime) -> float:
-        return size.left + plot_w * (to_ms(t) - to_ms(first)) / span_ms
-
-    title = label or "distinct builds per hour"
+    plot_h = size.height - size.top - size.bottom
+    order = stack_order(s for b in bars for s, c in b.counts.items() if c)
+    failed = sum(b.counts.get(FAILURE, 0) for b in bars)
+    total = sum(b.total for b in bars)
+    title = label or "distinct builds per day"
+    if days:
+        summary = f"{title}: {failed} failed of {total} builds, {days[0].start:%Y-%m-%d} to {days[-1].start:%Y-%m-%d}"
+    else:
+        summary = title
     parts: list[str] = [
         (
             f'<svg class="trend" xmlns="http://www.w3.org/2000/svg" role="img" '
-            f'width="{size.width}" height="{size.height}" viewBox="0 0 {size.width} {size.height}" '
-            f'data-bars="{len(bars)}" data-ymax="{ymax}" aria-label="{escape(title)}">'
-        )
+            f'width="{size.width}" height="{size.height}" '
+            f'data-bars="{len(bars)}" data-days="{len(days)}" data-ymax="{ymax}" aria-label="{escape(summary)}">'
+        ),
+        f"<title>{escape(summary)}</title>",
     ]
-    parts.append(f"<title>{escape(title)}</title>")
-    # Axes and day grid.
-    parts.append(
-        f'<line class="axis" x1="{size.left}" y1="{base_y}" x2="{size.width - size.right}" y2="{base_y}"/>'
-    )
-    parts.append(f'<line class="axis" x1="{size.left}" y1="{size.top}" x2="{size.left}" y2="{base_y}"/>')
-    parts.append(
-        f'<text class="ylabel" x="{size.left - 3}" y="{size.top + 8}" text-anchor="end">{ymax}</text>'
-    )
-    day = floor_time(first, DAY)
-    if day < first:
-        day += DAY
-    show_labels = size.width >= 500
-    while day < end:
-        x = _fmt(x_of(day))
-        parts.append(f'<line class="grid" x1="{x}" y1="{size.top}" x2="{x}" y2="{base_y}"/>')
-        if show_labels:
+    # Partial days (the window's first and last) get a light background.
+    for i, b in enumerate(days if bars else ()):
+        if b.start < start or b.start + DAY > end:
             parts.append(
-                f'<text class="xlabel" x="{x}" y="{size.height - 4}" text-anchor="middle">'
-                f"{day:%m-%d}</text>"
+                f'<rect class="partial" x="{_fmt(100 * i / n)}%" y="{size.top}" '
+                f'width="{_fmt(100 / n)}%" height="{plot_h}"/>'
             )
-        day += DAY
-    # Bars: one element of class "bar" per bucket with data.
-    order = status_labels(bars)
-    for b in bars:
-        x = _fmt(x_of(b.start))
-        if compact:
-            # One rect per bucket (index pages hold hundreds of charts).
-            h = max(0.5, b.total * scale)
-            cls = "st-failure" if b.counts.get("FAILURE") else status_class(order[0] if order else "")
-            parts.append(
-                f'<rect class="bar {cls}" x="{x}" y="{_fmt(base_y - h)}" width="{_fmt(bar_w)}" height="{_fmt(h)}"/>'
-            )
+    # The bars, in a nested SVG whose viewBox stretches to the chart's width.
+    vb_h = max(ymax, 1)
+    parts.append(
+        f'<svg class="plot" x="0" y="{size.top}" width="100%" height="{plot_h}" '
+        f'viewBox="0 0 {n * SLOT} {vb_h}" preserveAspectRatio="none">'
+    )
+    for i, b in enumerate(days):
+        if not b.total:
             continue
-        detail = ", ".join(f"{s} {b.counts[s]}" for s in order if b.counts.get(s))
+        x = i * SLOT + GAP
         parts.append(
-            f'<g class="bar" data-t="{to_ms(b.start)}" data-n="{b.total}">'
-            f"<title>{b.start:%Y-%m-%d %H:%M} UTC: {escape(detail)}</title>"
+            f'<g class="bar" data-day="{b.start:%Y-%m-%d}" data-n="{b.total}" data-failed="{b.counts.get(FAILURE, 0)}">'
+            f"<title>{escape(_day_title(b, order, start, end))}</title>"
         )
-        y = float(base_y)
+        y = float(vb_h)
         for s in order:
-            n = b.counts.get(s, 0)
-            if not n:
+            c = b.counts.get(s, 0)
+            if not c:
                 continue
-            h = max(0.5, n * scale)
-            y -= h
+            y -= c
             parts.append(
-                f'<rect class="{status_class(s)}" x="{x}" y="{_fmt(y)}" width="{_fmt(bar_w)}" height="{_fmt(h)}"/>'
+                f'<rect class="{status_class(s)}" x="{x}" y="{_fmt(y)}" width="{SLOT - 2 * GAP}" height="{c}"/>'
             )
         parts.append("</g>")
+    parts.append("</svg>")
+    base_y = size.top + plot_h
+    parts.append(f'<line class="axis" x1="0" y1="{base_y}" x2="100%" y2="{base_y}"/>')
+    # Totals above the bars, dates below.
+    scale = plot_h / vb_h
+    for i, b in enumerate(days):
+        if b.total:
+            y = base_y - b.total * scale - 3
+            parts.append(
+                f'<text class="count" x="{_fmt(100 * (i + 0.5) / n)}%" y="{_fmt(y)}" text-anchor="middle">{b.total}</text>'
+            )
+    date_y = size.height - 3
+    if size.every_date:
+        prev: datetime | None = None
+        for i, b in enumerate(days):
+            parts.append(
+                f'<text class="xlabel" x="{_fmt(100 * (i + 0.5) / n)}%" y="{date_y}" text-anchor="middle">'
+                f"{_date_label(b.start, i == 0, prev)}</text>"
+            )
+            prev = b.start
+    elif days:
+        parts.append(f'<text class="xlabel" x="0" y="{date_y}" text-anchor="start">{days[0].start:%b} {days[0].start.day}</text>')
+        if len(days) > 1:
+            last = days[-1].start
+            parts.append(f'<text class="xlabel" x="100%" y="{date_y}" text-anchor="end">{last:%b} {last.day}</text>')
     if not bars:
         parts.append(
-            f'<text class="empty" x="{size.left + plot_w / 2:.0f}" y="{size.top + plot_h / 2 + 4:.0f}" '
-            f'text-anchor="middle">no hits in this window</text>'
+            f'<text class="empty" x="50%" y="{size.top + plot_h // 2 + 4}" text-anchor="middle">no hits in this window</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def legend(statuses: Iterable[str] = (FAILURE, SUCCESS)) -> Markup:
+    """The key of the charts' classes, in stacking order (bottom first)."""
+    classes = []
+    for s in stack_order(statuses):
+        cls = status_class(s)
+        if cls not in classes:
+            classes.append(cls)
+    items = "".join(f'<span class="key {c}"><span class="swatch"></span>{LEGEND[c]}</span>' for c in classes)
+    return Markup(f'<span class="legend">{items}</span>')
+
+
+def chart_statuses(*charts: Sequence[Bucket]) -> set[str]:
+    """Every status that has builds in some of ``charts`` (always FAILURE and SUCCESS)."""
+    out = {FAILURE, SUCCESS}
+    for days in charts:
+        out.update(s for b in days for s, c in b.counts.items() if c)
+    return out

@@ -8,7 +8,8 @@ For every fingerprint this asks the backend for
   (``last_seen`` is the newest matching line of a build inside the window, so
   "failed builds seen in the last 24 h" is exact), and
 * an hourly distinct-build histogram per build status
-  (:meth:`SearchBackend.build_histogram`), for the chart and ``data``.
+  (:meth:`SearchBackend.build_histogram`), for graph.json's ``data`` (the
+  site's daily charts are drawn from the builds).
 
 Semantics kept from the original ``elastic-recheck-graph``: fingerprints
 count only voting jobs unless ``allow-nonvoting: true`` (stored as
@@ -101,8 +102,6 @@ class BugStats:
     spec: QuerySpec
     builds: list[BuildInfo] = field(default_factory=list)
     histogram: list[Bucket] = field(default_factory=list)
-    #: Histogram restricted to the gate queue (site only).
-    gate_histogram: list[Bucket] | None = None
     samples: list[Hit] = field(default_factory=list)
     fails: int = 0
     fails24: int = 0
@@ -176,7 +175,6 @@ def collect_bug_stats(
     queue: str | None = None,
     suffix: str | None = None,
     histogram: bool = True,
-    gate_queue: str | None = None,
     samples: int = 0,
     progress: Progress | None = None,
 ) -> list[BugStats]:
@@ -185,8 +183,8 @@ def collect_bug_stats(
     Per fingerprint: one ``builds()`` call without the voting and queue
     filters (build-level fields, so filtering the returned builds is exact;
     see :func:`build_level_match`), then,
-    only when it found builds, the hourly histogram (and the gate queue's)
-    restricted to the wanted builds, and example lines from the newest failed
+    only when it found builds, the hourly histogram restricted to the wanted
+    builds, and example lines from the newest failed
     build. Quiet fingerprints cost one query.
 
     A fingerprint whose query the backend rejects gets ``error`` set and zero
@@ -204,10 +202,6 @@ def collect_bug_stats(
             stats.builds = newest_first(wanted)
             if histogram and stats.builds:
                 stats.histogram = backend.build_histogram(_histogram_spec(plain, found, stats.builds, spec), HOUR)
-            gate = [b for b in stats.builds if str(b.fields.get("build_queue")) == gate_queue]
-            if gate_queue is not None and gate:
-                gate_filter = replace(spec, filters=replace(spec.filters, build_queue=gate_queue))
-                stats.gate_histogram = backend.build_histogram(_histogram_spec(plain, found, gate, gate_filter), HOUR)
             failed = [b for b in stats.builds if b.fields.get("build_status") == "FAILURE"]
             if samples and failed:
                 # Example lines from the newest failed build (one cheap, build-scoped search).

@@ -12,11 +12,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from elastic_recheck.errors import BackendError, FingerprintError
+from elastic_recheck.fingerprints import LoadResult
 from elastic_recheck.search import SearchBackend
-from elastic_recheck.stats import humanize_delta, lag, to_ms
+from elastic_recheck.stats import DAY, floor_time, humanize_delta, lag, to_ms
 
 LOG = logging.getLogger(__name__)
 
@@ -61,6 +63,8 @@ class Health:
     #: (bug, message): fingerprints the backend rejected.
     query_errors: tuple[tuple[str, str], ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    #: Start of the report window (for :attr:`no_data_in_window`).
+    window_start: datetime | None = None
 
     @property
     def status(self) -> str:
@@ -82,6 +86,23 @@ class Health:
     def lagging(self) -> bool:
         value = self.lag
         return value is None or value > LAG_WARNING
+
+    @property
+    def no_data_in_window(self) -> bool:
+        """The backend answered, but its newest event is older than the window (or it is empty).
+
+        Every count of the pages is then zero; they say so in a banner.
+        """
+        if not self.probe.up or self.window_start is None:
+            return False
+        newest = self.probe.newest_event
+        return newest is None or newest < self.window_start
+
+    @property
+    def data_end(self) -> datetime | None:
+        """The UTC midnight after the newest event: a ``--now`` whose window holds the newest data."""
+        newest = self.probe.newest_event
+        return None if newest is None else floor_time(newest, DAY) + DAY
 
     @property
     def failed_fingerprints(self) -> int:
@@ -110,4 +131,17 @@ class Health:
 
 
 def describe_load_errors(errors: Sequence[FingerprintError | str]) -> tuple[str, ...]:
-    return tuple(str(e) for e in errors)
+    """The load errors as published pages show them: file names, not server paths."""
+    return tuple(e.describe(Path(e.path).name) if isinstance(e, FingerprintError) else str(e) for e in errors)
+
+
+def public_warnings(load_result: LoadResult) -> tuple[str, ...]:
+    """The loader's warnings with each fingerprint file named by its file name (no server paths)."""
+    out = []
+    for w in load_result.warnings:
+        for fp in load_result.fingerprints:
+            if fp.path is not None and w.startswith(f"{fp.path}: "):
+                w = fp.path.name + w[len(str(fp.path)) :]
+                break
+        out.append(w)
+    return tuple(out)

@@ -52,7 +52,7 @@ from jinja2 import Environment
 from elastic_recheck.config import Config
 from elastic_recheck.errors import BackendError
 from elastic_recheck.fingerprints import LoadResult
-from elastic_recheck.report.charts import LARGE, SMALL, bars_in_window, trend_svg
+from elastic_recheck.report.charts import LARGE, SMALL, bars_in_window, chart_statuses, legend, trend_svg
 from elastic_recheck.report.graph import (
     SAMPLE_LINES,
     BugData,
@@ -63,7 +63,7 @@ from elastic_recheck.report.graph import (
     graph_json,
     sort_buglist,
 )
-from elastic_recheck.report.health import Health, describe_load_errors, probe_backend
+from elastic_recheck.report.health import Health, describe_load_errors, probe_backend, public_warnings
 from elastic_recheck.report.templating import copy_static, safe_url, template_env
 from elastic_recheck.report.uncategorized import (
     GROUPS,
@@ -75,7 +75,7 @@ from elastic_recheck.report.uncategorized import (
     uncategorized_json,
 )
 from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.search import BuildInfo, SearchBackend, TermCount
+from elastic_recheck.search import Bucket, BuildInfo, SearchBackend, TermCount
 from elastic_recheck.stale import (
     ACTIVE,
     CHECK,
@@ -90,6 +90,7 @@ from elastic_recheck.stats import (
     breakdown,
     bug_sort_key,
     builds_since,
+    day_buckets,
     failure_share,
     to_ms,
 )
@@ -250,7 +251,8 @@ def build_health(
         fingerprints=len(load_result.fingerprints),
         load_errors=describe_load_errors(load_result.errors),
         query_errors=tuple((s.bug, s.error) for s in stats if s.error),
-        warnings=tuple(load_result.warnings),
+        warnings=public_warnings(load_result),
+        window_start=window.start,
     )
 
 
@@ -295,7 +297,6 @@ def collect_site_data(
         backend,
         load_result.fingerprints,
         window,
-        gate_queue=gate_queue,
         samples=samples,
         progress=progress,
     )
@@ -555,24 +556,35 @@ class PageWriter:
 
     # -- pages
 
+    def day_charts(self, v: BugView) -> tuple[list[Bucket], list[Bucket]]:
+        """Distinct builds per day of the bug: all queues, and the gate queue."""
+        w = self.data.window
+        builds = v.stats.builds
+        gate = [b for b in builds if str(b.fields.get("build_queue")) == self.data.gate_queue]
+        return day_buckets(builds, w.start, w.now), day_buckets(gate, w.start, w.now)
+
     def bug_list(self, rel: str, kind: str, views: Sequence[BugView]) -> None:
         w = self.data.window
         rows = []
+        statuses: set[str] = set()
         for v in views:
-            hist = v.stats.gate_histogram if kind == "gate" else v.stats.histogram
-            hist = hist or []
+            days = self.day_charts(v)[1 if kind == "gate" else 0]
+            graphed = not v.fingerprint.suppress_graph
+            if graphed:
+                statuses |= chart_statuses(days)
             rows.append(
                 {
                     "view": v,
-                    "chart": trend_svg(hist, w.start, w.now, size=SMALL, compact=True, label=f"bug {v.bug}"),
-                    "bars": len(bars_in_window(hist, w.start, w.now)),
+                    # suppress-graph fingerprints are "not graphed" here too (their pages have the charts).
+                    "chart": trend_svg(days, w.start, w.now, size=SMALL, label=f"bug {v.bug}") if graphed else None,
+                    "bars": len(bars_in_window(days)),
                     "fails": v.gate_fails if kind == "gate" else v.stats.fails,
                     "fails24": v.gate_fails24 if kind == "gate" else v.stats.fails24,
                 }
             )
         returning = list(self.returning.values()) if kind == "index" else []
         self.render("bugs.html", rel, current=kind, kind=kind, rows=rows, returning=returning,
-                    came_back=self.returning)
+                    came_back=self.returning, legend=legend(statuses or chart_statuses()))
 
     def bug(self, v: BugView) -> None:
         w = self.data.window
@@ -590,17 +602,18 @@ class PageWriter:
                 }
             )
         failed_builds = s.failed_builds()
-        gate_hist = s.gate_histogram or []
+        days, gate_days = self.day_charts(v)
         self.render(
             "bug.html",
             v.page,
             current="bug",
             view=v,
             fp=s.fingerprint,
-            chart=trend_svg(s.histogram, w.start, w.now, size=LARGE, label=f"bug {v.bug}: all queues"),
-            gate_chart=trend_svg(gate_hist, w.start, w.now, size=LARGE, label=f"bug {v.bug}: gate"),
-            bars=len(bars_in_window(s.histogram, w.start, w.now)),
-            gate_bars=len(bars_in_window(gate_hist, w.start, w.now)),
+            chart=trend_svg(days, w.start, w.now, size=LARGE, label=f"bug {v.bug}: all queues"),
+            gate_chart=trend_svg(gate_days, w.start, w.now, size=LARGE, label=f"bug {v.bug}: {self.data.gate_queue}"),
+            bars=len(bars_in_window(days)),
+            gate_bars=len(bars_in_window(gate_days)),
+            legend=legend(chart_statuses(days, gate_days)),
             breakdowns=breakdowns,
             recent=[self.build_row(b) for b in failed_builds[:RECENT_BUILDS]],
             recent_hidden=max(0, len(failed_builds) - RECENT_BUILDS),

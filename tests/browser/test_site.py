@@ -24,7 +24,7 @@ from elastic_recheck.report.graph import fingerprint_spec
 from elastic_recheck.report.site import bug_page, render_site
 from elastic_recheck.report.window import ReportWindow
 from elastic_recheck.search import Filters
-from elastic_recheck.stats import HOUR, floor_time, humanize_delta
+from elastic_recheck.stats import humanize_delta
 from tests.browser.conftest import StaticServer, console_errors
 from tests.fixtures.report_data import NOW, XSS_JOB, Dataset, bug_id, generate
 
@@ -87,29 +87,35 @@ def test_file_url_works_offline(chromium: Any, rendered: tuple[Path, Any, Datase
 
     site = rendered[0]
     _load_clean(chromium, (site / "index.html").as_uri())
-    charts = chromium.find_elements(By.CSS_SELECTOR, "figure.chart svg")
-    assert len(charts) == 6
+    charts = chromium.find_elements(By.CSS_SELECTOR, "figure.chart svg.trend")
+    assert len(charts) == 5  # six fingerprints, one of them suppress-graph (not graphed)
     # The stylesheet applied (nav colours come from style.css).
     header = chromium.find_element(By.CSS_SELECTOR, "header.site")
     assert header.value_of_css_property("background-color") != "rgba(0, 0, 0, 0)"
     _load_clean(chromium, (site / "integrated_gate.html").as_uri())
 
 
-def _expected_bars(store: Any, fp: Any, kind: str) -> int:
+def _expected_days(store: Any, fp: Any, kind: str) -> dict[str, int]:
+    """Distinct builds per UTC day (of their last matching line) from the backend's own build list."""
     spec = fingerprint_spec(fp, WINDOW)
     if kind == "gate":
         spec = replace(spec, filters=Filters(voting=spec.filters.voting, build_queue="gate"))
-    first = floor_time(WINDOW.start, HOUR)
-    return sum(1 for b in store.build_histogram(spec, HOUR) if b.total > 0 and first <= b.start < WINDOW.now)
+    out: dict[str, int] = {}
+    for b in store.builds(spec):
+        if b.last_seen is not None and WINDOW.start <= b.last_seen < WINDOW.now:
+            day = f"{b.last_seen:%Y-%m-%d}"
+            out[day] = out.get(day, 0) + 1
+    return out
 
 
-def test_charts_have_one_bar_per_bucket_with_data(
+def test_charts_have_one_bar_per_day_with_builds(
     chromium: Any, served: StaticServer, rendered: tuple[Path, Any, Dataset]
 ) -> None:
     from selenium.webdriver.common.by import By
 
     site, store, ds = rendered
     fps = {fp.bug: fp for fp in load_fingerprints(site.parent / "queries").fingerprints}
+    graphed = [b for b, fp in fps.items() if not fp.suppress_graph]
     checked = 0
     for page in ["index.html", "gate.html"] + [bug_page(bug_id(k)) for k in range(ds.bugs)]:
         _open(chromium, served.url + page)
@@ -118,12 +124,18 @@ def test_charts_have_one_bar_per_bucket_with_data(
         for fig in figures:
             bug, kind = fig.get_attribute("data-bug"), fig.get_attribute("data-kind")
             bars = fig.find_elements(By.CSS_SELECTOR, "svg .bar")
-            want = _expected_bars(store, fps[bug], "gate" if kind == "gate" else "all")
-            assert len(bars) == want, (page, bug, kind)
-            for bar in bars[:5]:
-                assert bar.size["height"] > 0
+            want = _expected_days(store, fps[bug], "gate" if kind == "gate" else "all")
+            got = {bar.get_attribute("data-day"): int(bar.get_attribute("data-n")) for bar in bars}
+            assert got == want, (page, bug, kind)
+            # One date label per day of the window (ten full days here), or the first and last.
+            labels = [t.text for t in fig.find_elements(By.CSS_SELECTOR, "svg text.xlabel")]
+            assert labels == (["Nov 10"] + [str(d) for d in range(11, 20)] if "bug/" in page else ["Nov 10", "Nov 19"])
+            for bar in bars:
+                assert bar.size["height"] > 0 and bar.size["width"] > 2
+                title = bar.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+                assert bar.get_attribute("data-day") in title and f"{bar.get_attribute('data-n')} build" in title
             checked += 1
-    assert checked == 2 * ds.bugs + 2 * ds.bugs
+    assert checked == 2 * len(graphed) + 2 * ds.bugs
 
 
 def test_links_resolve(chromium: Any, served: StaticServer) -> None:

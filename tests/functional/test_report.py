@@ -225,10 +225,19 @@ def test_render_writes_every_page(site: Path, dataset: Dataset) -> None:
     for k in range(dataset.bugs):
         assert (site / bug_page(bug_id(k))).is_file()
     index = (site / "index.html").read_text()
-    # Every fingerprint is listed, suppressed ones too, each with a chart.
+    # Every fingerprint is listed, suppressed ones too; those are "not graphed"
+    # (the badge stands where the chart would be), the others have a chart.
     for k in range(dataset.bugs):
         assert f'data-bug="{bug_id(k)}"' in index
-    assert index.count('<svg class="trend"') == dataset.bugs
+    suppressed = [bug_id(k) for k in range(dataset.bugs) if dataset.options.get(k, {}).get("suppress-graph")]
+    assert suppressed
+    assert index.count('<svg class="trend"') == dataset.bugs - len(suppressed)
+    assert index.count("not graphed</span>") == len(suppressed)
+    for bug in suppressed:
+        row = index.split(f'<tr id="bug-{bug}"', 1)[1].split("</tr>", 1)[0]
+        assert "not graphed" in row and "<svg" not in row
+    # The bug page of a suppressed fingerprint still draws its charts.
+    assert (site / bug_page(suppressed[0])).read_text().count('<svg class="trend"') == 2
     # No leftovers of the atomic swap.
     assert [p.name for p in site.parent.iterdir()] == ["site"]
 
@@ -269,6 +278,13 @@ def test_render_health_lists_load_errors(store: Path, bad_queries: Path, tmp_pat
     assert len(health["load_errors"]) == 1 and "9999999.yaml" in health["load_errors"][0]
     assert "1 failed" in (out / "index.html").read_text()
     assert "9999999.yaml" in (out / "health.html").read_text()
+    # Published pages name files, never the server's directories (nor the store's path).
+    for page in out.rglob("*.html"):
+        text = page.read_text()
+        assert str(bad_queries) not in text and str(store) not in text, page
+        assert str(store.parent) not in text and str(Path.home()) not in text, page
+    assert health["load_errors"][0].startswith("9999999.yaml:")
+    assert health["backend"] == "embedded store"
 
 
 def test_render_replaces_previous_site_atomically(store: Path, queries: Path, tmp_path: Path) -> None:

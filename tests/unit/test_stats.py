@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from elastic_recheck import stats
-from elastic_recheck.report.charts import SMALL, bars_in_window, trend_svg
+from elastic_recheck.report.charts import SMALL, bars_in_window, legend, trend_svg
 from elastic_recheck.report.window import ReportWindow
 from elastic_recheck.search import Bucket, BuildInfo
 
@@ -153,27 +153,84 @@ def test_window_age_filters_fit_the_window() -> None:
         ReportWindow(now=datetime(2026, 1, 1), days=1)
 
 
-def test_chart_draws_one_bar_per_bucket_with_data() -> None:
-    start, end = T0 - timedelta(days=1), T0
-    buckets = [
-        Bucket(start=T0 - timedelta(hours=h), counts={"FAILURE": h % 3, "SUCCESS": 1 if h % 2 else 0})
-        for h in range(1, 30)
+def test_day_buckets_count_each_build_once_on_its_last_day() -> None:
+    start, end = T0 - timedelta(days=2, hours=6), T0 + timedelta(hours=5)
+    builds = [
+        build("a", "FAILURE", T0 - timedelta(days=2, hours=1)),
+        build("b", "SUCCESS", T0 - timedelta(days=2, hours=2)),
+        build("c", "FAILURE", T0 - timedelta(hours=1)),
+        build("d", "FAILURE", T0 - timedelta(hours=2)),
+        build("e", "", T0 + timedelta(hours=1)),
+        build("early", "FAILURE", start - timedelta(minutes=1)),  # outside the window
+        build("late", "FAILURE", end),  # the end is exclusive
+        BuildInfo(uuid="never", fields={"build_status": "FAILURE"}),
     ]
-    expected = [b for b in buckets if b.total and b.start >= start]
-    assert bars_in_window(buckets, start, end) == expected
-    svg = str(trend_svg(buckets, start, end))
-    assert svg.count('<g class="bar"') == len(expected)
-    small = str(trend_svg(buckets, start, end, size=SMALL, compact=True))
-    assert small.count('class="bar ') == len(expected)
-    assert "no hits" in str(trend_svg([], start, end))
+    days = stats.day_buckets(builds, start, end)
+    assert [d.start for d in days] == [T0 - timedelta(days=3), T0 - timedelta(days=2), T0 - timedelta(days=1), T0]
+    assert [dict(d.counts) for d in days] == [
+        {"FAILURE": 1, "SUCCESS": 1},  # 21:30 of the first (partial) day
+        {},
+        {"FAILURE": 2},
+        {"unknown": 1},
+    ]
+    assert sum(d.total for d in days) == 5
+
+
+def _days(counts: list[dict[str, int]]) -> list[Bucket]:
+    first = T0 - timedelta(days=len(counts))
+    return [Bucket(start=first + timedelta(days=i), counts=c) for i, c in enumerate(counts)]
+
+
+def test_chart_draws_one_bar_per_day_with_data_and_a_date_per_day() -> None:
+    days = _days([{"FAILURE": 2}, {}, {"FAILURE": 1, "SUCCESS": 3}, {"SUCCESS": 1}, {}])
+    start, end = days[0].start, T0
+    assert bars_in_window(days) == [days[0], days[2], days[3]]
+    svg = str(trend_svg(days, start, end))
+    assert svg.count('<g class="bar"') == 3
+    assert 'data-days="5"' in svg and 'data-ymax="4"' in svg
+    # One date under every day (month at the first), totals above the bars.
+    assert re.findall(r'class="xlabel"[^>]*>([^<]+)<', svg) == ["Nov 15", "16", "17", "18", "19"]
+    assert re.findall(r'class="count"[^>]*>(\d+)<', svg) == ["2", "4", "1"]
+    # A tooltip per bar with the date and the count per result.
+    titles = re.findall(r'<g class="bar"[^>]*><title>([^<]+)</title>', svg)
+    assert titles[1] == "Tue 2026-11-17: 4 builds (1 failed, 3 succeeded)"
+    # Failures at the bottom of a stacked bar, successes above them.
+    bar = svg[svg.index('data-day="2026-11-17"'):]
+    fail = re.search(r'<rect class="st-failure" x="\d+" y="([\d.]+)"', bar)
+    ok = re.search(r'<rect class="st-success" x="\d+" y="([\d.]+)"', bar)
+    assert fail and ok and float(ok.group(1)) < float(fail.group(1))
+    # The large chart follows the page's width; the bars stretch in a viewBox.
+    assert 'width="100%"' in svg and 'viewBox="0 0 500 4"' in svg
+    assert "no hits" in str(trend_svg(_days([{}, {}]), start, end))
+
+
+def test_sparkline_labels_the_first_and_last_day() -> None:
+    days = _days([{"FAILURE": 1}] + [{}] * 8 + [{"FAILURE": 2}])
+    svg = str(trend_svg(days, days[0].start, T0, size=SMALL))
+    assert re.findall(r'class="xlabel"[^>]*>([^<]+)<', svg) == ["Nov 10", "Nov 19"]
+    assert svg.count('<g class="bar"') == 2 and svg.count("<title>") == 3
+
+
+def test_chart_marks_partial_days_in_tooltips() -> None:
+    start, end = T0 - timedelta(days=1, hours=-6), T0 + timedelta(hours=9, minutes=30)
+    days = stats.day_buckets([build("a", "FAILURE", start), build("b", "FAILURE", T0)], start, end)
+    svg = str(trend_svg(days, start, end))
+    assert "2026-11-19 (from 06:00 UTC)" in svg and "2026-11-20 (until 09:30 UTC)" in svg
+    assert svg.count('class="partial"') == 2
 
 
 def test_chart_escapes_status_names() -> None:
     evil = '<script>alert(1)</script>'
-    svg = str(trend_svg([Bucket(start=T0 - timedelta(hours=1), counts={evil: 2})], T0 - timedelta(hours=3), T0))
+    svg = str(trend_svg(_days([{evil: 2}]), T0 - timedelta(days=1), T0))
     assert "<script>" not in svg
     assert "&lt;script&gt;" in svg
     assert 'class="st-other"' in svg
+
+
+def test_legend_names_every_class_in_stacking_order() -> None:
+    html = str(legend({"SUCCESS", "FAILURE", "TIMED_OUT", "ABORTED"}))
+    assert re.findall(r'class="key (st-[a-z-]+)"', html) == ["st-failure", "st-other", "st-timeout", "st-success"]
+    assert "failed build" in html and "successful build" in html
 
 
 def test_build_level_filters_match_what_the_backend_filter_keeps() -> None:
