@@ -25,7 +25,7 @@ LOG = logging.getLogger(__name__)
 #: name -> (module, attribute, one-line help shown in ``--help``)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": ("elastic_recheck.commands.demo", "demo", "Run the whole pipeline on the bundled sample data (no server)."),
-    "ingest": ("elastic_recheck.commands.ingest", "ingest", "Load CI log documents or a build's log files into the embedded store."),
+    "ingest": ("elastic_recheck.commands.ingest", "ingest", "Load CI log documents or a build's log files into the store or the configured cluster."),
     "search": ("elastic_recheck.commands.search", "search", "Search log lines with a Lucene query."),
     "query": ("elastic_recheck.commands.search", "query", "Show hits of one fingerprint and their top attribute values."),
     "classify": ("elastic_recheck.commands.classify", "classify", "Tell which known bugs explain failed builds."),
@@ -79,18 +79,34 @@ class AppContext:
             else:
                 mmap_size = mmap_mb * 1024 * 1024
             self._cache["store"] = EmbeddedStore(path, mmap_size=mmap_size)
+            LOG.info("backend: embedded store at %s", path)
         return self._cache["store"]
+
+    @property
+    def cluster(self) -> bool:
+        """True when ``[data_source]`` names a cluster (``backend``, or the old ``es_url`` alone)."""
+        return self.config.backend != "embedded"
 
     def backend(self) -> Any:
         """The configured SearchBackend."""
         if "backend" not in self._cache:
-            if self.config.backend == "embedded":
+            if not self.cluster:
                 self._cache["backend"] = self.store()
             else:
                 from elastic_recheck.search.elastic import backend_from_config
 
-                self._cache["backend"] = backend_from_config(self.config)
+                backend = backend_from_config(self.config)
+                LOG.info("backend: %s", backend.describe())
+                self._cache["backend"] = backend
         return self._cache["backend"]
+
+    def writer(self, flavor: str | None = None) -> Any:
+        """The cluster's bulk writer (``ingest`` and ``collect``; ``flavor`` overrides ``backend``)."""
+        from elastic_recheck.search.bulk import writer_from_config
+
+        writer = writer_from_config(self.config, flavor)
+        LOG.info("backend: %s (writing)", writer.backend.describe())
+        return writer
 
 
 class LazyGroup(click.Group):

@@ -18,8 +18,9 @@ Three parts:
   filters and samples them, fetches them on a thread pool and hands each
   build directory to a :class:`Sink`: the same ingest pipeline as
   ``elastic-recheck ingest`` (:func:`elastic_recheck.ingest.iter_build_dir`),
-  into the embedded store or, through the bulk helpers, into daily indices
-  of Elasticsearch/OpenSearch.
+  into the embedded store or, through the one bulk writer
+  (:class:`~elastic_recheck.search.bulk.BulkWriter`), into daily indices of
+  Elasticsearch/OpenSearch.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urljoin, urlsplit
@@ -975,33 +976,23 @@ def extra_fields(build: ZuulBuild) -> dict[str, Any]:
     return extra
 
 
-def document_id(build_uuid: str, filename: str, n: int) -> str:
-    """A stable id for the ``n``-th document of a file of a build.
-
-    Loading the same build twice (a crash between the load and the state
-    update) then replaces documents instead of duplicating them, in the
-    embedded store (``id``) and in a cluster (``_id``) alike.
-    """
-    return hashlib.sha1(f"{build_uuid}\0{filename}\0{n}".encode()).hexdigest()
-
-
 def iter_build_documents(fetched: FetchResult, tests: list[Any], keep_debug: bool = False) -> Iterator[dict[str, Any]]:
-    """Documents of a fetched build, from the shared ingest pipeline, each with a stable ``id``.
+    """Documents of a fetched build, from the shared ingest pipeline, each with a stable ``id``
+    (:func:`~elastic_recheck.ingest.stable_ids`).
 
     Subunit results are appended to ``tests``.
     """
-    from elastic_recheck.ingest import iter_build_dir
+    from elastic_recheck.ingest import iter_build_dir, stable_ids
 
     extra = extra_fields(fetched.build)
-    seq: dict[str, int] = {}
-    uuid = fetched.build.uuid
-    for doc in iter_build_dir(fetched.build_dir, build_info(fetched.build), keep_debug=keep_debug, on_tests=tests.extend):
-        for key, value in extra.items():
-            doc.setdefault(key, value)
-        filename = str(doc.get("filename", ""))
-        n = seq[filename] = seq.get(filename, 0) + 1
-        doc["id"] = document_id(uuid, filename, n)
-        yield doc
+
+    def docs() -> Iterator[dict[str, Any]]:
+        for doc in iter_build_dir(fetched.build_dir, build_info(fetched.build), keep_debug=keep_debug, on_tests=tests.extend):
+            for key, value in extra.items():
+                doc.setdefault(key, value)
+            yield doc
+
+    return stable_ids(docs())
 
 
 class EmbeddedSink:
@@ -1030,88 +1021,32 @@ class EmbeddedSink:
         return None
 
 
-def _index_time(doc: Mapping[str, Any], fallback: datetime) -> datetime:
-    from elastic_recheck.ingest import parse_iso_timestamp
+class ClusterSink(EmbeddedSink):
+    """Writes into daily indices of Elasticsearch or OpenSearch through the one bulk
+    writer (:class:`~elastic_recheck.search.bulk.BulkWriter`, the one ``ingest`` uses).
 
-    ts = parse_iso_timestamp(doc.get("@timestamp"))
-    return ts or fallback
+    A document the cluster rejects fails the build (it is tried again on a later pass).
+    """
 
-
-class ClusterSink:
-    """Bulk-loads documents into daily indices of Elasticsearch or OpenSearch
-    (``_id`` from :func:`document_id`)."""
-
-    def __init__(self, client: Any, bulk: Callable[..., Any], target: str, index_format: str = "logstash-%Y.%m.%d", chunk_size: int = 500, keep_debug: bool = False) -> None:
-        self.client = client
-        self._bulk = bulk
-        self.target = target
-        self.index_format = index_format
-        self.chunk_size = chunk_size
-        self.keep_debug = keep_debug
-
-    def actions(self, fetched: FetchResult, tests: list[Any]) -> Iterator[dict[str, Any]]:
-        fallback = fetched.build.start_time or fetched.build.end_time or datetime.now(UTC)
-        for doc in iter_build_documents(fetched, tests, keep_debug=self.keep_debug):
-            doc_id = doc.pop("id")
-            yield {
-                "_op_type": "index",
-                "_index": _index_time(doc, fallback).strftime(self.index_format),
-                "_id": doc_id,
-                "_source": doc,
-            }
+    def __init__(self, writer: Any, keep_debug: bool = False, batch_size: int = 2000) -> None:
+        super().__init__(writer, keep_debug=keep_debug, batch_size=batch_size)
+        self.target = str(writer.target)
 
     def write(self, fetched: FetchResult) -> tuple[int, int]:
         tests: list[Any] = []
-        try:
-            ok, errors = self._bulk(
-                self.client, self.actions(fetched, tests), chunk_size=self.chunk_size, raise_on_error=False, max_retries=2
+        with self._lock:
+            stats = self.store.add_documents(
+                iter_build_documents(fetched, tests, keep_debug=self.keep_debug), batch_size=self.batch_size
             )
-        except Exception as exc:  # noqa: BLE001 - both clients raise their own families
-            raise BackendError(f"bulk load into {self.target} failed: {exc}") from None
-        if errors:
-            first = errors[0] if isinstance(errors, list) else errors
-            raise BackendError(f"bulk load into {self.target}: {len(errors) if isinstance(errors, list) else '?'} documents rejected, e.g. {first}")
+        if stats.bad_lines:
+            why = stats.bad_line_samples[0][1] if stats.bad_line_samples else "?"
+            raise BackendError(f"bulk load into {self.target}: {stats.bad_lines} documents rejected, e.g. {why}")
         if tests:
-            LOG.info("build %s: %d test results not stored (cluster target keeps log lines only)", fetched.build.short_uuid, len(tests))
-        return int(ok), len(tests)
+            self.store.record_test_results(fetched.build.uuid, tests)
+        return int(stats.docs), len(tests)
 
     def close(self) -> None:
-        close = getattr(self.client, "close", None)
-        if callable(close):
-            close()
-
-
-def cluster_sink_from_config(config: Config, target: str, keep_debug: bool = False) -> ClusterSink:
-    """A :class:`ClusterSink` for ``elasticsearch`` or ``opensearch`` from ``[data_source]``."""
-    url = str(config.get("data_source", "es_url") or "")
-    if not url:
-        raise ConfigError(f"--to {target} needs [data_source] es_url")
-    user = str(config.get("data_source", "username") or "")
-    password = str(config.get("data_source", "password") or "")
-    kwargs: dict[str, Any] = {
-        "timeout": float(config.get("data_source", "timeout")),
-        "max_retries": int(config.get("data_source", "retries")),
-        "retry_on_timeout": True,
-    }
-    if urlsplit(url).scheme == "https":
-        kwargs["verify_certs"] = bool(config.get("data_source", "verify_certs"))
-        ca = str(config.get("data_source", "ca_certs") or "")
-        if ca:
-            kwargs["ca_certs"] = ca
-    if user:
-        kwargs["http_auth"] = (user, password)
-    index_format = str(config.get("data_source", "index_format"))
-    if target == "opensearch":
-        import opensearchpy
-        from opensearchpy import helpers as os_helpers
-
-        return ClusterSink(opensearchpy.OpenSearch([url], **kwargs), os_helpers.bulk, target, index_format, keep_debug=keep_debug)
-    if target == "elasticsearch":
-        import elasticsearch
-        from elasticsearch import helpers as es_helpers
-
-        return ClusterSink(elasticsearch.Elasticsearch([url], **kwargs), es_helpers.bulk, target, index_format, keep_debug=keep_debug)
-    raise ConfigError(f"unknown target {target!r} (embedded, elasticsearch or opensearch)")
+        self.store.close()
 
 
 # ---------------------------------------------------------------------------

@@ -61,13 +61,18 @@ def _list(value: str) -> list[str]:
 
 SETTINGS: tuple[Setting, ...] = (
     # [data_source]
-    Setting("data_source", "backend", "embedded", "embedded | elasticsearch | opensearch"),
+    Setting("data_source", "backend", "embedded",
+            "embedded | elasticsearch | opensearch | cluster (elasticsearch or opensearch, read from the server's GET /); "
+            "when not given, an es_url (the old configuration's key) means cluster"),
     Setting("data_source", "store", "", "path of the embedded store (default: $ELASTIC_RECHECK_STORE or ~/.local/share/elastic-recheck/store.db)"),
     Setting("data_source", "store_mmap_mb", -1,
             "MiB of the embedded store each connection memory-maps: -1 = automatic (256 for one-shot commands, "
             "0 for the long-running bot, so its RSS stays small), 0 = off"),
     Setting("data_source", "es_url", "", "Elasticsearch/OpenSearch URL (may include user:password@)", secret=True),
     Setting("data_source", "index_format", "logstash-%Y.%m.%d", "strftime pattern of the daily indices"),
+    Setting("data_source", "index_template", "elastic-recheck",
+            "index template that ingest and collect install before writing to a cluster (the logstash mapping: "
+            "message and tags text, everything else keyword); empty: install none"),
     Setting("data_source", "username", "", "cluster user name"),
     Setting("data_source", "password", "", "cluster password", secret=True),
     Setting("data_source", "verify_certs", True, "verify the cluster's TLS certificate"),
@@ -162,6 +167,9 @@ class Config:
     # Convenience accessors for the settings used everywhere.
     @property
     def backend(self) -> str:
+        """The configured backend; an ``es_url`` without a ``backend`` (the old configuration) means ``cluster``."""
+        if ("data_source", "backend") not in self.values and self.get("data_source", "es_url"):
+            return "cluster"
         return str(self.get("data_source", "backend"))
 
     @property
@@ -183,7 +191,7 @@ class Config:
         return users if "zuul" in (u.casefold() for u in users) else [*users, "zuul"]
 
     def secret_values(self) -> list[str]:
-        """Values of the secret settings that are set (plus the password inside URL ones), longest first.
+        """Values of the secret settings that are set (of URL ones: the password inside), longest first.
 
         Values shorter than 4 characters are left out: masking them would
         garble unrelated text.
@@ -196,14 +204,18 @@ class Config:
             if not s.secret or not value:
                 continue
             text = str(value)
-            found.add(text)
-            if "://" in text:
-                try:
-                    password = urlsplit(text).password
-                except ValueError:
-                    password = None
-                if password:
-                    found.update({password, unquote(password)})
+            if "://" not in text:
+                found.add(text)
+                continue
+            # A URL: its password is the secret (the URL itself is logged, e.g.
+            # "backend: cluster at https://host:9200"); the whole text if it cannot be read.
+            try:
+                password = urlsplit(text).password
+            except ValueError:
+                found.add(text)
+                continue
+            if password:
+                found.update({password, unquote(password)})
         return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
 
     def redacted(self) -> dict[str, dict[str, Any]]:
@@ -248,8 +260,8 @@ def from_mapping(data: Mapping[str, Mapping[str, Any]], path: Path | None = None
 
 def validate(cfg: Config) -> None:
     backend = cfg.backend
-    if backend not in ("embedded", "elasticsearch", "opensearch"):
-        raise ConfigError(f"[data_source] backend must be embedded, elasticsearch or opensearch, not {backend!r}")
+    if backend not in ("embedded", "elasticsearch", "opensearch", "cluster"):
+        raise ConfigError(f"[data_source] backend must be embedded, elasticsearch, opensearch or cluster, not {backend!r}")
     if backend != "embedded" and not cfg.get("data_source", "es_url"):
         raise ConfigError(f"[data_source] backend = {backend} needs es_url")
     if cfg.get("gerrit", "comment_via") not in ("ssh", "rest"):

@@ -15,12 +15,14 @@ Two sources:
   read into per-build test results instead of log lines.
 
 Everything here is pure (no store access) except :func:`ingest_jsonl` and
-:func:`ingest_build_dir`, which drive an :class:`EmbeddedStore`.
+:func:`ingest_build_dir`, which drive a :class:`DocumentStore` (the embedded
+store, or a cluster's bulk writer).
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import itertools
 import json
 import logging
@@ -31,10 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from elastic_recheck.search.embedded import EmbeddedStore
+from typing import IO, Any, Protocol
 
 _json_loads: Callable[[bytes], Any]
 try:  # optional: several times faster than json for big ingests
@@ -93,6 +92,13 @@ class IngestStats:
         self.files_skipped.extend(other.files_skipped)
         self.test_results += other.test_results
         self.seconds += other.seconds
+
+    def take_stored(self, stored: IngestStats) -> None:
+        """What the store said of the documents it was given: how many it stored, and the ones it refused."""
+        self.docs = stored.docs
+        for lineno, why in stored.bad_line_samples:
+            self.add_bad_line(lineno, why)
+        self.bad_lines += stored.bad_lines - len(stored.bad_line_samples)
 
     @property
     def lines_per_second(self) -> float:
@@ -808,7 +814,60 @@ def iter_jsonl(fh: IO[bytes], stats: IngestStats | None = None) -> Iterator[dict
 
 
 # ---------------------------------------------------------------------------
+# Stable document ids
+
+
+def document_id(build_uuid: str, filename: str, n: int) -> str:
+    """A stable id for the ``n``-th document of a file of a build.
+
+    Loading the same build twice (a crash between the load and the state
+    update, or ``ingest`` run again) then replaces documents instead of
+    duplicating them, in the embedded store (``id``) and in a cluster
+    (``_id``) alike.
+    """
+    return hashlib.sha1(f"{build_uuid}\0{filename}\0{n}".encode()).hexdigest()
+
+
+def stable_ids(docs: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    """``docs`` (copied), each with an ``id``: its own ``id``/``_id`` if it has one, else a stable one.
+
+    A document of a build gets :func:`document_id` of its ``build_uuid``,
+    ``filename`` and its position among the documents of that file (what
+    ``collect`` assigns); a document without ``build_uuid`` gets a hash of
+    its content and of how many identical documents came before it.
+    """
+    seq: dict[tuple[str, str], int] = {}
+    seen: dict[str, int] = {}
+    for doc in docs:
+        out = dict(doc)
+        own = out.get("id", out.get("_id"))
+        if isinstance(own, (str, int)) and not isinstance(own, bool) and str(own):
+            out["id"] = str(own)
+        elif out.get("build_uuid"):
+            key = (str(out["build_uuid"]), str(out.get("filename", "")))
+            n = seq[key] = seq.get(key, 0) + 1
+            out["id"] = document_id(key[0], key[1], n)
+        else:
+            digest = hashlib.sha1(json.dumps(out, sort_keys=True, default=str).encode()).hexdigest()
+            k = seen[digest] = seen.get(digest, 0) + 1
+            out["id"] = digest if k == 1 else document_id(digest, "", k)
+        out.pop("_id", None)
+        yield out
+
+
+# ---------------------------------------------------------------------------
 # Pipelines into the store
+
+
+class DocumentStore(Protocol):
+    """Where the pipelines load documents: the embedded store or a cluster's
+    :class:`~elastic_recheck.search.bulk.BulkWriter`."""
+
+    def add_documents(self, docs: Iterable[Mapping[str, Any]], batch_size: int = 5000) -> IngestStats: ...
+
+    def delete_build(self, build_uuid: str, filenames: Iterable[str] | None = None) -> int: ...
+
+    def record_test_results(self, build_uuid: str, results: Iterable[TestResult | tuple[str, str]]) -> int: ...
 
 
 #: JSON lines handed to a worker process at a time.
@@ -851,13 +910,13 @@ def _chunks(fh: IO[bytes]) -> Iterator[tuple[int, list[bytes]]]:
 
 
 def ingest_jsonl(
-    store: EmbeddedStore,
+    store: DocumentStore,
     path: Path,
     batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
     workers: int | None = None,
 ) -> IngestStats:
-    """Load a JSON-lines file (``.gz`` ok) of documents into the store.
+    """Load a JSON-lines file (``.gz`` ok) of documents into the store (or a cluster).
 
     ``progress(nbytes)`` is called with (compressed) bytes consumed so far.
     ``workers``: processes that parse and analyze lines while this one
@@ -871,20 +930,19 @@ def ingest_jsonl(
         magic = raw.read(2)
         raw.seek(0)
         fh: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw  # type: ignore[assignment]
-        if workers > 0:
+        if workers > 0 and hasattr(store, "add_prepared"):  # the embedded store's worker pipeline
             _ingest_parallel(store, fh, raw, stats, workers, batch_size, progress)
         else:
             docs: Iterable[dict[str, Any]] = iter_jsonl(fh, stats)
             if progress is not None:
                 docs = _report_progress(docs, raw, progress)
-            stored = store.add_documents(docs, batch_size=batch_size)
-            stats.docs = stored.docs
+            stats.take_stored(store.add_documents(docs, batch_size=batch_size))
     stats.seconds = time.perf_counter() - started
     return stats
 
 
 def _ingest_parallel(
-    store: EmbeddedStore,
+    store: Any,
     fh: IO[bytes],
     raw: IO[bytes],
     stats: IngestStats,
@@ -949,7 +1007,7 @@ def _report_progress(docs: Iterable[dict[str, Any]], raw: IO[bytes], progress: C
 
 
 def ingest_build_dir(
-    store: EmbeddedStore,
+    store: DocumentStore,
     root: Path,
     build: BuildInfo,
     keep_debug: bool = False,
@@ -981,10 +1039,9 @@ def ingest_build_dir(
     docs = iter_build_dir(
         root, build, keep_debug=keep_debug, stats=stats, on_tests=tests.extend, on_file=on_file, exclude=exclude
     )
-    stored = store.add_documents(docs, batch_size=batch_size)
+    stats.take_stored(store.add_documents(docs, batch_size=batch_size))
     if tests:
         store.record_test_results(build.uuid, tests)
-    stats.docs = stored.docs
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -994,7 +1051,9 @@ __all__ = [
     "IngestStats",
     "LogRecord",
     "TestResult",
+    "DocumentStore",
     "build_info_from_zuul",
+    "document_id",
     "documents_for_lines",
     "format_timestamp",
     "ingest_build_dir",
@@ -1010,6 +1069,7 @@ __all__ = [
     "parse_loglevel",
     "read_lines",
     "read_subunit",
+    "stable_ids",
     "tags_for",
     "to_epoch_ms",
 ]

@@ -129,14 +129,16 @@ def _irc_reporter(app: AppContext, enabled: bool, dry_run: bool, bugs: Any) -> t
 
 
 def _log_fetcher(app: AppContext) -> Any:
-    """Readiness on the embedded store with a Zuul URL: fetch the build's logs now.
+    """Readiness with a Zuul URL: fetch the build's logs now, into the embedded
+    store or the cluster (through the one bulk writer).
 
     The collector shares its state with ``collect --follow``, so a build is
     never fetched twice.
     """
-    from elastic_recheck.collect import EmbeddedSink, collector_from_config
+    from elastic_recheck.collect import ClusterSink, EmbeddedSink, Sink, collector_from_config
 
-    collector = collector_from_config(app.config, state_path=app.store_path, sink=EmbeddedSink(app.store(create=True)))
+    sink: Sink = ClusterSink(app.writer()) if app.cluster else EmbeddedSink(app.store(create=True))
+    collector = collector_from_config(app.config, state_path=app.store_path, sink=sink)
 
     def fetch(report: Any, job: Any) -> None:
         if job.build_uuid:  # old report formats carry no full uuid: nothing to ask Zuul
@@ -237,7 +239,7 @@ def bot(
         raise click.ClickException(str(exc)) from None
 
     log_fetcher = None
-    if cfg.backend == "embedded" and cfg.get("zuul", "url"):
+    if cfg.get("zuul", "url"):
         log_fetcher = _log_fetcher(app)
 
     from elastic_recheck.classify import test_results_from_config

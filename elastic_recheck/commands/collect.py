@@ -17,12 +17,12 @@ from elastic_recheck.cli import AppContext
 from elastic_recheck.collect import (
     DEFAULT_SUCCESS_SAMPLE,
     WOULD_COLLECT,
+    ClusterSink,
     CollectOptions,
     CollectResult,
     EmbeddedSink,
     RunSummary,
     Sink,
-    cluster_sink_from_config,
     collector_from_config,
 )
 from elastic_recheck.commands import note
@@ -84,7 +84,7 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     show_default=True,
     help="Share of SUCCESS builds collected (chosen by uuid hash: reruns pick the same ones).",
 )
-@click.option("--to", "target", type=click.Choice(["embedded", "elasticsearch", "opensearch"]), help="Where documents go (default: [data_source] backend).")
+@click.option("--to", "target", type=click.Choice(["embedded", "elasticsearch", "opensearch", "cluster"]), help="Where documents go (default: [data_source] backend; cluster: the es_url's, elasticsearch or opensearch as GET / says).")
 @click.option("--limit", type=click.IntRange(min=1), help="Stop after this many builds.")
 @click.option("--dry-run", is_flag=True, help="List the builds that would be collected; fetch nothing.")
 @click.option("--max-bytes", type=click.IntRange(min=1), help="Skip log files larger than this (default: [zuul] max_bytes).")
@@ -150,7 +150,9 @@ def collect(
             if target == "embedded":
                 sink = EmbeddedSink(app.store(create=True), keep_debug=keep_debug)
             else:
-                sink = cluster_sink_from_config(config, target, keep_debug=keep_debug)
+                if not config.get("data_source", "es_url"):
+                    raise click.UsageError(f"--to {target} needs [data_source] es_url")
+                sink = ClusterSink(app.writer(target), keep_debug=keep_debug)
         if keep_logs is not None:
             keep_logs.mkdir(parents=True, exist_ok=True)
         collector = collector_from_config(

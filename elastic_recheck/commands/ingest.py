@@ -1,4 +1,4 @@
-"""``elastic-recheck ingest``: load CI logs into the embedded store."""
+"""``elastic-recheck ingest``: load CI logs into the embedded store or the configured cluster."""
 
 from __future__ import annotations
 
@@ -86,9 +86,9 @@ def _voting(value: str | None) -> bool | None:
 @click.option("--log-url", help="Base URL of the build's logs (file paths are appended).")
 @click.option("--branch", help="Branch of the change.")
 @click.option("--keep-debug", is_flag=True, help="Keep DEBUG lines (dropped by default).")
-@click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 1_000_000), help="Documents per transaction.")
+@click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 1_000_000), help="Documents per transaction (per _bulk request on a cluster).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar on stderr (default: when stderr is a terminal and -q is not given).")
-@click.option("--workers", default=0, show_default=True, type=click.IntRange(0, 64), help="Worker processes that parse and analyze big --jsonl files.")
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(0, 64), help="Worker processes that parse and analyze big --jsonl files (embedded store).")
 @click.pass_obj
 def ingest(
     app: Any,
@@ -113,6 +113,12 @@ def ingest(
 ) -> None:
     """Load CI log documents (--jsonl) or one build's log files (--build-dir) into the embedded store.
 
+    With a cluster configured ([data_source] backend, or es_url alone), the
+    documents go to the cluster instead: _bulk requests into the daily
+    index_format indices of their @timestamp, after installing the
+    index_template (message and tags text, everything else keyword), with
+    the same stable document ids as 'collect' (loading twice replaces).
+
     \b
     Examples:
       elastic-recheck ingest --jsonl sample/logs.jsonl.gz
@@ -124,9 +130,11 @@ def ingest(
         raise click.UsageError("give --jsonl FILE and/or --build-dir DIR")
     show = (sys.stderr.isatty() and not app.quiet) if progress is None else progress
     try:
-        store = app.store(create=True)
+        store = app.writer() if app.cluster else app.store(create=True)
     except ElasticRecheckError as exc:
         raise click.ClickException(str(exc)) from None
+    if app.cluster:
+        workers = 0  # the worker processes prepare rows of the embedded store
 
     total = IngestStats()
     try:
@@ -162,6 +170,9 @@ def ingest(
         raise click.ClickException(str(exc)) from None
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        if app.cluster:
+            store.close()
     if len(jsonl_files) + (build_dir is not None) > 1:
         click.echo(f"total: {total.summary()}")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from elastic_recheck.cli import AppContext
+from elastic_recheck.errors import ElasticRecheckError
 from elastic_recheck.fingerprints import iter_query_files
 from elastic_recheck.lint import (
     CODES,
@@ -21,6 +22,7 @@ from elastic_recheck.lint import (
     LintReport,
     lint_files,
 )
+from elastic_recheck.schema import DEFAULT_MAPPING, Mapping
 
 LOG = logging.getLogger(__name__)
 
@@ -53,6 +55,20 @@ def _read(paths: list[Path]) -> tuple[list[tuple[str, str]], list[FileResult]]:
     return texts, unreadable
 
 
+def _cluster_mapping(app: AppContext) -> Mapping:
+    """The configured cluster's fields for the field check (the built-in mapping if it cannot say)."""
+    try:
+        mapping: Mapping | None = app.backend().field_mapping()
+    except ElasticRecheckError as exc:
+        click.echo(f"warning: fields checked against the built-in mapping: {exc}", err=True)
+        return DEFAULT_MAPPING
+    if mapping is None:
+        click.echo("warning: no index of the cluster's index_format yet: fields checked against the built-in mapping", err=True)
+        return DEFAULT_MAPPING
+    LOG.info("fields checked against the cluster's mapping (%d fields)", len(mapping.known_fields))
+    return mapping
+
+
 def _log_internal(name: str, exc: Exception) -> None:
     LOG.error("%s: linter failure", name, exc_info=exc)
 
@@ -78,7 +94,8 @@ def check_queries(
 ) -> None:
     """Validate and lint fingerprint files (default: the queries directory).
 
-    Checks YAML and keys, Lucene syntax, fields against the document mapping,
+    Checks YAML and keys, Lucene syntax, fields against the document mapping
+    (the configured cluster's, when there is one),
     and warns about queries that don't mean what they seem to: implicit OR,
     AND mixed with OR, single quotes, leading wildcards, wildcards inside
     phrases, clauses that analyze to nothing, unquoted hyphenated words,
@@ -109,8 +126,9 @@ def check_queries(
     mode = lucene_mode or (str(config.get("data_source", "lucene_mode")) if config is not None else "es")
     files = iter_query_files(paths)
     texts, unreadable = _read(files)
+    mapping = _cluster_mapping(app) if app is not None and app.cluster else DEFAULT_MAPPING
     with _quiet_loader():
-        report = lint_files(texts, es_mode=mode == "es", on_internal_error=_log_internal)
+        report = lint_files(texts, mapping=mapping, es_mode=mode == "es", on_internal_error=_log_internal)
     report = LintReport(report.files + unreadable)
     findings = [f for f in report.findings if f.code not in ignored]
     out = sys.stdout

@@ -1,9 +1,12 @@
 """The Elasticsearch / OpenSearch adapter of the :class:`SearchBackend` port.
 
-Two clients, one adapter: ``elasticsearch`` 7.17 for Elasticsearch 7
-clusters and ``opensearch-py`` for OpenSearch (OpenDev's log cluster). The
-elasticsearch client refuses to talk to OpenSearch (its product check), so
-``[data_source] backend`` says which one to use.
+Several clients, one adapter: ``opensearch-py`` for OpenSearch (OpenDev's
+log cluster), ``elasticsearch`` 7.17 for Elasticsearch 7, and the
+``elasticsearch8``/``elasticsearch9`` clients (extras ``es8``/``es9``) for
+Elasticsearch 8 and 9. ``[data_source] backend = opensearch`` uses
+``opensearch-py`` directly; ``elasticsearch`` and ``cluster`` (what an
+``es_url`` without a ``backend`` means) read ``GET /`` on first use and pick
+the client that fits the server (:mod:`elastic_recheck.search.clients`).
 
 How requests are built (all of it is data, never string concatenation):
 
@@ -54,6 +57,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from elastic_recheck.config import Config
 from elastic_recheck.errors import BackendError, ConfigError
 from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING
+from elastic_recheck.schema import Mapping as FieldMapping
 from elastic_recheck.search import (
     Bucket,
     BuildInfo,
@@ -64,12 +68,24 @@ from elastic_recheck.search import (
     TermCount,
     TimeWindow,
 )
+from elastic_recheck.search.clients import (
+    LEGACY,
+    MODERN,
+    MODERN_CLIENTS,
+    ClientChoice,
+    ServerInfo,
+    choose_client,
+    client_errors,
+    make_client,
+    perform,
+    server_info,
+)
 
 LOG = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-FLAVORS = ("elasticsearch", "opensearch")
+FLAVORS = ("elasticsearch", "opensearch", "cluster")
 
 #: More days than this and the wildcard pattern is searched instead of a list
 #: of daily indices (a long list would exceed the cluster's 4 KiB request-line
@@ -350,26 +366,17 @@ def hit_from(raw: Mapping[str, Any]) -> Hit:
 # The adapter
 
 
-def _client_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    """(connection errors, transport errors, every library error) of both clients."""
-    import elasticsearch.exceptions as es_exc
-    import opensearchpy.exceptions as os_exc
-
-    connection = (es_exc.ConnectionError, os_exc.ConnectionError)
-    transport = (es_exc.TransportError, os_exc.TransportError)
-    base = (es_exc.ElasticsearchException, os_exc.OpenSearchException, es_exc.ImproperlyConfigured, os_exc.ImproperlyConfigured)
-    return connection, transport, base
-
-
 class ElasticBackend:
-    """:class:`SearchBackend` over an Elasticsearch 7 or OpenSearch cluster.
+    """:class:`SearchBackend` over an Elasticsearch or OpenSearch cluster.
 
     Thread-safe (the clients pool their connections); the bot's workers share one.
+    The client is made on first use (after reading ``GET /`` unless the flavor
+    is ``opensearch``), so building the adapter never touches the network.
     """
 
     def __init__(self, settings: ClusterSettings, client: Any | None = None) -> None:
         if settings.flavor not in FLAVORS:
-            raise BackendError(f"unknown cluster flavor {settings.flavor!r} (elasticsearch or opensearch)", retryable=False)
+            raise BackendError(f"unknown cluster flavor {settings.flavor!r} (elasticsearch, opensearch or cluster)", retryable=False)
         self.settings = settings
         urls = [u for u in (p.strip() for p in settings.url.split(",")) if u]
         if not urls:
@@ -388,16 +395,28 @@ class ElasticBackend:
             token = base64.b64encode(f"{user}:{password}".encode()).decode()
             secrets.append(token)
         self._secrets = tuple(secrets)
-        self._errors = _client_errors()
-        self._client = client if client is not None else self._make_client()
+        self._errors = client_errors()
+        if not settings.verify_certs and any(h.startswith("https:") for h in hosts):
+            # Said once here instead of a urllib3 warning on every request.
+            LOG.warning("TLS certificates of %s are not verified ([data_source] verify_certs = false)", ", ".join(hosts))
+        self._lock = threading.Lock()
+        self._client: Any = client
+        self._choice: ClientChoice | None = None
+        #: What ``GET /`` said (None until the client is made, or with ``opensearch``).
+        self.server: ServerInfo | None = None
+        if client is not None:
+            module = type(client).__module__.split(".", 1)[0]
+            self._choice = ClientChoice(module, MODERN if module in MODERN_CLIENTS else LEGACY)
+        elif settings.flavor == "opensearch":
+            self._choice = ClientChoice("opensearchpy", LEGACY)
+            self._client = self._make_client(self._choice)
         self._warned_tests = threading.Event()
 
     # -- plumbing -----------------------------------------------------------
 
-    def _make_client(self) -> Any:
+    def _make_client(self, choice: ClientChoice) -> Any:
         s = self.settings
         kwargs: dict[str, Any] = {
-            "hosts": self._hosts,
             "timeout": s.timeout,
             "max_retries": 0,  # retries are ours, with backoff
             "retry_on_timeout": False,
@@ -406,28 +425,59 @@ class ElasticBackend:
         if s.ca_certs:
             kwargs["ca_certs"] = s.ca_certs
         if not s.verify_certs and any(h.startswith("https:") for h in self._hosts):
-            # Said once here instead of a urllib3 warning on every request.
             kwargs["ssl_show_warn"] = False
-            LOG.warning("TLS certificates of %s are not verified ([data_source] verify_certs = false)", ", ".join(self._hosts))
         if self._auth:
             kwargs["http_auth"] = self._auth
         # Library errors, bad URLs, a missing CA file...
-        setup_errors: tuple[type[BaseException], ...] = (*self._errors[2], ValueError, TypeError, OSError)
+        setup_errors: tuple[type[BaseException], ...] = (*self._errors.base, ValueError, TypeError, OSError)
         try:
-            if s.flavor == "opensearch":
-                from opensearchpy import OpenSearch
-
-                return OpenSearch(**kwargs)
-            from elasticsearch import Elasticsearch
-
-            return Elasticsearch(**kwargs)
+            return make_client(choice, self._hosts, kwargs)
         except setup_errors as exc:
-            raise BackendError(self.redact(f"cannot set up the {s.flavor} client: {exc}"), retryable=False) from None
+            raise BackendError(self.redact(f"cannot set up the {choice.module} client: {exc}"), retryable=False) from None
+
+    def _connect(self) -> None:
+        """Read ``GET /`` (with opensearch-py, which talks to every version) and make the fitting client."""
+        probe_choice = ClientChoice("opensearchpy", LEGACY)
+        probe = self._make_client(probe_choice)
+        try:
+            payload = self._call("GET /", lambda: probe.info())
+        except BaseException:
+            probe.close()
+            raise
+        info = server_info(payload)
+        choice = choose_client(info)
+        if self.settings.flavor != "cluster" and info.flavor != self.settings.flavor:
+            LOG.warning("[data_source] backend = %s, but %s answers at %s: using the %s client",
+                        self.settings.flavor, info, ", ".join(self._hosts), choice.module)
+        if choice.note:
+            LOG.info("%s: %s", info, choice.note)
+        LOG.debug("%s at %s: %s client", info, ", ".join(self._hosts), choice.module)
+        client = probe
+        if choice.module != probe_choice.module:
+            probe.close()
+            self._errors = client_errors([choice.module])
+            client = self._make_client(choice)
+        self.server, self._choice, self._client = info, choice, client
 
     @property
     def client(self) -> Any:
-        """The underlying elasticsearch/opensearch client (tests and admin tasks)."""
+        """The underlying client (made on first use; tests and admin tasks)."""
+        if self._choice is None or self._client is None:
+            with self._lock:
+                if self._choice is None or self._client is None:
+                    self._connect()
         return self._client
+
+    @property
+    def client_choice(self) -> ClientChoice:
+        """Which client talks to the cluster, with which headers (makes the client)."""
+        self.client  # noqa: B018 - made on demand
+        assert self._choice is not None
+        return self._choice
+
+    def describe(self) -> str:
+        """``opensearch at https://host:9200`` (credentials left out): what the CLI logs."""
+        return f"{self.settings.flavor} at {', '.join(self._hosts)}"
 
     def redact(self, text: str) -> str:
         """``text`` without user info in URLs, the password or the auth token."""
@@ -440,18 +490,20 @@ class ElasticBackend:
         return f"ElasticBackend({self.settings.flavor} at {', '.join(self._hosts)})"
 
     def close(self) -> None:
+        if self._client is None:
+            return
         try:
             self._client.close()
         except Exception:  # closing must never fail the caller
             LOG.debug("closing the %s client failed", self.settings.flavor, exc_info=True)
 
     def _translate(self, exc: BaseException, what: str) -> BackendError:
-        connection, transport, _ = self._errors
+        connection, transport = self._errors.connection, self._errors.transport
         name = type(exc).__name__
         if name == "UnsupportedProductError":
             hint = "; for OpenSearch set [data_source] backend = opensearch" if self.settings.flavor == "elasticsearch" else ""
             return BackendError(self.redact(f"{what}: {exc}{hint}"), retryable=False)
-        if isinstance(exc, connection) and "SSL" in name:
+        if isinstance(exc, connection) and ("SSL" in name or "Tls" in name):
             # A certificate that does not verify will not verify on retry either.
             detail = getattr(exc, "error", None) or exc
             return BackendError(
@@ -476,7 +528,7 @@ class ElasticBackend:
 
     def _call(self, what: str, fn: Callable[[], T], retries: int | None = None) -> T:
         """Run one request, retrying retryable failures with exponential backoff."""
-        _, _, base = self._errors
+        base = self._errors.base
         attempts = (self.settings.retries if retries is None else retries) + 1
         for attempt in range(attempts):
             try:
@@ -493,13 +545,14 @@ class ElasticBackend:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _request(self, method: str, path: str, body: Any = None, params: Mapping[str, str] | None = None) -> Any:
-        """One request through the client's transport (same call for both clients).
+        """One request through the client's transport (same call for every client).
 
         The transport, not the per-API helpers: elasticsearch-py 7.17
         deprecates ``body=`` there and opensearch-py has no other form.
         """
-        headers = {"content-type": "application/x-ndjson"} if isinstance(body, str) else None
-        return self._client.transport.perform_request(method, path, params=dict(params or {}), body=body, headers=headers)
+        client = self.client
+        assert self._choice is not None
+        return perform(client, self._choice, method, path, body, params)
 
     def _indices(self, window: TimeWindow) -> list[str]:
         return index_names(self.settings.index_format, window)
@@ -762,11 +815,25 @@ class ElasticBackend:
 
     def ping(self) -> bool:
         try:
-            self._call("ping", lambda: self._client.info(), retries=0)
+            self._call("ping", lambda: self.client.info(), retries=0)
         except BackendError as exc:
             LOG.warning("%s", exc)
             return False
         return True
+
+    def field_mapping(self) -> FieldMapping | None:
+        """The cluster's fields as a :class:`~elastic_recheck.schema.Mapping` (``check-queries``' field check).
+
+        Every field of every index of the pattern counts, sub-fields included
+        (``build_name.keyword``); ``text`` fields are the analyzed ones. None
+        when no index of the pattern exists yet.
+        """
+        pattern = wildcard_index(self.settings.index_format)
+        answer: Mapping[str, Any] = self._call(
+            "mapping", lambda: self._request("GET", "/" + quote(pattern, safe=",*") + "/_mapping",
+                                             params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+        )
+        return mapping_from_answer(answer, self.settings.default_field)
 
     # -- loading ------------------------------------------------------------
 
@@ -815,8 +882,40 @@ class ElasticBackend:
         return count
 
 
-def backend_from_config(config: Config) -> ElasticBackend:
-    """The adapter for ``[data_source]`` of a :class:`~elastic_recheck.config.Config`."""
+def mapping_from_answer(answer: Mapping[str, Any], default_field: str = DEFAULT_MAPPING.default_field) -> FieldMapping | None:
+    """A :class:`~elastic_recheck.schema.Mapping` of a ``GET <indices>/_mapping`` answer (None: no index)."""
+    known: set[str] = set()
+    text: set[str] = set()
+
+    def walk(props: Mapping[str, Any], prefix: str) -> None:
+        for name, spec in props.items():
+            if not isinstance(spec, Mapping):
+                continue
+            full = prefix + name
+            known.add(full)
+            if spec.get("type") in ("text", "match_only_text"):
+                text.add(full)
+            for sub, sub_spec in (spec.get("fields") or {}).items():
+                known.add(f"{full}.{sub}")
+                if isinstance(sub_spec, Mapping) and sub_spec.get("type") == "text":
+                    text.add(f"{full}.{sub}")
+            if isinstance(spec.get("properties"), Mapping):
+                walk(spec["properties"], full + ".")
+
+    for index in answer.values():
+        mappings = index.get("mappings") if isinstance(index, Mapping) else None
+        if isinstance(mappings, Mapping):
+            walk(mappings.get("properties") or {}, "")
+    if not known:
+        return None
+    return FieldMapping(text_fields=frozenset(text), default_field=default_field, known_fields=frozenset(known))
+
+
+def backend_from_config(config: Config, flavor: str | None = None) -> ElasticBackend:
+    """The adapter for ``[data_source]`` of a :class:`~elastic_recheck.config.Config`.
+
+    ``flavor`` overrides ``[data_source] backend`` (``collect --to``).
+    """
 
     def get(key: str, default: Any) -> Any:
         try:
@@ -824,7 +923,9 @@ def backend_from_config(config: Config) -> ElasticBackend:
         except KeyError:
             return default
 
-    flavor = str(get("backend", "elasticsearch"))
+    flavor = config.backend if flavor is None else flavor
+    if flavor == "embedded":
+        flavor = "cluster"
     settings = ClusterSettings(
         url=str(get("es_url", "")),
         flavor=flavor,

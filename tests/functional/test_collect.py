@@ -49,12 +49,15 @@ from elastic_recheck.collect import (
 )
 from elastic_recheck.errors import ConfigError, LogFetchError
 from elastic_recheck.search import Filters, QuerySpec
+from elastic_recheck.search.bulk import BulkWriter
+from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
 from elastic_recheck.search.embedded import EmbeddedStore
 from elastic_recheck.zuul import ZuulBuild, ZuulClient
 from tests.fixtures.es_server import (
     FakeCluster,
     Reply,
     Request,
+    accept_writes,
     bulk_item,
     bulk_response,
 )
@@ -138,16 +141,12 @@ def bulk_docs(cluster: FakeCluster) -> list[tuple[dict[str, Any], dict[str, Any]
 @pytest.fixture
 def cluster() -> Iterator[FakeCluster]:
     with FakeCluster("opensearch") as fake:
-        for _ in range(100):
-            fake.respond("POST", "_bulk", bulk_ok)
+        accept_writes(fake)
         yield fake
 
 
 def cluster_sink(cluster: FakeCluster) -> ClusterSink:
-    import opensearchpy
-    from opensearchpy import helpers
-
-    return ClusterSink(opensearchpy.OpenSearch([cluster.url], timeout=5), helpers.bulk, "opensearch")
+    return ClusterSink(BulkWriter(ElasticBackend(ClusterSettings(url=cluster.url, flavor="opensearch", timeout=5))))
 
 
 # -- pure parts ----------------------------------------------------------------------
@@ -636,7 +635,7 @@ def test_cli_dry_run_and_collect(zuul: FakeZuul, tmp_path: Path) -> None:
 def test_cli_to_cluster(flavor: str, zuul: FakeZuul, tmp_path: Path) -> None:
     b = add_devstack_build(zuul, 80, start=datetime.now(UTC) - timedelta(hours=1))
     with FakeCluster(flavor) as cluster:
-        cluster.respond("POST", "_bulk", bulk_ok)  # one bulk request per (small) build
+        accept_writes(cluster)
         cfg = write_config(tmp_path, zuul, f"[data_source]\nbackend = {flavor}\nes_url = {cluster.url}\nindex_format = ci-logs-%Y.%m.%d\n")
         args = ["-c", str(cfg), "--store", str(tmp_path / "state.db"), "collect", "--uuid", b.uuid]
         res = CliRunner().invoke(cli, args)

@@ -306,7 +306,8 @@ def test_msearch_is_one_request_with_per_query_errors_and_partials(
     with caplog.at_level(logging.WARNING, logger="elastic_recheck"):
         results = backend.msearch(specs, size=1)
     req = only(cluster, "_msearch")
-    assert len(cluster.requests) == (2 if cluster.flavor == "elasticsearch" else 1)  # + the ES product check
+    # besides GET / (the version probe, and the ES client's product check), one request
+    assert [r.endpoint for r in cluster.requests if r.endpoint != "/"] == ["_msearch"]
     lines = req.ndjson()
     assert len(lines) == 8
     headers, bodies = lines[0::2], lines[1::2]
@@ -649,23 +650,29 @@ def test_credentials_go_in_the_header_and_never_in_logs(cluster: FakeCluster, ca
 # product check, config, keyword suffix, bulk loading
 
 
-def test_elasticsearch_client_checks_the_product() -> None:
+def test_elasticsearch_client_checks_the_product(caplog: pytest.LogCaptureFixture) -> None:
     for version in ("7.10.2", "7.17.9"):
         with FakeCluster("elasticsearch", version=version) as fake:
             backend = make_backend(fake)
             fake.reply("POST", "_search", search_response(total=1))
             assert backend.search(QuerySpec()).total == 1
-            assert [(r.method, r.path) for r in fake.requests] == [("GET", "/"), ("POST", "/logstash-*/_search")]
+            # the version probe, the 7.17 client's product check, the search
+            assert [(r.method, r.path) for r in fake.requests] == [("GET", "/"), ("GET", "/"), ("POST", "/logstash-*/_search")]
+            assert type(backend.client).__module__.startswith("elasticsearch.")
+            assert str(backend.server) == f"Elasticsearch {version}"
     with FakeCluster("opensearch") as fake:
+        # backend = elasticsearch but the server is OpenSearch: its client is used, with a warning
         backend = make_backend(fake, flavor="elasticsearch")
-        with pytest.raises(BackendError) as info:
-            backend.search(QuerySpec())
-        assert info.value.retryable is False
-        assert "backend = opensearch" in str(info.value)
-        assert fake.requests_to("_search") == []
-        # the opensearch client talks to it without complaint
+        fake.reply("POST", "_search", search_response(total=3))
+        with caplog.at_level(logging.WARNING, logger="elastic_recheck"):
+            assert backend.search(QuerySpec()).total == 3
+        assert "backend = elasticsearch, but OpenSearch 2.11.0 answers" in caplog.text
+        assert type(backend.client).__module__.startswith("opensearchpy")
+        # backend = opensearch never asks GET /
+        fake.clear()
         fake.reply("POST", "_search", search_response(total=3))
         assert make_backend(fake, flavor="opensearch").search(QuerySpec()).total == 3
+        assert [r.endpoint for r in fake.requests] == ["_search"]
 
 
 def test_backend_from_config() -> None:
