@@ -201,6 +201,18 @@ def _hit_builds(backend: SearchBackend, fp: Fingerprint, window: ReportWindow) -
     return newest_first(backend.builds(fingerprint_spec(fp, window)))
 
 
+def _measure(backend: SearchBackend, fp: Fingerprint, window: ReportWindow, previous: Fingerprint | None = None) -> BacktestResult:
+    """The builds ``fp`` hits; a query the backend rejects sets ``error``, an unreachable backend raises."""
+    res = BacktestResult(fingerprint=fp, previous=previous)
+    try:
+        res.builds = _hit_builds(backend, fp, window)
+    except BackendError as exc:
+        if exc.retryable:
+            raise
+        res.error = str(exc)
+    return res
+
+
 def _failed_hit_sets(backend: SearchBackend, fingerprints: Sequence[Fingerprint], window: ReportWindow) -> dict[str, set[str]]:
     """bug -> uuids of the *failed* builds its fingerprint hits (only those matter for overlap and rate).
 
@@ -283,13 +295,8 @@ def run_backtest(
 
     results: list[BacktestResult] = []
     for fp in candidates:
-        res = BacktestResult(fingerprint=fp, previous=previous.get(fp.bug))
-        try:
-            res.builds = _hit_builds(backend, fp, window)
-        except BackendError as exc:
-            if exc.retryable:
-                raise
-            res.error = str(exc)
+        res = _measure(backend, fp, window, previous.get(fp.bug))
+        if res.error:
             results.append(res)
             continue
         failed_hits = [b.uuid for b in res.builds if b.fields.get("build_status") == FAILURE]
@@ -313,6 +320,34 @@ def run_backtest(
         gate_queue=str(config.get("site", "gate_queue")),
         load_errors=list(load_errors),
     )
+
+
+def success_hits(backend: SearchBackend, fingerprints: Sequence[Fingerprint], window: ReportWindow) -> list[BacktestResult]:
+    """The fingerprints that hit successful builds in the window (the old ``elastic-recheck-success``).
+
+    Most successful builds first. A query the backend rejects is returned
+    with :attr:`BacktestResult.error` set; an unreachable backend raises.
+    """
+    out: list[BacktestResult] = []
+    for fp in fingerprints:
+        res = _measure(backend, fp, window)
+        if res.error or res.successful:
+            out.append(res)
+    return sorted(out, key=lambda r: (r.error is None, -r.successful, -(r.success_share or 0.0), r.bug))
+
+
+def format_success(results: Sequence[BacktestResult], window: ReportWindow, checked: int) -> str:
+    """One line per fingerprint that hit successful builds (too broad: more than 10 % of its builds)."""
+    lines = [f"{len([r for r in results if not r.error])} of {checked} fingerprints hit successful builds "
+             f"in the {window.days:g} days up to {window.now:%Y-%m-%d %H:%M} UTC"]
+    for r in results:
+        if r.error:
+            lines.append(f"  {r.bug}: rejected by the backend: {r.error}")
+            continue
+        broad = " -- TOO BROAD" if r.too_broad else ""
+        lines.append(f"  {r.bug}: {r.successful} successful, {r.failed} failed builds "
+                     f"({_pct(r.success_share)} successful){broad}  {r.fingerprint.url}")
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------

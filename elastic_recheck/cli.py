@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("elastic_recheck.commands.report", "serve", "Preview the rendered site on a local web server."),
     "check-queries": ("elastic_recheck.commands.lint", "check_queries", "Validate and lint fingerprint files without a backend."),
     "backtest": ("elastic_recheck.commands.contrib", "backtest", "Measure new or changed fingerprints against recent builds."),
+    "success": ("elastic_recheck.commands.contrib", "success", "List fingerprints that hit successful builds (too broad)."),
     "stale": ("elastic_recheck.commands.contrib", "stale", "List quiet fingerprints and resolved bugs that came back."),
     "suggest": ("elastic_recheck.commands.suggest", "suggest", "Draft fingerprints from clusters of uncategorized failures."),
     "collect": ("elastic_recheck.commands.collect", "collect", "Fetch build logs from Zuul into the store or a cluster."),

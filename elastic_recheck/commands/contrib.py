@@ -1,4 +1,4 @@
-"""Commands for fingerprint contributors: ``backtest`` and ``stale``.
+"""Commands for fingerprint contributors: ``backtest``, ``success`` and ``stale``.
 
 Both ask the configured backend about fingerprints and print ``text`` (for
 people), ``json`` (for tools) or, for ``backtest``, a ``gerrit`` comment body.
@@ -32,6 +32,24 @@ EXIT_BACKEND_DOWN = 3
 EXIT_IRC = 4
 
 
+def _last_days(func: Any) -> Any:
+    """``--days`` (default 10) and ``--now``: the window of ``backtest`` and ``success``."""
+    func = click.option("--now", "now_text", metavar="TIME", help="End of the window (ISO 8601, epoch; default: now).")(func)
+    return click.option(
+        "--days", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+        help="Window: the last N days.",
+    )(func)
+
+
+def _queries_and_format(func: Any) -> Any:
+    """``--queries DIR`` and ``--format text|json`` of ``success`` and ``stale``."""
+    func = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)(func)
+    return click.option(
+        "--queries", "queries_dir", type=click.Path(file_okay=False, path_type=Path),
+        help="Fingerprint directory (default: [bot] queries).",
+    )(func)
+
+
 def _queries_dir(app: AppContext, queries_dir: Path | None) -> Path:
     return queries_dir or app.config.queries_dir
 
@@ -62,10 +80,7 @@ def _emit(text: str) -> None:
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--git-diff", "rev", metavar="REV", help="Backtest the fingerprint files added or modified since REV (git).")
-@click.option(
-    "--days", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True, help="Window: the last N days."
-)
-@click.option("--now", "now_text", metavar="TIME", help="End of the window (ISO 8601, epoch; default: now).")
+@_last_days
 @click.option(
     "--queries",
     "queries_dir",
@@ -150,6 +165,35 @@ def backtest(
         sys.exit(EXIT_ATTENTION)
 
 
+@click.command()
+@_last_days
+@_queries_and_format
+@click.pass_obj
+def success(app: AppContext, days: float, now_text: str | None, queries_dir: Path | None, fmt: str) -> None:
+    """List the fingerprints that hit successful builds: queries that are too broad.
+
+    The check of the old elastic-recheck-success. Counting rules are those of
+    the trend pages (voting builds unless allow-nonvoting); more than 10% of
+    successful builds among those hit is flagged TOO BROAD.
+
+    Exit status: 0 ok (whatever was listed); 3 backend unavailable.
+    """
+    from elastic_recheck.backtest import format_success, success_hits
+
+    fingerprints = _existing(app, _queries_dir(app, queries_dir))
+    window = ReportWindow(now=parse_now(now_text), days=days)
+    backend = _backend(app)
+    try:
+        results = success_hits(backend, fingerprints, window)
+    except BackendError as exc:
+        click.echo(f"error: backend failed: {exc}", err=True)
+        sys.exit(EXIT_BACKEND_DOWN)
+    if fmt == "json":
+        _emit(json.dumps([r.as_json() for r in results], indent=2) + "\n")
+    else:
+        _emit(format_success(results, window, len(fingerprints)))
+
+
 def _bug_statuses(app: AppContext, fingerprints: list[Fingerprint]) -> dict[str, Any]:
     """bug -> tracker record (with ``status``); empty when no tracker is available."""
     try:
@@ -174,13 +218,7 @@ def _bug_statuses(app: AppContext, fingerprints: list[Fingerprint]) -> dict[str,
     help="Quiet means no hit in the last N days.",
 )
 @click.option("--now", "now_text", metavar="TIME", help="End of the window (ISO 8601, epoch; default: now).")
-@click.option(
-    "--queries",
-    "queries_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Fingerprint directory (default: [bot] queries).",
-)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@_queries_and_format
 @click.option("--all", "show_all", is_flag=True, help="Also list the active fingerprints (text format).")
 @click.option(
     "--irc",

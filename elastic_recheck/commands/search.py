@@ -17,9 +17,10 @@ from elastic_recheck.errors import BackendError, ElasticRecheckError, Fingerprin
 from elastic_recheck.fingerprints import load_file
 from elastic_recheck.search import Hit, QuerySpec, TimeWindow
 
-#: Attributes shown by ``query`` (the old elastic-recheck-query's useful ones).
-QUERY_ATTRIBUTES = ("build_status", "build_name", "build_queue", "build_branch", "project", "node_provider", "filename", "loglevel")
-VERBOSE_ATTRIBUTES = QUERY_ATTRIBUTES + ("build_change", "voting", "tags", "host", "build_node", "zuul_executor")
+#: Matching lines ``query`` reads its attribute values from (newest first).
+QUERY_HITS = 10_000
+#: ... and with ``--original`` (the old tool's search size).
+ORIGINAL_QUERY_HITS = 1_000
 
 
 def _open_text(path: str) -> IO[str]:
@@ -164,16 +165,24 @@ def search(
 
 @click.command()
 @click.argument("fingerprint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--days", type=float, default=None, help="Only the last N days (default: whole store).")
-@click.option("--quantity", type=int, default=5, show_default=True, help="Top values shown per attribute.")
-@click.option("--verbose", "verbose_attrs", is_flag=True, help="Show more attributes.")
+@click.option("-d", "--days", type=float, default=None, help="Only the last N days (default: whole store).")
+@click.option("-q", "--quantity", type=int, default=5, show_default=True, help="Top values shown per attribute.")
+@click.option("-v", "--verbose", "verbose_attrs", is_flag=True,
+              help="Also the per-build attributes the original left out (build_uuid, build_ref, host...).")
+@click.option("--original", is_flag=True,
+              help="The old elastic-recheck-query's report: 'total hits: N', then percentages of the newest 1,000 lines.")
 @click.pass_obj
-def query(app: AppContext, fingerprint: Path, days: float | None, quantity: int, verbose_attrs: bool) -> None:
+def query(app: AppContext, fingerprint: Path, days: float | None, quantity: int, verbose_attrs: bool, original: bool) -> None:
     """Show what one fingerprint hits: totals, then top values per attribute.
 
-    Percentages are of distinct builds hit (the old elastic-recheck-query
-    counted documents; builds are what a bug affects).
+    The attributes are those of the old elastic-recheck-query, in its order:
+    every field of the hit documents, alphabetically, without meta fields,
+    the message and (unless --verbose) per-build noise. Percentages are of
+    the distinct builds hit (the old tool counted log lines; builds are what
+    a bug affects). Values come from the newest 10,000 matching lines.
     """
+    from elastic_recheck.attributes import attribute_sections, format_original
+
     try:
         fp = load_file(fingerprint)
     except FingerprintError as exc:
@@ -182,20 +191,23 @@ def query(app: AppContext, fingerprint: Path, days: float | None, quantity: int,
     spec = QuerySpec(queries=(fp.query,), window=window, label=fp.bug)
     backend = app.backend()
     try:
-        docs = backend.search(spec, size=0).total
+        if original:
+            result = backend.search(spec, size=ORIGINAL_QUERY_HITS, newest_first=True)
+            sections = attribute_sections((h.source for h in result.hits), verbose=verbose_attrs)
+            click.echo(format_original(result.total, sections, quantity), nl=False)
+            return
+        result = backend.search(spec, size=QUERY_HITS, newest_first=True)
         builds = backend.count_builds(spec)
         click.echo(f"bug {fp.bug}: {fp.url}")
         click.echo(f"query: {fp.query}")
-        click.echo(f"total hits: {docs} log lines in {builds} builds")
+        click.echo(f"total hits: {result.total} log lines in {builds} builds")
         if builds == 0:
             return
-        for attr in VERBOSE_ATTRIBUTES if verbose_attrs else QUERY_ATTRIBUTES:
-            values = backend.terms(spec, attr, size=quantity)
-            if not values:
-                continue
-            click.echo(attr)
-            for tc in values:
-                pct = 100.0 * tc.builds / builds
-                click.echo(f"  {pct:5.1f}% {tc.value} ({tc.builds} builds)")
+        if len(result.hits) < result.total:
+            click.echo(f"(attribute values from the newest {len(result.hits)} lines)")
+        for section in attribute_sections((h.source for h in result.hits), verbose=verbose_attrs):
+            click.echo(section.name)
+            for share in section.by_builds[:quantity]:
+                click.echo(f"  {share.build_percent:5.1f}% {share.value} ({share.builds} builds)")
     except ElasticRecheckError as exc:
         raise click.ClickException(str(exc)) from None
