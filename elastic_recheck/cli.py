@@ -52,6 +52,8 @@ class AppContext:
     store_override: Path | None = None
     #: ``-q``: no progress and no summary lines, only warnings and errors.
     quiet: bool = False
+    #: ``-v`` count (2 with ``--debug``): tracebacks are shown from 1 on.
+    verbose: int = 0
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -128,6 +130,26 @@ class LazyGroup(click.Group):
         command: click.Command = getattr(module, attr)
         return command
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Errors end in one line; the traceback only with ``-v``/``--debug``."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            app = ctx.obj if isinstance(ctx.obj, AppContext) else None
+            if app is not None and app.verbose:
+                raise
+            if isinstance(exc, ElasticRecheckError):
+                message = str(exc)
+            elif isinstance(exc, OSError) and exc.strerror:
+                message = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+            else:
+                message = f"internal error ({type(exc).__name__}: {exc}); run again with -v for the traceback and report it"
+            for secret in app.config.secret_values() if app is not None else ():
+                message = message.replace(secret, "***")
+            raise click.ClickException(message) from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
@@ -181,13 +203,47 @@ def redact_logs(config: Config) -> None:
         handler.addFilter(RedactSecrets(secrets))
 
 
-def setup_logging(verbose: int, quiet: bool) -> None:
+#: Third-party loggers that log every retry with a traceback; at the default
+#: verbosity only their errors show (our own adapters report the outcome).
+NOISY_LOGGERS = ("elasticsearch", "elastic_transport", "opensearch", "urllib3", "paramiko", "gerritlib")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class NoTracebackFormatter(logging.Formatter):
+    """One line per record: the traceback of a logged exception shows only with ``-v``/``--debug``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not (record.exc_info or record.exc_text or record.stack_info):
+            return super().format(record)
+        exc = record.exc_info[1] if record.exc_info else None
+        bare = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None, "stack_info": None})
+        text = super().format(bare)
+        if exc is not None:
+            text += f" [{type(exc).__name__}; -v shows the traceback]"
+        return text
+
+
+def setup_logging(verbose: int, quiet: bool, debug: bool = False, log_file: Path | None = None) -> None:
+    """Log records to stderr, or to ``log_file`` (appended) instead.
+
+    Default: warnings and errors, one line each. ``-v``: also info and
+    tracebacks; ``-vv`` or ``--debug``: everything. ``-q``: warnings and errors.
+    """
+    if debug:
+        verbose = max(verbose, 2)
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler: logging.Handler
+    if log_file is not None:
+        try:
+            handler = logging.FileHandler(log_file.expanduser(), encoding="utf-8")
+        except OSError as exc:
+            raise click.BadParameter(f"cannot open {log_file}: {exc.strerror or exc}", param_hint="--log-file") from None
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT) if verbose else NoTracebackFormatter(LOG_FORMAT))
+    logging.basicConfig(level=level, handlers=[handler])
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.ERROR)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -204,24 +260,38 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Path of the embedded store. Default: $ELASTIC_RECHECK_STORE or ~/.local/share/elastic-recheck/store.db.",
 )
-@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="More logging, with tracebacks (-vv for debug).")
+@click.option("--debug", is_flag=True, help="Debug logging with tracebacks (same as -vv).")
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append the log to this file instead of stderr (command output and errors stay on stdout/stderr).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors: no progress, no summary lines (for cron).")
 @click.version_option(__version__, prog_name="elastic-recheck")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, store: Path | None, verbose: int, quiet: bool) -> None:
+def cli(
+    ctx: click.Context,
+    config_path: Path | None,
+    store: Path | None,
+    verbose: int,
+    debug: bool,
+    log_file: Path | None,
+    quiet: bool,
+) -> None:
     """elastic-recheck: explain CI failures with fingerprints of known bugs.
 
     Fingerprints are Lucene queries in queries/<bug>.yaml. Logs are searched
     in the embedded store (default, no server) or an Elasticsearch/OpenSearch
     cluster ([data_source] backend in the config file).
     """
-    setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet, debug, log_file)
     try:
         config = load_config(config_path)
     except ElasticRecheckError as exc:
         raise click.ClickException(str(exc)) from None
     redact_logs(config)
-    ctx.obj = AppContext(config=config, store_override=store, quiet=quiet)
+    ctx.obj = AppContext(config=config, store_override=store, quiet=quiet, verbose=2 if debug else verbose)
 
 
 def main() -> None:

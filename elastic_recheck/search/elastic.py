@@ -513,7 +513,8 @@ class ElasticBackend:
         if isinstance(exc, connection):
             kind = "timed out" if "Timeout" in name else "connection failed"
             detail = getattr(exc, "error", None) or exc
-            return BackendError(self.redact(f"{what}: {kind} ({self}): {detail}"), retryable=True)
+            hint = "; is the cluster up, and [data_source] es_url right?" if kind == "connection failed" else ""
+            return BackendError(self.redact(f"{what}: {kind} ({self}): {detail}{hint}"), retryable=True)
         if isinstance(exc, transport):
             status = getattr(exc, "status_code", None)
             info = getattr(exc, "info", None)
