@@ -28,6 +28,7 @@ measured against real Lucene (see ``tests/conformance/generate.py``).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -107,16 +108,37 @@ _EMOJI = rf"(?:{_E_SEQ}|{_RI}{_RI}|{_KEYCAP})"
 # Hebrew letters next to quotes (WB7a-c), and letters that are also emoji
 # (U+2139 ...) next to a ZWJ.
 _TOKEN_BODY = rf"{_WORD}|{_SEA}|{_IDEO}|{_EMOJI}"
-_FULL_TOKEN = regex.compile(_TOKEN_BODY, regex.VERSION1)
-_FULL_TOKEN_POSIX = regex.compile(_TOKEN_BODY, regex.VERSION1 | regex.POSIX)
-_HEBREW = regex.compile(_cls(_tables.HEBREW_LETTER), regex.VERSION1)
-_LETTER_EMOJI = regex.compile(f"[{_tables.ALETTER}&&{_tables.EMOJI}]", regex.VERSION1)
+
+
+# The general pattern is ~240,000 characters long (the Extend class follows
+# every character class) and takes ~0.25 s to compile, per flavour: it is
+# compiled on first use, i.e. the first time non-ASCII text is analyzed, so
+# that commands which never meet any (``--help``, most searches and
+# classifications: stored lines carry their tokens) do not pay for it.
+@functools.cache
+def _full_token(posix: bool) -> regex.Pattern[str]:
+    return regex.compile(_TOKEN_BODY, regex.VERSION1 | (regex.POSIX if posix else 0))
+
+
+@functools.cache
+def _posix_triggers() -> tuple[regex.Pattern[str], regex.Pattern[str]]:
+    """Hebrew letters, and letters that are also emoji (see :func:`_needs_posix`)."""
+    return (
+        regex.compile(_cls(_tables.HEBREW_LETTER), regex.VERSION1),
+        regex.compile(f"[{_tables.ALETTER}&&{_tables.EMOJI}]", regex.VERSION1),
+    )
+
+
+def compiled_patterns() -> int:
+    """How many of the general grammar's patterns are compiled (0 until non-ASCII text is analyzed)."""
+    return _full_token.cache_info().currsize + _posix_triggers.cache_info().currsize
 
 
 def _needs_posix(text: str) -> bool:
-    if ("'" in text or '"' in text) and _HEBREW.search(text):
+    hebrew, letter_emoji = _posix_triggers()
+    if ("'" in text or '"' in text) and hebrew.search(text):
         return True
-    return "\u200d" in text and _LETTER_EMOJI.search(text) is not None
+    return "\u200d" in text and letter_emoji.search(text) is not None
 
 
 def _build_lower_table() -> dict[int, int]:
@@ -199,7 +221,7 @@ def _tokenize_ascii(text: str) -> list[str]:
 
 
 def _tokenize_full(text: str) -> list[str]:
-    pattern = _FULL_TOKEN_POSIX if _needs_posix(text) else _FULL_TOKEN
+    pattern = _full_token(_needs_posix(text))
     tokens: list[str] = pattern.findall(text)
     if len(text) >= MAX_TOKEN_LENGTH // 2:
         for tok in tokens:

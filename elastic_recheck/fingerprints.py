@@ -288,15 +288,19 @@ def parse_fingerprint(
     )
 
 
+def read_fingerprint_text(path: Path) -> str:
+    """A fingerprint file's text. :raises FingerprintError: unreadable or not UTF-8."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise FingerprintError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise FingerprintError(str(path), f"cannot read: {exc.strerror}") from None
+
+
 def load_file(path: Path | str, mapping: Mapping = DEFAULT_MAPPING, es_mode: bool = True) -> Fingerprint:
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise FingerprintError(str(p), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise FingerprintError(str(p), f"cannot read: {exc.strerror}") from None
-    return parse_fingerprint(text, p, mapping=mapping, es_mode=es_mode)
+    return parse_fingerprint(read_fingerprint_text(p), p, mapping=mapping, es_mode=es_mode)
 
 
 def iter_query_files(paths: Iterable[Path | str]) -> list[Path]:
@@ -316,17 +320,34 @@ def load_fingerprints(
     mapping: Mapping = DEFAULT_MAPPING,
     es_mode: bool = True,
 ) -> LoadResult:
-    """Load every fingerprint below ``paths``; bad files are reported, not fatal."""
+    """Load every fingerprint below ``paths``; bad files are reported, not fatal.
+
+    Good files' parses are cached on disk by content
+    (:mod:`elastic_recheck.fingerprint_cache`); a cached fingerprint logs its
+    warnings again, as a fresh parse would.
+    """
+    from elastic_recheck.fingerprint_cache import FingerprintCache
+
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    cache = FingerprintCache.open(paths, mapping, es_mode)
     result = LoadResult([], [])
     for p in iter_query_files(paths):
         try:
-            fp = load_file(p, mapping=mapping, es_mode=es_mode)
+            text = read_fingerprint_text(p)
+            fp = cache.get(p, text)
+            if fp is None:
+                fp = parse_fingerprint(text, p, mapping=mapping, es_mode=es_mode)
+                cache.put(p, text, fp)
+            else:
+                for w in fp.warnings:
+                    LOG.warning("%s", w)
         except FingerprintError as exc:
             LOG.error("%s", exc)
             result.errors.append(exc)
             continue
         result.fingerprints.append(fp)
         result.warnings.extend(fp.warnings)
+    cache.save()
+    LOG.debug("fingerprints: %d from the cache, %d parsed", cache.hits, len(result.fingerprints) - cache.hits)
     return result

@@ -679,7 +679,29 @@ def parse(
     :param default_operator: ``"OR"`` (ES default) or ``"AND"``.
     :raises QuerySyntaxError: where Lucene's parser (or ES) rejects the query.
     """
-    return _parse_cached(text, mapping, es_mode, default_operator.upper())
+    key = (text, mapping, es_mode, default_operator.upper())
+    known = _REMEMBERED.get(key)
+    if known is not None:
+        return known
+    return _parse_cached(*key)
+
+
+#: Parses made by an earlier process of this same parser (the fingerprint
+#: cache, :mod:`elastic_recheck.fingerprint_cache`, hands them over):
+#: ``(text, mapping, es_mode, default_operator) -> query``.
+_REMEMBERED: dict[tuple[str, Mapping, bool, str], Query] = {}
+
+
+def remember(text: str, mapping: Mapping, es_mode: bool, query: Query, default_operator: str = DEFAULT_OPERATOR) -> None:
+    """Record that ``parse(text, mapping, es_mode, default_operator)`` returns ``query``.
+
+    Only for results of :func:`parse` itself, kept by a cache that is keyed by
+    this parser's version: a later :func:`parse` of the same arguments returns
+    ``query`` without parsing again.
+    """
+    if len(_REMEMBERED) >= 20_000:
+        _REMEMBERED.clear()
+    _REMEMBERED[(text, mapping, es_mode, default_operator.upper())] = query
 
 
 @lru_cache(maxsize=4096)

@@ -8,6 +8,7 @@ registered here.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,4 +32,8 @@ def shared_data() -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The fingerprint cache of every process the tests start goes to a
+    # directory of this session, never to the user's ~/.cache.
+    if "ELASTIC_RECHECK_CACHE_DIR" not in os.environ:
+        os.environ["ELASTIC_RECHECK_CACHE_DIR"] = tempfile.mkdtemp(prefix="er-test-cache-")
     config.addinivalue_line("markers", "slow: runs longer than ~20 s; still part of CI (skip locally with -m 'not slow')")
