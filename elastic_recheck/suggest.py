@@ -978,6 +978,8 @@ class SuggestReport:
     min_precision: float = DEFAULT_MIN_PRECISION
     #: Queries the backend rejected (non-retryable errors).
     errors: list[str] = field(default_factory=list)
+    #: The error lines of the uncategorized builds (the site's rows show each build's first).
+    error_lines: list[ErrorLine] = field(default_factory=list, repr=False)
 
     def builds_by_uuid(self) -> dict[str, BuildInfo]:
         return {b.uuid: b for b in self.uncategorized}
@@ -1253,6 +1255,7 @@ def draft_from_builds(
     wanted = {b.uuid for b in uncategorized}
     lines = [x for x in lines if x.build_uuid in wanted]
     report.lines = len(lines)
+    report.error_lines = lines
     clusters = cluster_lines(lines, merge_threshold=merge_threshold)
     report.cluster_count = len(clusters)
     big = [c for c in clusters if len(c.builds) >= max(1, min_builds)]

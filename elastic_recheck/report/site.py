@@ -65,6 +65,7 @@ from elastic_recheck.report.graph import (
 )
 from elastic_recheck.report.health import Health, describe_load_errors, probe_backend, public_warnings
 from elastic_recheck.report.templating import copy_static, safe_url, template_env
+from elastic_recheck.report.triage import BuildTriage, collect_triage, triage_rows
 from elastic_recheck.report.uncategorized import (
     GROUPS,
     UncategorizedReport,
@@ -186,6 +187,8 @@ class SiteData:
     suggestions: Any = None
     #: Quiet fingerprints and resolved bugs that came back (None: not computed).
     stale: StaleReport | None = None
+    #: uuid -> what the uncategorized rows show of the build (first error, failed tests).
+    triage: Mapping[str, BuildTriage] = field(default_factory=dict)
 
     @property
     def returning(self) -> tuple[Returning, ...]:
@@ -267,6 +270,20 @@ def collect_suggestions(
     return site_suggestions(backend, unc.uncategorized, window, config)
 
 
+def collect_site_triage(
+    backend: SearchBackend, config: Config, window: ReportWindow, unc: UncategorizedReport, suggestions: Any
+) -> dict[str, BuildTriage]:
+    """The uncategorized rows' details, reusing the error lines the suggestions read."""
+    lines = suggestions.error_lines if suggestions is not None else None
+    try:
+        return collect_triage(backend, unc.uncategorized, window, config, lines)
+    except BackendError as exc:
+        if exc.retryable:
+            raise
+        LOG.error("uncategorized builds' error lines left out: the backend rejected a query: %s", exc)
+        return {}
+
+
 def collect_site_data(
     backend: SearchBackend,
     load_result: LoadResult,
@@ -314,6 +331,7 @@ def collect_site_data(
         stats, window, last_indexed=probe.newest_event, status=probe.status, bug_data=bug_data
     )
     stale = find_stale(backend, load_result.fingerprints, bug_data, window.now, days=quiet_days)
+    suggestions = collect_suggestions(backend, config, window, unc)
     return SiteData(
         window=window,
         health=health,
@@ -322,8 +340,9 @@ def collect_site_data(
         uncategorized=unc,
         graph=graph,
         gate_queue=gate_queue,
-        suggestions=collect_suggestions(backend, config, window, unc),
+        suggestions=suggestions,
         stale=stale,
+        triage=collect_site_triage(backend, config, window, unc, suggestions),
     )
 
 
@@ -350,6 +369,7 @@ def collect_uncategorized_data(
         failed, bug_hit_sets(stats), window, str(config.get("site", "integrated_projects_re"))
     )
     health = build_health(probe, window, load_result, stats, backend_name, generated_at)
+    suggestions = collect_suggestions(backend, config, window, unc)
     return SiteData(
         window=window,
         health=health,
@@ -358,7 +378,8 @@ def collect_uncategorized_data(
         uncategorized=unc,
         graph={},
         gate_queue=str(config.get("site", "gate_queue")),
-        suggestions=collect_suggestions(backend, config, window, unc),
+        suggestions=suggestions,
+        triage=collect_site_triage(backend, config, window, unc, suggestions),
     )
 
 
@@ -634,7 +655,7 @@ class PageWriter:
                 f"{name}.html",
                 current="uncategorized",
                 group=group,
-                rows=[self.build_row(b) for b in group.uncategorized],
+                rows=[dict(self.build_row(b), triage=triage_rows(self.data.triage, b.uuid)) for b in group.uncategorized],
                 ages=self.data.window.age_filters,
             )
 

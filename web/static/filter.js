@@ -7,7 +7,8 @@
   function apply(hours) {
     var now = Number(document.body.getAttribute("data-now"));
     var limit = hours * 3600 * 1000;
-    var rows = document.querySelectorAll("tr[data-ts]");
+    // One element per build: its rows (a <tbody>) or its row.
+    var rows = document.querySelectorAll("[data-ts]");
     var shown = 0;
     for (var i = 0; i < rows.length; i++) {
       var ts = Number(rows[i].getAttribute("data-ts"));
