@@ -85,9 +85,13 @@ class ClientChoice:
     note: str = ""
 
     def headers(self, ndjson: bool = False) -> dict[str, str]:
-        """``accept``/``content-type`` of a request (ndjson: ``_bulk``, ``_msearch``)."""
+        """``accept``/``content-type`` of a request (ndjson: ``_bulk``, ``_msearch``).
+
+        Always a content-type: the legacy elasticsearch client's transport
+        sets none, and a real node answers a body without one with 406.
+        """
         if self.compat is None:
-            return {"content-type": "application/x-ndjson"} if ndjson else {}
+            return {"content-type": "application/x-ndjson" if ndjson else "application/json"}
         kind = "x-ndjson" if ndjson else "json"
         return {
             "accept": f"application/vnd.elasticsearch+json; compatible-with={self.compat}",
@@ -163,6 +167,31 @@ def client_errors(modules: Sequence[str] = ()) -> ClientErrors:
     return errors
 
 
+def _es7_transport_class() -> type[Any]:
+    """elasticsearch-py 7.17's transport, accepting the Apache-2.0 (``oss``) builds of Elasticsearch 7.
+
+    The client's product check refuses an Elasticsearch 7.0-7.13 whose
+    ``build_flavor`` is not ``default`` ("not a supported distribution"):
+    that is the Apache-2.0 distribution of 7.10.2, the last open-source
+    Elasticsearch, which the client talks to perfectly well. Other products
+    are still refused; only that distribution is let through.
+    """
+    # The check's names are private to elasticsearch-py 7.17 (pinned <8), so not in its stubs.
+    import elasticsearch.transport as es_transport
+    from elasticsearch import Transport
+
+    checker: Any = getattr(es_transport, "_ProductChecker")  # noqa: B009
+
+    class OssTolerantTransport(Transport):
+        def _do_verify_elasticsearch(self, headers: Any, timeout: Any) -> None:
+            verify: Any = getattr(super(), "_do_verify_elasticsearch")  # noqa: B009
+            verify(headers, timeout)
+            if getattr(self, "_verified_elasticsearch", None) == checker.UNSUPPORTED_DISTRIBUTION:
+                setattr(self, "_verified_elasticsearch", checker.SUCCESS)  # noqa: B010
+
+    return OssTolerantTransport
+
+
 def make_client(choice: ClientChoice, hosts: Sequence[str], kwargs: Mapping[str, Any]) -> Any:
     """A client of ``choice`` (``kwargs``: the legacy clients' keyword arguments)."""
     args = dict(kwargs)
@@ -173,7 +202,7 @@ def make_client(choice: ClientChoice, hosts: Sequence[str], kwargs: Mapping[str,
     if choice.module == "elasticsearch":
         from elasticsearch import Elasticsearch
 
-        return Elasticsearch(hosts=list(hosts), **args)
+        return Elasticsearch(hosts=list(hosts), transport_class=_es7_transport_class(), **args)
     mod = importlib.import_module(choice.module)
     modern: dict[str, Any] = {
         "request_timeout": args.pop("timeout", None),

@@ -651,8 +651,9 @@ def test_credentials_go_in_the_header_and_never_in_logs(cluster: FakeCluster, ca
 
 
 def test_elasticsearch_client_checks_the_product(caplog: pytest.LogCaptureFixture) -> None:
-    for version in ("7.10.2", "7.17.9"):
-        with FakeCluster("elasticsearch", version=version) as fake:
+    # The Apache-2.0 builds of 7.x say build_flavor "oss"; elasticsearch-py 7.17 alone refuses them.
+    for version, build_flavor in (("7.10.2", "default"), ("7.10.2", "oss"), ("7.17.9", "default")):
+        with FakeCluster("elasticsearch", version=version, build_flavor=build_flavor) as fake:
             backend = make_backend(fake)
             fake.reply("POST", "_search", search_response(total=1))
             assert backend.search(QuerySpec()).total == 1
