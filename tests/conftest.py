@@ -1,7 +1,7 @@
 """Shared pytest configuration.
 
-Fixtures that start real servers (ngircd, the SSH Gerrit fake, local HTTP
-fakes of Elasticsearch/Launchpad/Zuul) live in ``tests/fixtures/`` and are
+Fixtures that start real servers (ngircd, the SSH Gerrit fake, single-node
+OpenSearch and Elasticsearch, local HTTP fakes of Launchpad/Zuul) live in ``tests/fixtures/`` and are
 registered here.
 """
 
@@ -19,6 +19,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 pytest_plugins: list[str] = []
 pytest_plugins += ["tests.fixtures.ircd", "tests.fixtures.launchpad_server"]
 pytest_plugins += ["tests.fixtures.gerrit_server"]
+pytest_plugins += ["tests.fixtures.cluster"]
 
 
 @pytest.fixture
