@@ -80,6 +80,12 @@ def test_returning_section_renders_and_links_resolve(
     section = chromium.find_element(By.ID, "returning")
     assert section.is_displayed()
     assert section.find_element(By.TAG_NAME, "h2").text == "Resolved bugs that came back"
+    # The bug table that follows has its own heading, below the section's table.
+    buglist = chromium.find_element(By.ID, "all-bugs")
+    heading = buglist.find_element(By.TAG_NAME, "h2")
+    assert heading.text.startswith("All fingerprints (")
+    assert heading.location["y"] > section.find_element(By.TAG_NAME, "table").location["y"]
+    assert heading.location["y"] < chromium.find_element(By.ID, "bugs").location["y"]
     rows = section.find_elements(By.CSS_SELECTOR, "tbody tr")
     got = {r.get_attribute("data-bug"): r for r in rows}
     assert set(got) == set(want)

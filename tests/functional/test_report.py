@@ -287,6 +287,18 @@ def test_render_health_lists_load_errors(store: Path, bad_queries: Path, tmp_pat
     assert health["backend"] == "embedded store"
 
 
+def test_render_health_warnings_name_files_not_paths(store: Path, dataset: Dataset, tmp_path: Path) -> None:
+    queries = dataset.write_queries(
+        tmp_path / "queries", extra={"8888888.yaml": 'query: message:"widget0 exploded"\nsupress-graph: true\n'}
+    )
+    out = tmp_path / "site"
+    res = run(store, "render", "-o", str(out), "--queries", str(queries), "--now", NOW_ISO)
+    assert res.exit_code == 0, res.output
+    health = (out / "health.html").read_text()
+    assert "8888888.yaml: unknown key &#39;supress-graph&#39;" in health
+    assert str(tmp_path) not in health and str(tmp_path) not in (out / "health.json").read_text()
+
+
 def test_render_replaces_previous_site_atomically(store: Path, queries: Path, tmp_path: Path) -> None:
     out = tmp_path / "site"
     out.mkdir()
