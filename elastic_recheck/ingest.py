@@ -35,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from elastic_recheck.documents import normalize_document
+
 _json_loads: Callable[[bytes], Any]
 try:  # optional: several times faster than json for big ingests
     from orjson import loads as _json_loads
@@ -743,53 +745,6 @@ def iter_build_dir(
 
 # ---------------------------------------------------------------------------
 # JSON lines
-
-
-def _unwrap_single(value: Any) -> Any:
-    if isinstance(value, list) and len(value) == 1:
-        return value[0]
-    return value
-
-
-def normalize_document(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A flat logstash document from one JSON object.
-
-    * ES/OpenSearch hits (``{"_id", "_index", "_source": {...}}``) are unwrapped;
-      ``_id`` becomes ``id`` unless the source has one.
-    * The old logstash 1.1 layout (``@message``, ``@tags``, ``@fields``) is
-      flattened: ``@message`` -> ``message``, ``@tags`` -> ``tags``, each
-      ``@fields.X`` -> ``X`` (one-element lists unwrapped, as logstash 1.1 wrapped
-      every field value in a list), ``@source*``/``@type`` lose their ``@``.
-    * Everything else is kept exactly as given.
-
-    :raises ValueError: when the object is not a document.
-    """
-    if "_source" in obj and isinstance(obj["_source"], Mapping):
-        doc = dict(obj["_source"])
-        if "id" not in doc and isinstance(obj.get("_id"), (str, int)):
-            doc["id"] = str(obj["_id"])
-    elif "@fields" not in obj and "@message" not in obj:
-        return obj if isinstance(obj, dict) else dict(obj)  # already flat: as given
-    else:
-        doc = dict(obj)
-    if "@fields" in doc or "@message" in doc:
-        fields = doc.pop("@fields", None) or {}
-        if not isinstance(fields, Mapping):
-            raise ValueError("'@fields' is not an object")
-        out: dict[str, Any] = {}
-        for key, value in doc.items():
-            if key == "@message":
-                out["message"] = value
-            elif key == "@tags":
-                out["tags"] = value
-            elif key in ("@source", "@source_host", "@source_path", "@type"):
-                out[key[1:]] = value
-            else:
-                out[key] = value
-        for key, value in fields.items():
-            out.setdefault(str(key), _unwrap_single(value))
-        doc = out
-    return doc
 
 
 def iter_jsonl(fh: IO[bytes], stats: IngestStats | None = None) -> Iterator[dict[str, Any]]:

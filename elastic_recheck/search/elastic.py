@@ -55,6 +55,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from elastic_recheck.config import Config
+from elastic_recheck.documents import flatten_old_layout
 from elastic_recheck.errors import BackendError, ConfigError
 from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING
 from elastic_recheck.schema import Mapping as FieldMapping
@@ -352,8 +353,18 @@ def ndjson(lines: Iterable[Mapping[str, Any]]) -> str:
     return "".join(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n" for line in lines)
 
 
-def hit_from(raw: Mapping[str, Any]) -> Hit:
+def _flat_source(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A hit's ``_source`` in the flat layout (:func:`~elastic_recheck.documents.flatten_old_layout`)."""
     source = raw.get("_source") or {}
+    try:
+        return flatten_old_layout(source)
+    except ValueError:  # a '@fields' that is not an object: the document as the cluster holds it
+        return dict(source)
+
+
+def hit_from(raw: Mapping[str, Any]) -> Hit:
+    # logstash 1.1 indices (@fields/@message): the same flattener as ingest
+    source = _flat_source(raw)
     return Hit(
         id=str(raw.get("_id", "")),
         source=source,
@@ -757,7 +768,7 @@ class ElasticBackend:
     @staticmethod
     def _build_info(uuid: str, raw: Mapping[str, Any]) -> BuildInfo:
         hits = ((raw.get("doc") or {}).get("hits") or {}).get("hits") or []
-        source = dict(hits[0].get("_source") or {}) if hits else {}
+        source = _flat_source(hits[0]) if hits else {}
         fields = {k: source[k] for k in BUILD_FIELDS if k in source and source[k] is not None}
         return BuildInfo(
             uuid=uuid,
