@@ -81,6 +81,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_source", "retries", 3, "retries of a failed cluster request (5xx, timeouts)"),
     Setting("data_source", "db_uri", "", "optional subunit2sql database (sqlite:///path or mysql+pymysql://...): a second source of failed test ids", secret=True),
     Setting("data_source", "ls_url", "", "logstash/kibana URL used in links (old setting)"),
+    Setting("data_source", "mapping", "",
+            "JSON file with the index mapping fingerprints are checked against (a GET <index>/_mapping answer, an "
+            "index template or {\"properties\": ...}); empty: the cluster's own mapping, else the built-in one"),
     Setting("data_source", "lucene_mode", "es", "es (Elasticsearch query_string) or lucene (plain classic QueryParser)"),
     Setting("data_source", "voting_values", "1,0",
             "cluster terms for a voting and a non-voting build in the voting filter: 1,0 (OpenDev) or true,false "

@@ -7,9 +7,16 @@ other field is an exact, case-sensitive keyword.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
+from typing import Any
 
-#: Fields every ingested document may carry (the OpenDev/logstash schema).
+#: Fields every ingested document may carry: the built-in mapping, used when
+#: neither ``[data_source] mapping`` nor a cluster's own mapping says more.
+#: It is the union of OpenStack's logstash (2013-2021: the original
+#: elastic-recheck's fingerprints query ``syslog_program``, ``error_pr``...)
+#: and OpenDev's ci-log-processing documents.
 KNOWN_FIELDS: tuple[str, ...] = (
     "@timestamp",
     "message",
@@ -41,6 +48,19 @@ KNOWN_FIELDS: tuple[str, ...] = (
     "type",
     "zuul_executor",
     "received_at",
+    # OpenStack's logstash (the original elastic-recheck's recorded hits)
+    "@version",
+    "syslog_program",
+    "syslog_host",
+    "pid",
+    "error_pr",
+    "source",
+    "source_host",
+    "source_path",
+    # ci-log-processing (OpenDev's OpenSearch)
+    "tenant",
+    "change_url",
+    "hosts_region",
 )
 
 
@@ -83,3 +103,57 @@ class Mapping:
 
 
 DEFAULT_MAPPING = Mapping()
+
+
+def mapping_from_properties(
+    properties: Iterable[MappingABC[str, Any]], default_field: str = DEFAULT_MAPPING.default_field
+) -> Mapping | None:
+    """A :class:`Mapping` of Elasticsearch ``properties`` blocks (one per index); None when they hold no field.
+
+    Every field counts, sub-fields (``build_name.keyword``) and object
+    children (``a.b``) included; ``text`` fields are the analyzed ones.
+    """
+    known: set[str] = set()
+    text: set[str] = set()
+
+    def walk(props: MappingABC[str, Any], prefix: str) -> None:
+        for name, spec in props.items():
+            if not isinstance(spec, MappingABC):
+                continue
+            full = prefix + name
+            known.add(full)
+            if spec.get("type") in ("text", "match_only_text"):
+                text.add(full)
+            for sub, sub_spec in (spec.get("fields") or {}).items():
+                known.add(f"{full}.{sub}")
+                if isinstance(sub_spec, MappingABC) and sub_spec.get("type") == "text":
+                    text.add(f"{full}.{sub}")
+            if isinstance(spec.get("properties"), MappingABC):
+                walk(spec["properties"], full + ".")
+
+    for props in properties:
+        walk(props, "")
+    if not known:
+        return None
+    return Mapping(text_fields=frozenset(text), default_field=default_field, known_fields=frozenset(known))
+
+
+def properties_of(data: Any) -> list[MappingABC[str, Any]]:
+    """The ``properties`` blocks of a mapping document, whatever its shape.
+
+    Accepted: a ``GET <index>/_mapping`` answer (``{index: {"mappings": ...}}``),
+    an index template (``{"template": {"mappings": ...}}`` or a legacy one with
+    ``mappings``), ``{"mappings": ...}`` or ``{"properties": ...}``; a
+    ``mappings`` block may still carry a 6.x type level (``{"doc": {"properties"}}``).
+    """
+    if not isinstance(data, MappingABC):
+        return []
+    if isinstance(data.get("properties"), MappingABC):
+        return [data["properties"]]
+    for key in ("template", "mappings"):
+        if isinstance(data.get(key), MappingABC):
+            return properties_of(data[key])
+    out: list[MappingABC[str, Any]] = []
+    for value in data.values():  # one entry per index, or a 6.x mapping type
+        out.extend(properties_of(value))
+    return out

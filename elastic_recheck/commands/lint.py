@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from elastic_recheck.cli import AppContext
+from elastic_recheck.config import Config
 from elastic_recheck.errors import ElasticRecheckError
 from elastic_recheck.fingerprints import iter_query_files
 from elastic_recheck.lint import (
@@ -22,7 +23,7 @@ from elastic_recheck.lint import (
     LintReport,
     lint_files,
 )
-from elastic_recheck.schema import DEFAULT_MAPPING, Mapping
+from elastic_recheck.schema import DEFAULT_MAPPING, Mapping, mapping_from_properties, properties_of
 
 LOG = logging.getLogger(__name__)
 
@@ -55,16 +56,40 @@ def _read(paths: list[Path]) -> tuple[list[tuple[str, str]], list[FileResult]]:
     return texts, unreadable
 
 
+def configured_mapping(config: Config | None) -> Mapping:
+    """``[data_source] mapping`` (a JSON mapping file), else the built-in mapping.
+
+    :raises click.ClickException: the file cannot be read or holds no field.
+    """
+    path = str(config.get("data_source", "mapping") or "") if config is not None else ""
+    if not path:
+        return DEFAULT_MAPPING
+    try:
+        data = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise click.ClickException(f"[data_source] mapping: {path}: cannot read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise click.ClickException(f"[data_source] mapping: {path}: not JSON: {exc}") from None
+    mapping = mapping_from_properties(properties_of(data))
+    if mapping is None:
+        raise click.ClickException(f"[data_source] mapping: {path}: no field found (expected a GET <index>/_mapping "
+                                   "answer, an index template or {\"properties\": ...})")
+    LOG.info("fields checked against %s (%d fields)", path, len(mapping.known_fields))
+    return mapping
+
+
 def _cluster_mapping(app: AppContext) -> Mapping:
-    """The configured cluster's fields for the field check (the built-in mapping if it cannot say)."""
+    """The configured cluster's fields for the field check (the configured mapping if it cannot say)."""
+    fallback = configured_mapping(app.config)
+    source = "[data_source] mapping" if app.config.get("data_source", "mapping") else "the built-in mapping"
     try:
         mapping: Mapping | None = app.backend().field_mapping()
     except ElasticRecheckError as exc:
-        click.echo(f"warning: fields checked against the built-in mapping: {exc}", err=True)
-        return DEFAULT_MAPPING
+        click.echo(f"warning: fields checked against {source}: {exc}", err=True)
+        return fallback
     if mapping is None:
-        click.echo("warning: no index of the cluster's index_format yet: fields checked against the built-in mapping", err=True)
-        return DEFAULT_MAPPING
+        click.echo(f"warning: no index of the cluster's index_format yet: fields checked against {source}", err=True)
+        return fallback
     LOG.info("fields checked against the cluster's mapping (%d fields)", len(mapping.known_fields))
     return mapping
 
@@ -126,7 +151,7 @@ def check_queries(
     mode = lucene_mode or (str(config.get("data_source", "lucene_mode")) if config is not None else "es")
     files = iter_query_files(paths)
     texts, unreadable = _read(files)
-    mapping = _cluster_mapping(app) if app is not None and app.cluster else DEFAULT_MAPPING
+    mapping = _cluster_mapping(app) if app is not None and app.cluster else configured_mapping(config)
     with _quiet_loader():
         report = lint_files(texts, mapping=mapping, es_mode=mode == "es", on_internal_error=_log_internal)
     report = LintReport(report.files + unreadable)

@@ -57,7 +57,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from elastic_recheck.config import Config
 from elastic_recheck.documents import flatten_old_layout
 from elastic_recheck.errors import BackendError, ConfigError
-from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING
+from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING, mapping_from_properties, properties_of
 from elastic_recheck.schema import Mapping as FieldMapping
 from elastic_recheck.search import (
     Bucket,
@@ -896,31 +896,7 @@ class ElasticBackend:
 
 def mapping_from_answer(answer: Mapping[str, Any], default_field: str = DEFAULT_MAPPING.default_field) -> FieldMapping | None:
     """A :class:`~elastic_recheck.schema.Mapping` of a ``GET <indices>/_mapping`` answer (None: no index)."""
-    known: set[str] = set()
-    text: set[str] = set()
-
-    def walk(props: Mapping[str, Any], prefix: str) -> None:
-        for name, spec in props.items():
-            if not isinstance(spec, Mapping):
-                continue
-            full = prefix + name
-            known.add(full)
-            if spec.get("type") in ("text", "match_only_text"):
-                text.add(full)
-            for sub, sub_spec in (spec.get("fields") or {}).items():
-                known.add(f"{full}.{sub}")
-                if isinstance(sub_spec, Mapping) and sub_spec.get("type") == "text":
-                    text.add(f"{full}.{sub}")
-            if isinstance(spec.get("properties"), Mapping):
-                walk(spec["properties"], full + ".")
-
-    for index in answer.values():
-        mappings = index.get("mappings") if isinstance(index, Mapping) else None
-        if isinstance(mappings, Mapping):
-            walk(mappings.get("properties") or {}, "")
-    if not known:
-        return None
-    return FieldMapping(text_fields=frozenset(text), default_field=default_field, known_fields=frozenset(known))
+    return mapping_from_properties(properties_of(answer), default_field)
 
 
 def backend_from_config(config: Config, flavor: str | None = None) -> ElasticBackend:
