@@ -543,6 +543,7 @@ class Bot:
         if not self.notifier.sending:
             if self.state.claim_report(key, "irc"):
                 outcome.irc = routed
+                self.notifier.deliver(routed)  # a dry run shows them
             return
         ids = self.state.claim_irc(key, [(m["channel"], m["message"]) for m in routed], now=self.clock())
         if ids is None:

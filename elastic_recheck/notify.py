@@ -32,10 +32,13 @@ class IrcReporter:
         channels: ChannelConfig,
         send: Sender | None,
         bugs: Any | None = None,
+        echo: Callable[[str, str], None] | None = None,
     ) -> None:
         self.channels = channels
         self.send = send
         self.bugs = bugs
+        #: ``echo(channel, message)`` shows what a dry run would send (with ``send`` None).
+        self.echo = echo
 
     def _projects(self, bug: str, fp_projects: tuple[str, ...]) -> tuple[str, ...]:
         projects = list(fp_projects)
@@ -84,8 +87,15 @@ class IrcReporter:
         return self.send is not None
 
     def deliver(self, messages: list[dict[str, str]], done: Sequence[Callable[[], None] | None] = ()) -> None:
-        """Queue routed messages for sending; ``done[i]`` is called once message ``i`` was written."""
+        """Queue routed messages for sending; ``done[i]`` is called once message ``i`` was written.
+
+        Without ``send`` (a dry run) they are only shown through ``echo``, when set.
+        """
         if self.send is None:
+            echo = self.echo
+            if echo is not None:
+                for m in messages:
+                    echo(m["channel"], m["message"])
             return
         for i, m in enumerate(messages):
             self.send(m["channel"], m["message"], done[i] if i < len(done) else None)

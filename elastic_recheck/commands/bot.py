@@ -24,16 +24,22 @@ LOG = logging.getLogger(__name__)
 
 
 class EchoReviewer:
-    """Dry-run reviewer: prints the comment it would post."""
+    """Dry-run reviewer: prints the comment it would post (and, as ``irc``, the IRC messages)."""
 
     def __init__(self, out: IO[str]) -> None:
         self.out = out
         self.lock = threading.Lock()
 
-    def review(self, change: str, patchset: str, message: str) -> None:
+    def _write(self, text: str) -> None:
         with self.lock:
-            self.out.write(f"=== would comment on {change},{patchset}:\n{message}\n\n")
+            self.out.write(text)
             self.out.flush()
+
+    def review(self, change: str, patchset: str, message: str) -> None:
+        self._write(f"=== would comment on {change},{patchset}:\n{message}\n\n")
+
+    def irc(self, channel: str, message: str) -> None:
+        self._write(f"=== would send to IRC {channel}: {message}\n\n")
 
 
 def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
@@ -108,8 +114,11 @@ def _submit(the_bot: Bot, event: dict[str, Any], stop: threading.Event) -> bool:
         delay = min(delay * 2, 60.0)
 
 
-def _irc_reporter(app: AppContext, enabled: bool, dry_run: bool, bugs: Any) -> tuple[Any, Any]:
-    """(reporter, notifier-to-stop) — the reporter routes even when sending is off."""
+def _irc_reporter(
+    app: AppContext, enabled: bool, dry_run: bool, bugs: Any, echo: Any = None
+) -> tuple[Any, Any]:
+    """(reporter, notifier-to-stop) — the reporter routes even when sending is off;
+    a dry run with IRC enabled shows the messages through ``echo``."""
     from elastic_recheck.channels import channel_config_from_config
     from elastic_recheck.notify import IrcReporter
 
@@ -118,7 +127,7 @@ def _irc_reporter(app: AppContext, enabled: bool, dry_run: bool, bugs: Any) -> t
         return None, None
     channels = channel_config_from_config(cfg)
     if not enabled or dry_run or not cfg.get("ircbot", "server"):
-        return IrcReporter(channels, None, bugs), None
+        return IrcReporter(channels, None, bugs, echo=echo if enabled and dry_run else None), None
     from elastic_recheck.irc import IrcNotifier
 
     notifier = IrcNotifier.from_config(cfg, channels.names)
@@ -151,7 +160,7 @@ def _log_fetcher(app: AppContext) -> Any:
 @click.command()
 @queries_option
 @click.option("--replay", "replay_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Process recorded events (JSON lines, gzip ok) and exit.")
-@click.option("--dry-run", is_flag=True, help="Do everything but post: comments are printed, IRC messages only listed.")
+@click.option("--dry-run", is_flag=True, help="Do everything but post: the comments and IRC messages it would send are printed (IRC ones unless --no-irc).")
 @click.option("-n", "--no-comment", is_flag=True, help="Never comment on Gerrit.")
 @click.option("--no-irc", is_flag=True, help="Do not connect to IRC.")
 @click.option("--actions-out", type=click.File("w"), help="Write one JSON line per processed event (- for stdout).")
@@ -227,14 +236,15 @@ def bot(
         LOG.info("no bug tracker: %s", exc)
 
     reviewer: Any = None
+    echo = EchoReviewer(sys.stdout if actions_out is not sys.stdout else sys.stderr) if dry_run else None
     if dry_run and not no_comment:
-        reviewer = EchoReviewer(sys.stdout if actions_out is not sys.stdout else sys.stderr)
+        reviewer = echo
     elif not no_comment:
         from elastic_recheck.gerrit import GerritReviewer
 
         reviewer = GerritReviewer.from_config(cfg)
     try:
-        irc_reporter, notifier = _irc_reporter(app, not no_irc, dry_run, bugs)
+        irc_reporter, notifier = _irc_reporter(app, not no_irc, dry_run, bugs, echo.irc if echo else None)
     except ElasticRecheckError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -3,6 +3,7 @@ and it runs from a non-editable install (the sample and fingerprints shipped as 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -155,3 +156,22 @@ def test_demo_runs_from_a_non_editable_install(tmp_path: Path) -> None:
     assert str(prefix / "share" / "elastic-recheck" / "sample" / "logs.jsonl.gz") in res.stderr
     assert (run / "er-demo" / "site" / "index.html").is_file()
     assert "would comment on" in (run / "er-demo" / "comments.txt").read_text()
+
+
+def test_bot_dry_run_prints_the_irc_messages_it_would_send(
+        demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    tmp, _ = demo_run
+    conf = tmp / "irc.conf"
+    conf.write_text(f"[ircbot]\nchannel_config = {REPO / 'sample' / 'recheckwatchbot.yaml'}\n")  # no server
+    args = ["-c", str(conf), "--store", "er-demo/store.db", "bot", "--queries", str(REPO / "queries"),
+            "--replay", str(REPO / "sample" / "events.jsonl"), "--dry-run"]
+    actions = tmp / "irc-actions.jsonl"
+    res = _er(tmp, _env(tmp), *args, "--actions-out", str(actions))
+    assert res.returncode == 0, res.stderr
+    printed = re.findall(r"^=== would send to IRC (#\S+): (.+)$", res.stdout, re.M)
+    listed = [(m["channel"], m["message"]) for line in actions.read_text().splitlines()
+              for m in json.loads(line).get("irc", [])]
+    assert printed and sorted(printed) == sorted(listed)  # exactly what the actions file lists
+    assert "=== would comment on" in res.stdout
+    res = _er(tmp, _env(tmp), *args, "--no-irc")
+    assert res.returncode == 0 and "would send to IRC" not in res.stdout
