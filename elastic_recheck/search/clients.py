@@ -80,7 +80,8 @@ class ClientChoice:
 
     module: str  # "opensearchpy", "elasticsearch", "elasticsearch8" or "elasticsearch9"
     api: str  # LEGACY or MODERN
-    #: REST API compatibility version (``compatible-with=N``), None: plain JSON.
+    #: REST API compatibility version (``compatible-with=N``; the modern clients
+    #: always send one), None: plain JSON.
     compat: int | None = None
     note: str = ""
 
@@ -116,7 +117,7 @@ def choose_client(info: ServerInfo, available: frozenset[str] | None = None) -> 
     avail = installed_clients() if available is None else available
     own = f"elasticsearch{info.major}"
     if own in avail:
-        return ClientChoice(own, MODERN)
+        return ClientChoice(own, MODERN, info.major)
     for name, major in MODERN_CLIENTS.items():
         # A client speaks its own major version and, with compatibility
         # headers, the one before it (and an older server accepts the
