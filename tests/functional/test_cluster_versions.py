@@ -88,7 +88,7 @@ def test_elasticsearch_9_without_a_client_for_it_is_one_clear_error() -> None:
 
 
 def test_compatibility_headers() -> None:
-    assert ClientChoice("elasticsearch", LEGACY).headers() == {}
+    assert ClientChoice("elasticsearch", LEGACY).headers() == {"content-type": "application/json"}
     assert ClientChoice("elasticsearch", LEGACY).headers(ndjson=True) == {"content-type": "application/x-ndjson"}
     assert ClientChoice("elasticsearch9", MODERN, 8).headers(ndjson=True) == {
         "accept": "application/vnd.elasticsearch+json; compatible-with=8",
