@@ -1,4 +1,4 @@
-"""Known fields come from the configured mapping (or the cluster's own), so the original's fingerprints check clean."""
+"""Known fields come from the configured mapping (or the cluster's own); old logstash hits are flattened."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from elastic_recheck.cli import cli
+from elastic_recheck.config import from_mapping
+from elastic_recheck.documents import normalize_document
+from elastic_recheck.search import QuerySpec
+from elastic_recheck.search.elastic import backend_from_config
 from tests.fixtures.es_server import FakeCluster
 
 SHIPPED = "elastic-recheck-queries"
@@ -71,3 +75,20 @@ def test_fields_come_from_the_clusters_mapping(shared_data: Path, tmp_path: Path
         result = CliRunner().invoke(cli, ["-c", str(conf), "check-queries", "--format", "json", str(shared_data / TEST_QUERIES)])
         assert _unknown_fields(result.stdout) == []
         assert "fields checked against [data_source] mapping" in result.stderr
+
+
+def test_cluster_hits_in_the_logstash_11_layout_are_flattened_like_ingest(shared_data: Path) -> None:
+    """logstash.openstack.org's 2013 answer (``@message``, ``@fields`` of one-element lists), served by a cluster."""
+    answer = json.loads((shared_data / "logstash/originals/samples/bug-1225664.json").read_text())
+    raw = answer["hits"]["hits"]
+    assert raw and all("@fields" in h["_source"] for h in raw)
+    with FakeCluster("elasticsearch") as fake:
+        fake.reply("POST", "_search", answer)
+        backend = backend_from_config(from_mapping({"data_source": {"es_url": fake.url}}))
+        result = backend.search(QuerySpec(queries=('message:"Exception during message handling"',)), size=10)
+    assert [h.source for h in result.hits] == [normalize_document({"_source": h["_source"]}) for h in raw]
+    first = result.hits[0].source
+    assert "@fields" not in first and "@message" not in first
+    assert first["build_name"] == "gate-tempest-devstack-vm-postgres-full"  # was ["..."] under @fields
+    assert first["message"].startswith("[req-e3bbc5dc")
+    assert first["tags"] == ["logs/screen-c-vol.txt", "screen", "oslofmt", "multiline"]
