@@ -145,6 +145,12 @@ SETTINGS: tuple[Setting, ...] = (
     # [site]
     Setting("site", "gate_queue", "gate", "queue shown on the gate page and counted as gate failures"),
     Setting("site", "integrated_projects_re", r"^openstack/(nova|neutron|cinder|glance|keystone|swift|tempest|devstack)$", "projects grouped as integrated gate"),
+    Setting("site", "excluded_jobs_re", "(api-site|operations-guide|openstack-manuals|ansible|puppet)",
+            "failed builds of jobs matching this regex are left out of the uncategorized page and the classification "
+            "rate (the original's default: teams that did not use elastic-recheck); empty: none left out"),
+    Setting("site", "included_projects_re", "(^openstack/|devstack|grenade)",
+            "besides the integrated gate projects, only failed builds of projects matching this regex are counted "
+            "(the original's default); empty: every project"),
     Setting("site", "suggestions", True, "show possible fingerprints (drafted by 'suggest' from error lines shared by uncategorized builds) on the uncategorized page"),
     Setting("site", "all_fails_query", 'build_status:"FAILURE"', "Lucene query that finds failed builds (the old ALL_FAILS_QUERY; gate queue and voting are added as filters)"),
 )
@@ -282,6 +288,8 @@ def validate(cfg: Config) -> None:
 REGEX_SETTINGS: tuple[tuple[str, str], ...] = (
     ("recheckwatch", "jobs_re"),
     ("site", "integrated_projects_re"),
+    ("site", "excluded_jobs_re"),
+    ("site", "included_projects_re"),
 )
 
 

@@ -7,7 +7,9 @@ gate_queue``). Each fingerprint's failed builds in the window (suppressed
 fingerprints included, as the original counted them) explain the failed
 builds they contain; the rest are uncategorized. Builds are grouped into the
 integrated gate (projects matching ``[site] integrated_projects_re``) and
-others.
+others. As in the original, builds of jobs matching ``[site]
+excluded_jobs_re`` are not counted, nor builds of projects outside the
+integrated gate that do not match ``[site] included_projects_re``.
 """
 
 from __future__ import annotations
@@ -48,9 +50,31 @@ def all_fails_spec(config: Config, window: ReportWindow) -> QuerySpec:
     )
 
 
+def counted_build(build: BuildInfo, excluded_jobs_re: str, included_projects_re: str, integrated_projects_re: str) -> bool:
+    """Whether a failed build counts on the uncategorized page, as the original decided.
+
+    Its job must not match ``excluded_jobs_re``; its project must be one of
+    the integrated gate or match ``included_projects_re`` (an empty regex
+    excludes nothing, includes everything).
+    """
+    if excluded_jobs_re and re.search(excluded_jobs_re, job_name(build)):
+        return False
+    project = str(build.fields.get("project") or "")
+    if not included_projects_re or (integrated_projects_re and re.search(integrated_projects_re, project)):
+        return True
+    return re.search(included_projects_re, project) is not None
+
+
 def all_failed_gate_builds(backend: SearchBackend, config: Config, window: ReportWindow) -> list[BuildInfo]:
-    """The failed voting gate builds in the window, newest first (never truncated)."""
-    return newest_first(backend.builds(all_fails_spec(config, window)))
+    """The failed voting gate builds in the window that count (:func:`counted_build`), newest first.
+
+    Never truncated.
+    """
+    excluded = str(config.get("site", "excluded_jobs_re"))
+    included = str(config.get("site", "included_projects_re"))
+    integrated = str(config.get("site", "integrated_projects_re"))
+    builds = backend.builds(all_fails_spec(config, window))
+    return newest_first([b for b in builds if counted_build(b, excluded, included, integrated)])
 
 
 def job_name(build: BuildInfo) -> str:
@@ -179,6 +203,8 @@ def uncategorized_json(report: UncategorizedReport, config: Config) -> dict[str,
         "window": {"start": to_ms(w.start), "end": to_ms(w.now), "days": w.days},
         "all_fails_query": str(config.get("site", "all_fails_query")),
         "gate_queue": str(config.get("site", "gate_queue")),
+        "excluded_jobs_re": str(config.get("site", "excluded_jobs_re")),
+        "included_projects_re": str(config.get("site", "included_projects_re")),
         # exact percentages (not rounded): the pages show them to 0.1
         "overall_rate": report.overall.exact_rate,
         "failed": report.overall.failed,
