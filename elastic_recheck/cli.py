@@ -134,8 +134,8 @@ class LazyGroup(click.Group):
         """Errors end in one line; the traceback only with ``-v``/``--debug``."""
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
-            raise
+        except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt, BrokenPipeError):
+            raise  # click ends a broken pipe (``| head``) quietly
         except Exception as exc:
             app = ctx.obj if isinstance(ctx.obj, AppContext) else None
             if app is not None and app.verbose:

@@ -11,6 +11,7 @@ import time.
 from __future__ import annotations
 
 import configparser
+import difflib
 import logging
 import os
 import re
@@ -293,12 +294,43 @@ REGEX_SETTINGS: tuple[tuple[str, str], ...] = (
 )
 
 
+ENV_PREFIX = "ELASTIC_RECHECK_"
+#: The ``ELASTIC_RECHECK_*`` variables that are not settings (tests/unit/test_docs.py checks
+#: that every name the package reads is here or a setting's).
+OTHER_ENV = frozenset({
+    "ELASTIC_RECHECK_CONFIG",  # the config file (cli.py)
+    ENV_STORE,
+    "ELASTIC_RECHECK_WEB",  # site templates (report/templating.py)
+    "ELASTIC_RECHECK_CACHE_DIR",  # fingerprint cache (fingerprint_cache.py)
+    "ELASTIC_RECHECK_FAULT",  # fault injection of the reliability tests (bot.py)
+})
+#: The test suite's own variables (docs/testing.md).
+TEST_ENV_PREFIX = "ELASTIC_RECHECK_TEST_"
+
+
+def env_name(setting: Setting) -> str:
+    return f"{ENV_PREFIX}{setting.section.upper()}_{setting.key.upper()}"
+
+
 def _env_overrides() -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for s in SETTINGS:
-        name = f"ELASTIC_RECHECK_{s.section.upper()}_{s.key.upper()}"
+        name = env_name(s)
         if name in os.environ:
             out.setdefault(s.section, {})[s.key] = os.environ[name]
+    return out
+
+
+def unknown_env(environ: Mapping[str, str]) -> list[str]:
+    """One warning per ``ELASTIC_RECHECK_*`` variable that nothing reads (a typo is not silently ignored)."""
+    known = sorted({env_name(s) for s in SETTINGS} | OTHER_ENV)
+    out = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in known or name.startswith(TEST_ENV_PREFIX):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        out.append(f"unknown environment variable {name} (ignored){hint}")
     return out
 
 
@@ -323,6 +355,8 @@ def load_config(path: str | Path | None = None) -> Config:
         _warn_world_readable(p, data)
     for section, items in _env_overrides().items():
         data.setdefault(section, {}).update(items)
+    for warning in unknown_env(os.environ):
+        LOG.warning("%s", warning)
     return from_mapping(data, path=p)
 
 

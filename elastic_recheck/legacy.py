@@ -54,7 +54,7 @@ def graph(queries: Path, output: str | None, queue: str | None, conf: str | None
     """Generate data for graphs (graph.json)."""
     args = ["graph", "--queries", str(queries)]
     args += ["-o", output] if output else []
-    args += ["-q", queue] if queue else []
+    args += ["--queue", queue] if queue else []
     _run(conf, verbose, args, "elastic-recheck-graph")
 
 

@@ -82,6 +82,7 @@ CODES: dict[str, str] = {
     "wildcard-split": "a wildcard/prefix term on a text field that can never match one token",
     "empty-clause": "a term or phrase that analyzes to no token: Lucene drops the clause",
     "split-term": "an unquoted word that the analyzer splits into several tokens, OR-ed together",
+    "lowercase-operator": "a lower-case and/or/not: a search word, not an operator (operators are AND, OR, NOT)",
     "no-message": "no positive clause on the message field: it matches on metadata alone",
     "not-only": "only negative clauses",
     "duplicate": "the same query (after normalization) as another fingerprint",
@@ -738,6 +739,16 @@ def _term_findings(query: str, c: Clause, mapping: Mapping) -> list[QueryFinding
     at = c.term_start
     if c.kind == "TERM":
         raw = c.text
+        if raw.upper() in ("AND", "OR", "NOT") and raw != raw.upper() and c.explicit_field is None:
+            out.append(
+                QueryFinding(
+                    at,
+                    WARNING,
+                    "lowercase-operator",
+                    f"`{raw}` is a search word here, not an operator: Lucene's operators are upper case "
+                    f"({raw.upper()}); write `{raw.upper()}`, or quote the word if you mean to search for it",
+                )
+            )
         if raw.startswith("'"):
             out.append(
                 QueryFinding(
@@ -1075,6 +1086,37 @@ def _error_code(message: str) -> str:
     return "invalid"
 
 
+def lint_query(
+    query: str, ast: qa.Query | None, mapping: Mapping = DEFAULT_MAPPING, es_mode: bool = True
+) -> list[QueryFinding]:
+    """Every finding about one query that Lucene accepted (``ast``: its parse; None skips the AST rules)."""
+    raw = parse_raw(query, mapping.default_field)
+    qfindings = lint_raw(query, mapping, es_mode)
+    if ast is not None:
+        explained = any(f.code in ("implicit-or", "mixed-and-or") for f in qfindings)
+        qfindings.extend(lint_ast(query, ast, mapping, raw, alternatives=not explained))
+    return qfindings
+
+
+def lint_search(query: str, mapping: Mapping = DEFAULT_MAPPING, es_mode: bool = True, name: str = "query") -> list[Finding]:
+    """The findings of ``check-queries`` for a query typed on the command line (positions in ``query``).
+
+    A query Lucene rejects has none: the caller reports its syntax error.
+    """
+    from elastic_recheck import lucene
+
+    try:
+        ast = lucene.parse(query, mapping=mapping, es_mode=es_mode)
+    except QuerySyntaxError:
+        return []
+    out = []
+    for qf in lint_query(query, ast, mapping, es_mode):
+        line = query.count("\n", 0, qf.offset) + 1
+        col = qf.offset - (query.rfind("\n", 0, qf.offset) + 1) + 1
+        out.append(Finding(name, line, col, qf.level, qf.code, qf.message))
+    return sorted(out)
+
+
 def lint_text(
     text: str,
     name: str,
@@ -1110,11 +1152,8 @@ def lint_text(
     result.fingerprint = fp
     result.findings.extend(_unknown_keys(name, root))
     query = node.value if node is not None else fp.query
-    raw = parse_raw(query, mapping.default_field)
-    qfindings = lint_raw(query, mapping, es_mode)
+    qfindings = lint_query(query, fp.ast, mapping, es_mode)
     if fp.ast is not None:
-        explained = any(f.code in ("implicit-or", "mixed-and-or") for f in qfindings)
-        qfindings.extend(lint_ast(query, fp.ast, mapping, raw, alternatives=not explained))
         result.key = normalized_key(fp.ast)
     for qf in qfindings:
         line, col = locator.position(qf.offset)

@@ -21,7 +21,12 @@ def parse_duration(text: str) -> timedelta:
 
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:
-    """ISO 8601 (UTC when no offset), epoch seconds or ms, ``now``, or ``-10d`` relative to now."""
+    """The one parser of ``--since``/``--until``/``--now`` values.
+
+    ISO 8601 (UTC when no offset), epoch seconds or ms, ``now``, or a
+    duration back from now: ``-10d`` or ``10d`` (``90s``, ``15m``, ``24h``,
+    ``2w``; a bare number of up to 4 digits means days, as in ``collect --since 3``).
+    """
     raw = text.strip()
     now = now or datetime.now(UTC)
     if raw.lower() == "now":
@@ -33,10 +38,12 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
         if value > 1e11:
             value /= 1000.0
         return datetime.fromtimestamp(value, tz=UTC)
+    if re.fullmatch(r"\d+(\.\d+)?\s*[smhdw]|\d{1,4}", raw):
+        return now - parse_duration(raw)
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"not a time: {text!r} (use ISO 8601, epoch seconds, 'now' or '-10d')") from None
+        raise ValueError(f"not a time: {text!r} (use ISO 8601, epoch seconds, 'now', or 10d / -10d back from now)") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -30,8 +30,8 @@ def note(message: str, nl: bool = True) -> None:
 
 def window_options(func: F) -> F:
     """``--days``, ``--since``, ``--until``: the time window of a search (default: all time)."""
-    func = click.option("--until", metavar="TIME", help="End of the window (ISO 8601, epoch, 'now', '-1d').")(func)
-    func = click.option("--since", metavar="TIME", help="Start of the window (ISO 8601, epoch, '-10d'...).")(func)
+    func = click.option("--until", metavar="TIME", help="End of the window (ISO 8601, epoch, 'now', or 1d / -1d ago).")(func)
+    func = click.option("--since", metavar="TIME", help="Start of the window (ISO 8601, epoch, or 10d / -10d ago, as in collect).")(func)
     func = click.option("--days", type=float, help="Window of the last N days (ending --until or now).")(func)
     return func
 
@@ -56,6 +56,12 @@ def make_window(days: float | None, since: str | None, until: str | None, now: d
     if days is not None:
         end = end or now
         start = end - timedelta(days=days)
+    if start is not None and end is not None and start > end:
+        raise click.BadParameter(
+            f"--since {since} ({start:%Y-%m-%dT%H:%M:%SZ}) is later than --until {until} ({end:%Y-%m-%dT%H:%M:%SZ}): "
+            "the window would be empty",
+            param_hint="--since/--until",
+        )
     return TimeWindow(start=start, end=end)
 
 

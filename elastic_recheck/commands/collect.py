@@ -27,15 +27,11 @@ from elastic_recheck.collect import (
 )
 from elastic_recheck.commands import note
 from elastic_recheck.errors import ElasticRecheckError
-from elastic_recheck.timeutil import parse_duration, parse_time
+from elastic_recheck.timeutil import parse_time
 
 
 def _since(text: str, now: datetime) -> datetime:
-    """``10d``/``12h`` (a window back from now), ``-10d``, or an ISO time."""
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        pass
+    """``10d``/``12h`` (a window back from now), ``-10d``, or an ISO time (the one parser of every --since)."""
     try:
         return parse_time(text, now)
     except ValueError as exc:

@@ -125,7 +125,7 @@ def _fail_backend(exc: BackendError) -> None:
 
 @click.command(epilog=EXIT_CODES_HELP)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Output file (default: stdout).")
-@click.option("-q", "--queue", help="Only builds of this queue (build_queue), e.g. gate.")
+@click.option("--queue", help="Only builds of this queue (build_queue), e.g. gate. (No -q short form: -q is the global --quiet.)")
 @click.option(
     "--es-query-suffix",
     metavar="LUCENE",

@@ -6,6 +6,7 @@ import gzip
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -15,7 +16,7 @@ from elastic_recheck.cli import AppContext
 from elastic_recheck.commands import make_window, note, window_options
 from elastic_recheck.errors import BackendError, ElasticRecheckError, FingerprintError, QuerySyntaxError
 from elastic_recheck.fingerprints import load_file
-from elastic_recheck.search import Hit, QuerySpec, TimeWindow
+from elastic_recheck.search import Filters, Hit, QuerySpec, TimeWindow
 
 #: Matching lines ``query`` reads its attribute values from (newest first).
 QUERY_HITS = 10_000
@@ -35,6 +36,12 @@ def _validate(query: str, es_mode: bool) -> None:
     from elastic_recheck import lucene
 
     lucene.parse(query, es_mode=es_mode)
+
+
+def _warn_lint(findings: Any) -> None:
+    """The warnings ``check-queries`` would give, on stderr (the search still runs)."""
+    for finding in findings:
+        click.echo(finding.format_text(), err=True)
 
 
 def _all_ids(backend: Any, spec: QuerySpec) -> list[str]:
@@ -80,7 +87,7 @@ def _format_hit(hit: Hit) -> str:
 @click.option("--ids", is_flag=True, help="Print only the ids of matching documents (with --batch: the contract format).")
 @click.option("--json", "as_json", is_flag=True, help="Print matching documents as JSON lines.")
 @click.option("-n", "--limit", type=int, default=50, show_default=True, help="At most this many documents (0: all).")
-@click.option("--build-uuid", help="Restrict to one build (structured filter).")
+@click.option("--build-uuid", help="Restrict to one build (structured filter; a short uuid, as in classify, works too).")
 @click.option("--lucene-mode", type=click.Choice(["es", "lucene"]), help="Elasticsearch query_string semantics (default) or plain Lucene.")
 @window_options
 @click.pass_obj
@@ -101,15 +108,15 @@ def search(
 
     \b
     Examples:
-      elastic-recheck search 'message:"Timed out waiting" AND tags:screen-n-cpu.txt'
+      elastic-recheck search 'message:"Timed out waiting" AND tags:"screen-n-cpu.txt"'
       elastic-recheck search --days 2 --json 'build_status:FAILURE AND message:libvirtError'
       elastic-recheck search --batch queries.jsonl --ids > hits.jsonl
     """
-    from elastic_recheck.search import Filters
+    from elastic_recheck.commands.classify import build_ref
 
     es_mode = (lucene_mode or app.config.get("data_source", "lucene_mode")) == "es"
     window = make_window(days, since, until)
-    filters = Filters(build_uuid=build_uuid)
+    filters = build_ref(build_uuid).filters(voting_only=False) if build_uuid else Filters()
     backend = app.backend()
     if batch:
         out = sys.stdout
@@ -142,6 +149,9 @@ def search(
         _validate(query, es_mode)
     except QuerySyntaxError as exc:
         raise click.ClickException(f"invalid query: {exc}") from None
+    from elastic_recheck.lint import lint_search
+
+    _warn_lint(lint_search(query, es_mode=es_mode))
     spec = QuerySpec(queries=(query,), filters=filters, window=window)
     try:
         if ids:
@@ -187,6 +197,11 @@ def query(app: AppContext, fingerprint: Path, days: float | None, quantity: int,
         fp = load_file(fingerprint)
     except FingerprintError as exc:
         raise click.ClickException(str(exc)) from None
+    from elastic_recheck.lint import WARNING, lint_text
+
+    es_mode = app.config.get("data_source", "lucene_mode") == "es"
+    linted = lint_text(fingerprint.read_text(encoding="utf-8"), str(fingerprint), es_mode=es_mode)
+    _warn_lint(f for f in linted.findings if f.level == WARNING)
     window = make_window(days, None, None) if days else TimeWindow()
     spec = QuerySpec(queries=(fp.query,), window=window, label=fp.bug)
     backend = app.backend()
@@ -203,6 +218,11 @@ def query(app: AppContext, fingerprint: Path, days: float | None, quantity: int,
         click.echo(f"total hits: {result.total} log lines in {builds} builds")
         if builds == 0:
             return
+        non_voting = backend.count_builds(replace(spec, filters=Filters(voting=False)))
+        click.echo(
+            f"(non-voting builds count here: {non_voting} of the {builds}; "
+            "the site's pages and graph count voting builds only)"
+        )
         if len(result.hits) < result.total:
             click.echo(f"(attribute values from the newest {len(result.hits)} lines)")
         for section in attribute_sections((h.source for h in result.hits), verbose=verbose_attrs):

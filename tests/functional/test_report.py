@@ -126,7 +126,7 @@ def test_graph_sort_order(graph_doc: dict[str, Any]) -> None:
 
 def test_graph_queue_and_suffix(store: Path, queries: Path, dataset: Dataset, tmp_path: Path) -> None:
     out = tmp_path / "gate.json"
-    res = run(store, "graph", "-o", str(out), "--queries", str(queries), "--now", NOW_ISO, "-q", "gate")
+    res = run(store, "graph", "-o", str(out), "--queries", str(queries), "--now", NOW_ISO, "--queue", "gate")
     assert res.exit_code == 0, res.output
     bugs = {e["number"]: e for e in json.loads(out.read_text())["buglist"]}
     for k in (0, 3):

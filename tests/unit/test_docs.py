@@ -48,3 +48,17 @@ def test_quick_start_uses_a_virtualenv_and_ci_runs_the_readme_test_command() -> 
 def test_gitignore_covers_what_the_demo_writes() -> None:
     ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().splitlines()
     assert "/er-demo/" in ignored
+
+
+def test_every_environment_variable_the_package_reads_is_known() -> None:
+    """So that ``unknown_env`` never warns about a variable we do read."""
+    import re
+
+    from elastic_recheck.config import OTHER_ENV, env_name, unknown_env
+
+    package = Path(__file__).resolve().parents[2] / "elastic_recheck"
+    found = {m for p in package.rglob("*.py") for m in re.findall(r"ELASTIC_RECHECK_[A-Z0-9_]+", p.read_text())}
+    names = {n for n in found if not n.endswith("_")}  # ELASTIC_RECHECK_SITE_... is a prefix in prose
+    assert names, "the scan found nothing"
+    assert unknown_env(dict.fromkeys(names, "x")) == []
+    assert OTHER_ENV <= names | {env_name(s) for s in SETTINGS}

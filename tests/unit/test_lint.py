@@ -248,6 +248,8 @@ RULE_CASES: list[tuple[str, str, str]] = [
     ("empty-clause", 'message:"@@" AND message:"disk full"', 'message:"@@ disk @@" AND tags:console'),
     ("split-term", "message:nova-compute AND tags:console", 'message:"nova-compute" AND tags:console'),
     ("split-term", "message:nova-compute AND tags:console", "build_name:nova-compute AND message:libvirtError"),
+    ("lowercase-operator", 'message:"a b" and message:"c d"', 'message:"a b" AND message:"and so on"'),
+    ("lowercase-operator", 'message:"a b" or tags:"console"', 'message:"a b" OR build_name:or'),
     ("no-message", 'tags:"console" AND build_name:"tempest-full"', 'message:"Kernel panic" AND tags:"console"'),
     ("no-message", 'NOT message:"ok" AND tags:"console"', 'message:"Kernel panic" AND NOT tags:"syslog.txt"'),
     ("not-only", 'NOT message:"Kernel panic"', 'message:"oops" AND NOT message:"Kernel panic"'),
