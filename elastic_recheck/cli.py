@@ -54,11 +54,18 @@ class AppContext:
     quiet: bool = False
     #: ``-v`` count (2 with ``--debug``): tracebacks are shown from 1 on.
     verbose: int = 0
+    #: ``es`` or ``lucene`` from a command's ``--lucene-mode`` (None: ``[data_source] lucene_mode``)
+    lucene_mode: str | None = None
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
     def store_path(self) -> Path:
         return self.store_override or self.config.store_path
+
+    @property
+    def es_mode(self) -> bool:
+        """Whether queries mean what Elasticsearch's ``query_string`` makes of them (else plain Lucene)."""
+        return (self.lucene_mode or self.config.get("data_source", "lucene_mode")) == "es"
 
     def store(self, create: bool = False, long_running: bool = False) -> Any:
         """The embedded store (opened once).
@@ -81,7 +88,7 @@ class AppContext:
                 mmap_size = 0 if long_running else DEFAULT_MMAP_SIZE
             else:
                 mmap_size = mmap_mb * 1024 * 1024
-            self._cache["store"] = EmbeddedStore(path, mmap_size=mmap_size)
+            self._cache["store"] = EmbeddedStore(path, es_mode=self.es_mode, mmap_size=mmap_size)
             LOG.info("backend: embedded store at %s", path)
         return self._cache["store"]
 
@@ -96,6 +103,11 @@ class AppContext:
             if not self.cluster:
                 self._cache["backend"] = self.store()
             else:
+                if not self.es_mode:
+                    raise click.ClickException(
+                        "lucene_mode = lucene needs the embedded store: an Elasticsearch/OpenSearch cluster "
+                        "always reads queries as query_string"
+                    )
                 from elastic_recheck.search.elastic import backend_from_config
 
                 backend = backend_from_config(self.config)

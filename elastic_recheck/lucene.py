@@ -230,7 +230,22 @@ def _discard_escape_char(text: str, pos: int) -> str:
     if any("\ud800" <= u <= "\udfff" for u in out):
         # \uD83D\uDE00 escapes build one supplementary character, as in Java.
         out = out.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+        out = replace_lone_surrogates(out)
     return out
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def replace_lone_surrogates(text: str) -> str:
+    """``text`` with each unpaired surrogate replaced by U+FFFD.
+
+    Lucene turns a term into UTF-8 bytes with ``UnicodeUtil.UTF16toUTF8``,
+    which writes U+FFFD for a surrogate without its pair: ``build_name:\\uD83D``
+    looks up the keyword ``"\\uFFFD"``. Doing the same here keeps every value
+    of the query tree encodable (SQLite refuses lone surrogates).
+    """
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 _JAVA_TRIM = "".join(chr(c) for c in range(0x21))
@@ -541,6 +556,10 @@ class _Parser:
         image = tok.image
         if tok.kind == "BAREOPER":
             image = image[0]
+        # QueryParserBase.handleBareTokenQuery decodes escapes of every bare
+        # token first, wildcards and regexps included: a bad \u escape is an
+        # error even where the term itself is read raw.
+        term_image = _discard_escape_char(image, tok.pos)
         if tok.kind in ("STAR", "WILDTERM"):
             return self.get_wildcard_query(field, image)
         if tok.kind == "PREFIXTERM":
@@ -552,7 +571,6 @@ class _Parser:
             except RegexpSyntaxError as exc:
                 raise _ParseError(f"invalid regular expression /{image[1:-1]}/: {exc}", tok.pos) from None
             return Regexp(field, pattern)
-        term_image = _discard_escape_char(image, tok.pos)
         if fuzzy_slop is not None:
             return self.handle_bare_fuzzy(field, fuzzy_slop, term_image)
         return self.get_field_query(field, term_image, quoted=False, pos=tok.pos)
@@ -710,6 +728,7 @@ def _parse_cached(text: str, mapping: Mapping, es_mode: bool, default_operator: 
         raise ValueError(f"default_operator must be OR or AND, not {default_operator!r}")
     if es_mode and not text.strip(_JAVA_TRIM):  # Java's String.trim(): chars <= U+0020
         return MatchNone()
+    text = replace_lone_surrogates(text)
     parser = _Parser(text, mapping, es_mode, default_operator)
     try:
         q = parser.top_level(mapping.default_field)

@@ -69,6 +69,7 @@ __all__ = [
     "NeedPrefix",
     "NeedTerm",
     "Requirement",
+    "document_id",
     "flatten_document",
     "required_terms",
     "value_text",
@@ -80,6 +81,8 @@ LOG = logging.getLogger(__name__)
 FUZZY_MAX_EXPANSIONS = 50
 #: Lucene refuses to index a keyword (``StringField``) longer than this many UTF-8 bytes.
 MAX_KEYWORD_BYTES = 32766
+#: Elasticsearch's metadata field of the document id (``_id:d1``, ``_id:d*``).
+ID_FIELD = "_id"
 
 _EMPTY: frozenset[int] = frozenset()
 # Postings keys pack (doc, position) into one int so that an exact phrase is a
@@ -127,6 +130,15 @@ def _java_double(d: float) -> str:
     exp10 = exponent + len(ds) - 1
     mant = ds[0] + "." + (ds[1:] or "0")
     return ("-" if sign else "") + f"{mant}E{exp10}"
+
+
+def document_id(value: Any) -> str | None:
+    """A document's id from its ``id`` value (a string or an integer; anything else: no id)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def flatten_document(doc: AbcMapping[str, Any]) -> dict[str, list[str]]:
@@ -315,10 +327,21 @@ class MemoryIndex:
     :param docs: documents as dicts ``field -> value`` (or list of values);
         numbers and booleans are indexed as their text, ``None`` is skipped.
     :param mapping: which fields are analyzed text; every other field is a keyword.
+    :param ids: each document's id, answered by ``_id`` queries as
+        Elasticsearch does (default: :func:`document_id` of its ``id``, which
+        stays an ordinary field too).
     """
 
-    def __init__(self, docs: Iterable[AbcMapping[str, Any]], mapping: Mapping = DEFAULT_MAPPING) -> None:
+    def __init__(
+        self,
+        docs: Iterable[AbcMapping[str, Any]],
+        mapping: Mapping = DEFAULT_MAPPING,
+        ids: Sequence[str | None] | None = None,
+    ) -> None:
         self.mapping = mapping
+        #: each document's id (``_id``), None for a document without one
+        self.ids: list[str | None] = list(ids) if ids is not None else []
+        self._id_docs: dict[str, set[int]] | None = None
         #: text field -> token -> ``doc << 32 | position`` keys (one per occurrence)
         self.postings: dict[str, dict[str, set[int]]] = {}
         #: keyword field -> value -> docs
@@ -331,7 +354,11 @@ class MemoryIndex:
         gap = mapping.position_increment_gap
         for doc_id, doc in enumerate(docs):
             n += 1
+            if ids is None:
+                self.ids.append(document_id(doc.get("id")))
             for name, vals in flatten_document(doc).items():
+                if name == ID_FIELD:
+                    continue  # a metadata field: the document's own id answers it
                 if mapping.is_text(name):
                     field_post = self.postings.setdefault(name, {})
                     base = doc_id << _SHIFT
@@ -357,13 +384,31 @@ class MemoryIndex:
         self.all_docs: frozenset[int] = frozenset(range(n))
 
     # -- term access -----------------------------------------------------------
+    def id_docs(self) -> dict[str, set[int]]:
+        """``_id`` value -> its document (a keyword field made of the documents' ids)."""
+        if self._id_docs is None:
+            out: dict[str, set[int]] = {}
+            for d, value in enumerate(self.ids):
+                if value is not None:
+                    out.setdefault(value, set()).add(d)
+            self._id_docs = out
+        return self._id_docs
+
+    def keyword_terms(self, field: str) -> AbcMapping[str, set[int]]:
+        """A keyword field's values -> their documents (``_id`` included)."""
+        if field == ID_FIELD:
+            return self.id_docs()
+        return self.values.get(field, {})
+
     def docs_with(self, field: str, term: str) -> frozenset[int]:
         """Documents holding ``term`` (a token on text fields, a value on keyword fields)."""
         key = (field, term)
         got = self._doc_sets.get(key)
         if got is not None:
             return got
-        if self.mapping.is_text(field):
+        if field == ID_FIELD:
+            got = frozenset(self.id_docs().get(term, ()))
+        elif self.mapping.is_text(field):
             post = self.postings.get(field, {}).get(term)
             got = frozenset([k >> _SHIFT for k in post]) if post else _EMPTY
         else:
@@ -390,7 +435,7 @@ class MemoryIndex:
         """Every distinct indexed term of ``field``."""
         if self.mapping.is_text(field):
             return iter(self.postings.get(field, {}))
-        return iter(self.values.get(field, {}))
+        return iter(self.keyword_terms(field))
 
     def doc_frequency(self, field: str, term: str) -> int:
         return len(self.docs_with(field, term))
@@ -441,6 +486,8 @@ class MemoryIndex:
         raise TypeError(f"cannot evaluate {q!r}")
 
     def _eval_exists(self, field: str) -> frozenset[int]:
+        if field == ID_FIELD:
+            return self.all_docs  # every document has an id (ES: a match-all query)
         if "*" not in field and "?" not in field:
             return frozenset(self.present.get(field, ()))
         pred = wildcard_predicate(field)
@@ -481,7 +528,7 @@ class MemoryIndex:
     def _term_cost(self, field: str, term: str) -> int:
         if self.mapping.is_text(field):
             return len(self.postings.get(field, {}).get(term, ()))
-        return len(self.values.get(field, {}).get(term, ()))
+        return len(self.keyword_terms(field).get(term, ()))
 
     def _cost(self, q: Query) -> int:
         """A cheap estimate of how much evaluating ``q`` costs (to order AND clauses)."""

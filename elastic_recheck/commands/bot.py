@@ -192,7 +192,7 @@ def bot(
     """
     cfg = app.config
     qdir = queries_dir or cfg.queries_dir
-    loaded = load_fingerprints(qdir, es_mode=cfg.get("data_source", "lucene_mode") == "es")
+    loaded = load_fingerprints(qdir, es_mode=app.es_mode)
     for err in loaded.errors:
         click.echo(f"warning: fingerprint skipped: {err}", err=True)
     if not loaded.fingerprints:

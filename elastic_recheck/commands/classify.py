@@ -78,7 +78,7 @@ def classify(
         raise click.UsageError("give --build-uuid UUID or --builds FILE")
     qdir = queries_dir or app.config.queries_dir
     # bad files are logged (file, line, column) by the loader and skipped
-    loaded = load_fingerprints(qdir, es_mode=app.config.get("data_source", "lucene_mode") == "es")
+    loaded = load_fingerprints(qdir, es_mode=app.es_mode)
     if not loaded.fingerprints:
         raise click.ClickException(f"no usable fingerprints in {qdir}")
     window = make_window(days, None, None) if days else None

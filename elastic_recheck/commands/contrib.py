@@ -58,7 +58,7 @@ def _existing(app: AppContext, directory: Path) -> list[Fingerprint]:
     if not directory.is_dir():
         LOG.warning("no fingerprint directory at %s: nothing to compare against", directory)
         return []
-    es_mode = app.config.get("data_source", "lucene_mode") == "es"
+    es_mode = app.es_mode
     result = load_fingerprints(directory, es_mode=es_mode)
     if result.errors:
         click.echo(f"warning: {len(result.errors)} existing fingerprint file(s) failed to load", err=True)
@@ -137,7 +137,7 @@ def backtest(
             return
         paths += [c.path for c in changed if c.path not in paths]
         previous = previous_versions(changed)
-    es_mode = app.config.get("data_source", "lucene_mode") == "es"
+    es_mode = app.es_mode
     candidates: list[Fingerprint] = []
     load_errors: list[FingerprintError] = []
     for p in paths:

@@ -68,7 +68,7 @@ def _load(app: AppContext, queries_dir: Path | None) -> LoadResult:
     path = queries_dir or app.config.queries_dir
     if not path.exists():
         raise click.ClickException(f"fingerprint directory {path} not found (pass --queries)")
-    es_mode = app.config.get("data_source", "lucene_mode") == "es"
+    es_mode = app.es_mode
     result = load_fingerprints(path, es_mode=es_mode)
     if result.errors:
         click.echo(f"warning: {len(result.errors)} fingerprint file(s) failed to load:", err=True)

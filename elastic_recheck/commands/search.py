@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,6 +18,8 @@ from elastic_recheck.commands import make_window, note, window_options
 from elastic_recheck.errors import BackendError, ElasticRecheckError, FingerprintError, QuerySyntaxError
 from elastic_recheck.fingerprints import load_file
 from elastic_recheck.search import Filters, Hit, QuerySpec, TimeWindow
+
+LOG = logging.getLogger(__name__)
 
 #: Matching lines ``query`` reads its attribute values from (newest first).
 QUERY_HITS = 10_000
@@ -114,7 +117,9 @@ def search(
     """
     from elastic_recheck.commands.classify import build_ref
 
-    es_mode = (lucene_mode or app.config.get("data_source", "lucene_mode")) == "es"
+    if lucene_mode:
+        app.lucene_mode = lucene_mode
+    es_mode = app.es_mode
     window = make_window(days, since, until)
     filters = build_ref(build_uuid).filters(voting_only=False) if build_uuid else Filters()
     backend = app.backend()
@@ -137,6 +142,14 @@ def search(
                 continue
             except BackendError as exc:
                 out.write(json.dumps({"qid": qid, "ok": False, "error": f"backend: {exc}"}) + "\n")
+                continue
+            except ElasticRecheckError as exc:
+                out.write(json.dumps({"qid": qid, "ok": False, "error": str(exc)}) + "\n")
+                continue
+            except Exception as exc:  # noqa: BLE001 - one query's failure must not lose the others' answers
+                LOG.debug("query %r failed", text, exc_info=True)
+                error = f"internal error: {type(exc).__name__}: {exc}"
+                out.write(json.dumps({"qid": qid, "ok": False, "error": error}) + "\n")
                 continue
             if ids:
                 out.write(json.dumps({"qid": qid, "ok": True, "hits": hits}) + "\n")

@@ -27,7 +27,7 @@ EXIT_BACKEND_DOWN = 3
 def _fingerprints(app: AppContext, directory: Path) -> list[Fingerprint]:
     if not directory.is_dir():
         raise click.ClickException(f"fingerprint directory {directory} not found (pass --queries)")
-    es_mode = app.config.get("data_source", "lucene_mode") == "es"
+    es_mode = app.es_mode
     result = load_fingerprints(directory, es_mode=es_mode)
     if result.errors:
         # A fingerprint that does not load explains nothing: its builds may show up as drafts.

@@ -91,7 +91,7 @@ from elastic_recheck.ingest import (
     to_epoch_ms,
 )
 from elastic_recheck.lucene_regexp import compile_regexp
-from elastic_recheck.matcher import edit_distance_at_most, wildcard_predicate
+from elastic_recheck.matcher import ID_FIELD, document_id, edit_distance_at_most, wildcard_predicate
 from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING, Mapping
 from elastic_recheck.search import (
     Bucket,
@@ -166,9 +166,13 @@ def _indexable(value: str) -> bool:
     return len(value) * 3 <= MAX_KEYWORD_BYTES or len(value.encode("utf-8")) <= MAX_KEYWORD_BYTES
 
 
-def _per_line(name: str) -> bool:
-    """Whether a (possibly flattened ``a.b``) field is stored per document, not in the shape."""
-    return name in PER_LINE_FIELDS or name.split(".", 1)[0] in PER_LINE_FIELDS
+def _per_line(name: str, text_fields: AbstractSet[str]) -> bool:
+    """Whether a (possibly flattened ``a.b``) field is stored per document, not in the shape.
+
+    ``text_fields``: the store's; objects under them (``message.a``) are per-line keywords.
+    """
+    top = name.split(".", 1)[0]
+    return name in PER_LINE_FIELDS or top in PER_LINE_FIELDS or ("." in name and top in text_fields)
 
 
 #: Per-line fields not indexed in ``kw`` (queries on them scan ``body``):
@@ -201,6 +205,17 @@ def _fts_tokenize_option() -> str:
 
 def _fts_string(token: str) -> str:
     return '"' + token.replace('"', '""') + '"'
+
+
+def _fts_exact(token: str) -> bool:
+    """Whether FTS5 reads ``token`` as exactly one token (so ``col : "token"`` finds just it).
+
+    Its ``ascii`` tokenizer splits on ASCII whitespace and control characters
+    and folds ASCII letters; an analyzed token holds neither, but a fuzzy,
+    prefix or wildcard term keeps what the query escaped (``foo\\ bar~0``,
+    ``foo\\ b*`` are one term to Lucene, which no token equals).
+    """
+    return not any(c <= " " or c == "\x7f" or "A" <= c <= "Z" for c in token)
 
 
 # ---------------------------------------------------------------------------
@@ -248,19 +263,51 @@ def flatten_fields(doc: AbcMapping[str, Any], prefix: str = "") -> Iterator[tupl
 
 
 def text_values(value: Any) -> list[str] | None:
-    """The string values of a text field (None when the field has no value at all)."""
+    """The string values of a text field (None when the field has no value at all).
+
+    Nested arrays are flattened (as Elasticsearch does); objects are left out:
+    their leaves are the keyword fields ``<field>.<key>`` (:func:`nested_keywords`).
+    """
     if value is None:
         return None
     items = value if isinstance(value, list) else [value]
     out: list[str] = []
     for item in items:
-        if item is None or isinstance(item, (dict, list)):
+        if item is None or isinstance(item, dict):
             continue
-        if isinstance(item, str):
+        if isinstance(item, list):
+            out.extend(text_values(item) or ())
+        elif isinstance(item, str):
             out.append(item)
         else:
             out.extend(keyword_values(item))
     return out if out else None
+
+
+def _has_object(value: Any) -> bool:
+    if isinstance(value, dict):
+        return True
+    return isinstance(value, list) and any(_has_object(v) for v in value)
+
+
+def nested_keywords(name: str, value: Any) -> list[tuple[str, str]]:
+    """``(field, value)`` keyword pairs of the objects nested in a text field's value.
+
+    ``{"message": {"a": "inner text"}}`` indexes the keyword field
+    ``message.a`` (Elasticsearch and the matcher flatten objects to dotted
+    names; a dotted name is a keyword unless the mapping says otherwise).
+    """
+    if not _has_object(value):
+        return []
+    from elastic_recheck.matcher import flatten_document
+
+    return [
+        (flat, v)
+        for flat, vals in flatten_document({name: value}).items()
+        if flat != name
+        for v in vals
+        if _indexable(v)
+    ]
 
 
 def _ms_to_dt(ms: int | None) -> datetime | None:
@@ -460,6 +507,8 @@ class _Plan:
 
 
 _NONE = _Plan(sql=[("0", [])])
+#: A document's id in SQL on ``d``: its own ``id``, else ``r<rowid>`` (as :class:`Hit` ids).
+_ID_SQL = "COALESCE(d.doc_id, 'r' || d.id)"
 
 
 @dataclass
@@ -494,13 +543,13 @@ class _Compiler:
         """SQL on ``d`` for docs whose keyword ``field`` has a value with ``value <op>``."""
         if field_name in UNINDEXED_PER_LINE:
             return f"er_body_kw(d.body, ?, '{op}', ?)", [field_name, json.dumps(params)]
-        if _per_line(field_name):
+        if self.store._per_line(field_name):
             return (f"d.id IN (SELECT doc FROM kw WHERE field = ? AND value {op})", [field_name, *params])
         return (f"d.shape IN (SELECT shape FROM kw_shape WHERE field = ? AND value {op})", [field_name, *params])
 
     def keyword_predicate(self, field_name: str, pred: Callable[[str], bool], prefix: str = "") -> _Plan:
         """Docs with a keyword value accepted by ``pred`` (Python predicate over distinct values)."""
-        table, col = ("kw", "doc") if _per_line(field_name) else ("kw_shape", "shape")
+        table, col = ("kw", "doc") if self.store._per_line(field_name) else ("kw_shape", "shape")
         if field_name in UNINDEXED_PER_LINE:
             key = self.store._register_predicate(pred)
             return _Plan(sql=[("er_body_pred(d.body, ?, ?)", [field_name, key])])
@@ -524,7 +573,7 @@ class _Compiler:
             for (body,) in self.conn.execute("SELECT body FROM docs"):
                 values.update(keyword_values(_loads(body).get(field_name)))
             return sorted(v for v in values if v.startswith(prefix))
-        return self._distinct_values("kw" if _per_line(field_name) else "kw_shape", field_name, prefix)
+        return self._distinct_values("kw" if self.store._per_line(field_name) else "kw_shape", field_name, prefix)
 
     def _distinct_values(self, table: str, field_name: str, prefix: str = "") -> list[str]:
         """Distinct values of ``field_name`` in a keyword table, optionally by prefix (index range scan)."""
@@ -597,17 +646,19 @@ class _Compiler:
             if q.field in UNINDEXED_PER_LINE:
                 return _Plan(sql=[("er_body_has(d.body, ?)", [q.field])])
             table, col, target = (
-                ("kw", "doc", "d.id") if _per_line(q.field) else ("kw_shape", "shape", "d.shape")
+                ("kw", "doc", "d.id") if self.store._per_line(q.field) else ("kw_shape", "shape", "d.shape")
             )
             return _Plan(sql=[(f"{target} IN (SELECT {col} FROM {table} WHERE field = ?)", [q.field])])
         name = q.field  # type: ignore[attr-defined]
         text = mapping.is_text(name)
+        if name == ID_FIELD and not isinstance(q, (qa.Term, qa.Phrase)):
+            return self.id_leaf(q)
         if isinstance(q, qa.Term):
             if text:
-                if q.value in SENTINELS:
-                    return _NONE
+                if q.value in SENTINELS or not _fts_exact(q.value):
+                    return _NONE  # no analyzed token holds a separator or an upper-case letter
                 return _Plan(fts=f"{self.column(name)} : {_fts_string(q.value)}")
-            if name == "_id":
+            if name == ID_FIELD:
                 return _Plan(sql=[("(d.doc_id = ? OR (d.doc_id IS NULL AND 'r' || d.id = ?))", [q.value, q.value])])
             expr, params = self.keyword_lookup(name, "= ?", [q.value])
             return _Plan(sql=[(expr, params)])
@@ -627,7 +678,7 @@ class _Compiler:
             return self.verified(candidates, q)
         if isinstance(q, qa.Prefix):
             if text:
-                if q.prefix and not any(s.startswith(q.prefix) for s in SENTINELS):
+                if q.prefix and _fts_exact(q.prefix) and not any(s.startswith(q.prefix) for s in SENTINELS):
                     return _Plan(fts=f"{self.column(name)} : {_fts_string(q.prefix)} *")
                 return self.text_terms(name, self.vocabulary(name, prefix=q.prefix))
             upper = _prefix_upper(q.prefix)
@@ -664,6 +715,17 @@ class _Compiler:
                 return self.text_terms(name, [t for t in vocab if pred(t)])
             return self.keyword_predicate(name, pred, prefix)
         raise BackendError(f"unsupported query node {type(q).__name__}", retryable=False)
+
+    def id_leaf(self, q: qa.Query) -> _Plan:
+        """A prefix, wildcard, regexp, fuzzy or range query on ``_id``: over the documents' ids."""
+        if isinstance(q, qa.Fuzzy):
+            ids = [v for (v,) in self.conn.execute(f"SELECT {_ID_SQL} FROM docs d")]
+            keep = set(fuzzy_terms(q, ids))
+            pred: Callable[[str], bool] = keep.__contains__
+        else:
+            pred = leaf_predicate(q)
+        key = self.store._register_predicate(pred)
+        return _Plan(sql=[(f"er_value_pred({_ID_SQL}, ?)", [key])])
 
     # -- boolean --------------------------------------------------------
     def compile(self, q: qa.Query) -> _Plan:
@@ -787,6 +849,7 @@ class DocumentPreparer:
         self.text_fields = tuple(text_fields)
         self._tokenize = tokenize
         self._body_keys = PER_LINE_FIELDS | frozenset(self.text_fields)
+        self._text_set = frozenset(self.text_fields)
         self._skip_kw = UNINDEXED_PER_LINE | frozenset(self.text_fields)
         self._list_cache: dict[tuple[Any, ...], str] = {}
         self._shape_keys: dict[tuple[Any, ...], str] = {}
@@ -813,8 +876,9 @@ class DocumentPreparer:
         plan = self._plans.get(names)
         if plan is None:
             body_keys = self._body_keys
-            body = tuple(k for k in names if k in body_keys)
-            shape = tuple(k for k in names if k not in body_keys)
+            # ``message.a`` (written dotted or nested) is stored with the line, like ``message``
+            body = tuple(k for k in names if k in body_keys or k.split(".", 1)[0] in self._text_set)
+            shape = tuple(k for k in names if k not in body)
             plan = _KeyPlan(
                 size=len(names),
                 body_names=body,
@@ -843,8 +907,7 @@ class DocumentPreparer:
             body_values = plan.body_values(doc)
             shape_values = plan.shape_values(doc)
         body = dict(zip(plan.body_names, body_values, strict=True))
-        did = body.get("id")
-        doc_id = str(did) if isinstance(did, (str, int)) and not isinstance(did, bool) else None
+        doc_id = document_id(body.get("id"))
         ts = _epoch_ms(body.get("@timestamp"))
         fts: list[str | None] = []
         tokenize = self.tokenize
@@ -871,6 +934,10 @@ class DocumentPreparer:
                 values_ = text_values(value)
                 fts.append(fts_text(values_, tokenize) if values_ is not None else None)
         kw: list[tuple[str, str]] = []
+        for name in self.text_fields:
+            value = body.get(name)
+            if isinstance(value, (dict, list)):
+                kw.extend(nested_keywords(name, value))
         for key_name in plan.kw_names:
             value = body[key_name]
             if isinstance(value, str):
@@ -1173,6 +1240,7 @@ def index_build(
     stored: Sequence[str | None] | None = None,
     text_fields: Sequence[str] = (),
     present_fields: AbstractSet[str] | None = None,
+    doc_ids: Sequence[str | None] | None = None,
 ) -> Any:
     """A :class:`~elastic_recheck.matcher.MemoryIndex` of stored documents, built from their parts.
 
@@ -1202,11 +1270,13 @@ def index_build(
 
     ``stored`` holds each document's stored tokens (see :func:`_migration_2`,
     columns in the order of ``text_fields``): a string field's tokens are
-    read from there instead of analyzing its text again.
+    read from there instead of analyzing its text again. ``doc_ids`` are the
+    documents' ids (``_id``; default: their ``id`` values).
     """
     from elastic_recheck.matcher import MemoryIndex, flatten_document, value_text
 
     index = MemoryIndex((), mapping=mapping)
+    index.ids = list(doc_ids) if doc_ids is not None else [document_id(body.get("id")) for _, body in rows]
     postings: dict[str, dict[str, set[int]]] = index.postings
     values: dict[str, dict[str, set[int]]] = index.values
     present: dict[str, set[int]] = index.present
@@ -1309,6 +1379,8 @@ def index_build(
         names = shape_names[sid]
         analyzed_line: list[str | None] | None = None
         for name, value in body.items():
+            if name == ID_FIELD:
+                continue  # a metadata field: the document's own id answers it
             if type(value) is str:
                 if "." in name and name in names:
                     return None
@@ -1478,7 +1550,7 @@ class _BuildCache:
         got = self._terms.get(name)
         if got is None:
             index = self.index
-            got = index.postings.get(name, {}) if index.mapping.is_text(name) else index.values.get(name, {})
+            got = index.postings.get(name, {}) if index.mapping.is_text(name) else index.keyword_terms(name)
             self._terms[name] = got
         return got
 
@@ -1738,6 +1810,7 @@ class EmbeddedStore:
         except sqlite3.Error as exc:
             raise _translate(exc, self.path) from None
         self._fts_columns = {name: f"c{i}" for i, name in enumerate(self._text_fields)}
+        self._text_field_set = frozenset(self._text_fields)
         self._encoder = BatchEncoder(self.mapping)
 
     # -- connections ------------------------------------------------------
@@ -1755,6 +1828,7 @@ class EmbeddedStore:
         conn.create_function("er_body_kw", 4, self._sql_body_kw, deterministic=True)
         conn.create_function("er_body_has", 2, self._sql_body_has, deterministic=True)
         conn.create_function("er_body_pred", 3, self._sql_body_pred, deterministic=True)
+        conn.create_function("er_value_pred", 2, self._sql_value_pred, deterministic=True)
         return conn
 
     @property
@@ -1864,6 +1938,14 @@ class EmbeddedStore:
             return 1 if any(pred(v) for v in keyword_values(json.loads(body).get(name))) else 0
         except (ValueError, AttributeError):
             return 0
+
+    def _sql_value_pred(self, value: str | None, key: int) -> int:
+        pred = self._predicates.get(key)
+        return 1 if pred is not None and value is not None and pred(value) else 0
+
+    def _per_line(self, name: str) -> bool:
+        """Whether field ``name`` is stored with each line (``kw``), not in the shape (``kw_shape``)."""
+        return _per_line(name, self._text_field_set)
 
     def _register_predicate(self, pred: Callable[[str], bool]) -> int:
         key = id(pred)
@@ -2192,7 +2274,7 @@ class EmbeddedStore:
                 for v in values:
                     params.extend([name, json.dumps([v])])
                 sql.append(("(" + " OR ".join(ors) + ")", params))
-            elif _per_line(name):
+            elif self._per_line(name):
                 sql.append((f"d.id IN (SELECT doc FROM kw WHERE field = ? AND value IN ({marks}))", [name, *values]))
             else:
                 shapes = [
@@ -2402,9 +2484,11 @@ class EmbeddedStore:
                 else old.present_fields | needs.exists
             )
         loads = _loads
+        bodies = [(sid, loads(body)) for sid, body in rows]
+        doc_ids = [document_id(body.get("id")) or f"r{rid}" for rid, (_, body) in zip(ids, bodies, strict=True)]
         index = index_build(
             shapes,
-            [(sid, loads(body)) for sid, body in rows],
+            bodies,
             self.mapping,
             self._tokenize(),
             wanted,
@@ -2412,6 +2496,7 @@ class EmbeddedStore:
             stored=stored,
             text_fields=self._text_fields,
             present_fields=present_fields,
+            doc_ids=doc_ids,
         )
         entry = _BuildCache(
             ids=ids,
@@ -2426,7 +2511,7 @@ class EmbeddedStore:
             stored=stored,
         )
         if index is None:  # field names shared by shape and body: index the assembled documents
-            entry.index = MemoryIndex([entry.doc(i) for i in range(len(rows))], mapping=self.mapping)
+            entry.index = MemoryIndex([entry.doc(i) for i in range(len(rows))], mapping=self.mapping, ids=doc_ids)
             entry.wanted = entry.keyword_fields = entry.present_fields = None
         with self._cache_lock:
             # Lines written while these were read may be missing: use the entry, do not keep it.
@@ -2526,9 +2611,7 @@ class EmbeddedStore:
             hits = []
             for i in found[: max(size, 0)]:
                 doc = entry.doc(i)
-                hits.append(
-                    Hit(id=str(doc["id"]) if "id" in doc else f"r{entry.ids[i]}", source=doc, timestamp=_ms_to_dt(entry.ts[i]))
-                )
+                hits.append(Hit(id=entry.index.ids[i], source=doc, timestamp=_ms_to_dt(entry.ts[i])))
             out.append(SearchResult(hits=hits, total=len(found), label=spec.label))
         return out
 
@@ -2649,14 +2732,14 @@ class EmbeddedStore:
             raise BackendError(f"terms: {field} is a text field (aggregate on a keyword field)", retryable=False)
 
         def run(conn: sqlite3.Connection) -> list[TermCount]:
-            if _per_line(field):
+            if self._per_line(field):
                 matched = self._matching(conn, spec, "d.id, d.shape, d.body", query)
             else:
                 matched = self._matching(conn, spec, "d.id, d.shape", query)
             if matched is None:
                 return []
             sql, params = matched
-            if not _per_line(field):
+            if not self._per_line(field):
                 rows = conn.execute(
                     f"SELECT k.value, COUNT(DISTINCT s.build_uuid), COUNT(*) FROM ({sql}) m "
                     "JOIN shapes s ON s.id = m.shape JOIN kw_shape k ON k.shape = m.shape AND k.field = ? "
