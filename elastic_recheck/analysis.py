@@ -238,6 +238,10 @@ def tokenize(text: str) -> list[str]:
     """Tokens of ``text`` as ES's ``standard`` analyzer (no stopwords) indexes them."""
     if text.isascii():
         return _tokenize_ascii(text)
+    if "\ud800" <= text[-1] <= "\udbff":
+        # Lucene's scanner reads a high surrogate at the very end as the start
+        # of a pair whose second half never comes: the text yields no token.
+        return []
     # No token spans a space, and the scanner restarts after one: only the
     # space-delimited words holding non-ASCII characters need the (slower)
     # general pattern; the ASCII stretches between them take the fast path.

@@ -39,8 +39,9 @@ import math
 import re
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
+from typing import Any
 
 import regex
 
@@ -230,7 +231,6 @@ def _discard_escape_char(text: str, pos: int) -> str:
     if any("\ud800" <= u <= "\udfff" for u in out):
         # \uD83D\uDE00 escapes build one supplementary character, as in Java.
         out = out.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
-        out = replace_lone_surrogates(out)
     return out
 
 
@@ -243,9 +243,31 @@ def replace_lone_surrogates(text: str) -> str:
     Lucene turns a term into UTF-8 bytes with ``UnicodeUtil.UTF16toUTF8``,
     which writes U+FFFD for a surrogate without its pair: ``build_name:\\uD83D``
     looks up the keyword ``"\\uFFFD"``. Doing the same here keeps every value
-    of the query tree encodable (SQLite refuses lone surrogates).
+    of the query tree encodable (SQLite refuses lone surrogates). Analysis
+    sees the surrogate itself (it splits or drops tokens there); only the
+    terms that come out are replaced.
     """
     return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _encodable(q: Query) -> Query:
+    """``q`` with lone surrogates replaced in every field name, term and pattern."""
+    if isinstance(q, Bool):
+        return Bool(
+            must=tuple(_encodable(c) for c in q.must),
+            should=tuple(_encodable(c) for c in q.should),
+            must_not=tuple(_encodable(c) for c in q.must_not),
+        )
+    node: Any = q  # every other node is a dataclass of strings, tuples of strings and numbers
+    changes: dict[str, object] = {}
+    for f in fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, str):
+            changes[f.name] = replace_lone_surrogates(value)
+        elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+            changes[f.name] = tuple(replace_lone_surrogates(v) for v in value)
+    new: Query = replace(node, **changes) if changes else q
+    return new
 
 
 _JAVA_TRIM = "".join(chr(c) for c in range(0x21))
@@ -728,7 +750,6 @@ def _parse_cached(text: str, mapping: Mapping, es_mode: bool, default_operator: 
         raise ValueError(f"default_operator must be OR or AND, not {default_operator!r}")
     if es_mode and not text.strip(_JAVA_TRIM):  # Java's String.trim(): chars <= U+0020
         return MatchNone()
-    text = replace_lone_surrogates(text)
     parser = _Parser(text, mapping, es_mode, default_operator)
     try:
         q = parser.top_level(mapping.default_field)
@@ -737,7 +758,11 @@ def _parse_cached(text: str, mapping: Mapping, es_mode: bool, default_operator: 
         raise QuerySyntaxError(exc.message, line, col, text) from None
     except RecursionError:
         raise QuerySyntaxError("query is nested too deeply", 1, 1, text) from None
-    return MatchNone() if q is None else q
+    if q is None:
+        return MatchNone()
+    if "\\u" in text or _LONE_SURROGATE.search(text):
+        q = _encodable(q)
+    return q
 
 
 # --------------------------------------------------------------------------

@@ -38,3 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if "ELASTIC_RECHECK_CACHE_DIR" not in os.environ:
         os.environ["ELASTIC_RECHECK_CACHE_DIR"] = tempfile.mkdtemp(prefix="er-test-cache-")
     config.addinivalue_line("markers", "slow: runs longer than ~20 s; still part of CI (skip locally with -m 'not slow')")
+    config.addinivalue_line(
+        "markers",
+        "oracle: compares with the real Lucene oracle (../shared/tools/lucene-oracle, Java 17); "
+        "part of CI, skipped with the reason where Java or the oracle is missing",
+    )

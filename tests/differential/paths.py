@@ -1,0 +1,82 @@
+"""Evaluate one query over one corpus on every path the project has.
+
+* ``store``: the embedded SQLite/FTS5 store, searched like ``search --batch``
+  (the query compiled to SQL);
+* ``matcher``: :class:`elastic_recheck.matcher.MemoryIndex` over the documents
+  as given (what ``lucene.parse`` + the matcher answer);
+* ``percolation``: the store's ``msearch`` restricted to one build, which
+  loads the build into memory from its stored parts (the classify path).
+
+An outcome is the sorted list of matching document ids, or ``"error"`` when
+the query is rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from elastic_recheck import lucene
+from elastic_recheck.errors import BackendError, QuerySyntaxError
+from elastic_recheck.matcher import MemoryIndex
+from elastic_recheck.search import Filters, QuerySpec
+from elastic_recheck.search.embedded import EmbeddedStore
+
+Outcome = list[str] | str
+PATHS = ("store", "matcher", "percolation")
+#: Every generated document belongs to this build (percolation needs one build).
+BUILD = "b0000000000000000000000000000001"
+
+
+class Corpus:
+    """One set of documents loaded once into a store and a matcher, for one mode."""
+
+    def __init__(self, docs: Sequence[Mapping[str, Any]], directory: Path, es_mode: bool) -> None:
+        self.docs = [dict(d, build_uuid=BUILD) for d in docs]
+        self.es_mode = es_mode
+        self.ids = [str(d["id"]) for d in self.docs]
+        self.store = EmbeddedStore(directory / f"store-{'es' if es_mode else 'lucene'}.db", es_mode=es_mode)
+        if self.store.count_documents() == 0:
+            self.store.add_documents(self.docs)
+        self.index = MemoryIndex(self.docs)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def store_outcome(self, query: str) -> Outcome:
+        spec = QuerySpec(queries=(query,))
+        try:
+            total = self.store.search(spec, size=0).total
+            hits = self.store.search(spec, size=max(total, 1)).hits
+        except BackendError as exc:
+            if isinstance(exc.__cause__, QuerySyntaxError):
+                return "error"
+            raise
+        return sorted(h.id for h in hits)
+
+    def matcher_outcome(self, query: str) -> Outcome:
+        try:
+            ast = lucene.parse(query, es_mode=self.es_mode)
+        except QuerySyntaxError:
+            return "error"
+        return sorted(self.ids[i] for i in self.index.search(ast))
+
+    def percolation_outcomes(self, queries: Sequence[str]) -> list[Outcome]:
+        """Every query in one ``msearch`` over the build, as the classifier sends them."""
+        filters = Filters(build_uuid=BUILD)
+        specs = [QuerySpec(queries=(q,), filters=filters, label=str(i)) for i, q in enumerate(queries)]
+        specs.append(QuerySpec(filters=filters, label="all"))  # percolation needs two specs at least
+        results = self.store.msearch(specs, size=len(self.docs) + 1)
+        out: list[Outcome] = []
+        for res in results[:-1]:
+            out.append("error" if res.error else sorted(h.id for h in res.hits))
+        return out
+
+    def outcomes(self, queries: Sequence[str]) -> dict[str, list[Outcome]]:
+        """``path -> outcome per query``."""
+        return {
+            "store": [self.store_outcome(q) for q in queries],
+            "matcher": [self.matcher_outcome(q) for q in queries],
+            "percolation": self.percolation_outcomes(queries),
+        }

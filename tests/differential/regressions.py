@@ -1,0 +1,28 @@
+"""The regression corpus: every disagreement the differential tests have found, with Lucene's answer.
+
+``regressions.json`` holds corpora (``name``, ``docs``, ``cases``); each case
+is a query with its outcome in ES mode and in plain Lucene mode (sorted hit
+ids, or ``"error"``), as the oracle gave it when the case was recorded
+(``python -m tests.differential record``). A corpus may carry a ``source``
+saying where its answers come from when it is not the oracle (Elasticsearch
+behaviours the oracle does not model, such as ``_exists_:_id``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+REGRESSIONS = Path(__file__).with_name("regressions.json")
+
+
+def load() -> dict[str, Any]:
+    if not REGRESSIONS.exists():
+        return {"corpora": []}
+    data: dict[str, Any] = json.loads(REGRESSIONS.read_text(encoding="utf-8"))
+    return data
+
+
+def save(data: dict[str, Any]) -> None:
+    REGRESSIONS.write_text(json.dumps(data, ensure_ascii=True, indent=1) + "\n", encoding="utf-8")
