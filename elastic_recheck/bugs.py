@@ -633,7 +633,8 @@ class CachedTracker:
 # --- wiring ----------------------------------------------------------------
 
 
-def _cache_dir(config: Config) -> Path:
+def bug_cache_dir(config: Config) -> Path:
+    """``[bugs] cache_dir``, else ``bug-cache`` next to the store."""
     value = str(config.get("bugs", "cache_dir") or "")
     return Path(value).expanduser() if value else config.store_path.parent / "bug-cache"
 
@@ -643,7 +644,7 @@ def _offline(config: Config, fingerprints: Iterable[Fingerprint]) -> OfflineTrac
 
 
 def _launchpad(config: Config, offline: OfflineTracker) -> BugTracker:
-    cache_dir = _cache_dir(config)
+    cache_dir = bug_cache_dir(config)
     lp = LaunchpadTracker(
         api_url=str(config.get("bugs", "launchpad_url")),
         timeout=float(config.get("bugs", "timeout")),

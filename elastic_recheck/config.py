@@ -81,7 +81,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_source", "timeout", 30.0, "seconds before a cluster request times out"),
     Setting("data_source", "retries", 3, "retries of a failed cluster request (5xx, timeouts)"),
     Setting("data_source", "db_uri", "", "optional subunit2sql database (sqlite:///path or mysql+pymysql://...): a second source of failed test ids", secret=True),
-    Setting("data_source", "ls_url", "", "logstash/kibana URL used in links (old setting)"),
+    Setting("data_source", "ls_url", "",
+            "Kibana / OpenSearch Dashboards URL: each bug's logstash_url in graph.json and its page link run the "
+            "fingerprint there (empty: no link)"),
+    Setting("data_source", "ls_url_format", "kibana3",
+            "link format: kibana3 (the original's /#/dashboard/file/logstash.json?<state>), discover (Kibana 7+ and "
+            "OpenSearch Dashboards) or a template with {ls_url} {query} {rison_query} {days} {seconds} {kibana3_state}"),
     Setting("data_source", "mapping", "",
             "JSON file with the index mapping fingerprints are checked against (a GET <index>/_mapping answer, an "
             "index template or {\"properties\": ...}); empty: the cluster's own mapping, else the built-in one"),
@@ -152,6 +157,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("site", "included_projects_re", "(^openstack/|devstack|grenade)",
             "besides the integrated gate projects, only failed builds of projects matching this regex are counted "
             "(the original's default); empty: every project"),
+    Setting("site", "open_reviews", "auto",
+            "where the bug pages' open reviews come from: rest or ssh (Gerrit), off, or auto (rest when [gerrit] host "
+            "or url is configured, as the original always asked Gerrit)"),
+    Setting("site", "open_reviews_exclude", "openstack-infra/elastic-recheck",
+            "project whose changes are not counted as a bug's open reviews (the fingerprints' own repository)"),
     Setting("site", "suggestions", True, "show possible fingerprints (drafted by 'suggest' from error lines shared by uncategorized builds) on the uncategorized page"),
     Setting("site", "all_fails_query", 'build_status:"FAILURE"', "Lucene query that finds failed builds (the old ALL_FAILS_QUERY; gate queue and voting are added as filters)"),
 )
@@ -276,8 +286,16 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"[data_source] backend = {backend} needs es_url")
     if cfg.get("gerrit", "comment_via") not in ("ssh", "rest"):
         raise ConfigError("[gerrit] comment_via must be ssh or rest")
+    if str(cfg.get("site", "open_reviews")).strip().lower() not in ("auto", "rest", "ssh", "off"):
+        raise ConfigError("[site] open_reviews must be auto, rest, ssh or off")
     if cfg.get("data_source", "lucene_mode") not in ("es", "lucene"):
         raise ConfigError("[data_source] lucene_mode must be es or lucene")
+    from elastic_recheck.dashboard import template_of
+
+    try:
+        template_of(str(cfg.get("data_source", "ls_url_format")))
+    except ValueError as exc:
+        raise ConfigError(f"[data_source] ls_url_format: {exc}") from None
     for section, key in REGEX_SETTINGS:
         try:
             re.compile(str(cfg.get(section, key)))

@@ -879,6 +879,16 @@ class GerritReviewer:
         except ValueError:
             raise GerritError(f"GET {_redact(endpoint)} answered non-JSON: {body[:200]!r}") from None
 
+    def query(self, query: str) -> list[dict[str, Any]]:
+        """``gerrit query --format=JSON <query>`` over SSH: the change records (the stats row left out).
+
+        :raises GerritError: the command failed or answered something else than JSON lines.
+        """
+        status, out, err = self._run_ssh(["gerrit", "query", "--format=JSON", query])
+        if status != 0:
+            raise GerritError(f"gerrit query failed ({status}): {err.decode('utf-8', 'replace').strip()[:200]}")
+        return [r for r in _query_records(out) if r.get("type") != "stats"]
+
     def _run_ssh(self, argv: list[str]) -> tuple[int, bytes, bytes]:
         """Run one command on the cached connection (reconnecting once if it died idle)."""
         with self._lock:

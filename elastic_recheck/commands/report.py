@@ -9,6 +9,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ from elastic_recheck.cli import AppContext
 from elastic_recheck.commands import note, parse_now
 from elastic_recheck.errors import BackendError, ElasticRecheckError
 from elastic_recheck.fingerprints import LoadResult, load_fingerprints
-from elastic_recheck.report.graph import BugData, collect_bug_stats, graph_json
+from elastic_recheck.report.graph import BugData, bug_data_from_fingerprint, collect_bug_stats, graph_json
 from elastic_recheck.report.health import probe_backend
 from elastic_recheck.report.site import (
     EXIT_CODES_HELP,
@@ -82,21 +83,44 @@ def _backend_name(app: AppContext) -> str:
     return "embedded store" if app.config.backend == "embedded" else app.config.backend
 
 
-def _bug_data(app: AppContext, result: LoadResult) -> dict[str, BugData]:
-    """Titles and affected projects from the bug tracker, when one is available.
+def _bug_data(app: AppContext, result: LoadResult, days: float) -> dict[str, BugData]:
+    """Titles and affected projects from the bug tracker, open reviews from Gerrit, dashboard links.
 
     Optional: without :mod:`elastic_recheck.bugs` (or when the tracker fails)
-    the pages use the ``bug_title``/``projects`` keys of the fingerprints.
+    the pages use the ``bug_title``/``projects`` keys of the fingerprints;
+    without Gerrit (``[site] open_reviews``) the reviews stay empty; without
+    ``[data_source] ls_url`` there is no dashboard link.
     """
+    from elastic_recheck.dashboard import dashboard_url
+
+    data: dict[str, BugData] = {}
     try:
         from elastic_recheck.report.bugs import bug_data_from_tracker
+
+        data = bug_data_from_tracker(app.config, result.fingerprints)
     except ImportError:
-        return {}
-    try:
-        return bug_data_from_tracker(app.config, result.fingerprints)
+        pass
     except ElasticRecheckError as exc:
         LOG.warning("bug tracker unavailable, using titles from the fingerprint files: %s", exc)
-        return {}
+    reviews: dict[str, list[int]] = {}
+    try:
+        from elastic_recheck.reviews import open_reviews_from_config
+
+        source = open_reviews_from_config(app.config)
+        if source is not None:
+            reviews = source.get_many(fp.bug for fp in result.fingerprints)
+    except ElasticRecheckError as exc:
+        LOG.warning("open reviews unavailable: %s", exc)
+    ls_url = str(app.config.get("data_source", "ls_url"))
+    url_format = str(app.config.get("data_source", "ls_url_format"))
+    for fp in result.fingerprints:
+        base = data.get(fp.bug) or bug_data_from_fingerprint(fp)
+        data[fp.bug] = replace(
+            base,
+            reviews=tuple(reviews.get(fp.bug, base.reviews)),
+            logstash_url=dashboard_url(ls_url, url_format, fp.query, days),
+        )
+    return data
 
 
 class ProgressPrinter:
@@ -163,7 +187,7 @@ def graph(
         _fail_backend(exc)
         return
     doc = graph_json(
-        stats, window, last_indexed=probe.newest_event, status=probe.status, bug_data=_bug_data(app, loaded)
+        stats, window, last_indexed=probe.newest_event, status=probe.status, bug_data=_bug_data(app, loaded, window.days)
     )
     try:
         if output is None:
@@ -248,7 +272,7 @@ def _render(
             output,
             window=window,
             templates=templates,
-            bug_data=_bug_data(app, loaded),
+            bug_data=_bug_data(app, loaded, window.days),
             progress=ProgressPrinter(),
             backend_name=_backend_name(app),
         )

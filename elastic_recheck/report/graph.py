@@ -61,13 +61,20 @@ SAMPLE_LINES = 5
 
 @dataclass(frozen=True)
 class BugData:
-    """The ``bug_data`` block of graph.json: what the tracker says about a bug."""
+    """The ``bug_data`` block of graph.json (what the tracker says about a bug), and the bug's links.
+
+    ``reviews``: open Gerrit change numbers that mention the bug
+    (:mod:`elastic_recheck.reviews`); ``logstash_url``: the fingerprint run in
+    the dashboard (:mod:`elastic_recheck.dashboard`), graph.json's
+    ``logstash_url`` beside ``bug_data``.
+    """
 
     name: str = ""
     affects: str = ""
     reviews: tuple[Any, ...] = ()
     status: str | None = None
     projects: tuple[str, ...] = ()
+    logstash_url: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "affects": self.affects, "reviews": list(self.reviews)}
@@ -230,6 +237,7 @@ def bug_entry(stats: BugStats, window: ReportWindow, bug_data: BugData) -> dict[
     entry: dict[str, Any] = {
         "number": stats.bug,
         "query": stats.fingerprint.query,
+        "logstash_url": bug_data.logstash_url,
         "bug_data": bug_data.as_json(),
         "fails": stats.fails,
         "fails24": stats.fails24,

@@ -641,6 +641,7 @@ class PageWriter:
             failed_total=len(failed_builds),
             samples=s.samples,
             came_back=self.returning.get(v.bug),
+            gerrit_base=gerrit_base(self.data.config),
         )
 
     def uncategorized(self) -> None:
