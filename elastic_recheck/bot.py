@@ -484,6 +484,12 @@ class Bot:
             evidence[job.name] = evs
             outcomes.append(JobOutcome(job.name, evs, job.url))
         all_explained = all(job_bugs[j.name] for j in jobs)
+        # Departure from the original (docs/compatibility.md): a partly
+        # classified failure is "negative" (its unrecognized jobs need a human),
+        # where the original sent anything with one known bug to the positive
+        # channels. And a job matched only by suppress-notification bugs counts
+        # as explained and stays silent, where the original, skipping those
+        # fingerprints, announced it as an unrecognized error.
         kind = "positive" if all_explained else "negative"
         notify_silent = all_explained and all(not evidence[j.name] for j in jobs)
         # As the original: no Gerrit comment when no bug matched (one on every

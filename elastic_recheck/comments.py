@@ -84,6 +84,9 @@ def _bug_lines(job: JobOutcome) -> list[str]:
     return lines
 
 
+# Departure from the original (docs/compatibility.md): each bug line also says
+# the bug's title and status, the matched log line, its log URL and how many
+# builds the bug failed in the last 24 hours (the original: "- job: bug URL").
 def format_comment(jobs: Sequence[JobOutcome], messages: Mapping[str, str] | None = None) -> str:
     """The review comment for one failure report.
 

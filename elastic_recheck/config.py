@@ -108,6 +108,8 @@ SETTINGS: tuple[Setting, ...] = (
     # [recheckwatch]
     Setting("recheckwatch", "ci_username", "zuul,jenkins",
             "CI account(s) whose comments are reports (comma separated); zuul's are always read, as in the original"),
+    # Departure from the original (docs/compatibility.md): jobs_re defaults to
+    # empty (every report), not dsvm.
     Setting("recheckwatch", "jobs_re", "",
             "regex searched in the whole report comment: a report that matches has all its failed jobs classified, "
             "others are skipped (empty: every report; the original's default was dsvm)"),
@@ -133,7 +135,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ircbot", "port", 6667, "IRC server port"),
     Setting("ircbot", "ssl", False, "connect with TLS"),
     Setting("ircbot", "channel_config", "", "YAML file with channels: and messages: (recheckwatchbot.yaml)"),
-    Setting("ircbot", "log_config", "", "logging config file (old setting)"),
+    Setting("ircbot", "log_config", "", "logging configuration file of the bot (Python logging.config INI format, as the original)"),
     # [bugs]
     Setting("bugs", "tracker", "offline", "offline (titles from YAML) | launchpad"),
     Setting("bugs", "cache_dir", "", "on-disk cache of bug data (default next to the store)"),

@@ -70,6 +70,8 @@ def dashboard_url(ls_url: str, url_format: str, query: str, days: float) -> str 
     """The link running ``query`` over the last ``days`` in the dashboard at ``ls_url`` (None without one)."""
     base = ls_url.strip().rstrip("/")
     if not base:
+        # Departure from the original (docs/compatibility.md): no ls_url, no
+        # link (the original fell back to the gone http://logstash.openstack.org).
         return None
     seconds = int(round(days * 86400))
     values = {

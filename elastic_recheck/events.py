@@ -227,6 +227,9 @@ def parse_event(event: Mapping[str, Any], ci_users: Sequence[str] = DEFAULT_CI_U
     if header is None:
         return None
 
+    # Departure from the original (docs/compatibility.md): a CI report without
+    # a change or patch set is refused (EventParseError, logged and skipped)
+    # instead of failing later: there is nothing to comment on.
     change_obj = _mapping(event, "change")
     patchset_obj = _mapping(event, "patchSet")
     change = _number(change_obj.get("number"), "change number")

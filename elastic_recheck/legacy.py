@@ -73,6 +73,8 @@ def uncategorized(
     all_fails_query: str | None, excluded_jobs_regex: str | None, included_projects_regex: str | None, verbose: bool,
 ) -> None:
     """Build the list of all uncategorized test runs."""
+    # Departure from the original (docs/compatibility.md): --search-size is
+    # ignored; every failed build is read, never a capped list of hits.
     for key, value in (
         ("ALL_FAILS_QUERY", all_fails_query),
         ("EXCLUDED_JOBS_RE", excluded_jobs_regex),

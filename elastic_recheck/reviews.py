@@ -153,6 +153,8 @@ class OpenReviews:
 def open_reviews_from_config(config: Config) -> OpenReviews | None:
     """``[site] open_reviews``: rest, ssh, off, or auto (rest when ``[gerrit] host`` or ``url`` is configured)."""
     mode = str(config.get("site", "open_reviews")).strip().lower()
+    # Departure from the original (docs/compatibility.md): Gerrit is asked only
+    # when one is configured, never review.openstack.org by default.
     if mode == "auto":
         explicit = any((("gerrit", k) in config.values) for k in ("host", "url"))
         mode = "rest" if explicit else "off"

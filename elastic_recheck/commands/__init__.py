@@ -55,6 +55,7 @@ def make_window(days: float | None, since: str | None, until: str | None, now: d
         raise click.BadParameter(str(exc)) from None
     if days is not None:
         end = end or now
+        # exactly days x 24 hours, as ReportWindow (docs/compatibility.md)
         start = end - timedelta(days=days)
     if start is not None and end is not None and start > end:
         raise click.BadParameter(

@@ -69,6 +69,27 @@ def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
     return settings
 
 
+def _log_config(cfg: Config) -> None:
+    """``[ircbot] log_config``: the original bot's logging configuration file (``logging.config`` INI format).
+
+    Added to the logging already set up (secrets stay redacted on its handlers).
+    """
+    import logging.config
+
+    from elastic_recheck.cli import redact_logs
+
+    path = str(cfg.get("ircbot", "log_config") or "")
+    if not path:
+        return
+    if not Path(path).expanduser().is_file():
+        raise click.ClickException(f"[ircbot] log_config: {path}: no such file")
+    try:
+        logging.config.fileConfig(Path(path).expanduser(), disable_existing_loggers=False)
+    except Exception as exc:  # the logging module raises KeyError, ValueError, configparser errors...
+        raise click.ClickException(f"[ircbot] log_config: {path}: {type(exc).__name__}: {exc}") from None
+    redact_logs(cfg)
+
+
 #: bot_meta key: ``eventCreatedOn`` of the newest stream event handled (epoch seconds).
 STREAM_POSITION = "stream_position"
 
@@ -191,6 +212,7 @@ def bot(
       elastic-recheck bot --replay sample/events.jsonl --dry-run --actions-out -
     """
     cfg = app.config
+    _log_config(cfg)
     qdir = queries_dir or cfg.queries_dir
     loaded = load_fingerprints(qdir, es_mode=app.es_mode)
     for err in loaded.errors:

@@ -238,6 +238,8 @@ def query(app: AppContext, fingerprint: Path, days: float | None, quantity: int,
         )
         if len(result.hits) < result.total:
             click.echo(f"(attribute values from the newest {len(result.hits)} lines)")
+        # Departure from the original (docs/compatibility.md): percentages of
+        # builds, not of log lines (--original prints the old report).
         for section in attribute_sections((h.source for h in result.hits), verbose=verbose_attrs):
             click.echo(section.name)
             for share in section.by_builds[:quantity]:

@@ -97,6 +97,9 @@ def fingerprint_spec(
 ) -> QuerySpec:
     """The query for one fingerprint: its text (and the suffix as a second text) + filters."""
     queries = (fp.query,) + ((suffix,) if suffix and suffix.strip() else ())
+    # Departure from the original (docs/compatibility.md): voting builds only
+    # unless allow-nonvoting, decided by the voting field (the original's graph
+    # did not filter; documents without a voting field are not counted).
     filters = Filters(voting=None if fp.allow_nonvoting else True, build_queue=queue or None)
     return QuerySpec(queries=queries, filters=filters, window=window.time_window, label=fp.bug)
 

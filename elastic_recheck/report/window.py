@@ -30,6 +30,8 @@ class ReportWindow:
 
     @property
     def start(self) -> datetime:
+        # Departure from the original (docs/compatibility.md): days=N means
+        # exactly N x 24 hours, not the whole daily indices of the last N days.
         return self.now - timedelta(days=self.days)
 
     @property

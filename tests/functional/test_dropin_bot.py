@@ -134,3 +134,40 @@ def test_actions_out_lists_suppressed_matches_apart(shared_data: Path, tmp_path:
     assert actions[0]["suppressed"] == {py27: ["1218391"]}
     assert len(reviews) == 1 and "1218391" not in reviews[0][2] and "1224001" in reviews[0][2]
     assert "1218391" not in actions[0]["comment"]
+
+
+def test_log_config_of_the_original_bot_is_applied(shared_data: Path, tmp_path: Path, queries: Path) -> None:
+    """``[ircbot] log_config``: the original's logging.config file; the bot's log lines go where it says."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "bot.log"
+    log_config = tmp_path / "logging.conf"
+    log_config.write_text(
+        "[loggers]\nkeys=root\n[handlers]\nkeys=file\n[formatters]\nkeys=plain\n"
+        "[logger_root]\nlevel=INFO\nhandlers=file\n"
+        f"[handler_file]\nclass=FileHandler\nformatter=plain\nargs=({str(log)!r},)\n"
+        "[formatter_plain]\nformat=%(levelname)s %(name)s: %(message)s\n"
+    )
+    conf = original_config(shared_data, tmp_path, queries, ircbot={"log_config": str(log_config)},
+                           data_source={"backend": "embedded"})
+    events = shared_data / "gerrit-events" / "elastic-recheck-gerrit-events-2014.jsonl"
+    EmbeddedStore(tmp_path / "store.db").close()
+    proc = subprocess.run(
+        [sys.executable, "-m", "elastic_recheck", "-c", str(conf), "--store", str(tmp_path / "store.db"), "bot",
+         "--replay", str(events), "--dry-run", "--no-irc"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = log.read_text()
+    assert "INFO elastic_recheck." in text and "giving up" in text  # the static empty store: every report times out
+
+    broken = original_config(shared_data, tmp_path, queries, ircbot={"log_config": str(tmp_path / "missing.conf")},
+                             data_source={"backend": "embedded"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "elastic_recheck", "-c", str(broken), "--store", str(tmp_path / "store.db"), "bot",
+         "--replay", str(events), "--dry-run", "--no-irc"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"[ircbot] log_config: {tmp_path / 'missing.conf'}: no such file" in proc.stderr
