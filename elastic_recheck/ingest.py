@@ -791,23 +791,48 @@ def stable_ids(docs: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
     ``collect`` assigns); a document without ``build_uuid`` gets a hash of
     its content and of how many identical documents came before it.
     """
-    seq: dict[tuple[str, str], int] = {}
-    seen: dict[str, int] = {}
+    ids = StableIds()
     for doc in docs:
         out = dict(doc)
-        own = out.get("id", out.get("_id"))
-        if isinstance(own, (str, int)) and not isinstance(own, bool) and str(own):
-            out["id"] = str(own)
-        elif out.get("build_uuid"):
-            key = (str(out["build_uuid"]), str(out.get("filename", "")))
-            n = seq[key] = seq.get(key, 0) + 1
-            out["id"] = document_id(key[0], key[1], n)
-        else:
-            digest = hashlib.sha1(json.dumps(out, sort_keys=True, default=str).encode()).hexdigest()
-            k = seen[digest] = seen.get(digest, 0) + 1
-            out["id"] = digest if k == 1 else document_id(digest, "", k)
+        key = id_key(out)
+        out["id"] = str(out.get("id", out.get("_id"))) if key is None else ids.next(key)
         out.pop("_id", None)
         yield out
+
+
+#: What a document's stable id is derived from: ``(build_uuid, filename)``, or ``(content digest, None)``.
+IdKey = tuple[str, str | None]
+
+
+def id_key(doc: Mapping[str, Any]) -> IdKey | None:
+    """None when ``doc`` has its own ``id``/``_id``; else what :class:`StableIds` numbers it by."""
+    own = doc.get("id", doc.get("_id"))
+    if isinstance(own, (str, int)) and not isinstance(own, bool) and str(own):
+        return None
+    if doc.get("build_uuid"):
+        return str(doc["build_uuid"]), str(doc.get("filename", ""))
+    return hashlib.sha1(json.dumps(dict(doc), sort_keys=True, default=str).encode()).hexdigest(), None
+
+
+class StableIds:
+    """Numbers the documents of one load, in order: the ``n``-th document of a build's file gets
+    :func:`document_id` ``(build_uuid, filename, n)``; the ``k``-th copy of a build-less document
+    its content digest (``k`` > 1: :func:`document_id` ``(digest, "", k)``)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[IdKey, int] = {}
+
+    def of(self, doc: Mapping[str, Any]) -> str | None:
+        """The next id for ``doc``, or None when it has its own."""
+        key = id_key(doc)
+        return None if key is None else self.next(key)
+
+    def next(self, key: IdKey) -> str:
+        n = self.counts[key] = self.counts.get(key, 0) + 1
+        first, filename = key
+        if filename is None:
+            return first if n == 1 else document_id(first, "", n)
+        return document_id(first, filename, n)
 
 
 # ---------------------------------------------------------------------------
@@ -830,7 +855,11 @@ CHUNK_LINES = 2000
 
 
 def _prepare_chunk(task: tuple[Any, int, list[bytes]]) -> tuple[list[Any], list[tuple[int, str]], int]:
-    """Worker: parse, normalize and prepare one chunk of JSON lines (runs in a child process)."""
+    """Worker: parse, normalize and prepare one chunk of JSON lines (runs in a child process).
+
+    Each prepared document comes with its :func:`id_key`: the writing process
+    numbers them in file order (:class:`StableIds`), as the serial path does.
+    """
     preparer, first, lines = task
     prepared = []
     bad: list[tuple[int, str]] = []
@@ -848,7 +877,8 @@ def _prepare_chunk(task: tuple[Any, int, list[bytes]]) -> tuple[list[Any], list[
             bad.append((first + offset, f"expected a JSON object, got {type(obj).__name__}"))
             continue
         try:
-            prepared.append(preparer.prepare(normalize_document(obj)))
+            doc = normalize_document(obj)
+            prepared.append((id_key(doc), preparer.prepare(doc)))
         except ValueError as exc:
             bad.append((first + offset, str(exc)))
     return prepared, bad, read
@@ -891,7 +921,12 @@ def ingest_jsonl(
             docs: Iterable[dict[str, Any]] = iter_jsonl(fh, stats)
             if progress is not None:
                 docs = _report_progress(docs, raw, progress)
-            stats.take_stored(store.add_documents(docs, batch_size=batch_size))
+            if hasattr(store, "add_prepared"):  # the embedded store: ids kept out of the bodies
+                ids = StableIds()
+                stored = store.add_documents(docs, batch_size=batch_size, id_of=ids.of)  # type: ignore[call-arg]
+            else:  # a cluster's bulk writer gives them as _id
+                stored = store.add_documents(stable_ids(docs), batch_size=batch_size)
+            stats.take_stored(stored)
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -911,6 +946,7 @@ def _ingest_parallel(
     from concurrent.futures import Future, ProcessPoolExecutor
 
     preparer = store.preparer()
+    ids = StableIds()
     pending: deque[Future[tuple[list[Any], list[tuple[int, str]], int]]] = deque()
     chunks = _chunks(fh)
     batch: list[Any] = []
@@ -931,7 +967,7 @@ def _ingest_parallel(
             stats.lines_read += read
             for lineno, why in bad:
                 stats.add_bad_line(lineno, why)
-            batch.extend(prepared)
+            batch.extend(doc if key is None else (ids.next(key), *doc[1:]) for key, doc in prepared)
             if len(batch) >= batch_size:
                 store.add_prepared(batch, stats)
                 batch = []
@@ -1025,6 +1061,8 @@ __all__ = [
     "read_lines",
     "read_subunit",
     "stable_ids",
+    "StableIds",
+    "id_key",
     "tags_for",
     "to_epoch_ms",
 ]

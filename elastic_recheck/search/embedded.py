@@ -1994,12 +1994,19 @@ class EmbeddedStore:
         self._shape_cache[key] = sid
         return sid
 
-    def add_documents(self, docs: Iterable[AbcMapping[str, Any]], batch_size: int = 5000) -> IngestStats:
+    def add_documents(
+        self,
+        docs: Iterable[AbcMapping[str, Any]],
+        batch_size: int = 5000,
+        id_of: Callable[[AbcMapping[str, Any]], str | None] | None = None,
+    ) -> IngestStats:
         """Store documents (one transaction per ``batch_size``); returns what was stored.
 
         A document whose ``id`` is already stored replaces it (like indexing the
-        same ``_id`` in Elasticsearch). Objects that are not JSON objects are
-        counted as bad, never fatal.
+        same ``_id`` in Elasticsearch). ``id_of(doc)``, called on each document
+        in order, gives an id kept out of its body, as Elasticsearch keeps
+        ``_id`` out of ``_source`` (None: the document's own ``id``, if any).
+        Objects that are not JSON objects are counted as bad, never fatal.
 
         When there is more than one batch, a background thread writes each
         batch while this one prepares the next (SQLite and FTS5 run without
@@ -2020,7 +2027,9 @@ class EmbeddedStore:
                 if not isinstance(doc, AbcMapping):
                     stats.add_bad_line(n, f"not a JSON object: {type(doc).__name__}")
                     continue
-                batch.append(preparer.prepare(doc))
+                prepared = preparer.prepare(doc)
+                doc_id = id_of(doc) if id_of is not None else None
+                batch.append(prepared if doc_id is None else (doc_id, *prepared[1:]))
                 if len(batch) >= batch_size:
                     if writer is None:
                         writer = _BatchWriter(self, self._conn, stats)

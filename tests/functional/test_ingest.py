@@ -241,3 +241,29 @@ def test_worker_processes_store_the_same(tmp_path: Path) -> None:
             results.append((stats.docs, stats.lines_read, stats.bad_lines, [n for n, _ in stats.bad_line_samples], [h.source for h in hits.hits]))
     assert results[0] == results[1]
     assert results[0][:4] == (4998, 5000, 2, [1235, 4322])
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_ingesting_the_same_file_twice_replaces_its_documents(tmp_path: Path, workers: str) -> None:
+    """Documents without an id get collect's stable ids, so a second load replaces the first."""
+    from elastic_recheck.ingest import document_id
+
+    src = tmp_path / "docs.jsonl"
+    docs = [
+        {"message": f"line {i}", "build_uuid": "a" * 32, "filename": "job-output.txt", "@timestamp": "2026-11-10T10:00:00Z"}
+        for i in range(5)
+    ] + [
+        {"message": "no build", "@timestamp": "2026-11-10T10:00:00Z"},
+        {"message": "no build", "@timestamp": "2026-11-10T10:00:00Z"},  # an identical line is still a line
+        {"id": "own-1", "message": "own id", "build_uuid": "b" * 32, "@timestamp": "2026-11-10T10:00:00Z"},
+    ]
+    src.write_text("".join(json.dumps(d) + "\n" for d in docs))
+    store = tmp_path / "store.db"
+    for _ in range(2):
+        code, _out, err = run(store, "--workers", workers, "--jsonl", str(src))
+        assert code == 0, err
+    with EmbeddedStore(store) as s:
+        assert s.search(QuerySpec(), size=0).total == len(docs)
+        ids = {h.id for h in s.search(QuerySpec(), size=100).hits}
+    assert {document_id("a" * 32, "job-output.txt", n) for n in range(1, 6)} <= ids
+    assert "own-1" in ids and len(ids) == len(docs)
