@@ -46,8 +46,9 @@ from typing import Any
 import regex
 
 from elastic_recheck.analysis import java_lower, tokenize
+from elastic_recheck.automaton import TooComplexError, compile_wildcard_automaton
 from elastic_recheck.errors import QuerySyntaxError
-from elastic_recheck.lucene_regexp import RegexpSyntaxError, parse_regexp
+from elastic_recheck.lucene_regexp import RegexpSyntaxError, RegexpTooComplexError, check_regexp
 from elastic_recheck.query_ast import (
     Bool,
     Exists,
@@ -583,15 +584,23 @@ class _Parser:
         # error even where the term itself is read raw.
         term_image = _discard_escape_char(image, tok.pos)
         if tok.kind in ("STAR", "WILDTERM"):
-            return self.get_wildcard_query(field, image)
+            wild = self.get_wildcard_query(field, image)
+            if isinstance(wild, Wildcard):
+                try:  # what Lucene's WildcardQuery refuses (too complex to determinize)
+                    compile_wildcard_automaton(wild.pattern)
+                except TooComplexError as exc:
+                    raise _ParseError(str(exc), tok.pos) from None
+            return wild
         if tok.kind == "PREFIXTERM":
             return self.get_prefix_query(field, _discard_escape_char(image[:-1], tok.pos))
         if tok.kind == "REGEXPTERM":
             pattern = self._normalize(field, image[1:-1])
             try:
-                parse_regexp(pattern)
+                check_regexp(pattern)
             except RegexpSyntaxError as exc:
                 raise _ParseError(f"invalid regular expression /{image[1:-1]}/: {exc}", tok.pos) from None
+            except RegexpTooComplexError as exc:
+                raise _ParseError(str(exc), tok.pos) from None
             return Regexp(field, pattern)
         if fuzzy_slop is not None:
             return self.handle_bare_fuzzy(field, fuzzy_slop, term_image)

@@ -9,20 +9,24 @@ literals outside classes, and there are no lazy quantifiers.
 
 :func:`parse_regexp` raises :class:`RegexpSyntaxError` where Lucene's
 ``RegExp`` constructor throws (so the query parser can reject the query, as
-Lucene does). :func:`compile_regexp` returns a predicate over terms: patterns
-without ``~``, ``&`` and ``<n-m>`` become a Python regular expression; the
-rest is run by a small interpreter over sets of end positions.
+Lucene does). :func:`compile_regexp` returns a predicate over terms, run by
+a deterministic automaton built as Lucene builds it
+(:mod:`elastic_recheck.automaton`): linear in the term, never backtracking.
+:func:`check_regexp` raises :class:`RegexpTooComplexError` where Lucene's
+``RegexpQuery`` refuses the pattern ("Determinizing ... would result in more
+than 10000 states.").
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["RegexpSyntaxError", "compile_regexp", "parse_regexp"]
+from elastic_recheck.automaton import Dfa, TooComplexError, compile_regexp_automaton
+
+__all__ = ["RegexpSyntaxError", "RegexpTooComplexError", "check_regexp", "compile_regexp", "parse_regexp"]
 
 
 class RegexpSyntaxError(ValueError):
@@ -33,9 +37,14 @@ class RegexpSyntaxError(ValueError):
         self.pos = pos
 
 
+class RegexpTooComplexError(TooComplexError):
+    """Lucene refuses the pattern: its automaton would need more than 10,000 states."""
+
+
 # Nodes are tuples: (kind, ...). Kinds: char c | any | none (#) | anystr (@)
 # | str s | class (ranges, negated) | union a b | inter a b | concat a b
-# | repeat e min max(None=inf) | compl e | interval lo hi digits
+# | repeat e min max(None=inf) op ("?", "*", "+" or "{": Lucene builds
+# each differently) | compl e | interval lo hi digits
 Node = tuple[Any, ...]
 
 
@@ -107,18 +116,26 @@ def _int(p: _P) -> int:
         p.pos += 1
     if start == p.pos:
         raise RegexpSyntaxError("integer expected", p.pos)
-    return int(p.s[start : p.pos])
+    return _java_int(p.s[start : p.pos], start)
+
+
+def _java_int(digits: str, pos: int) -> int:
+    """``Integer.parseInt``: refuses values past 2**31 - 1 (and never converts thousands of digits)."""
+    value = int(digits.lstrip("0") or "0") if len(digits.lstrip("0")) <= 10 else 2**31
+    if value >= 2**31:
+        raise RegexpSyntaxError(f"For input string: \"{digits[:20]}{'...' if len(digits) > 20 else ''}\"", pos)
+    return value
 
 
 def _repeat(p: _P) -> Node:
     e = _compl(p)
     while p.peek("?*+{"):
         if p.match("?"):
-            e = ("repeat", e, 0, 1)
+            e = ("repeat", e, 0, 1, "?")
         elif p.match("*"):
-            e = ("repeat", e, 0, None)
+            e = ("repeat", e, 0, None, "*")
         elif p.match("+"):
-            e = ("repeat", e, 1, None)
+            e = ("repeat", e, 1, None, "+")
         elif p.match("{"):
             n = _int(p)
             m: int | None = n
@@ -126,13 +143,11 @@ def _repeat(p: _P) -> Node:
                 start = p.pos
                 while p.peek("0123456789"):
                     p.pos += 1
-                m = int(p.s[start : p.pos]) if start != p.pos else None
+                m = _java_int(p.s[start : p.pos], start) if start != p.pos else None
             if not p.match("}"):
                 raise RegexpSyntaxError("expected '}'", p.pos)
-            if m is not None and m < n:
-                e = ("none",)  # Operations.repeat(a, min, max) with max < min: empty language
-            else:
-                e = ("repeat", e, n, m)
+            # max < min is the empty language (Operations.repeat), after Lucene's size check
+            e = ("repeat", e, n, m, "{")
     return e
 
 
@@ -221,128 +236,23 @@ def _simple(p: _P) -> Node:
 # --------------------------------------------------------------------------
 
 
-def _needs_interpreter(e: Node) -> bool:
-    kind = e[0]
-    if kind in ("compl", "inter", "interval"):
-        return True
-    return any(_needs_interpreter(x) for x in e[1:] if isinstance(x, tuple) and x and isinstance(x[0], str))
-
-
-def _class_body(ranges: tuple[tuple[str, str], ...]) -> str:
-    parts = []
-    for a, b in ranges:
-        parts.append(re.escape(a) if a == b else f"{re.escape(a)}-{re.escape(b)}")
-    return "".join(parts)
-
-
-def _to_python(e: Node) -> str:
-    kind = e[0]
-    if kind == "char":
-        return re.escape(str(e[1]))
-    if kind == "any":
-        return "."
-    if kind == "none":
-        return "(?!)"
-    if kind == "anystr":
-        return ".*"
-    if kind == "str":
-        return re.escape(str(e[1]))
-    if kind == "class":
-        return f"[{'^' if e[2] else ''}{_class_body(e[1])}]"
-    if kind == "union":
-        return f"(?:{_to_python(e[1])}|{_to_python(e[2])})"
-    if kind == "concat":
-        return _to_python(e[1]) + _to_python(e[2])
-    if kind == "repeat":
-        lo, hi = e[2], e[3]
-        return f"(?:{_to_python(e[1])}){{{lo},{'' if hi is None else hi}}}"
-    raise AssertionError(kind)
-
-
 def compile_regexp(pattern: str) -> Callable[[str], bool]:
-    """A predicate: does a whole term match the Lucene ``RegExp`` ``pattern``?"""
-    return _compile_cached(pattern)
+    """A predicate: does a whole term match the Lucene ``RegExp`` ``pattern``?
+
+    The pattern is compiled to a deterministic automaton the way Lucene
+    does (:mod:`elastic_recheck.automaton`), so a term costs one step per
+    code point; raises :class:`RegexpTooComplexError` where Lucene refuses
+    the pattern as too complex.
+    """
+    return check_regexp(pattern).matches
 
 
-@lru_cache(maxsize=1024)
-def _compile_cached(pattern: str) -> Callable[[str], bool]:
-    node = parse_regexp(pattern)
-    if not _needs_interpreter(node):
-        rx = re.compile(_to_python(node), re.DOTALL)
-        return lambda term: rx.fullmatch(term) is not None
-
-    def matches(term: str) -> bool:
-        memo: dict[tuple[int, int], frozenset[int]] = {}
-        return len(term) in _ends(node, term, 0, memo)
-
-    return matches
-
-
-def _interval_ok(text: str, lo: int, hi: int, digits: int) -> bool:
-    if not text or not text.isascii() or not text.isdigit():
-        return False
-    if digits > 0 and len(text) != digits:
-        return False
-    return lo <= int(text) <= hi
-
-
-def _ends(e: Node, s: str, i: int, memo: dict[tuple[int, int], frozenset[int]]) -> frozenset[int]:
-    key = (id(e), i)
-    got = memo.get(key)
-    if got is not None:
-        return got
-    kind = e[0]
-    n = len(s)
-    out: frozenset[int]
-    if kind == "char":
-        out = frozenset((i + 1,)) if i < n and s[i] == e[1] else frozenset()
-    elif kind == "any":
-        out = frozenset((i + 1,)) if i < n else frozenset()
-    elif kind == "none":
-        out = frozenset()
-    elif kind == "anystr":
-        out = frozenset(range(i, n + 1))
-    elif kind == "str":
-        out = frozenset((i + len(e[1]),)) if s.startswith(e[1], i) else frozenset()
-    elif kind == "class":
-        if i < n:
-            inside = any(a <= s[i] <= b for a, b in e[1])
-            out = frozenset((i + 1,)) if inside != e[2] else frozenset()
-        else:
-            out = frozenset()
-    elif kind == "union":
-        out = _ends(e[1], s, i, memo) | _ends(e[2], s, i, memo)
-    elif kind == "inter":
-        out = _ends(e[1], s, i, memo) & _ends(e[2], s, i, memo)
-    elif kind == "concat":
-        acc: set[int] = set()
-        for k in _ends(e[1], s, i, memo):
-            acc |= _ends(e[2], s, k, memo)
-        out = frozenset(acc)
-    elif kind == "compl":
-        inner = _ends(e[1], s, i, memo)
-        out = frozenset(j for j in range(i, n + 1) if j not in inner)
-    elif kind == "interval":
-        out = frozenset(j for j in range(i + 1, n + 1) if _interval_ok(s[i:j], e[1], e[2], e[3]))
-    elif kind == "repeat":
-        lo, hi = e[2], e[3]
-        result: set[int] = {i} if lo == 0 else set()
-        frontier = {i}
-        seen: set[int] = set()
-        count = 0
-        while frontier and (hi is None or count < hi):
-            count += 1
-            nxt: set[int] = set()
-            for k in frontier:
-                nxt |= _ends(e[1], s, k, memo)
-            if count >= lo:
-                result |= nxt
-            if count >= lo:
-                nxt -= seen
-                seen |= nxt
-            frontier = nxt
-        out = frozenset(result)
-    else:
-        raise AssertionError(kind)
-    memo[key] = out
-    return out
+def check_regexp(pattern: str) -> Dfa:
+    """Parse and compile ``pattern``; :class:`RegexpSyntaxError` for bad syntax, :class:`RegexpTooComplexError` for what Lucene cannot determinize."""
+    try:
+        node = parse_regexp(pattern)
+        return compile_regexp_automaton(pattern, node)
+    except TooComplexError as exc:
+        raise RegexpTooComplexError(str(exc)) from None
+    except RecursionError:
+        raise RegexpTooComplexError("the regular expression is nested too deeply") from None

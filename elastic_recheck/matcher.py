@@ -35,16 +35,15 @@ from __future__ import annotations
 import heapq
 import logging
 import math
-import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from elastic_recheck.analysis import analyze_values
+from elastic_recheck.automaton import compile_wildcard_automaton
 from elastic_recheck.lucene_regexp import compile_regexp
 from elastic_recheck.query_ast import (
     Bool,
@@ -169,27 +168,13 @@ def flatten_document(doc: AbcMapping[str, Any]) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=2048)
 def wildcard_predicate(pattern: str) -> Callable[[str], bool]:
-    """Lucene ``WildcardQuery`` syntax: ``*`` any run, ``?`` one character, ``\\`` escapes."""
-    out: list[str] = []
-    i = 0
-    n = len(pattern)
-    while i < n:
-        c = pattern[i]
-        if c == "\\" and i + 1 < n:
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if c == "*":
-            out.append(".*")
-        elif c == "?":
-            out.append(".")
-        else:
-            out.append(re.escape(c))
-        i += 1
-    rx = re.compile("".join(out), re.DOTALL)
-    return lambda term: rx.fullmatch(term) is not None
+    """Lucene ``WildcardQuery`` syntax: ``*`` any run, ``?`` one character, ``\\`` escapes.
+
+    Run by a deterministic automaton (:mod:`elastic_recheck.automaton`): one
+    step per code point of the term, whatever the pattern.
+    """
+    return compile_wildcard_automaton(pattern).matches
 
 
 def edit_distance_at_most(a: str, b: str, k: int) -> int | None:

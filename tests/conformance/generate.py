@@ -23,7 +23,8 @@ agreement), ``fingerprints`` (synthetic log lines built from the phrases of
 real elastic-recheck fingerprints, hit and near-miss variants, queried with
 those fingerprints and mutations of them; the fingerprints are read from
 ``../shared/data/elastic-recheck-queries`` when present, and only the
-queries, not the data files, are stored).
+queries, not the data files, are stored), ``limits`` (regexps and wildcards
+around Lucene's 10,000-state determinization limit: accept/reject and hits).
 """
 
 from __future__ import annotations
@@ -1249,6 +1250,67 @@ def multiterm_suite(seed: int) -> tuple[list[Doc], list[str]]:
     return docs, queries
 
 
+def limits_suite(seed: int) -> tuple[list[Doc], list[str]]:
+    """Regexps and wildcards around Lucene's 10,000-state determinization limit (and isFinite's depth limit)."""
+    rng = random.Random(seed)
+    docs: list[Doc] = []
+    for _ in range(120):
+        word = "".join(rng.choice("ab") for _ in range(rng.randint(1, 20)))
+        docs.append({"message": word + " " + "".join(rng.choice("abc1") for _ in range(rng.randint(1, 8)))})
+    queries: list[str] = []
+    for k in range(8, 17):
+        queries += [
+            f"/[ab]*a[ab]{{{k}}}/",
+            f"/(a|b)*a(a|b){{{k}}}/",
+            f"/.*a.{{{k}}}/",
+            f"/(a|b)*a(a|b){{{k - 2},{k}}}/",
+            f"/a(a|b){{{k}}}.*/",
+            f"/~([ab]*a[ab]{{{k}}})/",
+            f"/([ab]*a[ab]{{{k}}})&a.*/",
+            "*a" + "?" * k,
+            "*a*b" + "?" * k,
+            "a*" + "?" * k + "b",
+        ]
+    for n in (998, 999, 1000, 1001):
+        queries += [f"/a{{{n}}}b*/", f"/a{{{n}}}/", f"/a{{{n}}}.*/", "*" + "a" * n + "*"]
+    for reps in (3332, 3333, 3334, 5000, 9999, 10000, 10001):
+        queries += [f'/("abc"){{{reps}}}/', f"/(ab){{{reps}}}/", f"/a{{{reps},}}/", f"/[ab]{{0,{reps}}}/"]
+
+    atoms = ["a", "b", "[ab]", ".", "(a|b)", "(ab|ba)", "[^b]", "~(a)", "@", "<1-20>", '"ab"', "#", "a?"]
+
+    def expr(depth: int) -> str:
+        parts = []
+        for _ in range(rng.randint(1, 4)):
+            if depth < 2 and rng.random() < 0.35:
+                part = "(" + expr(depth + 1) + ")"
+            else:
+                part = rng.choice(atoms)
+            r = rng.random()
+            if r < 0.2:
+                part += "*"
+            elif r < 0.3:
+                part += "+"
+            elif r < 0.4:
+                part += "?"
+            elif r < 0.6:
+                lo = rng.randint(0, 12)
+                part += rng.choice([f"{{{lo}}}", f"{{{lo},}}", f"{{{lo},{lo + rng.randint(0, 8)}}}"])
+            parts.append(part)
+        out = "".join(parts)
+        r = rng.random()
+        if r < 0.15:
+            out += "|" + expr(depth + 1)
+        elif r < 0.22:
+            out += "&" + expr(depth + 1)
+        return out
+
+    for _ in range(900):
+        queries.append("/" + expr(0) + "/")
+    for _ in range(300):
+        queries.append("".join(rng.choice(["a", "b", "?", "*", "??", "a?"]) for _ in range(rng.randint(3, 16))))
+    return docs, queries
+
+
 def load_fingerprints() -> list[str]:
     if not FINGERPRINTS.is_dir():
         return []
@@ -1421,6 +1483,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         docs, queries = multiterm_suite(args.seed + 3)
         record_suite(
             args.oracle, "multiterm", docs, queries, f"fuzzy/regexp/wildcard/slop stress, seed {args.seed + 3}"
+        )
+    if on("limits"):
+        docs, queries = limits_suite(args.seed + 4)
+        record_suite(
+            args.oracle, "limits", docs, queries, f"regexps/wildcards around the 10,000-state limit, seed {args.seed + 4}"
         )
     if on("fingerprints"):
         docs, queries = fingerprints_suite(args.seed + 2)

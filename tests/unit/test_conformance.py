@@ -26,7 +26,7 @@ from elastic_recheck.query_ast import Bool, Query, Term
 from elastic_recheck.schema import DEFAULT_MAPPING
 
 FIXTURES = Path(__file__).resolve().parents[1] / "conformance"
-SUITES = ("features", "random", "syntax", "fingerprints", "multiterm")
+SUITES = ("features", "random", "syntax", "fingerprints", "multiterm", "limits")
 
 
 @cache
@@ -92,6 +92,20 @@ def test_errors_are_reported_with_positions() -> None:
             assert 1 <= exc.line <= len(lines)
             assert 1 <= exc.col <= len(lines[exc.line - 1]) + 1
             assert exc.message
+
+
+def test_too_complex_messages_are_lucenes() -> None:
+    """Where Lucene refuses a regexp/wildcard as too complex, our error says what Lucene says."""
+    checked = 0
+    for case in load("limits")["cases"]:
+        want = case["es"]
+        if not isinstance(want, dict) or not want["error"].startswith(("Determinizing", "input automaton is too large")):
+            continue
+        with pytest.raises(QuerySyntaxError) as info:
+            parse(case["q"], es_mode=True)
+        assert info.value.message == want["error"], case["q"]
+        checked += 1
+    assert checked >= 90
 
 
 def _expressible(q: Query) -> bool:
