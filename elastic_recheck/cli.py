@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "stale": ("elastic_recheck.commands.contrib", "stale", "List quiet fingerprints and resolved bugs that came back."),
     "suggest": ("elastic_recheck.commands.suggest", "suggest", "Draft fingerprints from clusters of uncategorized failures."),
     "collect": ("elastic_recheck.commands.collect", "collect", "Fetch build logs from Zuul into the store or a cluster."),
+    "prune": ("elastic_recheck.commands.prune", "prune", "Drop old builds from the embedded store and reclaim the space."),
     "config": ("elastic_recheck.commands.misc", "show_config", "Print the effective configuration (secrets redacted)."),
 }
 

@@ -10,6 +10,7 @@ from dateutil import parser as date_parser
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_EPOCH = re.compile(r"\d{9,13}(\.\d+)?")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -33,7 +34,7 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
         return now
     if raw.startswith("-"):
         return now - parse_duration(raw[1:])
-    if re.fullmatch(r"\d{9,13}(\.\d+)?", raw):
+    if _EPOCH.fullmatch(raw):
         value = float(raw)
         if value > 1e11:
             value /= 1000.0
@@ -93,3 +94,19 @@ def parse_fingerprint_time(value: Any) -> datetime:
             raise ValueError(f"not a date: {value!r} ({exc})") from None
         return result
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_cutoff(text: str, now: datetime | None = None) -> datetime:
+    """An age (``10d``, ``36h``, ``2w``, ``-10d``; a bare number means days) back from ``now``,
+    or a time in any form :func:`parse_time` reads (ISO 8601, epoch)."""
+    raw = text.strip()
+    now = now or datetime.now(UTC)
+    if not _EPOCH.fullmatch(raw):
+        try:
+            return now - parse_duration(raw[1:] if raw.startswith("-") else raw)
+        except (ValueError, OverflowError):
+            pass
+    try:
+        return parse_time(raw, now)
+    except ValueError:
+        raise ValueError(f"not an age or a time: {text!r} (use e.g. 10d, 36h, 2w, or ISO 8601)") from None

@@ -77,6 +77,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
 from collections.abc import Set as AbstractSet
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1118,8 +1119,9 @@ def _batch_sql(fts_columns: Sequence[str]) -> list[str]:
     """Per-connection TEMP objects: inserting one ``er_batch`` row stores a whole :class:`EncodedBatch`.
 
     A TEMP trigger may write the store's tables; the batch row itself is
-    deleted at the end, so ``er_batch`` stays empty. Shapes are never
-    deleted, so those inserted by this batch are the ones with ids from
+    deleted at the end, so ``er_batch`` stays empty. A new shape gets an id
+    above every stored one (``prune`` deletes a shape with its keyword rows),
+    so those inserted by this batch are the ones with ids from
     ``first_shape`` on: only they get keyword rows.
     """
     first = "(SELECT first_id FROM er_batch WHERE id = NEW.id)"
@@ -1792,7 +1794,6 @@ class EmbeddedStore:
         self._conns_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
-        self._shape_cache: dict[str, int] = {}
         self._build_cache: OrderedDict[tuple[str, str], _BuildCache] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._cache_generation = 0  # bumped by every write that touches a build
@@ -1961,10 +1962,11 @@ class EmbeddedStore:
         return self._tokenize_fn
 
     def _shape_id(self, conn: sqlite3.Connection, key: str) -> int:
-        """The id of a shape given its canonical JSON (inserted, with its keyword index, when new)."""
-        sid = self._shape_cache.get(key)
-        if sid is not None:
-            return sid
+        """The id of a shape given its canonical JSON (inserted, with its keyword index, when new).
+
+        Looked up every time (no id cache): ``prune`` in another process may
+        have deleted a shape this one saw.
+        """
         shape = json.loads(key)
         row = conn.execute("SELECT id FROM shapes WHERE json = ?", (key,)).fetchone()
         if row is not None:
@@ -1989,9 +1991,6 @@ class EmbeddedStore:
                 if _indexable(value)
             ]
             conn.executemany("INSERT OR IGNORE INTO kw_shape (field, value, shape) VALUES (?, ?, ?)", rows)
-        if len(self._shape_cache) > SHAPE_CACHE:
-            self._shape_cache.clear()
-        self._shape_cache[key] = sid
         return sid
 
     def add_documents(
@@ -2068,7 +2067,6 @@ class EmbeddedStore:
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
-                    self._shape_cache.clear()
                     raise
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from None
@@ -2134,8 +2132,14 @@ class EmbeddedStore:
         return enc.touched
 
     def _delete_rows(self, conn: sqlite3.Connection, ids: list[int]) -> None:
-        """Remove documents (the FTS5 table is contentless: deleting needs the indexed tokens again)."""
+        """Remove documents (the FTS5 table is contentless: deleting needs the indexed tokens again).
+
+        ``kw`` has no index by document: its rows are deleted in one scan for
+        all ``ids`` (one per 500 documents made pruning a day of a 1M-line
+        store take half a minute).
+        """
         tokenize = self._tokenize()
+        conn.execute("DELETE FROM kw WHERE doc IN (SELECT value FROM json_each(?)) AND field IS NOT NULL", (json.dumps(ids),))
         columns = ", ".join(["fts", "rowid", *self._fts_columns.values()])
         placeholders = ", ".join("?" * (len(self._text_fields) + 2))
         for i in range(0, len(ids), 500):
@@ -2151,38 +2155,18 @@ class EmbeddedStore:
                     row.append(fts_text(values, tokenize) if values is not None else None)
                 deletes.append(row)
             conn.executemany(f"INSERT INTO fts ({columns}) VALUES ({placeholders})", deletes)
-            conn.execute(f"DELETE FROM kw WHERE doc IN ({marks}) AND field IS NOT NULL", chunk)
             conn.execute(f"DELETE FROM docs WHERE id IN ({marks})", chunk)
 
-    def delete_build(self, build_uuid: str, filenames: Iterable[str] | None = None) -> int:
-        """Remove a build's documents (only those of ``filenames`` when given); returns how many.
-
-        Used before re-ingesting a build's log files, so that ingesting twice
-        does not store every line twice.
-        """
+    @contextmanager
+    def _write_transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on this thread's connection: ``BEGIN IMMEDIATE`` ...
+        ``COMMIT``, rolled back on any error; SQLite errors become :class:`StoreError`."""
         with self._write_lock:
             conn = self._conn
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    sql = "SELECT shape FROM kw_shape WHERE field = 'build_uuid' AND value = ?"
-                    params: list[Any] = [build_uuid]
-                    if filenames is not None:
-                        names = sorted(set(filenames))
-                        sql += (
-                            " AND shape IN (SELECT shape FROM kw_shape WHERE field = 'filename' "
-                            "AND value IN (SELECT value FROM json_each(?)))"
-                        )
-                        params.append(json.dumps(names))
-                    shapes = [r[0] for r in conn.execute(sql, params)]
-                    ids = [
-                        r[0]
-                        for r in conn.execute(
-                            "SELECT id FROM docs WHERE shape IN (SELECT value FROM json_each(?))", (json.dumps(shapes),)
-                        )
-                    ]
-                    if ids:
-                        self._delete_rows(conn, ids)
+                    yield conn
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
@@ -2190,6 +2174,32 @@ class EmbeddedStore:
                     raise
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from None
+
+    def delete_build(self, build_uuid: str, filenames: Iterable[str] | None = None) -> int:
+        """Remove a build's documents (only those of ``filenames`` when given); returns how many.
+
+        Used before re-ingesting a build's log files, so that ingesting twice
+        does not store every line twice.
+        """
+        with self._write_transaction() as conn:
+            sql = "SELECT shape FROM kw_shape WHERE field = 'build_uuid' AND value = ?"
+            params: list[Any] = [build_uuid]
+            if filenames is not None:
+                names = sorted(set(filenames))
+                sql += (
+                    " AND shape IN (SELECT shape FROM kw_shape WHERE field = 'filename' "
+                    "AND value IN (SELECT value FROM json_each(?)))"
+                )
+                params.append(json.dumps(names))
+            shapes = [r[0] for r in conn.execute(sql, params)]
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM docs WHERE shape IN (SELECT value FROM json_each(?))", (json.dumps(shapes),)
+                )
+            ]
+            if ids:
+                self._delete_rows(conn, ids)
         self._invalidate({("build_uuid", build_uuid), ("build_short_uuid", build_uuid[:7])})
         return len(ids)
 
@@ -2201,27 +2211,124 @@ class EmbeddedStore:
                 rows.append((build_uuid, r.test_id, r.status, r.duration))
             else:
                 rows.append((build_uuid, str(r[0]), str(r[1]), None))
+        with self._write_transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO test_results (build_uuid, test_id, status, duration) VALUES (?, ?, ?, ?)",
+                rows,
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO test_runs (build_uuid, recorded_at) VALUES (?, ?)",
+                (build_uuid, datetime.now(UTC).isoformat()),
+            )
+        return len(rows)
+
+    # -- retention (elastic_recheck.retention drives these) -------------------
+    def builds_older_than(self, cutoff: datetime) -> list[tuple[str, int, datetime]]:
+        """``(build_uuid, lines, newest line's time)`` of the builds whose newest line is before ``cutoff``, oldest first."""
+
+        def run(conn: sqlite3.Connection) -> list[tuple[str, int, datetime]]:
+            rows = conn.execute(
+                "SELECT s.build_uuid, COUNT(*), MAX(d.ts) FROM shapes s JOIN docs d ON d.shape = s.id "
+                "WHERE s.build_uuid IS NOT NULL GROUP BY s.build_uuid HAVING MAX(d.ts) < ? ORDER BY MAX(d.ts), s.build_uuid",
+                (to_epoch_ms(cutoff),),
+            ).fetchall()
+            return [(uuid, int(n), _ms_to_dt(ts) or cutoff) for uuid, n, ts in rows]
+
+        return self._run(run)  # type: ignore[no-any-return]
+
+    def loose_documents_older_than(self, cutoff: datetime) -> int:
+        """Documents of no build (no ``build_uuid``) older than ``cutoff``."""
+
+        def run(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT COUNT(*) FROM shapes s JOIN docs d ON d.shape = s.id WHERE s.build_uuid IS NULL AND d.ts < ?",
+                (to_epoch_ms(cutoff),),
+            ).fetchone()
+            return int(row[0])
+
+        return self._run(run)  # type: ignore[no-any-return]
+
+    def delete_old_builds(self, uuids: Sequence[str], cutoff: datetime) -> tuple[int, int]:
+        """Delete those of ``uuids`` whose newest line is still before ``cutoff``, whole: their
+        documents, shapes and test results (one transaction). Returns ``(builds, lines)`` deleted.
+
+        The age is checked again inside the transaction: a line ingested since
+        the caller listed the builds keeps its build.
+        """
+        cut = to_epoch_ms(cutoff)
+        with self._write_transaction() as conn:
+            old = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT s.build_uuid FROM shapes s JOIN docs d ON d.shape = s.id "
+                    "WHERE s.build_uuid IN (SELECT value FROM json_each(?)) GROUP BY s.build_uuid HAVING MAX(d.ts) < ?",
+                    (json.dumps(list(uuids)), cut),
+                )
+            ]
+            builds = json.dumps(old)
+            shapes = json.dumps(
+                [r[0] for r in conn.execute("SELECT id FROM shapes WHERE build_uuid IN (SELECT value FROM json_each(?))", (builds,))]
+            )
+            ids = [r[0] for r in conn.execute("SELECT id FROM docs WHERE shape IN (SELECT value FROM json_each(?))", (shapes,))]
+            if ids:
+                self._delete_rows(conn, ids)
+            conn.execute("DELETE FROM kw_shape WHERE shape IN (SELECT value FROM json_each(?))", (shapes,))
+            conn.execute("DELETE FROM shapes WHERE id IN (SELECT value FROM json_each(?))", (shapes,))
+            conn.execute("DELETE FROM test_results WHERE build_uuid IN (SELECT value FROM json_each(?))", (builds,))
+            conn.execute("DELETE FROM test_runs WHERE build_uuid IN (SELECT value FROM json_each(?))", (builds,))
+        self._invalidate({k for u in old for k in (("build_uuid", u), ("build_short_uuid", u[:7]))})
+        return len(old), len(ids)
+
+    def delete_loose_documents(self, cutoff: datetime) -> int:
+        """Delete the documents of no build older than ``cutoff``; returns how many."""
+        with self._write_transaction() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT d.id FROM shapes s JOIN docs d ON d.shape = s.id WHERE s.build_uuid IS NULL AND d.ts < ?",
+                    (to_epoch_ms(cutoff),),
+                )
+            ]
+            if ids:
+                self._delete_rows(conn, ids)
+        return len(ids)
+
+    def file_size(self) -> int:
+        """Bytes on disk: the database file and its write-ahead log."""
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+
+    def reclaim_space(self) -> str:
+        """Give the pages of deleted rows back to the file system; returns how (``incremental`` or ``vacuum``).
+
+        Merges the FTS5 index (deleted lines leave tombstones in it) first. A
+        store in incremental auto-vacuum mode frees its unused pages in place;
+        any other is converted to it by one ``VACUUM`` (which rewrites the
+        file: it needs free disk space about twice the store's size, once),
+        so later prunes are incremental. Then the write-ahead log is emptied.
+        """
+        self.optimize()
         with self._write_lock:
-            conn = self._conn
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    conn.executemany(
-                        "INSERT OR REPLACE INTO test_results (build_uuid, test_id, status, duration) VALUES (?, ?, ?, ?)",
-                        rows,
-                    )
-                    conn.execute(
-                        "INSERT OR REPLACE INTO test_runs (build_uuid, recorded_at) VALUES (?, ?)",
-                        (build_uuid, datetime.now(UTC).isoformat()),
-                    )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+                mode = int(self._conn.execute("PRAGMA auto_vacuum").fetchone()[0])
+                if mode == 2:
+                    how = "incremental"
+                    # (executescript: run to the end; execute() would free one page)
+                    self._conn.executescript("PRAGMA incremental_vacuum;")
+                else:
+                    how = "vacuum"
+                    # A connection of its own: VACUUM's copy goes to a temporary
+                    # file, not memory (this store's connections use temp_store=MEMORY).
+                    conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None)
+                    try:
+                        conn.execute("PRAGMA temp_store=FILE")
+                        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                        conn.execute("VACUUM")
+                    finally:
+                        conn.close()
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:
                 raise _translate(exc, self.path) from None
-        return len(rows)
+        return how
 
     def optimize(self) -> None:
         """Merge FTS5 segments and refresh the planner's statistics (after big ingests)."""
