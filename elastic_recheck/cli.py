@@ -151,7 +151,7 @@ class LazyGroup(click.Group):
             raise  # click ends a broken pipe (``| head``) quietly
         except Exception as exc:
             app = ctx.obj if isinstance(ctx.obj, AppContext) else None
-            if app is not None and app.verbose:
+            if ctx.params.get("verbose") or ctx.params.get("debug"):  # also before the group callback ran
                 raise
             if isinstance(exc, ElasticRecheckError):
                 message = str(exc)

@@ -73,6 +73,7 @@ CODES: dict[str, str] = {
     "invalid": "a key has a value of the wrong type",
     "syntax": "the query is rejected by Lucene's query parser",
     "unknown-key": "a key the loader does not know (ignored)",
+    "file-name": "the file name is not a bug id (<Launchpad bug number>.yaml, or any id with bug_url)",
     "unknown-field": "a field that is not in the document mapping (the clause never matches)",
     "implicit-or": "two clauses joined without an operator: Lucene makes them alternatives (OR)",
     "mixed-and-or": "AND/OR/NOT combined so that Lucene's meaning differs from the usual boolean reading",
@@ -1209,21 +1210,45 @@ def find_duplicates(results: Sequence[FileResult]) -> list[Finding]:
     return out
 
 
+#: A file name the bot can report as a bug: a Launchpad bug number, or (with ``bug_url``) a plain id.
+_BUG_ID = re.compile(r"[0-9]+")
+_OTHER_TRACKER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def file_name_finding(result: FileResult) -> Finding | None:
+    """An error when the file's name is not a bug id: the file name *is* the bug the bot reports."""
+    stem = re.sub(r"\.ya?ml$", "", result.file.replace("\\", "/").rsplit("/", 1)[-1])
+    fp = result.fingerprint
+    if _BUG_ID.fullmatch(stem) or (fp is not None and fp.bug_url and _OTHER_TRACKER_ID.fullmatch(stem)):
+        return None
+    return Finding(
+        result.file, 1, 1, ERROR, "file-name",
+        f"`{stem}` is not a bug id, yet the bot would report it as the bug: name the file after the "
+        "Launchpad bug number (e.g. 1234567.yaml), or set bug_url for a bug of another tracker",
+    )
+
+
 def lint_files(
     files: Iterable[tuple[str, str]],
     mapping: Mapping = DEFAULT_MAPPING,
     es_mode: bool = True,
     on_internal_error: Callable[[str, Exception], None] | None = None,
+    bug_file_names: bool = False,
 ) -> LintReport:
     """Lint ``(name, text)`` pairs and look for duplicates across them.
 
     A bug in a rule never stops the run: the file gets an ``internal`` error
     finding (and ``on_internal_error`` is told, e.g. to log the traceback).
+    ``bug_file_names``: also require every file to be named after its bug
+    (:func:`file_name_finding`; ``check-queries`` does, drafts are ``new-N.yaml``).
     """
     results: list[FileResult] = []
     for name, text in files:
         try:
             results.append(lint_text(text, name, mapping=mapping, es_mode=es_mode))
+            named = file_name_finding(results[-1]) if bug_file_names else None
+            if named is not None:
+                results[-1].findings.insert(0, named)
         except Exception as exc:  # noqa: BLE001 - reported as a finding, never a crash
             if on_internal_error is not None:
                 on_internal_error(name, exc)

@@ -153,7 +153,9 @@ def check_queries(
     texts, unreadable = _read(files)
     mapping = _cluster_mapping(app) if app is not None and app.cluster else configured_mapping(config)
     with _quiet_loader():
-        report = lint_files(texts, mapping=mapping, es_mode=mode == "es", on_internal_error=_log_internal)
+        report = lint_files(
+            texts, mapping=mapping, es_mode=mode == "es", on_internal_error=_log_internal, bug_file_names=True
+        )
     report = LintReport(report.files + unreadable)
     findings = [f for f in report.findings if f.code not in ignored]
     out = sys.stdout

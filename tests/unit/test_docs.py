@@ -62,3 +62,22 @@ def test_every_environment_variable_the_package_reads_is_known() -> None:
     assert names, "the scan found nothing"
     assert unknown_env(dict.fromkeys(names, "x")) == []
     assert OTHER_ENV <= names | {env_name(s) for s in SETTINGS}
+
+
+def test_queries_doc_describes_every_key_field_and_tag() -> None:
+    from elastic_recheck.fingerprints import KNOWN_KEYS
+    from elastic_recheck.ingest import tags_for
+    from elastic_recheck.schema import KNOWN_FIELDS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "queries.md").read_text()
+    keys = doc[doc.index("## The fingerprint file"):doc.index("## Fields and tags")]
+    for key in KNOWN_KEYS:
+        assert f"| `{key}` |" in keys, key
+    fields = doc[doc.index("## Fields and tags"):doc.index("## `check-queries`")]
+    for name in KNOWN_FIELDS:
+        assert f"`{name}`" in fields, name
+    kinds = {t for f in ("job-output.txt", "logs/screen-n-cpu.txt", "logs/syslog.txt", "devstacklog.txt", "x.log",
+                         "devstack@n-cpu.service.log.txt") for t in tags_for(f)[1:] if not t.endswith(".txt")}
+    assert kinds == {"console", "screen", "oslofmt", "syslog", "devstack"}
+    for tag in kinds:
+        assert f"| `{tag}`" in fields, tag

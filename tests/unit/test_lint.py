@@ -565,3 +565,22 @@ def test_thousand_mutated_real_files_never_crash_the_linter(shared_data: Path, t
     assert {o["level"] for o in objs} <= {"error", "warning"}
     assert any(o["level"] == "error" for o in objs)  # the mutations broke some files...
     assert code == 1  # ...so the run fails, as a CI gate should
+
+
+def test_check_queries_rejects_a_file_not_named_after_a_bug(tmp_path: Path) -> None:
+    """``new-1.yaml`` (a suggest draft) would make classify report bug "new-1"."""
+    from elastic_recheck.cli import cli
+
+    good = 'query: >-\n  message:"Kernel panic" AND tags:"console"\n'
+    (tmp_path / "1234567.yaml").write_text(good)
+    (tmp_path / "new-1.yaml").write_text(good.replace("Kernel panic", "Kernel oops"))
+    (tmp_path / "story-42.yaml").write_text(good.replace("Kernel panic", "disk full") + "bug_url: https://storyboard.example.org/#!/story/42\n")
+    res = CliRunner().invoke(cli, ["check-queries", "--format", "json", str(tmp_path)])
+    assert res.exit_code == 1
+    found = [json.loads(ln) for ln in res.stdout.splitlines()]
+    assert [(f["file"].rsplit("/", 1)[-1], f["code"], f["level"], f["line"]) for f in found] == [
+        ("new-1.yaml", "file-name", "error", 1)
+    ]
+    assert "`new-1` is not a bug id" in found[0]["message"] and "1234567.yaml" in found[0]["message"]
+    (tmp_path / "new-1.yaml").rename(tmp_path / "7654321.yaml")
+    assert CliRunner().invoke(cli, ["check-queries", "--strict", str(tmp_path)]).exit_code == 0
