@@ -6,6 +6,26 @@ so callers (the CLI, the bot) handle one family of exceptions.
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = 60
+_REPR.maxother = 60
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 6
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)`` for an error message: at most 120 characters, whatever the value.
+
+    Values from files and servers we do not control can be huge or (YAML
+    aliases) stand for billions of items; an error message must never
+    render them in full.
+    """
+    text = _REPR.repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
 
 class ElasticRecheckError(Exception):
     """Base class of every error this project raises on purpose."""

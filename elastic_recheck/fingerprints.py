@@ -29,12 +29,19 @@ from pathlib import Path
 
 import yaml
 
-from elastic_recheck.errors import FingerprintError, QuerySyntaxError
+from elastic_recheck import bounded_yaml
+from elastic_recheck.errors import FingerprintError, QuerySyntaxError, short_repr
 from elastic_recheck.query_ast import Query
 from elastic_recheck.schema import DEFAULT_MAPPING, Mapping
 from elastic_recheck.timeutil import parse_fingerprint_time
 
 LOG = logging.getLogger(__name__)
+
+#: Largest fingerprint file read (the largest real one is about 500 bytes;
+#: a 200 MB file used to stall every command that loads fingerprints).
+MAX_FINGERPRINT_BYTES = 64 * 1024
+#: Most YAML values in one fingerprint, aliases counted in full (a real one has about 20).
+MAX_FINGERPRINT_NODES = 10_000
 
 KNOWN_KEYS: frozenset[str] = frozenset(
     {
@@ -198,9 +205,10 @@ def parse_fingerprint(
 
     p = Path(path)
     name = str(path)
+    if len(text) > MAX_FINGERPRINT_BYTES:
+        raise FingerprintError(name, f"too large: more than {MAX_FINGERPRINT_BYTES} bytes (a fingerprint is a query and a few options)")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = bounded_yaml.load(text, MAX_FINGERPRINT_NODES)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -213,7 +221,7 @@ def parse_fingerprint(
     if not isinstance(data, dict):
         raise FingerprintError(name, "expected a mapping with a 'query' key", 1, 1)
 
-    warnings = [f"{name}: unknown key {key!r} (ignored)" for key in sorted(map(str, data)) if key not in KNOWN_KEYS]
+    warnings = [f"{name}: unknown key {short_repr(key)} (ignored)" for key in sorted(map(str, data)) if key not in KNOWN_KEYS]
     for w in warnings:
         LOG.warning("%s", w)
 
@@ -234,7 +242,7 @@ def parse_fingerprint(
         if value is None:
             return False
         if not isinstance(value, bool):
-            raise bad(key, f"'{key}' must be true or false, not {value!r}")
+            raise bad(key, f"'{key}' must be true or false, not {short_repr(value)}")
         return value
 
     test_ids = data.get("test_ids") or []
@@ -289,9 +297,15 @@ def parse_fingerprint(
 
 
 def read_fingerprint_text(path: Path) -> str:
-    """A fingerprint file's text. :raises FingerprintError: unreadable or not UTF-8."""
+    """A fingerprint file's text. :raises FingerprintError: unreadable, larger than :data:`MAX_FINGERPRINT_BYTES` or not UTF-8."""
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FINGERPRINT_BYTES + 1)
+        if len(raw) > MAX_FINGERPRINT_BYTES:
+            raise FingerprintError(
+                str(path), f"too large: more than {MAX_FINGERPRINT_BYTES} bytes (a fingerprint is a query and a few options)"
+            )
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FingerprintError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
@@ -345,6 +359,11 @@ def load_fingerprints(
         except FingerprintError as exc:
             LOG.error("%s", exc)
             result.errors.append(exc)
+            continue
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # a case the checks above missed
+            error = FingerprintError(str(p), f"cannot load: {short_repr(str(exc) or type(exc).__name__)}")
+            LOG.error("%s", error)
+            result.errors.append(error)
             continue
         result.fingerprints.append(fp)
         result.warnings.extend(fp.warnings)

@@ -1082,7 +1082,7 @@ def _unknown_keys(name: str, root: yaml.Node | None) -> list[Finding]:
 def _error_code(message: str) -> str:
     if message.startswith("invalid Lucene query"):
         return "syntax"
-    if message.startswith(("invalid YAML", "expected a mapping", "missing required key", "not UTF-8", "cannot read")):
+    if message.startswith(("invalid YAML", "expected a mapping", "missing required key", "not UTF-8", "cannot read", "too large")):
         return "yaml"
     return "invalid"
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from dateutil import parser as date_parser
 
+from elastic_recheck.errors import short_repr
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _EPOCH = re.compile(r"\d{9,13}(\.\d+)?")
@@ -74,7 +76,7 @@ def parse_fingerprint_time(value: Any) -> datetime:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     if not isinstance(value, str):
-        raise ValueError(f"not a date: {value!r}")
+        raise ValueError(f"not a date: {short_repr(value)}")
     text = value.strip()
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -82,16 +84,16 @@ def parse_fingerprint_time(value: Any) -> datetime:
         m = _DATE_OUTPUT.match(text)
         if m is None:
             raise ValueError(
-                f"not a date: {value!r} (use ISO 8601, e.g. 2014-01-06T13:20:28-08:00, "
+                f"not a date: {short_repr(value)} (use ISO 8601, e.g. 2014-01-06T13:20:28-08:00, "
                 "or the date command's output, e.g. Mon Jan  6 13:20:28 PST 2014)"
             ) from None
         zone = m.group("zone").upper()
         if zone not in US_ZONES:
-            raise ValueError(f"unknown time zone {m.group('zone')!r} in {value!r} (known: {', '.join(US_ZONES)})") from None
+            raise ValueError(f"unknown time zone {m.group('zone')!r} in {short_repr(value)} (known: {', '.join(US_ZONES)})") from None
         try:
             result: datetime = date_parser.parse(text, tzinfos={zone: US_ZONES[zone] * 3600})
         except (ValueError, OverflowError) as exc:
-            raise ValueError(f"not a date: {value!r} ({exc})") from None
+            raise ValueError(f"not a date: {short_repr(value)} ({exc})") from None
         return result
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

@@ -34,7 +34,8 @@ from urllib.parse import quote, urlsplit
 import requests
 import yaml
 
-from elastic_recheck.errors import ZuulError
+from elastic_recheck import bounded_yaml
+from elastic_recheck.errors import ZuulError, short_repr
 
 LOG = logging.getLogger(__name__)
 IO_LOG = logging.getLogger(__name__ + ".io")
@@ -286,17 +287,34 @@ class ZuulBuild:
         )
 
 
+#: Most YAML values an ``inventory.yaml`` may expand to (aliases counted in
+#: full; a real multi-node inventory has a few hundred).
+MAX_INVENTORY_NODES = 100_000
+#: Longest provider, region, host id or name kept from it.
+MAX_INVENTORY_VALUE = 255
+
+
+def _scalar(value: object) -> str:
+    """A short scalar as text; "" for anything else (lists, maps, huge strings)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return ""
+    text = str(value)
+    return text if len(text) <= MAX_INVENTORY_VALUE else ""
+
+
 def parse_inventory(text: str) -> NodeInfo:
     """Read ``zuul-info/inventory.yaml``: the node provider, host ids, executor.
 
     The provider is the ``nodepool.provider`` of the first host that has one
     (the controller in multi-node jobs, as hosts are listed in nodeset order).
-    Malformed YAML gives an empty :class:`NodeInfo`.
+    Malformed YAML, or YAML expanding to more than :data:`MAX_INVENTORY_NODES`
+    values (an alias bomb), gives an empty :class:`NodeInfo`; only scalar
+    values of at most :data:`MAX_INVENTORY_VALUE` characters are kept.
     """
     try:
-        data = yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError) as exc:  # RecursionError: nested too deeply
-        LOG.warning("unreadable inventory.yaml: %s", exc or type(exc).__name__)
+        _root, data = bounded_yaml.load(text, MAX_INVENTORY_NODES)
+    except yaml.YAMLError as exc:
+        LOG.warning("unreadable inventory.yaml: %s", short_repr(str(exc) or type(exc).__name__))
         return NodeInfo()
     if not isinstance(data, Mapping):
         return NodeInfo()
@@ -310,21 +328,22 @@ def parse_inventory(text: str) -> NodeInfo:
     names: list[str] = []
     if isinstance(hosts, Mapping):
         for name, host in hosts.items():
-            names.append(str(name))
+            if _scalar(name):
+                names.append(_scalar(name))
             if not isinstance(host, Mapping):
                 continue
             nodepool = host.get("nodepool")
             if not isinstance(nodepool, Mapping):
                 continue
-            if provider is None and nodepool.get("provider"):
-                provider = str(nodepool["provider"])
-            host_id = nodepool.get("host_id")
-            if host_id and str(host_id) not in ids:
-                ids.append(str(host_id))
-            region = nodepool.get("region")
-            cloud = nodepool.get("cloud")
+            if provider is None and _scalar(nodepool.get("provider")):
+                provider = _scalar(nodepool["provider"])
+            host_id = _scalar(nodepool.get("host_id"))
+            if host_id and host_id not in ids:
+                ids.append(host_id)
+            region = _scalar(nodepool.get("region"))
+            cloud = _scalar(nodepool.get("cloud"))
             if region:
-                label = f"{cloud}-{region}" if cloud else str(region)
+                label = f"{cloud}-{region}" if cloud else region
                 if label not in regions:
                     regions.append(label)
     executor: str | None = None
@@ -333,8 +352,8 @@ def parse_inventory(text: str) -> NodeInfo:
         zuul = variables.get("zuul")
         if isinstance(zuul, Mapping):
             ex = zuul.get("executor")
-            if isinstance(ex, Mapping) and ex.get("hostname"):
-                executor = str(ex["hostname"])
+            if isinstance(ex, Mapping) and _scalar(ex.get("hostname")):
+                executor = _scalar(ex["hostname"])
     return NodeInfo(
         node_provider=provider,
         hosts_id=tuple(ids),

@@ -13,8 +13,8 @@ import click
 
 from elastic_recheck.cli import AppContext
 from elastic_recheck.config import Config
-from elastic_recheck.errors import ElasticRecheckError
-from elastic_recheck.fingerprints import iter_query_files
+from elastic_recheck.errors import ElasticRecheckError, FingerprintError
+from elastic_recheck.fingerprints import iter_query_files, read_fingerprint_text
 from elastic_recheck.lint import (
     CODES,
     ERROR,
@@ -46,13 +46,9 @@ def _read(paths: list[Path]) -> tuple[list[tuple[str, str]], list[FileResult]]:
     for p in paths:
         name = str(p)
         try:
-            texts.append((name, p.read_bytes().decode("utf-8")))
-        except UnicodeDecodeError as exc:
-            msg = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-            unreadable.append(FileResult(name, [Finding(name, 1, 1, ERROR, "yaml", msg)]))
-        except OSError as exc:
-            msg = f"cannot read: {exc.strerror or exc}"
-            unreadable.append(FileResult(name, [Finding(name, 1, 1, ERROR, "yaml", msg)]))
+            texts.append((name, read_fingerprint_text(p)))
+        except FingerprintError as exc:
+            unreadable.append(FileResult(name, [Finding(name, 1, 1, ERROR, "yaml", exc.message)]))
     return texts, unreadable
 
 
