@@ -73,6 +73,19 @@ def _backend(app: AppContext) -> Any:
         sys.exit(EXIT_BACKEND_DOWN)
 
 
+def _window_with_data(backend: Any, window: ReportWindow) -> ReportWindow:
+    """``window`` ending at the newest indexed event when "now" would leave it empty (and say so)."""
+    newest = backend.latest_timestamp()
+    moved = window.at_data(newest)
+    if moved is not window:
+        note(
+            f"no event indexed in the {window.days:g} days before now: the newest is from "
+            f"{newest:%Y-%m-%d %H:%M}Z, so the window ends there ({moved.start:%Y-%m-%d %H:%M}Z to "
+            f"{moved.now:%Y-%m-%d %H:%M}Z); --now TIME sets the end"
+        )
+    return moved
+
+
 def _emit(text: str) -> None:
     sys.stdout.write(text)
 
@@ -99,6 +112,9 @@ def backtest(
     fmt: str,
 ) -> None:
     """Measure new or changed fingerprints against the builds of the last days.
+
+    Without --now the window ends now, or, when the store's newest event is
+    older than the window's start (data that ended days ago), at that event.
 
     For each FILE (or each queries/*.yaml changed since REV with --git-diff):
     failed and successful builds hit (more than 10% successful: too broad),
@@ -149,6 +165,8 @@ def backtest(
     existing = _existing(app, directory)
     backend = _backend(app)
     try:
+        if now_text is None:
+            window = _window_with_data(backend, window)
         report = run_backtest(
             backend, candidates, existing, window, app.config, previous=previous, load_errors=load_errors
         )

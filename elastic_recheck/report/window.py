@@ -46,6 +46,13 @@ class ReportWindow:
     def last_day(self) -> TimeWindow:
         return TimeWindow(start=self.day_start, end=self.now)
 
+    def at_data(self, newest_event: datetime | None) -> ReportWindow:
+        """This window, or, when the newest indexed event is older than its start (so it would be
+        empty: the store's data ended earlier), one as long ending just after that event."""
+        if newest_event is None or newest_event >= self.start:
+            return self
+        return ReportWindow(now=newest_event + timedelta(seconds=1), days=self.days)
+
     @property
     def age_filters(self) -> tuple[int, ...]:
         """The age filters that fit in the window (the whole window is always offered)."""

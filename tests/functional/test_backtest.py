@@ -344,3 +344,32 @@ def test_git_diff_with_bad_revision(tmp_path: Path) -> None:
 def test_needs_files_or_git_diff() -> None:
     result = CliRunner().invoke(cli, ["backtest"])
     assert result.exit_code == 2
+
+
+def test_window_defaults_to_the_newest_event_when_now_would_leave_it_empty(sample_store: Path) -> None:
+    """The sample ends on 2026-11-20: without --now, "the last 10 days" would hold nothing."""
+    from elastic_recheck.search.embedded import EmbeddedStore
+
+    repo = Path(__file__).resolve().parents[2]
+    fp = str(repo / "queries" / "1893618.yaml")
+    with EmbeddedStore(sample_store) as s:
+        newest = s.latest_timestamp()
+    assert newest is not None and newest < datetime.now(UTC) - timedelta(days=10)
+    base = ["--store", str(sample_store), "backtest", "--queries", str(repo / "queries"), "--format", "json"]
+    moved = CliRunner().invoke(cli, [*base, fp])
+    assert moved.exit_code == 0, moved.output
+    end = newest + timedelta(seconds=1)
+    assert f"the newest is from {newest:%Y-%m-%d %H:%M}Z, so the window ends there" in moved.stderr
+    explicit = CliRunner().invoke(cli, [*base, "--now", end.isoformat(), fp])
+    assert explicit.exit_code == 0 and explicit.stderr == ""
+    assert json.loads(moved.stdout) == json.loads(explicit.stdout)
+    assert json.loads(moved.stdout)["results"][0]["failed_builds"] > 0  # not "No failed build hit in the window"
+
+
+def test_report_window_at_data() -> None:
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    window = ReportWindow(now=now, days=10)
+    assert window.at_data(None) is window
+    assert window.at_data(now - timedelta(days=3)) is window  # data in the window: unchanged
+    moved = window.at_data(datetime(2026, 11, 19, 21, 15, tzinfo=UTC))
+    assert moved.now == datetime(2026, 11, 19, 21, 15, 1, tzinfo=UTC) and moved.days == 10
