@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.fixtures.packaging import cannot_build, copy_checkout
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -118,29 +119,12 @@ def test_serve_no_render_without_a_site_says_what_to_do(tmp_path: Path) -> None:
     assert "Traceback" not in res.stderr
 
 
-def _can_build() -> str | None:
-    for mod in ("setuptools", "setuptools_scm", "wheel"):
-        try:
-            __import__(mod)
-        except ImportError:
-            return f"{mod} is not installed (needed to build the package without network)"
-    if shutil.which("git") is None or not (REPO / ".git").exists():
-        return "not a git checkout"
-    return None
-
-
 @pytest.mark.slow
 def test_demo_runs_from_a_non_editable_install(tmp_path: Path) -> None:
-    why = _can_build()
+    why = cannot_build()
     if why:
         pytest.skip(why)
-    src, prefix, run = tmp_path / "src", tmp_path / "prefix", tmp_path / "run"
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
-                           check=True).stdout.decode().split("\0")
-    for rel in filter(None, files):
-        if (REPO / rel).is_file():
-            (src / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, src / rel)
+    src, prefix, run = copy_checkout(tmp_path / "src"), tmp_path / "prefix", tmp_path / "run"
     env = _env(tmp_path, SETUPTOOLS_SCM_PRETEND_VERSION="1.2.3")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--prefix", str(prefix), str(src)], check=True, env=env, timeout=240)

@@ -81,3 +81,23 @@ def test_queries_doc_describes_every_key_field_and_tag() -> None:
     assert kinds == {"console", "screen", "oslofmt", "syslog", "devstack"}
     for tag in kinds:
         assert f"| `{tag}`" in fields, tag
+
+
+def test_license_and_bindep() -> None:
+    import configparser
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    setup = configparser.ConfigParser()
+    setup.read(root / "setup.cfg")
+    assert setup["metadata"]["license"] == "Apache-2.0" and setup["metadata"]["license_files"].strip() == "LICENSE"
+    text = (root / "LICENSE").read_text()
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text and text.count("\n") > 180  # the full text, not a stub
+    bindep = {ln.split()[0]: ln for ln in (root / "bindep.txt").read_text().splitlines() if ln.strip() and not ln.startswith("#")}
+    # every package .ci/run or a fixture installs is listed (for the tests: with the test profile)
+    ci = set(re.findall(r"missing\+=\(([\w.-]+)\)", (root / ".ci" / "run").read_text()))
+    assert ci and ci <= set(bindep)
+    for pkg in ("ngircd", "chromium", "chromium-driver", "default-jdk-headless", "maven"):
+        assert "test" in bindep[pkg], pkg
+    assert "version" not in setup["metadata"]  # from git tags (setuptools-scm), see pyproject.toml
