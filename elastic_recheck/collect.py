@@ -50,6 +50,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
+import urllib3
 
 from elastic_recheck.errors import (
     BackendError,
@@ -86,6 +87,9 @@ INVENTORY_MAX_BYTES = 4 * 1024 * 1024
 MAX_REDIRECTS = 5
 #: Size of one read from the network / the decompressor.
 CHUNK = 256 * 1024
+#: Seconds one log file's download may take in all (``[zuul] download_deadline``):
+#: 200 MB (the default ``max_bytes``) at 1 MB/s takes 200 s.
+DEFAULT_DOWNLOAD_DEADLINE = 600.0
 #: A claim older than this is taken over (its owner died or hung).
 STALE_CLAIM_SECONDS = 30 * 60.0
 #: A build that failed with a retryable error is tried this many times.
@@ -328,6 +332,37 @@ class _TooLarge(Exception):
         self.size = size
 
 
+class _DeadlinePassed(Exception):
+    """A download went on past its deadline."""
+
+
+def _chunks_until(resp: requests.Response, until: float) -> Iterator[bytes]:
+    """The body as it arrives (``Content-Encoding`` undone), until ``time.monotonic()`` passes ``until``.
+
+    ``read1`` returns after one read of the socket, so a server sending one
+    byte every few seconds is checked at every byte: the deadline holds
+    within one inactivity ``timeout``, however slowly the body trickles in
+    (``iter_content`` would wait for a whole chunk).
+    """
+    raw = resp.raw
+    while True:
+        if time.monotonic() > until:
+            raise _DeadlinePassed
+        try:
+            data = raw.read1(CHUNK, decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError as exc:
+            raise requests.Timeout(str(exc)) from None
+        except urllib3.exceptions.ProtocolError as exc:
+            raise requests.exceptions.ChunkedEncodingError(str(exc)) from None
+        except urllib3.exceptions.DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(str(exc)) from None
+        except OSError as exc:
+            raise requests.ConnectionError(str(exc)) from None
+        if not data:
+            return
+        yield data
+
+
 class _Gunzip:
     """Writes a byte stream to ``out``, gunzipping it when it starts with the gzip magic.
 
@@ -404,6 +439,9 @@ class LogFetcher:
     :param allowed_hosts: log host names or globs (``[zuul] log_hosts``).
         Empty: the build's own ``log_url`` host and ``zuul_host`` are allowed.
     :param max_bytes: files bigger than this (uncompressed) are skipped.
+    :param timeout: seconds of silence before a request fails (requests' timeout).
+    :param deadline: seconds one file's download may take in all, however
+        the server trickles it (past it: a retryable :class:`LogFetchError`).
     """
 
     def __init__(
@@ -418,8 +456,10 @@ class LogFetcher:
         backoff: float = DEFAULT_BACKOFF,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        deadline: float = DEFAULT_DOWNLOAD_DEADLINE,
     ) -> None:
         self.rules = tuple(rules)
+        self.deadline = deadline
         self.allowed_hosts = tuple(h.strip() for h in allowed_hosts if h.strip())
         self.zuul_host = zuul_host
         self.max_bytes = max_bytes
@@ -518,8 +558,10 @@ class LogFetcher:
         :raises _NotFound: 404/410 (also 403, which object stores answer for
             missing objects).
         :raises _TooLarge: more than ``limit`` bytes.
-        :raises LogFetchError: other 4xx, retries exhausted, broken gzip.
+        :raises LogFetchError: other 4xx, retries exhausted, broken gzip,
+            :attr:`deadline` passed.
         """
+        started = time.monotonic()
         try:
             resp = self._get(url, build)
         except LogFetchError:
@@ -537,9 +579,13 @@ class LogFetcher:
                 raise _TooLarge(int(length))
             unzip = _Gunzip(out, limit)
             try:
-                for chunk in resp.iter_content(CHUNK):
+                for chunk in _chunks_until(resp, started + self.deadline):
                     unzip.feed(chunk)
                 unzip.close()
+            except _DeadlinePassed:
+                raise LogFetchError(
+                    f"download of {url} took longer than {self.deadline:g} s ([zuul] download_deadline)", url=url, retryable=True
+                ) from None
             except zlib.error as exc:
                 raise LogFetchError(f"corrupt gzip data in {url}: {exc}", url=url) from None
             except ValueError as exc:  # truncated gzip stream
@@ -1467,5 +1513,6 @@ def collector_from_config(
         zuul_host=zuul.host,
         max_bytes=int(config.get("zuul", "max_bytes")) if max_bytes is None else max_bytes,
         timeout=timeout,
+        deadline=float(config.get("zuul", "download_deadline")),
     )
     return Collector(zuul, fetcher, CollectorState(state_path), sink, workdir=workdir)

@@ -150,6 +150,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("zuul", "log_files", "", "job-regex=glob[,glob] lines: log files collected besides the defaults (see docs/collect.md)"),
     Setting("zuul", "max_bytes", 200 * 1024 * 1024, "log files larger than this (uncompressed bytes) are skipped by collect"),
     Setting("zuul", "timeout", 30.0, "seconds before a Zuul API or log server request times out"),
+    Setting("zuul", "download_deadline", 600.0,
+            "seconds one log file's download may take in all, however slowly the server sends it (timeout only counts silence)"),
     # [site]
     Setting("site", "gate_queue", "gate", "queue shown on the gate page and counted as gate failures"),
     Setting("site", "integrated_projects_re", r"^openstack/(nova|neutron|cinder|glance|keystone|swift|tempest|devstack)$", "projects grouped as integrated gate"),
