@@ -53,6 +53,12 @@ LEVELS: frozenset[str] = frozenset({"TRACE", "DEBUG", "INFO", "AUDIT", "WARNING"
 MAX_RECORD_LINES = 200
 #: ... or this many characters.
 MAX_RECORD_CHARS = 64 * 1024
+#: A log line longer than this (bytes) is cut there and the rest of it
+#: skipped, the way Filebeat's ``max_bytes`` truncates long events: one
+#: 100 MB line used to cost 5 GB while being split into tokens.
+MAX_LINE_BYTES = 64 * 1024
+#: A JSON-lines document longer than this (bytes) is refused as a bad line.
+MAX_JSONL_LINE_BYTES = 8 * 1024 * 1024
 
 #: How many bad JSON lines are kept (with their line numbers) for the summary.
 BAD_LINE_SAMPLES = 5
@@ -530,9 +536,34 @@ def iter_records(lines: Iterable[str], reference: datetime | None = None, consol
         yield current
 
 
-def read_lines(fh: IO[bytes]) -> Iterator[str]:
-    """Lines of a binary stream, decoded as UTF-8 with replacement (never raises on bad bytes)."""
-    for raw in fh:
+def bounded_lines(fh: IO[bytes], limit: int) -> Iterator[tuple[bytes, bool]]:
+    """The lines of a binary stream, each cut to ``limit`` bytes: ``(line, was_cut)``.
+
+    The rest of a cut line is read and dropped in bounded pieces, so memory
+    never grows with the length of a line.
+    """
+    while True:
+        raw = fh.readline(limit + 1)
+        if not raw:
+            return
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            while True:
+                rest = fh.readline(limit)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield raw[:limit], True
+        else:
+            yield raw, False
+
+
+def read_lines(fh: IO[bytes], limit: int = MAX_LINE_BYTES) -> Iterator[str]:
+    """Lines of a binary stream, decoded as UTF-8 with replacement (never raises on bad bytes).
+
+    A line longer than ``limit`` bytes is truncated (see :data:`MAX_LINE_BYTES`).
+    """
+    for raw, cut in bounded_lines(fh, limit):
+        if cut:
+            LOG.debug("a line longer than %d bytes was truncated", limit)
         yield raw.decode("utf-8", errors="replace")
 
 
@@ -750,22 +781,39 @@ def iter_build_dir(
 def iter_jsonl(fh: IO[bytes], stats: IngestStats | None = None) -> Iterator[dict[str, Any]]:
     """Documents of a JSON-lines stream; bad lines are counted (with line numbers), never fatal."""
     stats = stats if stats is not None else IngestStats()
-    for lineno, raw in enumerate(fh, 1):
+    for lineno, (raw, cut) in enumerate(bounded_lines(fh, MAX_JSONL_LINE_BYTES), 1):
         if not raw.strip():
             continue
         stats.lines_read += 1
-        try:
-            obj = _json_loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            stats.add_bad_line(lineno, f"invalid JSON: {exc}")
+        if cut:
+            stats.add_bad_line(lineno, f"longer than {MAX_JSONL_LINE_BYTES} bytes")
             continue
-        if not isinstance(obj, Mapping):
-            stats.add_bad_line(lineno, f"expected a JSON object, got {type(obj).__name__}")
+        problem, obj = _json_document(raw)
+        if problem:
+            stats.add_bad_line(lineno, problem)
             continue
         try:
             yield normalize_document(obj)
         except ValueError as exc:
             stats.add_bad_line(lineno, str(exc))
+
+
+def _json_document(raw: bytes) -> tuple[str, Any]:
+    """``("", object)`` for a JSON object line, else ``(why, None)``.
+
+    Invalid UTF-8 inside the line is replaced (U+FFFD), as ``--build-dir``
+    does with log lines, rather than losing the whole document.
+    """
+    try:
+        obj = _json_loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        try:
+            obj = _json_loads(raw.decode("utf-8", errors="replace").encode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return f"invalid JSON: {exc}", None
+    if not isinstance(obj, Mapping):
+        return f"expected a JSON object, got {type(obj).__name__}", None
+    return "", obj
 
 
 # ---------------------------------------------------------------------------
@@ -868,13 +916,12 @@ def _prepare_chunk(task: tuple[Any, int, list[bytes]]) -> tuple[list[Any], list[
         if not raw.strip():
             continue
         read += 1
-        try:
-            obj = _json_loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            bad.append((first + offset, f"invalid JSON: {exc}"))
+        if len(raw) > MAX_JSONL_LINE_BYTES:
+            bad.append((first + offset, f"longer than {MAX_JSONL_LINE_BYTES} bytes"))
             continue
-        if not isinstance(obj, Mapping):
-            bad.append((first + offset, f"expected a JSON object, got {type(obj).__name__}"))
+        problem, obj = _json_document(raw)
+        if problem:
+            bad.append((first + offset, problem))
             continue
         try:
             doc = normalize_document(obj)
@@ -887,7 +934,8 @@ def _prepare_chunk(task: tuple[Any, int, list[bytes]]) -> tuple[list[Any], list[
 def _chunks(fh: IO[bytes]) -> Iterator[tuple[int, list[bytes]]]:
     lineno = 1
     while True:
-        lines = list(itertools.islice(fh, CHUNK_LINES))
+        # a cut line keeps one byte more than the limit, so the worker refuses it
+        lines = [raw + b"+" if cut else raw for raw, cut in itertools.islice(bounded_lines(fh, MAX_JSONL_LINE_BYTES), CHUNK_LINES)]
         if not lines:
             return
         yield lineno, lines

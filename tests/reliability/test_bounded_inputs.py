@@ -143,3 +143,62 @@ def test_bomb_repr_never_reaches_a_message() -> None:
         shared = [shared] * 10
     assert len(short_repr(shared)) <= 120
     assert len(short_repr("x" * 10_000_000)) <= 120
+
+
+# -- one long log line ------------------------------------------------------------------------
+
+
+def _gzip_file(path: Path, parts: list[tuple[bytes, int]]) -> None:
+    """Write ``parts`` (chunk, repeat count) gzipped, without holding the whole text."""
+    import gzip
+
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        for chunk, times in parts:
+            for _ in range(times):
+                fh.write(chunk)
+
+
+def test_a_100mb_log_line_is_truncated_in_bounded_memory(tmp_path: Path) -> None:
+    from elastic_recheck.ingest import MAX_LINE_BYTES, BuildInfo, documents_for_lines, open_maybe_gz, read_lines
+
+    path = tmp_path / "job-output.txt.gz"
+    _gzip_file(
+        path,
+        [
+            (b"2024-05-06 10:00:00.000000 | controller | first\n", 1),
+            (b"2024-05-06 10:00:01.000000 | controller | " + b"A" * 1024, 1),
+            (b"A" * (1024 * 1024), 100),  # the same line goes on for 100 MB
+            (b"\n2024-05-06 10:00:02.000000 | controller | after the long line\n", 1),
+        ],
+    )
+    build = BuildInfo(uuid="u" * 32, name="job")
+
+    def ingest() -> list[dict[str, Any]]:
+        with open_maybe_gz(path) as fh:
+            return list(documents_for_lines("job-output.txt.gz", read_lines(fh), build))
+
+    docs, peak = peak_mb(ingest)
+    assert [d["message"].split("| ")[-1][:5] for d in docs] == ["first", "AAAAA", "after"]
+    assert MAX_LINE_BYTES - 100 < len(docs[1]["message"]) <= MAX_LINE_BYTES
+    assert docs[2]["message"].endswith("after the long line")
+    assert peak < 30, f"{peak:.0f} MB"
+
+
+def test_jsonl_keeps_a_document_with_one_bad_byte_and_refuses_a_huge_line(tmp_path: Path) -> None:
+    from elastic_recheck.ingest import MAX_JSONL_LINE_BYTES, IngestStats, iter_jsonl
+
+    path = tmp_path / "docs.jsonl"
+    with path.open("wb") as fh:
+        fh.write(b'{"message": "caf\xe9 ok", "build_uuid": "a"}\n')
+        fh.write(b'{"message": "' + b"x" * (MAX_JSONL_LINE_BYTES + 10) + b'"}\n')
+        fh.write(b'{"message": "last", "build_uuid": "b"}\n')
+    stats = IngestStats()
+
+    def read() -> list[dict[str, Any]]:
+        with path.open("rb") as fh:
+            return list(iter_jsonl(fh, stats))
+
+    docs, peak = peak_mb(read)
+    assert [d["message"] for d in docs] == ["caf\ufffd ok", "last"]
+    assert stats.bad_lines == 1
+    assert peak < 3 * MAX_JSONL_LINE_BYTES / 1e6 + 5, f"{peak:.0f} MB"
