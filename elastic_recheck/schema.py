@@ -85,6 +85,20 @@ BUILD_FIELDS: tuple[str, ...] = (
 )
 
 
+def build_log_url(url: object, filename: object) -> object:
+    """The build's log directory from one document's ``log_url`` (the URL of its file).
+
+    Documents carry the URL of their own file (``.../job-output.txt``); a
+    build's ``log_url`` is the directory the files are under. Anything that
+    does not end with the file's name is returned as it is.
+    """
+    if isinstance(url, str) and isinstance(filename, str) and filename:
+        for suffix in (filename + ".gz", filename):
+            if url.endswith("/" + suffix):
+                return url[: -len(suffix)]
+    return url
+
+
 @dataclass(frozen=True)
 class Mapping:
     """Which fields are analyzed text; everything else is an exact keyword."""

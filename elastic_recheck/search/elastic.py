@@ -57,7 +57,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from elastic_recheck.config import Config
 from elastic_recheck.documents import flatten_old_layout
 from elastic_recheck.errors import BackendError, ConfigError
-from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING, mapping_from_properties, properties_of
+from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING, build_log_url, mapping_from_properties, properties_of
 from elastic_recheck.schema import Mapping as FieldMapping
 from elastic_recheck.search import (
     Bucket,
@@ -760,7 +760,7 @@ class ElasticBackend:
                 "top_hits": {
                     "size": 1,
                     "sort": _sort(newest_first=True),
-                    "_source": {"includes": list(BUILD_FIELDS)},
+                    "_source": {"includes": [*BUILD_FIELDS, "filename"]},
                 }
             },
         }
@@ -770,6 +770,9 @@ class ElasticBackend:
         hits = ((raw.get("doc") or {}).get("hits") or {}).get("hits") or []
         source = _flat_source(hits[0]) if hits else {}
         fields = {k: source[k] for k in BUILD_FIELDS if k in source and source[k] is not None}
+        if "log_url" in fields:
+            # as in the embedded store: the build's log directory, not the URL of this document's file
+            fields["log_url"] = build_log_url(fields["log_url"], source.get("filename"))
         return BuildInfo(
             uuid=uuid,
             fields=fields,

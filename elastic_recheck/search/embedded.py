@@ -93,7 +93,7 @@ from elastic_recheck.ingest import (
 )
 from elastic_recheck.lucene_regexp import compile_regexp
 from elastic_recheck.matcher import ID_FIELD, document_id, edit_distance_at_most, wildcard_predicate
-from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING, Mapping
+from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING, Mapping, build_log_url
 from elastic_recheck.search import (
     Bucket,
     BuildInfo,
@@ -2903,13 +2903,9 @@ class EmbeddedStore:
             for uuid, first, last, count, shape in rows:
                 src = self._shape_json(conn, shape)
                 fields = {k: src[k] for k in BUILD_FIELDS if k in src}
-                url, name = fields.get("log_url"), src.get("filename")
-                if isinstance(url, str) and isinstance(name, str):
+                if "log_url" in fields:
                     # The shape holds one file's URL; the build's logs are its directory.
-                    for suffix in (name + ".gz", name):
-                        if url.endswith("/" + suffix):
-                            fields["log_url"] = url[: -len(suffix)]
-                            break
+                    fields["log_url"] = build_log_url(fields["log_url"], src.get("filename"))
                 out.append(
                     BuildInfo(uuid=uuid, fields=fields, first_seen=_ms_to_dt(first), last_seen=_ms_to_dt(last), docs=int(count))
                 )

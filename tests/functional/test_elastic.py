@@ -566,6 +566,25 @@ def test_builds_with_limit_and_without(cluster: FakeCluster, backend: ElasticBac
     assert backend.builds(spec, limit=0) == []
 
 
+def test_builds_give_the_log_directory_like_the_embedded_store(cluster: FakeCluster, backend: ElasticBackend) -> None:
+    """A document's log_url is its file's URL; a build's is the directory (found by the real-node comparison)."""
+    t1 = datetime(2024, 3, 1, 12, tzinfo=UTC)
+    base = "https://logs.example.org/30/935830/5/gate/tempest-full/4e29b00/"
+
+    def limited(req: Request) -> Reply:
+        fields = {"build_name": "tempest-full", "log_url": base + "controller/logs/screen-n-cpu.txt.gz",
+                  "filename": "controller/logs/screen-n-cpu.txt"}
+        bucket = _build_bucket(req, "u1", t1, t1, 1, fields)
+        return Reply(200, search_response(aggregations={agg_name(req): {"buckets": [bucket]}}))
+
+    cluster.respond("POST", "_search", limited)
+    (info,) = backend.builds(QuerySpec(), limit=1)
+    assert dict(info.fields) == {"build_name": "tempest-full", "log_url": base}
+    body = only(cluster, "_search").json()
+    top = body["aggs"][next(iter(body["aggs"]))]["aggs"]["doc"]["top_hits"]
+    assert "filename" in top["_source"]["includes"]
+
+
 # ---------------------------------------------------------------------------
 # errors, retries, timeouts
 
