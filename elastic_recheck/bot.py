@@ -39,6 +39,7 @@ from elastic_recheck.comments import BugEvidence, JobOutcome, format_comment
 from elastic_recheck.errors import ElasticRecheckError, EventParseError, GerritError
 from elastic_recheck.events import FailedJob, FailureReport, parse_event
 from elastic_recheck.fingerprints import Fingerprint
+from elastic_recheck.pages import bug_page, page_url
 from elastic_recheck.search import BackendError, Filters, QuerySpec, SearchBackend, SearchResult, TimeWindow
 from elastic_recheck.state import BotState
 
@@ -110,6 +111,8 @@ class BotSettings:
     #: original never did; off by default (docs/compatibility.md).
     comment_unmatched: bool = False
     messages: Mapping[str, str] = field(default_factory=dict)
+    #: Public URL of the status site (``[site] url``): linked in comments; empty: no links.
+    site_url: str = ""
     count_recent: bool = True
     #: Seconds after an unacknowledged post (a timeout: Gerrit may still be
     #: storing it) before asking Gerrit whether it arrived.
@@ -479,6 +482,7 @@ class Bot:
                         file=m.file,
                         log_url=m.log_url,
                         fails_24h=recent[m.bug],
+                        page=page_url(self.settings.site_url, bug_page(m.bug)) if self.settings.site_url else None,
                     )
                 )
             evidence[job.name] = evs
@@ -498,7 +502,7 @@ class Bot:
         reportable = any(evidence[j.name] for j in jobs) or self.settings.comment_unmatched
         comment = None
         if reportable and not notify_silent:
-            comment = format_comment(outcomes, self.settings.messages)
+            comment = format_comment(outcomes, self.settings.messages, self.settings.site_url or None)
         return ReportOutcome(report, kind, job_bugs, evidence, comment, used)
 
     def _timeout(self, key: str, report: FailureReport, jobs: Sequence[FailedJob], why: str) -> None:

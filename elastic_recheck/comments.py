@@ -50,6 +50,8 @@ class BugEvidence:
     file: str | None = None
     log_url: str | None = None
     fails_24h: int | None = None
+    #: The bug's page on the status site (``[site] url``), when published.
+    page: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ def _bug_lines(job: JobOutcome) -> list[str]:
             head += f' "{_clip(ev.title, 120)}"'
         if ev.status:
             head += f" [{ev.status}]"
+        if ev.page:
+            head += f" (trend: {ev.page})"
         lines.append(head)
         if ev.line:
             where = f" ({ev.file})" if ev.file else ""
@@ -87,13 +91,18 @@ def _bug_lines(job: JobOutcome) -> list[str]:
 # Departure from the original (docs/compatibility.md): each bug line also says
 # the bug's title and status, the matched log line, its log URL and how many
 # builds the bug failed in the last 24 hours (the original: "- job: bug URL").
-def format_comment(jobs: Sequence[JobOutcome], messages: Mapping[str, str] | None = None) -> str:
+def format_comment(
+    jobs: Sequence[JobOutcome], messages: Mapping[str, str] | None = None, site_url: str | None = None
+) -> str:
     """The review comment for one failure report.
 
     Jobs with bugs are listed with the evidence; jobs with none are listed as
     unrecognized. When no job matched, ``no_bugs_found`` is used instead.
+    ``site_url`` (``[site] url``) is linked in the footer, unless it holds it already.
     """
     msg = {**DEFAULT_MESSAGES, **(messages or {})}
+    if site_url and site_url not in msg["footer"]:
+        msg["footer"] = f"{msg['footer'].rstrip().rstrip('.')}: {site_url}" if msg["footer"].strip() else site_url
     known = [j for j in jobs if j.bugs]
     unknown = [j for j in jobs if not j.bugs]
     parts: list[str] = []

@@ -153,6 +153,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("zuul", "download_deadline", 600.0,
             "seconds one log file's download may take in all, however slowly the server sends it (timeout only counts silence)"),
     # [site]
+    Setting("site", "url", "", "public URL of the rendered site (the status page), linked in the bot's comments: "
+            "the footer and each bug's trend page; empty: no links (the bot warns at start)"),
     Setting("site", "gate_queue", "gate", "queue shown on the gate page and counted as gate failures"),
     Setting("site", "integrated_projects_re", r"^openstack/(nova|neutron|cinder|glance|keystone|swift|tempest|devstack)$", "projects grouped as integrated gate"),
     Setting("site", "excluded_jobs_re", "(api-site|operations-guide|openstack-manuals|ansible|puppet)",

@@ -62,6 +62,7 @@ def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
         refused_grace_s=float(cfg.get("recheckwatch", "refused_grace")),
         required_files=parse_required_files(str(cfg.get("recheckwatch", "required_files"))),
         messages=messages,
+        site_url=str(cfg.get("site", "url")).strip(),
     )
     for key, value in overrides.items():
         if value is not None:
@@ -235,6 +236,9 @@ def bot(
         )
     except ElasticRecheckError as exc:  # e.g. [ircbot] channel_config names a missing file
         raise click.ClickException(str(exc)) from None
+    if not settings.site_url:
+        LOG.warning("[site] url is not set: comments will not link the status page (set it to the URL "
+                    "where the rendered site is published)")
     tmpdir = None
     if state_path is None and dry_run:
         # A dry run must not mark anything as reported in the real ledger.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -18,18 +19,21 @@ SAMPLE_NOW = "2026-11-20T00:00:00Z"
 COMMENT_HEADER = "=== would comment on "
 
 
-def _run(args: list[str], what: str, stdout: Path | None = None) -> None:
+def _run(args: list[str], what: str, stdout: Path | None = None, env: dict[str, str] | None = None) -> None:
     shown = " ".join(shlex.quote(a) for a in ["elastic-recheck", *args])
+    if env:
+        shown = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " " + shown
     if stdout is not None:
         shown += f" > {shlex.quote(str(stdout))}"
     click.secho(f"\n$ {shown}", fg="cyan", err=True)
     click.echo(f"# {what}", err=True)
     cmd = [sys.executable, "-m", "elastic_recheck", *args]
+    full_env = {**os.environ, **env} if env else None
     if stdout is None:
-        proc = subprocess.run(cmd, check=False)
+        proc = subprocess.run(cmd, check=False, env=full_env)
     else:
         with stdout.open("w", encoding="utf-8") as fh:
-            proc = subprocess.run(cmd, check=False, stdout=fh)
+            proc = subprocess.run(cmd, check=False, stdout=fh, env=full_env)
     if proc.returncode != 0:
         raise click.ClickException(f"step failed (exit {proc.returncode}): {shown}")
 
@@ -92,16 +96,18 @@ def demo(app: AppContext, sample_dir: Path | None, queries_dir: Path | None, out
         "a fingerprint's query over the store",
     )
     comments = out / "comments.txt"
+    site = out / "site"
     _run(
         [*base, "bot", "--queries", str(queries_dir), "--replay", str(events), "--dry-run", "--no-irc",
          "--actions-out", str(out / "actions.jsonl")],
         "replay Gerrit events: classify each failed build and write the comment the bot would post\n"
-        "# (the sample holds one deliberately malformed event: the bot warns about it, skips it and goes on)",
+        "# (the sample holds one deliberately malformed event: the bot warns about it, skips it and goes on;\n"
+        "# the comments link the demo's own site, as [site] url would the published one)",
         stdout=comments,
+        env={"ELASTIC_RECHECK_SITE_URL": site.resolve().as_uri() + "/"},
     )
     count, example = _example_comment(comments)
     click.echo(f"{count} comments written to {comments}; one of them:\n\n{example}\n", err=True)
-    site = out / "site"
     _run(
         [*base, "render", "--queries", str(queries_dir), "--now", SAMPLE_NOW, "-o", str(site)],
         "render the trend pages as of the end of the sample",

@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -52,6 +50,7 @@ from jinja2 import Environment
 from elastic_recheck.config import Config
 from elastic_recheck.errors import BackendError
 from elastic_recheck.fingerprints import LoadResult
+from elastic_recheck.pages import bug_page
 from elastic_recheck.report.charts import LARGE, SMALL, bars_in_window, chart_statuses, legend, trend_svg
 from elastic_recheck.report.graph import (
     SAMPLE_LINES,
@@ -131,14 +130,6 @@ EXIT_CODES_HELP = (
 
 class BackendDown(BackendError):
     """The backend did not answer; nothing was written."""
-
-
-def bug_page(bug: str) -> str:
-    """Relative path of a bug's page; the name is file-system and URL safe."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", bug).strip(".") or "_"
-    if safe != bug:
-        safe += "-" + hashlib.sha1(bug.encode("utf-8")).hexdigest()[:8]
-    return f"bug/{safe}.html"
 
 
 @dataclass(frozen=True)

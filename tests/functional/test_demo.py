@@ -159,3 +159,18 @@ def test_bot_dry_run_prints_the_irc_messages_it_would_send(
     assert "=== would comment on" in res.stdout
     res = _er(tmp, _env(tmp), *args, "--no-irc")
     assert res.returncode == 0 and "would send to IRC" not in res.stdout
+
+
+def test_bot_warns_without_site_url_and_links_the_site_with_it(
+        demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    tmp, _ = demo_run
+    args = ["--store", "er-demo/store.db", "bot", "--queries", str(REPO / "queries"),
+            "--replay", str(REPO / "sample" / "events.jsonl"), "--dry-run", "--no-irc"]
+    res = _er(tmp, _env(tmp), *args)
+    assert res.returncode == 0, res.stderr
+    assert "WARNING elastic_recheck.commands.bot: [site] url is not set" in res.stderr
+    assert "trend:" not in res.stdout
+    res = _er(tmp, _env(tmp, ELASTIC_RECHECK_SITE_URL="https://status.example.org/er"), *args)
+    assert res.returncode == 0 and "[site] url" not in res.stderr
+    assert "(trend: https://status.example.org/er/bug/2011374.html)" in res.stdout
+    assert "please see the elastic-recheck status page: https://status.example.org/er\n" in res.stdout

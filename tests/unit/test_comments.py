@@ -64,3 +64,20 @@ def test_bad_messages_file_is_a_config_error(tmp_path: Path) -> None:
     cfg.write_text("messages: [1, 2\n")
     with pytest.raises(ConfigError):
         load_messages(cfg)
+
+
+def test_site_url_links_the_status_page_in_the_footer_and_on_each_bug_line() -> None:
+    from elastic_recheck.pages import bug_page, page_url
+
+    site = "https://status.example.org/elastic-recheck/"
+    jobs = [JobOutcome("tempest-full", [BugEvidence("1234567", "https://bugs.launchpad.net/bugs/1234567",
+                                                    page=page_url(site, bug_page("1234567")))])]
+    text = format_comment(jobs, site_url=site)
+    assert ("- tempest-full: https://bugs.launchpad.net/bugs/1234567 "
+            "(trend: https://status.example.org/elastic-recheck/bug/1234567.html)") in text
+    assert text.endswith("please see the elastic-recheck status page: https://status.example.org/elastic-recheck/")
+    # a footer that already names the URL (the old recheckwatchbot.yaml) is left as it is
+    custom = {"footer": f"For more details on this and other bugs, please see {site}"}
+    assert format_comment(jobs, custom, site_url=site).endswith(custom["footer"])
+    plain = format_comment([JobOutcome("tempest-full", [BugEvidence("1", "https://bugs.launchpad.net/bugs/1")])])
+    assert plain.endswith(DEFAULT_MESSAGES["footer"]) and "trend:" not in plain
