@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from elastic_recheck.channels import clean_text
 from elastic_recheck.errors import ElasticRecheckError, StoreError
+from elastic_recheck.safe_text import safe_url
 from elastic_recheck.stale import REMOVABLE_STATUSES, Returning
 
 if TYPE_CHECKING:
@@ -77,10 +78,7 @@ def _plural(n: int, word: str) -> str:
 def build_link(r: Returning) -> str:
     """The newest failed build's log URL (http(s) only), else its uuid."""
     newest = r.builds[0]
-    url = str(newest.fields.get("log_url") or "").strip()
-    if url.lower().startswith(("http://", "https://")) and " " not in url:
-        return url
-    return f"build {newest.uuid}"
+    return safe_url(newest.fields.get("log_url")) or f"build {newest.uuid}"
 
 
 def format_returning(r: Returning, title: str | None, now: datetime) -> str:

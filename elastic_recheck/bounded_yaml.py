@@ -7,7 +7,7 @@ explodes as soon as something walks, copies or prints the value. And a few
 values make the constructor raise plain ``ValueError`` (``2024-13-45`` read
 as a timestamp, ``!!int abc``, an integer of thousands of digits).
 
-:func:`load` composes the document once, refuses it when its *expanded*
+:func:`load_bounded` composes the document once, refuses it when its *expanded*
 size (every alias counted as a full copy of what it points to; a
 recursive alias as infinite) is over ``max_nodes``, and turns constructor
 failures into :class:`yaml.constructor.ConstructorError` with the node's
@@ -22,7 +22,7 @@ import yaml
 
 from elastic_recheck.errors import short_repr
 
-__all__ = ["load"]
+__all__ = ["load_bounded"]
 
 
 class _Loader(yaml.SafeLoader):
@@ -65,7 +65,7 @@ def _expanded_size(root: yaml.Node, limit: int) -> int:
     return size(root)
 
 
-def load(text: str, max_nodes: int) -> tuple[yaml.Node | None, Any]:
+def load_bounded(text: str, max_nodes: int) -> tuple[yaml.Node | None, Any]:
     """The document's node tree (for positions) and its value.
 
     :raises yaml.YAMLError: bad YAML, a value the constructor refuses (with

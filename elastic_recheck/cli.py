@@ -19,6 +19,7 @@ import click
 from elastic_recheck import __version__
 from elastic_recheck.config import Config, load_config
 from elastic_recheck.errors import ElasticRecheckError
+from elastic_recheck.safe_text import escape_controls
 
 LOG = logging.getLogger(__name__)
 
@@ -205,6 +206,25 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class EscapeControls(logging.Filter):
+    """Shows control characters in a record's message as escapes (``\\x1b``), tab and newline excepted.
+
+    Job names, project names and log lines come from other systems: written
+    raw, an ESC sequence would drive the operator's terminal and a CR would
+    overwrite the line it is on.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            msg = record.getMessage()
+        except Exception:  # a bad format string is the logging module's business
+            return True
+        clean = escape_controls(msg)
+        if clean != msg:
+            record.msg, record.args = clean, None
+        return True
+
+
 def redact_logs(config: Config) -> None:
     """Install :class:`RedactSecrets` for ``config``'s secrets on the root logger's handlers."""
     secrets = config.secret_values()
@@ -254,6 +274,7 @@ def setup_logging(verbose: int, quiet: bool, debug: bool = False, log_file: Path
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT) if verbose else NoTracebackFormatter(LOG_FORMAT))
+    handler.addFilter(EscapeControls())
     logging.basicConfig(level=level, handlers=[handler])
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.ERROR)

@@ -17,6 +17,7 @@ from typing import Any
 
 from elastic_recheck import channels
 from elastic_recheck.channels import Messages
+from elastic_recheck.safe_text import one_line, safe_url
 
 #: Defaults of the message parts (one source of truth: :class:`channels.Messages`).
 DEFAULT_MESSAGES: dict[str, str] = dataclasses.asdict(Messages())
@@ -62,26 +63,28 @@ class JobOutcome:
 
 
 def _clip(text: str, limit: int = MAX_LINE) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return one_line(text, limit)
 
 
 def _bug_lines(job: JobOutcome) -> list[str]:
+    """Every value on its own line: none of them (from documents, events, trackers) can add a line."""
     lines: list[str] = []
+    name = _clip(job.name, 200)
     for ev in job.bugs:
-        head = f"- {job.name}: {ev.url}"
+        head = f"- {name}: {safe_url(ev.url) or _clip(ev.url, 200)}"
         if ev.title:
             head += f' "{_clip(ev.title, 120)}"'
         if ev.status:
-            head += f" [{ev.status}]"
+            head += f" [{_clip(ev.status, 40)}]"
         if ev.page:
-            head += f" (trend: {ev.page})"
+            head += f" (trend: {safe_url(ev.page) or _clip(ev.page, 200)})"
         lines.append(head)
         if ev.line:
-            where = f" ({ev.file})" if ev.file else ""
+            where = f" ({_clip(ev.file, 200)})" if ev.file else ""
             lines.append(f"  matched{where}: {_clip(ev.line)}")
-        if ev.log_url:
-            lines.append(f"  log: {ev.log_url}")
+        link = safe_url(ev.log_url)
+        if link:
+            lines.append(f"  log: {link}")
         if ev.fails_24h is not None:
             plural = "build" if ev.fails_24h == 1 else "builds"
             lines.append(f"  this bug failed {ev.fails_24h} {plural} in the last 24 hours")
@@ -109,7 +112,7 @@ def format_comment(
     if not known:
         parts.append(msg["no_bugs_found"])
         if unknown:
-            parts.append("\n".join(f"- {j.name}: unrecognized error" for j in unknown))
+            parts.append("\n".join(f"- {_clip(j.name, 200)}: unrecognized error" for j in unknown))
         parts.append(msg["footer"])
         return _sendable("\n\n".join(p for p in parts if p))
     bug_text = "\n".join(line for j in known for line in _bug_lines(j))
@@ -120,7 +123,7 @@ def format_comment(
         parts.append(found)
         parts.append(bug_text)
     if unknown:
-        parts.append("\n".join(f"- {j.name}: unrecognized error" for j in unknown))
+        parts.append("\n".join(f"- {_clip(j.name, 200)}: unrecognized error" for j in unknown))
         parts.append(msg["unrecognized"])
     parts.append(msg["recheck_instructions"])
     parts.append(msg["footer"])

@@ -208,7 +208,7 @@ def parse_fingerprint(
     if len(text) > MAX_FINGERPRINT_BYTES:
         raise FingerprintError(name, f"too large: more than {MAX_FINGERPRINT_BYTES} bytes (a fingerprint is a query and a few options)")
     try:
-        root, data = bounded_yaml.load(text, MAX_FINGERPRINT_NODES)
+        root, data = bounded_yaml.load_bounded(text, MAX_FINGERPRINT_NODES)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

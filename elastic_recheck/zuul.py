@@ -312,7 +312,7 @@ def parse_inventory(text: str) -> NodeInfo:
     values of at most :data:`MAX_INVENTORY_VALUE` characters are kept.
     """
     try:
-        _root, data = bounded_yaml.load(text, MAX_INVENTORY_NODES)
+        _root, data = bounded_yaml.load_bounded(text, MAX_INVENTORY_NODES)
     except yaml.YAMLError as exc:
         LOG.warning("unreadable inventory.yaml: %s", short_repr(str(exc) or type(exc).__name__))
         return NodeInfo()

@@ -63,7 +63,7 @@ from elastic_recheck.report.graph import (
     sort_buglist,
 )
 from elastic_recheck.report.health import Health, describe_load_errors, probe_backend, public_warnings
-from elastic_recheck.report.templating import copy_static, safe_url, template_env
+from elastic_recheck.report.templating import copy_static, template_env
 from elastic_recheck.report.triage import BuildTriage, collect_triage, triage_rows
 from elastic_recheck.report.uncategorized import (
     GROUPS,
@@ -75,6 +75,7 @@ from elastic_recheck.report.uncategorized import (
     uncategorized_json,
 )
 from elastic_recheck.report.window import ReportWindow
+from elastic_recheck.safe_text import safe_url
 from elastic_recheck.search import Bucket, BuildInfo, SearchBackend, TermCount
 from elastic_recheck.stale import (
     ACTIVE,

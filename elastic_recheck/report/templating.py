@@ -17,13 +17,13 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
 from elastic_recheck import resources
 from elastic_recheck.errors import ConfigError
+from elastic_recheck.safe_text import safe_url
 from elastic_recheck.stats import humanize_delta, to_ms
 
 ENV_WEB = "ELASTIC_RECHECK_WEB"
@@ -39,19 +39,6 @@ def web_dir() -> Path:
     :raises ConfigError: when none of the candidate locations has them.
     """
     return resources.find("web", "templates/base.html", ENV_WEB)
-
-
-def safe_url(value: Any) -> str | None:
-    """``value`` if it is an http(s) URL, else None (never emit ``javascript:`` links)."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parts = urlsplit(value.strip())
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return value.strip()
 
 
 def fmt_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
