@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from elastic_recheck.errors import ConfigError
 
@@ -222,8 +223,6 @@ class Config:
         Values shorter than 4 characters are left out: masking them would
         garble unrelated text.
         """
-        from urllib.parse import unquote, urlsplit
-
         found: set[str] = set()
         for s in SETTINGS:
             value = self.get(s.section, s.key)
@@ -233,15 +232,19 @@ class Config:
             if "://" not in text:
                 found.add(text)
                 continue
-            # A URL: its password is the secret (the URL itself is logged, e.g.
+            # Each URL's password is the secret (the URL itself is logged, e.g.
             # "backend: cluster at https://host:9200"); the whole text if it cannot be read.
-            try:
-                password = urlsplit(text).password
-            except ValueError:
-                found.add(text)
-                continue
-            if password:
-                found.update({password, unquote(password)})
+            for one in text.split(","):
+                try:
+                    _clean, _user, password = split_credentials(one)
+                except ConfigError:
+                    found.add(text)
+                    continue
+                if password:
+                    found.update({password, quote(password, safe="")})
+                    raw = _raw_password(one)
+                    if raw:
+                        found.add(raw)
         return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
 
     def redacted(self) -> dict[str, dict[str, Any]]:
@@ -253,6 +256,52 @@ class Config:
                 value = "***"
             out.setdefault(s.section, {})[s.key] = value
         return out
+
+
+def _userinfo_split(url: str) -> tuple[str, str, str]:
+    """``(scheme, userinfo, rest)`` of a URL whose password may hold unencoded ``/``, ``?`` or ``#``.
+
+    The user info ends at the *last* ``@`` (RFC 3986 would end the host at
+    the first ``/``, so ``http://bob:pa/ss@host`` would have host ``bob`` and
+    port ``pa``, and Python's parser would put the password in its error).
+    """
+    url = url.strip()
+    if "://" not in url:
+        url = "http://" + url
+    scheme, _, rest = url.partition("://")
+    userinfo, at, after = rest.rpartition("@")
+    if not at:
+        return scheme, "", rest
+    return scheme, userinfo, after
+
+
+def _raw_password(url: str) -> str:
+    userinfo = _userinfo_split(url)[1]
+    return userinfo.partition(":")[2]
+
+
+def split_credentials(url: str) -> tuple[str, str, str]:
+    """``(url without user info, user, password)`` of one cluster URL (``http://`` if no scheme).
+
+    :raises ConfigError: the URL cannot be read (e.g. a port that is not a
+        number); the message shows the URL with its user info masked.
+    """
+    scheme, userinfo, rest = _userinfo_split(url)
+    user, _, password = userinfo.partition(":")
+    shown = f"{scheme}://{'***@' if userinfo else ''}{rest}"
+    try:
+        parts = urlsplit(f"{scheme}://{rest}")
+        port = parts.port
+    except ValueError as exc:
+        reason = "invalid port" if "port" in str(exc).lower() else "not a valid URL"
+        raise ConfigError(f"[data_source] es_url: {reason} in {shown[:200]!r} (percent-encode / ? # @ : in a password)") from None
+    host = parts.hostname or ""
+    if not host:
+        raise ConfigError(f"[data_source] es_url: no host in {shown[:200]!r}")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), unquote(user), unquote(password)
 
 
 def _convert(setting: Setting, raw: str) -> Any:

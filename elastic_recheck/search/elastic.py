@@ -52,9 +52,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote
 
-from elastic_recheck.config import Config
+from elastic_recheck.config import Config, split_credentials
 from elastic_recheck.documents import flatten_old_layout
 from elastic_recheck.errors import BackendError, ConfigError
 from elastic_recheck.schema import BUILD_FIELDS, DEFAULT_MAPPING, build_log_url, mapping_from_properties, properties_of
@@ -148,21 +148,6 @@ _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
 def redact_url(text: str) -> str:
     """``https://user:pass@host/`` -> ``https://***@host/`` anywhere in ``text``."""
     return _USERINFO.sub(r"\g<scheme>***@", text)
-
-
-def split_credentials(url: str) -> tuple[str, str, str]:
-    """``(url without user info, user, password)`` of one cluster URL (``http://`` if no scheme)."""
-    url = url.strip()
-    if "://" not in url:
-        url = "http://" + url
-    parts = urlsplit(url)
-    user = unquote(parts.username or "")
-    password = unquote(parts.password or "")
-    host = parts.hostname or ""
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), user, password
 
 
 # ---------------------------------------------------------------------------
