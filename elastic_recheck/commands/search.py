@@ -207,12 +207,12 @@ def query(app: AppContext, fingerprint: Path, days: float | None, quantity: int,
     from elastic_recheck.attributes import attribute_sections, format_original
 
     try:
-        fp = load_file(fingerprint)
+        fp = load_file(fingerprint, es_mode=app.es_mode)
     except FingerprintError as exc:
         raise click.ClickException(str(exc)) from None
     from elastic_recheck.lint import WARNING, lint_text
 
-    es_mode = app.config.get("data_source", "lucene_mode") == "es"
+    es_mode = app.es_mode
     linted = lint_text(fingerprint.read_text(encoding="utf-8"), str(fingerprint), es_mode=es_mode)
     _warn_lint(f for f in linted.findings if f.level == WARNING)
     window = make_window(days, None, None) if days else TimeWindow()

@@ -23,6 +23,9 @@ WORDS = (
     "foo", "fooo", "fo", "bar", "baz", "qux", "error", "errors", "timeout", "timed",
     "nova", "Neutron", "x", "a", "über", "naïve", "日本", "1.5", "10", "a-b", "c_d",
     "e.f", "CamelCase", "n-cpu.txt", "réseau", "ΣΊΣΥΦΟΣ", "i18n", "42",
+    "connection", "connexion", "refused", "instance", "instances", "libvirtError", "ERROR:", "o'neil",
+    "don't", "U.S.A.", "3.14", "v1.2.3", "wi-fi", "foo_bar", "ÅNGSTRÖM", "İstanbul", "ǅemal", "café",
+    "cafe\u0301", "𝔘nicode", "emoji😀", "ก่อนหน้า", "한국어", "日本語テキスト", "١٢٣", "x²", "½",
 )
 KEYWORDS: dict[str, tuple[Any, ...]] = {
     "build_name": ("job-a", "job-b", "Job-A", "job b", "job\\c", "jöb"),
@@ -35,11 +38,13 @@ KEYWORDS: dict[str, tuple[Any, ...]] = {
 TAGS = ("screen", "n-cpu.txt", "console", "Screen", "screen-n-cpu.txt", "a b")
 #: Fields queries name (``""``: the default field, ``message``).
 QUERY_FIELDS = ("", "", "", "message", "tags", *KEYWORDS, "nosuch", "message.a", "tags.x", "meta.k", "_id")
-PUNCT = (" ", " ", " ", ", ", ". ", ": ", " - ", "/", "_", "\n", "\t", "(", ")", '"')
+PUNCT = (" ", " ", " ", ", ", ". ", ": ", " - ", "/", "_", "\n", "\t", "(", ")", '"', "\u3000", "'", ".")
 REGEXES = (
     "fo.*", "ba[rz]", "(foo|bar)", "f[a-z]?o+", ".*o", "error.?", "[0-9]+", "n.*", "job-[ab]",
     "a{1,2}", "~(foo)", "fo<1-5>", "@", "#", "qux|baz", "[^a]+", "\\u00fcber", "ti.e.*",
     "FAILURE", "(job|Job)-.", "b&ba.", ".", "open.*/n.*",
+    "[z-a]", "con(n|x)e.+", "in.{3,6}", ".*(err|ERR).*", "\\d+", "<1-100>", "(a|b)*", "\\.", "a\\-b",
+    "[^0-9]*", "\"foo\"", "@&~(foo)", "caf.", "(", "a{2,1}", "x{0}", "[a-", ".*😀", "日本.*", "İ.*",
 )
 BROKEN = (
     "(", ")", "foo AND", "AND foo", '"foo', "foo:", "[a TO", "{a TO b]x", "\\", "/foo", "foo^", "foo^x",
@@ -150,9 +155,11 @@ def _atom(rng: random.Random, field: str) -> str:
     if kind < 0.25:
         return _escape(value) if "\\" not in value else value
     if kind < 0.37:
-        words = " ".join(_near(rng, _value_for(rng, field)).replace("\\", "") for _ in range(rng.randint(1, 3)))
-        slop = rng.choice(("", "", "~1", "~2", "~0", "~5"))
-        return '"' + words.replace('"', "") + '"' + slop
+        words = [_near(rng, _value_for(rng, field)).replace("\\", "") for _ in range(rng.randint(0, 3))]
+        if words and rng.random() < 0.15:
+            words.append(words[0])  # a repeated term
+        slop = rng.choice(("", "", "~1", "~2", "~0", "~5", "~99", "~101", "~1.5"))
+        return '"' + " ".join(words).replace('"', "") + '"' + slop
     if kind < 0.47:
         base = _escape(value.replace("\\", ""))
         return base[: rng.randint(1 if field == "_id" else 0, len(base))] + "*"
@@ -167,6 +174,10 @@ def _atom(rng: random.Random, field: str) -> str:
         return _escape(value.replace("\\", "")) + rng.choice(("~", "~1", "~2", "~0", "~0.5", "~0.8", "~3"))
     if kind < 0.85:
         lo, hi = sorted((_escape(_value_for(rng, field)), _escape(_value_for(rng, field))))
+        if rng.random() < 0.15:
+            lo, hi = hi, lo  # an empty range
+        if rng.random() < 0.2:
+            lo, hi = '"' + lo.replace("\\", "") + '"', '"' + hi.replace("\\", "") + '"'
         lo = rng.choice((lo, lo, "*"))
         hi = rng.choice((hi, hi, "*"))
         if rng.random() < 0.3:
@@ -183,6 +194,8 @@ def _clause(rng: random.Random, depth: int) -> str:
         return "_exists_:" + rng.choice(("message", "tags", "build_name", "voting", "nosuch", "message.a", "tags.x", "meta.k"))
     if r < 0.08:
         return "*:*"
+    if r < 0.09:
+        return rng.choice(('""', 'message:""', 'build_name:""', "build\\_name:job\\-a", "tags:\"screen console\"~100"))
     if depth > 0 and r < 0.25:
         inner = _query(rng, depth - 1)
         field = rng.choice(("", "", "message:", "tags:", "build_name:"))
@@ -198,7 +211,7 @@ def _query(rng: random.Random, depth: int) -> str:
     parts = []
     for i in range(rng.randint(1, 4)):
         if i:
-            parts.append(rng.choice((" ", " ", " AND ", " OR ", " && ", " || ", " AND NOT ", " ")))
+            parts.append(rng.choice((" ", " ", " AND ", " OR ", " && ", " || ", " AND NOT ", " ", "\t", "\n", "\u3000", " and ")))
         prefix = rng.choice(("", "", "", "", "+", "-", "NOT ", "!"))
         parts.append(prefix + _clause(rng, depth))
     return "".join(parts)

@@ -7,8 +7,9 @@
 * ``percolation``: the store's ``msearch`` restricted to one build, which
   loads the build into memory from its stored parts (the classify path).
 
-An outcome is the sorted list of matching document ids, or ``"error"`` when
-the query is rejected.
+An outcome is the sorted list of matching document ids, ``"error"`` when
+the query is rejected, or ``"crash: <exception>"`` when a path fails otherwise
+(so that one crash shows as a disagreement instead of ending the run).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ Outcome = list[str] | str
 PATHS = ("store", "matcher", "percolation")
 #: Every generated document belongs to this build (percolation needs one build).
 BUILD = "b0000000000000000000000000000001"
+
+
+def _crash(exc: BaseException) -> str:
+    return f"crash: {type(exc).__name__}: {exc}"
 
 
 class Corpus:
@@ -52,22 +57,30 @@ class Corpus:
         except BackendError as exc:
             if isinstance(exc.__cause__, QuerySyntaxError):
                 return "error"
-            raise
+            return _crash(exc)
+        except Exception as exc:  # noqa: BLE001 - reported as this query's outcome
+            return _crash(exc)
         return sorted(h.id for h in hits)
 
     def matcher_outcome(self, query: str) -> Outcome:
         try:
             ast = lucene.parse(query, es_mode=self.es_mode)
+            found = self.index.search(ast)
         except QuerySyntaxError:
             return "error"
-        return sorted(self.ids[i] for i in self.index.search(ast))
+        except Exception as exc:  # noqa: BLE001 - reported as this query's outcome
+            return _crash(exc)
+        return sorted(self.ids[i] for i in found)
 
     def percolation_outcomes(self, queries: Sequence[str]) -> list[Outcome]:
         """Every query in one ``msearch`` over the build, as the classifier sends them."""
         filters = Filters(build_uuid=BUILD)
         specs = [QuerySpec(queries=(q,), filters=filters, label=str(i)) for i, q in enumerate(queries)]
         specs.append(QuerySpec(filters=filters, label="all"))  # percolation needs two specs at least
-        results = self.store.msearch(specs, size=len(self.docs) + 1)
+        try:
+            results = self.store.msearch(specs, size=len(self.docs) + 1)
+        except Exception as exc:  # noqa: BLE001 - one crash: every query of the msearch lost
+            return [_crash(exc)] * len(queries)
         out: list[Outcome] = []
         for res in results[:-1]:
             out.append("error" if res.error else sorted(h.id for h in res.hits))

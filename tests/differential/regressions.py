@@ -25,4 +25,17 @@ def load() -> dict[str, Any]:
 
 
 def save(data: dict[str, Any]) -> None:
-    REGRESSIONS.write_text(json.dumps(data, ensure_ascii=True, indent=1) + "\n", encoding="utf-8")
+    """Write ``regressions.json``: one line per document and per case (readable diffs)."""
+
+    def one(obj: Any) -> str:
+        return json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+
+    corpora = []
+    for corpus in data["corpora"]:
+        head = ",\n".join(f"  {one(k)}: {one(v)}" for k, v in corpus.items() if k not in ("docs", "cases"))
+        docs = ",\n".join(f"   {one(d)}" for d in corpus["docs"])
+        cases = ",\n".join(f"   {one(c)}" for c in corpus["cases"])
+        corpora.append(f' {{\n{head},\n  "docs": [\n{docs}\n  ],\n  "cases": [\n{cases}\n  ]\n }}')
+    text = '{"corpora": [\n' + ",\n".join(corpora) + "\n]}\n"
+    assert json.loads(text) == data
+    REGRESSIONS.write_text(text, encoding="utf-8")

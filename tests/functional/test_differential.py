@@ -70,7 +70,7 @@ def test_regression_corpus_holds_the_issue_cases() -> None:
     names = {c["name"] for c in REGRESSIONS}
     assert {"issue-21-minimal", "elasticsearch-id-metadata"} <= names
     total = sum(len(c["cases"]) for c in REGRESSIONS)
-    assert total >= 60
+    assert total >= 400
 
 
 @pytest.mark.parametrize("mode", MODES)
