@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from elastic_recheck.classify import test_results_from_config
 from elastic_recheck.config import Config
-from elastic_recheck.errors import BackendError
+from elastic_recheck.errors import BackendError, ConfigError
 from elastic_recheck.report.window import ReportWindow
 from elastic_recheck.search import BuildInfo, SearchBackend
 from elastic_recheck.suggest import ErrorLine, candidates_for, cluster_lines, fetch_error_lines
@@ -123,8 +123,8 @@ def collect_triage(
 ) -> dict[str, BuildTriage]:
     """uuid -> :class:`BuildTriage` for ``builds``; ``lines`` are their error lines when already read.
 
-    :raises BackendError: when the backend is unavailable (retryable); a rejected
-        query or an unreadable test-results database leaves those details out.
+    :raises BackendError: when the backend is unavailable (retryable); an unusable
+        test-results database (``[data_source] db_uri``) leaves the failed tests out.
     """
     if not builds:
         return {}
@@ -133,18 +133,25 @@ def collect_triage(
     by_build: dict[str, list[ErrorLine]] = {}
     for line in lines:
         by_build.setdefault(line.build_uuid, []).append(line)
-    results = test_results_from_config(backend, str(config.get("data_source", "db_uri") or ""))
+    db_uri = str(config.get("data_source", "db_uri") or "")
     out: dict[str, BuildTriage] = {}
     tests_ok = True
+    try:
+        results = test_results_from_config(backend, db_uri)
+    except ConfigError as exc:
+        LOG.warning("failed tests left out of the uncategorized pages: %s", exc)
+        tests_ok = False
     for b in builds:
         failed: set[str] | None = None
         if tests_ok:
             try:
                 failed = results.failed_tests(b.uuid)
-            except BackendError as exc:
-                if exc.retryable and not str(config.get("data_source", "db_uri") or ""):
+            except (BackendError, ConfigError) as exc:
+                # The store going away stops the render like every other query;
+                # an unusable test-results database only leaves the tests out.
+                if isinstance(exc, BackendError) and exc.retryable and not db_uri:
                     raise
-                LOG.error("failed tests left out of the uncategorized pages: %s", exc)
+                LOG.warning("failed tests left out of the uncategorized pages: %s", exc)
                 tests_ok = False
         out[b.uuid] = triage_build(b.uuid, by_build.get(b.uuid, []), failed)
     return out

@@ -299,6 +299,18 @@ def test_render_health_warnings_name_files_not_paths(store: Path, dataset: Datas
     assert str(tmp_path) not in health and str(tmp_path) not in (out / "health.json").read_text()
 
 
+def test_render_without_a_usable_test_results_database(store: Path, queries: Path, tmp_path: Path) -> None:
+    """An unreadable [data_source] db_uri leaves the failed tests out of the rows; the site is still written."""
+    for uri in (f"sqlite:///{tmp_path / 'missing' / 'subunit.db'}", "mysql+pymysql://u:p@127.0.0.1:1/db"):
+        conf = tmp_path / "er.conf"
+        conf.write_text(f"[data_source]\ndb_uri = {uri}\n")
+        out = tmp_path / "site"
+        res = run(store, "render", "-o", str(out), "--queries", str(queries), "--now", NOW_ISO, config=conf)
+        assert res.exit_code == 0, res.output
+        page = (out / "integrated_gate.html").read_text() + (out / "others.html").read_text()
+        assert 'class="uuid"' in page and "Failed tests" in page
+
+
 def test_render_replaces_previous_site_atomically(store: Path, queries: Path, tmp_path: Path) -> None:
     out = tmp_path / "site"
     out.mkdir()
