@@ -95,8 +95,8 @@ def uncategorized(
 @_conf_option
 def query(query_file: Path, quantity: int, days: float, verbose: bool, conf: str | None) -> None:
     """Execute elastic-recheck query files and analyze the results."""
-    args = ["query", "--original", "-q", str(quantity), "-d", repr(days), str(query_file)]
-    args += ["-v"] if verbose else []
+    args = ["query", "--original", "--quantity", str(quantity), "--days", repr(days), str(query_file)]
+    args += ["--verbose"] if verbose else []
     _run(conf, False, args, "elastic-recheck-query")
 
 

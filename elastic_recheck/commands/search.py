@@ -188,9 +188,9 @@ def search(
 
 @click.command()
 @click.argument("fingerprint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-d", "--days", type=float, default=None, help="Only the last N days (default: whole store).")
-@click.option("-q", "--quantity", type=int, default=5, show_default=True, help="Top values shown per attribute.")
-@click.option("-v", "--verbose", "verbose_attrs", is_flag=True,
+@click.option("--days", type=float, default=None, help="Only the last N days (default: whole store).")
+@click.option("--quantity", type=int, default=5, show_default=True, help="Top values shown per attribute.")
+@click.option("--verbose", "verbose_attrs", is_flag=True,
               help="Also the per-build attributes the original left out (build_uuid, build_ref, host...).")
 @click.option("--original", is_flag=True,
               help="The old elastic-recheck-query's report: 'total hits: N', then percentages of the newest 1,000 lines.")
