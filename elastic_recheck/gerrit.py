@@ -417,6 +417,8 @@ class GerritEventStream:
         self._last_event_time: float | None = since
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._stop = threading.Event()
+        #: Set when Gerrit refused the very first connection (authentication): the stream stopped.
+        self.fatal: GerritError | None = None
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
         self._live_keys: OrderedDict[tuple[str, str, str, str], None] = OrderedDict()
@@ -505,6 +507,12 @@ class GerritEventStream:
                 client = _connect(self.host, self.port, self.user, self.keyfile, self.keepalive)
             except GerritError as exc:
                 self.stats.connect_failures += 1
+                if not exc.retryable and self.stats.connects == 0:
+                    # Refused before ever connecting (wrong user or key): retrying cannot help.
+                    self.fatal = exc
+                    self._stop.set()
+                    self._queue.put(_SENTINEL)
+                    break
                 down_since = down_since or session_start
                 LOG.warning("Gerrit stream-events: %s", exc)
                 self._sleep(next(delays))

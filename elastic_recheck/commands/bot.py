@@ -236,6 +236,11 @@ def bot(
         )
     except ElasticRecheckError as exc:  # e.g. [ircbot] channel_config names a missing file
         raise click.ClickException(str(exc)) from None
+    from elastic_recheck.credentials import FIX, check_gerrit
+
+    problems = check_gerrit(cfg, stream=replay_file is None, comment=not (dry_run or no_comment))
+    if problems:
+        raise click.ClickException(f"cannot log in to Gerrit: {'; '.join(problems)} ({FIX})")
     if not settings.site_url:
         LOG.warning("[site] url is not set: comments will not link the status page (set it to the URL "
                     "where the rendered site is published)")
@@ -329,6 +334,8 @@ def bot(
             try:
                 while not stop.is_set():
                     event = stream.get(timeout=1.0)
+                    if stream.fatal is not None:
+                        raise click.ClickException(f"cannot log in to Gerrit: {stream.fatal} ({FIX})")
                     if event is not None and _submit(the_bot, event, stop):
                         position = _advance_position(state, event, position)
             finally:
