@@ -7,9 +7,9 @@ Candidates, in order:
 
 1. ``$ELASTIC_RECHECK_<NAME>`` when the caller names that variable;
 2. ``<name>/`` next to the package (a source checkout or an editable install);
-3. ``<prefix>/share/elastic-recheck/<name>`` for ``sys.prefix`` (a virtualenv
-   or system install), the prefix the package itself was installed under
-   (``pip install --prefix``), and the user base (``pip install --user``).
+3. ``<prefix>/share/elastic-recheck/<name>`` for the prefix the package itself
+   was installed under (``pip install --prefix``), ``sys.prefix`` (a virtualenv
+   or system install), and the user base (``pip install --user``).
 """
 
 from __future__ import annotations
@@ -31,9 +31,13 @@ def candidates(name: str, env: str | None = None) -> list[Path]:
     if env and os.environ.get(env):
         out.append(Path(os.environ[env]).expanduser())
     out.append(PACKAGE_PARENT / name)
-    prefixes = [Path(sys.prefix)]
+    prefixes: list[Path] = []
     if PACKAGE_PARENT.name in ("site-packages", "dist-packages") and len(PACKAGE_PARENT.parents) > 2:
+        # The prefix the package itself was installed under comes first: with
+        # ``pip install --prefix`` (or PYTHONPATH into another install) sys.prefix
+        # may hold a different copy of the data files.
         prefixes.append(PACKAGE_PARENT.parents[2])  # <prefix>/lib/pythonX.Y/site-packages
+    prefixes.append(Path(sys.prefix))
     user_base = site.getuserbase()
     if user_base:
         prefixes.append(Path(user_base))

@@ -43,3 +43,18 @@ def pytest_configure(config: pytest.Config) -> None:
         "oracle: compares with the real Lucene oracle (../shared/tools/lucene-oracle, Java 17); "
         "part of CI, skipped with the reason where Java or the oracle is missing",
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_redaction_left_behind() -> object:
+    """A CLI run in-process (CliRunner) installs secret redaction on the root
+    logger's handlers, pytest's session-long ones included; take it off after
+    each test so one test's secrets do not mask another test's log text."""
+    yield
+    import logging
+
+    from elastic_recheck.cli import RedactSecrets
+
+    for handler in logging.getLogger().handlers:
+        for f in [f for f in handler.filters if isinstance(f, RedactSecrets)]:
+            handler.removeFilter(f)
