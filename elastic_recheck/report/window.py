@@ -39,6 +39,12 @@ class ReportWindow:
         return max(self.start, self.now - DAY)
 
     @property
+    def partial_days(self) -> bool:
+        """Whether the window starts (and so ends) inside a UTC day: its first and last days are partial."""
+        start = self.start
+        return (start.hour, start.minute, start.second, start.microsecond) != (0, 0, 0, 0)
+
+    @property
     def time_window(self) -> TimeWindow:
         return TimeWindow(start=self.start, end=self.now)
 

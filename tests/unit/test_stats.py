@@ -153,6 +153,12 @@ def test_window_age_filters_fit_the_window() -> None:
         ReportWindow(now=datetime(2026, 1, 1), days=1)
 
 
+def test_window_partial_days() -> None:
+    assert not ReportWindow(now=T0, days=10).partial_days
+    assert ReportWindow(now=T0 + timedelta(hours=3), days=10).partial_days
+    assert ReportWindow(now=T0, days=0.5).partial_days
+
+
 def test_day_buckets_count_each_build_once_on_its_last_day() -> None:
     start, end = T0 - timedelta(days=2, hours=6), T0 + timedelta(hours=5)
     builds = [
