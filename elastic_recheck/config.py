@@ -157,7 +157,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("site", "url", "", "public URL of the rendered site (the status page), linked in the bot's comments: "
             "the footer and each bug's trend page; empty: no links (the bot warns at start)"),
     Setting("site", "gate_queue", "gate", "queue shown on the gate page and counted as gate failures"),
-    Setting("site", "integrated_projects_re", r"^openstack/(nova|neutron|cinder|glance|keystone|swift|tempest|devstack)$", "projects grouped as integrated gate"),
+    Setting("site", "integrated_projects_re",
+            r"^(openstack/(cinder|glance|keystone|neutron|nova|requirements|tempest|devstack|grenade)"
+            r"|openstack-dev/(devstack|grenade)|openstack-infra/devstack-gate)$",
+            "projects grouped as integrated gate (default: the original's list, plus devstack and grenade under "
+            "their current openstack/ names)"),
     Setting("site", "excluded_jobs_re", "(api-site|operations-guide|openstack-manuals|ansible|puppet)",
             "failed builds of jobs matching this regex are left out of the uncategorized page and the classification "
             "rate (the original's default: teams that did not use elastic-recheck); empty: none left out"),
