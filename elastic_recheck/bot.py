@@ -123,6 +123,11 @@ class BotSettings:
     #: is marked ``failed`` with the reason instead of being retried forever.
     #: Transport failures (timeouts, connection lost) are always retried.
     refused_grace_s: float = 3600.0
+    #: Seconds one attempt at one event (readiness, classification, comment)
+    #: may take. Past it the worker gives the attempt up (the event is marked
+    #: ``failed``, the attempt may no longer comment) and serves the next
+    #: event; a stopping bot does not wait for it either.
+    attempt_budget_s: float = 300.0
 
 
 @dataclass
@@ -212,6 +217,7 @@ class Bot:
         self._pool = ThreadPoolExecutor(max_workers=max(1, settings.workers), thread_name_prefix="er-worker")
         self._scheduler = threading.Thread(target=self._schedule_loop, name="er-scheduler", daemon=True)
         self._out_lock = threading.Lock()
+        self._abandoned: set[str] = set()
         self._fault_stage = os.environ.get(FAULT_ENV) or None
         self.stats = {"events": 0, "reports": 0, "duplicates": 0, "malformed": 0, "processed": 0, "timeouts": 0}
 
@@ -291,8 +297,51 @@ class Bot:
             self._pool.submit(self._attempt_safe, key)
 
     def _attempt_safe(self, key: str) -> None:
+        """Run one attempt in its own thread, within :attr:`BotSettings.attempt_budget_s`.
+
+        A Python thread cannot be killed: an attempt stuck past its budget (a
+        hanging backend, an evaluation that never ends) is abandoned, marked so
+        that it can no longer comment, and the event marked ``failed``. The
+        worker goes on with the next event; a stopping bot abandons it at once
+        (the event stays pending and resumes at the next start).
+        """
+        done = threading.Event()
+        runner = threading.Thread(target=self._run_attempt, args=(key, done), name=f"er-attempt-{key[:40]}", daemon=True)
+        runner.start()
+        limit = time.monotonic() + self.settings.attempt_budget_s
+        while not done.wait(0.2):
+            if self._stop.is_set():
+                self._abandoned.add(key)
+                LOG.warning("%s: stopping while an attempt is still running; it resumes at the next start", key)
+                break
+            if time.monotonic() >= limit:
+                self._abandoned.add(key)
+                LOG.error(
+                    "%s: the attempt took longer than %g s ([recheckwatch] attempt_budget); given up, the next events go on",
+                    key,
+                    self.settings.attempt_budget_s,
+                )
+                self.stats["over_budget"] = self.stats.get("over_budget", 0) + 1
+                try:
+                    self.state.finish(key, "failed", {"error": f"attempt took longer than {self.settings.attempt_budget_s:g} s"})
+                except ElasticRecheckError as exc:
+                    LOG.error("%s: cannot record the failure (%s)", key, exc)
+                break
+        with self._cond:
+            self._inflight.discard(key)
+            self._cond.notify_all()
+
+    def _run_attempt(self, key: str, done: threading.Event) -> None:
+        try:
+            self._attempt_guarded(key)
+        finally:
+            done.set()
+
+    def _attempt_guarded(self, key: str) -> None:
         try:
             self._attempt(key)
+        except _Abandoned:
+            LOG.info("%s: abandoned attempt ended without commenting", key)
         except Exception as exc:  # a bug in one event must not kill the worker
             pending = self.state.get(key)
             if pending is not None and self.clock() >= pending.deadline:
@@ -302,10 +351,6 @@ class Bot:
             else:
                 LOG.exception("%s: unexpected error; will retry", key)
                 self._retry(key, f"internal error: {exc!r}")
-        finally:
-            with self._cond:
-                self._inflight.discard(key)
-                self._cond.notify_all()
 
     def _retry(self, key: str, error: str) -> None:
         pend = self.state.get(key)
@@ -358,6 +403,8 @@ class Bot:
             self._retry(key, str(exc))
             return
         outcome = self._outcome(report, jobs, classified)
+        if key in self._abandoned:  # given up by its worker (over budget, or the bot is stopping)
+            raise _Abandoned(key)
         self._fault("after-classify")
         try:
             self._deliver(key, outcome, log)
@@ -672,6 +719,10 @@ class Bot:
         if self._scheduler.is_alive():
             self._scheduler.join(timeout=5)
         self._pool.shutdown(wait=True)
+
+
+class _Abandoned(Exception):
+    """An attempt whose worker gave it up: it must not comment any more."""
 
 
 class _CompleteAnswers:

@@ -124,6 +124,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("recheckwatch", "workers", 4, "events classified concurrently"),
     Setting("recheckwatch", "refused_grace", 3600.0,
             "seconds past the readiness deadline that a comment Gerrit refuses is retried before giving up"),
+    Setting("recheckwatch", "attempt_budget", 300.0,
+            "seconds one attempt at one event (readiness, classification, comment) may take; past it the event is "
+            "given up as failed and the worker serves the next one"),
     Setting("recheckwatch", "messages", "", "YAML file with a messages: block (old recheckwatchbot.yaml)"),
     # [bot]
     Setting("bot", "queries", "queries", "directory of fingerprints"),

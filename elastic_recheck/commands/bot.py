@@ -60,6 +60,7 @@ def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
         first_poll_s=float(cfg.get("recheckwatch", "readiness_poll")),
         workers=int(cfg.get("recheckwatch", "workers")),
         refused_grace_s=float(cfg.get("recheckwatch", "refused_grace")),
+        attempt_budget_s=float(cfg.get("recheckwatch", "attempt_budget")),
         required_files=parse_required_files(str(cfg.get("recheckwatch", "required_files"))),
         messages=messages,
         site_url=str(cfg.get("site", "url")).strip(),
