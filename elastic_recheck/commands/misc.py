@@ -7,19 +7,24 @@ import json
 import click
 
 from elastic_recheck.cli import AppContext
-from elastic_recheck.config import SETTINGS
+from elastic_recheck.config import SETTINGS, sample_config
 
 
 @click.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.option("--describe", is_flag=True, help="Also print each setting's help text.")
+@click.option("--defaults", is_flag=True,
+              help="Print a sample config file instead: every setting at its default, with its help (docs/deploy.md).")
 @click.pass_obj
-def show_config(app: AppContext, as_json: bool, describe: bool) -> None:
+def show_config(app: AppContext, as_json: bool, describe: bool, defaults: bool) -> None:
     """Print every setting's effective value (file, env overrides, defaults).
 
     Secrets (passwords, key paths, credential-bearing URLs) are shown as ***.
     Any setting can be overridden with ELASTIC_RECHECK_<SECTION>_<KEY>.
     """
+    if defaults:
+        click.echo(sample_config(), nl=False)
+        return
     values = app.config.redacted()
     if as_json:
         click.echo(json.dumps(values, indent=2, default=str))

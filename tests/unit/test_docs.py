@@ -101,3 +101,16 @@ def test_license_and_bindep() -> None:
     for pkg in ("ngircd", "chromium", "chromium-driver", "default-jdk-headless", "maven"):
         assert "test" in bindep[pkg], pkg
     assert "version" not in setup["metadata"]  # from git tags (setuptools-scm), see pyproject.toml
+
+
+def test_docs_point_only_at_files_in_the_repo_and_reports_has_the_crontab() -> None:
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        text = doc.read_text()
+        # ../shared/data (recorded CI data) is optional test input, named as such in testing docs only
+        for ref in re.findall(r"(\.\./shared/[^`\s)]*)", text):
+            assert ref.startswith("../shared/data") or ref.startswith("../shared/tools"), (doc.name, ref)
+    reports = (root / "docs" / "reports.md").read_text()
+    assert re.search(r"^\s+\*/15 \* \* \* \*\s+elastic-recheck .*render -o ", reports, re.M)
