@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import posixpath
 import re
@@ -245,6 +246,19 @@ def safe_relpath(path: str) -> str | None:
     return norm
 
 
+def _manifest_size(value: Any) -> int | None:
+    """A manifest entry's size; None (unknown: the download's own limit applies) unless a finite number >= 0.
+
+    JSON from a log server may say ``1e999`` (infinity) or ``NaN``: not a
+    reason to fail the build.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return int(value) if value >= 0 else None
+
+
 def manifest_files(manifest: Mapping[str, Any]) -> dict[str, int | None]:
     """``{relative path: size}`` of the files listed in a Zuul manifest.
 
@@ -273,7 +287,7 @@ def manifest_files(manifest: Mapping[str, Any]) -> dict[str, int | None]:
                 walk(children, rel + "/", depth + 1)
                 continue
             size = entry.get("size")
-            out[rel] = int(size) if isinstance(size, (int, float)) and not isinstance(size, bool) else None
+            out[rel] = _manifest_size(size)
 
     walk(manifest.get("tree"), "", 0)
     return out

@@ -175,7 +175,7 @@ def graph(
     window = _window(now_text, days)
     loaded = _load(app, queries_dir)
     backend = _backend(app)
-    probe = probe_backend(backend)
+    probe = probe_backend(backend, now=window.now)
     if not probe.up:
         _fail_backend(BackendError(probe.error or "no answer"))
     fps = [fp for fp in loaded.fingerprints if not fp.suppress_graph]

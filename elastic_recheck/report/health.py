@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ DOWN = "down"
 
 #: Indexing lag above which the header turns to a warning.
 LAG_WARNING = timedelta(hours=1)
+#: How far in the future an event may be dated and still count as the newest (clock skew).
+FUTURE_SKEW = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -40,12 +42,18 @@ class BackendProbe:
         return self.status != DOWN
 
 
-def probe_backend(backend: SearchBackend) -> BackendProbe:
-    """Ping the backend and read its newest event; never raises for backend failures."""
+def probe_backend(backend: SearchBackend, now: datetime | None = None) -> BackendProbe:
+    """Ping the backend and read its newest event; never raises for backend failures.
+
+    Events dated more than :data:`FUTURE_SKEW` after ``now`` are not the
+    newest event: one document dated 9999-12-31 would otherwise hide the
+    indexing lag for ever.
+    """
+    until = (now or datetime.now(UTC)) + FUTURE_SKEW
     try:
         if not backend.ping():
             return BackendProbe(status=DOWN, error="the backend did not answer")
-        newest = backend.latest_timestamp()
+        newest = backend.latest_timestamp(until=until)
     except BackendError as exc:
         LOG.error("backend check failed: %s", exc)
         return BackendProbe(status=DOWN, error=str(exc))

@@ -298,7 +298,7 @@ def collect_site_data(
     :raises BackendDown: when the backend does not answer at the start.
     :raises BackendError: when it fails (retryably) half-way.
     """
-    probe = probe_backend(backend)
+    probe = probe_backend(backend, now=window.now)
     if not probe.up:
         raise BackendDown(probe.error or "backend down")
     gate_queue = str(config.get("site", "gate_queue"))
@@ -352,7 +352,7 @@ def collect_uncategorized_data(
 
     :raises BackendDown: when the backend does not answer at the start.
     """
-    probe = probe_backend(backend)
+    probe = probe_backend(backend, now=window.now)
     if not probe.up:
         raise BackendDown(probe.error or "backend down")
     stats = collect_bug_stats(backend, load_result.fingerprints, window, histogram=False, progress=progress)

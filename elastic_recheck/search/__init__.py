@@ -207,8 +207,8 @@ class SearchBackend(Protocol):
         """
         ...
 
-    def latest_timestamp(self) -> datetime | None:
-        """The newest ``@timestamp`` in the store (None when empty)."""
+    def latest_timestamp(self, until: datetime | None = None) -> datetime | None:
+        """The newest ``@timestamp`` in the store (None when empty); with ``until``, the newest before it."""
         ...
 
     def indexed_files(self, build_uuid: str) -> set[str]:

@@ -795,8 +795,9 @@ class ElasticBackend:
         infos.sort(key=lambda i: i.last_seen or datetime.min.replace(tzinfo=UTC), reverse=True)
         return infos
 
-    def latest_timestamp(self) -> datetime | None:
-        aggs = self._aggs("latest_timestamp", QuerySpec(), {"latest": {"max": {"field": TIMESTAMP}}})
+    def latest_timestamp(self, until: datetime | None = None) -> datetime | None:
+        spec = QuerySpec(window=TimeWindow(end=until)) if until is not None else QuerySpec()
+        aggs = self._aggs("latest_timestamp", spec, {"latest": {"max": {"field": TIMESTAMP}}})
         return _ms_to_datetime((aggs.get("latest") or {}).get("value"))
 
     def indexed_files(self, build_uuid: str) -> set[str]:

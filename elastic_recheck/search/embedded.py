@@ -2913,10 +2913,15 @@ class EmbeddedStore:
 
         return self._checked(run)  # type: ignore[no-any-return]
 
-    def latest_timestamp(self) -> datetime | None:
+    def latest_timestamp(self, until: datetime | None = None) -> datetime | None:
         def run(conn: sqlite3.Connection) -> datetime | None:
             row = conn.execute("SELECT value FROM meta WHERE key = 'max_ts'").fetchone()
-            return _ms_to_dt(int(row[0])) if row else None
+            newest = int(row[0]) if row else None
+            if until is not None and newest is not None and newest >= _dt_to_ms(until):
+                # a document dated in the future (9999-12-31): the newest one before ``until`` (a scan; rare)
+                row = conn.execute("SELECT MAX(ts) FROM docs WHERE ts < ?", (_dt_to_ms(until),)).fetchone()
+                newest = int(row[0]) if row and row[0] is not None else None
+            return _ms_to_dt(newest) if newest is not None else None
 
         return self._run(run)  # type: ignore[no-any-return]
 

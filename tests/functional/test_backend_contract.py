@@ -442,6 +442,11 @@ def test_terms_by_distinct_builds(backend: SearchBackend) -> None:
 
 def test_latest_timestamp(backend: SearchBackend) -> None:
     assert backend.latest_timestamp() == max(ts(d) for d in DOCS)
+    # with a bound (the health page ignores events dated in the future): the newest before it
+    times = sorted({ts(d) for d in DOCS})
+    assert backend.latest_timestamp(until=times[-1] + timedelta(milliseconds=1)) == times[-1]
+    assert backend.latest_timestamp(until=times[-1]) == times[-2]
+    assert backend.latest_timestamp(until=times[0] - timedelta(days=1)) is None
 
 
 def test_indexed_files(backend: SearchBackend) -> None:

@@ -202,3 +202,36 @@ def test_jsonl_keeps_a_document_with_one_bad_byte_and_refuses_a_huge_line(tmp_pa
     assert [d["message"] for d in docs] == ["caf\ufffd ok", "last"]
     assert stats.bad_lines == 1
     assert peak < 3 * MAX_JSONL_LINE_BYTES / 1e6 + 5, f"{peak:.0f} MB"
+
+
+# -- smaller items ----------------------------------------------------------------------------
+
+
+def test_manifest_sizes_that_are_not_finite_numbers_are_unknown_not_fatal() -> None:
+    import json
+
+    from elastic_recheck.collect import manifest_files
+
+    manifest = json.loads(
+        '{"tree": [{"name": "job-output.txt", "size": 1e999}, {"name": "a.txt", "size": NaN},'
+        ' {"name": "b.txt", "size": -5}, {"name": "c.txt", "size": 12}, {"name": "d.txt", "size": true}]}'
+    )
+    assert manifest_files(manifest) == {"job-output.txt": None, "a.txt": None, "b.txt": None, "c.txt": 12, "d.txt": None}
+
+
+def test_a_document_dated_9999_does_not_hide_the_indexing_lag(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from elastic_recheck.report.health import probe_backend
+    from elastic_recheck.search.embedded import EmbeddedStore
+
+    store = EmbeddedStore(tmp_path / "store.db")
+    try:
+        store.add_documents([
+            {"message": "real", "@timestamp": "2026-12-01T10:00:00Z", "build_uuid": "a"},
+            {"message": "forged", "@timestamp": "9999-12-31T23:59:59Z", "build_uuid": "b"},
+        ])
+        probe = probe_backend(store, now=datetime(2026, 12, 7, tzinfo=UTC))
+    finally:
+        store.close()
+    assert probe.newest_event == datetime(2026, 12, 1, 10, tzinfo=UTC)
