@@ -7,8 +7,15 @@
     python -m tests.differential record CASES.jsonl
         each line ``{"name": ..., "docs": [...], "queries": [...]}``: the oracle's
         answers in both modes are added to ``regressions.json``.
+    python -m tests.differential cluster URL
+        the regression corpus on a real Elasticsearch/OpenSearch node (e.g. one
+        started by ``python -m tests.fixtures.cluster``), indexed with the
+        project's index template: the store's ES-mode answers compared with the
+        node's, documents the node refuses and ``_id`` queries it refuses counted
+        apart. Creates and deletes indices named ``er-differential-*``.
 
-Needs Java 17 and the oracle beside the checkout (``../shared/tools/lucene-oracle``).
+``measure`` and ``record`` need Java 17 and the oracle beside the checkout
+(``../shared/tools/lucene-oracle``).
 """
 
 from __future__ import annotations
@@ -17,7 +24,10 @@ import argparse
 import json
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 from tests.differential import oracle
 from tests.differential.generate import corpus
@@ -81,6 +91,61 @@ def record(cases_file: Path) -> int:
     return 0
 
 
+def _call(url: str, method: str, path: str, body: Any = None, ndjson: bool = False) -> Any:
+    data = None if body is None else (body if ndjson else json.dumps(body)).encode("utf-8")
+    kind = "application/x-ndjson" if ndjson else "application/json"
+    request = urllib.request.Request(url + path, data=data, method=method, headers={"Content-Type": kind})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return json.loads(exc.read())
+
+
+def cluster(url: str) -> int:
+    from elastic_recheck.search.bulk import index_template
+
+    mappings = index_template("logstash-%Y.%m.%d")["template"]["mappings"]
+    same = total = refused_id = 0
+    refused_docs: set[str] = set()
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, case in enumerate(load()["corpora"]):
+            index = f"er-differential-{n}"
+            _call(url, "DELETE", f"/{index}")
+            _call(url, "PUT", f"/{index}", {"settings": {"number_of_shards": 1, "number_of_replicas": 0}, "mappings": mappings})
+            lines = []
+            for doc in case["docs"]:
+                lines += [json.dumps({"index": {"_index": index, "_id": str(doc["id"])}}), json.dumps(doc)]
+            items = _call(url, "POST", "/_bulk?refresh=true", "\n".join(lines) + "\n", ndjson=True)["items"]
+            refused = {i["index"]["_id"] for i in items if "error" in i["index"]}
+            refused_docs |= {f"{case['name']}/{d}" for d in refused}
+            work = Path(tmp) / str(n)
+            work.mkdir()
+            paths = Corpus(case["docs"], work, True)
+            for c in case["cases"]:
+                query = {"query_string": {"query": c["query"], "default_field": "message", "default_operator": "OR"}}
+                got = _call(url, "POST", f"/{index}/_search", {"size": 10_000, "_source": False, "query": query})
+                node: Any = "error" if "error" in got else sorted(h["_id"] for h in got["hits"]["hits"])
+                ours = paths.store_outcome(c["query"])
+                if isinstance(ours, list):
+                    ours = [i for i in ours if i not in refused]
+                total += 1
+                if node == ours:
+                    same += 1
+                elif node == "error" and "[_id]" in json.dumps(got):
+                    refused_id += 1
+                else:
+                    print(json.dumps({"corpus": case["name"], "query": c["query"], "node": node, "store": ours,
+                                      "reason": got.get("error", {}).get("reason") if node == "error" else None},
+                                     ensure_ascii=False))
+            paths.close()
+            _call(url, "DELETE", f"/{index}")
+    print(f"{url}: {same}/{total} queries agree on the documents the node accepted; "
+          f"{refused_id} refused by the node as queries on _id; {len(refused_docs)} documents refused",
+          file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.differential")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--queries", type=int, default=400)
     r = sub.add_parser("record")
     r.add_argument("cases", type=Path)
+    c = sub.add_parser("cluster")
+    c.add_argument("url")
     args = parser.parse_args(argv)
+    if args.command == "cluster":
+        return cluster(args.url.rstrip("/"))
     reason = oracle.available()
     if reason:
         print(f"cannot run: {reason}", file=sys.stderr)
