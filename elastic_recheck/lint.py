@@ -60,6 +60,8 @@ from elastic_recheck.fingerprints import (
     offset_of,
     parse_fingerprint,
 )
+from elastic_recheck.lint_patterns import CODES as PATTERN_CODES
+from elastic_recheck.lint_patterns import pattern_findings
 from elastic_recheck.schema import DEFAULT_MAPPING, Mapping
 
 LOG = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ CODES: dict[str, str] = {
     "not-only": "only negative clauses",
     "duplicate": "the same query (after normalization) as another fingerprint",
     "broad-query": "the query needs only very common words to match",
+    **PATTERN_CODES,
     "internal": "the linter itself failed on this file (a bug: please report it)",
 }
 
@@ -1012,6 +1015,7 @@ def lint_ast(
                     "of the files or builds it selects",
                 )
             )
+    out.extend(QueryFinding(at, WARNING, code, message) for at, code, message in pattern_findings(query, ast, mapping))
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -23,7 +24,9 @@ from elastic_recheck.lint import (
     LintReport,
     lint_files,
 )
+from elastic_recheck.lint_patterns import MEASURED
 from elastic_recheck.schema import DEFAULT_MAPPING, Mapping, mapping_from_properties, properties_of
+from elastic_recheck.search import QuerySpec
 
 LOG = logging.getLogger(__name__)
 
@@ -50,6 +53,30 @@ def _read(paths: list[Path]) -> tuple[list[tuple[str, str]], list[FileResult]]:
         except FingerprintError as exc:
             unreadable.append(FileResult(name, [Finding(name, 1, 1, ERROR, "yaml", exc.message)]))
     return texts, unreadable
+
+
+def _measure(app: AppContext, report: LintReport) -> None:
+    """Append to each broad/slow finding the share of lines its query hits on the configured backend.
+
+    Only when there is one to ask (a cluster, or an existing embedded store)
+    and only for the files with such findings; a backend failure is one
+    warning line and the findings stay as they are.
+    """
+    targets = [fr for fr in report.files if fr.fingerprint is not None and any(f.code in MEASURED for f in fr.findings)]
+    if not targets or (not app.cluster and not app.store_path.exists()):
+        return
+    try:
+        backend = app.backend()
+        total = backend.search(QuerySpec(), size=0).total
+        for fr in targets:
+            assert fr.fingerprint is not None
+            hits = backend.search(QuerySpec(queries=(fr.fingerprint.query,)), size=0).total
+            share = f"{100.0 * hits / total:.1f}%" if total else "no lines indexed"
+            where = "the cluster" if app.cluster else "the store"
+            note = f" (measured on {where}: {hits} of {total} lines, {share})"
+            fr.findings = [dataclasses.replace(f, message=f.message + note) if f.code in MEASURED else f for f in fr.findings]
+    except (ElasticRecheckError, click.ClickException) as exc:
+        click.echo(f"warning: broad-query findings not measured: {exc}", err=True)
 
 
 def configured_mapping(config: Config | None) -> Mapping:
@@ -103,6 +130,9 @@ def _log_internal(name: str, exc: Exception) -> None:
 @click.option("--lucene-mode", type=click.Choice(["es", "lucene"]),
               help="Elasticsearch query_string semantics (default: [data_source] lucene_mode) or plain Lucene.")
 @click.option("--list-codes", is_flag=True, help="Describe every finding code and exit.")
+@click.option("--measure/--no-measure", default=True, show_default=True,
+              help="Back broad/slow-query warnings with the share of lines the query hits on the configured "
+                   "store or cluster (when there is one).")
 @click.pass_obj
 def check_queries(
     app: AppContext | None,
@@ -112,6 +142,7 @@ def check_queries(
     ignored: tuple[str, ...],
     lucene_mode: str | None,
     list_codes: bool,
+    measure: bool,
 ) -> None:
     """Validate and lint fingerprint files (default: the queries directory).
 
@@ -152,6 +183,8 @@ def check_queries(
         report = lint_files(
             texts, mapping=mapping, es_mode=mode == "es", on_internal_error=_log_internal, bug_file_names=True
         )
+    if measure and app is not None:
+        _measure(app, report)
     report = LintReport(report.files + unreadable)
     findings = [f for f in report.findings if f.code not in ignored]
     out = sys.stdout
