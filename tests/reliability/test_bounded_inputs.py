@@ -235,3 +235,33 @@ def test_a_document_dated_9999_does_not_hide_the_indexing_lag(tmp_path: Path) ->
     finally:
         store.close()
     assert probe.newest_event == datetime(2026, 12, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("query", "hits"),
+    [
+        ("message:/([a-f0-9]+)+z/", ["z"]),
+        ("message:/.*.*.*.*.*.*.*.*.*.*.*.*x/", ["x"]),
+        ("message:*a*a*a*a*a*b", ["b"]),
+    ],
+)
+def test_the_store_answers_catastrophic_patterns_over_long_terms(tmp_path: Path, query: str, hits: list[str]) -> None:
+    """The store's leaf predicates (search, classify, render) used Python's backtracking ``re``: > 100 s each."""
+    from elastic_recheck.search import QuerySpec
+    from elastic_recheck.search.embedded import EmbeddedStore
+
+    long_hex = "0a1b2c3d4e5f" * 10  # 120 characters
+    store = EmbeddedStore(tmp_path / "store.db")
+    try:
+        store.add_documents([
+            {"message": f"{long_hex}!", "build_uuid": "n", "filename": "none"},
+            {"message": "a" * 120, "build_uuid": "n", "filename": "none"},
+            {"message": "y" * 250, "build_uuid": "n", "filename": "none"},
+            {"message": "0a1b2c3d4e5fz", "build_uuid": "z", "filename": "z"},
+            {"message": "yyyyyyyyyyyyyyyyyyyyx", "build_uuid": "x", "filename": "x"},
+            {"message": "xaaaaab", "build_uuid": "b", "filename": "b"},
+        ])
+        result = store.search(QuerySpec(queries=(query,)), size=10)
+    finally:
+        store.close()
+    assert sorted(h.get("filename") for h in result.hits) == hits
