@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from elastic_recheck.errors import EventParseError
+from elastic_recheck.errors import EventParseError, short_repr
 
 LOG = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ def _number(value: Any, what: str) -> str:
         return str(value)
     if isinstance(value, str) and len(value) <= 20 and _DIGITS.match(value.strip()) and int(value) > 0:
         return str(int(value))
-    raise EventParseError(f"{what} {value!r} is not a positive integer")
+    raise EventParseError(f"{what} {short_repr(value)} is not a positive integer")
 
 
 def _optional_str(obj: Mapping[str, Any], key: str) -> str:
@@ -315,12 +315,12 @@ def _event_time(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise EventParseError(f"eventCreatedOn {value!r} is not a timestamp")
+        raise EventParseError(f"eventCreatedOn {short_repr(value)} is not a timestamp")
     try:
         seconds = float(value)
         return datetime.fromtimestamp(seconds, tz=UTC)
     except (ValueError, OverflowError, OSError):
-        raise EventParseError(f"eventCreatedOn {value!r} is not a timestamp") from None
+        raise EventParseError(f"eventCreatedOn {short_repr(value)} is not a timestamp") from None
 
 
 def _strip_gerrit_prefix(comment: str) -> str:

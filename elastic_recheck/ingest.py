@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from elastic_recheck.documents import normalize_document
+from elastic_recheck.errors import short_repr
 
 _json_loads: Callable[[bytes], Any]
 try:  # optional: several times faster than json for big ingests
@@ -402,7 +403,7 @@ def _parse_bool(value: Any) -> bool | None:
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"not a boolean: {value!r}")
+    raise ValueError(f"not a boolean: {short_repr(value)}")
 
 
 def build_info_from_zuul(record: Mapping[str, Any]) -> BuildInfo:

@@ -509,7 +509,7 @@ class ZuulClient:
         :raises ZuulError: ``status == 404`` when Zuul does not know it.
         """
         if not uuid or "/" in uuid:
-            raise ZuulError(f"invalid build uuid {uuid!r}")
+            raise ZuulError(f"invalid build uuid {short_repr(uuid)}")
         data = self.get_json(f"build/{quote(uuid, safe='')}")
         if not isinstance(data, Mapping):
             raise ZuulError(f"unexpected answer for build {uuid}: {type(data).__name__}")
