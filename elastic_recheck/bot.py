@@ -36,10 +36,11 @@ from typing import IO, Any, Protocol
 
 from elastic_recheck.classify import BuildRef, Classification, Classifier, TestResultSource
 from elastic_recheck.comments import BugEvidence, JobOutcome, format_comment
-from elastic_recheck.errors import ElasticRecheckError, EventParseError, GerritError
+from elastic_recheck.errors import ElasticRecheckError, EventParseError, GerritError, StoreError
 from elastic_recheck.events import FailedJob, FailureReport, parse_event
 from elastic_recheck.fingerprints import Fingerprint
 from elastic_recheck.pages import bug_page, page_url
+from elastic_recheck.rechecks import RecheckLog, parse_recheck
 from elastic_recheck.search import BackendError, Filters, QuerySpec, SearchBackend, SearchResult, TimeWindow
 from elastic_recheck.state import BotState
 
@@ -196,8 +197,11 @@ class Bot:
         log_fetcher: Callable[[FailureReport, FailedJob], None] | None = None,
         clock: Callable[[], float] = time.time,
         test_results: TestResultSource | None = None,
+        rechecks: RecheckLog | None = None,
     ) -> None:
         self.backend = backend
+        #: Where ``recheck`` comments seen in the stream are recorded (the impact report reads them).
+        self.rechecks = rechecks
         self.fingerprints = list(fingerprints)
         self.by_bug = {fp.bug: fp for fp in self.fingerprints}
         self.state = state
@@ -248,6 +252,7 @@ class Bot:
             LOG.warning("skipping malformed event: %s", exc)
             return None
         if report is None:
+            self._record_recheck(raw)
             return None
         self.stats["reports"] += 1
         if not self.included(raw):
@@ -266,6 +271,18 @@ class Bot:
         self._fault("after-accept")
         self._enqueue(key, self.clock())
         return key
+
+    def _record_recheck(self, raw: Mapping[str, Any]) -> None:
+        if self.rechecks is None:
+            return
+        found = parse_recheck(raw, self.settings.ci_users)
+        if found is None:
+            return
+        try:
+            self.rechecks.record([found])
+            LOG.info("%s,%s: recheck by %s recorded", found.change, found.patchset, found.author or "?")
+        except StoreError as exc:  # the impact numbers may miss one; the bot goes on
+            LOG.warning("%s,%s: recheck not recorded: %s", found.change, found.patchset, exc)
 
     def _fault(self, stage: str) -> None:
         """Die like ``kill -9`` at ``stage`` when :data:`FAULT_ENV` asks for it (tests only)."""

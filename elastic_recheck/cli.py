@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "collect": ("elastic_recheck.commands.collect", "collect", "Fetch build logs from Zuul into the store or a cluster."),
     "prune": ("elastic_recheck.commands.prune", "prune", "Drop old builds from the embedded store and reclaim the space."),
     "config": ("elastic_recheck.commands.misc", "show_config", "Print the effective configuration (secrets redacted)."),
+    "rechecks": ("elastic_recheck.commands.impact", "rechecks", "Record recheck comments; list those no fingerprint explains."),
 }
 
 
@@ -63,6 +64,11 @@ class AppContext:
     @property
     def store_path(self) -> Path:
         return self.store_override or self.config.store_path
+
+    @property
+    def bot_state_path(self) -> Path:
+        """The bot's state file unless ``--state``: the store file, or ``bot-state.db`` beside it with a cluster."""
+        return self.store_path if self.config.backend == "embedded" else self.store_path.with_name("bot-state.db")
 
     @property
     def es_mode(self) -> bool:

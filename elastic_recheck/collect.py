@@ -896,6 +896,22 @@ class CollectorState:
         with self._lock:
             return dict(self._conn.execute("SELECT status, COUNT(*) FROM collected_builds GROUP BY status").fetchall())
 
+    def durations(self) -> dict[str, float]:
+        """uuid -> seconds from Zuul's ``start_time`` to ``end_time``, of every build that has both."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT uuid, start_time, end_time FROM collected_builds WHERE start_time IS NOT NULL AND end_time IS NOT NULL"
+            ).fetchall()
+        out = {}
+        for uuid, start, end in rows:
+            try:  # written by record() with isoformat()
+                seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+            except (TypeError, ValueError):
+                continue
+            if seconds >= 0:
+                out[str(uuid)] = seconds
+        return out
+
     def _claim_is_live(self, owner: str | None, claimed_at: float | None, now: float) -> bool:
         if claimed_at is None or now - claimed_at > self.stale_after:
             return False

@@ -887,12 +887,14 @@ class GerritReviewer:
         except ValueError:
             raise GerritError(f"GET {_redact(endpoint)} answered non-JSON: {body[:200]!r}") from None
 
-    def query(self, query: str) -> list[dict[str, Any]]:
-        """``gerrit query --format=JSON <query>`` over SSH: the change records (the stats row left out).
+    def query(self, query: str, options: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """``gerrit query --format=JSON [options] <query>`` over SSH: the change records (the stats row left out).
+
+        ``options``: e.g. ``--comments``, ``--current-patch-set``, ``--commit-message``, ``--start=N``.
 
         :raises GerritError: the command failed or answered something else than JSON lines.
         """
-        status, out, err = self._run_ssh(["gerrit", "query", "--format=JSON", query])
+        status, out, err = self._run_ssh(["gerrit", "query", "--format=JSON", *options, query])
         if status != 0:
             raise GerritError(f"gerrit query failed ({status}): {err.decode('utf-8', 'replace').strip()[:200]}")
         return [r for r in _query_records(out) if r.get("type") != "stats"]

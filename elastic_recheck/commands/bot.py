@@ -255,7 +255,10 @@ def bot(
             # the collector fills it on demand; a long-running process maps no pages
             app.store(create=static_store is False, long_running=True)
         backend = app.backend()
-        state = BotState(state_path or (app.store_path if cfg.backend == "embedded" else app.store_path.with_name("bot-state.db")))
+        state = BotState(state_path or app.bot_state_path)
+        from elastic_recheck.rechecks import RecheckLog
+
+        recheck_log = RecheckLog(state.path)  # rechecks seen in the stream, for the impact report
     except ElasticRecheckError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -301,6 +304,7 @@ def bot(
         actions_out=actions_out,
         log_fetcher=log_fetcher,
         test_results=test_results,
+        rechecks=recheck_log,
     )
     stop = threading.Event()
 

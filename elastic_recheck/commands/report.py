@@ -21,6 +21,7 @@ from elastic_recheck.errors import BackendError, ElasticRecheckError
 from elastic_recheck.fingerprints import LoadResult, load_fingerprints
 from elastic_recheck.report.graph import BugData, bug_data_from_fingerprint, collect_bug_stats, graph_json
 from elastic_recheck.report.health import probe_backend
+from elastic_recheck.report.impact import load_rechecks, load_zuul_durations
 from elastic_recheck.report.site import (
     EXIT_CODES_HELP,
     ExitCode,
@@ -275,6 +276,8 @@ def _render(
             bug_data=_bug_data(app, loaded, window.days),
             progress=ProgressPrinter(),
             backend_name=_backend_name(app),
+            rechecks=load_rechecks(app.bot_state_path, window),
+            zuul_seconds=load_zuul_durations(app.store_path),
         )
     except BackendError as exc:
         _fail_backend(exc)

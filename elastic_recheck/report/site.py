@@ -51,6 +51,7 @@ from elastic_recheck.config import Config
 from elastic_recheck.errors import BackendError
 from elastic_recheck.fingerprints import LoadResult
 from elastic_recheck.pages import bug_page
+from elastic_recheck.rechecks import Recheck
 from elastic_recheck.report.charts import LARGE, SMALL, bars_in_window, chart_statuses, legend, trend_svg
 from elastic_recheck.report.graph import (
     SAMPLE_LINES,
@@ -63,6 +64,7 @@ from elastic_recheck.report.graph import (
     sort_buglist,
 )
 from elastic_recheck.report.health import Health, describe_load_errors, probe_backend, public_warnings
+from elastic_recheck.report.impact import ImpactReport, add_impact_to_graph, collect_impact
 from elastic_recheck.report.templating import copy_static, template_env
 from elastic_recheck.report.triage import BuildTriage, collect_triage, triage_rows
 from elastic_recheck.report.uncategorized import (
@@ -181,6 +183,8 @@ class SiteData:
     stale: StaleReport | None = None
     #: uuid -> what the uncategorized rows show of the build (first error, failed tests).
     triage: Mapping[str, BuildTriage] = field(default_factory=dict)
+    #: What each bug costs (rechecks, gate resets, CI hours; None: not computed).
+    impact: ImpactReport | None = None
 
     @property
     def returning(self) -> tuple[Returning, ...]:
@@ -288,12 +292,16 @@ def collect_site_data(
     generated_at: datetime | None = None,
     samples: int = SAMPLE_LINES,
     quiet_days: float = DEFAULT_QUIET_DAYS,
+    rechecks: Sequence[Recheck] | None = None,
+    zuul_seconds: Mapping[str, float] | None = None,
 ) -> SiteData:
     """Every number the site shows.
 
     ``bug_data`` (bug -> :class:`BugData`, from the tracker) also gives the
     bug statuses for the stale and returning lists (:func:`find_stale`, quiet
     meaning no hit in the ``quiet_days`` before the window's end).
+    ``rechecks`` (the recorded recheck comments, None: unknown) and
+    ``zuul_seconds`` (build durations from Zuul) feed the impact numbers.
 
     :raises BackendDown: when the backend does not answer at the start.
     :raises BackendError: when it fails (retryably) half-way.
@@ -322,6 +330,8 @@ def collect_site_data(
     graph = graph_json(
         stats, window, last_indexed=probe.newest_event, status=probe.status, bug_data=bug_data
     )
+    impact = collect_impact(backend, stats, window, gate_queue, rechecks=rechecks, zuul_seconds=zuul_seconds)
+    add_impact_to_graph(graph, impact)
     stale = find_stale(backend, load_result.fingerprints, bug_data, window.now, days=quiet_days)
     suggestions = collect_suggestions(backend, config, window, unc)
     return SiteData(
@@ -335,6 +345,7 @@ def collect_site_data(
         suggestions=suggestions,
         stale=stale,
         triage=collect_site_triage(backend, config, window, unc, suggestions),
+        impact=impact,
     )
 
 
@@ -596,8 +607,14 @@ class PageWriter:
                 }
             )
         returning = list(self.returning.values()) if kind == "index" else []
+        impact = self.data.impact
+        impact_rows = []
+        if kind == "index" and impact is not None:
+            by_bug = {v.bug: v for v in views}
+            impact_rows = [(by_bug[i.bug], i) for i in impact.ordered() if i.bug in by_bug]
         self.render("bugs.html", rel, current=kind, kind=kind, rows=rows, returning=returning,
-                    came_back=self.returning, legend=legend(statuses or chart_statuses()))
+                    came_back=self.returning, legend=legend(statuses or chart_statuses()),
+                    impact=impact, impact_rows=impact_rows, impact_sortable=True)
 
     def bug(self, v: BugView) -> None:
         w = self.data.window
@@ -634,6 +651,8 @@ class PageWriter:
             samples=s.samples,
             came_back=self.returning.get(v.bug),
             gerrit_base=gerrit_base(self.data.config),
+            impact=self.data.impact.bugs.get(v.bug) if self.data.impact is not None else None,
+            rechecks_known=self.data.impact.rechecks_known if self.data.impact is not None else False,
         )
 
     def uncategorized(self) -> None:
@@ -778,6 +797,8 @@ def render_site(
     bug_data: Mapping[str, BugData] | None = None,
     progress: Progress | None = None,
     backend_name: str = "",
+    rechecks: Sequence[Recheck] | None = None,
+    zuul_seconds: Mapping[str, float] | None = None,
 ) -> RenderResult:
     """Collect every number, render the site next to ``out``, then swap it into place.
 
@@ -789,7 +810,8 @@ def render_site(
     """
     t0 = time.perf_counter()
     data = collect_site_data(
-        backend, load_result, config, window, bug_data=bug_data, progress=progress, backend_name=backend_name
+        backend, load_result, config, window, bug_data=bug_data, progress=progress, backend_name=backend_name,
+        rechecks=rechecks, zuul_seconds=zuul_seconds,
     )
     t1 = time.perf_counter()
     tmp = staging_dir(out)
