@@ -35,9 +35,10 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Protocol
 
 from elastic_recheck.classify import BuildRef, Classification, Classifier, TestResultSource
-from elastic_recheck.comments import BugEvidence, JobOutcome, format_comment
+from elastic_recheck.comments import BugEvidence, JobOutcome, RecurringNote, format_comment
 from elastic_recheck.errors import ElasticRecheckError, EventParseError, GerritError, StoreError
 from elastic_recheck.events import FailedJob, FailureReport, parse_event
+from elastic_recheck.failure_signature import SignatureResult, SignatureService
 from elastic_recheck.fingerprints import Fingerprint
 from elastic_recheck.pages import bug_page, page_url
 from elastic_recheck.rechecks import RecheckLog, parse_recheck
@@ -111,6 +112,11 @@ class BotSettings:
     #: Comment (``no_bugs_found``) on reports where no bug matched. The
     #: original never did; off by default (docs/compatibility.md).
     comment_unmatched: bool = False
+    #: An unrecognized job whose failure signature failed builds of at least
+    #: this many other changes in the window gets a "probably not caused by
+    #: this change" note, and the report a comment even without
+    #: ``comment_unmatched`` (0: never; docs/compatibility.md).
+    recurring_changes: int = 2
     messages: Mapping[str, str] = field(default_factory=dict)
     #: Public URL of the status site (``[site] url``): linked in comments; empty: no links.
     site_url: str = ""
@@ -145,6 +151,10 @@ class ReportOutcome:
     error: str | None = None
     #: Jobs whose logs never arrived (timeout outcomes only).
     timeout_jobs: list[str] = field(default_factory=list)
+    #: Unrecognized jobs -> their failure signature and its recurrence.
+    signatures: dict[str, SignatureResult] = field(default_factory=dict)
+    #: Unrecognized jobs that got the "probably not caused by this change" note -> its evidence.
+    recurring: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def _split(self, suppressed: bool) -> dict[str, list[str]]:
         return {
@@ -198,6 +208,7 @@ class Bot:
         clock: Callable[[], float] = time.time,
         test_results: TestResultSource | None = None,
         rechecks: RecheckLog | None = None,
+        signatures: SignatureService | None = None,
     ) -> None:
         self.backend = backend
         #: Where ``recheck`` comments seen in the stream are recorded (the impact report reads them).
@@ -212,7 +223,9 @@ class Bot:
         self.actions_out = actions_out
         self.log_fetcher = log_fetcher
         self.clock = clock
-        self.classifier = Classifier(_CompleteAnswers(backend), self.fingerprints, test_results=test_results)
+        self.classifier = Classifier(
+            _CompleteAnswers(backend), self.fingerprints, test_results=test_results, signatures=signatures
+        )
         self._jobs_re = re.compile(settings.jobs_re) if settings.jobs_re else None
         self._heap: list[tuple[float, str]] = []
         self._inflight: set[str] = set()
@@ -411,7 +424,7 @@ class Bot:
             self._retry(key, "waiting for logs")
             return
         try:
-            classified = {job.name: self.classifier.classify(ref, lookup=False) for job, ref in refs}
+            classified = {job.name: self.classifier.classify(ref, lookup=False, failed=True) for job, ref in refs}
         except ElasticRecheckError as exc:
             if self.clock() >= deadline:
                 self._timeout(key, report, jobs, f"backend unavailable: {exc}")
@@ -524,6 +537,8 @@ class Bot:
         outcomes: list[JobOutcome] = []
         used: dict[str, Fingerprint] = {}
         recent: dict[str, int | None] = {}
+        signatures: dict[str, SignatureResult] = {}
+        recurring: dict[str, dict[str, Any]] = {}
         for job in jobs:
             res = classified.get(job.name)
             matches = list(res.matches) if res else []
@@ -550,7 +565,18 @@ class Bot:
                     )
                 )
             evidence[job.name] = evs
-            outcomes.append(JobOutcome(job.name, evs, job.url))
+            note = None
+            if res is not None and not matches and res.signature is not None:
+                signatures[job.name] = res.signature
+                note = self._recurring_note(res.signature)
+                if note is not None:
+                    recurring[job.name] = {
+                        **res.signature.recurring.as_json(),
+                        "signature": res.signature.signature.key,
+                        "line": note.line,
+                        "links": list(note.links),
+                    }
+            outcomes.append(JobOutcome(job.name, evs, job.url, recurring=note))
         all_explained = all(job_bugs[j.name] for j in jobs)
         # Departure from the original (docs/compatibility.md): a partly
         # classified failure is "negative" (its unrecognized jobs need a human),
@@ -562,12 +588,28 @@ class Bot:
         notify_silent = all_explained and all(not evidence[j.name] for j in jobs)
         # As the original: no Gerrit comment when no bug matched (one on every
         # failed run is noise); [recheckwatch] comment_unmatched opts in to the
-        # no_bugs_found comment (docs/compatibility.md).
-        reportable = any(evidence[j.name] for j in jobs) or self.settings.comment_unmatched
+        # no_bugs_found comment (docs/compatibility.md). A recurring-signature
+        # note ("probably not caused by this change") is itself worth a comment.
+        reportable = any(evidence[j.name] for j in jobs) or bool(recurring) or self.settings.comment_unmatched
         comment = None
         if reportable and not notify_silent:
             comment = format_comment(outcomes, self.settings.messages, self.settings.site_url or None)
-        return ReportOutcome(report, kind, job_bugs, evidence, comment, used)
+        return ReportOutcome(report, kind, job_bugs, evidence, comment, used, signatures=signatures, recurring=recurring)
+
+    def _recurring_note(self, result: SignatureResult) -> RecurringNote | None:
+        """The comment's note for a recurring unrecognized failure (None: the evidence is thin)."""
+        rec = result.recurring
+        if self.settings.recurring_changes <= 0 or not rec.claim(self.settings.recurring_changes):
+            return None
+        links = [p.log_url for p in rec.examples if p.log_url][:2]
+        return RecurringNote(
+            builds=rec.builds,
+            changes=rec.changes,
+            line=result.signature.headline,
+            links=links,
+            flaky_changes=rec.flaky_changes,
+            hours=rec.hours,
+        )
 
     def _timeout(self, key: str, report: FailureReport, jobs: Sequence[FailedJob], why: str) -> None:
         LOG.warning("%s: giving up: %s", key, why)
@@ -589,7 +631,7 @@ class Bot:
             except Exception as exc:  # IRC must never block Gerrit reporting
                 log.warning("IRC notification failed: %s", exc)
         if self.actions_out is not None:
-            line = {
+            line: dict[str, Any] = {
                 "change": report.change,
                 "patchset": report.patchset,
                 "project": report.project,
@@ -599,6 +641,8 @@ class Bot:
                 "irc": outcome.irc,
             }
             line["suppressed"] = outcome.suppressed_jobs
+            if outcome.recurring:
+                line["recurring"] = outcome.recurring
             if outcome.kind == "timeout":
                 line["timeout"] = outcome.error
             with self._out_lock:

@@ -285,6 +285,25 @@ class BugRef:
 
 
 @dataclass(frozen=True)
+class SignatureRef:
+    """The failure signature of an unrecognized job, for the negative notice."""
+
+    #: Short id of the signature (its key).
+    key: str
+    #: The error line that stands for it.
+    line: str
+    #: Builds that failed with it in the window, this one included.
+    seen: int
+    hours: float = 24.0
+
+
+def ordinal(n: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``4th``, ``11th``, ``21st``..."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+@dataclass(frozen=True)
 class IrcEvent:
     """What the bot wants to tell IRC about one failed change.
 
@@ -301,6 +320,8 @@ class IrcEvent:
     change_url: str
     pipeline: str
     jobs: Mapping[str, Sequence[BugRef]] = field(default_factory=dict)
+    #: Unrecognized jobs -> their failure signature (negative events).
+    signatures: Mapping[str, SignatureRef] = field(default_factory=dict)
 
     def affected_projects(self) -> set[str]:
         return {p for refs in self.jobs.values() for ref in refs for p in ref.projects}
@@ -324,10 +345,22 @@ def format_negative(event: IrcEvent) -> str:
     Lists the jobs that matched no bug (all failed jobs if every job matched).
     """
     jobs = [job for job, refs in event.jobs.items() if not refs] or list(event.jobs)
-    return clean_text(
+    text = (
         f"{event.project} change: {event.change_url} failed {', '.join(jobs)} "
         f"in the {event.pipeline} queue with an unrecognized error"
     )
+    # Each signed job: its signature, its error line and the cluster's size.
+    notes = []
+    for job in jobs:
+        sig = event.signatures.get(job)
+        if sig is None or not sig.key:
+            continue
+        line = sig.line if len(sig.line) <= 100 else sig.line[:97] + "..."
+        who = f"{job} " if len(jobs) > 1 else ""
+        notes.append(f"{who}signature {sig.key[:8]} \"{line}\", {ordinal(sig.seen)} time in {sig.hours:g} h")
+    if notes:
+        text += " (" + "; ".join(notes) + ")"
+    return clean_text(text)
 
 
 def format_timeout(event: IrcEvent) -> str:

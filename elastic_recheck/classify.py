@@ -18,10 +18,14 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from elastic_recheck.errors import ElasticRecheckError
 from elastic_recheck.fingerprints import Fingerprint
-from elastic_recheck.search import Filters, Hit, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.search import BuildInfo, Filters, Hit, QuerySpec, SearchBackend, TimeWindow
+
+if TYPE_CHECKING:
+    from elastic_recheck.failure_signature import SignatureResult, SignatureService
 
 LOG = logging.getLogger(__name__)
 
@@ -110,6 +114,8 @@ class Classification:
     error: str | None = None
     #: Fingerprints whose query failed on the backend (bug -> reason).
     query_errors: dict[str, str] = field(default_factory=dict)
+    #: A failed build no fingerprint explains: its failure signature and how often it recurs.
+    signature: SignatureResult | None = None
 
     @property
     def bugs(self) -> list[str]:
@@ -137,6 +143,8 @@ class Classification:
         ]
         if self.query_errors:
             out["query_errors"] = self.query_errors
+        if self.signature is not None:
+            out["signature"] = self.signature.as_json()
         return out
 
 
@@ -181,19 +189,22 @@ class Classifier:
         fingerprints: Sequence[Fingerprint],
         window: TimeWindow | None = None,
         test_results: TestResultSource | None = None,
+        signatures: SignatureService | None = None,
     ) -> None:
         self.backend = backend
+        #: Signs failed builds that no fingerprint explains (None: no signatures).
+        self.signatures = signatures
         self.fingerprints = list(fingerprints)
         self.window = window or TimeWindow()
         #: Where failed test ids come from (default: the backend's subunit results).
         self.test_results: TestResultSource = test_results or backend
 
-    def _lookup(self, build: BuildRef) -> tuple[BuildRef, bool]:
-        """Fill in voting and the full uuid from the build's documents; False if unknown."""
+    def _lookup(self, build: BuildRef) -> tuple[BuildRef, BuildInfo | None]:
+        """Fill in voting and the full uuid from the build's documents; None if unknown."""
         spec = QuerySpec(filters=build.filters(voting_only=False), window=self.window)
         infos = self.backend.builds(spec, limit=1)
         if not infos:
-            return build, False
+            return build, None
         info = infos[0]
         voting = build.voting
         if voting is None:
@@ -207,21 +218,26 @@ class Classifier:
                 job_name=build.job_name or _first(info.fields.get("build_name")),
                 voting=voting,
             ),
-            True,
+            info,
         )
 
-    def classify(self, build: BuildRef, lookup: bool = True) -> Classification:
+    def classify(self, build: BuildRef, lookup: bool = True, failed: bool | None = None) -> Classification:
         """Run every fingerprint against one build in one multi-search.
 
         With ``lookup`` (the default) the build's voting flag is read from its
         documents when the caller does not know it, and an unknown build gives
         an error result instead of an empty match list.
+
+        A build that failed (``failed``, else its documents' ``build_status``)
+        and that no fingerprint explains gets a failure signature when the
+        classifier has :attr:`signatures`.
         """
         if not build.key:
             return Classification(build, error="no build uuid given")
+        info: BuildInfo | None = None
         if lookup:
-            build, known = self._lookup(build)
-            if not known:
+            build, info = self._lookup(build)
+            if info is None:
                 return Classification(build, error=f"unknown build {build.key}: no indexed documents")
         failed_tests: set[str] | None = None
         if any(fp.test_ids for fp in self.fingerprints) and build.uuid:
@@ -260,7 +276,27 @@ class Classifier:
             if res.total > 0 and res.hits:
                 matches.append(_evidence(fp, res.hits[0]))
         matches.sort(key=lambda m: bug_sort_key(m.bug))
-        return Classification(build, tuple(matches), query_errors=errors)
+        signature = None
+        if not matches and not errors and self.signatures is not None:
+            signature = self._signature(build, info, failed)
+        return Classification(build, tuple(matches), query_errors=errors, signature=signature)
+
+    def _signature(self, build: BuildRef, info: BuildInfo | None, failed: bool | None) -> SignatureResult | None:
+        """The failure signature of an unexplained build (None: it did not fail, or signing failed)."""
+        assert self.signatures is not None
+        try:
+            if info is None or info.uuid != build.uuid:
+                found = self.backend.builds(QuerySpec(filters=Filters(build_uuid=build.uuid)), limit=1) if build.uuid else []
+                if not found:
+                    return None
+                info = found[0]
+            status = _first(info.fields.get("build_status"))
+            if not (failed if failed is not None else status == "FAILURE"):
+                return None
+            return self.signatures.describe(info)
+        except ElasticRecheckError as exc:
+            LOG.warning("no failure signature for %s: %s", build.key, exc)
+            return None
 
     def classify_many(self, builds: Iterable[BuildRef]) -> Iterable[Classification]:
         for build in builds:

@@ -56,10 +56,54 @@ class BugEvidence:
 
 
 @dataclass(frozen=True)
+class RecurringNote:
+    """An unrecognized failure whose error also failed other changes' builds (failure signatures)."""
+
+    #: Builds and distinct other changes that failed the same way in the window.
+    builds: int
+    changes: int
+    #: The error line (normalized) that stands for the failure.
+    line: str
+    #: Logs of (up to two) of those builds.
+    links: Sequence[str] = ()
+    #: Of those changes, how many later passed the same job on the same patchset.
+    flaky_changes: int = 0
+    hours: float = 24.0
+
+
+@dataclass(frozen=True)
 class JobOutcome:
     name: str
     bugs: Sequence[BugEvidence] = field(default_factory=tuple)
     log_url: str | None = None
+    #: Set on an unrecognized job whose failure recurs on other changes.
+    recurring: RecurringNote | None = None
+
+
+def _hours(hours: float) -> str:
+    return f"{hours:g} hours"
+
+
+def _unknown_lines(job: JobOutcome) -> list[str]:
+    """``- job: unrecognized error``, plus the recurring-failure note when there is one."""
+    lines = [f"- {_clip(job.name, 200)}: unrecognized error"]
+    note = job.recurring
+    if note is None:
+        return lines
+    builds = "build" if note.builds == 1 else "builds"
+    changes = "change" if note.changes == 1 else "changes"
+    lines.append(
+        f"  the same error was seen in {note.builds} {builds} of {note.changes} other {changes} "
+        f"in the last {_hours(note.hours)}: {_clip(note.line)}"
+    )
+    for link in note.links[:2]:
+        url = safe_url(link)
+        if url:
+            lines.append(f"  e.g. {url}")
+    if note.flaky_changes:
+        lines.append(f"  {note.flaky_changes} of those changes passed the same job on a recheck")
+    lines.append("  this failure is probably not caused by this change")
+    return lines
 
 
 def _clip(text: str, limit: int = MAX_LINE) -> str:
@@ -112,7 +156,7 @@ def format_comment(
     if not known:
         parts.append(msg["no_bugs_found"])
         if unknown:
-            parts.append("\n".join(f"- {_clip(j.name, 200)}: unrecognized error" for j in unknown))
+            parts.append("\n".join(line for j in unknown for line in _unknown_lines(j)))
         parts.append(msg["footer"])
         return _sendable("\n\n".join(p for p in parts if p))
     bug_text = "\n".join(line for j in known for line in _bug_lines(j))
@@ -123,7 +167,7 @@ def format_comment(
         parts.append(found)
         parts.append(bug_text)
     if unknown:
-        parts.append("\n".join(f"- {_clip(j.name, 200)}: unrecognized error" for j in unknown))
+        parts.append("\n".join(line for j in unknown for line in _unknown_lines(j)))
         parts.append(msg["unrecognized"])
     parts.append(msg["recheck_instructions"])
     parts.append(msg["footer"])

@@ -81,6 +81,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_source", "ca_certs", "", "CA bundle for the cluster's TLS certificate"),
     Setting("data_source", "timeout", 30.0, "seconds before a cluster request times out"),
     Setting("data_source", "retries", 3, "retries of a failed cluster request (5xx, timeouts)"),
+    Setting("data_source", "signature_index", "",
+            "SQLite file of failure signatures (default: the embedded store's file; with a cluster backend, "
+            "signatures.db beside the store path)"),
     Setting("data_source", "db_uri", "", "optional subunit2sql database (sqlite:///path or mysql+pymysql://...): a second source of failed test ids", secret=True),
     Setting("data_source", "ls_url", "",
             "Kibana / OpenSearch Dashboards URL: each bug's logstash_url in graph.json and its page link run the "
@@ -116,6 +119,10 @@ SETTINGS: tuple[Setting, ...] = (
             "others are skipped (empty: every report; the original's default was dsvm)"),
     Setting("recheckwatch", "comment_unmatched", False,
             "also comment (the no_bugs_found message) on reports where no bug matched; the original did not"),
+    Setting("recheckwatch", "recurring_changes", 2,
+            "say 'probably not caused by this change' on an unrecognized failure whose signature failed builds of "
+            "at least this many other changes in the last recurring_hours (0: never)"),
+    Setting("recheckwatch", "recurring_hours", 24.0, "look-back window of the recurring-signature evidence"),
     Setting("recheckwatch", "results", "FAILURE", "job results that are classified (comma separated)"),
     Setting("recheckwatch", "irc_pipelines", "gate", "pipelines whose failures go to IRC"),
     Setting("recheckwatch", "readiness_timeout", 1200.0, "seconds to wait for a build's logs to be indexed"),

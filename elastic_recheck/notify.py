@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from elastic_recheck.channels import BugRef, ChannelConfig, IrcEvent, route
+from elastic_recheck.channels import BugRef, ChannelConfig, IrcEvent, SignatureRef, route
 
 if TYPE_CHECKING:
     from elastic_recheck.bot import ReportOutcome
@@ -66,12 +66,23 @@ class IrcReporter:
                     refs.append(BugRef(bug=bug, url=fp.url, title=title, projects=self._projects(bug, fp.projects)))
                 if refs or not bugs:
                     jobs[job] = refs
+        signatures = {
+            job: SignatureRef(
+                key=res.signature.key,
+                line=res.signature.headline,
+                seen=res.recurring.seen,
+                hours=res.recurring.hours,
+            )
+            for job, res in outcome.signatures.items()
+            if not res.signature.empty
+        }
         return IrcEvent(
             kind=outcome.kind,  # type: ignore[arg-type]
             project=report.project,
             change_url=report.url,
             pipeline=report.pipeline or "",
             jobs=jobs,
+            signatures=signatures,
         )
 
     def route(self, outcome: ReportOutcome) -> list[dict[str, str]]:

@@ -62,7 +62,7 @@ from elastic_recheck.fingerprints import Fingerprint
 from elastic_recheck.report.graph import collect_bug_stats, fingerprint_spec
 from elastic_recheck.report.uncategorized import all_fails_spec, bug_hit_sets, build_uncategorized
 from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.search import BuildInfo, Filters, QuerySpec, SearchBackend
+from elastic_recheck.search import BuildInfo, Filters, QuerySpec, SearchBackend, TimeWindow
 from elastic_recheck.stats import newest_first
 
 LOG = logging.getLogger(__name__)
@@ -1027,8 +1027,8 @@ def find_uncategorized(
 def fetch_error_lines(
     backend: SearchBackend,
     builds: Sequence[BuildInfo],
-    window: ReportWindow,
-    config: Config,
+    window: ReportWindow | TimeWindow,
+    config: Config | None = None,
     max_docs: int = MAX_DOCS_PER_BUILD,
     progress: Progress | None = None,
     errors: list[str] | None = None,
@@ -1047,6 +1047,7 @@ def fetch_error_lines(
     # The job-result line ("Job complete, result: FAILURE") is dropped as a
     # generic line after fetching (is_generic), not by editing query text.
     texts: tuple[str, ...] = (ERROR_PREFILTER,)
+    time_window = window.time_window if isinstance(window, ReportWindow) else window
     out: list[ErrorLine] = []
     truncated: list[str] = []
     done = 0
@@ -1056,7 +1057,7 @@ def fetch_error_lines(
         single = len(group) == 1
         size = max_docs if single else min(MAX_RESULT_WINDOW, max_docs * len(group))
         filters = Filters(build_uuid=group[0].uuid) if single else Filters(extra={"build_uuid": tuple(b.uuid for b in group)})
-        spec = QuerySpec(queries=texts, filters=filters, window=window.time_window, label="suggest-lines")
+        spec = QuerySpec(queries=texts, filters=filters, window=time_window, label="suggest-lines")
         try:
             res = backend.search(spec, size=size)
         except BackendError as exc:

@@ -56,6 +56,7 @@ def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
         results=tuple(_list(str(cfg.get("recheckwatch", "results")))),
         jobs_re=str(cfg.get("recheckwatch", "jobs_re")),
         comment_unmatched=bool(cfg.get("recheckwatch", "comment_unmatched")),
+        recurring_changes=int(cfg.get("recheckwatch", "recurring_changes")),
         deadline_s=float(cfg.get("recheckwatch", "readiness_timeout")),
         first_poll_s=float(cfg.get("recheckwatch", "readiness_poll")),
         workers=int(cfg.get("recheckwatch", "workers")),
@@ -69,6 +70,17 @@ def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
         if value is not None:
             setattr(settings, key, value)
     return settings
+
+
+def _signatures(app: AppContext, backend: Any, test_results: Any, state_path: Path | None) -> Any:
+    """The failure-signature service: signatures live with the bot's state when ``--state`` (or a
+    dry run's scratch state) names a file, else where ``classify`` keeps them."""
+    from elastic_recheck.failure_signature import service_from_config
+
+    path = None
+    if state_path is not None and not str(app.config.get("data_source", "signature_index")):
+        path = state_path
+    return service_from_config(app.config, backend, app.store_path, app.cluster, test_results, path=path)
 
 
 def _log_config(cfg: Config) -> None:
@@ -305,6 +317,7 @@ def bot(
         log_fetcher=log_fetcher,
         test_results=test_results,
         rechecks=recheck_log,
+        signatures=_signatures(app, backend, test_results, state_path),
     )
     stop = threading.Event()
 

@@ -13,6 +13,7 @@ from elastic_recheck.classify import BuildRef, Classification, Classifier, test_
 from elastic_recheck.cli import AppContext
 from elastic_recheck.commands import make_window, queries_option
 from elastic_recheck.errors import ElasticRecheckError
+from elastic_recheck.failure_signature import service_from_config
 from elastic_recheck.fingerprints import load_fingerprints
 
 
@@ -55,7 +56,7 @@ def _print_text(res: Classification) -> None:
 @click.option("--build-uuid", "uuids", multiple=True, metavar="UUID", help="Build to classify (repeatable; short uuids accepted).")
 @click.option("--builds", "builds_file", metavar="FILE", help="File with one build uuid per line (- for stdin).")
 @queries_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON line per build: {build_uuid, bugs, matches}.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per build: {build_uuid, bugs, matches} (+ signature for an unexplained failure).")
 @click.option("--days", type=float, help="Only look at documents of the last N days (default: any age).")
 @click.pass_obj
 def classify(
@@ -87,7 +88,8 @@ def classify(
         tests = test_results_from_config(backend, str(app.config.get("data_source", "db_uri")))
     except ElasticRecheckError as exc:
         raise click.ClickException(str(exc)) from None
-    classifier = Classifier(backend, loaded.fingerprints, window=window, test_results=tests)
+    signatures = service_from_config(app.config, backend, app.store_path, app.cluster, tests)
+    classifier = Classifier(backend, loaded.fingerprints, window=window, test_results=tests, signatures=signatures)
     failures = 0
     for uuid in all_uuids:
         try:

@@ -136,6 +136,12 @@ def test_classify(pair: Pair) -> None:
     assert c.stdout == e.stdout
     lines = [json.loads(line) for line in c.stdout.splitlines()]
     assert len(lines) == 25 and any(line["bugs"] for line in lines)
+    # failure signatures (issue 17): the node's answers sign the unexplained failures exactly as the store's
+    signed = [line for line in lines if "signature" in line]
+    assert signed and {line["build_uuid"] for line in signed} == {line["build_uuid"] for line in lines if not line["bugs"]}
+    assert all(line["signature"]["lines"] for line in signed)
+    assert any(line["signature"]["recurring"]["builds"] for line in signed)
+    assert (pair.work / "signatures.db").exists()  # the cluster's local signature cache
 
 
 def test_bot_replay_dry_run(pair: Pair) -> None:
