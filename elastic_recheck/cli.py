@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "prune": ("elastic_recheck.commands.prune", "prune", "Drop old builds from the embedded store and reclaim the space."),
     "config": ("elastic_recheck.commands.misc", "show_config", "Print the effective configuration (secrets redacted)."),
     "rechecks": ("elastic_recheck.commands.impact", "rechecks", "Record recheck comments; list those no fingerprint explains."),
+    "promote": ("elastic_recheck.commands.promote", "promote", "Move approved fixes of the worst gate bugs to the front of the gate (dry run by default)."),
 }
 
 

@@ -163,6 +163,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("zuul", "timeout", 30.0, "seconds before a Zuul API or log server request times out"),
     Setting("zuul", "download_deadline", 600.0,
             "seconds one log file's download may take in all, however slowly the server sends it (timeout only counts silence)"),
+    Setting("zuul", "promote", False, "let 'promote --apply' ask Zuul to move approved fixes of the worst bugs to the front of the gate"),
+    Setting("zuul", "auth_token", "", "Zuul API token (JWT) allowed to promote in the tenant (for 'promote --apply')", secret=True),
+    Setting("zuul", "promote_threshold", 10.0,
+            "a bug's approved fixes are promoted when its share of the failed gate builds of the last 24 h is at least this many percent"),
+    Setting("zuul", "promote_channel", "#openstack-qa", "IRC channel told when 'promote --apply' promoted fixes (empty: none)"),
     # [site]
     Setting("site", "url", "", "public URL of the rendered site (the status page), linked in the bot's comments: "
             "the footer and each bug's trend page; empty: no links (the bot warns at start)"),
@@ -181,6 +186,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("site", "open_reviews", "auto",
             "where the bug pages' open reviews come from: rest or ssh (Gerrit), off, or auto (rest when [gerrit] host "
             "or url is configured, as the original always asked Gerrit)"),
+    Setting("site", "fixes", "off",
+            "where the bug pages' fixes (changes whose commit message names the bug) come from: rest, ssh, off, or auto "
+            "(rest when [gerrit] host or url is configured); 'promote' reads auto for off"),
     Setting("site", "open_reviews_exclude", "openstack-infra/elastic-recheck",
             "project whose changes are not counted as a bug's open reviews (the fingerprints' own repository)"),
     Setting("site", "suggestions", True, "show possible fingerprints (drafted by 'suggest' from error lines shared by uncategorized builds) on the uncategorized page"),
@@ -355,8 +363,9 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"[data_source] backend = {backend} needs es_url")
     if cfg.get("gerrit", "comment_via") not in ("ssh", "rest"):
         raise ConfigError("[gerrit] comment_via must be ssh or rest")
-    if str(cfg.get("site", "open_reviews")).strip().lower() not in ("auto", "rest", "ssh", "off"):
-        raise ConfigError("[site] open_reviews must be auto, rest, ssh or off")
+    for key in ("open_reviews", "fixes"):
+        if str(cfg.get("site", key)).strip().lower() not in ("auto", "rest", "ssh", "off"):
+            raise ConfigError(f"[site] {key} must be auto, rest, ssh or off")
     if cfg.get("data_source", "lucene_mode") not in ("es", "lucene"):
         raise ConfigError("[data_source] lucene_mode must be es or lucene")
     from elastic_recheck.dashboard import template_of

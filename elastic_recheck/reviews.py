@@ -17,7 +17,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import requests
 from elastic_recheck.bugs import bug_cache_dir
 from elastic_recheck.config import Config
 from elastic_recheck.errors import ElasticRecheckError, GerritError
+from elastic_recheck.fixes import REST_OPTIONS, SSH_OPTIONS, Fix, fixes_from_records, fixes_query
 from elastic_recheck.gerrit import GerritReviewer, strip_xssi
 
 LOG = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ LOG = logging.getLogger(__name__)
 #: Bug ids that go into a Gerrit query as they are (Launchpad numbers, tracker keys).
 _PLAIN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 CACHE_FILE = "open-reviews.json"
+FIXES_CACHE_FILE = "fixes.json"
 #: The one status the original retried (once): Gerrit's proxy answering 502.
 RETRY_STATUS = 502
 
@@ -56,11 +58,18 @@ class RestSource:
         self.timeout = timeout
         self.session = session or requests.Session()
 
+    kind = "rest"
+
     def __call__(self, query: str) -> list[int]:
+        return sorted({int(c["_number"]) for c in self.records(query) if str(c.get("_number", "")).isdigit()})
+
+    def records(self, query: str, options: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """The ChangeInfo records of ``GET /changes/?q=<query>&o=<option>...``."""
         endpoint = self.url + ("/a/changes/" if self.auth else "/changes/")
+        params: list[tuple[str, str]] = [("q", query), *(("o", o) for o in options)]
         for attempt in (1, 2):
             try:
-                resp = self.session.get(endpoint, params={"q": query}, auth=self.auth, timeout=self.timeout,
+                resp = self.session.get(endpoint, params=params, auth=self.auth, timeout=self.timeout,
                                         headers={"Accept": "application/json"})
             except requests.RequestException as exc:
                 raise GerritError(f"GET {endpoint}: {type(exc).__name__}: {exc}") from None
@@ -77,29 +86,34 @@ class RestSource:
             raise GerritError(f"GET {endpoint} answered non-JSON: {body[:200]!r}") from None
         if not isinstance(changes, list):
             raise GerritError(f"GET {endpoint}: expected a list of changes, got {type(changes).__name__}")
-        return sorted({int(c["_number"]) for c in changes if isinstance(c, dict) and str(c.get("_number", "")).isdigit()})
+        return [c for c in changes if isinstance(c, dict)]
 
 
 class SshSource:
     """``gerrit query --format=JSON <query>`` over SSH."""
 
+    kind = "ssh"
+
     def __init__(self, reviewer: GerritReviewer) -> None:
         self.reviewer = reviewer
 
     def __call__(self, query: str) -> list[int]:
-        records = self.reviewer.query(query)
-        return sorted({int(r["number"]) for r in records if str(r.get("number", "")).isdigit()})
+        return sorted({int(r["number"]) for r in self.records(query) if str(r.get("number", "")).isdigit()})
+
+    def records(self, query: str, options: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """The change records of ``gerrit query --format=JSON <options> <query>``."""
+        return self.reviewer.query(query, options)
 
 
-class OpenReviews:
-    """bug -> open review numbers, through a JSON file cache."""
+class BugQueryCache:
+    """bug -> one Gerrit answer about it (JSON-able), through a JSON file cache of ``ttl`` seconds."""
 
-    def __init__(self, source: Source, cache_path: Path | None, ttl: float, exclude_project: str = "",
-                 clock: Callable[[], float] = time.time) -> None:
-        self.source = source
+    #: The key of the answer in a cache entry.
+    field = "reviews"
+
+    def __init__(self, cache_path: Path | None, ttl: float, clock: Callable[[], float] = time.time) -> None:
         self.cache_path = cache_path
         self.ttl = ttl
-        self.exclude_project = exclude_project
         self.clock = clock
 
     def _load(self) -> dict[str, Any]:
@@ -123,14 +137,18 @@ class OpenReviews:
         except OSError as exc:
             LOG.warning("%s: cannot write the open-review cache: %s", self.cache_path, exc)
 
-    def get_many(self, bugs: Iterable[str]) -> dict[str, list[int]]:
+    def cached_many(self, bugs: Iterable[str], fetch: Callable[[str], Any], what: str) -> dict[str, Any]:
+        """``fetch(bug)`` for every bug not cached within ``ttl`` (bugs that are not plain ids: empty).
+
+        A failing fetch leaves the bug's last cached answer (else an empty list), with a warning.
+        """
         cache = self._load()
         now = self.clock()
-        out: dict[str, list[int]] = {}
+        out: dict[str, Any] = {}
         changed = False
         for bug in bugs:
             hit = cache.get(bug)
-            cached = [int(n) for n in hit.get("reviews", [])] if isinstance(hit, dict) else None
+            cached = hit.get(self.field) if isinstance(hit, dict) else None
             if isinstance(hit, dict) and now - float(hit.get("fetched_at", 0)) < self.ttl:
                 out[bug] = cached or []
                 continue
@@ -138,21 +156,66 @@ class OpenReviews:
                 out[bug] = []
                 continue
             try:
-                out[bug] = self.source(reviews_query(bug, self.exclude_project))
+                out[bug] = fetch(bug)
             except ElasticRecheckError as exc:
-                LOG.warning("open reviews of bug %s: %s", bug, exc)
+                LOG.warning("%s of bug %s: %s", what, bug, exc)
                 out[bug] = cached or []
                 continue
-            cache[bug] = {"reviews": out[bug], "fetched_at": now}
+            cache[bug] = {self.field: out[bug], "fetched_at": now}
             changed = True
         if changed:
             self._save(cache)
         return out
 
 
-def open_reviews_from_config(config: Config) -> OpenReviews | None:
-    """``[site] open_reviews``: rest, ssh, off, or auto (rest when ``[gerrit] host`` or ``url`` is configured)."""
-    mode = str(config.get("site", "open_reviews")).strip().lower()
+class OpenReviews(BugQueryCache):
+    """bug -> open review numbers, through a JSON file cache."""
+
+    def __init__(self, source: Source, cache_path: Path | None, ttl: float, exclude_project: str = "",
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(cache_path, ttl, clock)
+        self.source = source
+        self.exclude_project = exclude_project
+
+    def get_many(self, bugs: Iterable[str]) -> dict[str, list[int]]:
+        found = self.cached_many(bugs, lambda bug: self.source(reviews_query(bug, self.exclude_project)), "open reviews")
+        return {bug: [int(n) for n in numbers] for bug, numbers in found.items()}
+
+
+class BugFixes(BugQueryCache):
+    """bug -> its fixes (:mod:`elastic_recheck.fixes`), through a JSON file cache."""
+
+    field = "fixes"
+
+    def __init__(self, source: RestSource | SshSource, cache_path: Path | None, ttl: float,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(cache_path, ttl, clock)
+        self.source = source
+
+    def _fetch(self, bug: str) -> list[dict[str, Any]]:
+        options = REST_OPTIONS if self.source.kind == "rest" else SSH_OPTIONS
+        records = self.source.records(fixes_query(bug), options)
+        return [f.as_json() for f in fixes_from_records(records, bug, self.source.kind)]
+
+    def get_many(self, bugs: Iterable[str]) -> dict[str, list[Fix]]:
+        found = self.cached_many(bugs, self._fetch, "fixes")
+        return {bug: [Fix.from_json(f) for f in fixes if isinstance(f, dict)] for bug, fixes in found.items()}
+
+
+def fixes_from_config(config: Config) -> BugFixes | None:
+    """``[site] fixes``: where the bug pages' fixes come from (None: off)."""
+    source = gerrit_source_from_config(config, "fixes")
+    if source is None:
+        return None
+    return BugFixes(source, bug_cache_dir(config) / FIXES_CACHE_FILE, float(config.get("bugs", "cache_ttl")))
+
+
+def gerrit_source_from_config(config: Config, setting: str, when_off: str = "off") -> RestSource | SshSource | None:
+    """The Gerrit query source ``[site] <setting>`` names: rest, ssh, off (read as ``when_off``), or auto (rest
+    when ``[gerrit] host`` or ``url`` is configured)."""
+    mode = str(config.get("site", setting)).strip().lower()
+    if mode == "off":
+        mode = when_off
     # Departure from the original (docs/compatibility.md): Gerrit is asked only
     # when one is configured, never review.openstack.org by default.
     if mode == "auto":
@@ -162,13 +225,19 @@ def open_reviews_from_config(config: Config) -> OpenReviews | None:
         return None
     host = str(config.get("gerrit", "host"))
     if mode == "ssh":
-        source: Source = SshSource(GerritReviewer(
+        return SshSource(GerritReviewer(
             "ssh", host=host, port=int(config.get("gerrit", "port")), user=str(config.get("gerrit", "user")),
             keyfile=str(config.get("gerrit", "key")) or None,
         ))
-    else:
-        source = RestSource(str(config.get("gerrit", "url")) or f"https://{host}",
-                            str(config.get("gerrit", "http_user")) or str(config.get("gerrit", "user")),
-                            str(config.get("gerrit", "http_password")))
+    return RestSource(str(config.get("gerrit", "url")) or f"https://{host}",
+                      str(config.get("gerrit", "http_user")) or str(config.get("gerrit", "user")),
+                      str(config.get("gerrit", "http_password")))
+
+
+def open_reviews_from_config(config: Config) -> OpenReviews | None:
+    """``[site] open_reviews``: rest, ssh, off, or auto (rest when ``[gerrit] host`` or ``url`` is configured)."""
+    source = gerrit_source_from_config(config, "open_reviews")
+    if source is None:
+        return None
     cache = bug_cache_dir(config) / CACHE_FILE
     return OpenReviews(source, cache, float(config.get("bugs", "cache_ttl")), str(config.get("site", "open_reviews_exclude")))

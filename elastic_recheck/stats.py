@@ -150,6 +150,15 @@ def exact_percent(part: int, whole: int) -> float | None:
     return 100.0 * part / whole
 
 
+@dataclass(frozen=True)
+class Share:
+    """A bug's part of a set of failed builds (:func:`failure_share`)."""
+
+    hits: int
+    total: int
+    percent: float | None
+
+
 def failure_share(hit_uuids: Collection[str], failed_uuids: Collection[str]) -> tuple[int, int, float | None]:
     """How many of ``failed_uuids`` a bug hits: ``(hits, total, percent)``."""
     failed = failed_uuids if isinstance(failed_uuids, (set, frozenset)) else set(failed_uuids)

@@ -112,6 +112,7 @@ def _bug_data(app: AppContext, result: LoadResult, days: float) -> dict[str, Bug
             reviews = source.get_many(fp.bug for fp in result.fingerprints)
     except ElasticRecheckError as exc:
         LOG.warning("open reviews unavailable: %s", exc)
+    fixes = _fixes(app, [fp.bug for fp in result.fingerprints])
     ls_url = str(app.config.get("data_source", "ls_url"))
     url_format = str(app.config.get("data_source", "ls_url_format"))
     for fp in result.fingerprints:
@@ -119,9 +120,34 @@ def _bug_data(app: AppContext, result: LoadResult, days: float) -> dict[str, Bug
         data[fp.bug] = replace(
             base,
             reviews=tuple(reviews.get(fp.bug, base.reviews)),
+            fixes=tuple(fixes.get(fp.bug, ())),
             logstash_url=dashboard_url(ls_url, url_format, fp.query, days),
         )
     return data
+
+
+def _fixes(app: AppContext, bugs: list[str]) -> dict[str, list[Any]]:
+    """bug -> its fixes from Gerrit (``[site] fixes``), marked "in the gate" from Zuul's status when ``[zuul] url`` is set."""
+    from elastic_recheck.fixes import with_gate
+    from elastic_recheck.reviews import fixes_from_config
+
+    try:
+        source = fixes_from_config(app.config)
+        found = source.get_many(bugs) if source is not None else {}
+    except ElasticRecheckError as exc:
+        LOG.warning("fixes unavailable: %s", exc)
+        return {}
+    if not any(found.values()) or not str(app.config.get("zuul", "url")):
+        return dict(found)
+    from elastic_recheck.gate_queue import gate_status_from_config
+
+    try:
+        status = gate_status_from_config(app.config)
+    except ElasticRecheckError as exc:
+        LOG.warning("Zuul status unavailable (fixes in the gate not marked): %s", exc)
+        return dict(found)
+    in_gate = status.change_ids(str(app.config.get("site", "gate_queue")))
+    return {bug: with_gate(fixes, in_gate) for bug, fixes in found.items()}
 
 
 class ProgressPrinter:

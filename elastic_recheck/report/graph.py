@@ -75,6 +75,8 @@ class BugData:
     status: str | None = None
     projects: tuple[str, ...] = ()
     logstash_url: str | None = None
+    #: Changes whose commit message names the bug (:class:`elastic_recheck.fixes.Fix`; not in ``bug_data``).
+    fixes: tuple[Any, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "affects": self.affects, "reviews": list(self.reviews)}

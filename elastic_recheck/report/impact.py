@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from elastic_recheck.errors import StoreError
+from elastic_recheck.fixes import fixes_json
 from elastic_recheck.impact import (
     BugImpact,
     RecheckCause,
@@ -142,6 +143,15 @@ def collect_impact(
     }
     return ImpactReport(bugs=bugs, causes=causes, rechecks_known=rechecks is not None,
                         zuul_durations=sum(1 for u in whole if u in seconds))
+
+
+def add_fixes_to_graph(graph: dict[str, Any], views: Sequence[Any], window: ReportWindow) -> None:
+    """graph.json's new ``fixes`` key of each buglist entry (when Gerrit was asked: ``[site] fixes``)."""
+    rows = {v.bug: v.fix_rows(window.start, window.now) for v in views}
+    for entry in graph.get("buglist", ()):
+        found = rows.get(str(entry.get("number")))
+        if found:
+            entry["fixes"] = fixes_json(found)
 
 
 def add_impact_to_graph(graph: dict[str, Any], report: ImpactReport) -> None:

@@ -50,6 +50,7 @@ from jinja2 import Environment
 from elastic_recheck.config import Config
 from elastic_recheck.errors import BackendError
 from elastic_recheck.fingerprints import LoadResult
+from elastic_recheck.fixes import Fix, Verdict, fix_rows
 from elastic_recheck.pages import bug_page
 from elastic_recheck.rechecks import Recheck
 from elastic_recheck.report.charts import LARGE, SMALL, bars_in_window, chart_statuses, legend, trend_svg
@@ -64,7 +65,7 @@ from elastic_recheck.report.graph import (
     sort_buglist,
 )
 from elastic_recheck.report.health import Health, describe_load_errors, probe_backend, public_warnings
-from elastic_recheck.report.impact import ImpactReport, add_impact_to_graph, collect_impact
+from elastic_recheck.report.impact import ImpactReport, add_fixes_to_graph, add_impact_to_graph, collect_impact
 from elastic_recheck.report.templating import copy_static, template_env
 from elastic_recheck.report.triage import BuildTriage, collect_triage, triage_rows
 from elastic_recheck.report.uncategorized import (
@@ -90,6 +91,7 @@ from elastic_recheck.stale import (
     find_stale,
 )
 from elastic_recheck.stats import (
+    Share,
     breakdown,
     bug_sort_key,
     builds_since,
@@ -135,13 +137,6 @@ class BackendDown(BackendError):
     """The backend did not answer; nothing was written."""
 
 
-@dataclass(frozen=True)
-class Share:
-    hits: int
-    total: int
-    percent: float | None
-
-
 @dataclass
 class BugView:
     """One bug with everything its rows and page show."""
@@ -165,6 +160,10 @@ class BugView:
     @property
     def title(self) -> str:
         return self.data.name or self.fingerprint.bug_title or ""
+
+    def fix_rows(self, start: datetime, now: datetime) -> list[tuple[Fix, Verdict | None]]:
+        """The bug's fixes, merged ones with their before/after verdict."""
+        return fix_rows(self.data.fixes, self.stats.failed_builds(), start, now)
 
 
 @dataclass
@@ -332,6 +331,7 @@ def collect_site_data(
     )
     impact = collect_impact(backend, stats, window, gate_queue, rechecks=rechecks, zuul_seconds=zuul_seconds)
     add_impact_to_graph(graph, impact)
+    add_fixes_to_graph(graph, views, window)
     stale = find_stale(backend, load_result.fingerprints, bug_data, window.now, days=quiet_days)
     suggestions = collect_suggestions(backend, config, window, unc)
     return SiteData(
@@ -652,6 +652,7 @@ class PageWriter:
             came_back=self.returning.get(v.bug),
             gerrit_base=gerrit_base(self.data.config),
             impact=self.data.impact.bugs.get(v.bug) if self.data.impact is not None else None,
+            fixes=v.fix_rows(w.start, w.now),
             rechecks_known=self.data.impact.rechecks_known if self.data.impact is not None else False,
         )
 
