@@ -154,6 +154,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("bugs", "bugs_file", "", "optional YAML file of bug titles/projects for the offline tracker"),
     Setting("bugs", "launchpad_url", "https://api.launchpad.net/devel/", "Launchpad API root"),
     Setting("bugs", "timeout", 10.0, "seconds before a tracker request times out"),
+    Setting("bugs", "update", False,
+            "after 'render', comment on a Launchpad bug whose fingerprint hit at least update_threshold failed builds "
+            "in the window (at most once a week per bug; needs launchpad_credentials)"),
+    Setting("bugs", "update_threshold", 20.0, "failed builds in the window that make [bugs] update comment on a bug"),
+    Setting("bugs", "launchpad_credentials", "",
+            "launchpadlib credentials file (an OAuth access token of the bot's Launchpad account) for [bugs] update",
+            secret=True),
     # [zuul]
     Setting("zuul", "url", "", "Zuul web URL, e.g. https://zuul.opendev.org"),
     Setting("zuul", "tenant", "openstack", "Zuul tenant"),

@@ -315,7 +315,27 @@ def _render(
         LOG.exception("rendering failed (previous site kept)")
         return ExitCode.FAILED
     note(f"rendered {result.files} files into {output} in {time.monotonic() - started:.1f}s")
+    if app.config.get("bugs", "update") and result.impact is not None:
+        _update_bugs(app, loaded, result.impact, window)
     return result.exit_code
+
+
+def _update_bugs(app: AppContext, loaded: LoadResult, impact: Any, window: ReportWindow) -> None:
+    """``[bugs] update``: comment on the bugs over the threshold (failures are warnings: the site is written)."""
+    from elastic_recheck.bug_updates import LEDGER_NAME, LaunchpadCommenter, Ledger, update_bugs
+    from elastic_recheck.bugs import bug_cache_dir
+
+    cfg = app.config
+    creds = str(cfg.get("bugs", "launchpad_credentials"))
+    if not creds:
+        click.echo("warning: [bugs] update needs [bugs] launchpad_credentials (an OAuth token); no bug commented", err=True)
+        return
+    commenter = LaunchpadCommenter(str(cfg.get("bugs", "launchpad_url")), creds, float(cfg.get("bugs", "timeout")))
+    done = update_bugs(impact.bugs, loaded.fingerprints, commenter, Ledger.load(bug_cache_dir(cfg) / LEDGER_NAME),
+                       threshold=float(cfg.get("bugs", "update_threshold")), days=window.days,
+                       site_url=str(cfg.get("site", "url")), now=window.now)
+    if done:
+        note(f"commented on Launchpad bug(s) {', '.join(done)}")
 
 
 @click.command(epilog=EXIT_CODES_HELP)

@@ -200,6 +200,8 @@ class RenderResult:
     health: Health
     files: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    #: The impact numbers the site shows (for ``[bugs] update``).
+    impact: ImpactReport | None = None
 
     @property
     def exit_code(self) -> ExitCode:
@@ -824,4 +826,5 @@ def render_site(
         raise
     t2 = time.perf_counter()
     LOG.info("rendered %d files into %s (%.2fs collecting, %.2fs writing)", files, out, t1 - t0, t2 - t1)
-    return RenderResult(out=out, health=data.health, files=files, seconds={"collect": t1 - t0, "write": t2 - t1})
+    return RenderResult(out=out, health=data.health, files=files, seconds={"collect": t1 - t0, "write": t2 - t1},
+                        impact=data.impact)
