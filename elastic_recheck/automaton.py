@@ -25,6 +25,7 @@ this budget was reached.
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -749,34 +750,49 @@ class _TooLarge(Exception):
 
 
 class Dfa:
-    """A deterministic automaton ready to run: per state sorted range starts, ends, targets."""
+    """A deterministic automaton ready to run, in flat arrays (about 12 bytes per transition).
 
-    __slots__ = ("accept", "dests", "ends", "starts")
+    State ``s`` owns transitions ``offsets[s]:offsets[s + 1]`` of ``starts``/
+    ``ends``/``dests`` (ranges sorted by start); a step is one binary search.
+    """
+
+    __slots__ = ("accept", "dests", "ends", "offsets", "starts")
 
     def __init__(self, a: Automaton) -> None:
-        self.starts: list[list[int]] = []
-        self.ends: list[list[int]] = []
-        self.dests: list[list[int]] = []
-        self.accept = list(a.accept)
+        self.starts = array("i")
+        self.ends = array("i")
+        self.dests = array("i")
+        self.offsets = array("i", [0])
+        self.accept = bytes(bytearray(a.accept))
         for s in range(a.num_states):
-            row = a.normalized(s)
-            self.starts.append([t[0] for t in row])
-            self.ends.append([t[1] for t in row])
-            self.dests.append([t[2] for t in row])
+            for lo, hi, d in a.normalized(s):
+                self.starts.append(lo)
+                self.ends.append(hi)
+                self.dests.append(d)
+            self.offsets.append(len(self.starts))
+
+    @property
+    def num_states(self) -> int:
+        return len(self.accept)
+
+    def transitions(self, state: int) -> list[Trans]:
+        """``(min, max, dest)`` of one state, sorted."""
+        lo, hi = self.offsets[state], self.offsets[state + 1]
+        return list(zip(self.starts[lo:hi], self.ends[lo:hi], self.dests[lo:hi], strict=True))
 
     def matches(self, term: str) -> bool:
         if not self.accept:
             return False
         s = 0
-        starts, ends, dests = self.starts, self.ends, self.dests
+        starts, ends, dests, offsets = self.starts, self.ends, self.dests, self.offsets
         for ch in term:
             cp = ord(ch)
-            row = starts[s]
-            i = bisect_right(row, cp) - 1
-            if i < 0 or cp > ends[s][i]:
+            lo = offsets[s]
+            i = bisect_right(starts, cp, lo, offsets[s + 1]) - 1
+            if i < lo or cp > ends[i]:
                 return False
-            s = dests[s][i]
-        return self.accept[s]
+            s = dests[i]
+        return bool(self.accept[s])
 
 
 def _compiled(a: Automaton, budget: _Budget) -> Dfa:
@@ -795,7 +811,7 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=256)
 def compile_regexp_automaton(pattern: str, node: tuple[Any, ...]) -> Dfa:
     """The runnable automaton of a parsed ``RegExp`` (``node`` from :func:`lucene_regexp.parse_regexp`)."""
     budget = _Budget()
@@ -837,7 +853,7 @@ def wildcard_automaton(pattern: str) -> Automaton:
     return concatenate(parts)
 
 
-@lru_cache(maxsize=2048)
+@lru_cache(maxsize=256)
 def compile_wildcard_automaton(pattern: str) -> Dfa:
     """The runnable automaton of a Lucene wildcard pattern; :class:`TooComplexError` where Lucene refuses it."""
     budget = _Budget()

@@ -53,7 +53,7 @@ def _positive(query: qa.Query) -> Iterator[qa.Query]:
 
 
 def _accepts_everything(dfa: Dfa) -> bool:
-    return bool(dfa.accept) and dfa.accept[0] and dfa.starts[0] == [0] and dfa.ends[0] == [MAX_CODE_POINT] and dfa.dests[0] == [0]
+    return dfa.num_states > 0 and bool(dfa.accept[0]) and dfa.transitions(0) == [(0, MAX_CODE_POINT, 0)]
 
 
 def _literal_start(dfa: Dfa) -> str:
@@ -61,8 +61,8 @@ def _literal_start(dfa: Dfa) -> str:
     out: list[str] = []
     seen = {0}
     state = 0
-    while dfa.accept and not dfa.accept[state] and len(dfa.starts[state]) == 1:
-        lo, hi, nxt = dfa.starts[state][0], dfa.ends[state][0], dfa.dests[state][0]
+    while dfa.num_states and not dfa.accept[state] and len(dfa.transitions(state)) == 1:
+        [(lo, hi, nxt)] = dfa.transitions(state)
         if lo != hi or nxt in seen:
             break
         out.append(chr(lo))
@@ -117,7 +117,7 @@ def _pattern(query: str, q: qa.Regexp | qa.Wildcard, mapping: Mapping) -> list[t
     if _accepts_everything(dfa):
         return [(at, "match-all", f"`{shown}` matches every {q.field} term: this fingerprint would match every failure")]
     start = _literal_start(dfa)
-    states = len(dfa.accept)
+    states = dfa.num_states
     if regexp and states > SLOW_STATES:
         return [(at, "slow-pattern", f"`{shown}` compiles to {states} automaton states: slow on a large cluster")]
     if regexp and not start:
@@ -136,4 +136,4 @@ def _pattern(query: str, q: qa.Regexp | qa.Wildcard, mapping: Mapping) -> list[t
 
 def _loose(dfa: Dfa) -> bool:
     """Some state after the literal start loops on any character (the pattern ends in ``.*``-like freedom)."""
-    return any(s[:1] == [0] and e[-1:] == [MAX_CODE_POINT] for s, e in zip(dfa.starts, dfa.ends, strict=True))
+    return any((row[0][0], row[-1][1]) == (0, MAX_CODE_POINT) for row in map(dfa.transitions, range(dfa.num_states)) if row)

@@ -87,3 +87,27 @@ def test_huge_repeat_counts_are_refused_without_building() -> None:
     for pattern in ("a{2147483647}", "(ab){0,2000000000}", "a{99999999999999999999}", "a" * 100_000):
         with pytest.raises(ValueError):
             check_regexp(pattern)
+
+
+def test_memory_of_a_pattern_at_the_limit_is_bounded() -> None:
+    """Building costs a few MB; what the caches keep is the compact DFA (about 0.4 MB for 8,192 states)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        dfa = check_regexp("[ab]*a[ab]{12}")
+        retained, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert dfa.num_states == 8192
+    assert retained < 2_000_000
+    assert peak < 100_000_000
+    for pattern in ("(a|b)*a(a|b){14}", "[ab]*a[ab]{13}"):
+        tracemalloc.start()
+        try:
+            with pytest.raises(RegexpTooComplexError):
+                check_regexp(pattern)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 100_000_000
