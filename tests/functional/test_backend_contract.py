@@ -473,6 +473,8 @@ def test_builds(backend: SearchBackend) -> None:
         assert info.fields["build_name"] == build.name
         assert info.fields["project"] == build.project
         assert str(info.fields["voting"]) == ("1" if build.voting else "0")
+        # the build's log directory, whichever of its documents (files) was picked
+        assert info.fields["log_url"] == f"https://logs.example.org/{build.change}/{build.uuid[:7]}/"
     assert [i.uuid for i in backend.builds(spec, limit=1)] == order[:1]
 
 
