@@ -15,6 +15,9 @@ sink drive either one unchanged.
   ``@timestamp`` a date, every other field an exact ``keyword`` (also fields
   that are not known yet: numbers and booleans too, as the embedded store
   compares them as strings).
+* ``voting`` is written as the term of ``[data_source] voting_values`` that
+  the search adapter's voting filter asks for (``1``/``0`` by default),
+  whichever way the document spells it (``true``, ``"1"``...).
 * Document ids are stable: a document's ``id`` (or ``_id``) is used, else
   :func:`~elastic_recheck.ingest.document_id` of its build, file and
   position in the file (what ``collect`` assigns), so loading the same
@@ -208,6 +211,8 @@ class BulkWriter:
         size = 0
         for n, doc in enumerate(stable_ids(self._checked(docs, stats)), 1):
             source = dict(doc)
+            if "voting" in source:
+                source["voting"] = self._voting_term(source["voting"])
             doc_id = source.pop("id", None) or source.pop("_id", None)
             source.pop("_id", None)
             ts = parse_time(source.get(TIMESTAMP))
@@ -226,6 +231,25 @@ class BulkWriter:
             self.refresh_indices(sorted(touched))
         stats.seconds = time.perf_counter() - started
         return stats
+
+    def _voting_term(self, value: Any) -> Any:
+        """A document's voting flag (``1``, ``"1"``, ``true``...) as the cluster's filter asks for it.
+
+        The adapter's voting filter is one exact term of ``[data_source]
+        voting_values``; the embedded store accepts every spelling. Written
+        in that term, a build spelled ``true`` (Zuul's API) is found as
+        voting on the cluster too. A value already indexed as that term
+        (``1`` or ``"1"``), or one that is no flag, is kept as given.
+        """
+        from elastic_recheck.classify import parse_voting
+
+        flag = parse_voting(value)
+        if flag is None:
+            return value
+        yes, no = self.backend.settings.voting_values
+        term = yes if flag else no
+        as_indexed = json.dumps(value) if isinstance(value, bool) else str(value)  # a keyword field's term
+        return value if as_indexed == term else term
 
     @staticmethod
     def _checked(docs: Iterable[Any], stats: IngestStats) -> Iterator[Mapping[str, Any]]:

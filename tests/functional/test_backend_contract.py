@@ -32,9 +32,11 @@ from typing import Any
 
 import pytest
 
+from elastic_recheck.classify import parse_voting
 from elastic_recheck.errors import BackendError
 from elastic_recheck.schema import KNOWN_FIELDS
 from elastic_recheck.search import Filters, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.search.bulk import BulkWriter
 from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
 from tests.fixtures.cluster import ClusterNode
 from tests.fixtures.es_server import (
@@ -67,6 +69,8 @@ class FakeBuild:
     start: datetime
     #: (filename, message, tags) per log line, one second apart.
     lines: tuple[tuple[str, str, tuple[str, ...]], ...]
+    #: How the documents spell ``voting`` (default ``"1"``/``"0"``, OpenDev's).
+    voting_spelling: Any = None
 
 
 def _job(msg: str) -> tuple[str, str, tuple[str, ...]]:
@@ -135,6 +139,15 @@ BUILDS: tuple[FakeBuild, ...] = (
             _job("Job timed out"),
         ),
     ),
+    FakeBuild(  # voting spelled as Zuul's API spells it: JSON true
+        "07" * 16, "tempest-full", "SUCCESS", "1007", "3", "gate", "openstack/cinder", True, "rax-dfw",
+        DAY0 + 2 * DAY + timedelta(hours=12),
+        (
+            _job("Starting job tempest-full"),
+            _job("Job complete, result: SUCCESS"),
+        ),
+        voting_spelling=True,
+    ),
 )
 
 
@@ -161,7 +174,7 @@ def make_docs() -> list[dict[str, Any]]:
                     "build_queue": b.queue,
                     "build_branch": "master",
                     "project": b.project,
-                    "voting": "1" if b.voting else "0",
+                    "voting": b.voting_spelling if b.voting_spelling is not None else ("1" if b.voting else "0"),
                     "node_provider": b.provider,
                     "loglevel": message.split()[0] if message.split()[0].isupper() else "INFO",
                     "log_url": f"https://logs.example.org/{b.change}/{b.uuid[:7]}/{filename}",
@@ -252,7 +265,9 @@ def load_cluster(flavor: str, url: str) -> Generator[ElasticBackend, None, None]
     try:
         for name in indices:
             backend.client.indices.create(index=name, body=cluster_mapping())
-        backend.add_documents(DOCS, refresh=True)
+        # the project's writer (ingest and collect), without its index template
+        stats = BulkWriter(backend, template="").add_documents(DOCS)
+        assert stats.docs == len(DOCS) and not stats.bad_lines, stats.summary()
         yield backend
     finally:
         for name in indices:
@@ -325,8 +340,10 @@ def test_structured_filters(backend: SearchBackend) -> None:
         (Filters(build_uuid=BUILDS[0].uuid), lambda d: d["build_uuid"] == BUILDS[0].uuid),
         (Filters(build_short_uuid=BUILDS[2].uuid[:7], build_change="1003", build_patchset="2"), lambda d: d["build_uuid"] == BUILDS[2].uuid),
         (Filters(build_status="FAILURE", project="openstack/nova"), lambda d: d["build_status"] == "FAILURE" and d["project"] == "openstack/nova"),
-        (Filters(voting=False), lambda d: d["voting"] == "0"),
-        (Filters(voting=True, build_queue="gate", build_name="grenade"), lambda d: d["voting"] == "1" and d["build_queue"] == "gate" and d["build_name"] == "grenade"),
+        (Filters(voting=False), lambda d: parse_voting(d["voting"]) is False),
+        (Filters(voting=True, build_queue="gate", build_name="grenade"), lambda d: parse_voting(d["voting"]) and d["build_queue"] == "gate" and d["build_name"] == "grenade"),
+        # every spelling of the flag counts: "1" and JSON true alike
+        (Filters(voting=True, build_name="tempest-full"), lambda d: parse_voting(d["voting"]) and d["build_name"] == "tempest-full"),
         (Filters(extra={"node_provider": ("rax-dfw", "vexxhost-sjc1")}), lambda d: d["node_provider"] in ("rax-dfw", "vexxhost-sjc1")),
         (Filters(extra={"filename": "logs/screen-n-cpu.txt"}), lambda d: d["filename"] == "logs/screen-n-cpu.txt"),
         # Filter values are exact: a value that looks like query syntax matches nothing.
@@ -472,7 +489,7 @@ def test_builds(backend: SearchBackend) -> None:
         build = next(b for b in BUILDS if b.uuid == info.uuid)
         assert info.fields["build_name"] == build.name
         assert info.fields["project"] == build.project
-        assert str(info.fields["voting"]) == ("1" if build.voting else "0")
+        assert parse_voting(info.fields["voting"]) is build.voting
         # the build's log directory, whichever of its documents (files) was picked
         assert info.fields["log_url"] == f"https://logs.example.org/{build.change}/{build.uuid[:7]}/"
     assert [i.uuid for i in backend.builds(spec, limit=1)] == order[:1]
@@ -501,6 +518,7 @@ def test_cluster_loader_creates_loads_and_deletes_its_indices(flavor: str) -> No
         fake.always("PUT", "*", {"acknowledged": True, "shards_acknowledged": True})
         fake.always("DELETE", "*", {"acknowledged": True})
         fake.always_respond("POST", "_bulk", bulk_ok)
+        fake.always("POST", "_refresh", {"_shards": {"total": 1, "successful": 1, "failed": 0}})
         loader = load_cluster(flavor, fake.url)
         backend = next(loader)
         days = sorted({d["@timestamp"][:10].replace("-", ".") for d in DOCS})
@@ -511,8 +529,13 @@ def test_cluster_loader_creates_loads_and_deletes_its_indices(flavor: str) -> No
         mapping = created[0].json()["mappings"]["properties"]
         assert mapping["message"] == {"type": "text"} and mapping["build_uuid"] == {"type": "keyword"}
         (bulk,) = fake.requests_to("_bulk")
-        assert bulk.params.get("refresh") == "true"
         assert len(bulk.ndjson()) == 2 * len(DOCS)
+        # voting goes in as the term the adapter's filter asks for, however the document spells it
+        sources = bulk.ndjson()[1::2]
+        assert [src["voting"] for src in sources] == ["1" if b.voting else "0" for b in BUILDS for _ in b.lines]
+        assert any(d["voting"] is True for d in DOCS)
+        (refresh,) = fake.requests_to("_refresh")  # searchable before the tests run
+        assert refresh.path == "/" + ",".join(r.path.lstrip("/") for r in created) + "/_refresh"
         assert isinstance(backend, ElasticBackend)
         assert not [r for r in fake.requests if r.method == "DELETE"]
         loader.close()  # the fixture's teardown
