@@ -279,6 +279,11 @@ class Classifier:
         signature = None
         if not matches and not errors and self.signatures is not None:
             signature = self._signature(build, info, failed)
+        elif matches and self.signatures is not None and build.uuid:
+            try:
+                self.signatures.mark_explained(build.uuid)
+            except ElasticRecheckError as exc:
+                LOG.warning("could not record %s as explained: %s", build.key, exc)
         return Classification(build, tuple(matches), query_errors=errors, signature=signature)
 
     def _signature(self, build: BuildRef, info: BuildInfo | None, failed: bool | None) -> SignatureResult | None:

@@ -227,6 +227,10 @@ class SignatureIndex:
         if conn is None:
             conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            # Derived data: a crash may lose the last signatures (they are
+            # recomputed), so no fsync per write; WAL as the store's own file.
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
             self._local.conn = conn
             with self._lock:
                 self._conns.append(conn)
@@ -350,7 +354,10 @@ class SignatureService:
 
         if not builds:
             return {}
-        lines, _truncated = fetch_error_lines(self.backend, builds, window)
+        # One build at a time: the embedded store answers a single build from
+        # its own documents (milliseconds), where a search over many builds
+        # expands the prefilter's regexp over the whole term dictionary.
+        lines = [line for info in builds for line in fetch_error_lines(self.backend, [info], window)[0]]
         # Log time order; lines of one document keep their order, and equal
         # times are ordered by file and text (not by the backend's hit order,
         # which differs between the store and a cluster).
@@ -440,6 +447,11 @@ class SignatureService:
             if when is not None and when > p.at:
                 out.add(p.change)
         return out
+
+    def mark_explained(self, uuid: str) -> None:
+        """Remember that a fingerprint explains ``uuid``: never a peer, and not signed by a backfill."""
+        if self.index.get(uuid) is None:
+            self.index.put_many([(BuildInfo(uuid=uuid, fields={}), FailureSignature())])
 
     def describe(self, info: BuildInfo) -> SignatureResult:
         """Sign one failed build and gather the evidence that its failure recurs."""

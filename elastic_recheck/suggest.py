@@ -1059,7 +1059,14 @@ def fetch_error_lines(
         filters = Filters(build_uuid=group[0].uuid) if single else Filters(extra={"build_uuid": tuple(b.uuid for b in group)})
         spec = QuerySpec(queries=texts, filters=filters, window=time_window, label="suggest-lines")
         try:
-            res = backend.search(spec, size=size)
+            if single:
+                # One build: through msearch, which the embedded store answers
+                # from the build's own documents (no term-dictionary scan).
+                res = backend.msearch([spec], size=size)[0]
+                if res.error:
+                    raise BackendError(res.error, retryable=False)
+            else:
+                res = backend.search(spec, size=size)
         except BackendError as exc:
             if exc.retryable:
                 raise

@@ -207,6 +207,10 @@ class Build:
     buildset: str
     bugs: list[str] = field(default_factory=list)
     unexplained: bool = False
+    #: With ``--unknown-sources``: what an unexplained failure really is
+    #: (``recurring-<k>``: an unknown error that strikes many changes;
+    #: ``oneoff-<uuid>``: an error of this build alone). Empty otherwise.
+    unknown_source: str = ""
 
     @property
     def short(self) -> str:
@@ -263,6 +267,7 @@ class Build:
             "buildset": {"uuid": self.buildset},
             "injected_bugs": list(self.bugs),
             "unexplained_failure": self.unexplained,
+            **({"unknown_source": self.unknown_source} if self.unknown_source else {}),
         }
 
 
@@ -389,6 +394,46 @@ _GENERIC_FAILURES = (
     ("tempest.api.image.v2.test_images.ImportImagesTest.test_image_web_download_import", "tempest.lib.exceptions.TimeoutException: Request timed out"),
     ("nova.tests.unit.compute.test_compute.ComputeTestCase.test_run_instance_queries_macs", "AssertionError: Expected 'get_mac_address' to be called once. Called 2 times."),
 )
+
+
+#: ``--unknown-sources``: unknown errors that fail builds of many changes
+#: (infrastructure trouble no fingerprint covers yet): (test id, error line).
+RECURRING_UNKNOWN = (
+    ("tempest.api.compute.servers.test_servers.ServersTestJSON.test_create_server",
+     "neutron_lib.exceptions.PortBindingFailed: Binding failed for port {uuid}, please check neutron logs for more information."),
+    ("tempest.api.volume.test_volumes_actions.VolumesActionsTest.test_attach_detach_volume_to_instance",
+     "tempest.lib.exceptions.TimeoutException: Request timed out\nDetails: volume {uuid} failed to reach in-use status within the required time ({sec} s)."),
+    ("tempest.scenario.test_server_basic_ops.TestServerBasicOps.test_server_basic_ops",
+     "paramiko.ssh_exception.NoValidConnectionsError: [Errno None] Unable to connect to port 22 on {ip}"),
+    ("nova.tests.functional.test_servers.ServersTest.test_create_and_delete_server",
+     "oslo_db.exception.DBConnectionError: (pymysql.err.OperationalError) (2013, 'Lost connection to MySQL server during query')"),
+)
+#: Words of the one-off errors (a change broke its own test: a message nobody else logs).
+_ONEOFF_WORDS = (
+    "flavor", "quota", "widget", "bridge", "tenant", "keypair", "snapshot", "router", "subnet", "policy", "schema",
+    "marker", "cursor", "backend", "adapter", "payload", "handler", "resolver", "encoder", "parser", "template",
+    "catalog", "endpoint", "region", "zone", "shelve", "rescue", "resize", "migrate", "evacuate", "volume", "image",
+)
+#: Share of unexplained failures that are one-offs (the rest: a recurring unknown error).
+ONEOFF_SHARE = 0.4
+
+
+def _unknown_source(rng: random.Random, build: Build) -> str:
+    if rng.random() < ONEOFF_SHARE:
+        return f"oneoff-{build.uuid}"
+    return f"recurring-{rng.randrange(len(RECURRING_UNKNOWN))}"
+
+
+def _unknown_lines(rng: random.Random, build: Build, host: str) -> list[str]:
+    """The console lines of an unexplained failure with a known source."""
+    if build.unknown_source.startswith("recurring-"):
+        test_id, template = RECURRING_UNKNOWN[int(build.unknown_source.split("-", 1)[1])]
+        err = template.format(uuid=f"{rng.getrandbits(128):032x}", sec=rng.randint(196, 300), ip=_ip(rng))
+    else:
+        test_id, _ = rng.choice(_GENERIC_FAILURES)
+        a, b, c = (rng.choice(_ONEOFF_WORDS) for _ in range(3))
+        err = f"AssertionError: '{a}_{b}' not found in the {c} response of change {build.change}: got '{b}_{a}_{c}'"
+    return [f"{host} | {{2}} {test_id} [{rng.uniform(1, 90):.6f}s] ... FAILED", *(f"{host} | {x}" for x in err.split("\n"))]
 
 
 def _fill(rng: random.Random, template: str, host: str) -> str:
@@ -532,7 +577,10 @@ def build_files(rng: random.Random, build: Build) -> dict[str, list[str]]:
         out.append((0.1, "RUN START: [untrusted : opendev.org/zuul/zuul-jobs/playbooks/tox/run.yaml@master]"))
         for i in range(rng.randint(20, 45)):
             out.append((0.1 + 0.75 * i / 45, f"{host} | {{{rng.randint(0, 7)}}} {build.project.split('/')[1]}.tests.unit.test_{rng.choice(('api', 'db', 'utils', 'manager', 'rpc'))}.TestCase.test_{rng.choice(('create', 'list', 'show', 'delete', 'sync'))}_{rng.randint(1, 99)} [{rng.uniform(0.001, 3):.6f}s] ... ok"))
-    if build.unexplained:
+    if build.unexplained and build.unknown_source:
+        for k, text in enumerate(_unknown_lines(rng, build, host)):
+            out.append((0.9 + k / 1000, text))
+    elif build.unexplained:
         test_id, err = rng.choice(_GENERIC_FAILURES)
         out.append((0.9, f"{host} | {{2}} {test_id} [{rng.uniform(1, 90):.6f}s] ... FAILED"))
         out.append((0.901, f"{host} | {err}"))
@@ -579,9 +627,22 @@ def fingerprint_yaml(bug: Bug) -> str:
 # ---------------------------------------------------------------------------
 
 
-def write_sample(out_dir: Path, queries_dir: Path | None, build_dirs: Path | None, buildsets: int, seed: int) -> dict[str, Any]:
+def assign_unknown_sources(builds: list[Build], seed: int) -> None:
+    """Give every unexplained failure a known source (``--unknown-sources``), from its own random stream."""
+    rng = random.Random(f"{seed}:unknown-sources")
+    for build in builds:
+        if build.unexplained:
+            build.unknown_source = _unknown_source(rng, build)
+
+
+def write_sample(
+    out_dir: Path, queries_dir: Path | None, build_dirs: Path | None, buildsets: int, seed: int,
+    unknown_sources: bool = False,
+) -> dict[str, Any]:
     rng = random.Random(seed)
     builds = generate_builds(rng, buildsets)
+    if unknown_sources:
+        assign_unknown_sources(builds, seed)
     raw = io.BytesIO()
     ndocs = 0
     with gzip.GzipFile(filename="logs.jsonl", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
@@ -608,6 +669,11 @@ def write_sample(out_dir: Path, queries_dir: Path | None, build_dirs: Path | Non
         "bugs": {b.number: sum(1 for x in builds if b.number in x.bugs) for b in BUGS},
         "unexplained_failures": sum(1 for b in builds if b.unexplained),
     }
+    if unknown_sources:
+        summary["unknown_sources"] = {
+            "recurring": sum(1 for b in builds if b.unknown_source.startswith("recurring-")),
+            "oneoff": sum(1 for b in builds if b.unknown_source.startswith("oneoff-")),
+        }
     payload = {"summary": summary, "builds": [b.record() for b in builds]}
     (out_dir / "builds.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     if queries_dir is not None:
@@ -624,9 +690,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build-dirs", type=Path, default=None, help="also write each build's raw log directory here")
     parser.add_argument("--buildsets", type=int, default=100)
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--unknown-sources", action="store_true",
+        help="unexplained failures get known sources: recurring unknown errors across changes, and one-offs "
+        "(ground truth: unknown_source); off, the sample is the bundled one",
+    )
     args = parser.parse_args(argv)
     queries = Path(args.queries) if args.queries else None
-    summary = write_sample(args.out, queries, args.build_dirs, args.buildsets, args.seed)
+    summary = write_sample(args.out, queries, args.build_dirs, args.buildsets, args.seed, args.unknown_sources)
     json.dump(summary, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0

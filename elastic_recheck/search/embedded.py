@@ -2509,12 +2509,15 @@ class EmbeddedStore:
 
         When every spec restricts the same build (``build_uuid`` or
         ``build_short_uuid``), the build's documents are loaded once and every
-        query is evaluated in memory.
+        query is evaluated in memory. So is a single spec asking for many of
+        one build's documents (a failure signature's error lines): loading a
+        build costs a few milliseconds, expanding a regexp over the whole
+        term dictionary much more.
         """
         if queries is not None and len(queries) != len(specs):
             raise ValueError("msearch: one query per spec")
         key = _common_build(specs)
-        if key is not None and len(specs) > 1:
+        if key is not None and (len(specs) > 1 or size > 1):
             try:
                 return self._percolate(key, specs, size, queries)
             except ImportError:  # the in-memory matcher is missing: fall back to SQL

@@ -137,3 +137,34 @@ def test_signatures_can_live_in_a_separate_file(history: tuple[Path, dict[str, B
     finally:
         conn.close()
     assert "failure_signatures" not in tables and side.exists()
+
+
+def test_generator_unknown_sources_keep_the_bundled_sample_and_cluster_by_source(tmp_path: Path) -> None:
+    """``sample/generate.py --unknown-sources``: the default sample is byte-identical; with the option, every
+    unexplained failure has a source, and the signatures group exactly by source."""
+    import sample.generate as gen
+    from elastic_recheck.ingest import ingest_jsonl
+
+    plain = tmp_path / "plain"
+    gen.write_sample(plain, None, None, 100, gen.SEED)
+    assert (plain / "logs.jsonl.gz").read_bytes() == (REPO / "sample" / "logs.jsonl.gz").read_bytes()
+    assert (plain / "builds.json").read_text() == (REPO / "sample" / "builds.json").read_text()
+
+    out = tmp_path / "sources"
+    summary = gen.write_sample(out, None, None, 60, 7, unknown_sources=True)
+    builds = json.loads((out / "builds.json").read_text())["builds"]
+    unexplained = [b for b in builds if b["unexplained_failure"]]
+    assert unexplained and all(b["unknown_source"] for b in unexplained)
+    assert summary["unknown_sources"]["recurring"] > 0 and summary["unknown_sources"]["oneoff"] > 0
+    store = out / "store.db"
+    s = EmbeddedStore(store)
+    ingest_jsonl(s, out / "logs.jsonl.gz")
+    s.close()
+    lines = _classify(store, *(b["uuid"] for b in unexplained))
+    keys: dict[str, set[str]] = {}
+    for b, line in zip(unexplained, lines, strict=True):
+        sig = line["signature"]
+        keys.setdefault(b["unknown_source"], set()).add(json.dumps([sig["lines"], sig["tests"]]))
+    by_key = [k for ks in keys.values() for k in ks]
+    assert len(by_key) == len(set(by_key))  # no signature is shared by two sources (purity)
+    assert all(len(ks) == 1 for src, ks in keys.items() if src.startswith("recurring-"))  # completeness
