@@ -196,3 +196,16 @@ def test_age_forms(text: str, expected: datetime) -> None:
     from elastic_recheck.timeutil import parse_cutoff
 
     assert parse_cutoff(text, datetime(2026, 11, 20, tzinfo=UTC)) == expected
+
+
+def test_progress_counts_up_to_every_listed_build(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(retention, "CHUNK_LINES", 500)  # several transactions on the small store
+    store = EmbeddedStore(store_path)
+    plan = retention.plan_prune(store, datetime(2026, 11, 12, tzinfo=UTC))
+    calls: list[tuple[int, int, int]] = []
+    result = retention.prune(store, plan, progress=lambda *a: calls.append(a))
+    store.close()
+    assert len(calls) > 2
+    assert [c[0] for c in calls] == sorted({c[0] for c in calls})  # strictly increasing
+    assert all(c[1] == len(plan.builds) for c in calls)
+    assert calls[-1] == (len(plan.builds), len(plan.builds), plan.lines) == (result.builds, len(plan.builds), result.lines)
