@@ -85,7 +85,12 @@ def cache_dir() -> Path | None:
         if env.strip().lower() in ("", "off", "0", "no", "false"):
             return None
         return Path(env).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no home directory (a service account without one)
+            return None
     return Path(base) / "elastic-recheck"
 
 
