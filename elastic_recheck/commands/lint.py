@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from elastic_recheck.cli import AppContext
+from elastic_recheck.commands import note
 from elastic_recheck.config import Config
 from elastic_recheck.errors import ElasticRecheckError, FingerprintError
 from elastic_recheck.fingerprints import iter_query_files, read_fingerprint_text
@@ -192,10 +193,9 @@ def check_queries(
         out.write((json.dumps(f.as_json()) if fmt == "json" else f.format_text()) + "\n")
     errors = sum(1 for f in findings if f.level == ERROR)
     warnings = len(findings) - errors
-    click.echo(
+    note(
         f"checked {len(files)} fingerprint file{'s' if len(files) != 1 else ''}: "
-        f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}",
-        err=True,
+        f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
     )
     if errors or (strict and warnings):
         raise SystemExit(1)

@@ -137,3 +137,10 @@ def test_query_prints_the_fingerprints_lint_warnings(sample_store: Path, tmp_pat
     res = _run(sample_store, "query", str(fp))
     assert res.exit_code == 0, res.output
     assert f"{fp}:2:" in res.stderr and "[split-term]" in res.stderr
+
+
+def test_quiet_check_queries_prints_nothing_when_clean() -> None:
+    res = CliRunner().invoke(cli, ["-q", "check-queries", "--strict", str(REPO / "queries")])
+    assert res.exit_code == 0 and res.output == ""
+    res = CliRunner().invoke(cli, ["check-queries", "--strict", str(REPO / "queries")])
+    assert res.exit_code == 0 and "0 errors, 0 warnings" in res.stderr
