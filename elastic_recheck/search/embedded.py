@@ -1721,6 +1721,15 @@ class _BatchWriter:
         self._join()
 
 
+def _has_sqlite_header(path: Path) -> bool:
+    """Whether ``path`` starts like an SQLite database (a damaged store does; a README does not)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return True  # cannot tell: say "corrupt", as before
+
+
 def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
     text = str(exc)
     low = text.lower()
@@ -1728,6 +1737,11 @@ def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
         return StoreError(f"{path}: the store is read-only ({text})")
     if "full" in low:
         return StoreError(f"{path}: disk full ({text})")
+    if "not a database" in low and not _has_sqlite_header(path):
+        return StoreError(
+            f"{path}: not an elastic-recheck store (not an SQLite file, nor a corrupt one): check --store, "
+            "[data_source] store or $ELASTIC_RECHECK_STORE"
+        )
     if "not a database" in low or "malformed" in low or "corrupt" in low:
         return StoreError(f"{path}: the store file is corrupt ({text}); move it away and re-ingest")
     if "unable to open" in low:

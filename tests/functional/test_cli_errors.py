@@ -42,7 +42,8 @@ def test_a_file_that_is_not_a_store_is_one_line(tmp_path: Path) -> None:
     res = _er(tmp_path, "--store", "README.md", "search", "message:x")
     assert res.returncode == 1
     assert res.stderr.splitlines() == [
-        "Error: README.md: the store file is corrupt (file is not a database); move it away and re-ingest"
+        "Error: README.md: not an elastic-recheck store (not an SQLite file, nor a corrupt one): check --store, "
+        "[data_source] store or $ELASTIC_RECHECK_STORE"
     ]
     assert (tmp_path / "README.md").read_text() == "# not a database\n" * 100  # nothing lost
 
