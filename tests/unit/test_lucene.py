@@ -321,3 +321,31 @@ def test_classifier_sized_workload_matches_brute_force() -> None:
         assert set(got) == expected, (i, sorted(got)[:5], sorted(expected)[:5])
         total += len(got)
     assert total > 0
+
+
+# -- escapes and surrogates (issue 21) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", ["\\u?", "message:/\\user/", "message:foo\\u?*", "message:f?\\uZZ", "fo\\u00e*", "a\\u12"])
+def test_bad_unicode_escapes_are_rejected_in_every_bare_term(query: str) -> None:
+    """QueryParserBase.handleBareTokenQuery decodes escapes of wildcards and regexps too."""
+    for es_mode in (True, False):
+        with pytest.raises(QuerySyntaxError, match="Unicode escape|unicode escape"):
+            parse(query, es_mode=es_mode)
+
+
+def test_lone_surrogates_become_replacement_characters_after_analysis() -> None:
+    assert parse("build_name:\\uD83D") == Term("build_name", "\ufffd")
+    assert parse("build_name:a\\uD83D*") == Prefix("build_name", "a\ufffd")
+    assert parse("message:foo\\uD83D~1") == Fuzzy("message", "foo\ufffd", 1)
+    assert parse("build_name:\\uD83D\\uDE00") == Term("build_name", "\U0001f600")  # a pair is one character
+    assert parse('build_name:"\ud83d"') == Term("build_name", "\ufffd")  # raw in the query text
+    # analysis sees the surrogate: a text ending with a high surrogate has no token (Lucene's scanner)
+    assert isinstance(parse("foo\\uD83D"), MatchNone)
+    assert parse("foo\\uD83Dbar") == Bool(should=(Term("message", "foo"), Term("message", "bar")))
+
+
+def test_escaped_separators_stay_inside_one_term() -> None:
+    assert parse("foo\\ b*") == Prefix("message", "foo b")
+    assert parse("foo\\ bar~0") == Term("message", "foo bar")
+    assert parse("a\\\n*") == Prefix("message", "a\n")
