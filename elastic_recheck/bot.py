@@ -607,7 +607,7 @@ class Bot:
             changes=rec.changes,
             line=result.signature.headline,
             links=links,
-            flaky_changes=rec.flaky_changes,
+            flaky_changes=rec.flaky_changes or 0,
             hours=rec.hours,
         )
 

@@ -35,15 +35,18 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elastic_recheck.config import Config
 from elastic_recheck.errors import StoreError
 from elastic_recheck.search import BuildInfo, Filters, QuerySpec, SearchBackend, TimeWindow
+
+if TYPE_CHECKING:
+    from elastic_recheck.suggest import ErrorLine
 
 LOG = logging.getLogger(__name__)
 
@@ -57,6 +60,10 @@ MAX_EXAMPLES = 5
 DEFAULT_HOURS = 24.0
 #: Distinct other changes needed before "probably not caused by this change" is said.
 DEFAULT_MIN_CHANGES = 2
+#: A backfill skips uncovered stretches shorter than this (each search for a
+#: window's failed builds costs tens of milliseconds; builds classified here
+#: are recorded anyway).
+BACKFILL_STEP = timedelta(minutes=30)
 
 #: A test runner's result line (``test_id [1.2s] ... FAILED``).
 _TEST_RESULT = re.compile(r"\.\.\. (?:FAILED|FAIL|ERROR)$")
@@ -77,6 +84,7 @@ CREATE TABLE IF NOT EXISTS failure_signatures (
 );
 CREATE INDEX IF NOT EXISTS failure_signatures_key_ts ON failure_signatures(sig_key, ts);
 CREATE INDEX IF NOT EXISTS failure_signatures_ts ON failure_signatures(ts);
+CREATE TABLE IF NOT EXISTS failure_signatures_meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
 """
 
 
@@ -131,6 +139,29 @@ def signature_from_lines(bodies: Iterable[str], failed_tests: Iterable[str] | No
     return FailureSignature(tuple(lines), tests)
 
 
+def signatures_of_lines(
+    lines: Iterable[ErrorLine], uuids: Sequence[str], failed_tests: Mapping[str, set[str]] | None = None
+) -> dict[str, FailureSignature]:
+    """uuid -> signature of each of ``uuids`` from their error lines (any order) and failed tests.
+
+    Lines are taken in log-time order; lines of one document keep their
+    order, and equal times are ordered by file and text (not by the
+    backend's hit order, which differs between the store and a cluster).
+    """
+    by_build: dict[str, list[tuple[str, str, str, int, str]]] = {}
+    position: dict[int, int] = {}
+    for line in lines:
+        doc = line.doc or {}
+        n = position[id(doc)] = position.get(id(doc), -1) + 1
+        stamp = str(doc.get("@timestamp") or "")
+        by_build.setdefault(line.build_uuid, []).append((stamp, line.filename, str(doc.get("message")), n, line.body))
+    tests = failed_tests or {}
+    return {
+        uuid: signature_from_lines([item[-1] for item in sorted(by_build.get(uuid, []))], tests.get(uuid))
+        for uuid in uuids
+    }
+
+
 @dataclass(frozen=True)
 class Peer:
     """Another build with the same signature."""
@@ -153,8 +184,9 @@ class Recurring:
     changes: int = 0
     #: Peer builds of other changes, newest first (at most :data:`MAX_EXAMPLES`).
     examples: tuple[Peer, ...] = ()
-    #: Other changes whose failed patchset later passed the same job (a recheck that passed).
-    flaky_changes: int = 0
+    #: Other changes whose failed patchset later passed the same job (a recheck that passed);
+    #: None: not checked (it could not change the claim).
+    flaky_changes: int | None = None
     #: Builds with this signature in the window, this build and its own change's included.
     seen: int = 0
     hours: float = DEFAULT_HOURS
@@ -169,7 +201,7 @@ class Recurring:
         """
         if self.changes >= max(1, min_changes):
             return True
-        return self.flaky_changes > 0 and self.changes >= max(1, min_changes - 1)
+        return bool(self.flaky_changes) and self.changes >= max(1, min_changes - 1)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -295,6 +327,25 @@ class SignatureIndex:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot record signatures: {exc}") from None
 
+    def covered(self) -> tuple[float, float] | None:
+        """The time span (epoch seconds) whose failed builds a backfill already signed."""
+        try:
+            rows = dict(self._conn().execute("SELECT key, value FROM failure_signatures_meta").fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
+        if "backfill_lo" not in rows or "backfill_hi" not in rows:
+            return None
+        return float(rows["backfill_lo"]), float(rows["backfill_hi"])
+
+    def set_covered(self, lo: float, hi: float) -> None:
+        try:
+            self._conn().executemany(
+                "INSERT OR REPLACE INTO failure_signatures_meta (key, value) VALUES (?, ?)",
+                (("backfill_lo", lo), ("backfill_hi", hi)),
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
+
     def peers(self, key: str, start: datetime, end: datetime) -> list[Peer]:
         """Builds with signature ``key`` in ``[start, end]``, newest first (one indexed lookup)."""
         if not key:
@@ -349,7 +400,7 @@ class SignatureService:
 
     # -- signing
     def _sign(self, builds: Sequence[BuildInfo], window: TimeWindow) -> dict[str, FailureSignature]:
-        """Signatures of ``builds`` from their documents in ``window`` (one batched fetch)."""
+        """Signatures of ``builds`` from their documents in ``window``."""
         from elastic_recheck.suggest import fetch_error_lines
 
         if not builds:
@@ -358,26 +409,16 @@ class SignatureService:
         # its own documents (milliseconds), where a search over many builds
         # expands the prefilter's regexp over the whole term dictionary.
         lines = [line for info in builds for line in fetch_error_lines(self.backend, [info], window)[0]]
-        # Log time order; lines of one document keep their order, and equal
-        # times are ordered by file and text (not by the backend's hit order,
-        # which differs between the store and a cluster).
-        by_build: dict[str, list[tuple[str, str, str, int, str]]] = {}
-        position: dict[int, int] = {}
-        for line in lines:
-            doc = line.doc or {}
-            n = position[id(doc)] = position.get(id(doc), -1) + 1
-            stamp = str(doc.get("@timestamp") or "")
-            by_build.setdefault(line.build_uuid, []).append((stamp, line.filename, str(doc.get("message")), n, line.body))
-        out: dict[str, FailureSignature] = {}
+        tests: dict[str, set[str]] = {}
         for info in builds:
-            ordered = [item[-1] for item in sorted(by_build.get(info.uuid, []))]
-            tests: set[str] | None = None
             try:
-                tests = self.test_results.failed_tests(info.uuid)
+                found = self.test_results.failed_tests(info.uuid)
             except Exception as exc:  # test results are optional evidence
                 LOG.debug("no test results for %s: %s", info.uuid, exc)
-            out[info.uuid] = signature_from_lines(ordered, tests)
-        return out
+                found = None
+            if found is not None:
+                tests[info.uuid] = found
+        return signatures_of_lines(lines, [b.uuid for b in builds], tests)
 
     def signature_for(self, info: BuildInfo) -> FailureSignature:
         """The build's signature (computed once, then read from the index)."""
@@ -389,17 +430,44 @@ class SignatureService:
         return sig
 
     def backfill(self, window: TimeWindow) -> int:
-        """Sign the failed builds of ``window`` that have no signature yet; returns how many."""
-        spec = QuerySpec(filters=Filters(build_status="FAILURE"), window=window, label="signature-backfill")
-        builds = [b for b in self.backend.builds(spec)]
-        todo_uuids = set(b.uuid for b in builds) - self.index.known([b.uuid for b in builds])
-        todo = [b for b in builds if b.uuid in todo_uuids]
-        if not todo:
-            return 0
-        signed = self._sign(todo, TimeWindow())
-        self.index.put_many((b, signed[b.uuid]) for b in todo)
-        LOG.debug("signed %d failed build(s) of %s..%s", len(todo), window.start, window.end)
-        return len(todo)
+        """Sign the failed builds of ``window`` that have no signature yet; returns how many.
+
+        The span already backfilled is remembered: only the uncovered parts of
+        ``window`` are searched, and an uncovered part shorter than
+        :data:`BACKFILL_STEP` waits for the next call (builds classified
+        meanwhile are recorded by the classifier itself).
+        """
+        assert window.start is not None and window.end is not None
+        start, end = window.start.timestamp(), window.end.timestamp()
+        covered = self.index.covered()
+        step = BACKFILL_STEP.total_seconds()
+        parts: list[tuple[float, float]] = []
+        if covered is None or end < covered[0] or start > covered[1]:
+            parts = [(start, end)]
+            lo, hi = start, end
+        else:
+            lo, hi = covered
+            if start < lo - step:
+                parts.append((start, lo))
+                lo = start
+            if end > hi + step:
+                parts.append((hi, end))
+                hi = end
+        signed_count = 0
+        for a, b in parts:
+            part = TimeWindow(start=datetime.fromtimestamp(a, UTC), end=datetime.fromtimestamp(b, UTC))
+            spec = QuerySpec(filters=Filters(build_status="FAILURE"), window=part, label="signature-backfill")
+            builds = self.backend.builds(spec)
+            todo_uuids = {x.uuid for x in builds} - self.index.known([x.uuid for x in builds])
+            todo = [x for x in builds if x.uuid in todo_uuids]
+            if todo:
+                signed = self._sign(todo, TimeWindow())
+                self.index.put_many((x, signed[x.uuid]) for x in todo)
+                LOG.debug("signed %d failed build(s) of %s..%s", len(todo), part.start, part.end)
+                signed_count += len(todo)
+        if parts:
+            self.index.set_covered(lo, hi)
+        return signed_count
 
     # -- evidence
     def recurring(self, info: BuildInfo, sig: FailureSignature, backfill: bool = True) -> Recurring:
@@ -414,12 +482,16 @@ class SignatureService:
         change = _field(info, "build_change")
         others = [p for p in peers if p.uuid != info.uuid and (not change or p.change != change)]
         changes = {p.change for p in others}
-        flaky = self._flaky_changes(others, end) if others else set()
+        # Whether a peer's patchset later passed only matters when the other
+        # changes alone are one short of the claim (each check is a search).
+        flaky: set[str] | None = None
+        if others and len(changes) < self.min_changes and len(changes) >= max(1, self.min_changes - 1):
+            flaky = self._flaky_changes(others, end)
         return Recurring(
             builds=len(others),
             changes=len(changes),
             examples=tuple(others[:MAX_EXAMPLES]),
-            flaky_changes=len(flaky),
+            flaky_changes=None if flaky is None else len(flaky),
             seen=len({p.uuid for p in peers} | {info.uuid}),
             hours=self.hours,
         )
@@ -449,9 +521,8 @@ class SignatureService:
         return out
 
     def mark_explained(self, uuid: str) -> None:
-        """Remember that a fingerprint explains ``uuid``: never a peer, and not signed by a backfill."""
-        if self.index.get(uuid) is None:
-            self.index.put_many([(BuildInfo(uuid=uuid, fields={}), FailureSignature())])
+        """Remember that a fingerprint explains ``uuid``: never a peer (even if a backfill signed it), not signed again."""
+        self.index.put_many([(BuildInfo(uuid=uuid, fields={}), FailureSignature())])
 
     def describe(self, info: BuildInfo) -> SignatureResult:
         """Sign one failed build and gather the evidence that its failure recurs."""

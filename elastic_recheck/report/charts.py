@@ -231,3 +231,85 @@ def chart_statuses(*charts: Sequence[Bucket]) -> set[str]:
     for days in charts:
         out.update(s for b in days for s, c in b.counts.items() if c)
     return out
+
+
+def rate_svg(
+    days: Sequence[tuple[datetime, float | None, float | None]],
+    start: datetime,
+    end: datetime,
+    *,
+    labels: tuple[str, str] = ("explained by a fingerprint", "explained or recurring"),
+    size: ChartSize = LARGE,
+) -> Markup:
+    """Two daily percentages (0-100) as lines with a dot per day: ``(day, first, second)``.
+
+    A day without failed builds (None) breaks the lines. Every dot's
+    ``<title>`` says the date and both values.
+    """
+    n = max(1, len(days))
+    plot_h = size.height - size.top - size.bottom
+    summary = f"{labels[0]} and {labels[1]}, percent of failed builds per day"
+    parts: list[str] = [
+        (
+            f'<svg class="trend rate" xmlns="http://www.w3.org/2000/svg" role="img" width="{size.width}" '
+            f'height="{size.height}" data-days="{len(days)}" aria-label="{escape(summary)}">'
+        ),
+        f"<title>{escape(summary)}</title>",
+    ]
+    for i, (day, _a, _b) in enumerate(days):
+        if day < start or day + DAY > end:
+            parts.append(
+                f'<rect class="partial" x="{_fmt(100 * i / n)}%" y="{size.top}" width="{_fmt(100 / n)}%" height="{plot_h}"/>'
+            )
+    parts.append(
+        f'<svg class="plot" x="0" y="{size.top}" width="100%" height="{plot_h}" '
+        f'viewBox="0 0 {n * SLOT} 100" preserveAspectRatio="none">'
+    )
+    for k, cls in ((2, "rate-covered"), (1, "rate-explained")):
+        segment: list[str] = []
+        segments: list[list[str]] = []
+        for i, (_day, first, second) in enumerate(days):
+            value = first if k == 1 else second
+            if value is None:
+                if segment:
+                    segments.append(segment)
+                segment = []
+                continue
+            segment.append(f"{i * SLOT + SLOT // 2},{_fmt(100 - value)}")
+        if segment:
+            segments.append(segment)
+        for seg in segments:
+            parts.append(f'<polyline class="{cls}" fill="none" vector-effect="non-scaling-stroke" points="{" ".join(seg)}"/>')
+    parts.append("</svg>")
+    base_y = size.top + plot_h
+    parts.append(f'<line class="axis" x1="0" y1="{base_y}" x2="100%" y2="{base_y}"/>')
+    for i, (day, a, b) in enumerate(days):
+        if a is None or b is None:
+            continue
+        tip = escape(f"{day:%Y-%m-%d}: {a:.1f}% {labels[0]}, {b:.1f}% {labels[1]}")
+        for value, cls in ((b, "rate-covered"), (a, "rate-explained")):
+            y = size.top + plot_h * (100 - value) / 100
+            parts.append(
+                f'<circle class="{cls}" cx="{_fmt(100 * (i + 0.5) / n)}%" cy="{_fmt(y)}" r="3" '
+                f'data-day="{day:%Y-%m-%d}" data-rate="{value:.1f}"><title>{tip}</title></circle>'
+            )
+    date_y = size.height - 3
+    prev: datetime | None = None
+    for i, (day, _a, _b) in enumerate(days):
+        if size.every_date:
+            parts.append(
+                f'<text class="xlabel" x="{_fmt(100 * (i + 0.5) / n)}%" y="{date_y}" text-anchor="middle">'
+                f"{_date_label(day, i == 0, prev)}</text>"
+            )
+        prev = day
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def rate_legend(labels: tuple[str, str] = ("explained by a fingerprint", "explained or recurring")) -> Markup:
+    """The key of :func:`rate_svg`'s two lines."""
+    items = "".join(
+        f'<span class="key {c}"><span class="swatch"></span>{escape(t)}</span>'
+        for c, t in (("rate-explained", labels[0]), ("rate-covered", labels[1]))
+    )
+    return Markup(f'<span class="legend">{items}</span>')

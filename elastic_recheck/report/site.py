@@ -53,7 +53,17 @@ from elastic_recheck.fingerprints import LoadResult
 from elastic_recheck.fixes import Fix, Verdict, fix_rows
 from elastic_recheck.pages import bug_page
 from elastic_recheck.rechecks import Recheck
-from elastic_recheck.report.charts import LARGE, SMALL, bars_in_window, chart_statuses, legend, trend_svg
+from elastic_recheck.report.charts import (
+    LARGE,
+    SMALL,
+    bars_in_window,
+    chart_statuses,
+    legend,
+    rate_legend,
+    rate_svg,
+    trend_svg,
+)
+from elastic_recheck.report.clusters import FailureCluster, build_clusters, daily_rates
 from elastic_recheck.report.graph import (
     SAMPLE_LINES,
     BugData,
@@ -99,6 +109,7 @@ from elastic_recheck.stats import (
     failure_share,
     to_ms,
 )
+from elastic_recheck.suggest import fetch_error_lines
 
 LOG = logging.getLogger(__name__)
 
@@ -184,6 +195,8 @@ class SiteData:
     triage: Mapping[str, BuildTriage] = field(default_factory=dict)
     #: What each bug costs (rechecks, gate resets, CI hours; None: not computed).
     impact: ImpactReport | None = None
+    #: Uncategorized builds grouped by failure signature, biggest impact first.
+    clusters: list[FailureCluster] = field(default_factory=list)
 
     @property
     def returning(self) -> tuple[Returning, ...]:
@@ -269,16 +282,20 @@ def collect_suggestions(
 
 def collect_site_triage(
     backend: SearchBackend, config: Config, window: ReportWindow, unc: UncategorizedReport, suggestions: Any
-) -> dict[str, BuildTriage]:
-    """The uncategorized rows' details, reusing the error lines the suggestions read."""
+) -> tuple[dict[str, BuildTriage], list[FailureCluster]]:
+    """The uncategorized rows' details and the failure clusters, from one read of the builds' error lines
+    (the lines the suggestions read, when they were drafted)."""
     lines = suggestions.error_lines if suggestions is not None else None
     try:
-        return collect_triage(backend, unc.uncategorized, window, config, lines)
+        if lines is None and unc.uncategorized:
+            lines, _ = fetch_error_lines(backend, unc.uncategorized, window, config)
+        triage = collect_triage(backend, unc.uncategorized, window, config, lines)
     except BackendError as exc:
         if exc.retryable:
             raise
         LOG.error("uncategorized builds' error lines left out: the backend rejected a query: %s", exc)
-        return {}
+        return {}, []
+    return triage, build_clusters(unc, lines or [], triage, window, suggestions)
 
 
 def collect_site_data(
@@ -336,6 +353,7 @@ def collect_site_data(
     add_fixes_to_graph(graph, views, window)
     stale = find_stale(backend, load_result.fingerprints, bug_data, window.now, days=quiet_days)
     suggestions = collect_suggestions(backend, config, window, unc)
+    triage, clusters = collect_site_triage(backend, config, window, unc, suggestions)
     return SiteData(
         window=window,
         health=health,
@@ -346,8 +364,9 @@ def collect_site_data(
         gate_queue=gate_queue,
         suggestions=suggestions,
         stale=stale,
-        triage=collect_site_triage(backend, config, window, unc, suggestions),
+        triage=triage,
         impact=impact,
+        clusters=clusters,
     )
 
 
@@ -375,6 +394,7 @@ def collect_uncategorized_data(
     )
     health = build_health(probe, window, load_result, stats, backend_name, generated_at)
     suggestions = collect_suggestions(backend, config, window, unc)
+    triage, clusters = collect_site_triage(backend, config, window, unc, suggestions)
     return SiteData(
         window=window,
         health=health,
@@ -384,11 +404,19 @@ def collect_uncategorized_data(
         graph={},
         gate_queue=str(config.get("site", "gate_queue")),
         suggestions=suggestions,
-        triage=collect_site_triage(backend, config, window, unc, suggestions),
+        triage=triage,
+        clusters=clusters,
     )
 
 
 # --------------------------------------------------------------------------- writing
+
+
+def site_uncategorized_json(data: SiteData) -> dict[str, Any]:
+    """``uncategorized.json``, plus the failure clusters (``clusters``, biggest first)."""
+    out = uncategorized_json(data.uncategorized, data.config)
+    out["clusters"] = [c.as_json() for c in data.clusters]
+    return out
 
 
 def write_text(path: Path, text: str) -> None:
@@ -660,8 +688,21 @@ class PageWriter:
 
     def uncategorized(self) -> None:
         unc = self.data.uncategorized
+        w = self.data.window
+        min_changes = int(self.data.config.get("recheckwatch", "recurring_changes"))
+        rates = daily_rates(unc, self.data.clusters, w, min_changes)
+        rate_charts = {
+            name: rate_svg([(d.day, d.explained_rate, d.covered_rate) for d in days], w.start, w.now)
+            for name, days in rates.items()
+        }
+        clusters = [
+            {"c": c, "chart": trend_svg(c.days, w.start, w.now, size=SMALL, label="uncategorized builds per day"),
+             "rows": [self.build_row(b) for b in c.examples()]}
+            for c in self.data.clusters
+        ]
         self.render(
-            "uncategorized.html", "uncategorized.html", current="uncategorized", unc=unc, suggestions=self.data.suggestions
+            "uncategorized.html", "uncategorized.html", current="uncategorized", unc=unc, suggestions=self.data.suggestions,
+            clusters=clusters, rates=rates, rate_charts=rate_charts, rate_legend=rate_legend(), min_changes=min_changes,
         )
         for name in GROUPS:
             group = unc.groups[name]
@@ -728,7 +769,7 @@ def write_site(
     w.stale_page()
     w.health_page()
     write_json(out / "graph.json", data.graph)
-    write_json(out / "uncategorized.json", uncategorized_json(data.uncategorized, data.config))
+    write_json(out / "uncategorized.json", site_uncategorized_json(data))
     write_json(out / "health.json", health_json(data), pretty=True)
     return w.files + 3 + len(copy_static(out, templates))
 
@@ -738,7 +779,7 @@ def write_uncategorized(data: SiteData, out: Path, *, templates: Path | None = N
     env = template_env(templates)
     w = PageWriter(out, env, data, frozenset({"uncategorized"}))
     w.uncategorized()
-    write_json(out / "uncategorized.json", uncategorized_json(data.uncategorized, data.config))
+    write_json(out / "uncategorized.json", site_uncategorized_json(data))
     return w.files + 1 + len(copy_static(out, templates))
 
 

@@ -88,6 +88,8 @@ class GroupReport:
     rate: ClassificationRate
     #: Uncategorized builds of this group, newest first.
     uncategorized: tuple[BuildInfo, ...]
+    #: Every failed build of this group, newest first.
+    failed: tuple[BuildInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ def build_uncategorized(
             title=GROUP_TITLES[name],
             rate=classification_rate(members, explained_uuids, job_of=job_name),
             uncategorized=tuple(b for b in members if b.uuid not in explained_uuids),
+            failed=tuple(members),
         )
     return UncategorizedReport(
         window=window,

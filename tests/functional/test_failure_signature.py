@@ -69,11 +69,23 @@ def test_classify_json_gains_a_signature_on_unexplained_failures_only(history: t
         "builds": 3,
         "changes": 3,
         "examples": [b["r3"].uuid, b["r2"].uuid, b["r1"].uuid],
-        "flaky_changes": 1,  # r2's patchset passed the same job on a recheck
+        "flaky_changes": None,  # not checked: three other changes are enough without it
     }
     # the one-off fails the same test with an error nobody else has: no evidence
     assert oneoff["signature"]["lines"][1] == normalize(ONEOFF)
-    assert oneoff["signature"]["recurring"] == {"builds": 0, "changes": 0, "examples": [], "flaky_changes": 0}
+    assert oneoff["signature"]["recurring"] == {"builds": 0, "changes": 0, "examples": [], "flaky_changes": None}
+
+
+def test_a_recheck_that_passed_counts_when_the_claim_depends_on_it(history: tuple[Path, dict[str, Build]], tmp_path: Path) -> None:
+    """With recurring_changes = 4, three other changes are one short: r2's patchset passing later decides."""
+    store, b = history
+    cfg = tmp_path / "er.conf"
+    cfg.write_text("[recheckwatch]\nrecurring_changes = 4\n")
+    (target,) = _classify(store, b["target"].uuid, extra=("-c", str(cfg)))
+    assert target["signature"]["recurring"]["flaky_changes"] == 1
+    cfg.write_text("[recheckwatch]\nrecurring_changes = 5\n")
+    (target,) = _classify(store, b["target"].uuid, extra=("-c", str(cfg)))
+    assert target["signature"]["recurring"]["flaky_changes"] is None  # two short: it cannot matter
 
 
 def test_signature_lines_are_suggests_error_lines(history: tuple[Path, dict[str, Build]]) -> None:
