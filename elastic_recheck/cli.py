@@ -16,7 +16,6 @@ from typing import Any
 
 import click
 
-from elastic_recheck import __version__
 from elastic_recheck.config import Config, load_config
 from elastic_recheck.errors import ElasticRecheckError
 from elastic_recheck.safe_text import escape_controls
@@ -287,6 +286,16 @@ def setup_logging(verbose: int, quiet: bool, debug: bool = False, log_file: Path
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.ERROR)
 
 
+def _print_version(ctx: click.Context, value: bool) -> None:
+    """``--version``, as ``click.version_option`` prints it, with the version looked up only then."""
+    if not value or ctx.resilient_parsing:
+        return
+    from elastic_recheck import __version__
+
+    click.echo(f"elastic-recheck, version {__version__}", color=ctx.color)
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "-c",
@@ -309,7 +318,14 @@ def setup_logging(verbose: int, quiet: bool, debug: bool = False, log_file: Path
     help="Append the log to this file instead of stderr (command output and errors stay on stdout/stderr).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors: no progress, no summary lines (for cron).")
-@click.version_option(__version__, prog_name="elastic-recheck")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, param, value: _print_version(ctx, value),
+    help="Show the version and exit.",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,

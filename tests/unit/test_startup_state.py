@@ -1,4 +1,4 @@
-"""Start-up: what a fresh process has compiled after ``--help``, a search, a classification.
+"""Start-up: what a fresh process has compiled or imported after ``--help``, a search, a classification.
 
 The analyzer's general (non-ASCII) grammar is a ~240,000-character pattern;
 it must be compiled only once non-ASCII text is analyzed. Checked on the
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,9 @@ runner = CliRunner()
 result = runner.invoke(cli, ["--help"])
 state["help_exit"] = result.exit_code
 state["after_help"] = analysis.compiled_patterns()
+state["metadata_after_help"] = "importlib.metadata" in sys.modules
+result = runner.invoke(cli, ["--version"])
+state["version"] = result.output
 store, queries = sys.argv[1], sys.argv[2]
 result = runner.invoke(cli, ["--store", store, "ingest", "--jsonl", sys.argv[3]])
 state["ingest_exit"] = result.exit_code
@@ -72,6 +76,8 @@ def test_the_unicode_grammar_is_compiled_only_for_non_ascii_text(tmp_path: Path)
     )
     state = json.loads(out.stdout.splitlines()[-1])
     assert state["help_exit"] == 0 and state["ingest_exit"] == 0
+    assert state["metadata_after_help"] is False  # the version is looked up for --version only
+    assert re.fullmatch(r"elastic-recheck, version \S+\n", state["version"])
     assert "Timed out waiting for a reply" in state["search_output"]
     assert state["classify_output"].startswith(f"{UUID}: 1234")
     for phase in ("after_import", "after_help", "after_ascii_ingest", "after_search", "after_classify"):
