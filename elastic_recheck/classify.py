@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from elastic_recheck.errors import ElasticRecheckError
@@ -180,6 +180,32 @@ def _evidence(fp: Fingerprint, hit: Hit) -> Match:
     )
 
 
+#: Margin around a build's first and last document in :func:`build_days`.
+BUILD_MARGIN = timedelta(hours=12)
+
+
+def _day(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def build_days(info: BuildInfo, outer: TimeWindow) -> TimeWindow:
+    """The whole UTC days around a build's documents (12 hours of margin each side), within ``outer``.
+
+    Every document of the build lies in it, so searching it finds what the
+    whole window finds; on a cluster it names one or two daily indices
+    instead of every index of the pattern.
+    """
+    if info.first_seen is None or info.last_seen is None:
+        return outer
+    start = _day(info.first_seen - BUILD_MARGIN)
+    end = _day(info.last_seen + BUILD_MARGIN) + timedelta(days=1)
+    if outer.start is not None and outer.start > start:
+        start = outer.start
+    if outer.end is not None and outer.end < end:
+        end = outer.end
+    return TimeWindow(start, end)
+
+
 class Classifier:
     """Classify builds against a fixed set of fingerprints."""
 
@@ -239,6 +265,7 @@ class Classifier:
             build, info = self._lookup(build)
             if info is None:
                 return Classification(build, error=f"unknown build {build.key}: no indexed documents")
+        window = build_days(info, self.window) if info is not None else self.window
         failed_tests: set[str] | None = None
         if any(fp.test_ids for fp in self.fingerprints) and build.uuid:
             failed_tests = self.test_results.failed_tests(build.uuid)
@@ -260,7 +287,7 @@ class Classifier:
             QuerySpec(
                 queries=(fp.query,),
                 filters=filters,
-                window=self.window,
+                window=window,
                 label=fp.bug,
             )
             for fp in candidates

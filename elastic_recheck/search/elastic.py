@@ -48,6 +48,7 @@ import logging
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -400,6 +401,8 @@ class ElasticBackend:
         self._choice: ClientChoice | None = None
         #: What ``GET /`` said (None until the client is made, or with ``opensearch``).
         self.server: ServerInfo | None = None
+        #: Requests sent, by endpoint (``_msearch``, ``_search``, ``_bulk``...; benchmarks, stats).
+        self.requests: Counter[str] = Counter()
         if client is not None:
             module = type(client).__module__.split(".", 1)[0]
             self._choice = ClientChoice(module, MODERN if module in MODERN_CLIENTS else LEGACY)
@@ -549,6 +552,9 @@ class ElasticBackend:
         """
         client = self.client
         assert self._choice is not None
+        endpoint = path.rstrip("/").rsplit("/", 1)[-1]
+        with self._lock:
+            self.requests[endpoint if endpoint.startswith("_") else path] += 1
         return perform(client, self._choice, method, path, body, params)
 
     def _indices(self, window: TimeWindow) -> list[str]:

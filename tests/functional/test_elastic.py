@@ -375,6 +375,25 @@ def test_classifier_sends_one_msearch_per_build(cluster: FakeCluster, backend: E
     assert all({"term": {"build_uuid": "b" * 32}} in b["query"]["bool"]["filter"] for b in bodies)
 
 
+def test_a_looked_up_build_is_searched_in_the_indices_of_its_days(cluster: FakeCluster, backend: ElasticBackend) -> None:
+    """classify (with lookup) and no window: the days around the build (12 h margin), not logstash-*."""
+    first, last = datetime(2024, 3, 2, 23, 50, tzinfo=UTC), datetime(2024, 3, 3, 0, 20, tzinfo=UTC)
+
+    def lookup(req: Request) -> Reply:
+        bucket = _build_bucket(req, "b" * 32, first, last, 9, {"build_name": "tempest-full", "voting": "1"})
+        return Reply(200, search_response(aggregations={agg_name(req): {"buckets": [bucket]}}))
+
+    cluster.respond("POST", "_search", lookup)
+    cluster.reply("POST", "_msearch", msearch_response(search_response([])))
+    result = Classifier(backend, [Fingerprint(bug="1001", query="message:oops")]).classify(BuildRef(uuid="b" * 32))
+    assert result.error is None and result.bugs == []
+    assert only(cluster, "_search").path == "/logstash-*/_search"  # the lookup: any time
+    header, body = only(cluster, "_msearch").ndjson()
+    assert header["index"] == ["logstash-2024.03.02", "logstash-2024.03.03"]
+    assert {"range": {"@timestamp": {"gte": "2024-03-02T00:00:00.000000Z", "lt": "2024-03-04T00:00:00.000000Z",
+                                     "format": "strict_date_optional_time"}}} in body["query"]["bool"]["filter"]
+
+
 # ---------------------------------------------------------------------------
 # aggregations
 
