@@ -10,6 +10,10 @@ by structured filters, and all of them go to the backend in **one**
   (:attr:`Match.suppressed`) so the bot stays silent about them;
 * ``test_ids`` fingerprints match only if one of those tests failed in the
   build (failed test ids come from the backend's subunit results).
+
+When the build is looked up (``classify``), the search is limited to the days
+of its documents (:func:`build_days`): the same hits, but a cluster then
+searches one or two daily indices instead of the whole index pattern.
 """
 
 from __future__ import annotations
