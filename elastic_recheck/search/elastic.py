@@ -822,7 +822,9 @@ class ElasticBackend:
 
     def ping(self) -> bool:
         try:
-            self._call("ping", lambda: self.client.info(), retries=0)
+            # through _request, not client.info(): the modern clients' helpers send their own
+            # version in the compatibility headers, which an older server refuses
+            self._call("ping", lambda: self._request("GET", "/"), retries=0)
         except BackendError as exc:
             LOG.warning("%s", exc)
             return False
