@@ -844,7 +844,7 @@ class ElasticBackend:
         )
         return mapping_from_answer(answer, self.settings.default_field)
 
-    # -- loading ------------------------------------------------------------
+    # -- loading (the writer is search/bulk.py's BulkWriter) ------------------
 
     def index_for(self, doc: Mapping[str, Any]) -> str:
         """The daily index of one document (from its ``@timestamp``)."""
@@ -852,43 +852,6 @@ class ElasticBackend:
         if ts is None:
             raise BackendError(f"document without a valid {TIMESTAMP}: {str(dict(doc))[:200]}", retryable=False)
         return ts.strftime(self.settings.index_format)
-
-    def add_documents(self, docs: Iterable[Mapping[str, Any]], refresh: bool = False, chunk: int = 1000) -> int:
-        """Bulk-index documents into their daily indices; returns how many were indexed.
-
-        A document that the cluster rejects fails the call (its reason is raised).
-        """
-        count = 0
-        batch: list[dict[str, Any]] = []
-
-        def flush() -> None:
-            nonlocal count
-            if not batch:
-                return
-            lines = list(batch)
-            params = {"refresh": "true"} if refresh else {}
-            response: Mapping[str, Any] = self._call("bulk", lambda: self._request("POST", "/_bulk", ndjson(lines), params))
-            if response.get("errors"):
-                for item in response.get("items") or []:
-                    result: Mapping[str, Any] = next(iter(item.values()), {})
-                    if "error" in result:
-                        raise BackendError(
-                            self.redact(f"bulk: {result.get('_index')}: {error_reason(result.get('error'))}"),
-                            retryable=int(result.get("status", 0) or 0) in RETRY_STATUSES,
-                        )
-            count += len(lines) // 2
-            batch.clear()
-
-        for doc in docs:
-            header: dict[str, Any] = {"_index": self.index_for(doc)}
-            if doc.get("_id"):
-                header["_id"] = str(doc["_id"])
-            batch.append({"index": header})
-            batch.append({k: v for k, v in doc.items() if k != "_id"})
-            if len(batch) >= 2 * chunk:
-                flush()
-        flush()
-        return count
 
 
 def mapping_from_answer(answer: Mapping[str, Any], default_field: str = DEFAULT_MAPPING.default_field) -> FieldMapping | None:

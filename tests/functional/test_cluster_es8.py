@@ -32,6 +32,7 @@ from click.testing import CliRunner
 
 from elastic_recheck.cli import cli
 from elastic_recheck.search import QuerySpec, SearchBackend
+from elastic_recheck.search.bulk import BulkWriter
 from elastic_recheck.search.clients import LEGACY, ClientChoice, make_client, perform
 from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
 from tests.fixtures.cluster import ClusterNode
@@ -49,7 +50,8 @@ def load_es8(url: str) -> Generator[ElasticBackend, None, None]:
     try:
         for name in indices:
             backend._call("create", lambda n=name: backend._request("PUT", f"/{n}", cluster_mapping()))
-        backend.add_documents(DOCS, refresh=True)
+        stats = BulkWriter(backend, template="").add_documents(DOCS)  # the project's writer, as in the contract suite
+        assert stats.docs == len(DOCS) and not stats.bad_lines, stats.summary()
         yield backend
     finally:
         for name in indices:

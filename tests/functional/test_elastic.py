@@ -42,6 +42,7 @@ from tests.fixtures.es_server import (
     FakeCluster,
     Reply,
     Request,
+    accept_writes,
     auth_error,
     bulk_item,
     bulk_response,
@@ -785,33 +786,35 @@ def test_voting_values_setting_must_be_two_terms(bad: str) -> None:
         backend_from_config(cfg)
 
 
-def test_add_documents_bulk_loads_daily_indices(cluster: FakeCluster, backend: ElasticBackend) -> None:
+def test_the_bulk_writer_loads_daily_indices(cluster: FakeCluster, backend: ElasticBackend) -> None:
+    """The adapter has no writer of its own: the one bulk writer (ingest, collect, the contract suite)."""
+    from elastic_recheck.search.bulk import BulkWriter
+
+    assert not hasattr(backend, "add_documents")
     docs = [
         {"@timestamp": "2024-03-01T23:59:59.999Z", "message": "a", "build_uuid": "u1", "_id": "fixed-id"},
         {"@timestamp": "2024-03-02T00:00:00Z", "message": "b", "build_uuid": "u1"},
         {"@timestamp": "2024-03-02T08:00:00+00:00", "message": "c", "build_uuid": "u2"},
     ]
-
-    def ok(req: Request) -> Reply:
-        actions = req.ndjson()[0::2]
-        return Reply(200, bulk_response(bulk_item(a["index"]["_index"], a["index"].get("_id", f"gen{i}")) for i, a in enumerate(actions)))
-
-    cluster.respond("POST", "_bulk", ok)
-    assert backend.add_documents(docs, refresh=True) == 3
+    accept_writes(cluster)
+    stats = BulkWriter(backend, template="").add_documents(docs)
+    assert stats.docs == 3 and stats.bad_lines == 0
     req = only(cluster, "_bulk")
     lines = req.ndjson()
     assert [a["index"]["_index"] for a in lines[0::2]] == ["logstash-2024.03.01", "logstash-2024.03.02", "logstash-2024.03.02"]
-    assert lines[0]["index"]["_id"] == "fixed-id" and "_id" not in lines[2]["index"]
+    assert lines[0]["index"]["_id"] == "fixed-id" and lines[2]["index"]["_id"]
     assert lines[1] == {k: v for k, v in docs[0].items() if k != "_id"}
-    assert req.params.get("refresh") == "true"
+    assert [r.method for r in cluster.requests if r.method == "PUT"] == []  # template="": none
+    (refresh,) = cluster.requests_to("_refresh")
+    assert refresh.path == "/logstash-2024.03.01,logstash-2024.03.02/_refresh"
 
     mapper_error = {"type": "mapper_parsing_exception", "reason": "failed to parse field [@timestamp] of type [date]"}
     cluster.reply("POST", "_bulk", bulk_response([bulk_item("logstash-2024.03.01", "x", status=400, error=mapper_error)]))
-    with pytest.raises(BackendError) as info:
-        backend.add_documents(docs[:1])
-    assert "mapper_parsing_exception" in str(info.value) and not info.value.retryable
-    with pytest.raises(BackendError):
-        backend.add_documents([{"message": "no timestamp"}])
+    stats = BulkWriter(backend, template="").add_documents(docs[:1])
+    assert stats.docs == 0 and stats.bad_lines == 1
+    assert "mapper_parsing_exception" in stats.bad_line_samples[0][1]
+    stats = BulkWriter(backend, template="").add_documents([{"message": "no timestamp"}])
+    assert stats.bad_lines == 1 and "no valid @timestamp" in stats.bad_line_samples[0][1]
 
 
 def test_tls_verification(tmp_path: Any, caplog: pytest.LogCaptureFixture) -> None:
