@@ -42,6 +42,7 @@ state["after_search"] = analysis.compiled_patterns()
 result = runner.invoke(cli, ["--store", store, "classify", "--queries", queries, "--build-uuid", sys.argv[4]])
 state["classify_output"] = result.output
 state["after_classify"] = analysis.compiled_patterns()
+state["dateutil_after_classify"] = "dateutil" in sys.modules
 state["tokens"] = analysis.tokenize("Ünïcode wörds 日本 naïve")
 state["after_unicode"] = analysis.compiled_patterns()
 print(json.dumps(state))
@@ -84,3 +85,5 @@ def test_the_unicode_grammar_is_compiled_only_for_non_ascii_text(tmp_path: Path)
         assert state[phase] == 0, phase
     assert state["tokens"] == ["ünïcode", "wörds", "日", "本", "naïve"]
     assert state["after_unicode"] > 0
+    # imported only to read a resolved_at written in date(1) format
+    assert state["dateutil_after_classify"] is False
