@@ -64,6 +64,10 @@ DEFAULT_MIN_CHANGES = 2
 #: window's failed builds costs tens of milliseconds; builds classified here
 #: are recorded anyway).
 BACKFILL_STEP = timedelta(minutes=30)
+#: A backfill leaves out builds with lines in the last minutes before the
+#: lookup: they may still be running (and be classified, maybe explained,
+#: when they end); the next backfill takes them.
+BACKFILL_LAG = timedelta(minutes=10)
 
 #: A test runner's result line (``test_id [1.2s] ... FAILED``).
 _TEST_RESULT = re.compile(r"\.\.\. (?:FAILED|FAIL|ERROR)$")
@@ -435,10 +439,15 @@ class SignatureService:
         The span already backfilled is remembered: only the uncovered parts of
         ``window`` are searched, and an uncovered part shorter than
         :data:`BACKFILL_STEP` waits for the next call (builds classified
-        meanwhile are recorded by the classifier itself).
+        meanwhile are recorded by the classifier itself). The last
+        :data:`BACKFILL_LAG` of the window is left for later: builds still
+        logging there may be running.
         """
         assert window.start is not None and window.end is not None
-        start, end = window.start.timestamp(), window.end.timestamp()
+        start, end = window.start.timestamp(), (window.end - BACKFILL_LAG).timestamp()
+        real_end = window.end.timestamp()
+        if end <= start:
+            return 0
         covered = self.index.covered()
         step = BACKFILL_STEP.total_seconds()
         parts: list[tuple[float, float]] = []
@@ -455,9 +464,13 @@ class SignatureService:
                 hi = end
         signed_count = 0
         for a, b in parts:
-            part = TimeWindow(start=datetime.fromtimestamp(a, UTC), end=datetime.fromtimestamp(b, UTC))
+            # Searched up to the lookup's own time: a build that still logs
+            # after ``b`` (maybe running) waits for the next backfill.
+            part = TimeWindow(
+                start=datetime.fromtimestamp(a, UTC), end=datetime.fromtimestamp(real_end if b == end else b, UTC)
+            )
             spec = QuerySpec(filters=Filters(build_status="FAILURE"), window=part, label="signature-backfill")
-            builds = self.backend.builds(spec)
+            builds = [x for x in self.backend.builds(spec) if x.last_seen is None or x.last_seen.timestamp() < b]
             todo_uuids = {x.uuid for x in builds} - self.index.known([x.uuid for x in builds])
             todo = [x for x in builds if x.uuid in todo_uuids]
             if todo:
