@@ -232,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         store.close()
     finally:
         try:
-            backend._call("cleanup", lambda: backend._request("DELETE", f"/{prefix}-*"), retries=0)
+            # by name: Elasticsearch 8+ refuses wildcards in DELETE (action.destructive_requires_name)
+            names = backend._request("GET", f"/_cat/indices/{prefix}-*", params={"format": "json", "h": "index"})
+            if names:
+                backend._request("DELETE", "/" + ",".join(sorted(i["index"] for i in names)))
             backend._call("cleanup", lambda: backend._request("DELETE", f"/_index_template/{prefix}"), retries=0)
         except Exception as exc:  # noqa: BLE001 - the numbers matter more than the cleanup
             print(f"cleanup: {exc}", file=sys.stderr)

@@ -262,3 +262,49 @@ def test_collect_and_ingest_build_dir_write_into_the_node(pair: Pair, tmp_path: 
     assert res.exit_code == 0, res.output
     res = pair.cluster(*search)
     assert len([line for line in res.stdout.splitlines() if line.startswith("{")]) <= n
+
+
+def test_bot_fetches_a_builds_logs_into_the_node_and_comments(opensearch_node: ClusterNode, tmp_path: Path) -> None:
+    """The bot with a cluster and [zuul] url: the on-demand fetch writes through the bulk writer into the node."""
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
+
+    from tests.fixtures.zuul_server import FakeZuul, build_record, devstack_log_tree, manifest_for
+    from tests.functional.test_bot_collect import BUG_LINE, UUID, _report_event
+
+    prefix = f"er-bot-{uuidlib.uuid4().hex[:8]}"
+    start = datetime(2024, 5, 6, 10, 0, 0, tzinfo=UTC)
+    try:
+        with FakeZuul() as zuul:
+            files = devstack_log_tree(start, "tempest-full-py3", "FAILURE", with_manifest=False)
+            files["controller/logs/screen-n-cpu.txt"] += BUG_LINE.encode()
+            files["zuul-manifest.json"] = manifest_for(files)
+            record = build_record(UUID, job_name="tempest-full-py3", result="FAILURE", pipeline="gate",
+                                  log_url=zuul.log_url(UUID, pipeline="gate"), start=start)
+            zuul.add_build(record, files)
+            host = zuul.url.split("//")[1].split(":")[0]
+            cfg = tmp_path / "er.conf"
+            cfg.write_text(f"[data_source]\nes_url = {opensearch_node.url}\nindex_format = {prefix}-%Y.%m.%d\n"
+                           f"index_template = {prefix}\n[zuul]\nurl = {zuul.url}\ntenant = openstack\nlog_hosts = {host}\n")
+            cfg.chmod(0o600)
+            events = tmp_path / "events.jsonl"
+            events.write_text(json.dumps(_report_event(zuul, record)) + "\n")
+            actions = tmp_path / "actions.jsonl"
+            proc = subprocess.run(
+                [sys.executable, "-m", "elastic_recheck", "-c", str(cfg), "--store", str(tmp_path / "state.db"),
+                 "bot", "--queries", str(QUERIES), "--replay", str(events), "--dry-run", "--no-irc",
+                 "--readiness-timeout", "60", "--actions-out", str(actions)],
+                capture_output=True, text=True, timeout=300, check=False, cwd=REPO,
+            )
+            assert proc.returncode == 0, proc.stderr
+            assert any(p.endswith("controller/logs/screen-n-cpu.txt") for p in zuul.log_requests(UUID))
+        line = json.loads(actions.read_text())
+        assert line["jobs"] == {"tempest-full-py3": ["1893618"]}, line
+        assert "would comment on 900001,3" in proc.stdout
+        # the documents are in the node, under the configured indices
+        count = _http(opensearch_node, "GET", f"/{prefix}-*/_count")["count"]
+        assert count > 0
+    finally:
+        _http(opensearch_node, "DELETE", f"/{prefix}-*")
+        _http(opensearch_node, "DELETE", f"/_index_template/{prefix}")
