@@ -8,7 +8,9 @@ each), whatever the pattern.
 The automata are built with Lucene's own operations (``RegExp.toAutomaton``,
 ``Operations.concatenate/union/optional/repeat/complement/intersection``,
 ``determinize``, ``MinimizationOperations.minimize``, ``WildcardQuery
-.toAutomaton`` and ``CompiledAutomaton``), because Lucene refuses a query
+.toAutomaton``, ``CompiledAutomaton`` with its UTF-8 form (``UTF32ToUTF8``)
+and, for infinite languages, the reversed UTF-8 form it determinizes to find
+a common suffix), because Lucene refuses a query
 when one of those determinizations would need more than
 :data:`MAX_DETERMINIZED_STATES` states, and how many states a
 determinization needs depends on the exact nondeterministic automaton it
@@ -36,6 +38,8 @@ __all__ = [
     "TooComplexError",
     "compile_regexp_automaton",
     "compile_wildcard_automaton",
+    "regexp_refusal",
+    "wildcard_refusal",
 ]
 
 #: Lucene's ``Operations.DEFAULT_MAX_DETERMINIZED_STATES`` (also ES's
@@ -715,8 +719,8 @@ def _singleton(a: Automaton) -> bool:
         return not ts
 
 
-def _check_finite_depth(a: Automaton) -> None:
-    """``Operations.isFinite`` (recursive, depth-limited): same walk, same refusal."""
+def _check_finite_depth(a: Automaton) -> bool:
+    """``Operations.isFinite`` (recursive, depth-limited): same walk, same refusal; True when the language is finite."""
     n = a.num_states
     rows = [a.normalized(s) for s in range(n)]
     path = [False] * n
@@ -731,7 +735,7 @@ def _check_finite_depth(a: Automaton) -> None:
             frame[1] += 1
             d = rows[s][i][2]
             if path[d]:
-                return  # a loop: infinite, Lucene stops here
+                return False  # a loop: infinite, Lucene stops here
             if not visited[d]:
                 if level + 1 > MAX_RECURSION_LEVEL:
                     raise _TooLarge(level + 1)
@@ -741,6 +745,7 @@ def _check_finite_depth(a: Automaton) -> None:
         path[s] = False
         visited[s] = True
         stack.pop()
+    return True
 
 
 class _TooLarge(Exception):
@@ -795,38 +800,213 @@ class Dfa:
         return bool(self.accept[s])
 
 
-def _compiled(a: Automaton, budget: _Budget) -> Dfa:
-    """``CompiledAutomaton(a, null, true, 10000, false)``: the checks Lucene makes, then a runnable DFA."""
+def _compiled(a: Automaton, budget: _Budget, byte_checks: bool = False) -> Dfa:
+    """``CompiledAutomaton(a, null, true, 10000, false)``: the checks Lucene makes, then a runnable DFA.
+
+    Lucene runs the automaton over UTF-8 bytes (``ByteRunAutomaton``) and
+    determinizes that form too, with the same limit; we count those states
+    (:func:`utf8_automaton`) but run the code-point automaton.
+    """
     if a.num_states == 0 or _is_empty(a):
         return Dfa(Automaton())
     if _is_total(a):
         return Dfa(make_any_string())
     a = determinize(a, MAX_DETERMINIZED_STATES, budget)
     if not _singleton(a):
-        _check_finite_depth(a)
+        finite = _check_finite_depth(a)
+        if not byte_checks:
+            return Dfa(a)
+        ascii_only = all(hi < 0x80 for row in a.trans for _lo, hi, _d in row)
+        binary = a if ascii_only else utf8_automaton(a, budget)  # pure ASCII: the UTF-8 form is the same
+        if not finite:  # getCommonSuffixBytesRef: the reversed byte automaton, determinized
+            determinize(reverse(binary), MAX_DETERMINIZED_STATES, budget)
+        determinize(binary, MAX_DETERMINIZED_STATES, budget)  # ByteRunAutomaton
     return Dfa(a)
+
+
+def reverse(a: Automaton) -> Automaton:
+    """``Operations.reverse``: a new initial state 0 with the transitions of every old accept state, edges reversed."""
+    result = Automaton()
+    if _is_empty(a):
+        return result
+    result.create_state()
+    for _ in range(a.num_states):
+        result.create_state()
+    result.accept[1] = True
+    for s in range(a.num_states):
+        for lo, hi, d in a.trans[s]:
+            result.trans[d + 1].append((lo, hi, s + 1))
+    for s in range(a.num_states):
+        if a.accept[s]:
+            result.add_epsilon(0, s + 1)
+    return result
+
+
+# --------------------------------------------------------------------------
+# UTF32ToUTF8: the byte automaton Lucene runs (only its size matters here)
+# --------------------------------------------------------------------------
+
+_START_CODES = (0, 128, 2048, 65536)
+_END_CODES = (127, 2047, 65535, 1114111)
+_MASKS = [(2 << i) - 1 for i in range(32)]
+
+_Seq = list[tuple[int, int]]  # UTF-8 bytes of one code point: (value, bits used)
+
+
+def _utf8_seq(code: int) -> _Seq:
+    if code < 128:
+        return [(code, 7)]
+    if code < 2048:
+        lead, n = ((6 << 5) | (code >> 6), 5), 1
+    elif code < 65536:
+        lead, n = ((14 << 4) | (code >> 12), 4), 2
+    else:
+        lead, n = ((30 << 3) | (code >> 18), 3), 3
+    rest: _Seq = []
+    for _ in range(n):
+        rest.append((128 | (code & 63), 6))
+        code >>= 6
+    return [lead, *reversed(rest)]
+
+
+class _Utf8:
+    """``UTF32ToUTF8.convert``: each code-point range becomes byte paths with fresh intermediate states."""
+
+    def __init__(self, budget: _Budget) -> None:
+        self.a = Automaton()
+        self.budget = budget
+
+    def new(self) -> int:
+        self.budget.spend(1)
+        return self.a.create_state()
+
+    def add(self, src: int, lo: int, hi: int, dest: int) -> None:
+        self.a.trans[src].append((lo, hi, dest))
+
+    def edge(self, start: int, end: int, lo: int, hi: int) -> None:
+        self.build(start, end, _utf8_seq(lo), _utf8_seq(hi), 0)
+
+    def build(self, start: int, end: int, s: _Seq, e: _Seq, upto: int) -> None:
+        if s[upto][0] == e[upto][0]:
+            if upto == len(s) - 1 and upto == len(e) - 1:
+                self.add(start, s[upto][0], e[upto][0], end)
+                return
+            n = self.new()
+            self.add(start, s[upto][0], s[upto][0], n)
+            self.build(n, end, s, e, upto + 1)
+        elif len(s) == len(e):
+            if upto == len(s) - 1:
+                self.add(start, s[upto][0], e[upto][0], end)
+            else:
+                self.start(start, end, s, upto, False)
+                if e[upto][0] - s[upto][0] > 1:
+                    self.all(start, end, s[upto][0] + 1, e[upto][0] - 1, len(s) - upto - 1)
+                self.end(start, end, e, upto, False)
+        else:
+            self.start(start, end, s, upto, True)
+            count = 1 + len(s) - upto
+            while count < len(e) - upto:
+                lo, hi = _utf8_seq(_START_CODES[count - 1]), _utf8_seq(_END_CODES[count - 1])
+                self.all(start, end, lo[0][0], hi[0][0], len(lo) - 1)
+                count += 1
+            self.end(start, end, e, upto, True)
+
+    def start(self, start: int, end: int, seq: _Seq, upto: int, do_all: bool) -> None:
+        value, bits = seq[upto]
+        if upto == len(seq) - 1:
+            self.add(start, value, value | _MASKS[bits - 1], end)
+            return
+        n = self.new()
+        self.add(start, value, value, n)
+        self.start(n, end, seq, upto + 1, True)
+        end_code = value | _MASKS[bits - 1]
+        if do_all and value != end_code:
+            self.all(start, end, value + 1, end_code, len(seq) - upto - 1)
+
+    def end(self, start: int, end: int, seq: _Seq, upto: int, do_all: bool) -> None:
+        value, bits = seq[upto]
+        if upto == len(seq) - 1:
+            self.add(start, value & ~_MASKS[bits - 1], value, end)
+            return
+        start_code = 194 if bits == 5 else value & ~_MASKS[bits - 1]
+        if do_all and value != start_code:
+            self.all(start, end, start_code, value - 1, len(seq) - upto - 1)
+        n = self.new()
+        self.add(start, value, value, n)
+        self.end(n, end, seq, upto + 1, True)
+
+    def all(self, start: int, end: int, lo: int, hi: int, left: int) -> None:
+        if left == 0:
+            self.add(start, lo, hi, end)
+            return
+        last = self.new()
+        self.add(start, lo, hi, last)
+        while left > 1:
+            n = self.new()
+            self.add(last, 128, 191, n)
+            left -= 1
+            last = n
+        self.add(last, 128, 191, end)
+
+
+def utf8_automaton(a: Automaton, budget: _Budget) -> Automaton:
+    """The UTF-8 byte automaton ``UTF32ToUTF8.convert`` makes of ``a`` (same states, same transitions)."""
+    out = _Utf8(budget)
+    if a.num_states == 0:
+        return out.a
+    mapping = {0: out.a.create_state(a.accept[0])}
+    pending = [0]
+    while pending:
+        s = pending.pop()
+        src = mapping[s]
+        for lo, hi, d in a.normalized(s):
+            dest = mapping.get(d)
+            if dest is None:
+                dest = mapping[d] = out.a.create_state(a.accept[d])
+                pending.append(d)
+            out.edge(src, dest, lo, hi)
+    return out.a
 
 
 def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-@lru_cache(maxsize=256)
-def compile_regexp_automaton(pattern: str, node: tuple[Any, ...]) -> Dfa:
-    """The runnable automaton of a parsed ``RegExp`` (``node`` from :func:`lucene_regexp.parse_regexp`)."""
-    budget = _Budget()
+def _regexp_automaton(pattern: str, node: tuple[Any, ...], budget: _Budget) -> Automaton:
     try:
-        a = _regexp(node, budget)
+        return _regexp(node, budget)
     except _TooComplex as exc:
         raise TooComplexError(f"Determinizing {_short(pattern)} would result in more than {exc.states} states.") from None
     except RecursionError:
         raise TooComplexError(f"Determinizing {_short(pattern)}: the pattern is nested too deeply.") from None
-    return _run_checks(a, budget)
 
 
-def _run_checks(a: Automaton, budget: _Budget) -> Dfa:
+@lru_cache(maxsize=256)
+def compile_regexp_automaton(pattern: str, node: tuple[Any, ...]) -> Dfa:
+    """The runnable automaton of a parsed ``RegExp`` (``node`` from :func:`lucene_regexp.parse_regexp`).
+
+    Refuses what ``RegExp.toAutomaton`` and the code-point checks refuse; the
+    UTF-8 checks are :func:`regexp_refusal`'s (they cost more, and a query is
+    checked once when it is parsed).
+    """
+    budget = _Budget()
+    return _run_checks(_regexp_automaton(pattern, node, budget), budget)
+
+
+@lru_cache(maxsize=4096)
+def regexp_refusal(pattern: str, node: tuple[Any, ...]) -> str | None:
+    """Lucene's message when it refuses this ``RegExp`` as too complex (all of ``CompiledAutomaton``'s checks), else None."""
+    budget = _Budget()
     try:
-        return _compiled(a, budget)
+        _run_checks(_regexp_automaton(pattern, node, budget), budget, byte_checks=True)
+    except TooComplexError as exc:
+        return str(exc)
+    return None
+
+
+def _run_checks(a: Automaton, budget: _Budget, byte_checks: bool = False) -> Dfa:
+    try:
+        return _compiled(a, budget, byte_checks)
     except _TooComplex as exc:
         raise TooComplexError(f"Determinizing {exc.nfa_desc} would result in more than {exc.states} states.") from None
     except _TooLarge as exc:
@@ -853,16 +1033,30 @@ def wildcard_automaton(pattern: str) -> Automaton:
     return concatenate(parts)
 
 
-@lru_cache(maxsize=256)
-def compile_wildcard_automaton(pattern: str) -> Dfa:
-    """The runnable automaton of a Lucene wildcard pattern; :class:`TooComplexError` where Lucene refuses it."""
+def _wildcard_checked(pattern: str, byte_checks: bool) -> Dfa:
     budget = _Budget()
     try:
         budget.spend(len(pattern))
         a = wildcard_automaton(pattern)
     except _TooComplex:
         raise TooComplexError(f"Determinizing the wildcard {_short(pattern)} is over the evaluation budget.") from None
-    return _run_checks(a, budget)
+    return _run_checks(a, budget, byte_checks)
+
+
+@lru_cache(maxsize=256)
+def compile_wildcard_automaton(pattern: str) -> Dfa:
+    """The runnable automaton of a Lucene wildcard pattern (code-point checks; see :func:`wildcard_refusal`)."""
+    return _wildcard_checked(pattern, byte_checks=False)
+
+
+@lru_cache(maxsize=4096)
+def wildcard_refusal(pattern: str) -> str | None:
+    """Lucene's message when its ``WildcardQuery`` refuses ``pattern`` as too complex, else None."""
+    try:
+        _wildcard_checked(pattern, byte_checks=True)
+    except TooComplexError as exc:
+        return str(exc)
+    return None
 
 
 def predicate(dfa: Dfa) -> Callable[[str], bool]:

@@ -305,7 +305,7 @@ def read_fingerprint_text(path: Path) -> str:
             raise FingerprintError(
                 str(path), f"too large: more than {MAX_FINGERPRINT_BYTES} bytes (a fingerprint is a query and a few options)"
             )
-        return raw.decode("utf-8")
+        return raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text: universal newlines
     except UnicodeDecodeError as exc:
         raise FingerprintError(str(path), f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:

@@ -24,8 +24,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from elastic_recheck import query_ast as qa
-from elastic_recheck.automaton import MAX_CODE_POINT, Dfa, TooComplexError, compile_wildcard_automaton
-from elastic_recheck.lucene_regexp import RegexpSyntaxError, check_regexp
+from elastic_recheck.automaton import (
+    MAX_CODE_POINT,
+    Dfa,
+    TooComplexError,
+    compile_regexp_automaton,
+    compile_wildcard_automaton,
+)
+from elastic_recheck.lucene_regexp import RegexpSyntaxError, parse_regexp
 from elastic_recheck.schema import Mapping
 
 __all__ = ["CODES", "MEASURED", "SLOW_STATES", "pattern_findings"]
@@ -110,7 +116,7 @@ def _pattern(query: str, q: qa.Regexp | qa.Wildcard, mapping: Mapping) -> list[t
     needle = f"/{q.pattern}/" if regexp else q.pattern
     shown = f"{q.field}:{needle}"
     try:
-        dfa = check_regexp(q.pattern) if regexp else compile_wildcard_automaton(q.pattern)
+        dfa = compile_regexp_automaton(q.pattern, parse_regexp(q.pattern)) if regexp else compile_wildcard_automaton(q.pattern)
     except (RegexpSyntaxError, TooComplexError):  # the parser reports these
         return []
     at = _offset(query, needle)

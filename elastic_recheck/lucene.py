@@ -46,9 +46,9 @@ from typing import Any
 import regex
 
 from elastic_recheck.analysis import java_lower, tokenize
-from elastic_recheck.automaton import TooComplexError, compile_wildcard_automaton
+from elastic_recheck.automaton import wildcard_refusal
 from elastic_recheck.errors import QuerySyntaxError
-from elastic_recheck.lucene_regexp import RegexpSyntaxError, RegexpTooComplexError, check_regexp
+from elastic_recheck.lucene_regexp import RegexpSyntaxError, RegexpTooComplexError, validate_regexp
 from elastic_recheck.query_ast import (
     Bool,
     Exists,
@@ -586,17 +586,16 @@ class _Parser:
         if tok.kind in ("STAR", "WILDTERM"):
             wild = self.get_wildcard_query(field, image)
             if isinstance(wild, Wildcard):
-                try:  # what Lucene's WildcardQuery refuses (too complex to determinize)
-                    compile_wildcard_automaton(wild.pattern)
-                except TooComplexError as exc:
-                    raise _ParseError(str(exc), tok.pos) from None
+                refusal = wildcard_refusal(wild.pattern)  # what Lucene's WildcardQuery refuses (too complex)
+                if refusal is not None:
+                    raise _ParseError(refusal, tok.pos)
             return wild
         if tok.kind == "PREFIXTERM":
             return self.get_prefix_query(field, _discard_escape_char(image[:-1], tok.pos))
         if tok.kind == "REGEXPTERM":
             pattern = self._normalize(field, image[1:-1])
             try:
-                check_regexp(pattern)
+                validate_regexp(pattern)
             except RegexpSyntaxError as exc:
                 raise _ParseError(f"invalid regular expression /{image[1:-1]}/: {exc}", tok.pos) from None
             except RegexpTooComplexError as exc:

@@ -12,7 +12,7 @@ literals outside classes, and there are no lazy quantifiers.
 Lucene does). :func:`compile_regexp` returns a predicate over terms, run by
 a deterministic automaton built as Lucene builds it
 (:mod:`elastic_recheck.automaton`): linear in the term, never backtracking.
-:func:`check_regexp` raises :class:`RegexpTooComplexError` where Lucene's
+:func:`validate_regexp` raises :class:`RegexpTooComplexError` where Lucene's
 ``RegexpQuery`` refuses the pattern ("Determinizing ... would result in more
 than 10000 states.").
 """
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from elastic_recheck.automaton import Dfa, TooComplexError, compile_regexp_automaton
+from elastic_recheck.automaton import Dfa, TooComplexError, compile_regexp_automaton, regexp_refusal
 
-__all__ = ["RegexpSyntaxError", "RegexpTooComplexError", "check_regexp", "compile_regexp", "parse_regexp"]
+__all__ = ["RegexpSyntaxError", "RegexpTooComplexError", "check_regexp", "compile_regexp", "parse_regexp", "validate_regexp"]
 
 
 class RegexpSyntaxError(ValueError):
@@ -241,18 +241,30 @@ def compile_regexp(pattern: str) -> Callable[[str], bool]:
 
     The pattern is compiled to a deterministic automaton the way Lucene
     does (:mod:`elastic_recheck.automaton`), so a term costs one step per
-    code point; raises :class:`RegexpTooComplexError` where Lucene refuses
-    the pattern as too complex.
+    code point.
     """
-    return check_regexp(pattern).matches
-
-
-def check_regexp(pattern: str) -> Dfa:
-    """Parse and compile ``pattern``; :class:`RegexpSyntaxError` for bad syntax, :class:`RegexpTooComplexError` for what Lucene cannot determinize."""
     try:
-        node = parse_regexp(pattern)
-        return compile_regexp_automaton(pattern, node)
+        return compile_regexp_automaton(pattern, parse_regexp(pattern)).matches
     except TooComplexError as exc:
         raise RegexpTooComplexError(str(exc)) from None
     except RecursionError:
         raise RegexpTooComplexError("the regular expression is nested too deeply") from None
+
+
+def validate_regexp(pattern: str) -> None:
+    """:class:`RegexpSyntaxError` for bad syntax, :class:`RegexpTooComplexError` for what Lucene's ``RegexpQuery`` refuses."""
+    try:
+        refusal = regexp_refusal(pattern, parse_regexp(pattern))
+    except RecursionError:
+        raise RegexpTooComplexError("the regular expression is nested too deeply") from None
+    if refusal is not None:
+        raise RegexpTooComplexError(refusal)
+
+
+def check_regexp(pattern: str) -> Dfa:
+    """:func:`validate_regexp`, then the runnable automaton."""
+    validate_regexp(pattern)
+    try:
+        return compile_regexp_automaton(pattern, parse_regexp(pattern))
+    except TooComplexError as exc:
+        raise RegexpTooComplexError(str(exc)) from None

@@ -1276,6 +1276,12 @@ def limits_suite(seed: int) -> tuple[list[Doc], list[str]]:
     for reps in (3332, 3333, 3334, 5000, 9999, 10000, 10001):
         queries += [f'/("abc"){{{reps}}}/', f"/(ab){{{reps}}}/", f"/a{{{reps},}}/", f"/[ab]{{0,{reps}}}/"]
 
+    # Lucene also determinizes the reversed UTF-8 automaton of an infinite language
+    # (CompiledAutomaton's common suffix) and the UTF-8 automaton itself:
+    for k in (11, 12, 13, 14):
+        queries += [f"/[ab]{{{k}}}a[ab]*/", f"/.{{{k}}}a.*/", f"/[^b]{{{k}}}a.*/", "a" + "?" * k + "*", "?" * k + "a*"]
+    queries.append("/(ab|ba)*(b{8,10}[^b]{11,19}[ab][^b]*){12,14}/")
+
     atoms = ["a", "b", "[ab]", ".", "(a|b)", "(ab|ba)", "[^b]", "~(a)", "@", "<1-20>", '"ab"', "#", "a?"]
 
     def expr(depth: int) -> str:
