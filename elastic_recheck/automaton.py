@@ -67,7 +67,14 @@ class _Budget:
     def spend(self, n: int) -> None:
         self.left -= n
         if self.left < 0:
-            raise _TooComplex("more work than the evaluation budget")
+            raise _OverBudget("more work than the evaluation budget")
+
+
+class _OverBudget(Exception):
+    """Internal: compiling took more than :data:`MAX_WORK` steps (our bound, not Lucene's)."""
+
+
+_BUDGET_MESSAGE = "compiling {what} takes more than {steps:,} steps (elastic-recheck's evaluation budget)"
 
 
 class _TooComplex(Exception):
@@ -979,6 +986,8 @@ def _regexp_automaton(pattern: str, node: tuple[Any, ...], budget: _Budget) -> A
         raise TooComplexError(f"Determinizing {_short(pattern)} would result in more than {exc.states} states.") from None
     except RecursionError:
         raise TooComplexError(f"Determinizing {_short(pattern)}: the pattern is nested too deeply.") from None
+    except _OverBudget:
+        raise TooComplexError(_BUDGET_MESSAGE.format(what=_short(pattern), steps=MAX_WORK)) from None
 
 
 @lru_cache(maxsize=256)
@@ -1011,6 +1020,8 @@ def _run_checks(a: Automaton, budget: _Budget, byte_checks: bool = False) -> Dfa
         raise TooComplexError(f"Determinizing {exc.nfa_desc} would result in more than {exc.states} states.") from None
     except _TooLarge as exc:
         raise TooComplexError(f"input automaton is too large: {exc.level}") from None
+    except _OverBudget:
+        raise TooComplexError(_BUDGET_MESSAGE.format(what="the pattern", steps=MAX_WORK)) from None
 
 
 def wildcard_automaton(pattern: str) -> Automaton:
@@ -1038,8 +1049,8 @@ def _wildcard_checked(pattern: str, byte_checks: bool) -> Dfa:
     try:
         budget.spend(len(pattern))
         a = wildcard_automaton(pattern)
-    except _TooComplex:
-        raise TooComplexError(f"Determinizing the wildcard {_short(pattern)} is over the evaluation budget.") from None
+    except _OverBudget:
+        raise TooComplexError(_BUDGET_MESSAGE.format(what=_short(pattern), steps=MAX_WORK)) from None
     return _run_checks(a, budget, byte_checks)
 
 
