@@ -41,6 +41,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -124,6 +125,15 @@ def run(
     buildsets: int, seed: int, store_path: Path | None, min_changes: int, hours: float, extra_fingerprints: int = 0
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="er-bench-sig-"))
+    try:
+        return _run(tmp, buildsets, seed, store_path, min_changes, hours, extra_fingerprints)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(
+    tmp: Path, buildsets: int, seed: int, store_path: Path | None, min_changes: int, hours: float, extra_fingerprints: int
+) -> dict[str, Any]:
     summary = gen.write_sample(tmp, None, None, buildsets, seed, unknown_sources=True)
     builds = json.loads((tmp / "builds.json").read_text())["builds"]
     path = store_path or tmp / "store.db"
