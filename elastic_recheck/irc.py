@@ -246,6 +246,41 @@ class IrcStats:
     disconnects: int = 0
 
 
+def readable_now(sock: Any) -> bool:
+    """Whether ``sock`` has data (or EOF) to read, without waiting; ``poll()``,
+    as ``select()`` refuses descriptors from 1024 up."""
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
+
+
+class PollReactor(irc.client.Reactor):  # type: ignore[misc]  # the irc library is untyped
+    """The irc library's reactor, waiting with ``poll()`` instead of ``select()``.
+
+    ``select()`` refuses file descriptors from 1024 up (FD_SETSIZE): a bot
+    process holding many files and sockets (store connections, HTTP pools)
+    would get a new IRC socket numbered above that and lose IRC for good,
+    one "filedescriptor out of range" error per reconnect. ``poll()`` has no
+    such limit.
+    """
+
+    def process_once(self, timeout: float = 0) -> None:
+        sockets = self.sockets
+        if sockets:
+            poller = select.poll()
+            by_fd: dict[int, Any] = {}
+            for sock in sockets:
+                fd = sock.fileno()
+                if fd >= 0:
+                    by_fd[fd] = sock
+                    poller.register(fd, select.POLLIN | select.POLLPRI)
+            ready = poller.poll(timeout * 1000)
+            self.process_data([by_fd[fd] for fd, _ in ready if fd in by_fd])
+        else:
+            time.sleep(timeout)
+        self.process_timeout()
+
+
 class IrcNotifier:
     """Thread-safe, non-blocking IRC poster. See the module docstring."""
 
@@ -384,7 +419,7 @@ class IrcNotifier:
             self._state.notify_all()
 
     def _run(self) -> None:
-        reactor = irc.client.Reactor()
+        reactor = PollReactor()
         self._reactor = reactor
         for event in ("welcome", "join", "nick", "disconnect", "kick", "error", "all_raw_messages",
                       "cannotsendtochan", "erroneusnickname", *NICK_TAKEN, *JOIN_FAILURES):
@@ -518,8 +553,7 @@ class IrcNotifier:
         for _ in range(10):  # bounded: a chatty server cannot starve sending
             if conn is None or not conn.is_connected() or conn.socket is None:
                 return False
-            readable, _, _ = select.select([conn.socket], [], [], 0)
-            if not readable:
+            if not readable_now(conn.socket):
                 break
             conn.process_data()
         return bool(conn is not None and conn.is_connected())

@@ -286,3 +286,33 @@ def test_reclaim_nick_off_never_ghosts_or_regains(ngircd: NgircdServer, irc_clie
     assert poster.nickname == BOT + "_"
     assert [ln.text for ln in nickserv.privmsgs()] == ["identify s3cret-pw"]
     assert not [ln for ln in watcher.lines if ln.command == "NICK" and ln.source == BOT + "_"]
+
+
+def test_irc_works_with_socket_numbers_above_select_limit(ngircd: NgircdServer, irc_client: ClientFactory,
+                                                          notifier: Callable[..., IrcNotifier]) -> None:
+    """A bot process holding many files gets IRC sockets numbered >= 1024, which
+    select() refuses ("filedescriptor out of range"); the reactor must still work."""
+    import os
+    import resource
+
+    watcher = irc_client(ngircd, "watcher", "#qa")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 1300
+    if soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            pytest.skip(f"the open-files limit ({hard}) is below {want}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    filler: list[int] = []
+    try:
+        while not filler or filler[-1] < 1100:
+            filler.append(os.open(os.devnull, os.O_RDONLY))
+        bot = notifier(ngircd)
+        assert bot.wait_registered(10)
+        bot.send("#qa", "above the select limit")
+        got = watcher.wait_for(from_bot(), count=1)
+        assert [ln.text for ln in got] == ["above the select limit"]
+        assert bot._conn is not None and bot._conn.socket.fileno() >= 1024
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
