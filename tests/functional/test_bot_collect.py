@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tests.fixtures.zuul_server import FakeZuul, build_record, devstack_log_tree, manifest_for
 
@@ -42,16 +43,22 @@ def _report_event(zuul: FakeZuul, record: dict[str, object]) -> dict[str, object
     return event
 
 
-def test_replayed_event_fetches_logs_from_zuul_and_comments(tmp_path: Path) -> None:
+def add_failed_gate_build(zuul: FakeZuul) -> tuple[dict[str, Any], str]:
+    """A failed gate build of tempest-full-py3 whose n-cpu log holds BUG_LINE, served by ``zuul``;
+    returns its build record and the log host to allow."""
     start = datetime(2024, 5, 6, 10, 0, 0, tzinfo=UTC)
+    files = devstack_log_tree(start, "tempest-full-py3", "FAILURE", with_manifest=False)
+    files["controller/logs/screen-n-cpu.txt"] += BUG_LINE.encode()
+    files["zuul-manifest.json"] = manifest_for(files)
+    record = build_record(UUID, job_name="tempest-full-py3", result="FAILURE", pipeline="gate",
+                          log_url=zuul.log_url(UUID, pipeline="gate"), start=start)
+    zuul.add_build(record, files)
+    return record, zuul.url.split("//")[1].split(":")[0]
+
+
+def test_replayed_event_fetches_logs_from_zuul_and_comments(tmp_path: Path) -> None:
     with FakeZuul() as zuul:
-        files = devstack_log_tree(start, "tempest-full-py3", "FAILURE", with_manifest=False)
-        files["controller/logs/screen-n-cpu.txt"] += BUG_LINE.encode()
-        files["zuul-manifest.json"] = manifest_for(files)
-        record = build_record(UUID, job_name="tempest-full-py3", result="FAILURE", pipeline="gate",
-                              log_url=zuul.log_url(UUID, pipeline="gate"), start=start)
-        zuul.add_build(record, files)
-        host = zuul.url.split("//")[1].split(":")[0]
+        record, host = add_failed_gate_build(zuul)
         cfg = tmp_path / "er.conf"
         cfg.write_text(f"[zuul]\nurl = {zuul.url}\ntenant = openstack\nlog_hosts = {host}\n")
         events = tmp_path / "events.jsonl"

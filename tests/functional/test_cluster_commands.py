@@ -268,22 +268,14 @@ def test_bot_fetches_a_builds_logs_into_the_node_and_comments(opensearch_node: C
     """The bot with a cluster and [zuul] url: the on-demand fetch writes through the bulk writer into the node."""
     import subprocess
     import sys
-    from datetime import UTC, datetime
 
-    from tests.fixtures.zuul_server import FakeZuul, build_record, devstack_log_tree, manifest_for
-    from tests.functional.test_bot_collect import BUG_LINE, UUID, _report_event
+    from tests.fixtures.zuul_server import FakeZuul
+    from tests.functional.test_bot_collect import UUID, _report_event, add_failed_gate_build
 
     prefix = f"er-bot-{uuidlib.uuid4().hex[:8]}"
-    start = datetime(2024, 5, 6, 10, 0, 0, tzinfo=UTC)
     try:
         with FakeZuul() as zuul:
-            files = devstack_log_tree(start, "tempest-full-py3", "FAILURE", with_manifest=False)
-            files["controller/logs/screen-n-cpu.txt"] += BUG_LINE.encode()
-            files["zuul-manifest.json"] = manifest_for(files)
-            record = build_record(UUID, job_name="tempest-full-py3", result="FAILURE", pipeline="gate",
-                                  log_url=zuul.log_url(UUID, pipeline="gate"), start=start)
-            zuul.add_build(record, files)
-            host = zuul.url.split("//")[1].split(":")[0]
+            record, host = add_failed_gate_build(zuul)
             cfg = tmp_path / "er.conf"
             cfg.write_text(f"[data_source]\nes_url = {opensearch_node.url}\nindex_format = {prefix}-%Y.%m.%d\n"
                            f"index_template = {prefix}\n[zuul]\nurl = {zuul.url}\ntenant = openstack\nlog_hosts = {host}\n")
