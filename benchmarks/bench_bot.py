@@ -4,9 +4,9 @@
     python -m benchmarks bot --events 2000 --lines 100000     # small run (a minute)
     python -m benchmarks bot --store /tmp/bot-bench.db        # keep (or reuse) the store file
 
-What runs is the real :class:`elastic_recheck.bot.Bot` (scheduler, worker
+What runs is the real :class:`elastic_recheck.bot.service.Bot` (scheduler, worker
 pool, SQLite state, classifier, comment formatting, IRC routing) on the real
-:class:`~elastic_recheck.search.embedded.EmbeddedStore`; only the reviewer is
+:class:`~elastic_recheck.adapters.sqlite.store.EmbeddedStore`; only the reviewer is
 a recorder (it notes when each comment would be posted) and IRC messages are
 routed but not sent.
 
@@ -73,15 +73,15 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.bench_store import fingerprints as synthetic_fingerprints
 from benchmarks.bench_store import write_corpus
-from elastic_recheck import lucene
-from elastic_recheck import query_ast as qa
-from elastic_recheck.bot import Bot, BotSettings
-from elastic_recheck.channels import parse_channel_config
-from elastic_recheck.fingerprints import Fingerprint, load_fingerprints
-from elastic_recheck.ingest import ingest_jsonl
-from elastic_recheck.notify import IrcReporter
-from elastic_recheck.search.embedded import EmbeddedStore
-from elastic_recheck.state import BotState
+from elastic_recheck.adapters.sqlite.bot_state import BotState
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.bot.notify import IrcReporter
+from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.core.channels import parse_channel_config
+from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints
+from elastic_recheck.core.lucene import ast as qa
+from elastic_recheck.core.lucene import parser as lucene
+from elastic_recheck.ingest.pipeline import ingest_jsonl
 from sample.make_events import report_event
 
 TARGETS = {"peak_anon_mb": ("<=", 300.0), "anon_growth_mb": ("<=", 20.0)}

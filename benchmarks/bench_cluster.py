@@ -50,18 +50,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from elastic_recheck.classify import BuildRef, Classifier
-from elastic_recheck.config import from_mapping
-from elastic_recheck.fingerprints import LoadResult, load_fingerprints
+from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.elastic.bulk import BulkWriter
+from elastic_recheck.adapters.elastic.clients import server_info
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.core.classify import BuildRef, Classifier
+from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.fingerprints import LoadResult, load_fingerprints
+from elastic_recheck.ports.search import TimeWindow
 from elastic_recheck.report.graph import collect_bug_stats, graph_json
 from elastic_recheck.report.health import probe_backend
 from elastic_recheck.report.site import collect_uncategorized_data, write_json, write_uncategorized
 from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.search import TimeWindow
-from elastic_recheck.search.bulk import BulkWriter
-from elastic_recheck.search.clients import server_info
-from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
-from elastic_recheck.search.embedded import EmbeddedStore
 from tests.fixtures.report_data import NOW, Dataset, bug_options, iter_builds
 
 LINES_PER_BUILD = 48

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(ROOT))
     from click.testing import CliRunner
 
-    from elastic_recheck.cli import cli
+    from elastic_recheck.cli.main import cli
 
     with tempfile.TemporaryDirectory(prefix="bench-lint-") as tmp:
         source = write_files(Path(tmp) / "queries", args.files, args.seed)

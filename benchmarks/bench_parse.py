@@ -32,8 +32,8 @@ def _seconds(fn: object, *args: object) -> float:
 
 def main(argv: list[str]) -> int:
     argparse.ArgumentParser(prog="python -m benchmarks parse", description=__doc__).parse_args(argv)
-    from elastic_recheck.analysis import tokenize
-    from elastic_recheck.lucene import parse
+    from elastic_recheck.core.lucene.analysis import tokenize
+    from elastic_recheck.core.lucene.parser import parse
 
     for name, text in INPUTS.items():
         # (a fresh string each time: parse() caches by text)

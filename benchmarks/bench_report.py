@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from elastic_recheck.config import from_mapping
-from elastic_recheck.fingerprints import load_fingerprints
+from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.fingerprints import load_fingerprints
 from elastic_recheck.report.graph import collect_bug_stats, graph_json
 from elastic_recheck.report.health import probe_backend
 from elastic_recheck.report.site import (
@@ -46,7 +46,7 @@ LINES_PER_BUILD = 48
 
 
 def make_store(path: Path, lines: int, fingerprints: int, days: float) -> dict[str, Any]:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     builds = max(1, lines // (LINES_PER_BUILD + 2))
     store = EmbeddedStore(path)
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
 
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-report-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -56,12 +56,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import sample.generate as gen  # noqa: E402
-from elastic_recheck.analysis import tokenize  # noqa: E402
-from elastic_recheck.classify import BuildRef, Classifier  # noqa: E402
-from elastic_recheck.failure_signature import SignatureIndex, SignatureService  # noqa: E402
-from elastic_recheck.fingerprints import Fingerprint, load_fingerprints  # noqa: E402
-from elastic_recheck.ingest import ingest_jsonl  # noqa: E402
-from elastic_recheck.search.embedded import EmbeddedStore  # noqa: E402
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore  # noqa: E402
+from elastic_recheck.core.classify import BuildRef, Classifier  # noqa: E402
+from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints  # noqa: E402
+from elastic_recheck.core.lucene.analysis import tokenize  # noqa: E402
+from elastic_recheck.core.signatures import SignatureIndex, SignatureService  # noqa: E402
+from elastic_recheck.ingest.pipeline import ingest_jsonl  # noqa: E402
 
 TARGETS = {"claim_precision": (">=", 0.95), "oneoff_claims": ("<=", 0), "signature_ms_mean": ("<=", 50.0)}
 

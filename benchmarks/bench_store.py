@@ -7,7 +7,7 @@
 The documents come from the sample generator (``sample/generate.py``: the same
 jobs, files, message vocabulary and injected bugs, seeded), written to a
 temporary ``.jsonl.gz`` first (not timed), then loaded with
-:func:`elastic_recheck.ingest.ingest_jsonl` (timed: JSON parsing, analysis,
+:func:`elastic_recheck.ingest.pipeline.ingest_jsonl` (timed: JSON parsing, analysis,
 SQLite). The fingerprints are the sample's seven plus synthetic ones made of
 phrases from the same vocabulary (some match often, most rarely or never),
 1,000 in all.
@@ -60,11 +60,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from elastic_recheck import query_ast as qa
-from elastic_recheck.analysis import tokenize
-from elastic_recheck.ingest import ingest_jsonl
-from elastic_recheck.search import Filters, QuerySpec
-from elastic_recheck.search.embedded import EmbeddedStore
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.core.lucene import ast as qa
+from elastic_recheck.core.lucene.analysis import tokenize
+from elastic_recheck.ingest.pipeline import ingest_jsonl
+from elastic_recheck.ports.search import Filters, QuerySpec
 from sample import generate as gen
 
 #: How many times a big build's log files are generated (about 2,500 lines).

@@ -1,5 +1,5 @@
 """``python -m elastic_recheck`` runs the CLI."""
 
-from elastic_recheck.cli import main
+from elastic_recheck.cli.main import main
 
 main()

@@ -19,7 +19,7 @@ import site
 import sys
 from pathlib import Path
 
-from elastic_recheck.errors import ConfigError
+from elastic_recheck.core.errors import ConfigError
 
 #: The directory holding the ``elastic_recheck`` package.
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from elastic_recheck.bugs import BugInfo, tracker_from_config
-from elastic_recheck.config import Config
-from elastic_recheck.fingerprints import Fingerprint
+from elastic_recheck.adapters.launchpad.bugs import BugInfo, tracker_from_config
+from elastic_recheck.core.config import Config
+from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.report.graph import BugData
 
 LOG = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Trend charts as inline SVG, generated in Python (no JavaScript).
 
 A chart shows distinct builds per UTC day of the window (see
-:func:`elastic_recheck.stats.day_buckets`), one slot per day and a date
+:func:`elastic_recheck.core.stats.day_buckets`), one slot per day and a date
 under it, so the pages work offline and from ``file://``. Every day with at
 least one build becomes one ``<g class="bar">`` holding a ``<title>`` (the
 browser's tooltip: the date and the count per build status) and one
@@ -27,8 +27,8 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
-from elastic_recheck.search import Bucket
-from elastic_recheck.stats import DAY
+from elastic_recheck.core.stats import DAY
+from elastic_recheck.ports.search import Bucket
 
 FAILURE = "FAILURE"
 SUCCESS = "SUCCESS"
@@ -128,7 +128,7 @@ def trend_svg(
     """A bar chart of distinct builds per day, stacked by build status.
 
     ``days`` are one bucket per UTC day of ``[start, end)`` in order (empty
-    days included, as :func:`~elastic_recheck.stats.day_buckets` returns them).
+    days included, as :func:`~elastic_recheck.core.stats.day_buckets` returns them).
     """
     n = max(1, len(days))
     bars = bars_in_window(days)

@@ -2,7 +2,7 @@
 
 Like LUCI Analysis's failure clusters: the uncategorized failed gate builds
 of the window are grouped by their failure signature
-(:mod:`elastic_recheck.failure_signature`, the same signature the bot and
+(:mod:`elastic_recheck.core.signatures`, the same signature the bot and
 ``classify`` compute: ``suggest``'s normalized error lines plus the failed
 tests), biggest impact first (builds, then changes, then the share of the
 gate's failures). Each cluster carries its error line, jobs, projects, a
@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from elastic_recheck.failure_signature import FailureSignature, signatures_of_lines
+from elastic_recheck.contrib.suggest import Draft, ErrorLine
+from elastic_recheck.core.signatures import FailureSignature, signatures_of_lines
+from elastic_recheck.core.stats import DAY, bucket_starts, day_buckets, floor_time, newest_first
+from elastic_recheck.ports.search import Bucket, BuildInfo
 from elastic_recheck.report.triage import BuildTriage
 from elastic_recheck.report.uncategorized import UncategorizedReport, job_name
 from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.search import Bucket, BuildInfo
-from elastic_recheck.stats import DAY, bucket_starts, day_buckets, floor_time, newest_first
-from elastic_recheck.suggest import Draft, ErrorLine
 
 #: Example builds shown per cluster.
 EXAMPLES = 3
@@ -128,7 +128,7 @@ def build_clusters(
     Builds without any error line or failed test have no signature and are
     left out of the clusters (the group pages still list them).
     """
-    from elastic_recheck.suggest import draft_yaml
+    from elastic_recheck.contrib.suggest import draft_yaml
 
     builds = unc.uncategorized
     tests = {

@@ -28,19 +28,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from elastic_recheck.classify import parse_voting
-from elastic_recheck.errors import BackendError
-from elastic_recheck.fingerprints import Fingerprint
-from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.search import (
-    Bucket,
-    BuildInfo,
-    Filters,
-    Hit,
-    QuerySpec,
-    SearchBackend,
-)
-from elastic_recheck.stats import (
+from elastic_recheck.core.classify import parse_voting
+from elastic_recheck.core.errors import BackendError
+from elastic_recheck.core.fingerprints import Fingerprint
+from elastic_recheck.core.stats import (
     HOUR,
     bug_sort_key,
     builds_since,
@@ -49,6 +40,15 @@ from elastic_recheck.stats import (
     newest_first,
     to_ms,
 )
+from elastic_recheck.ports.search import (
+    Bucket,
+    BuildInfo,
+    Filters,
+    Hit,
+    QuerySpec,
+    SearchBackend,
+)
+from elastic_recheck.report.window import ReportWindow
 
 LOG = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ class BugData:
     """The ``bug_data`` block of graph.json (what the tracker says about a bug), and the bug's links.
 
     ``reviews``: open Gerrit change numbers that mention the bug
-    (:mod:`elastic_recheck.reviews`); ``logstash_url``: the fingerprint run in
-    the dashboard (:mod:`elastic_recheck.dashboard`), graph.json's
+    (:mod:`elastic_recheck.report.reviews`); ``logstash_url``: the fingerprint run in
+    the dashboard (:mod:`elastic_recheck.core.dashboard`), graph.json's
     ``logstash_url`` beside ``bug_data``.
     """
 
@@ -75,7 +75,7 @@ class BugData:
     status: str | None = None
     projects: tuple[str, ...] = ()
     logstash_url: str | None = None
-    #: Changes whose commit message names the bug (:class:`elastic_recheck.fixes.Fix`; not in ``bug_data``).
+    #: Changes whose commit message names the bug (:class:`elastic_recheck.core.fixes.Fix`; not in ``bug_data``).
     fixes: tuple[Any, ...] = ()
 
     def as_json(self) -> dict[str, Any]:

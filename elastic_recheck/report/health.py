@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from elastic_recheck.errors import BackendError, FingerprintError
-from elastic_recheck.fingerprints import LoadResult
-from elastic_recheck.search import SearchBackend
-from elastic_recheck.stats import DAY, floor_time, humanize_delta, lag, to_ms
+from elastic_recheck.core.errors import BackendError, FingerprintError
+from elastic_recheck.core.fingerprints import LoadResult
+from elastic_recheck.core.stats import DAY, floor_time, humanize_delta, lag, to_ms
+from elastic_recheck.ports.search import SearchBackend
 
 LOG = logging.getLogger(__name__)
 

@@ -2,10 +2,10 @@
 
 Asks the backend for every build in the window (one ``builds()`` call: each
 build's first and last log line, for the hours burnt and the runs per job),
-reads the recheck comments the bot recorded (:class:`~elastic_recheck.rechecks.RecheckLog`
+reads the recheck comments the bot recorded (:class:`~elastic_recheck.core.rechecks.RecheckLog`
 in the bot's state file) and the build durations the Zuul collector recorded
 (``collected_builds`` in the store file), and computes
-:mod:`elastic_recheck.impact` for every fingerprint.
+:mod:`elastic_recheck.core.impact` for every fingerprint.
 
 graph.json gets new keys only: ``impact`` in each ``buglist`` entry, and a
 top-level ``impact`` block (sources, unexplained rechecks). Everything the
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elastic_recheck.errors import StoreError
-from elastic_recheck.fixes import fixes_json
-from elastic_recheck.impact import (
+from elastic_recheck.core.errors import StoreError
+from elastic_recheck.core.fixes import fixes_json
+from elastic_recheck.core.impact import (
     BugImpact,
     RecheckCause,
     attribute_rechecks,
@@ -31,11 +31,11 @@ from elastic_recheck.impact import (
     runs_by_job,
     unexplained_rechecks,
 )
-from elastic_recheck.rechecks import Recheck, RecheckLog
+from elastic_recheck.core.rechecks import Recheck, RecheckLog
+from elastic_recheck.core.stats import explained_by
+from elastic_recheck.ports.search import BuildInfo, QuerySpec, SearchBackend
 from elastic_recheck.report.graph import BugStats
 from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.search import BuildInfo, QuerySpec, SearchBackend
-from elastic_recheck.stats import explained_by
 
 LOG = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def load_zuul_durations(path: Path | None) -> dict[str, float]:
     """uuid -> seconds of the builds the Zuul collector recorded in ``path`` (empty without one)."""
     if path is None or not path.is_file():
         return {}
-    from elastic_recheck.collect import CollectorState
+    from elastic_recheck.collect.collector import CollectorState
 
     try:
         state = CollectorState(path)
@@ -127,7 +127,7 @@ def collect_impact(
     rechecks: Sequence[Recheck] | None = None,
     zuul_seconds: Mapping[str, float] | None = None,
 ) -> ImpactReport:
-    """Impact of every fingerprint (see :mod:`elastic_recheck.impact`)."""
+    """Impact of every fingerprint (see :mod:`elastic_recheck.core.impact`)."""
     builds = all_builds(backend, window)
     whole = {b.uuid: b for b in builds}
     failed_by_bug = {s.bug: s.failed_builds() for s in stats if not s.error}

@@ -47,12 +47,34 @@ from urllib.parse import quote
 
 from jinja2 import Environment
 
-from elastic_recheck.config import Config
-from elastic_recheck.errors import BackendError
-from elastic_recheck.fingerprints import LoadResult
-from elastic_recheck.fixes import Fix, Verdict, fix_rows
-from elastic_recheck.pages import bug_page
-from elastic_recheck.rechecks import Recheck
+from elastic_recheck.contrib.stale import (
+    ACTIVE,
+    CHECK,
+    DEFAULT_QUIET_DAYS,
+    KEEP,
+    REMOVE,
+    Returning,
+    StaleReport,
+    find_stale,
+)
+from elastic_recheck.contrib.suggest import fetch_error_lines
+from elastic_recheck.core.config import Config
+from elastic_recheck.core.errors import BackendError
+from elastic_recheck.core.fingerprints import LoadResult
+from elastic_recheck.core.fixes import Fix, Verdict, fix_rows
+from elastic_recheck.core.pages import bug_page
+from elastic_recheck.core.rechecks import Recheck
+from elastic_recheck.core.safe_text import safe_url
+from elastic_recheck.core.stats import (
+    Share,
+    breakdown,
+    bug_sort_key,
+    builds_since,
+    day_buckets,
+    failure_share,
+    to_ms,
+)
+from elastic_recheck.ports.search import Bucket, BuildInfo, SearchBackend, TermCount
 from elastic_recheck.report.charts import (
     LARGE,
     SMALL,
@@ -88,28 +110,6 @@ from elastic_recheck.report.uncategorized import (
     uncategorized_json,
 )
 from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.safe_text import safe_url
-from elastic_recheck.search import Bucket, BuildInfo, SearchBackend, TermCount
-from elastic_recheck.stale import (
-    ACTIVE,
-    CHECK,
-    DEFAULT_QUIET_DAYS,
-    KEEP,
-    REMOVE,
-    Returning,
-    StaleReport,
-    find_stale,
-)
-from elastic_recheck.stats import (
-    Share,
-    breakdown,
-    bug_sort_key,
-    builds_since,
-    day_buckets,
-    failure_share,
-    to_ms,
-)
-from elastic_recheck.suggest import fetch_error_lines
 
 LOG = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class SiteData:
     graph: dict[str, Any]
     gate_queue: str
     #: Possible fingerprints for the uncategorized page (``[site] suggestions``;
-    #: an :class:`elastic_recheck.suggest.SuggestReport`, None when off or failed).
+    #: an :class:`elastic_recheck.contrib.suggest.SuggestReport`, None when off or failed).
     suggestions: Any = None
     #: Quiet fingerprints and resolved bugs that came back (None: not computed).
     stale: StaleReport | None = None
@@ -275,7 +275,7 @@ def collect_suggestions(
     """Draft fingerprints from the uncategorized builds (None when ``[site] suggestions`` is off)."""
     if not config.get("site", "suggestions"):
         return None
-    from elastic_recheck.suggest import site_suggestions
+    from elastic_recheck.contrib.suggest import site_suggestions
 
     return site_suggestions(backend, unc.uncategorized, window, config)
 

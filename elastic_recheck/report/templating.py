@@ -22,9 +22,9 @@ from urllib.parse import quote
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
 from elastic_recheck import resources
-from elastic_recheck.errors import ConfigError
-from elastic_recheck.safe_text import safe_url
-from elastic_recheck.stats import humanize_delta, to_ms
+from elastic_recheck.core.errors import ConfigError
+from elastic_recheck.core.safe_text import safe_url
+from elastic_recheck.core.stats import humanize_delta, to_ms
 
 ENV_WEB = "ELASTIC_RECHECK_WEB"
 

@@ -20,11 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from elastic_recheck.config import Config
-from elastic_recheck.report.graph import BugStats
-from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.search import BuildInfo, Filters, QuerySpec, SearchBackend
-from elastic_recheck.stats import (
+from elastic_recheck.core.config import Config
+from elastic_recheck.core.stats import (
     ClassificationRate,
     JobRate,
     builds_since,
@@ -33,6 +30,9 @@ from elastic_recheck.stats import (
     newest_first,
     to_ms,
 )
+from elastic_recheck.ports.search import BuildInfo, Filters, QuerySpec, SearchBackend
+from elastic_recheck.report.graph import BugStats
+from elastic_recheck.report.window import ReportWindow
 
 INTEGRATED = "integrated_gate"
 OTHERS = "others"

@@ -18,13 +18,13 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from elastic_recheck.config import from_mapping
-from elastic_recheck.fingerprints import load_fingerprints
+from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.stats import humanize_delta
+from elastic_recheck.ports.search import Filters
 from elastic_recheck.report.graph import fingerprint_spec
 from elastic_recheck.report.site import bug_page, render_site
 from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.search import Filters
-from elastic_recheck.stats import humanize_delta
 from tests.browser.conftest import StaticServer, console_errors
 from tests.fixtures.report_data import NOW, XSS_JOB, Dataset, bug_id, generate
 
@@ -33,7 +33,7 @@ WINDOW = ReportWindow(now=NOW, days=10)
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any, Dataset]:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     ds = generate(builds=160, bugs=6, lines_per_build=6, seed=99)
     base = tmp_path_factory.mktemp("browser-site")

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.config import from_mapping
-from elastic_recheck.fingerprints import load_fingerprints, parse_fingerprint
+from elastic_recheck.contrib.suggest import normalize
+from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.fingerprints import load_fingerprints, parse_fingerprint
 from elastic_recheck.report.site import render_site
 from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.suggest import normalize
 from sample.generate import Build
 from tests.browser.conftest import console_errors
 from tests.fixtures.signature_history import ONEOFF, SPECS, T, recurring_error_text, write_history
@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Build]]:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     base = tmp_path_factory.mktemp("cluster-site")
     builds = write_history(base / "store.db")

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.config import from_mapping
-from elastic_recheck.fingerprints import load_fingerprints
+from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.fingerprints import load_fingerprints
 from elastic_recheck.report.site import bug_page, render_site
 from elastic_recheck.report.window import ReportWindow
 from tests.browser.conftest import StaticServer, console_errors
@@ -27,7 +27,7 @@ WIDTHS = (400, 1400)
 
 
 def _render(base: Path, ds: Dataset, window: ReportWindow, name: str) -> Path:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     store_path = base / "store.db"
     store = EmbeddedStore(store_path)

@@ -15,12 +15,12 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from elastic_recheck.config import from_mapping
-from elastic_recheck.fingerprints import load_fingerprints
+from elastic_recheck.contrib.stale import DEFAULT_RETURNING_DAYS
+from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.fingerprints import load_fingerprints
 from elastic_recheck.report.graph import BugData
 from elastic_recheck.report.site import bug_page, render_site
 from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.stale import DEFAULT_RETURNING_DAYS
 from tests.browser.conftest import StaticServer, console_errors
 from tests.fixtures.report_data import NOW, Dataset, bug_id, generate
 
@@ -31,7 +31,7 @@ QUIET_BUG = "1999001"
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Dataset]:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     ds = generate(builds=160, bugs=5, lines_per_build=5, seed=2024)
     ds.options[0] = {"resolved_at": RESOLVED_AT.strftime("%Y-%m-%d")}

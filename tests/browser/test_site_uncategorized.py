@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.config import from_mapping
-from elastic_recheck.fingerprints import load_fingerprints
+from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.fingerprints import load_fingerprints
 from elastic_recheck.report.site import render_site
 from elastic_recheck.report.window import ReportWindow
 from tests.browser.conftest import console_errors
@@ -28,7 +28,7 @@ FAILED_TEST = "tempest.api.compute.servers.test_boot.ServersTest.test_boot_volum
 
 @pytest.fixture(scope="module")
 def evidence(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Build, Build]:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     ds: Dataset = generate(builds=160, bugs=6, lines_per_build=6, seed=99)
     unc = sorted(

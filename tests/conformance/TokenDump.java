@@ -18,7 +18,7 @@ import org.apache.lucene.analysis.tokenattributes.CharTermAttribute;
  * Reads one JSON string per line on stdin and prints, per line, the JSON array
  * of tokens Lucene's StandardAnalyzer (no stopwords, as ES's "standard"
  * analyzer) produces for it. Used by generate.py to record tokenizer fixtures
- * and to measure the character tables of elastic_recheck/_unicode_tables.py.
+ * and to measure the character tables of elastic_recheck/core/lucene/_unicode_tables.py.
  */
 public class TokenDump {
     public static void main(String[] args) throws Exception {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Measure Lucene 8's StandardTokenizer character classes and write elastic_recheck/_unicode_tables.py.
+"""Measure Lucene 8's StandardTokenizer character classes and write elastic_recheck/core/lucene/_unicode_tables.py.
 
 usage: python3 tests/conformance/gen_unicode_tables.py
 
@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generate import REPO, token_dump  # noqa: E402
 
-OUT = REPO / "elastic_recheck" / "_unicode_tables.py"
+OUT = REPO / "elastic_recheck" / "core" / "lucene" / "_unicode_tables.py"
 
 TEMPLATES = [
     "{c}", "a{c}a", "1{c}1", "{c}a", "a{c}", "{c}{c}", "\u30ab{c}\u30ab", "\U0001F600{c}\U0001F600",

@@ -103,7 +103,7 @@ def _call(url: str, method: str, path: str, body: Any = None, ndjson: bool = Fal
 
 
 def cluster(url: str) -> int:
-    from elastic_recheck.search.bulk import index_template
+    from elastic_recheck.adapters.elastic.bulk import index_template
 
     mappings = index_template("logstash-%Y.%m.%d")["template"]["mappings"]
     same = total = refused_id = 0

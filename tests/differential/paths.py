@@ -2,7 +2,7 @@
 
 * ``store``: the embedded SQLite/FTS5 store, searched like ``search --batch``
   (the query compiled to SQL);
-* ``matcher``: :class:`elastic_recheck.matcher.MemoryIndex` over the documents
+* ``matcher``: :class:`elastic_recheck.core.lucene.matcher.MemoryIndex` over the documents
   as given (what ``lucene.parse`` + the matcher answer);
 * ``percolation``: the store's ``msearch`` restricted to one build, which
   loads the build into memory from its stored parts (the classify path).
@@ -18,11 +18,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from elastic_recheck import lucene
-from elastic_recheck.errors import BackendError, QuerySyntaxError
-from elastic_recheck.matcher import MemoryIndex
-from elastic_recheck.search import Filters, QuerySpec
-from elastic_recheck.search.embedded import EmbeddedStore
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.core.errors import BackendError, QuerySyntaxError
+from elastic_recheck.core.lucene import parser as lucene
+from elastic_recheck.core.lucene.matcher import MemoryIndex
+from elastic_recheck.ports.search import Filters, QuerySpec
 
 Outcome = list[str] | str
 PATHS = ("store", "matcher", "percolation")

@@ -7,7 +7,7 @@ expected answers are computed from the documents in Python, never typed in.
 
 Backends:
 
-* ``embedded``: :class:`elastic_recheck.search.embedded.EmbeddedStore` on a
+* ``embedded``: :class:`elastic_recheck.adapters.sqlite.store.EmbeddedStore` on a
   real SQLite file;
 * ``elasticsearch`` / ``opensearch``: a real Elasticsearch 7.10.2 /
   OpenSearch 2.19 node started by the test session
@@ -32,12 +32,12 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.classify import parse_voting
-from elastic_recheck.errors import BackendError
-from elastic_recheck.schema import KNOWN_FIELDS
-from elastic_recheck.search import Filters, QuerySpec, SearchBackend, TimeWindow
-from elastic_recheck.search.bulk import BulkWriter
-from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.elastic.bulk import BulkWriter
+from elastic_recheck.core.classify import parse_voting
+from elastic_recheck.core.errors import BackendError
+from elastic_recheck.core.schema import KNOWN_FIELDS
+from elastic_recheck.ports.search import Filters, QuerySpec, SearchBackend, TimeWindow
 from tests.fixtures.cluster import ClusterNode
 from tests.fixtures.es_server import (
     FakeCluster,
@@ -223,7 +223,7 @@ def stamps(docs: Sequence[dict[str, Any]]) -> list[datetime]:
 
 def _embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SearchBackend]:
     try:
-        from elastic_recheck.search.embedded import EmbeddedStore
+        from elastic_recheck.adapters.sqlite.store import EmbeddedStore
     except ImportError as exc:
         pytest.skip(f"embedded store not importable yet ({exc})")
     store = EmbeddedStore(tmp_path_factory.mktemp("contract") / "store.db")

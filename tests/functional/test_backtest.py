@@ -19,15 +19,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.backtest import (
+from elastic_recheck.cli.main import cli
+from elastic_recheck.contrib.backtest import (
     TOO_BROAD_SUCCESS_PERCENT,
     changed_fingerprints,
     format_gerrit,
     run_backtest,
 )
-from elastic_recheck.cli import cli
-from elastic_recheck.config import from_mapping
-from elastic_recheck.fingerprints import load_file
+from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.fingerprints import load_file
 from elastic_recheck.report.window import ReportWindow
 
 NOW = datetime(2024, 3, 11, tzinfo=UTC)
@@ -123,7 +123,7 @@ BUILDS = generate()
 
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     path = tmp_path_factory.mktemp("backtest") / "store.db"
     store = EmbeddedStore(path)
@@ -134,7 +134,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture
 def store(store_path: Path) -> Iterator[Any]:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     s = EmbeddedStore(store_path)
     yield s
@@ -348,7 +348,7 @@ def test_needs_files_or_git_diff() -> None:
 
 def test_window_defaults_to_the_newest_event_when_now_would_leave_it_empty(sample_store: Path) -> None:
     """The sample ends on 2026-11-20: without --now, "the last 10 days" would hold nothing."""
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     repo = Path(__file__).resolve().parents[2]
     fp = str(repo / "queries" / "1893618.yaml")

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.bot import Bot, BotSettings
-from elastic_recheck.events import parse_event
-from elastic_recheck.fingerprints import load_fingerprints
-from elastic_recheck.search.embedded import EmbeddedStore
-from elastic_recheck.state import BotState
+from elastic_recheck.adapters.sqlite.bot_state import BotState
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.core.events import parse_event
+from elastic_recheck.core.fingerprints import load_fingerprints
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample"

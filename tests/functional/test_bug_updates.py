@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.cli import cli
+from elastic_recheck.cli.main import cli
 from tests.fixtures.launchpad_server import FakeBug, LaunchpadFake
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,10 +79,10 @@ def test_a_refused_token_warns_and_keeps_the_site(sample_store: Path, tmp_path: 
                                                    launchpad_server: LaunchpadFake, caplog: pytest.LogCaptureFixture) -> None:
     launchpad_server.add_bug(FakeBug(1893618, "bug"))
     conf = setup(tmp_path, launchpad_server, token="revoked-token")
-    with caplog.at_level(logging.WARNING, logger="elastic_recheck.bug_updates"):
+    with caplog.at_level(logging.WARNING, logger="elastic_recheck.report.bug_updates"):
         render(sample_store, conf, tmp_path / "site")
     assert launchpad_server.messages == []
-    warnings = sorted(r.getMessage() for r in caplog.records if r.name == "elastic_recheck.bug_updates")
+    warnings = sorted(r.getMessage() for r in caplog.records if r.name == "elastic_recheck.report.bug_updates")
     assert warnings == ["launchpad: cannot comment on bug 1893618: Unauthorized: HTTP Error 401: Unauthorized",
                         "launchpad: cannot comment on bug 1927411: no such bug"]
     assert not (tmp_path / "cache" / "launchpad-updates.json").exists()  # tried again next time

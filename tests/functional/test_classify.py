@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.classify import BuildRef, Classifier
-from elastic_recheck.fingerprints import parse_fingerprint
-from elastic_recheck.search.embedded import EmbeddedStore
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.core.classify import BuildRef, Classifier
+from elastic_recheck.core.fingerprints import parse_fingerprint
 
 LINE = "ERROR nova.compute.manager libvirt.libvirtError: End of file while reading data"
 
@@ -131,7 +131,7 @@ def _subunit2sql_db(path: Path) -> str:
 
 
 def _check_subunit2sql_source(uri: str) -> None:
-    from elastic_recheck.subunit2sql import Subunit2SqlSource
+    from elastic_recheck.adapters.subunit2sql.results import Subunit2SqlSource
 
     db = Subunit2SqlSource(uri)
     assert db.failed_tests("d" * 32) == {"tempest.api.compute.test_servers.test_create"}
@@ -161,8 +161,8 @@ def test_subunit2sql_over_mysql() -> None:
     finally:
         conn.close()
     _check_subunit2sql_source(uri)
-    from elastic_recheck.errors import BackendError
-    from elastic_recheck.subunit2sql import Subunit2SqlSource
+    from elastic_recheck.adapters.subunit2sql.results import Subunit2SqlSource
+    from elastic_recheck.core.errors import BackendError
 
     wrong = uri.replace(f":{parts.password}@", ":Wrong-Secret-42@")
     with pytest.raises(BackendError) as err:
@@ -171,7 +171,7 @@ def test_subunit2sql_over_mysql() -> None:
 
 
 def test_subunit2sql_database_is_a_second_source_of_failed_tests(tmp_path: Path) -> None:
-    from elastic_recheck.classify import test_results_from_config
+    from elastic_recheck.core.classify import test_results_from_config
 
     uri = _subunit2sql_db(tmp_path / "subunit2sql.db")
     _check_subunit2sql_source(uri)
@@ -185,8 +185,8 @@ def test_subunit2sql_database_is_a_second_source_of_failed_tests(tmp_path: Path)
 
 
 def test_subunit2sql_uri_errors_are_clear_and_redacted() -> None:
-    from elastic_recheck.errors import ConfigError
-    from elastic_recheck.subunit2sql import Subunit2SqlSource
+    from elastic_recheck.adapters.subunit2sql.results import Subunit2SqlSource
+    from elastic_recheck.core.errors import ConfigError
 
     with pytest.raises(ConfigError) as info:
         Subunit2SqlSource("postgresql://query:s3cret@db.example.org/subunit2sql")

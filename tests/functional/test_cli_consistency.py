@@ -12,10 +12,10 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from elastic_recheck.cli import cli
-from elastic_recheck.search import Filters, QuerySpec
-from elastic_recheck.search.embedded import EmbeddedStore
-from elastic_recheck.timeutil import parse_time
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.cli.main import cli
+from elastic_recheck.core.timestamps import parse_time
+from elastic_recheck.ports.search import Filters, QuerySpec
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample"
@@ -40,8 +40,8 @@ def _run(store: Path, *args: str) -> Result:
     ],
 )
 def test_one_time_parser_for_every_since(text: str, want: datetime) -> None:
-    from elastic_recheck.commands import make_window
-    from elastic_recheck.commands.collect import _since
+    from elastic_recheck.cli.collect import _since
+    from elastic_recheck.cli.common import make_window
 
     assert parse_time(text, NOW) == want
     assert _since(text, NOW) == want  # collect --since
@@ -82,7 +82,7 @@ def test_unknown_environment_variable_is_named_with_a_suggestion(
     monkeypatch.setenv("ELASTIC_RECHECK_DATA_SOURCE_BAKEND", "elasticsearch")
     monkeypatch.setenv("ELASTIC_RECHECK_STOER", "/tmp/x.db")
     monkeypatch.setenv("ELASTIC_RECHECK_TEST_ANYTHING", "1")  # the test suite's own
-    with caplog.at_level(logging.WARNING, logger="elastic_recheck.config"):
+    with caplog.at_level(logging.WARNING, logger="elastic_recheck.core.config"):
         res = CliRunner().invoke(cli, ["config"])
     assert res.exit_code == 0, res.output
     warned = [r.getMessage() for r in caplog.records]

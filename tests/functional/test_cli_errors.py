@@ -75,7 +75,7 @@ def test_log_file_takes_the_log_records(tmp_path: Path) -> None:
     assert res.returncode == 1
     assert len(res.stderr.splitlines()) == 1 and res.stderr.startswith("Error:")
     text = log.read_text()
-    assert "WARNING elastic_recheck.search.elastic: " in text and "connection failed" in text and "retry 1 of 1" in text
+    assert "WARNING elastic_recheck.adapters.elastic.backend: " in text and "connection failed" in text and "retry 1 of 1" in text
 
 
 def test_log_file_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:

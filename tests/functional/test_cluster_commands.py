@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from elastic_recheck.cli import cli
+from elastic_recheck.cli.main import cli
 from tests.fixtures.cluster import ClusterNode
 
 REPO = Path(__file__).resolve().parents[2]

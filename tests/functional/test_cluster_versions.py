@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.errors import BackendError
-from elastic_recheck.search import Filters, QuerySpec
-from elastic_recheck.search.bulk import BulkWriter
-from elastic_recheck.search.clients import (
+from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.elastic.bulk import BulkWriter
+from elastic_recheck.adapters.elastic.clients import (
     LEGACY,
     MODERN,
     ClientChoice,
@@ -28,7 +27,8 @@ from elastic_recheck.search.clients import (
     perform,
     server_info,
 )
-from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
+from elastic_recheck.core.errors import BackendError
+from elastic_recheck.ports.search import Filters, QuerySpec
 from tests.fixtures.es_server import (
     FakeCluster,
     accept_writes,

@@ -1,7 +1,7 @@
 """Writing to a cluster and the old configuration, at the HTTP boundary.
 
 ``ingest`` (and ``collect``) go through the one bulk writer
-(:mod:`elastic_recheck.search.bulk`); the fake cluster
+(:mod:`elastic_recheck.adapters.elastic.bulk`); the fake cluster
 (:mod:`tests.fixtures.es_server`) records what they send, the real
 ``elasticsearch`` / ``opensearch-py`` clients send it. What a real node makes
 of it is tested in ``test_cluster_commands.py``.
@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.cli import cli
-from elastic_recheck.config import from_mapping, load_config
-from elastic_recheck.ingest import document_id
-from elastic_recheck.schema import KNOWN_FIELDS
-from elastic_recheck.search.bulk import TEMPLATE_NAME, index_template
-from elastic_recheck.search.elastic import mapping_from_answer
+from elastic_recheck.adapters.elastic.backend import mapping_from_answer
+from elastic_recheck.adapters.elastic.bulk import TEMPLATE_NAME, index_template
+from elastic_recheck.cli.main import cli
+from elastic_recheck.core.config import from_mapping, load_config
+from elastic_recheck.core.schema import KNOWN_FIELDS
+from elastic_recheck.ingest.pipeline import document_id
 from tests.fixtures.es_server import (
     FakeCluster,
     Reply,
@@ -268,8 +268,8 @@ def test_check_queries_checks_fields_against_the_clusters_mapping(tmp_path: Path
 
 def test_collect_and_ingest_share_the_writer_and_its_redaction(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """collect's cluster sink is the ingest writer: same retries, same redaction, same template."""
-    from elastic_recheck.collect import ClusterSink
-    from elastic_recheck.search.bulk import BulkWriter, writer_from_config
+    from elastic_recheck.adapters.elastic.bulk import BulkWriter, writer_from_config
+    from elastic_recheck.collect.collector import ClusterSink
 
     with FakeCluster("opensearch") as fake:
         url = fake.url.replace("http://", f"http://{USER}:{PASSWORD}@")
@@ -291,7 +291,7 @@ def test_collect_and_ingest_share_the_writer_and_its_redaction(tmp_path: Path, c
 
 def test_the_documented_opensearch_config_loads_and_says_where_it_goes(caplog: pytest.LogCaptureFixture) -> None:
     """docs/examples/opensearch.conf (docs/cluster.md) is a valid configuration of OpenDev's cluster."""
-    from elastic_recheck.search.elastic import backend_from_config
+    from elastic_recheck.adapters.elastic.backend import backend_from_config
 
     path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "opensearch.conf"
     cfg = load_config(path)

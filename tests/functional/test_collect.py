@@ -23,8 +23,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.cli import cli
-from elastic_recheck.collect import (
+from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.elastic.bulk import BulkWriter
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.adapters.zuul.api import ZuulBuild, ZuulClient
+from elastic_recheck.cli.main import cli
+from elastic_recheck.collect.collector import (
     ALREADY,
     COLLECTED,
     DEFAULT_FILE_RULES,
@@ -47,12 +51,8 @@ from elastic_recheck.collect import (
     safe_relpath,
     sample_keep,
 )
-from elastic_recheck.errors import ConfigError, LogFetchError
-from elastic_recheck.search import Filters, QuerySpec
-from elastic_recheck.search.bulk import BulkWriter
-from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
-from elastic_recheck.search.embedded import EmbeddedStore
-from elastic_recheck.zuul import ZuulBuild, ZuulClient
+from elastic_recheck.core.errors import ConfigError, LogFetchError
+from elastic_recheck.ports.search import Filters, QuerySpec
 from tests.fixtures.es_server import (
     FakeCluster,
     Reply,
@@ -679,7 +679,7 @@ def test_follow_restart_continues_without_refetching(zuul: FakeZuul, tmp_path: P
     first = [add_devstack_build(zuul, 90 + n, start=now - timedelta(minutes=30 - n)) for n in range(3)]
     cfg = write_config(tmp_path, zuul)
     store = tmp_path / "store.db"
-    cmd = [sys.executable, "-m", "elastic_recheck.cli", "-c", str(cfg), "--store", str(store),
+    cmd = [sys.executable, "-m", "elastic_recheck.cli.main", "-c", str(cfg), "--store", str(store),
            "collect", "--follow", "--interval", "0.2", "--since", "1d"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

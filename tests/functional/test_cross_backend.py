@@ -42,14 +42,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.classify import parse_voting
-from elastic_recheck.cli import cli
-from elastic_recheck.config import load_config
-from elastic_recheck.errors import BackendError
-from elastic_recheck.fingerprints import load_fingerprints
-from elastic_recheck.search import QuerySpec, SearchBackend
-from elastic_recheck.search.elastic import backend_from_config
-from elastic_recheck.search.embedded import EmbeddedStore
+from elastic_recheck.adapters.elastic.backend import backend_from_config
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.cli.main import cli
+from elastic_recheck.core.classify import parse_voting
+from elastic_recheck.core.config import load_config
+from elastic_recheck.core.errors import BackendError
+from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.ports.search import QuerySpec, SearchBackend
 from sample import generate as sample_generate
 from sample.make_events import report_event
 from tests.fixtures.cluster import ClusterNode, cluster_config

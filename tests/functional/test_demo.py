@@ -168,7 +168,7 @@ def test_bot_warns_without_site_url_and_links_the_site_with_it(
             "--replay", str(REPO / "sample" / "events.jsonl"), "--dry-run", "--no-irc"]
     res = _er(tmp, _env(tmp), *args)
     assert res.returncode == 0, res.stderr
-    assert "WARNING elastic_recheck.commands.bot: [site] url is not set" in res.stderr
+    assert "WARNING elastic_recheck.cli.bot: [site] url is not set" in res.stderr
     assert "trend:" not in res.stdout
     res = _er(tmp, _env(tmp, ELASTIC_RECHECK_SITE_URL="https://status.example.org/er"), *args)
     assert res.returncode == 0 and "[site] url" not in res.stderr

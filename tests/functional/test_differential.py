@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.cli import cli
+from elastic_recheck.cli.main import cli
 from tests.differential import oracle
 from tests.differential.generate import corpus
 from tests.differential.paths import BUILD, PATHS, Corpus

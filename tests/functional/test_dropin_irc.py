@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck.config import load_config
-from elastic_recheck.irc import IrcNotifier
+from elastic_recheck.adapters.irc.client import IrcNotifier
+from elastic_recheck.core.config import load_config
 from tests.fixtures.ircd import NgircdServer, running_ngircd
 from tests.fixtures.original import original_config
 

@@ -18,9 +18,9 @@ import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
-from elastic_recheck.cli import cli
-from elastic_recheck.dashboard import rison_string
-from elastic_recheck.fingerprints import load_fingerprints
+from elastic_recheck.cli.main import cli
+from elastic_recheck.core.dashboard import rison_string
+from elastic_recheck.core.fingerprints import load_fingerprints
 from tests.fixtures.gerrit_server import FakeGerritRest, FakeGerritServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def test_gerrit_failing_twice_leaves_reviews_empty(
 ) -> None:
     rest.search_failures = [502, 502, 500]
     conf = _conf(tmp_path, gerrit={"url": rest.url}, bugs={"cache_dir": str(tmp_path / "cache")})
-    with caplog.at_level(logging.WARNING, logger="elastic_recheck.reviews"):
+    with caplog.at_level(logging.WARNING, logger="elastic_recheck.report.reviews"):
         doc = _graph(sample_store, conf, tmp_path)
     failed = [b for b in doc["buglist"] if b["bug_data"]["reviews"] == []]
     assert len(failed) == 2  # the first bug (502 twice) and the second (500: not retried)

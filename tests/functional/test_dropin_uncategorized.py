@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.cli import cli
-from elastic_recheck.search.embedded import EmbeddedStore
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.cli.main import cli
 
 DOCS = "logstash/elastic-recheck-docs.jsonl"
 QUERIES = "logstash/originals/test-queries/queries"

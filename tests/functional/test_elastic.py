@@ -21,12 +21,7 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.classify import BuildRef, Classifier
-from elastic_recheck.config import from_mapping
-from elastic_recheck.errors import BackendError
-from elastic_recheck.fingerprints import Fingerprint
-from elastic_recheck.search import Filters, QuerySpec, SearchBackend, TimeWindow
-from elastic_recheck.search.elastic import (
+from elastic_recheck.adapters.elastic.backend import (
     CARDINALITY_PRECISION,
     COMPOSITE_PAGE,
     MAX_DAILY_INDICES,
@@ -38,6 +33,11 @@ from elastic_recheck.search.elastic import (
     redact_url,
     split_credentials,
 )
+from elastic_recheck.core.classify import BuildRef, Classifier
+from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.errors import BackendError
+from elastic_recheck.core.fingerprints import Fingerprint
+from elastic_recheck.ports.search import Filters, QuerySpec, SearchBackend, TimeWindow
 from tests.fixtures.es_server import (
     FakeCluster,
     Reply,
@@ -763,8 +763,8 @@ def test_keyword_suffix_applies_to_filters_and_aggregations_only(cluster: FakeCl
                                                         ("true,false", True, "true"), (" true , false ", False, "false")])
 def test_voting_values_setting_picks_the_filter_terms(cluster: FakeCluster, setting: str, voting: bool, term: str) -> None:
     """A cluster whose ``voting`` is a boolean field needs ``true``/``false``: a ``1`` would be refused."""
-    from elastic_recheck.config import from_mapping
-    from elastic_recheck.search.elastic import backend_from_config
+    from elastic_recheck.adapters.elastic.backend import backend_from_config
+    from elastic_recheck.core.config import from_mapping
 
     cfg = from_mapping({"data_source": {"backend": cluster.flavor, "es_url": cluster.url, "retries": "0",
                                         "voting_values": setting}})
@@ -777,9 +777,9 @@ def test_voting_values_setting_picks_the_filter_terms(cluster: FakeCluster, sett
 
 @pytest.mark.parametrize("bad", ["1", "1,0,2", ",0", ""])
 def test_voting_values_setting_must_be_two_terms(bad: str) -> None:
-    from elastic_recheck.config import from_mapping
-    from elastic_recheck.errors import ConfigError
-    from elastic_recheck.search.elastic import backend_from_config
+    from elastic_recheck.adapters.elastic.backend import backend_from_config
+    from elastic_recheck.core.config import from_mapping
+    from elastic_recheck.core.errors import ConfigError
 
     cfg = from_mapping({"data_source": {"backend": "elasticsearch", "es_url": "http://127.0.0.1:9", "voting_values": bad}})
     with pytest.raises(ConfigError, match="voting_values"):
@@ -788,7 +788,7 @@ def test_voting_values_setting_must_be_two_terms(bad: str) -> None:
 
 def test_the_bulk_writer_loads_daily_indices(cluster: FakeCluster, backend: ElasticBackend) -> None:
     """The adapter has no writer of its own: the one bulk writer (ingest, collect, the contract suite)."""
-    from elastic_recheck.search.bulk import BulkWriter
+    from elastic_recheck.adapters.elastic.bulk import BulkWriter
 
     assert not hasattr(backend, "add_documents")
     docs = [

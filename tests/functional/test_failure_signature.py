@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.cli import cli
-from elastic_recheck.failure_signature import SignatureIndex, SignatureService
-from elastic_recheck.search import Filters, QuerySpec
-from elastic_recheck.search.embedded import EmbeddedStore
-from elastic_recheck.suggest import extract_lines, normalize
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.cli.main import cli
+from elastic_recheck.contrib.suggest import extract_lines, normalize
+from elastic_recheck.core.signatures import SignatureIndex, SignatureService
+from elastic_recheck.ports.search import Filters, QuerySpec
 from sample.generate import Build
 from tests.fixtures.signature_history import ONEOFF, SPECS, TEST, recurring_error_text, write_history
 
@@ -155,7 +155,7 @@ def test_generator_unknown_sources_keep_the_bundled_sample_and_cluster_by_source
     """``sample/generate.py --unknown-sources``: the default sample is byte-identical; with the option, every
     unexplained failure has a source, and the signatures group exactly by source."""
     import sample.generate as gen
-    from elastic_recheck.ingest import ingest_jsonl
+    from elastic_recheck.ingest.pipeline import ingest_jsonl
 
     plain = tmp_path / "plain"
     gen.write_sample(plain, None, None, 100, gen.SEED)

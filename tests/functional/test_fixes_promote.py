@@ -18,8 +18,8 @@ import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
-from elastic_recheck.cli import cli
-from elastic_recheck.pages import bug_page
+from elastic_recheck.cli.main import cli
+from elastic_recheck.core.pages import bug_page
 from tests.fixtures.gerrit_server import FakeGerritRest, FakeGerritServer
 from tests.fixtures.ircd import IrcTestClient, NgircdServer
 from tests.fixtures.zuul_server import FakeZuul

@@ -1,4 +1,4 @@
-"""elastic_recheck.gerrit against the SSH Gerrit fake, driving the real gerritlib/paramiko client."""
+"""elastic_recheck.adapters.gerrit.client against the SSH Gerrit fake, driving the real gerritlib/paramiko client."""
 
 from __future__ import annotations
 
@@ -16,10 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elastic_recheck.config import from_mapping
-from elastic_recheck.errors import EventParseError, GerritError
-from elastic_recheck.events import parse_event, parse_line
-from elastic_recheck.gerrit import (
+from elastic_recheck.adapters.gerrit.client import (
     SYNTHESIZED_KEY,
     GerritEventStream,
     GerritReviewer,
@@ -29,6 +26,9 @@ from elastic_recheck.gerrit import (
     replay_events,
     strip_xssi,
 )
+from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.errors import EventParseError, GerritError
+from elastic_recheck.core.events import parse_event, parse_line
 from tests.fixtures.gerrit_server import (
     FakeGerritRest,
     FakeGerritServer,
@@ -241,7 +241,7 @@ def test_stream_refused_by_gerrit_backs_off_and_logs_the_reason(
     gerrit_server: FakeGerritServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     gerrit_server.stream_error = "fatal: elastic-recheck does not have \"Stream Events\" capability.\n"
-    with caplog.at_level(logging.WARNING, logger="elastic_recheck.gerrit"):
+    with caplog.at_level(logging.WARNING, logger="elastic_recheck.adapters.gerrit.client"):
         s = _stream(gerrit_server, backoff_initial=0.02, backoff_max=0.08).start()
         try:
             assert _wait(lambda: len(s.stats.backoffs) >= 4)
@@ -325,7 +325,7 @@ def test_catch_up_failure_is_logged_and_streaming_continues(
     gerrit_server.query_error = (1, "fatal: query disabled\n")
     gerrit_server.emit({"type": "tick"})
     assert stream.get(timeout=5) is not None
-    with caplog.at_level(logging.WARNING, logger="elastic_recheck.gerrit"):
+    with caplog.at_level(logging.WARNING, logger="elastic_recheck.adapters.gerrit.client"):
         gerrit_server.drop_connections()
         assert gerrit_server.wait_for_streams_total(2)
         gerrit_server.emit({"type": "live"})
@@ -340,7 +340,7 @@ def test_catch_up_off_only_logs_the_gap(
     s = _stream(gerrit_server, catch_up=False).start()
     try:
         assert gerrit_server.wait_for_streams(1)
-        with caplog.at_level(logging.WARNING, logger="elastic_recheck.gerrit"):
+        with caplog.at_level(logging.WARNING, logger="elastic_recheck.adapters.gerrit.client"):
             gerrit_server.drop_connections()
             assert gerrit_server.wait_for_streams_total(2) and s.wait_connected(5)
             assert _wait(lambda: len(s.stats.gaps) == 1)

@@ -3,7 +3,7 @@
 The expected numbers are computed here from ``sample/builds.json`` (the
 generator's own records: Zuul-like start/end times, the injected bugs) and
 from the recheck events, independently of the backend and of
-:mod:`elastic_recheck.impact`.
+:mod:`elastic_recheck.core.impact`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
-from elastic_recheck.cli import cli
-from elastic_recheck.pages import bug_page
-from elastic_recheck.rechecks import RecheckLog, rechecks_from_events
+from elastic_recheck.cli.main import cli
+from elastic_recheck.core.pages import bug_page
+from elastic_recheck.core.rechecks import RecheckLog, rechecks_from_events
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample"

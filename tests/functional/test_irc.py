@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.irc import IRC_LINE_LIMIT, IrcNotifier, IrcSettings
+from elastic_recheck.adapters.irc.client import IRC_LINE_LIMIT, IrcNotifier, IrcSettings
 from tests.fixtures.ircd import IrcLine, IrcTestClient, NgircdServer
 
 BOT = "RecheckBot"
@@ -233,7 +233,7 @@ def test_tls_and_quit_on_stop(ngircd_tls: NgircdServer, irc_client: ClientFactor
 def test_routed_events_reach_the_subscribed_channels(ngircd: NgircdServer, irc_client: ClientFactory,
                                                      notifier: Callable[..., IrcNotifier]) -> None:
     """The bot's path: recheckwatchbot.yaml -> route() -> send() -> the right channels."""
-    from elastic_recheck.channels import BugRef, IrcEvent, parse_channel_config, route
+    from elastic_recheck.core.channels import BugRef, IrcEvent, parse_channel_config, route
 
     channels = parse_channel_config({"channels": {
         "openstack-nova": {"projects": ["nova"], "events": ["positive"]},

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck import retention
-from elastic_recheck.cli import cli
-from elastic_recheck.fingerprints import load_fingerprints
-from elastic_recheck.search import Filters, QuerySpec
-from elastic_recheck.search.embedded import EmbeddedStore
+from elastic_recheck.adapters.sqlite import retention
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.cli.main import cli
+from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.ports.search import Filters, QuerySpec
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = "2026-11-20T00:00:00Z"
@@ -193,7 +193,7 @@ def test_a_pruned_build_can_be_ingested_again(store_path: Path) -> None:
     ],
 )
 def test_age_forms(text: str, expected: datetime) -> None:
-    from elastic_recheck.timeutil import parse_cutoff
+    from elastic_recheck.core.timestamps import parse_cutoff
 
     assert parse_cutoff(text, datetime(2026, 11, 20, tzinfo=UTC)) == expected
 

@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from elastic_recheck.cli import cli
-from elastic_recheck.config import from_mapping
+from elastic_recheck.cli.main import cli
+from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.stats import HOUR, to_ms
 from elastic_recheck.report.site import ExitCode, bug_page
-from elastic_recheck.stats import HOUR, to_ms
 from tests.fixtures.report_data import NOW, XSS_LINE, Dataset, bug_id, generate, marker
 
 NOW_ISO = "2026-11-20T00:00:00Z"
@@ -38,7 +38,7 @@ def dataset() -> Dataset:
 
 @pytest.fixture(scope="module")
 def store(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     path = tmp_path_factory.mktemp("store") / "store.db"
     st = EmbeddedStore(path)

@@ -17,9 +17,9 @@ import pytest
 from bs4 import BeautifulSoup, Tag
 from click.testing import CliRunner, Result
 
-from elastic_recheck.cli import cli
+from elastic_recheck.cli.main import cli
+from elastic_recheck.contrib.stale import DEFAULT_RETURNING_DAYS
 from elastic_recheck.report.site import ExitCode, bug_page
-from elastic_recheck.stale import DEFAULT_RETURNING_DAYS
 from tests.fixtures.report_data import NOW, Build, Dataset, bug_id, generate
 
 NOW_ISO = "2026-11-20T00:00:00Z"
@@ -45,7 +45,7 @@ def dataset() -> Dataset:
 
 @pytest.fixture(scope="module")
 def tree(dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     base = tmp_path_factory.mktemp("returning")
     store = EmbeddedStore(base / "store.db")

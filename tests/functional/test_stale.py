@@ -16,10 +16,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.bugs import BugInfo, BugTask, OfflineTracker
-from elastic_recheck.cli import cli
-from elastic_recheck.fingerprints import Fingerprint, load_fingerprints
-from elastic_recheck.stale import (
+from elastic_recheck.adapters.launchpad.bugs import BugInfo, BugTask, OfflineTracker
+from elastic_recheck.cli.main import cli
+from elastic_recheck.contrib.stale import (
     ACTIVE,
     CHECK,
     DEFAULT_QUIET_DAYS,
@@ -29,6 +28,7 @@ from elastic_recheck.stale import (
     find_returning,
     find_stale,
 )
+from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints
 from tests.fixtures.job_docs import job_docs
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
@@ -82,7 +82,7 @@ def _docs() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     path = tmp_path_factory.mktemp("stale") / "store.db"
     store = EmbeddedStore(path)
@@ -93,7 +93,7 @@ def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def store(store_path: Path) -> Iterator[Any]:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     s = EmbeddedStore(store_path)
     yield s

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from elastic_recheck.cli import cli
+from elastic_recheck.cli.main import cli
 from tests.fixtures.ircd import IrcLine, IrcTestClient, NgircdServer
 from tests.fixtures.job_docs import job_docs
 
@@ -95,7 +95,7 @@ def since_of(case: Case, now: datetime) -> datetime:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> dict[str, Path]:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     data = tmp_path / "data"
     data.mkdir()
@@ -200,7 +200,7 @@ def test_announces_once_per_new_build(
 
     # A new failed build of bug 1200001: announced again with the new count,
     # the others (same builds, still in their windows) stay quiet.
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     later = NOW + timedelta(days=1)
     new_docs = docs_for(CASES[0], -0.25, 99)

@@ -2,7 +2,7 @@
 
 Query results are checked against an independent brute-force evaluator of
 the query AST written here (Lucene semantics over ``analysis.analyze_values``
-positions), against :class:`elastic_recheck.matcher.MemoryIndex`, and
+positions), against :class:`elastic_recheck.core.lucene.matcher.MemoryIndex`, and
 against the sample's ground truth (``sample/builds.json``).
 """
 
@@ -21,14 +21,14 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck import query_ast as qa
-from elastic_recheck.analysis import analyze_values, tokenize
-from elastic_recheck.errors import BackendError, StoreError
-from elastic_recheck.ingest import TestResult as SubunitResult
-from elastic_recheck.ingest import iter_jsonl, parse_iso_timestamp
-from elastic_recheck.schema import Mapping
-from elastic_recheck.search import Filters, QuerySpec, TimeWindow
-from elastic_recheck.search.embedded import GAP, PRESENT, EmbeddedStore, _store_terms, keyword_values
+from elastic_recheck.adapters.sqlite.store import GAP, PRESENT, EmbeddedStore, _store_terms, keyword_values
+from elastic_recheck.core.errors import BackendError, StoreError
+from elastic_recheck.core.lucene import ast as qa
+from elastic_recheck.core.lucene.analysis import analyze_values, tokenize
+from elastic_recheck.core.schema import Mapping
+from elastic_recheck.ingest.pipeline import TestResult as SubunitResult
+from elastic_recheck.ingest.pipeline import iter_jsonl, parse_iso_timestamp
+from elastic_recheck.ports.search import Filters, QuerySpec, TimeWindow
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 10, tzinfo=UTC)
@@ -628,7 +628,7 @@ def test_store_agrees_with_real_lucene(gen_store: EmbeddedStore) -> None:
 
 def test_sample_fingerprint_files_through_the_parser(sample_store: EmbeddedStore, sample: tuple[list[dict[str, Any]], dict[str, Any]]) -> None:
     """queries/<bug>.yaml, parsed by the Lucene layer, find exactly the builds the sample injected them into."""
-    from elastic_recheck.fingerprints import load_fingerprints
+    from elastic_recheck.core.fingerprints import load_fingerprints
 
     loaded = load_fingerprints(REPO / "queries")
     assert loaded.errors == []
@@ -691,8 +691,8 @@ def test_store_mmap_setting(tmp_path: Path, setting: str | None, long_running: b
     """One-shot commands map the store for speed; the long-running bot maps
     nothing (mapped pages count in its RSS once per worker connection)
     unless ``[data_source] store_mmap_mb`` says otherwise."""
-    from elastic_recheck.cli import AppContext
-    from elastic_recheck.config import from_mapping
+    from elastic_recheck.cli.main import AppContext
+    from elastic_recheck.core.config import from_mapping
 
     section = {"store": str(tmp_path / "s.db")}
     if setting is not None:
@@ -711,8 +711,8 @@ def test_voting_filter_accepts_every_spelling_of_the_flag(tmp_path: Path) -> Non
     """OpenDev's documents say ``voting: 1``, Zuul's API ``true``: documents are
     stored as given (``voting:true`` still finds the ``true`` ones) and the
     structured voting filter (trend pages, suggest, backtest) accepts all."""
-    from elastic_recheck.search import Filters, QuerySpec
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+    from elastic_recheck.ports.search import Filters, QuerySpec
 
     spellings = [1, "1", True, "true", "True", 0, False, "0", "false", None]
     docs = [{"id": f"d{i}", "message": "boom here", "build_uuid": f"{i:032x}", "build_status": "FAILURE",

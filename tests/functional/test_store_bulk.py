@@ -18,11 +18,18 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck import query_ast as qa
-from elastic_recheck.analysis import tokenize
-from elastic_recheck.errors import StoreError
-from elastic_recheck.search import Filters, QuerySpec
-from elastic_recheck.search.embedded import GAP, PER_LINE_FIELDS, PRESENT, EmbeddedStore, flatten_fields, keyword_values
+from elastic_recheck.adapters.sqlite.store import (
+    GAP,
+    PER_LINE_FIELDS,
+    PRESENT,
+    EmbeddedStore,
+    flatten_fields,
+    keyword_values,
+)
+from elastic_recheck.core.errors import StoreError
+from elastic_recheck.core.lucene import ast as qa
+from elastic_recheck.core.lucene.analysis import tokenize
+from elastic_recheck.ports.search import Filters, QuerySpec
 from tests.functional.test_store import make_docs
 
 TEXT = ("message", "tags")

@@ -1,8 +1,8 @@
 """The embedded store's per-build in-memory index (percolation) built from stored parts.
 
-:func:`elastic_recheck.search.embedded.index_build` indexes a build's shapes
+:func:`elastic_recheck.adapters.sqlite.store.index_build` indexes a build's shapes
 once and its per-line fields line by line; the result must be the very index
-:class:`elastic_recheck.matcher.MemoryIndex` builds from the assembled
+:class:`elastic_recheck.core.lucene.matcher.MemoryIndex` builds from the assembled
 documents (same postings, values, field presence), and percolation must find
 what the SQL path finds.
 """
@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck import query_ast as qa
-from elastic_recheck.analysis import tokenize
-from elastic_recheck.matcher import MemoryIndex
-from elastic_recheck.schema import Mapping
-from elastic_recheck.search import Filters, QuerySpec, TimeWindow
-from elastic_recheck.search.embedded import EmbeddedStore, index_build
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore, index_build
+from elastic_recheck.core.lucene import ast as qa
+from elastic_recheck.core.lucene.analysis import tokenize
+from elastic_recheck.core.lucene.matcher import MemoryIndex
+from elastic_recheck.core.schema import Mapping
+from elastic_recheck.ports.search import Filters, QuerySpec, TimeWindow
 from tests.functional.test_store import T0, make_docs, random_query
 
 UUIDS = [f"{b:02d}" * 16 for b in range(12)]

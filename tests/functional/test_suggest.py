@@ -19,18 +19,10 @@ import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
-from elastic_recheck.analysis import tokenize
-from elastic_recheck.backtest import run_backtest
-from elastic_recheck.cli import cli
-from elastic_recheck.config import from_mapping
-from elastic_recheck.fingerprints import Fingerprint, LoadResult, load_fingerprints, parse_fingerprint
-from elastic_recheck.ingest import ingest_jsonl
-from elastic_recheck.report.graph import fingerprint_spec
-from elastic_recheck.report.site import collect_uncategorized_data, write_uncategorized
-from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.search import Filters, QuerySpec
-from elastic_recheck.search.embedded import EmbeddedStore
-from elastic_recheck.suggest import (
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.cli.main import cli
+from elastic_recheck.contrib.backtest import run_backtest
+from elastic_recheck.contrib.suggest import (
     SuggestReport,
     contains_phrase,
     draft_from_builds,
@@ -38,6 +30,14 @@ from elastic_recheck.suggest import (
     run_suggest,
     suggest_drafts,
 )
+from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.fingerprints import Fingerprint, LoadResult, load_fingerprints, parse_fingerprint
+from elastic_recheck.core.lucene.analysis import tokenize
+from elastic_recheck.ingest.pipeline import ingest_jsonl
+from elastic_recheck.ports.search import Filters, QuerySpec
+from elastic_recheck.report.graph import fingerprint_spec
+from elastic_recheck.report.site import collect_uncategorized_data, write_uncategorized
+from elastic_recheck.report.window import ReportWindow
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 20, tzinfo=UTC)

@@ -51,7 +51,7 @@ def test_queries_env_needs_only_its_deps(tmp_path: Path) -> None:
         "            raise ImportError('not installed in tox -e queries: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "sys.argv = ['elastic-recheck', 'check-queries', '--strict', 'queries']\n"
-        "from elastic_recheck.cli import main\n"
+        "from elastic_recheck.cli.main import main\n"
         "main()\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("ELASTIC_RECHECK_")}

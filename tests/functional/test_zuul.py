@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck.errors import ZuulError
-from elastic_recheck.zuul import ZuulBuild, ZuulClient, parse_inventory
+from elastic_recheck.adapters.zuul.api import ZuulBuild, ZuulClient, parse_inventory
+from elastic_recheck.core.errors import ZuulError
 from tests.fixtures.zuul_server import FakeZuul, build_record, inventory_yaml
 
 T0 = datetime(2024, 5, 6, 10, 0, 0, tzinfo=UTC)

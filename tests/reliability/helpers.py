@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elastic_recheck.fingerprints import Fingerprint
+from elastic_recheck.core.fingerprints import Fingerprint
 from tests.fixtures.es_server import (
     FakeCluster,
     Reply,

@@ -1,6 +1,6 @@
 """The bot against a search cluster that is down, slow, failing or partial.
 
-In-process :class:`~elastic_recheck.bot.Bot` with the real Elasticsearch
+In-process :class:`~elastic_recheck.bot.service.Bot` with the real Elasticsearch
 adapter (real ``elasticsearch`` client, real sockets) talking to the fake
 cluster of ``tests/fixtures/es_server.py`` driven by :class:`LogCluster`.
 Each test checks the three promises: events are retried while the backend is
@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.bot import Bot, BotSettings
-from elastic_recheck.channels import parse_channel_config
-from elastic_recheck.notify import IrcReporter
-from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
-from elastic_recheck.state import BotState
+from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.sqlite.bot_state import BotState
+from elastic_recheck.bot.notify import IrcReporter
+from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.core.channels import parse_channel_config
 from tests.reliability.helpers import (
     FPS,
     REPO,
@@ -207,7 +207,7 @@ def test_bot_process_on_a_cluster_outage_past_the_deadline(
     the cluster answers 503 for longer than the readiness timeout. The event
     is retried, then a timeout notice is written; the process survives and
     comments on the next event once the cluster is back."""
-    from elastic_recheck.fingerprints import load_fingerprints
+    from elastic_recheck.core.fingerprints import load_fingerprints
 
     fps = {fp.bug: fp for fp in load_fingerprints(REPO / "queries").fingerprints}
     line = "tempest.lib.exceptions.SSHTimeout: Connection to the 172.24.5.10 via SSH timed out."

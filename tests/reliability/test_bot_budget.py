@@ -26,12 +26,12 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.bot import Bot, BotSettings
-from elastic_recheck.ingest import ingest_jsonl
-from elastic_recheck.search import QuerySpec, SearchResult
-from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
-from elastic_recheck.search.embedded import EmbeddedStore
-from elastic_recheck.state import BotState
+from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.sqlite.bot_state import BotState
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.ingest.pipeline import ingest_jsonl
+from elastic_recheck.ports.search import QuerySpec, SearchResult
 from tests.reliability import helpers as h
 
 pytestmark = pytest.mark.timeout(180)

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.bot import FAULT_STAGES, IRC_FAULT_STAGE
-from elastic_recheck.ingest import ingest_jsonl
-from elastic_recheck.search.embedded import EmbeddedStore
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.bot.service import FAULT_STAGES, IRC_FAULT_STAGE
+from elastic_recheck.ingest.pipeline import ingest_jsonl
 from tests.fixtures.gerrit_server import FakeGerritServer, SshKeys
 from tests.fixtures.ircd import NgircdServer
 from tests.reliability.helpers import REPO, BotProcess, bot_config, gerrit_store, state_rows, wait_for

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.cli import cli
-from elastic_recheck.fingerprints import MAX_FINGERPRINT_BYTES, load_fingerprints
-from elastic_recheck.zuul import NodeInfo, parse_inventory
+from elastic_recheck.adapters.zuul.api import NodeInfo, parse_inventory
+from elastic_recheck.cli.main import cli
+from elastic_recheck.core.fingerprints import MAX_FINGERPRINT_BYTES, load_fingerprints
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -136,7 +136,7 @@ def test_inventory_keeps_only_short_scalars() -> None:
 
 
 def test_bomb_repr_never_reaches_a_message() -> None:
-    from elastic_recheck.errors import short_repr
+    from elastic_recheck.core.errors import short_repr
 
     shared: list[Any] = ["lol"] * 10
     for _ in range(8):
@@ -159,7 +159,13 @@ def _gzip_file(path: Path, parts: list[tuple[bytes, int]]) -> None:
 
 
 def test_a_100mb_log_line_is_truncated_in_bounded_memory(tmp_path: Path) -> None:
-    from elastic_recheck.ingest import MAX_LINE_BYTES, BuildInfo, documents_for_lines, open_maybe_gz, read_lines
+    from elastic_recheck.ingest.pipeline import (
+        MAX_LINE_BYTES,
+        BuildInfo,
+        documents_for_lines,
+        open_maybe_gz,
+        read_lines,
+    )
 
     path = tmp_path / "job-output.txt.gz"
     _gzip_file(
@@ -185,7 +191,7 @@ def test_a_100mb_log_line_is_truncated_in_bounded_memory(tmp_path: Path) -> None
 
 
 def test_jsonl_keeps_a_document_with_one_bad_byte_and_refuses_a_huge_line(tmp_path: Path) -> None:
-    from elastic_recheck.ingest import MAX_JSONL_LINE_BYTES, IngestStats, iter_jsonl
+    from elastic_recheck.ingest.pipeline import MAX_JSONL_LINE_BYTES, IngestStats, iter_jsonl
 
     path = tmp_path / "docs.jsonl"
     with path.open("wb") as fh:
@@ -210,7 +216,7 @@ def test_jsonl_keeps_a_document_with_one_bad_byte_and_refuses_a_huge_line(tmp_pa
 def test_manifest_sizes_that_are_not_finite_numbers_are_unknown_not_fatal() -> None:
     import json
 
-    from elastic_recheck.collect import manifest_files
+    from elastic_recheck.collect.collector import manifest_files
 
     manifest = json.loads(
         '{"tree": [{"name": "job-output.txt", "size": 1e999}, {"name": "a.txt", "size": NaN},'
@@ -222,8 +228,8 @@ def test_manifest_sizes_that_are_not_finite_numbers_are_unknown_not_fatal() -> N
 def test_a_document_dated_9999_does_not_hide_the_indexing_lag(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
     from elastic_recheck.report.health import probe_backend
-    from elastic_recheck.search.embedded import EmbeddedStore
 
     store = EmbeddedStore(tmp_path / "store.db")
     try:
@@ -247,8 +253,8 @@ def test_a_document_dated_9999_does_not_hide_the_indexing_lag(tmp_path: Path) ->
 )
 def test_the_store_answers_catastrophic_patterns_over_long_terms(tmp_path: Path, query: str, hits: list[str]) -> None:
     """The store's leaf predicates (search, classify, render) used Python's backtracking ``re``: > 100 s each."""
-    from elastic_recheck.search import QuerySpec
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+    from elastic_recheck.ports.search import QuerySpec
 
     long_hex = "0a1b2c3d4e5f" * 10  # 120 characters
     store = EmbeddedStore(tmp_path / "store.db")

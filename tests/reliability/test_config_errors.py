@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck.config import split_credentials
-from elastic_recheck.errors import ConfigError
+from elastic_recheck.core.config import split_credentials
+from elastic_recheck.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "Zq7/xK2pW9"

@@ -1,8 +1,8 @@
 """Hostile and random input to the parsers: they parse, or raise the project's own error.
 
-Hypothesis drives the Lucene layer (:func:`elastic_recheck.lucene.parse`),
-the event parser (:func:`elastic_recheck.events.parse_event` and
-:func:`~elastic_recheck.events.parse_line`) and the fingerprint loader with
+Hypothesis drives the Lucene layer (:func:`elastic_recheck.core.lucene.parser.parse`),
+the event parser (:func:`elastic_recheck.core.events.parse_event` and
+:func:`~elastic_recheck.core.events.parse_line`) and the fingerprint loader with
 random text, grammar-shaped queries and arbitrary JSON; fixed cases cover
 10,000 nested parentheses, megabyte inputs, binary bytes and non-UTF-8 logs
 on ingest. Any exception other than ``QuerySyntaxError`` / ``EventParseError``
@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elastic_recheck import lucene
-from elastic_recheck import query_ast as qa
-from elastic_recheck.errors import EventParseError, FingerprintError, QuerySyntaxError
-from elastic_recheck.events import FailureReport, parse_event, parse_line
-from elastic_recheck.fingerprints import load_file, parse_fingerprint
+from elastic_recheck.core.errors import EventParseError, FingerprintError, QuerySyntaxError
+from elastic_recheck.core.events import FailureReport, parse_event, parse_line
+from elastic_recheck.core.fingerprints import load_file, parse_fingerprint
+from elastic_recheck.core.lucene import ast as qa
+from elastic_recheck.core.lucene import parser as lucene
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -96,8 +96,8 @@ def test_lucene_parse_pathological_input_is_bounded(text: str) -> None:
 def test_lucene_parser_stops_at_the_clause_limit() -> None:
     """The 1,025th clause ends the parse: the rest of the text is not even lexed,
     so the unterminated quote at its end is never reached."""
-    from elastic_recheck.errors import QuerySyntaxError
-    from elastic_recheck.lucene import MAX_CLAUSE_COUNT, parse
+    from elastic_recheck.core.errors import QuerySyntaxError
+    from elastic_recheck.core.lucene.parser import MAX_CLAUSE_COUNT, parse
 
     for es_mode in (True, False):
         with pytest.raises(QuerySyntaxError, match="too many boolean clauses"):
@@ -237,7 +237,7 @@ def test_fingerprint_yaml_pathological(text: str) -> None:
 
 
 def test_remote_inventory_yaml_nested_too_deeply_is_unreadable_not_a_crash() -> None:
-    from elastic_recheck.zuul import NodeInfo, parse_inventory
+    from elastic_recheck.adapters.zuul.api import NodeInfo, parse_inventory
 
     assert parse_inventory("[" * 10_000) == NodeInfo()
     assert parse_inventory("all: {hosts: " * 5_000) == NodeInfo()
@@ -256,9 +256,9 @@ def test_fingerprint_file_binary_and_non_utf8(tmp_path: Path) -> None:
 
 
 def test_ingest_non_utf8_binary_and_nul_bytes(tmp_path: Path) -> None:
-    from elastic_recheck.ingest import BuildInfo, ingest_build_dir
-    from elastic_recheck.search import Filters, QuerySpec
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+    from elastic_recheck.ingest.pipeline import BuildInfo, ingest_build_dir
+    from elastic_recheck.ports.search import Filters, QuerySpec
 
     build = tmp_path / "build"
     (build / "logs").mkdir(parents=True)
@@ -285,7 +285,7 @@ def test_ingest_non_utf8_binary_and_nul_bytes(tmp_path: Path) -> None:
 def test_tokenizer_splits_one_long_token() -> None:
     """A 200,000-character token is cut into Lucene's 255-character pieces (its
     speed, linear in the length, is measured by ``python -m benchmarks parse``)."""
-    from elastic_recheck.analysis import tokenize
+    from elastic_recheck.core.lucene.analysis import tokenize
 
     tokens = tokenize("QUJD" * 50_000)
     assert len(tokens) == -(-200_000 // 255)

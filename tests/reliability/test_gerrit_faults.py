@@ -1,8 +1,8 @@
 """The bot against a Gerrit whose SSH connection drops, refuses, or answers late.
 
-In-process bot fed by the real :class:`~elastic_recheck.gerrit.GerritEventStream`
+In-process bot fed by the real :class:`~elastic_recheck.adapters.gerrit.client.GerritEventStream`
 (gerritlib/paramiko over a real SSH connection) and commenting with the real
-:class:`~elastic_recheck.gerrit.GerritReviewer`, both against the asyncssh
+:class:`~elastic_recheck.adapters.gerrit.client.GerritReviewer`, both against the asyncssh
 Gerrit fake; logs live in the fake cluster (:class:`LogCluster`). Events that
 Gerrit stores while the stream is down are put in the fake's ``gerrit query``
 answers, as Gerrit would return them.
@@ -18,12 +18,12 @@ from typing import Any, cast
 
 import pytest
 
-from elastic_recheck.bot import Bot, BotSettings
-from elastic_recheck.errors import GerritError
-from elastic_recheck.fingerprints import Fingerprint
-from elastic_recheck.gerrit import GerritEventStream, GerritReviewer
-from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
-from elastic_recheck.state import BotState
+from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.gerrit.client import GerritEventStream, GerritReviewer
+from elastic_recheck.adapters.sqlite.bot_state import BotState
+from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.core.errors import GerritError
+from elastic_recheck.core.fingerprints import Fingerprint
 from tests.fixtures.gerrit_server import FakeGerritRest, FakeGerritServer, gerrit_config_for
 from tests.reliability.helpers import IndexedBuild, Job, LogCluster, failure_event, gerrit_store, wait_for
 

@@ -24,14 +24,14 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.bot import Bot, BotSettings
-from elastic_recheck.channels import parse_channel_config
-from elastic_recheck.fingerprints import Fingerprint
-from elastic_recheck.notify import IrcReporter
-from elastic_recheck.search import Filters, QuerySpec
-from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
-from elastic_recheck.search.embedded import EmbeddedStore
-from elastic_recheck.state import BotState
+from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.sqlite.bot_state import BotState
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.bot.notify import IrcReporter
+from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.core.channels import parse_channel_config
+from elastic_recheck.core.fingerprints import Fingerprint
+from elastic_recheck.ports.search import Filters, QuerySpec
 from tests.fixtures.gerrit_server import FakeGerritServer, gerrit_config_for
 from tests.reliability.helpers import (
     FPS,
@@ -149,7 +149,7 @@ def test_embedded_filters_are_exact_values(exact_store: EmbeddedStore, value: st
 
 
 def test_hostile_job_names_reach_gerrit_as_one_message_argument(gerrit_server: FakeGerritServer, tmp_path: Path) -> None:
-    from elastic_recheck.gerrit import GerritReviewer
+    from elastic_recheck.adapters.gerrit.client import GerritReviewer
 
     with LogCluster() as cluster:
         cluster.index(IndexedBuild(UUID, hits={FPS[0].query: "End of file; $(touch /tmp/pwned) `id` 'q' \"dq\" \\n \x00\ud800"}))
@@ -271,7 +271,7 @@ def test_yaml_is_only_loaded_safely() -> None:
 
 
 def test_ingest_refuses_links_leaving_the_build_directory(tmp_path: Path) -> None:
-    from elastic_recheck.ingest import IngestStats, list_build_files
+    from elastic_recheck.ingest.pipeline import IngestStats, list_build_files
 
     secret = tmp_path / "secret.txt"
     secret.write_text("root:x:0:0\n")
@@ -291,7 +291,7 @@ def test_ingest_refuses_links_leaving_the_build_directory(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("path", ["../x", "/etc/passwd", "a/../../b", "a\\..\\b", "a\x00b", "..", ".", "", "a/./../../b"])
 def test_collect_refuses_manifest_paths_leaving_the_download_directory(path: str) -> None:
-    from elastic_recheck.collect import safe_relpath
+    from elastic_recheck.collect.collector import safe_relpath
 
     assert safe_relpath(path) is None
 
@@ -310,7 +310,7 @@ def test_collect_refuses_manifest_paths_leaving_the_download_directory(path: str
     ],
 )
 def test_collect_refuses_log_urls_outside_the_allowed_hosts(url: str) -> None:
-    from elastic_recheck.collect import LogFetcher, LogHostRefused
+    from elastic_recheck.collect.collector import LogFetcher, LogHostRefused
 
     fetcher = LogFetcher(allowed_hosts=["logs.example.org", "*.rackcdn.com"])
     with pytest.raises(LogHostRefused):

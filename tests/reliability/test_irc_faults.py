@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.bot import Bot, BotSettings
-from elastic_recheck.channels import parse_channel_config
-from elastic_recheck.irc import IrcNotifier, IrcSettings
-from elastic_recheck.notify import IrcReporter
-from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
-from elastic_recheck.state import BotState
+from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.irc.client import IrcNotifier, IrcSettings
+from elastic_recheck.adapters.sqlite.bot_state import BotState
+from elastic_recheck.bot.notify import IrcReporter
+from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.core.channels import parse_channel_config
 from tests.fixtures.ircd import IrcTestClient, NgircdServer
 from tests.reliability.helpers import (
     FPS,

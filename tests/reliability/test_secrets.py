@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.config import Config, load_config
+from elastic_recheck.core.config import Config, load_config
 from tests.fixtures.gerrit_server import FakeGerritRest, FakeGerritServer, SshKeys
 from tests.fixtures.ircd import IrcTestClient, NgircdServer
 from tests.reliability.helpers import (
@@ -93,7 +93,7 @@ def test_bot_with_every_secret_at_debug_level_leaks_none(
     tmp_path: Path, gerrit_server: FakeGerritServer, gerrit_ssh_keys: SshKeys, ngircd: NgircdServer,
     irc_client: Any,
 ) -> None:
-    from elastic_recheck.fingerprints import load_fingerprints
+    from elastic_recheck.core.fingerprints import load_fingerprints
 
     fp = {f.bug: f for f in load_fingerprints(REPO / "queries").fingerprints}["1945311"]
     rest = FakeGerritRest(user="er-bot", password=GERRIT_PW).start()
@@ -141,8 +141,8 @@ def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
 def test_site_and_reports_never_show_secrets(
     tmp_path: Path, gerrit_server: FakeGerritServer, gerrit_ssh_keys: SshKeys,
 ) -> None:
-    from elastic_recheck.ingest import ingest_jsonl
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+    from elastic_recheck.ingest.pipeline import ingest_jsonl
 
     store = tmp_path / "store.db"
     with EmbeddedStore(store) as s:
@@ -178,19 +178,19 @@ def test_world_readable_config_with_secrets_is_warned_about(tmp_path: Path, capl
     cfg = tmp_path / "er.conf"
     cfg.write_text(f"[gerrit]\nhttp_password = {GERRIT_PW}\n")
     cfg.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="elastic_recheck.config"):
+    with caplog.at_level(logging.WARNING, logger="elastic_recheck.core.config"):
         load_config(cfg)
     assert "holds secrets and is world-readable" in caplog.text
     assert GERRIT_PW not in caplog.text
     caplog.clear()
     cfg.chmod(0o600)
-    with caplog.at_level(logging.WARNING, logger="elastic_recheck.config"):
+    with caplog.at_level(logging.WARNING, logger="elastic_recheck.core.config"):
         load_config(cfg)
     assert "world-readable" not in caplog.text
     plain = tmp_path / "plain.conf"
     plain.write_text("[gerrit]\nhost = review.example.org\n")
     plain.chmod(0o644)
-    with caplog.at_level(logging.WARNING, logger="elastic_recheck.config"):
+    with caplog.at_level(logging.WARNING, logger="elastic_recheck.core.config"):
         load_config(plain)
     assert "world-readable" not in caplog.text
     # Through the CLI (any command): the warning is on stderr.
@@ -200,7 +200,7 @@ def test_world_readable_config_with_secrets_is_warned_about(tmp_path: Path, capl
 
 
 def test_redacted_config_hides_every_secret_setting(tmp_path: Path) -> None:
-    from elastic_recheck.config import SETTINGS, from_mapping
+    from elastic_recheck.core.config import SETTINGS, from_mapping
 
     values: dict[str, dict[str, Any]] = {}
     for s in SETTINGS:
@@ -217,8 +217,8 @@ def test_redacted_config_hides_every_secret_setting(tmp_path: Path) -> None:
 def test_log_redaction_covers_arguments_and_tracebacks() -> None:
     import io
 
-    from elastic_recheck.cli import RedactSecrets
-    from elastic_recheck.config import from_mapping
+    from elastic_recheck.cli.main import RedactSecrets
+    from elastic_recheck.core.config import from_mapping
 
     cfg = from_mapping({"gerrit": {"http_password": GERRIT_PW}, "data_source": {"es_url": f"http://u:{ES_URL_PW}@h:9200"}})
     assert set(cfg.secret_values()) >= {GERRIT_PW, ES_URL_PW}

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck.collect import FAILED, Collector, CollectorState, EmbeddedSink, LogFetcher
-from elastic_recheck.errors import LogFetchError
-from elastic_recheck.search.embedded import EmbeddedStore
-from elastic_recheck.zuul import ZuulBuild, ZuulClient
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.adapters.zuul.api import ZuulBuild, ZuulClient
+from elastic_recheck.collect.collector import FAILED, Collector, CollectorState, EmbeddedSink, LogFetcher
+from elastic_recheck.core.errors import LogFetchError
 from tests.fixtures.zuul_server import FakeZuul, build_record
 
 pytestmark = pytest.mark.timeout(120)

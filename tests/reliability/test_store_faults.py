@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.bot import Bot, BotSettings
-from elastic_recheck.errors import StoreError
-from elastic_recheck.search.embedded import EmbeddedStore
-from elastic_recheck.state import BotState
+from elastic_recheck.adapters.sqlite.bot_state import BotState
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.core.errors import StoreError
 from tests.reliability.helpers import (
     FPS,
     REPO,
@@ -162,7 +162,7 @@ def test_bot_state_on_a_full_disk_loses_nothing(tmp_path: Path, caplog: pytest.L
         with LogCluster() as cluster:
             cluster.index(IndexedBuild("a" * 32, hits={FPS[0].query: "End of file while reading data"}))
             cluster.index(IndexedBuild("b" * 32, hits={FPS[0].query: "End of file while reading data"}))
-            from elastic_recheck.search.elastic import ClusterSettings, ElasticBackend
+            from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
 
             backend = ElasticBackend(ClusterSettings(url=cluster.url, timeout=5, retries=0, backoff=0.01))
             state = BotState(fs / "state.db")
@@ -222,7 +222,7 @@ def test_bot_process_waits_while_its_state_disk_is_full(
             pytest.skip("needs a small tmpfs (root and mount)")
         store = tmp_path / "store.db"
         with EmbeddedStore(store) as s:
-            from elastic_recheck.ingest import ingest_jsonl
+            from elastic_recheck.ingest.pipeline import ingest_jsonl
 
             ingest_jsonl(s, SAMPLE_LOGS)
         truth = json.loads((REPO / "sample" / "builds.json").read_text())["builds"]

@@ -1,4 +1,4 @@
-"""The StandardAnalyzer reproduction (elastic_recheck.analysis)."""
+"""The StandardAnalyzer reproduction (elastic_recheck.core.lucene.analysis)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elastic_recheck.analysis import MAX_TOKEN_LENGTH, analyze_values, java_lower, tokenize, tokenize_with_positions
+from elastic_recheck.core.lucene.analysis import (
+    MAX_TOKEN_LENGTH,
+    analyze_values,
+    java_lower,
+    tokenize,
+    tokenize_with_positions,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "conformance"
 

@@ -8,17 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck.announce import (
+from elastic_recheck.contrib.announce import (
     FORGET_AFTER,
     MAX_REMEMBERED_BUILDS,
     Ledger,
     format_returning,
     locked_ledger,
 )
-from elastic_recheck.errors import StoreError
-from elastic_recheck.fingerprints import Fingerprint
-from elastic_recheck.search import BuildInfo
-from elastic_recheck.stale import Returning
+from elastic_recheck.contrib.stale import Returning
+from elastic_recheck.core.errors import StoreError
+from elastic_recheck.core.fingerprints import Fingerprint
+from elastic_recheck.ports.search import BuildInfo
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 RESOLVED = datetime(2026, 11, 1, tzinfo=UTC)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 
-from elastic_recheck.automaton import MAX_DETERMINIZED_STATES, TooComplexError, compile_wildcard_automaton
-from elastic_recheck.errors import QuerySyntaxError
-from elastic_recheck.lucene import parse
-from elastic_recheck.lucene_regexp import RegexpTooComplexError, check_regexp, compile_regexp
-from elastic_recheck.matcher import wildcard_predicate
+from elastic_recheck.core.errors import QuerySyntaxError
+from elastic_recheck.core.lucene.automaton import MAX_DETERMINIZED_STATES, TooComplexError, compile_wildcard_automaton
+from elastic_recheck.core.lucene.matcher import wildcard_predicate
+from elastic_recheck.core.lucene.parser import parse
+from elastic_recheck.core.lucene.regexp import RegexpTooComplexError, check_regexp, compile_regexp
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck import config as er_config
-from elastic_recheck.bugs import (
+from elastic_recheck.adapters.launchpad.bugs import (
     BugInfo,
     BugTask,
     BugTracker,
@@ -20,8 +19,9 @@ from elastic_recheck.bugs import (
     summarize_status,
     tracker_from_config,
 )
-from elastic_recheck.errors import BugTrackerError, ConfigError
-from elastic_recheck.fingerprints import Fingerprint
+from elastic_recheck.core import config as er_config
+from elastic_recheck.core.errors import BugTrackerError, ConfigError
+from elastic_recheck.core.fingerprints import Fingerprint
 
 
 class Clock:
@@ -151,7 +151,7 @@ def test_cache_refreshes_expired_entries(tmp_path: Path) -> None:
 
 
 def test_outage_serves_stale_logs_once_and_backs_off(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="elastic_recheck.bugs")
+    caplog.set_level(logging.INFO, logger="elastic_recheck.adapters.launchpad.bugs")
     inner, clock = ScriptedTracker({"1": "one", "2": "two"}), Clock()
     offline = OfflineTracker([Fingerprint(bug="3", query="q", bug_title="offline three")])
     cached = CachedTracker(inner, tmp_path / "c.sqlite3", ttl=10, fallback=offline, retry_after=60, clock=clock)

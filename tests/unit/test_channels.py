@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from elastic_recheck import config as er_config
-from elastic_recheck.channels import (
+from elastic_recheck.core import config as er_config
+from elastic_recheck.core.channels import (
     BugRef,
     ChannelConfig,
     IrcEvent,
@@ -20,7 +20,7 @@ from elastic_recheck.channels import (
     parse_channel_config,
     route,
 )
-from elastic_recheck.errors import ConfigError
+from elastic_recheck.core.errors import ConfigError
 
 # The shape of the recheckwatchbot.yaml shipped with the old tool.
 OLD_YAML = """\

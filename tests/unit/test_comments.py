@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck.comments import DEFAULT_MESSAGES, BugEvidence, JobOutcome, format_comment, load_messages
-from elastic_recheck.errors import ConfigError
+from elastic_recheck.core.comments import DEFAULT_MESSAGES, BugEvidence, JobOutcome, format_comment, load_messages
+from elastic_recheck.core.errors import ConfigError
 
 
 def _ev(bug: str = "1234567", **kw: object) -> BugEvidence:
@@ -67,7 +67,7 @@ def test_bad_messages_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_site_url_links_the_status_page_in_the_footer_and_on_each_bug_line() -> None:
-    from elastic_recheck.pages import bug_page, page_url
+    from elastic_recheck.core.pages import bug_page, page_url
 
     site = "https://status.example.org/elastic-recheck/"
     jobs = [JobOutcome("tempest-full", [BugEvidence("1234567", "https://bugs.launchpad.net/bugs/1234567",

@@ -3,8 +3,8 @@
 Each fixture in ``tests/conformance/*.json.gz`` (written by
 ``tests/conformance/generate.py``) holds documents and queries with the
 oracle's outcome in ES mode and in plain Lucene mode. Here every query is
-parsed with :func:`elastic_recheck.lucene.parse` and evaluated with
-:class:`elastic_recheck.matcher.MemoryIndex`; the hit set (or the fact that
+parsed with :func:`elastic_recheck.core.lucene.parser.parse` and evaluated with
+:class:`elastic_recheck.core.lucene.matcher.MemoryIndex`; the hit set (or the fact that
 the query is rejected) must be identical. No Java is needed.
 """
 
@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.analysis import tokenize
-from elastic_recheck.errors import QuerySyntaxError
-from elastic_recheck.lucene import parse, to_string
-from elastic_recheck.matcher import MemoryIndex
-from elastic_recheck.query_ast import Bool, Query, Term
-from elastic_recheck.schema import DEFAULT_MAPPING
+from elastic_recheck.core.errors import QuerySyntaxError
+from elastic_recheck.core.lucene.analysis import tokenize
+from elastic_recheck.core.lucene.ast import Bool, Query, Term
+from elastic_recheck.core.lucene.matcher import MemoryIndex
+from elastic_recheck.core.lucene.parser import parse, to_string
+from elastic_recheck.core.schema import DEFAULT_MAPPING
 
 FIXTURES = Path(__file__).resolve().parents[1] / "conformance"
 SUITES = ("features", "random", "syntax", "fingerprints", "multiterm", "limits")

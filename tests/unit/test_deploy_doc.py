@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.cli import cli
-from elastic_recheck.config import SETTINGS, format_value, load_config, sample_config
+from elastic_recheck.cli.main import cli
+from elastic_recheck.core.config import SETTINGS, format_value, load_config, sample_config
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text()
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.cli import COMMANDS, cli
-from elastic_recheck.config import SETTINGS
+from elastic_recheck.cli.main import COMMANDS, cli
+from elastic_recheck.core.config import SETTINGS
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -54,7 +54,7 @@ def test_every_environment_variable_the_package_reads_is_known() -> None:
     """So that ``unknown_env`` never warns about a variable we do read."""
     import re
 
-    from elastic_recheck.config import OTHER_ENV, env_name, unknown_env
+    from elastic_recheck.core.config import OTHER_ENV, env_name, unknown_env
 
     package = Path(__file__).resolve().parents[2] / "elastic_recheck"
     found = {m for p in package.rglob("*.py") for m in re.findall(r"ELASTIC_RECHECK_[A-Z0-9_]+", p.read_text())}
@@ -65,9 +65,9 @@ def test_every_environment_variable_the_package_reads_is_known() -> None:
 
 
 def test_queries_doc_describes_every_key_field_and_tag() -> None:
-    from elastic_recheck.fingerprints import KNOWN_KEYS
-    from elastic_recheck.ingest import tags_for
-    from elastic_recheck.schema import KNOWN_FIELDS
+    from elastic_recheck.core.fingerprints import KNOWN_KEYS
+    from elastic_recheck.core.schema import KNOWN_FIELDS
+    from elastic_recheck.ingest.pipeline import tags_for
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "queries.md").read_text()
     keys = doc[doc.index("## The fingerprint file"):doc.index("## Fields and tags")]

@@ -1,4 +1,4 @@
-"""elastic_recheck.events: every CI report format -> FailureReport (pure)."""
+"""elastic_recheck.core.events: every CI report format -> FailureReport (pure)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elastic_recheck.errors import EventParseError
-from elastic_recheck.events import (
+from elastic_recheck.core.errors import EventParseError
+from elastic_recheck.core.events import (
     FAILED_RESULTS,
     FailedJob,
     FailureReport,
@@ -327,7 +327,7 @@ def test_duration_seconds() -> None:
 def test_build_failed_without_job_lines_is_not_a_report(caplog: pytest.LogCaptureFixture) -> None:
     event = _load("zuul-v3.jsonl", 1)
     event["comment"] = "Patch Set 3: Verified-1\n\nBuild failed (check pipeline).\n\nUnknown configuration error"
-    with caplog.at_level("WARNING", logger="elastic_recheck.events"):
+    with caplog.at_level("WARNING", logger="elastic_recheck.core.events"):
         assert parse_event(event) is None
     assert "no job line" in caplog.text
 

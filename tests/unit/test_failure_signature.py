@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from elastic_recheck.channels import IrcEvent, SignatureRef, format_negative, ordinal
-from elastic_recheck.comments import JobOutcome, RecurringNote, format_comment
-from elastic_recheck.failure_signature import FailureSignature, Recurring, signature_from_lines
-from elastic_recheck.suggest import normalize
+from elastic_recheck.contrib.suggest import normalize
+from elastic_recheck.core.channels import IrcEvent, SignatureRef, format_negative, ordinal
+from elastic_recheck.core.comments import JobOutcome, RecurringNote, format_comment
+from elastic_recheck.core.signatures import FailureSignature, Recurring, signature_from_lines
 
 
 def test_signature_normalizes_like_suggest_and_keeps_the_first_distinct_lines() -> None:

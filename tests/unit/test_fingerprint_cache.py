@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck import fingerprint_cache, lucene
-from elastic_recheck.fingerprint_cache import FingerprintCache
-from elastic_recheck.fingerprints import Fingerprint, LoadResult, load_fingerprints
-from elastic_recheck.schema import DEFAULT_MAPPING
+from elastic_recheck.core import fingerprint_cache
+from elastic_recheck.core.fingerprint_cache import FingerprintCache
+from elastic_recheck.core.fingerprints import Fingerprint, LoadResult, load_fingerprints
+from elastic_recheck.core.lucene import parser as lucene
+from elastic_recheck.core.schema import DEFAULT_MAPPING
 
 QUERIES = {
     "1000001.yaml": 'query: >-\n  message:"Timed out waiting for a reply" AND\n  tags:"screen-n-cpu.txt"\nbug_title: Timeouts\n',
@@ -52,7 +53,7 @@ def _hits(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def test_a_cached_load_equals_a_fresh_parse(queries: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="elastic_recheck.fingerprints")
+    caplog.set_level(logging.DEBUG, logger="elastic_recheck.core.fingerprints")
     first = load_fingerprints(queries)
     assert len(_cache_files(cache_dir)) == 1
     second = load_fingerprints(queries)
@@ -69,7 +70,7 @@ def test_a_cached_load_equals_a_fresh_parse(queries: Path, cache_dir: Path, monk
 def test_a_cached_fingerprint_logs_its_warnings_again(queries: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     load_fingerprints(queries)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="elastic_recheck.fingerprints"):
+    with caplog.at_level(logging.WARNING, logger="elastic_recheck.core.fingerprints"):
         load_fingerprints(queries)
     assert any("unknown key 'odd-key'" in r.getMessage() and "1000004.yaml" in r.getMessage() for r in caplog.records)
 
@@ -143,7 +144,7 @@ def test_another_parser_version_does_not_see_the_entries(queries: Path, cache_di
 def test_the_version_covers_every_module_a_parse_runs() -> None:
     import sys
 
-    from elastic_recheck import fingerprints
+    from elastic_recheck.core import fingerprints
 
     fingerprints.parse_fingerprint("query: 'message:/a[bc]+/ AND tags:x* AND message:\"a b\"~2'\n", "1.yaml")
     ran = {Path(m.__file__).resolve() for name, m in sys.modules.items() if name.startswith("elastic_recheck") and getattr(m, "__file__", None)}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck.errors import FingerprintError
-from elastic_recheck.fingerprints import load_fingerprints, parse_fingerprint
+from elastic_recheck.core.errors import FingerprintError
+from elastic_recheck.core.fingerprints import load_fingerprints, parse_fingerprint
 
 
 def test_all_keys(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from elastic_recheck.fixes import (
+from elastic_recheck.adapters.zuul.gate_queue import GateStatus
+from elastic_recheck.core.fixes import (
     FIXED,
     STILL_HITTING,
     Fix,
@@ -15,10 +16,9 @@ from elastic_recheck.fixes import (
     verdict,
     with_gate,
 )
-from elastic_recheck.gate_queue import GateStatus
-from elastic_recheck.promote import PROMOTE, SKIP, plan
-from elastic_recheck.search import BuildInfo
-from elastic_recheck.stats import Share
+from elastic_recheck.core.promote import PROMOTE, SKIP, plan
+from elastic_recheck.core.stats import Share
+from elastic_recheck.ports.search import BuildInfo
 
 SSH_QUERY = "gerrit-events/gerrit-query/simple_query_pagination_new_1"
 

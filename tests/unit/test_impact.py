@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from elastic_recheck.impact import attribute_rechecks, bug_impact, runs_by_job, unexplained_rechecks
-from elastic_recheck.rechecks import Recheck, is_recheck_comment, parse_recheck
-from elastic_recheck.search import BuildInfo
+from elastic_recheck.core.impact import attribute_rechecks, bug_impact, runs_by_job, unexplained_rechecks
+from elastic_recheck.core.rechecks import Recheck, is_recheck_comment, parse_recheck
+from elastic_recheck.ports.search import BuildInfo
 
 T = datetime(2026, 11, 19, tzinfo=UTC)
 

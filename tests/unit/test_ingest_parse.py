@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck.ingest import (
+from elastic_recheck.ingest.pipeline import (
     MAX_RECORD_LINES,
     BuildInfo,
     IngestStats,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elastic_recheck.irc import IRC_LINE_LIMIT, TokenBucket, line_budget, split_message
+from elastic_recheck.adapters.irc.client import IRC_LINE_LIMIT, TokenBucket, line_budget, split_message
 
 
 def rejoin(original: str, pieces: list[str]) -> str:
@@ -92,8 +92,8 @@ def test_token_bucket_unlimited() -> None:
 
 
 def test_settings_from_config() -> None:
-    from elastic_recheck import config as er_config
-    from elastic_recheck.irc import IrcNotifier, IrcSettings
+    from elastic_recheck.adapters.irc.client import IrcNotifier, IrcSettings
+    from elastic_recheck.core import config as er_config
 
     assert IrcSettings.from_config(er_config.from_mapping({})) is None  # no server: IRC off
     assert IrcNotifier.from_config(er_config.from_mapping({})) is None

@@ -1,4 +1,4 @@
-"""Tests of the fingerprint linter (``elastic_recheck.lint``) and ``check-queries``."""
+"""Tests of the fingerprint linter (``elastic_recheck.contrib.lint``) and ``check-queries``."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elastic_recheck import lint
-from elastic_recheck import query_ast as qa
-from elastic_recheck.cli import cli
-from elastic_recheck.errors import QuerySyntaxError
-from elastic_recheck.fingerprints import align_offsets
+from elastic_recheck.cli.main import cli
+from elastic_recheck.contrib import lint
+from elastic_recheck.core.errors import QuerySyntaxError
+from elastic_recheck.core.fingerprints import align_offsets
+from elastic_recheck.core.lucene import ast as qa
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -139,7 +139,7 @@ def _eval_ast(q: qa.Query, words: frozenset[str]) -> bool:
 
 
 def _truth_tables(query: str, python_expr: str, atoms: Sequence[str]) -> tuple[list[bool], list[bool]]:
-    from elastic_recheck import lucene
+    from elastic_recheck.core.lucene import parser as lucene
 
     ast = lucene.parse(query)
     lucene_tt, python_tt = [], []
@@ -311,7 +311,7 @@ def at(text: str, f: lint.Finding) -> str:
 
 def test_syntax_error_points_into_a_folded_block() -> None:
     text = 'query: >-\n  message:"Kernel panic" AND\n  tags:(console OR syslog\n'
-    from elastic_recheck import lucene
+    from elastic_recheck.core.lucene import parser as lucene
 
     with pytest.raises(QuerySyntaxError):
         lucene.parse('message:"Kernel panic" AND tags:(console OR syslog')
@@ -372,7 +372,7 @@ def test_align_offsets_quoted_escapes() -> None:
 
 
 def test_normalize_is_order_insensitive_and_flattens() -> None:
-    from elastic_recheck import lucene
+    from elastic_recheck.core.lucene import parser as lucene
 
     a = lucene.parse('message:"a b" AND (tags:c AND build_name:d)')
     b = lucene.parse('build_name:d AND tags:c AND message:"a b"')
@@ -569,7 +569,7 @@ def test_thousand_mutated_real_files_never_crash_the_linter(shared_data: Path, t
 
 def test_check_queries_rejects_a_file_not_named_after_a_bug(tmp_path: Path) -> None:
     """``new-1.yaml`` (a suggest draft) would make classify report bug "new-1"."""
-    from elastic_recheck.cli import cli
+    from elastic_recheck.cli.main import cli
 
     good = 'query: >-\n  message:"Kernel panic" AND tags:"console"\n'
     (tmp_path / "1234567.yaml").write_text(good)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.cli import cli
-from elastic_recheck.lint import lint_search
+from elastic_recheck.cli.main import cli
+from elastic_recheck.contrib.lint import lint_search
 
 
 def codes(query: str) -> list[str]:
@@ -46,7 +46,7 @@ def test_the_real_fingerprints_have_none(shared_data: Path) -> None:
 
 
 def test_findings_are_backed_by_the_share_of_lines_on_the_store(tmp_path: Path) -> None:
-    from elastic_recheck.search.embedded import EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     store = EmbeddedStore(tmp_path / "store.db")
     store.add_documents([{"message": m, "build_uuid": "u"} for m in ("alpha one", "beta two", "gamma three", "apple four")])

@@ -1,4 +1,4 @@
-"""The query_string parser (elastic_recheck.lucene) and the in-memory matcher.
+"""The query_string parser (elastic_recheck.core.lucene.parser) and the in-memory matcher.
 
 Lucene conformance at large is in test_conformance.py (recorded with the real
 Lucene); these tests pin the rules people trip over, one by one.
@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.errors import QuerySyntaxError
-from elastic_recheck.lucene import parse, to_string
-from elastic_recheck.matcher import AllOf, AnyOf, MemoryIndex, NeedPrefix, NeedTerm, required_terms, value_text
-from elastic_recheck.query_ast import (
+from elastic_recheck.core.errors import QuerySyntaxError
+from elastic_recheck.core.lucene.ast import (
     Bool,
     Exists,
     Fuzzy,
@@ -26,7 +24,17 @@ from elastic_recheck.query_ast import (
     Term,
     Wildcard,
 )
-from elastic_recheck.schema import Mapping
+from elastic_recheck.core.lucene.matcher import (
+    AllOf,
+    AnyOf,
+    MemoryIndex,
+    NeedPrefix,
+    NeedTerm,
+    required_terms,
+    value_text,
+)
+from elastic_recheck.core.lucene.parser import parse, to_string
+from elastic_recheck.core.schema import Mapping
 
 
 def m(value: str) -> Term:

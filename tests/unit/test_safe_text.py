@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import logging
 
-from elastic_recheck.cli import EscapeControls
-from elastic_recheck.comments import BugEvidence, JobOutcome, format_comment
-from elastic_recheck.safe_text import escape_controls, one_line, safe_url
+from elastic_recheck.cli.main import EscapeControls
+from elastic_recheck.core.comments import BugEvidence, JobOutcome, format_comment
+from elastic_recheck.core.safe_text import escape_controls, one_line, safe_url
 
 
 def _comment(**evidence: str) -> str:

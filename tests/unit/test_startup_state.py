@@ -20,8 +20,8 @@ UUID = "0123456789abcdef0123456789abcdef"
 SCRIPT = r"""
 import json, sys
 from click.testing import CliRunner
-from elastic_recheck import analysis
-from elastic_recheck.cli import cli
+from elastic_recheck.core.lucene import analysis
+from elastic_recheck.cli.main import cli
 
 state = {}
 state["after_import"] = analysis.compiled_patterns()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from elastic_recheck.state import BotState
+from elastic_recheck.adapters.sqlite.bot_state import BotState
 
 
 def test_accept_is_idempotent_and_survives_reopen(tmp_path: Path) -> None:

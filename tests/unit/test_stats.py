@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from elastic_recheck import stats
+from elastic_recheck.core import stats
+from elastic_recheck.ports.search import Bucket, BuildInfo
 from elastic_recheck.report.charts import SMALL, bars_in_window, legend, trend_svg
 from elastic_recheck.report.window import ReportWindow
-from elastic_recheck.search import Bucket, BuildInfo
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 
@@ -240,8 +240,8 @@ def test_legend_names_every_class_in_stacking_order() -> None:
 
 
 def test_build_level_filters_match_what_the_backend_filter_keeps() -> None:
+    from elastic_recheck.ports.search import Filters
     from elastic_recheck.report.graph import build_level_match
-    from elastic_recheck.search import Filters
 
     voting = BuildInfo(uuid="a", fields={"voting": 1, "build_queue": "gate"})
     nonvoting = BuildInfo(uuid="b", fields={"voting": "0", "build_queue": "check"})
@@ -296,7 +296,7 @@ def test_build_uncategorized_groups_and_rates() -> None:
 
 
 def test_graph_json_order_suppression_and_series() -> None:
-    from elastic_recheck.fingerprints import Fingerprint
+    from elastic_recheck.core.fingerprints import Fingerprint
     from elastic_recheck.report.graph import BugStats, fingerprint_spec, graph_json
 
     w = ReportWindow(now=T0, days=1)
@@ -323,7 +323,7 @@ def test_graph_json_order_suppression_and_series() -> None:
 
 
 def test_fingerprint_spec_keeps_filters_structured() -> None:
-    from elastic_recheck.fingerprints import Fingerprint
+    from elastic_recheck.core.fingerprints import Fingerprint
     from elastic_recheck.report.graph import fingerprint_spec
 
     w = ReportWindow(now=T0, days=2)

@@ -8,10 +8,7 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck import ingest
-from elastic_recheck.analysis import tokenize
-from elastic_recheck.search import BuildInfo
-from elastic_recheck.suggest import (
+from elastic_recheck.contrib.suggest import (
     Candidate,
     Cluster,
     Draft,
@@ -32,6 +29,9 @@ from elastic_recheck.suggest import (
     signature,
     strip_prefix,
 )
+from elastic_recheck.core.lucene.analysis import tokenize
+from elastic_recheck.ingest import pipeline as ingest
+from elastic_recheck.ports.search import BuildInfo
 
 SHARED_LOGS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "logs"
 
@@ -456,7 +456,7 @@ def test_real_console_failures() -> None:
 def test_draft_yaml_is_a_commented_query_file() -> None:
     import yaml
 
-    from elastic_recheck.suggest import draft_yaml, format_text
+    from elastic_recheck.contrib.suggest import draft_yaml, format_text
 
     nasty = 'Boom: "quoted" \\ back\x1b[31m red\u2028sep # not a comment: {x}'
     lines = [_line(nasty, f"b{i}", build_name="job-a", filename="job-output.txt", tags=("job-output.txt",)) for i in range(2)]
@@ -480,7 +480,7 @@ def test_draft_yaml_is_a_commented_query_file() -> None:
 
 
 def test_rematches_parses_and_evaluates_in_memory() -> None:
-    from elastic_recheck.suggest import rematches
+    from elastic_recheck.contrib.suggest import rematches
 
     body = 'cannot open "C:\\temp\\disk.img" for writing (policy "strict")'
     docs = [
@@ -501,7 +501,7 @@ def test_rematches_parses_and_evaluates_in_memory() -> None:
 
 
 def test_real_clusters_rematch_their_documents() -> None:
-    from elastic_recheck.suggest import rematches
+    from elastic_recheck.contrib.suggest import rematches
 
     lines = _real_lines(CONDUCTOR, builds=3) + _real_lines("os-loganalyze/screen-q-svc.txt.gz", builds=2)
     clusters = cluster_lines(lines)

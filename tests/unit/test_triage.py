@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from elastic_recheck.contrib.suggest import ErrorLine
 from elastic_recheck.report.triage import MAX_TESTS, failed_test_id, starting_query, triage_build
-from elastic_recheck.suggest import ErrorLine
 
 
 def line(body: str, ts: str, filename: str = "job-output.txt") -> ErrorLine:

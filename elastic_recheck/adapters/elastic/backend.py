@@ -1,0 +1,904 @@
+"""The Elasticsearch / OpenSearch adapter of the :class:`SearchBackend` port.
+
+Several clients, one adapter: ``opensearch-py`` for OpenSearch (OpenDev's
+log cluster), ``elasticsearch`` 7.17 for Elasticsearch 7, and the
+``elasticsearch8``/``elasticsearch9`` clients (extras ``es8``/``es9``) for
+Elasticsearch 8 and 9. ``[data_source] backend = opensearch`` uses
+``opensearch-py`` directly; ``elasticsearch`` and ``cluster`` (what an
+``es_url`` without a ``backend`` means) read ``GET /`` on first use and pick
+the client that fits the server (:mod:`elastic_recheck.adapters.elastic.clients`).
+
+How requests are built (all of it is data, never string concatenation):
+
+* every text of :attr:`QuerySpec.queries` becomes its own ``query_string``
+  clause in ``bool.must``, unchanged. ``default_field`` is ``message`` and
+  ``default_operator`` is ``OR``: an unqualified term searches the log line,
+  as in the old logstash ``_all``-era setups, in the embedded store and in
+  Lucene's classic QueryParser. Without an explicit ``default_field`` ES 7
+  falls back to ``index.query.default_field`` (``*`` by default), which
+  would also match exact values of keyword fields such as ``build_name``
+  or ``filename`` and give different answers than the embedded store;
+* :class:`Filters` become ``term``/``terms`` clauses in ``bool.filter``, on
+  ``<field><keyword_suffix>`` (``keyword_suffix`` is empty for mappings
+  where ``build_*`` are ``keyword`` fields, as in OpenDev's OpenSearch, and
+  ``.keyword`` or ``.raw`` for the logstash templates that map strings as
+  ``text`` with a keyword sub-field). The same suffix names the fields of
+  aggregations;
+* the :class:`TimeWindow` is a ``range`` on ``@timestamp`` (``gte``/``lt``)
+  and also selects the daily indices (``index_format``) of the window's
+  days, with ``ignore_unavailable``; an open window, or one of more than
+  :data:`MAX_DAILY_INDICES` days, searches the wildcard pattern instead.
+
+Retries are the adapter's own (the clients' are switched off): connection
+errors, timeouts, 429 and 5xx answers are retried ``retries`` times with
+exponential backoff, then raised as ``BackendError(retryable=True)``; 4xx
+answers (a bad query, bad credentials) raise ``BackendError(retryable=False)``
+with the cluster's reason. Credentials never appear in messages or logs.
+
+``failed_tests`` needs the subunit2sql database, which this adapter does not
+read: it returns None (unknown), so ``test_ids`` fingerprints are not
+restricted on this backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from elastic_recheck.adapters.elastic.clients import (
+    LEGACY,
+    MODERN,
+    MODERN_CLIENTS,
+    ClientChoice,
+    ServerInfo,
+    choose_client,
+    client_errors,
+    make_client,
+    perform,
+    server_info,
+)
+from elastic_recheck.core.config import Config, split_credentials
+from elastic_recheck.core.documents import flatten_old_layout
+from elastic_recheck.core.errors import BackendError, ConfigError
+from elastic_recheck.core.schema import (
+    BUILD_FIELDS,
+    DEFAULT_MAPPING,
+    build_log_url,
+    mapping_from_properties,
+    properties_of,
+)
+from elastic_recheck.core.schema import Mapping as FieldMapping
+from elastic_recheck.ports.search import (
+    Bucket,
+    BuildInfo,
+    Filters,
+    Hit,
+    QuerySpec,
+    SearchResult,
+    TermCount,
+    TimeWindow,
+)
+
+LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+FLAVORS = ("elasticsearch", "opensearch", "cluster")
+
+#: More days than this and the wildcard pattern is searched instead of a list
+#: of daily indices (a long list would exceed the cluster's 4 KiB request-line
+#: limit, ``http.max_initial_line_length``). The ``@timestamp`` range still
+#: restricts the window.
+MAX_DAILY_INDICES = 62
+
+#: ES/OpenSearch cardinality is exact below this many distinct values and an
+#: approximation (HyperLogLog++, typically within a few percent) above; 40000
+#: is the largest threshold the clusters accept.
+CARDINALITY_PRECISION = 40000
+
+#: Page size of composite aggregations (``builds()``, ``indexed_files()``).
+COMPOSITE_PAGE = 1000
+
+#: Distinct ``build_status`` values asked for in each histogram bucket (there
+#: are about ten: SUCCESS, FAILURE, POST_FAILURE, TIMED_OUT, ...).
+MAX_STATUSES = 100
+
+#: HTTP statuses worth trying again (besides connection errors and timeouts).
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+#: Upper bound of one backoff sleep, in seconds.
+MAX_BACKOFF = 30.0
+
+
+TIMESTAMP = "@timestamp"
+
+
+# ---------------------------------------------------------------------------
+# Settings and credentials
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """How to reach one cluster (built from ``[data_source]`` by :func:`backend_from_config`)."""
+
+    url: str
+    flavor: str = "elasticsearch"
+    index_format: str = "logstash-%Y.%m.%d"
+    username: str = ""
+    password: str = ""
+    verify_certs: bool = True
+    ca_certs: str = ""
+    timeout: float = 30.0
+    retries: int = 3
+    keyword_suffix: str = ""
+    #: The terms the ``voting`` filter sends for (voting, non-voting): ``1``/``0``
+    #: for OpenDev's numeric field, ``true``/``false`` for a boolean mapping.
+    voting_values: tuple[str, str] = ("1", "0")
+    #: First backoff sleep in seconds (doubles on each retry, up to MAX_BACKOFF).
+    backoff: float = 1.0
+    default_field: str = DEFAULT_MAPPING.default_field
+
+
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact_url(text: str) -> str:
+    """``https://user:pass@host/`` -> ``https://***@host/`` anywhere in ``text``."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+# ---------------------------------------------------------------------------
+# Pure request builders (no I/O; unit-tested byte for byte)
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def format_time(dt: datetime) -> str:
+    """UTC ISO 8601 with microseconds, as ``strict_date_optional_time`` parses it."""
+    return _utc(dt).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A document's ``@timestamp`` (ISO string or epoch milliseconds) as aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, list):
+        return parse_time(value[0]) if value else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return _utc(parsed)
+
+
+def wildcard_index(index_format: str) -> str:
+    """The pattern matching every index of ``index_format`` (``logstash-*``)."""
+    if "%" not in index_format:
+        return index_format
+    return index_format.split("%", 1)[0] + "*"
+
+
+def index_names(index_format: str, window: TimeWindow, max_indices: int = MAX_DAILY_INDICES) -> list[str]:
+    """The indices that can hold documents of ``window`` (UTC days, end exclusive).
+
+    A format without ``%`` names one index (or alias) used as is. An open
+    window, or one longer than ``max_indices`` days, gives the wildcard pattern.
+    """
+    if "%" not in index_format:
+        return [index_format]
+    if window.start is None or window.end is None:
+        return [wildcard_index(index_format)]
+    start = _utc(window.start)
+    end = _utc(window.end)
+    first: date = start.date()
+    last: date = (end - timedelta(microseconds=1)).date() if end > start else first
+    days = (last - first).days + 1
+    if days > max_indices:
+        return [wildcard_index(index_format)]
+    names: list[str] = []
+    for offset in range(days):
+        name = (first + timedelta(days=offset)).strftime(index_format)
+        if name not in names:  # e.g. monthly indices
+            names.append(name)
+    return names
+
+
+def filter_clauses(
+    filters: Filters, window: TimeWindow, keyword_suffix: str = "", voting_values: tuple[str, str] = ("1", "0")
+) -> list[dict[str, Any]]:
+    """``bool.filter`` clauses for the structured restrictions and the window."""
+    clauses: list[dict[str, Any]] = []
+    terms = filters.as_terms()
+    if filters.voting is not None:
+        terms["voting"] = (voting_values[0] if filters.voting else voting_values[1],)
+    for name, values in terms.items():
+        fname = name + keyword_suffix
+        if len(values) == 1:
+            clauses.append({"term": {fname: values[0]}})
+        else:
+            clauses.append({"terms": {fname: list(values)}})
+    bounds: dict[str, Any] = {}
+    if window.start is not None:
+        bounds["gte"] = format_time(window.start)
+    if window.end is not None:
+        bounds["lt"] = format_time(window.end)
+    if bounds:
+        bounds["format"] = "strict_date_optional_time"
+        clauses.append({"range": {TIMESTAMP: bounds}})
+    return clauses
+
+
+def query_clause(text: str, default_field: str = DEFAULT_MAPPING.default_field) -> dict[str, Any]:
+    """One fingerprint text, unchanged, as a ``query_string`` query."""
+    return {"query_string": {"query": text, "default_field": default_field, "default_operator": "OR"}}
+
+
+def build_query(
+    spec: QuerySpec, keyword_suffix: str = "", default_field: str = DEFAULT_MAPPING.default_field,
+    voting_values: tuple[str, str] = ("1", "0"),
+) -> dict[str, Any]:
+    """The ``query`` of a request: ``bool`` with one ``must`` per text and the filters."""
+    body: dict[str, Any] = {}
+    must = [query_clause(text, default_field) for text in spec.queries]
+    if must:
+        body["must"] = must
+    flt = filter_clauses(spec.filters, spec.window, keyword_suffix, voting_values)
+    if flt:
+        body["filter"] = flt
+    return {"bool": body}
+
+
+def _sort(newest_first: bool) -> list[dict[str, Any]]:
+    return [{TIMESTAMP: {"order": "desc" if newest_first else "asc", "unmapped_type": "date"}}]
+
+
+def _cardinality(field: str) -> dict[str, Any]:
+    return {"cardinality": {"field": field, "precision_threshold": CARDINALITY_PRECISION}}
+
+
+def interval_string(interval: timedelta) -> str:
+    """A ``fixed_interval`` value (``1d``, ``6h``, ``90s``, ``1500ms``)."""
+    ms = round(interval.total_seconds() * 1000)
+    if ms <= 0:
+        raise ValueError(f"histogram interval must be positive, not {interval}")
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def _ms_to_datetime(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromtimestamp(float(value) / 1000.0, tz=UTC)
+
+
+def _total(hits: Mapping[str, Any]) -> int:
+    total = hits.get("total", 0)
+    if isinstance(total, Mapping):
+        return int(total.get("value", 0))
+    return int(total or 0)
+
+
+def _key_string(bucket: Mapping[str, Any]) -> str:
+    if "key_as_string" in bucket:
+        return str(bucket["key_as_string"])
+    key = bucket.get("key")
+    if isinstance(key, float) and key.is_integer():
+        return str(int(key))
+    return str(key)
+
+
+def error_reason(error: Any) -> str:
+    """A readable reason out of an ES/OpenSearch ``error`` object (or string)."""
+    if error is None:
+        return "unknown error"
+    if not isinstance(error, Mapping):
+        return str(error)
+    roots = error.get("root_cause") or []
+    first = roots[0] if roots and isinstance(roots[0], Mapping) else error
+    text = f"{first.get('type', 'error')}: {first.get('reason', '')}".rstrip(": ")
+    # The useful detail ("Cannot parse '...': Encountered ...") is in the
+    # caused_by chain of the first failed shard: add its first new reason.
+    node: Any = error
+    shards = error.get("failed_shards")
+    if shards and isinstance(shards[0], Mapping):
+        node = shards[0].get("reason", node)
+    while isinstance(node, Mapping):
+        reason = str(node.get("reason") or "")
+        if node is not first and reason and reason not in text:
+            text += f" (caused by {node.get('type', 'error')}: {reason})"
+            break
+        node = node.get("caused_by")
+    return text
+
+
+def _shard_failures(response: Mapping[str, Any]) -> tuple[bool, str]:
+    shards = response.get("_shards") or {}
+    failed = int(shards.get("failed", 0) or 0)
+    timed_out = bool(response.get("timed_out"))
+    if not failed and not timed_out:
+        return False, ""
+    reasons = []
+    for failure in shards.get("failures") or []:
+        reasons.append(f"{failure.get('index')}[{failure.get('shard')}]: {error_reason(failure.get('reason'))}")
+    what = f"{failed} of {shards.get('total', '?')} shards failed" if failed else "timed out"
+    return True, what + (": " + "; ".join(reasons) if reasons else "")
+
+
+def ndjson(lines: Iterable[Mapping[str, Any]]) -> str:
+    """Newline-delimited JSON (``_msearch``, ``_bulk``), ending with a newline."""
+    return "".join(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n" for line in lines)
+
+
+def _flat_source(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A hit's ``_source`` in the flat layout (:func:`~elastic_recheck.core.documents.flatten_old_layout`)."""
+    source = raw.get("_source") or {}
+    try:
+        return flatten_old_layout(source)
+    except ValueError:  # a '@fields' that is not an object: the document as the cluster holds it
+        return dict(source)
+
+
+def hit_from(raw: Mapping[str, Any]) -> Hit:
+    # logstash 1.1 indices (@fields/@message): the same flattener as ingest
+    source = _flat_source(raw)
+    return Hit(
+        id=str(raw.get("_id", "")),
+        source=source,
+        timestamp=parse_time(source.get(TIMESTAMP)),
+        index=raw.get("_index"),
+    )
+
+
+# ---------------------------------------------------------------------------
+# The adapter
+
+
+class ElasticBackend:
+    """:class:`SearchBackend` over an Elasticsearch or OpenSearch cluster.
+
+    Thread-safe (the clients pool their connections); the bot's workers share one.
+    The client is made on first use (after reading ``GET /`` unless the flavor
+    is ``opensearch``), so building the adapter never touches the network.
+    """
+
+    def __init__(self, settings: ClusterSettings, client: Any | None = None) -> None:
+        if settings.flavor not in FLAVORS:
+            raise BackendError(f"unknown cluster flavor {settings.flavor!r} (elasticsearch, opensearch or cluster)", retryable=False)
+        self.settings = settings
+        urls = [u for u in (p.strip() for p in settings.url.split(",")) if u]
+        if not urls:
+            raise BackendError("no cluster URL configured ([data_source] es_url)", retryable=False)
+        hosts: list[str] = []
+        user, password = settings.username, settings.password
+        for url in urls:
+            clean, url_user, url_password = split_credentials(url)
+            hosts.append(clean)
+            if not user and url_user:
+                user, password = url_user, url_password
+        self._hosts = hosts
+        self._auth = (user, password) if user else None
+        secrets = [s for s in (password,) if s]
+        if self._auth:
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            secrets.append(token)
+        self._secrets = tuple(secrets)
+        self._errors = client_errors()
+        if not settings.verify_certs and any(h.startswith("https:") for h in hosts):
+            # Said once here instead of a urllib3 warning on every request.
+            LOG.warning("TLS certificates of %s are not verified ([data_source] verify_certs = false)", ", ".join(hosts))
+        self._lock = threading.Lock()
+        self._client: Any = client
+        self._choice: ClientChoice | None = None
+        #: What ``GET /`` said (None until the client is made, or with ``opensearch``).
+        self.server: ServerInfo | None = None
+        #: Requests sent, by endpoint (``_msearch``, ``_search``, ``_bulk``...; benchmarks, stats).
+        self.requests: Counter[str] = Counter()
+        if client is not None:
+            module = type(client).__module__.split(".", 1)[0]
+            self._choice = ClientChoice(module, MODERN if module in MODERN_CLIENTS else LEGACY)
+        elif settings.flavor == "opensearch":
+            self._choice = ClientChoice("opensearchpy", LEGACY)
+            self._client = self._make_client(self._choice)
+        self._warned_tests = threading.Event()
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _make_client(self, choice: ClientChoice) -> Any:
+        s = self.settings
+        kwargs: dict[str, Any] = {
+            "timeout": s.timeout,
+            "max_retries": 0,  # retries are ours, with backoff
+            "retry_on_timeout": False,
+            "verify_certs": s.verify_certs,
+        }
+        if s.ca_certs:
+            kwargs["ca_certs"] = s.ca_certs
+        if not s.verify_certs and any(h.startswith("https:") for h in self._hosts):
+            kwargs["ssl_show_warn"] = False
+        if self._auth:
+            kwargs["http_auth"] = self._auth
+        # Library errors, bad URLs, a missing CA file...
+        setup_errors: tuple[type[BaseException], ...] = (*self._errors.base, ValueError, TypeError, OSError)
+        try:
+            return make_client(choice, self._hosts, kwargs)
+        except setup_errors as exc:
+            raise BackendError(self.redact(f"cannot set up the {choice.module} client: {exc}"), retryable=False) from None
+
+    def _connect(self) -> None:
+        """Read ``GET /`` (with opensearch-py, which talks to every version) and make the fitting client."""
+        probe_choice = ClientChoice("opensearchpy", LEGACY)
+        probe = self._make_client(probe_choice)
+        try:
+            payload = self._call("GET /", lambda: probe.info())
+        except BaseException:
+            probe.close()
+            raise
+        info = server_info(payload)
+        choice = choose_client(info)
+        if self.settings.flavor != "cluster" and info.flavor != self.settings.flavor:
+            LOG.warning("[data_source] backend = %s, but %s answers at %s: using the %s client",
+                        self.settings.flavor, info, ", ".join(self._hosts), choice.module)
+        if choice.note:
+            LOG.info("%s: %s", info, choice.note)
+        LOG.debug("%s at %s: %s client", info, ", ".join(self._hosts), choice.module)
+        client = probe
+        if choice.module != probe_choice.module:
+            probe.close()
+            self._errors = client_errors([choice.module])
+            client = self._make_client(choice)
+        self.server, self._choice, self._client = info, choice, client
+
+    @property
+    def client(self) -> Any:
+        """The underlying client (made on first use; tests and admin tasks)."""
+        if self._choice is None or self._client is None:
+            with self._lock:
+                if self._choice is None or self._client is None:
+                    self._connect()
+        return self._client
+
+    @property
+    def client_choice(self) -> ClientChoice:
+        """Which client talks to the cluster, with which headers (makes the client)."""
+        self.client  # noqa: B018 - made on demand
+        assert self._choice is not None
+        return self._choice
+
+    def describe(self) -> str:
+        """``opensearch at https://host:9200`` (credentials left out): what the CLI logs."""
+        return f"{self.settings.flavor} at {', '.join(self._hosts)}"
+
+    def redact(self, text: str) -> str:
+        """``text`` without user info in URLs, the password or the auth token."""
+        text = redact_url(text)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def __repr__(self) -> str:
+        return f"ElasticBackend({self.settings.flavor} at {', '.join(self._hosts)})"
+
+    def close(self) -> None:
+        if self._client is None:
+            return
+        try:
+            self._client.close()
+        except Exception:  # closing must never fail the caller
+            LOG.debug("closing the %s client failed", self.settings.flavor, exc_info=True)
+
+    def _translate(self, exc: BaseException, what: str) -> BackendError:
+        connection, transport = self._errors.connection, self._errors.transport
+        name = type(exc).__name__
+        if name == "UnsupportedProductError":
+            hint = "; for OpenSearch set [data_source] backend = opensearch" if self.settings.flavor == "elasticsearch" else ""
+            return BackendError(self.redact(f"{what}: {exc}{hint}"), retryable=False)
+        if isinstance(exc, connection) and ("SSL" in name or "Tls" in name):
+            # A certificate that does not verify will not verify on retry either.
+            detail = getattr(exc, "error", None) or exc
+            return BackendError(
+                self.redact(f"{what}: TLS error ({self}): {detail}; check [data_source] ca_certs / verify_certs"),
+                retryable=False,
+            )
+        if isinstance(exc, connection):
+            kind = "timed out" if "Timeout" in name else "connection failed"
+            detail = getattr(exc, "error", None) or exc
+            hint = "; is the cluster up, and [data_source] es_url right?" if kind == "connection failed" else ""
+            return BackendError(self.redact(f"{what}: {kind} ({self}): {detail}{hint}"), retryable=True)
+        if isinstance(exc, transport):
+            status = getattr(exc, "status_code", None)
+            info = getattr(exc, "info", None)
+            reason = ""
+            if isinstance(info, Mapping):
+                reason = error_reason(info.get("error"))
+            if not reason or reason == "unknown error":
+                reason = str(getattr(exc, "error", "") or exc)
+            retryable = isinstance(status, int) and (status in RETRY_STATUSES or status >= 500)
+            return BackendError(self.redact(f"{what}: HTTP {status}: {reason}"), retryable=retryable)
+        return BackendError(self.redact(f"{what}: {name}: {exc}"), retryable=False)
+
+    def _call(self, what: str, fn: Callable[[], T], retries: int | None = None) -> T:
+        """Run one request, retrying retryable failures with exponential backoff."""
+        base = self._errors.base
+        attempts = (self.settings.retries if retries is None else retries) + 1
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except base as exc:
+                err = self._translate(exc, what)
+                if not err.retryable or attempt + 1 >= attempts:
+                    if err.retryable and attempts > 1:
+                        err = BackendError(f"{err} (after {attempts} attempts)", retryable=True)
+                    raise err from None
+                delay = min(MAX_BACKOFF, self.settings.backoff * (2**attempt))
+                LOG.warning("%s; retry %d of %d in %.1fs", err, attempt + 1, attempts - 1, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request(self, method: str, path: str, body: Any = None, params: Mapping[str, str] | None = None) -> Any:
+        """One request through the client's transport (same call for every client).
+
+        The transport, not the per-API helpers: elasticsearch-py 7.17
+        deprecates ``body=`` there and opensearch-py has no other form.
+        """
+        client = self.client
+        assert self._choice is not None
+        endpoint = path.rstrip("/").rsplit("/", 1)[-1]
+        with self._lock:
+            self.requests[endpoint if endpoint.startswith("_") else path] += 1
+        return perform(client, self._choice, method, path, body, params)
+
+    def _indices(self, window: TimeWindow) -> list[str]:
+        return index_names(self.settings.index_format, window)
+
+    def _query(self, spec: QuerySpec) -> dict[str, Any]:
+        return build_query(spec, self.settings.keyword_suffix, self.settings.default_field, self.settings.voting_values)
+
+    def _field(self, name: str) -> str:
+        return name if name == TIMESTAMP else name + self.settings.keyword_suffix
+
+    def _search(self, what: str, indices: Sequence[str], body: dict[str, Any]) -> Mapping[str, Any]:
+        params = {"ignore_unavailable": "true", "allow_no_indices": "true"}
+        response: Mapping[str, Any] = self._call(
+            what, lambda: self._request("POST", "/" + quote(",".join(indices), safe=",*") + "/_search", body, params)
+        )
+        return response
+
+    def _aggs(self, what: str, spec: QuerySpec, aggs: dict[str, Any]) -> Mapping[str, Any]:
+        body = {"size": 0, "track_total_hits": False, "query": self._query(spec), "aggs": aggs}
+        response = self._search(what, self._indices(spec.window), body)
+        partial, why = _shard_failures(response)
+        if partial:
+            # Aggregations over the shards that answered: counts may be low.
+            LOG.warning("%s: partial answer, counts may be low: %s", what, self.redact(why))
+        aggregations: Mapping[str, Any] = response.get("aggregations") or {}
+        return aggregations
+
+    # -- SearchBackend ------------------------------------------------------
+
+    def search_body(self, spec: QuerySpec, size: int = 100, newest_first: bool = False) -> dict[str, Any]:
+        """The ``_search`` body of :meth:`search` (also one ``_msearch`` body)."""
+        return {
+            "query": self._query(spec),
+            "size": size,
+            "sort": _sort(newest_first),
+            "track_total_hits": True,
+        }
+
+    def _result(self, spec: QuerySpec, response: Mapping[str, Any]) -> SearchResult:
+        partial, why = _shard_failures(response)
+        if partial:
+            LOG.warning("query %r: partial answer: %s", spec.label or spec.queries, self.redact(why))
+        hits = response.get("hits") or {}
+        return SearchResult(
+            hits=[hit_from(h) for h in hits.get("hits") or []],
+            total=_total(hits),
+            label=spec.label,
+            partial=partial,
+        )
+
+    def search(self, spec: QuerySpec, size: int = 100, newest_first: bool = False) -> SearchResult:
+        body = self.search_body(spec, size, newest_first)
+        return self._result(spec, self._search("search", self._indices(spec.window), body))
+
+    def msearch_lines(self, specs: Sequence[QuerySpec], size: int = 1) -> list[dict[str, Any]]:
+        """The NDJSON header/body pairs of one ``_msearch`` request."""
+        lines: list[dict[str, Any]] = []
+        for spec in specs:
+            lines.append({"index": self._indices(spec.window), "ignore_unavailable": True, "allow_no_indices": True})
+            lines.append(self.search_body(spec, size))
+        return lines
+
+    def msearch(self, specs: Sequence[QuerySpec], size: int = 1) -> list[SearchResult]:
+        if not specs:
+            return []
+        lines = self.msearch_lines(specs, size)
+        attempts = self.settings.retries + 1
+        for attempt in range(attempts):
+            response: Mapping[str, Any] = self._call("msearch", lambda: self._request("POST", "/_msearch", ndjson(lines)))
+            items = list(response.get("responses") or [])
+            if len(items) != len(specs):
+                raise BackendError(
+                    f"msearch: the cluster answered {len(items)} responses for {len(specs)} queries", retryable=True
+                )
+            # A rejected or unavailable item (429, 5xx) is the cluster's
+            # trouble, not the query's: try the batch again, then give up.
+            transient = [i for i in items if "error" in i and int(i.get("status", 0) or 0) in RETRY_STATUSES]
+            if not transient:
+                break
+            reason = self.redact(error_reason(transient[0].get("error")))
+            if attempt + 1 >= attempts:
+                raise BackendError(
+                    f"msearch: {len(transient)} queries failed on the cluster side after {attempts} attempts: {reason}",
+                    retryable=True,
+                )
+            delay = min(MAX_BACKOFF, self.settings.backoff * (2**attempt))
+            LOG.warning("msearch: %d queries rejected (%s); retry in %.1fs", len(transient), reason, delay)
+            time.sleep(delay)
+        results: list[SearchResult] = []
+        for spec, item in zip(specs, items, strict=True):
+            if "error" in item:
+                reason = self.redact(error_reason(item.get("error")))
+                LOG.warning("query %r failed: %s", spec.label or spec.queries, reason)
+                results.append(SearchResult(hits=[], total=0, label=spec.label, error=reason))
+            else:
+                results.append(self._result(spec, item))
+        return results
+
+    def count_builds(self, spec: QuerySpec) -> int:
+        aggs = self._aggs("count_builds", spec, {"builds": _cardinality(self._field("build_uuid"))})
+        return int((aggs.get("builds") or {}).get("value") or 0)
+
+    def histogram_aggs(self, interval: timedelta) -> dict[str, Any]:
+        """The aggregation of :meth:`build_histogram`."""
+        builds = _cardinality(self._field("build_uuid"))
+        return {
+            "histogram": {
+                "date_histogram": {
+                    "field": TIMESTAMP,
+                    "fixed_interval": interval_string(interval),
+                    "min_doc_count": 1,
+                },
+                "aggs": {
+                    "status": {
+                        "terms": {"field": self._field("build_status"), "size": MAX_STATUSES},
+                        "aggs": {"builds": builds},
+                    },
+                    "builds": builds,
+                },
+            }
+        }
+
+    def build_histogram(self, spec: QuerySpec, interval: timedelta) -> list[Bucket]:
+        aggs = self._aggs("build_histogram", spec, self.histogram_aggs(interval))
+        out: list[Bucket] = []
+        for raw in (aggs.get("histogram") or {}).get("buckets") or []:
+            # Like the embedded store: only documents of a build count, and
+            # builds without a build_status are in no status.
+            if not raw.get("doc_count") or not (raw.get("builds") or {}).get("value"):
+                continue
+            start = _ms_to_datetime(raw.get("key"))
+            if start is None:
+                continue
+            status = raw.get("status") or {}
+            counts = {
+                _key_string(b): int((b.get("builds") or {}).get("value") or 0)
+                for b in status.get("buckets") or []
+            }
+            if status.get("sum_other_doc_count"):
+                LOG.warning("build_histogram: more than %d build_status values; the rest are left out", MAX_STATUSES)
+            out.append(Bucket(start=start, counts=counts))
+        out.sort(key=lambda b: b.start)
+        return out
+
+    def terms(self, spec: QuerySpec, field: str, size: int = 10) -> list[TermCount]:
+        # Ordering by a cardinality sub-aggregation is approximate when the
+        # index has several shards (each shard sends its top shard_size terms).
+        aggs = self._aggs(
+            "terms",
+            spec,
+            {
+                "top": {
+                    "terms": {
+                        "field": self._field(field),
+                        "size": size,
+                        "order": [{"builds": "desc"}, {"_count": "desc"}, {"_key": "asc"}],
+                    },
+                    "aggs": {"builds": _cardinality(self._field("build_uuid"))},
+                }
+            },
+        )
+        return [
+            TermCount(
+                value=_key_string(b),
+                builds=int((b.get("builds") or {}).get("value") or 0),
+                docs=int(b.get("doc_count") or 0),
+            )
+            for b in (aggs.get("top") or {}).get("buckets") or []
+        ]
+
+    def _composite(self, what: str, spec: QuerySpec, field: str, sub: dict[str, Any]) -> Iterable[Mapping[str, Any]]:
+        """Every bucket of a composite aggregation on ``field``, page by page."""
+        after: Mapping[str, Any] | None = None
+        while True:
+            composite: dict[str, Any] = {"size": COMPOSITE_PAGE, "sources": [{"key": {"terms": {"field": self._field(field)}}}]}
+            if after is not None:
+                composite["after"] = after
+            agg: dict[str, Any] = {"composite": composite}
+            if sub:
+                agg["aggs"] = sub
+            page = self._aggs(what, spec, {"pages": agg}).get("pages") or {}
+            buckets = page.get("buckets") or []
+            yield from buckets
+            after = page.get("after_key")
+            if not buckets or after is None or len(buckets) < COMPOSITE_PAGE:
+                return
+
+    def _build_sub_aggs(self) -> dict[str, Any]:
+        return {
+            "first_seen": {"min": {"field": TIMESTAMP}},
+            "last_seen": {"max": {"field": TIMESTAMP}},
+            "doc": {
+                "top_hits": {
+                    "size": 1,
+                    "sort": _sort(newest_first=True),
+                    "_source": {"includes": [*BUILD_FIELDS, "filename"]},
+                }
+            },
+        }
+
+    @staticmethod
+    def _build_info(uuid: str, raw: Mapping[str, Any]) -> BuildInfo:
+        hits = ((raw.get("doc") or {}).get("hits") or {}).get("hits") or []
+        source = _flat_source(hits[0]) if hits else {}
+        fields = {k: source[k] for k in BUILD_FIELDS if k in source and source[k] is not None}
+        if "log_url" in fields:
+            # as in the embedded store: the build's log directory, not the URL of this document's file
+            fields["log_url"] = build_log_url(fields["log_url"], source.get("filename"))
+        return BuildInfo(
+            uuid=uuid,
+            fields=fields,
+            first_seen=_ms_to_datetime((raw.get("first_seen") or {}).get("value")),
+            last_seen=_ms_to_datetime((raw.get("last_seen") or {}).get("value")),
+            docs=int(raw.get("doc_count") or 0),
+        )
+
+    def builds(self, spec: QuerySpec, limit: int | None = None) -> list[BuildInfo]:
+        if limit is not None:
+            if limit <= 0:
+                return []
+            # Ordering terms by a max sub-aggregation, descending, is exact
+            # even across shards, so the newest ``limit`` builds are right.
+            aggs = self._aggs(
+                "builds",
+                spec,
+                {
+                    "newest": {
+                        "terms": {
+                            "field": self._field("build_uuid"),
+                            "size": limit,
+                            "order": [{"last_seen": "desc"}, {"_key": "asc"}],
+                        },
+                        "aggs": self._build_sub_aggs(),
+                    }
+                },
+            )
+            return [self._build_info(_key_string(b), b) for b in (aggs.get("newest") or {}).get("buckets") or []]
+        infos = [
+            self._build_info(str((b.get("key") or {}).get("key")), b)
+            for b in self._composite("builds", spec, "build_uuid", self._build_sub_aggs())
+        ]
+        infos.sort(key=lambda i: i.uuid)
+        infos.sort(key=lambda i: i.last_seen or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return infos
+
+    def latest_timestamp(self, until: datetime | None = None) -> datetime | None:
+        spec = QuerySpec(window=TimeWindow(end=until)) if until is not None else QuerySpec()
+        aggs = self._aggs("latest_timestamp", spec, {"latest": {"max": {"field": TIMESTAMP}}})
+        return _ms_to_datetime((aggs.get("latest") or {}).get("value"))
+
+    def indexed_files(self, build_uuid: str) -> set[str]:
+        spec = QuerySpec(filters=Filters(build_uuid=build_uuid))
+        return {
+            str((b.get("key") or {}).get("key"))
+            for b in self._composite("indexed_files", spec, "filename", {})
+        }
+
+    def failed_tests(self, build_uuid: str) -> set[str] | None:
+        # subunit2sql is not read by this adapter (see the module docstring).
+        if not self._warned_tests.is_set():
+            self._warned_tests.set()
+            LOG.info("failed test ids are unknown on the %s backend (subunit2sql is not read)", self.settings.flavor)
+        return None
+
+    def ping(self) -> bool:
+        try:
+            # through _request, not client.info(): the modern clients' helpers send their own
+            # version in the compatibility headers, which an older server refuses
+            self._call("ping", lambda: self._request("GET", "/"), retries=0)
+        except BackendError as exc:
+            LOG.warning("%s", exc)
+            return False
+        return True
+
+    def field_mapping(self) -> FieldMapping | None:
+        """The cluster's fields as a :class:`~elastic_recheck.core.schema.Mapping` (``check-queries``' field check).
+
+        Every field of every index of the pattern counts, sub-fields included
+        (``build_name.keyword``); ``text`` fields are the analyzed ones. None
+        when no index of the pattern exists yet.
+        """
+        pattern = wildcard_index(self.settings.index_format)
+        answer: Mapping[str, Any] = self._call(
+            "mapping", lambda: self._request("GET", "/" + quote(pattern, safe=",*") + "/_mapping",
+                                             params={"ignore_unavailable": "true", "allow_no_indices": "true"})
+        )
+        return mapping_from_answer(answer, self.settings.default_field)
+
+    # -- loading (the writer is search/bulk.py's BulkWriter) ------------------
+
+    def index_for(self, doc: Mapping[str, Any]) -> str:
+        """The daily index of one document (from its ``@timestamp``)."""
+        ts = parse_time(doc.get(TIMESTAMP))
+        if ts is None:
+            raise BackendError(f"document without a valid {TIMESTAMP}: {str(dict(doc))[:200]}", retryable=False)
+        return ts.strftime(self.settings.index_format)
+
+
+def mapping_from_answer(answer: Mapping[str, Any], default_field: str = DEFAULT_MAPPING.default_field) -> FieldMapping | None:
+    """A :class:`~elastic_recheck.core.schema.Mapping` of a ``GET <indices>/_mapping`` answer (None: no index)."""
+    return mapping_from_properties(properties_of(answer), default_field)
+
+
+def backend_from_config(config: Config, flavor: str | None = None) -> ElasticBackend:
+    """The adapter for ``[data_source]`` of a :class:`~elastic_recheck.core.config.Config`.
+
+    ``flavor`` overrides ``[data_source] backend`` (``collect --to``).
+    """
+
+    def get(key: str, default: Any) -> Any:
+        try:
+            return config.get("data_source", key)
+        except KeyError:
+            return default
+
+    flavor = config.backend if flavor is None else flavor
+    if flavor == "embedded":
+        flavor = "cluster"
+    settings = ClusterSettings(
+        url=str(get("es_url", "")),
+        flavor=flavor,
+        index_format=str(get("index_format", "logstash-%Y.%m.%d")),
+        username=str(get("username", "")),
+        password=str(get("password", "")),
+        verify_certs=bool(get("verify_certs", True)),
+        ca_certs=str(get("ca_certs", "")),
+        timeout=float(get("timeout", 30.0)),
+        retries=int(get("retries", 3)),
+        keyword_suffix=str(get("keyword_suffix", "")),
+        voting_values=_voting_values(str(get("voting_values", "1,0"))),
+    )
+    return ElasticBackend(settings)
+
+
+def _voting_values(text: str) -> tuple[str, str]:
+    values = [v.strip() for v in text.split(",")]
+    if len(values) != 2 or not all(values):
+        raise ConfigError(f"[data_source] voting_values must be two terms, voting then non-voting (e.g. 1,0 or "
+                          f"true,false), not {text!r}")
+    return values[0], values[1]

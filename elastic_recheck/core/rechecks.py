@@ -1,0 +1,211 @@
+"""``recheck`` comments: who asked CI to run a patch set again, and when.
+
+A recheck is a ``comment-added`` event by a person (not one of the CI
+accounts) with a line, outside quoted text, that starts with ``recheck`` or
+``reverify`` (case-insensitive; Gerrit's ``Patch Set N:`` header and the
+``(N comments)`` line are skipped first, as for CI reports). This is looser
+than OpenStack's Zuul trigger (which wants the word first in the comment):
+a person who quotes the failure and then writes ``recheck`` asked for one.
+
+The bot records every recheck it sees in its stream (:class:`RecheckLog`,
+a ``rechecks`` table in the bot's state file); ``elastic-recheck rechecks
+--backfill`` adds those of ``gerrit query --comments`` (SSH) and
+``--events FILE`` those of a file of stream events. The impact report
+(:mod:`elastic_recheck.core.impact`) reads them back.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from elastic_recheck.core.errors import EventParseError, StoreError
+from elastic_recheck.core.events import DEFAULT_CI_USERS, _strip_gerrit_prefix, parse_line
+
+LOG = logging.getLogger(__name__)
+
+_RECHECK_LINE = re.compile(r"^\s*(?:recheck|reverify)\b", re.IGNORECASE)
+_PATCHSET_HEADER = re.compile(r"^\s*Patch Set (\d+)\s*:", re.IGNORECASE)
+
+#: Where a recheck was read from.
+EVENT = "event"
+QUERY = "query"
+
+
+@dataclass(frozen=True, order=True)
+class Recheck:
+    """One ``recheck`` comment on one patch set."""
+
+    at: datetime
+    change: str
+    patchset: str
+    author: str = ""
+    source: str = EVENT
+
+
+def is_recheck_comment(comment: str) -> bool:
+    """Whether a comment asks for a recheck (a non-quoted line starting with recheck/reverify)."""
+    body = _strip_gerrit_prefix(comment)
+    return any(_RECHECK_LINE.match(line) for line in body.splitlines() if not line.lstrip().startswith(">"))
+
+
+def _who(person: Any) -> str:
+    if not isinstance(person, Mapping):
+        return ""
+    for key in ("username", "name", "email"):
+        value = person.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _digits(value: Any) -> str | None:
+    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    return str(int(text)) if text.isdigit() and int(text) > 0 else None
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def _is_ci(author: str, ci_users: Sequence[str]) -> bool:
+    return author.casefold() in {u.casefold() for u in ci_users}
+
+
+def parse_recheck(event: Mapping[str, Any], ci_users: Sequence[str] = DEFAULT_CI_USERS) -> Recheck | None:
+    """The recheck a stream event asks for, or None (any other event, or one missing what a recheck needs)."""
+    if not isinstance(event, Mapping) or event.get("type") != "comment-added":
+        return None
+    comment = event.get("comment")
+    if not isinstance(comment, str) or not is_recheck_comment(comment):
+        return None
+    author = _who(event.get("author"))
+    if _is_ci(author, ci_users):
+        return None
+    change = event.get("change")
+    patchset = event.get("patchSet")
+    number = _digits(change.get("number")) if isinstance(change, Mapping) else None
+    ps = _digits(patchset.get("number")) if isinstance(patchset, Mapping) else None
+    at = _when(event.get("eventCreatedOn"))
+    if number is None or ps is None or at is None:
+        return None
+    return Recheck(at=at, change=number, patchset=ps, author=author, source=EVENT)
+
+
+def rechecks_from_query(records: Iterable[Mapping[str, Any]], ci_users: Sequence[str] = DEFAULT_CI_USERS) -> list[Recheck]:
+    """The rechecks in ``gerrit query --comments --format=JSON`` change records.
+
+    A comment's patch set is read from its ``Patch Set N:`` header (Gerrit
+    writes one on every review message); comments without one are skipped.
+    """
+    out: list[Recheck] = []
+    for record in records:
+        number = _digits(record.get("number"))
+        comments = record.get("comments")
+        if number is None or not isinstance(comments, list):
+            continue
+        for c in comments:
+            if not isinstance(c, Mapping):
+                continue
+            message = c.get("message")
+            if not isinstance(message, str) or not is_recheck_comment(message):
+                continue
+            author = _who(c.get("reviewer"))
+            header = _PATCHSET_HEADER.match(message.lstrip("\ufeff"))
+            at = _when(c.get("timestamp"))
+            if _is_ci(author, ci_users) or header is None or at is None:
+                continue
+            out.append(Recheck(at=at, change=number, patchset=str(int(header.group(1))), author=author, source=QUERY))
+    return sorted(out)
+
+
+def rechecks_from_events(lines: Iterable[str], ci_users: Sequence[str] = DEFAULT_CI_USERS) -> list[Recheck]:
+    """The rechecks in a file of stream events (one JSON object a line; unreadable lines are skipped)."""
+    out = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            event = parse_line(line)
+        except EventParseError:
+            continue
+        found = parse_recheck(event, ci_users)
+        if found is not None:
+            out.append(found)
+    return sorted(out)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rechecks (
+    change TEXT NOT NULL,
+    patchset TEXT NOT NULL,
+    at REAL NOT NULL,
+    author TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (change, patchset, at, author)
+);
+CREATE INDEX IF NOT EXISTS rechecks_at ON rechecks(at);
+"""
+
+
+class RecheckLog:
+    """The ``rechecks`` table of a SQLite file (the bot's state file). Safe to share between threads."""
+
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            elif not self.path.is_file():
+                raise StoreError(f"{self.path}: no such file")
+            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot open the recheck log: {exc}") from None
+
+    def record(self, rechecks: Iterable[Recheck]) -> int:
+        """Store rechecks (already known ones are ignored); returns how many were new."""
+        rows = [(r.change, r.patchset, r.at.timestamp(), r.author, r.source) for r in rechecks]
+        with self._lock:
+            try:
+                before = self._conn.total_changes
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany("INSERT OR IGNORE INTO rechecks VALUES (?, ?, ?, ?, ?)", rows)
+                self._conn.execute("COMMIT")
+                return self._conn.total_changes - before
+            except sqlite3.Error as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise StoreError(f"{self.path}: cannot record rechecks: {exc}") from None
+
+    def between(self, start: datetime, end: datetime) -> list[Recheck]:
+        """The rechecks with ``start <= at <= end``, oldest first."""
+        with self._lock:
+            try:
+                rows = self._conn.execute(
+                    "SELECT change, patchset, at, author, source FROM rechecks WHERE at >= ? AND at <= ? "
+                    "ORDER BY at, change, patchset, author",
+                    (start.timestamp(), end.timestamp()),
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot read rechecks: {exc}") from None
+        return [Recheck(at=datetime.fromtimestamp(at, tz=UTC), change=c, patchset=p, author=a, source=s)
+                for c, p, at, a, s in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

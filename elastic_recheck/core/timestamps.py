@@ -1,0 +1,114 @@
+"""Parsing of times and durations given on the command line."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from elastic_recheck.core.errors import short_repr
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_EPOCH = re.compile(r"\d{9,13}(\.\d+)?")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``24h``, ``10d``, ``2w`` (a bare number means days)."""
+    m = _DURATION.match(text)
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 24h, 10d)")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2) or "d"])
+
+
+def parse_time(text: str, now: datetime | None = None) -> datetime:
+    """The one parser of ``--since``/``--until``/``--now`` values.
+
+    ISO 8601 (UTC when no offset), epoch seconds or ms, ``now``, or a
+    duration back from now: ``-10d`` or ``10d`` (``90s``, ``15m``, ``24h``,
+    ``2w``; a bare number of up to 4 digits means days, as in ``collect --since 3``).
+    """
+    raw = text.strip()
+    now = now or datetime.now(UTC)
+    if raw.lower() == "now":
+        return now
+    if raw.startswith("-"):
+        return now - parse_duration(raw[1:])
+    if _EPOCH.fullmatch(raw):
+        value = float(raw)
+        if value > 1e11:
+            value /= 1000.0
+        return datetime.fromtimestamp(value, tz=UTC)
+    if re.fullmatch(r"\d+(\.\d+)?\s*[smhdw]|\d{1,4}", raw):
+        return now - parse_duration(raw)
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not a time: {text!r} (use ISO 8601, epoch seconds, 'now', or 10d / -10d back from now)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def to_ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+#: UTC offsets (hours) of the zone abbreviations the ``date`` command printed
+#: on the machines that wrote the original's ``resolved_at`` values.
+US_ZONES: dict[str, int] = {
+    "UTC": 0, "GMT": 0, "Z": 0,
+    "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6,
+    "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10,
+}
+_DATE_OUTPUT = re.compile(r"^[A-Za-z]{3},? +[A-Za-z]{3} +\d{1,2} +\d{1,2}:\d{2}(:\d{2})? +(?P<zone>[A-Za-z]+) +\d{4}$")
+
+
+def parse_fingerprint_time(value: Any) -> datetime:
+    """A fingerprint's ``resolved_at``: a YAML date/datetime, ISO 8601, or ``date`` output.
+
+    ``date`` output is what every historical fingerprint used, e.g.
+    ``Tue Dec 10 12:08:42 EST 2013`` or ``Mon Jan  6 13:20:28 PST 2014``;
+    the zone must be one of :data:`US_ZONES`. Naive values are UTC.
+    """
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, str):
+        raise ValueError(f"not a date: {short_repr(value)}")
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        m = _DATE_OUTPUT.match(text)
+        if m is None:
+            raise ValueError(
+                f"not a date: {short_repr(value)} (use ISO 8601, e.g. 2014-01-06T13:20:28-08:00, "
+                "or the date command's output, e.g. Mon Jan  6 13:20:28 PST 2014)"
+            ) from None
+        zone = m.group("zone").upper()
+        if zone not in US_ZONES:
+            raise ValueError(f"unknown time zone {m.group('zone')!r} in {short_repr(value)} (known: {', '.join(US_ZONES)})") from None
+        from dateutil import parser as date_parser  # here: importing it costs every command ~20 ms
+
+        try:
+            result: datetime = date_parser.parse(text, tzinfos={zone: US_ZONES[zone] * 3600})
+        except (ValueError, OverflowError) as exc:
+            raise ValueError(f"not a date: {short_repr(value)} ({exc})") from None
+        return result
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_cutoff(text: str, now: datetime | None = None) -> datetime:
+    """An age (``10d``, ``36h``, ``2w``, ``-10d``; a bare number means days) back from ``now``,
+    or a time in any form :func:`parse_time` reads (ISO 8601, epoch)."""
+    raw = text.strip()
+    now = now or datetime.now(UTC)
+    if not _EPOCH.fullmatch(raw):
+        try:
+            return now - parse_duration(raw[1:] if raw.startswith("-") else raw)
+        except (ValueError, OverflowError):
+            pass
+    try:
+        return parse_time(raw, now)
+    except ValueError:
+        raise ValueError(f"not an age or a time: {text!r} (use e.g. 10d, 36h, 2w, or ISO 8601)") from None

@@ -1,0 +1,224 @@
+"""The SearchBackend port: what the core asks of any log search engine.
+
+Two adapters implement it: :mod:`elastic_recheck.adapters.sqlite.store` (SQLite,
+no server) and :mod:`elastic_recheck.adapters.elastic.backend` (Elasticsearch and
+OpenSearch). One contract test suite (``tests/functional/test_backend_contract.py``)
+runs against both.
+
+A query is a :class:`QuerySpec`: zero or more Lucene ``query_string`` texts
+that must all match (the fingerprint, optionally a suffix such as a queue
+restriction), plus structured :class:`Filters` and a :class:`TimeWindow`.
+Filters are data, never pasted into the query text: values that come from
+Gerrit events are untrusted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from elastic_recheck.core.errors import BackendError
+
+__all__ = [
+    "BackendError",
+    "Bucket",
+    "BuildInfo",
+    "Filters",
+    "Hit",
+    "QuerySpec",
+    "SearchBackend",
+    "SearchResult",
+    "TermCount",
+    "TimeWindow",
+]
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """A half-open time interval ``[start, end)`` in UTC (either side may be open)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @classmethod
+    def last(cls, days: float, now: datetime) -> TimeWindow:
+        return cls(start=now - timedelta(days=days), end=now)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Exact-match restrictions, combined with AND.
+
+    Each attribute restricts the keyword field of the same name (``build_*``,
+    ``voting``...). ``extra`` holds further ``field -> value`` (or tuple of
+    values, meaning any of them) restrictions. ``None`` means "no restriction".
+    """
+
+    build_uuid: str | None = None
+    build_short_uuid: str | None = None
+    build_change: str | None = None
+    build_patchset: str | None = None
+    build_name: str | None = None
+    build_status: str | None = None
+    build_queue: str | None = None
+    project: str | None = None
+    voting: bool | None = None
+    extra: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+
+    def as_terms(self) -> dict[str, tuple[str, ...]]:
+        """All restrictions as ``field -> accepted values`` (voting as ``"1"``/``"0"``)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for name in (
+            "build_uuid",
+            "build_short_uuid",
+            "build_change",
+            "build_patchset",
+            "build_name",
+            "build_status",
+            "build_queue",
+            "project",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = (str(value),)
+        if self.voting is not None:
+            out["voting"] = ("1",) if self.voting else ("0",)
+        for key, val in self.extra.items():
+            out[key] = val if isinstance(val, tuple) else (val,)
+        return out
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """One search: Lucene texts (all must match) + structured filters + window."""
+
+    queries: tuple[str, ...] = ()
+    filters: Filters = field(default_factory=Filters)
+    window: TimeWindow = field(default_factory=TimeWindow)
+    #: An opaque label (e.g. the bug id) echoed back in results.
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One matching log-line document."""
+
+    id: str
+    source: Mapping[str, Any]
+    timestamp: datetime | None = None
+    index: str | None = None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.source.get(name, default)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Hits of one query (oldest first unless stated), plus the total count."""
+
+    hits: Sequence[Hit]
+    total: int
+    label: str = ""
+    #: Set when the backend answered only partially (e.g. shard failures).
+    partial: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Distinct builds in one time bucket, split by ``build_status``."""
+
+    start: datetime
+    counts: Mapping[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class TermCount:
+    """Distinct builds (and matching documents) for one value of a field."""
+
+    value: str
+    builds: int
+    docs: int = 0
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """One distinct build among matching documents.
+
+    ``fields`` holds the build-level fields of one of its documents
+    (``build_name``, ``project``, ``build_change``, ``build_patchset``,
+    ``build_queue``, ``build_status``, ``build_branch``, ``voting``,
+    ``node_provider``, ``log_url`` when present).
+    """
+
+    uuid: str
+    fields: Mapping[str, Any]
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    docs: int = 0
+
+
+@runtime_checkable
+class SearchBackend(Protocol):
+    """What the classifier, the bot and the report builders need of a log store.
+
+    Implementations own their timeouts and raise :class:`BackendError` on
+    failure (``retryable`` when trying again later may help).
+    """
+
+    def search(self, spec: QuerySpec, size: int = 100, newest_first: bool = False) -> SearchResult:
+        """Matching documents, at most ``size`` of them, and the total count."""
+        ...
+
+    def msearch(self, specs: Sequence[QuerySpec], size: int = 1) -> list[SearchResult]:
+        """Many searches in one round trip; results in the order of ``specs``.
+
+        A query that fails on its own (e.g. a syntax error) yields a result with
+        ``error`` set instead of failing the whole batch.
+        """
+        ...
+
+    def count_builds(self, spec: QuerySpec) -> int:
+        """Number of distinct ``build_uuid`` values among matching documents."""
+        ...
+
+    def build_histogram(self, spec: QuerySpec, interval: timedelta) -> list[Bucket]:
+        """Distinct builds per time bucket (aligned to the epoch) and per ``build_status``.
+
+        Only buckets with at least one document are returned, oldest first.
+        """
+        ...
+
+    def terms(self, spec: QuerySpec, field: str, size: int = 10) -> list[TermCount]:
+        """Top values of ``field`` among matching documents, by distinct builds."""
+        ...
+
+    def builds(self, spec: QuerySpec, limit: int | None = None) -> list[BuildInfo]:
+        """Distinct builds among matching documents, newest ``last_seen`` first.
+
+        Never silently truncated: ``limit=None`` returns all of them (the
+        cluster adapter pages through a composite aggregation).
+        """
+        ...
+
+    def latest_timestamp(self, until: datetime | None = None) -> datetime | None:
+        """The newest ``@timestamp`` in the store (None when empty); with ``until``, the newest before it."""
+        ...
+
+    def indexed_files(self, build_uuid: str) -> set[str]:
+        """Names (``filename`` values) of the log files of one build indexed so far."""
+        ...
+
+    def failed_tests(self, build_uuid: str) -> set[str] | None:
+        """Test ids that failed in a build (from subunit results), None if unknown."""
+        ...
+
+    def ping(self) -> bool:
+        """True when the backend answers."""
+        ...
