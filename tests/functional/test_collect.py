@@ -30,16 +30,10 @@ from elastic_recheck.adapters.zuul.api import ZuulBuild, ZuulClient
 from elastic_recheck.cli.main import cli
 from elastic_recheck.collect.collector import (
     ALREADY,
-    COLLECTED,
     DEFAULT_FILE_RULES,
-    FAILED,
-    MISSING,
-    NO_LOGS,
-    REFUSED,
     ClusterSink,
     CollectOptions,
     Collector,
-    CollectorState,
     CollectResult,
     EmbeddedSink,
     FileRule,
@@ -51,6 +45,7 @@ from elastic_recheck.collect.collector import (
     safe_relpath,
     sample_keep,
 )
+from elastic_recheck.collect.state import COLLECTED, FAILED, MISSING, NO_LOGS, REFUSED, CollectorState
 from elastic_recheck.core.errors import ConfigError, LogFetchError
 from elastic_recheck.ports.search import Filters, QuerySpec
 from tests.fixtures.es_server import (
