@@ -77,12 +77,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
 from collections.abc import Set as AbstractSet
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from elastic_recheck.adapters.sqlite.database import Database, Migration, translate
 from elastic_recheck.core.errors import BackendError, QuerySyntaxError, StoreError
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.matcher import ID_FIELD, document_id, edit_distance_at_most, wildcard_predicate
@@ -112,9 +112,6 @@ except ImportError:  # pragma: no cover - depends on the environment
     _orjson = None
 
 LOG = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 2
-
 
 def _dumps_body(obj: dict[str, Any]) -> str:
     if _orjson is not None:
@@ -1227,6 +1224,10 @@ def _migration_2(conn: sqlite3.Connection, text_fields: Sequence[str]) -> None:
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Sequence[str]], None]] = {1: _migration_1, 2: _migration_2}
 
 
+def _with_text_fields(step: Callable[[sqlite3.Connection, Sequence[str]], None], text_fields: Sequence[str]) -> Migration:
+    return lambda conn: step(conn, text_fields)
+
+
 # ---------------------------------------------------------------------------
 # The store
 
@@ -1671,7 +1672,7 @@ class _BatchWriter:
             self.cache_size = int(conn.execute("PRAGMA cache_size").fetchone()[0])
             conn.execute(f"PRAGMA cache_size={self.BULK_CACHE_SIZE}")  # index pages stay hot while loading
         except sqlite3.Error as exc:
-            raise _translate(exc, store.path) from None
+            raise translate(exc, store.path) from None
         self.thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
         self.thread.start()
 
@@ -1719,36 +1720,6 @@ class _BatchWriter:
                 break
         self.queue.put(None)
         self._join()
-
-
-def _has_sqlite_header(path: Path) -> bool:
-    """Whether ``path`` starts like an SQLite database (a damaged store does; a README does not)."""
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(16) == b"SQLite format 3\x00"
-    except OSError:
-        return True  # cannot tell: say "corrupt", as before
-
-
-def _translate(exc: sqlite3.Error, path: Path) -> StoreError:
-    text = str(exc)
-    low = text.lower()
-    if "readonly" in low or "read-only" in low:
-        return StoreError(f"{path}: the store is read-only ({text})")
-    if "full" in low:
-        return StoreError(f"{path}: disk full ({text})")
-    if "not a database" in low and not _has_sqlite_header(path):
-        return StoreError(
-            f"{path}: not an elastic-recheck store (not an SQLite file, nor a corrupt one): check --store, "
-            "[data_source] store or $ELASTIC_RECHECK_STORE"
-        )
-    if "not a database" in low or "malformed" in low or "corrupt" in low:
-        return StoreError(f"{path}: the store file is corrupt ({text}); move it away and re-ingest")
-    if "unable to open" in low:
-        return StoreError(f"{path}: cannot open the store ({text})")
-    if "locked" in low or "busy" in low:
-        return StoreError(f"{path}: the store is locked by another process ({text})")
-    return StoreError(f"{path}: {text}")
 
 
 #: How documents spell a voting flag: OpenDev's indexer writes ``1``/``0``,
@@ -1803,11 +1774,8 @@ class EmbeddedStore:
         self.es_mode = es_mode
         self.timeout = timeout
         self._tokenize_fn = tokenize
-        self._local = threading.local()
-        self._conns: list[sqlite3.Connection] = []
-        self._conns_lock = threading.Lock()
-        self._write_lock = threading.RLock()
-        self._closed = False
+        self._db = Database(self.path, timeout=timeout, mmap_size=self.mmap_size, on_connect=self._register_functions)
+        self._write_lock = self._db.write_lock
         self._build_cache: OrderedDict[tuple[str, str], _BuildCache] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._cache_generation = 0  # bumped by every write that touches a build
@@ -1823,54 +1791,25 @@ class EmbeddedStore:
         try:
             self._migrate()
         except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from None
+            raise translate(exc, self.path) from None
         self._fts_columns = {name: f"c{i}" for i, name in enumerate(self._text_fields)}
         self._text_field_set = frozenset(self._text_fields)
         self._encoder = BatchEncoder(self.mapping)
 
     # -- connections ------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=OFF")
-        # 8 MiB per connection: reads are served by the memory-mapped file (or
-        # the OS page cache when mmap is off); a bigger cache per thread made
-        # the bot's heap grow (docs/reliability.md).
-        conn.execute("PRAGMA cache_size=-8192")
-        conn.execute("PRAGMA temp_store=MEMORY")
-        conn.execute(f"PRAGMA mmap_size={int(self.mmap_size)}")
+    def _register_functions(self, conn: sqlite3.Connection) -> None:
         conn.create_function("er_body_kw", 4, self._sql_body_kw, deterministic=True)
         conn.create_function("er_body_has", 2, self._sql_body_has, deterministic=True)
         conn.create_function("er_body_pred", 3, self._sql_body_pred, deterministic=True)
         conn.create_function("er_value_pred", 2, self._sql_value_pred, deterministic=True)
-        return conn
 
     @property
     def _conn(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreError(f"{self.path}: the store is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                conn = self._connect()
-            except sqlite3.Error as exc:
-                raise _translate(exc, self.path) from None
-            self._local.conn = conn
-            with self._conns_lock:
-                self._conns.append(conn)
-        return conn
+        return self._db.conn
 
     def close(self) -> None:
         """Close every connection (idempotent)."""
-        with self._conns_lock:
-            for conn in self._conns:
-                try:
-                    conn.close()
-                except sqlite3.Error:
-                    pass
-            self._conns.clear()
-        self._closed = True
+        self._db.close()
 
     def __enter__(self) -> Self:
         return self
@@ -1879,31 +1818,9 @@ class EmbeddedStore:
         self.close()
 
     def _migrate(self) -> None:
-        conn = self._conn
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-        done = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
-        newer = [v for v in done if v > SCHEMA_VERSION]
-        if newer:
-            raise StoreError(
-                f"{self.path}: created by a newer elastic-recheck (schema {max(newer)} > {SCHEMA_VERSION}); upgrade"
-            )
         wanted = sorted(self.mapping.text_fields)
-        for version in sorted(MIGRATIONS):
-            if version in done:
-                continue
-            with self._write_lock:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    MIGRATIONS[version](conn, wanted)
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                        (version, datetime.now(UTC).isoformat()),
-                    )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            LOG.info("%s: applied store migration %d", self.path, version)
+        self._db.migrate({version: _with_text_fields(step, wanted) for version, step in MIGRATIONS.items()})
+        conn = self._conn
         row = conn.execute("SELECT value FROM meta WHERE key = 'text_fields'").fetchone()
         stored = json.loads(row[0]) if row else wanted
         if sorted(stored) != wanted:
@@ -2072,18 +1989,8 @@ class EmbeddedStore:
     def _add_prepared(
         self, conn: sqlite3.Connection, batch: Sequence[PreparedDoc] | EncodedBatch, stats: IngestStats | None
     ) -> int:
-        with self._write_lock:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    touched = self._write_rows(conn, batch)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise _translate(exc, self.path) from None
+        with self._db.write_transaction(conn):
+            touched = self._write_rows(conn, batch)
         count = batch.size if isinstance(batch, EncodedBatch) else len(batch)
         if stats is not None:
             stats.docs += count
@@ -2171,31 +2078,13 @@ class EmbeddedStore:
             conn.executemany(f"INSERT INTO fts ({columns}) VALUES ({placeholders})", deletes)
             conn.execute(f"DELETE FROM docs WHERE id IN ({marks})", chunk)
 
-    @contextmanager
-    def _write_transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction on this thread's connection: ``BEGIN IMMEDIATE`` ...
-        ``COMMIT``, rolled back on any error; SQLite errors become :class:`StoreError`."""
-        with self._write_lock:
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise _translate(exc, self.path) from None
-
     def delete_build(self, build_uuid: str, filenames: Iterable[str] | None = None) -> int:
         """Remove a build's documents (only those of ``filenames`` when given); returns how many.
 
         Used before re-ingesting a build's log files, so that ingesting twice
         does not store every line twice.
         """
-        with self._write_transaction() as conn:
+        with self._db.write_transaction() as conn:
             sql = "SELECT shape FROM kw_shape WHERE field = 'build_uuid' AND value = ?"
             params: list[Any] = [build_uuid]
             if filenames is not None:
@@ -2225,7 +2114,7 @@ class EmbeddedStore:
                 rows.append((build_uuid, r.test_id, r.status, r.duration))
             else:
                 rows.append((build_uuid, str(r[0]), str(r[1]), None))
-        with self._write_transaction() as conn:
+        with self._db.write_transaction() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO test_results (build_uuid, test_id, status, duration) VALUES (?, ?, ?, ?)",
                 rows,
@@ -2270,7 +2159,7 @@ class EmbeddedStore:
         the caller listed the builds keeps its build.
         """
         cut = to_epoch_ms(cutoff)
-        with self._write_transaction() as conn:
+        with self._db.write_transaction() as conn:
             old = [
                 r[0]
                 for r in conn.execute(
@@ -2295,7 +2184,7 @@ class EmbeddedStore:
 
     def delete_loose_documents(self, cutoff: datetime) -> int:
         """Delete the documents of no build older than ``cutoff``; returns how many."""
-        with self._write_transaction() as conn:
+        with self._db.write_transaction() as conn:
             ids = [
                 r[0]
                 for r in conn.execute(
@@ -2351,7 +2240,7 @@ class EmbeddedStore:
                         conn.close()
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from None
+            raise translate(exc, self.path) from None
         return how
 
     def optimize(self) -> None:
@@ -2362,7 +2251,7 @@ class EmbeddedStore:
                 self._conn.execute("PRAGMA optimize")
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:
-                raise _translate(exc, self.path) from None
+                raise translate(exc, self.path) from None
 
     # -- reading helpers ---------------------------------------------------
     def _shape_json(self, conn: sqlite3.Connection, shape: int) -> dict[str, Any]:
