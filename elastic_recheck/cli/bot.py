@@ -179,7 +179,8 @@ def _log_fetcher(app: AppContext) -> Any:
     The collector shares its state with ``collect --follow``, so a build is
     never fetched twice.
     """
-    from elastic_recheck.collect.collector import ClusterSink, EmbeddedSink, Sink, collector_from_config
+    from elastic_recheck.collect.runner import collector_from_config
+    from elastic_recheck.collect.sinks import ClusterSink, EmbeddedSink, Sink
 
     sink: Sink = ClusterSink(app.writer()) if app.cluster else EmbeddedSink(app.store(create=True))
     collector = collector_from_config(app.config, state_path=app.store_path, sink=sink)

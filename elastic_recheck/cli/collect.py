@@ -15,17 +15,15 @@ import click
 
 from elastic_recheck.cli.common import note
 from elastic_recheck.cli.main import AppContext
-from elastic_recheck.collect.collector import (
+from elastic_recheck.collect.runner import (
     DEFAULT_SUCCESS_SAMPLE,
     WOULD_COLLECT,
-    ClusterSink,
     CollectOptions,
     CollectResult,
-    EmbeddedSink,
     RunSummary,
-    Sink,
     collector_from_config,
 )
+from elastic_recheck.collect.sinks import ClusterSink, EmbeddedSink, Sink
 from elastic_recheck.core.errors import ElasticRecheckError
 from elastic_recheck.core.timestamps import parse_time
 

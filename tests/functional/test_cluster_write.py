@@ -269,7 +269,7 @@ def test_check_queries_checks_fields_against_the_clusters_mapping(tmp_path: Path
 def test_collect_and_ingest_share_the_writer_and_its_redaction(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """collect's cluster sink is the ingest writer: same retries, same redaction, same template."""
     from elastic_recheck.adapters.elastic.bulk import BulkWriter, writer_from_config
-    from elastic_recheck.collect.collector import ClusterSink
+    from elastic_recheck.collect.sinks import ClusterSink
 
     with FakeCluster("opensearch") as fake:
         url = fake.url.replace("http://", f"http://{USER}:{PASSWORD}@")

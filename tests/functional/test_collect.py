@@ -28,23 +28,17 @@ from elastic_recheck.adapters.elastic.bulk import BulkWriter
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.adapters.zuul.api import ZuulBuild, ZuulClient
 from elastic_recheck.cli.main import cli
-from elastic_recheck.collect.collector import (
-    ALREADY,
+from elastic_recheck.collect.fetch import LogFetcher, LogHostRefused
+from elastic_recheck.collect.files import (
     DEFAULT_FILE_RULES,
-    ClusterSink,
-    CollectOptions,
-    Collector,
-    CollectResult,
-    EmbeddedSink,
     FileRule,
-    LogFetcher,
-    LogHostRefused,
     glob_match,
     manifest_files,
     parse_file_rules,
     safe_relpath,
-    sample_keep,
 )
+from elastic_recheck.collect.runner import ALREADY, CollectOptions, Collector, CollectResult, sample_keep
+from elastic_recheck.collect.sinks import ClusterSink, EmbeddedSink
 from elastic_recheck.collect.state import COLLECTED, FAILED, MISSING, NO_LOGS, REFUSED, CollectorState
 from elastic_recheck.core.errors import ConfigError, LogFetchError
 from elastic_recheck.ports.search import Filters, QuerySpec

@@ -216,7 +216,7 @@ def test_jsonl_keeps_a_document_with_one_bad_byte_and_refuses_a_huge_line(tmp_pa
 def test_manifest_sizes_that_are_not_finite_numbers_are_unknown_not_fatal() -> None:
     import json
 
-    from elastic_recheck.collect.collector import manifest_files
+    from elastic_recheck.collect.files import manifest_files
 
     manifest = json.loads(
         '{"tree": [{"name": "job-output.txt", "size": 1e999}, {"name": "a.txt", "size": NaN},'

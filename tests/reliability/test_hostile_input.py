@@ -291,7 +291,7 @@ def test_ingest_refuses_links_leaving_the_build_directory(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("path", ["../x", "/etc/passwd", "a/../../b", "a\\..\\b", "a\x00b", "..", ".", "", "a/./../../b"])
 def test_collect_refuses_manifest_paths_leaving_the_download_directory(path: str) -> None:
-    from elastic_recheck.collect.collector import safe_relpath
+    from elastic_recheck.collect.files import safe_relpath
 
     assert safe_relpath(path) is None
 
@@ -310,7 +310,7 @@ def test_collect_refuses_manifest_paths_leaving_the_download_directory(path: str
     ],
 )
 def test_collect_refuses_log_urls_outside_the_allowed_hosts(url: str) -> None:
-    from elastic_recheck.collect.collector import LogFetcher, LogHostRefused
+    from elastic_recheck.collect.fetch import LogFetcher, LogHostRefused
 
     fetcher = LogFetcher(allowed_hosts=["logs.example.org", "*.rackcdn.com"])
     with pytest.raises(LogHostRefused):
