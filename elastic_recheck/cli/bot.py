@@ -288,7 +288,7 @@ def bot(
     if dry_run and not no_comment:
         reviewer = echo
     elif not no_comment:
-        from elastic_recheck.adapters.gerrit.client import GerritReviewer
+        from elastic_recheck.adapters.gerrit.reviewer import GerritReviewer
 
         reviewer = GerritReviewer.from_config(cfg)
     try:
@@ -330,7 +330,7 @@ def bot(
     the_bot.start()
     try:
         if replay_file is not None:
-            from elastic_recheck.adapters.gerrit.client import replay_events
+            from elastic_recheck.bot.replay import replay_events
 
             for item in replay_events(replay_file):
                 if stop.is_set():
@@ -343,7 +343,7 @@ def bot(
             while not stop.is_set() and not the_bot.wait_idle(timeout=1.0):
                 pass
         else:
-            from elastic_recheck.adapters.gerrit.client import GerritEventStream
+            from elastic_recheck.adapters.gerrit.stream import GerritEventStream
 
             # Resume from the newest event already persisted, so that events
             # Gerrit sent while the bot was down are recovered (gerrit query).

@@ -33,7 +33,7 @@ def backfill_query(window: ReportWindow) -> str:
 
 def query_rechecks(app: AppContext, query: str, users: tuple[str, ...]) -> list[Recheck]:
     """The rechecks in ``gerrit query --comments`` over SSH, every page."""
-    from elastic_recheck.adapters.gerrit.client import GerritReviewer
+    from elastic_recheck.adapters.gerrit.reviewer import GerritReviewer
 
     found: list[Recheck] = []
     with GerritReviewer.from_config(app.config) as reviewer:

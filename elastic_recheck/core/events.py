@@ -51,6 +51,7 @@ __all__ = [
     "KNOWN_PIPELINES",
     "FailedJob",
     "FailureReport",
+    "author_name",
     "parse_event",
     "parse_line",
 ]
@@ -271,10 +272,16 @@ def _author(event: Mapping[str, Any]) -> str:
         raise EventParseError("comment-added event has no 'author'")
     if not isinstance(author, Mapping):
         raise EventParseError(f"'author' is a {type(author).__name__}, not an object")
-    for key in ("username", "name"):
-        value = author.get(key)
-        if isinstance(value, str) and value:
-            return value
+    return author_name(author)
+
+
+def author_name(author: Any) -> str:
+    """A Gerrit account object's ``username``, else its ``name``, else ``""`` (also for a non-object)."""
+    if isinstance(author, Mapping):
+        for key in ("username", "name"):
+            value = author.get(key)
+            if isinstance(value, str) and value:
+                return value
     return ""
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from elastic_recheck.adapters.gerrit.client import GerritReviewer, strip_xssi
+from elastic_recheck.adapters.gerrit.reviewer import GerritReviewer, strip_xssi
 from elastic_recheck.adapters.launchpad.bugs import bug_cache_dir
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.errors import ElasticRecheckError, GerritError

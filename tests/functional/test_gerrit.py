@@ -1,4 +1,4 @@
-"""elastic_recheck.adapters.gerrit.client against the SSH Gerrit fake, driving the real gerritlib/paramiko client."""
+"""elastic_recheck.adapters.gerrit (stream, reviewer, SSH plumbing) against the SSH Gerrit fake, driving the real gerritlib/paramiko client."""
 
 from __future__ import annotations
 
@@ -16,19 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elastic_recheck.adapters.gerrit.client import (
-    SYNTHESIZED_KEY,
-    GerritEventStream,
-    GerritReviewer,
-    backoff_delays,
-    events_from_query,
-    quote_command,
-    replay_events,
-    strip_xssi,
-)
+from elastic_recheck.adapters.gerrit.reviewer import GerritReviewer, strip_xssi
+from elastic_recheck.adapters.gerrit.ssh import quote_command
+from elastic_recheck.adapters.gerrit.stream import GerritEventStream, backoff_delays
+from elastic_recheck.bot.replay import replay_events
 from elastic_recheck.core.config import from_mapping
 from elastic_recheck.core.errors import EventParseError, GerritError
 from elastic_recheck.core.events import parse_event, parse_line
+from elastic_recheck.core.gerrit_query import SYNTHESIZED_KEY, events_from_query
 from tests.fixtures.gerrit_server import (
     FakeGerritRest,
     FakeGerritServer,
@@ -241,7 +236,7 @@ def test_stream_refused_by_gerrit_backs_off_and_logs_the_reason(
     gerrit_server: FakeGerritServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     gerrit_server.stream_error = "fatal: elastic-recheck does not have \"Stream Events\" capability.\n"
-    with caplog.at_level(logging.WARNING, logger="elastic_recheck.adapters.gerrit.client"):
+    with caplog.at_level(logging.WARNING, logger="elastic_recheck.adapters.gerrit.stream"):
         s = _stream(gerrit_server, backoff_initial=0.02, backoff_max=0.08).start()
         try:
             assert _wait(lambda: len(s.stats.backoffs) >= 4)
@@ -325,7 +320,7 @@ def test_catch_up_failure_is_logged_and_streaming_continues(
     gerrit_server.query_error = (1, "fatal: query disabled\n")
     gerrit_server.emit({"type": "tick"})
     assert stream.get(timeout=5) is not None
-    with caplog.at_level(logging.WARNING, logger="elastic_recheck.adapters.gerrit.client"):
+    with caplog.at_level(logging.WARNING, logger="elastic_recheck.adapters.gerrit.stream"):
         gerrit_server.drop_connections()
         assert gerrit_server.wait_for_streams_total(2)
         gerrit_server.emit({"type": "live"})
@@ -340,7 +335,7 @@ def test_catch_up_off_only_logs_the_gap(
     s = _stream(gerrit_server, catch_up=False).start()
     try:
         assert gerrit_server.wait_for_streams(1)
-        with caplog.at_level(logging.WARNING, logger="elastic_recheck.adapters.gerrit.client"):
+        with caplog.at_level(logging.WARNING, logger="elastic_recheck.adapters.gerrit.stream"):
             gerrit_server.drop_connections()
             assert gerrit_server.wait_for_streams_total(2) and s.wait_connected(5)
             assert _wait(lambda: len(s.stats.gaps) == 1)

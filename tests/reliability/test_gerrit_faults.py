@@ -1,8 +1,8 @@
 """The bot against a Gerrit whose SSH connection drops, refuses, or answers late.
 
-In-process bot fed by the real :class:`~elastic_recheck.adapters.gerrit.client.GerritEventStream`
+In-process bot fed by the real :class:`~elastic_recheck.adapters.gerrit.stream.GerritEventStream`
 (gerritlib/paramiko over a real SSH connection) and commenting with the real
-:class:`~elastic_recheck.adapters.gerrit.client.GerritReviewer`, both against the asyncssh
+:class:`~elastic_recheck.adapters.gerrit.reviewer.GerritReviewer`, both against the asyncssh
 Gerrit fake; logs live in the fake cluster (:class:`LogCluster`). Events that
 Gerrit stores while the stream is down are put in the fake's ``gerrit query``
 answers, as Gerrit would return them.
@@ -19,7 +19,8 @@ from typing import Any, cast
 import pytest
 
 from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
-from elastic_recheck.adapters.gerrit.client import GerritEventStream, GerritReviewer
+from elastic_recheck.adapters.gerrit.reviewer import GerritReviewer
+from elastic_recheck.adapters.gerrit.stream import GerritEventStream
 from elastic_recheck.adapters.sqlite.bot_state import BotState
 from elastic_recheck.bot.service import Bot, BotSettings
 from elastic_recheck.core.errors import GerritError

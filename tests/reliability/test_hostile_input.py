@@ -149,7 +149,7 @@ def test_embedded_filters_are_exact_values(exact_store: EmbeddedStore, value: st
 
 
 def test_hostile_job_names_reach_gerrit_as_one_message_argument(gerrit_server: FakeGerritServer, tmp_path: Path) -> None:
-    from elastic_recheck.adapters.gerrit.client import GerritReviewer
+    from elastic_recheck.adapters.gerrit.reviewer import GerritReviewer
 
     with LogCluster() as cluster:
         cluster.index(IndexedBuild(UUID, hits={FPS[0].query: "End of file; $(touch /tmp/pwned) `id` 'q' \"dq\" \\n \x00\ud800"}))
