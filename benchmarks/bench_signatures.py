@@ -56,11 +56,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import sample.generate as gen  # noqa: E402
+from elastic_recheck.adapters.sqlite.signatures import SignatureIndex  # noqa: E402
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore  # noqa: E402
 from elastic_recheck.core.classify import BuildRef, Classifier  # noqa: E402
 from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints  # noqa: E402
 from elastic_recheck.core.lucene.analysis import tokenize  # noqa: E402
-from elastic_recheck.core.signatures import SignatureIndex, SignatureService  # noqa: E402
+from elastic_recheck.core.signatures import SignatureService  # noqa: E402
 from elastic_recheck.ingest.pipeline import ingest_jsonl  # noqa: E402
 
 TARGETS = {"claim_precision": (">=", 0.95), "oneoff_claims": ("<=", 0), "signature_ms_mean": ("<=", 50.0)}

@@ -35,13 +35,14 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Protocol
 
 from elastic_recheck.adapters.sqlite.bot_state import BotState
+from elastic_recheck.adapters.sqlite.rechecks import RecheckLog
 from elastic_recheck.core.classify import BuildRef, Classification, Classifier, TestResultSource
 from elastic_recheck.core.comments import BugEvidence, JobOutcome, RecurringNote, format_comment
 from elastic_recheck.core.errors import ElasticRecheckError, EventParseError, GerritError, StoreError
 from elastic_recheck.core.events import FailedJob, FailureReport, parse_event
 from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.pages import bug_page, page_url
-from elastic_recheck.core.rechecks import RecheckLog, parse_recheck
+from elastic_recheck.core.rechecks import parse_recheck
 from elastic_recheck.core.signatures import SignatureResult, SignatureService
 from elastic_recheck.ports.search import BackendError, Filters, QuerySpec, SearchBackend, SearchResult, TimeWindow
 

@@ -75,7 +75,7 @@ def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
 def _signatures(app: AppContext, backend: Any, test_results: Any, state_path: Path | None) -> Any:
     """The failure-signature service: signatures live with the bot's state when ``--state`` (or a
     dry run's scratch state) names a file, else where ``classify`` keeps them."""
-    from elastic_recheck.core.signatures import service_from_config
+    from elastic_recheck.adapters.sqlite.signatures import service_from_config
 
     path = None
     if state_path is not None and not str(app.config.get("data_source", "signature_index")):
@@ -269,7 +269,7 @@ def bot(
             app.store(create=static_store is False, long_running=True)
         backend = app.backend()
         state = BotState(state_path or app.bot_state_path)
-        from elastic_recheck.core.rechecks import RecheckLog
+        from elastic_recheck.adapters.sqlite.rechecks import RecheckLog
 
         recheck_log = RecheckLog(state.path)  # rechecks seen in the stream, for the impact report
     except ElasticRecheckError as exc:

@@ -9,11 +9,12 @@ from typing import Any
 
 import click
 
+from elastic_recheck.adapters.sqlite.rechecks import RecheckLog
 from elastic_recheck.cli.common import note, queries_option
 from elastic_recheck.cli.main import AppContext
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.events import DEFAULT_CI_USERS
-from elastic_recheck.core.rechecks import Recheck, RecheckLog, rechecks_from_events, rechecks_from_query
+from elastic_recheck.core.rechecks import Recheck, rechecks_from_events, rechecks_from_query
 from elastic_recheck.report.window import DEFAULT_DAYS, ReportWindow
 
 LOG = logging.getLogger(__name__)

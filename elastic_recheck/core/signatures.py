@@ -11,7 +11,8 @@ A build that failed and that no fingerprint explains gets a
 * ``tests``: the failed test ids, when subunit results exist.
 
 Two builds *share* a signature when both parts are equal (its ``key``, a
-hash of them). Signatures are kept in a :class:`SignatureIndex` (SQLite: the
+hash of them). Signatures are kept in a :class:`SignatureStore` (the SQLite
+:class:`~elastic_recheck.adapters.sqlite.signatures.SignatureIndex`: the
 embedded store's own file, in their own table; with a cluster backend a
 local cache file, see docs/architecture.md), indexed on ``(key, time)``, so
 "which other builds share this signature in the last 24 hours" is one
@@ -33,16 +34,11 @@ import hashlib
 import json
 import logging
 import re
-import sqlite3
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from elastic_recheck.core.config import Config
-from elastic_recheck.core.errors import StoreError
 from elastic_recheck.ports.search import BuildInfo, Filters, QuerySpec, SearchBackend, TimeWindow
 
 if TYPE_CHECKING:
@@ -72,24 +68,6 @@ BACKFILL_LAG = timedelta(minutes=10)
 #: A test runner's result line (``test_id [1.2s] ... FAILED``).
 _TEST_RESULT = re.compile(r"\.\.\. (?:FAILED|FAIL|ERROR)$")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS failure_signatures (
-    build_uuid TEXT PRIMARY KEY,
-    sig_key TEXT NOT NULL,
-    lines TEXT NOT NULL,
-    tests TEXT NOT NULL,
-    build_change TEXT,
-    build_patchset TEXT,
-    build_name TEXT,
-    project TEXT,
-    build_queue TEXT,
-    log_url TEXT,
-    ts REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS failure_signatures_key_ts ON failure_signatures(sig_key, ts);
-CREATE INDEX IF NOT EXISTS failure_signatures_ts ON failure_signatures(ts);
-CREATE TABLE IF NOT EXISTS failure_signatures_meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
-"""
 
 
 @dataclass(frozen=True)
@@ -231,158 +209,38 @@ class SignatureResult:
         }
 
 
-def _ts(value: datetime | None) -> float:
-    return (value or datetime.now(UTC)).timestamp()
-
-
-def _field(info: BuildInfo, name: str) -> str:
+def field_text(info: BuildInfo, name: str) -> str:
+    """A build field as text (the first of a list; "" when absent)."""
     value = info.fields.get(name)
     if isinstance(value, list):
         value = value[0] if value else None
     return "" if value is None else str(value)
 
 
-class SignatureIndex:
-    """Signatures of failed builds in a SQLite file (thread-safe; one connection per thread)."""
+class SignatureStore(Protocol):
+    """Where signatures are kept (:class:`~elastic_recheck.adapters.sqlite.signatures.SignatureIndex`).
 
-    def __init__(self, path: Path | str, timeout: float = 30.0) -> None:
-        self.path = Path(path)
-        self.timeout = timeout
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._conns: list[sqlite3.Connection] = []
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._conn()
-            conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot open the signature index: {exc}") from None
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            # Derived data: a crash may lose the last signatures (they are
-            # recomputed), so no fsync per write; WAL as the store's own file.
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._conns.append(conn)
-        return conn
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._conns:
-                conn.close()
-            self._conns.clear()
-        self._local = threading.local()
+    Lookups raise :class:`~elastic_recheck.core.errors.StoreError` when the
+    file cannot be read or written.
+    """
 
     def known(self, uuids: Sequence[str]) -> set[str]:
         """Which of ``uuids`` already have a signature."""
-        if not uuids:
-            return set()
-        try:
-            rows = self._conn().execute(
-                "SELECT build_uuid FROM failure_signatures WHERE build_uuid IN (SELECT value FROM json_each(?))",
-                (json.dumps(list(uuids)),),
-            ).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from None
-        return {r[0] for r in rows}
+        ...
 
-    def get(self, uuid: str) -> FailureSignature | None:
-        try:
-            row = self._conn().execute(
-                "SELECT lines, tests FROM failure_signatures WHERE build_uuid = ?", (uuid,)
-            ).fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from None
-        if row is None:
-            return None
-        return FailureSignature(tuple(json.loads(row[0])), tuple(json.loads(row[1])))
+    def get(self, uuid: str) -> FailureSignature | None: ...
 
-    def put_many(self, items: Iterable[tuple[BuildInfo, FailureSignature]]) -> None:
-        rows = [
-            (
-                info.uuid,
-                sig.key,
-                json.dumps(list(sig.lines)),
-                json.dumps(list(sig.tests)),
-                _field(info, "build_change"),
-                _field(info, "build_patchset"),
-                _field(info, "build_name"),
-                _field(info, "project"),
-                _field(info, "build_queue"),
-                _field(info, "log_url"),
-                _ts(info.last_seen or info.first_seen),
-            )
-            for info, sig in items
-        ]
-        if not rows:
-            return
-        try:
-            self._conn().executemany(
-                "INSERT OR REPLACE INTO failure_signatures (build_uuid, sig_key, lines, tests, build_change, "
-                "build_patchset, build_name, project, build_queue, log_url, ts) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot record signatures: {exc}") from None
+    def put_many(self, items: Iterable[tuple[BuildInfo, FailureSignature]]) -> None: ...
 
     def covered(self) -> tuple[float, float] | None:
         """The time span (epoch seconds) whose failed builds a backfill already signed."""
-        try:
-            rows = dict(self._conn().execute("SELECT key, value FROM failure_signatures_meta").fetchall())
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from None
-        if "backfill_lo" not in rows or "backfill_hi" not in rows:
-            return None
-        return float(rows["backfill_lo"]), float(rows["backfill_hi"])
+        ...
 
-    def set_covered(self, lo: float, hi: float) -> None:
-        try:
-            self._conn().executemany(
-                "INSERT OR REPLACE INTO failure_signatures_meta (key, value) VALUES (?, ?)",
-                (("backfill_lo", lo), ("backfill_hi", hi)),
-            )
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from None
+    def set_covered(self, lo: float, hi: float) -> None: ...
 
     def peers(self, key: str, start: datetime, end: datetime) -> list[Peer]:
-        """Builds with signature ``key`` in ``[start, end]``, newest first (one indexed lookup)."""
-        if not key:
-            return []
-        try:
-            rows = self._conn().execute(
-                "SELECT build_uuid, build_change, build_patchset, build_name, project, build_queue, log_url, ts "
-                "FROM failure_signatures WHERE sig_key = ? AND ts >= ? AND ts <= ? ORDER BY ts DESC, build_uuid",
-                (key, start.timestamp(), end.timestamp()),
-            ).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from None
-        return [
-            Peer(r[0], r[1] or "", r[2] or "", r[3] or "", r[4] or "", r[5] or "", r[6] or "", datetime.fromtimestamp(r[7], UTC))
-            for r in rows
-        ]
-
-    def clusters(self, start: datetime, end: datetime, uuids: Sequence[str] | None = None) -> dict[str, list[str]]:
-        """``key -> build uuids`` of the signatures in the window (restricted to ``uuids`` when given)."""
-        try:
-            rows = self._conn().execute(
-                "SELECT sig_key, build_uuid FROM failure_signatures WHERE ts >= ? AND ts <= ? AND sig_key != '' "
-                "ORDER BY ts DESC",
-                (start.timestamp(), end.timestamp()),
-            ).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from None
-        wanted = set(uuids) if uuids is not None else None
-        out: dict[str, list[str]] = {}
-        for key, uuid in rows:
-            if wanted is None or uuid in wanted:
-                out.setdefault(key, []).append(uuid)
-        return out
+        """Builds with signature ``key`` in ``[start, end]``, newest first."""
+        ...
 
 
 class SignatureService:
@@ -391,7 +249,7 @@ class SignatureService:
     def __init__(
         self,
         backend: SearchBackend,
-        index: SignatureIndex,
+        index: SignatureStore,
         test_results: Any = None,
         hours: float = DEFAULT_HOURS,
         min_changes: int = DEFAULT_MIN_CHANGES,
@@ -492,7 +350,7 @@ class SignatureService:
         if backfill:
             self.backfill(TimeWindow(start=start, end=end + timedelta(seconds=1)))
         peers = self.index.peers(sig.key, start, end)
-        change = _field(info, "build_change")
+        change = field_text(info, "build_change")
         others = [p for p in peers if p.uuid != info.uuid and (not change or p.change != change)]
         changes = {p.change for p in others}
         # Whether a peer's patchset later passed only matters when the other
@@ -522,7 +380,7 @@ class SignatureService:
         )
         passed: dict[tuple[str, str, str], datetime] = {}
         for b in self.backend.builds(spec):
-            k = (_field(b, "build_change"), _field(b, "build_patchset"), _field(b, "build_name"))
+            k = (field_text(b, "build_change"), field_text(b, "build_patchset"), field_text(b, "build_name"))
             when = b.last_seen or b.first_seen
             if when is not None and (k not in passed or when > passed[k]):
                 passed[k] = when
@@ -541,39 +399,3 @@ class SignatureService:
         """Sign one failed build and gather the evidence that its failure recurs."""
         sig = self.signature_for(info)
         return SignatureResult(sig, self.recurring(info, sig))
-
-
-def index_path(store_path: Path, cluster: bool, configured: str = "") -> Path:
-    """Where signatures live: ``configured``, else the embedded store's file, else ``signatures.db`` beside it."""
-    if configured:
-        return Path(configured).expanduser()
-    return store_path.with_name("signatures.db") if cluster else store_path
-
-
-
-def service_from_config(
-    config: Config,
-    backend: SearchBackend,
-    store_path: Path,
-    cluster: bool,
-    test_results: Any = None,
-    path: Path | None = None,
-) -> SignatureService | None:
-    """The configured :class:`SignatureService` (None, with a warning, when its index cannot be opened).
-
-    ``path`` overrides where the index lives (a dry run's scratch directory).
-    """
-    if path is None:
-        path = index_path(store_path, cluster, str(config.get("data_source", "signature_index")))
-    try:
-        index = SignatureIndex(path)
-    except StoreError as exc:
-        LOG.warning("failure signatures off: %s", exc)
-        return None
-    return SignatureService(
-        backend,
-        index,
-        test_results=test_results,
-        hours=float(config.get("recheckwatch", "recurring_hours")),
-        min_changes=int(config.get("recheckwatch", "recurring_changes")),
-    )

@@ -2,7 +2,7 @@
 
 Asks the backend for every build in the window (one ``builds()`` call: each
 build's first and last log line, for the hours burnt and the runs per job),
-reads the recheck comments the bot recorded (:class:`~elastic_recheck.core.rechecks.RecheckLog`
+reads the recheck comments the bot recorded (:class:`~elastic_recheck.adapters.sqlite.rechecks.RecheckLog`
 in the bot's state file) and the build durations the Zuul collector recorded
 (``collected_builds`` in the store file), and computes
 :mod:`elastic_recheck.core.impact` for every fingerprint.
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from elastic_recheck.adapters.sqlite.rechecks import RecheckLog
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.fixes import fixes_json
 from elastic_recheck.core.impact import (
@@ -31,7 +32,7 @@ from elastic_recheck.core.impact import (
     runs_by_job,
     unexplained_rechecks,
 )
-from elastic_recheck.core.rechecks import Recheck, RecheckLog
+from elastic_recheck.core.rechecks import Recheck
 from elastic_recheck.core.stats import explained_by
 from elastic_recheck.ports.search import BuildInfo, QuerySpec, SearchBackend
 from elastic_recheck.report.graph import BugStats

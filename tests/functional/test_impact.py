@@ -19,9 +19,10 @@ import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
+from elastic_recheck.adapters.sqlite.rechecks import RecheckLog
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.pages import bug_page
-from elastic_recheck.core.rechecks import RecheckLog, rechecks_from_events
+from elastic_recheck.core.rechecks import rechecks_from_events
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample"
