@@ -60,6 +60,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.store_scale import add_arguments, run_phases
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import tokenize
@@ -77,6 +78,9 @@ TARGETS = {
     "classify_cold_ms": ("<=", 50.0),
     "classify_warm_ms": ("<=", 50.0),
     "classify_rss_mb": ("<=", 300.0),
+    "store_vs_jsonl": ("<=", 0.35),
+    "bot_peak_rss_mb": ("<=", 300.0),
+    "ingest_vs_lucene": (">=", 1.0),
 }
 
 
@@ -90,10 +94,10 @@ def _phrase(field: str, text: str) -> qa.Query:
 def write_corpus(path: Path, lines: int, seed: int) -> dict[str, Any]:
     """Generate builds over the sample's 10 days until ``lines`` documents are written."""
     rng = random.Random(seed)
-    written = 0
+    written = raw_bytes = 0
     builds: list[gen.Build] = []
     sizes: dict[str, int] = {}
-    with gzip.open(path, "wb", compresslevel=1) as out:
+    with gzip.open(path, "wb", compresslevel=6) as out:  # gzip's default level, the "gzipped JSONL"
         while written < lines:
             batch = gen.generate_builds(rng, 50)
             for build in batch:
@@ -103,14 +107,16 @@ def write_corpus(path: Path, lines: int, seed: int) -> dict[str, Any]:
                 for k in range(rounds):
                     brng = random.Random(f"{seed}:{build.uuid}:{k}")
                     for doc in gen.build_documents(brng, build):
-                        out.write(json.dumps(doc, separators=(",", ":")).encode() + b"\n")
+                        line = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+                        out.write(line)
+                        raw_bytes += len(line)
                         written += 1
                         size += 1
                 builds.append(build)
                 sizes[build.uuid] = size
                 if written >= lines:
                     break
-    return {"docs": written, "builds": builds, "sizes": sizes}
+    return {"docs": written, "builds": builds, "sizes": sizes, "raw_bytes": raw_bytes, "gz_bytes": path.stat().st_size}
 
 
 def fingerprints(n: int, seed: int) -> list[qa.Query]:
@@ -185,8 +191,8 @@ def _median_p90(values: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p90
 
 
-def run(lines: int, nfp: int, seed: int, store_path: Path | None) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-store-"))
+def run(lines: int, nfp: int, seed: int, store_path: Path | None, phases: argparse.Namespace | None = None) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-store-", dir=os.environ.get("BENCH_TMPDIR")))
     corpus = tmp / "corpus.jsonl.gz"
     t = time.perf_counter()
     info = write_corpus(corpus, lines, seed)
@@ -222,6 +228,10 @@ def run(lines: int, nfp: int, seed: int, store_path: Path | None) -> dict[str, A
     # of the ingest (caches, freed memory) is in it, and its RSS is its own.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         queries = pool.submit(query_phases, path, sample, biggest, nfp, seed).result()
+    ingest_rss = round((_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024, 1)
+    extra = run_phases(phases, corpus, info["docs"], path, builds) if phases is not None else {}
+    if "lucene_docs_per_s" in extra and "ingest_lines_per_s" in ingest:
+        extra["ingest_vs_lucene"] = round(ingest["ingest_lines_per_s"] / extra["lucene_docs_per_s"], 2)
     shutil.rmtree(tmp, ignore_errors=True)  # the corpus, and the store unless --store put it elsewhere
     return {
         "lines": info["docs"],
@@ -229,10 +239,18 @@ def run(lines: int, nfp: int, seed: int, store_path: Path | None) -> dict[str, A
         "fingerprints": nfp,
         "generate_s": round(gen_s, 1),
         **ingest,
-        "ingest_peak_rss_mb": round((_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024, 1),
+        "ingest_peak_rss_mb": ingest_rss,
+        "jsonl_mb": round(info["raw_bytes"] / 1e6, 1),
+        "jsonl_gz_mb": round(info["gz_bytes"] / 1e6, 1),
         "store_mb": round(size / 1e6, 1),
+        "store_bytes_per_line": round(size / info["docs"]),
+        "jsonl_bytes_per_line": round(info["raw_bytes"] / info["docs"]),
+        "jsonl_gz_bytes_per_line": round(info["gz_bytes"] / info["docs"]),
+        "store_vs_jsonl": round(size / info["raw_bytes"], 3),
+        "store_vs_jsonl_gz": round(size / info["gz_bytes"], 2),
         **queries,
         "classify_build_lines": statistics.median(sizes[u] for u in biggest),
+        **extra,
     }
 
 
@@ -314,8 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--store", type=Path, default=None, help="store file to create (or reuse when it exists)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_arguments(ap)
     args = ap.parse_args(argv)
-    result = run(args.lines, args.fingerprints, args.seed, args.store)
+    result = run(args.lines, args.fingerprints, args.seed, args.store, args)
     print(json.dumps(result) if args.json else table(result))
     return 0
 
