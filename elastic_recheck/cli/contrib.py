@@ -295,7 +295,7 @@ def stale(
     Example (cron, hourly):
       elastic-recheck stale --irc > /dev/null
     """
-    from elastic_recheck.contrib.stale import find_stale, format_text
+    from elastic_recheck.report.stale_fingerprints import find_stale, format_text
 
     channels = _negative_channels(app) if irc else []
     directory = _queries_dir(app, queries_dir)

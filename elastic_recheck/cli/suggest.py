@@ -145,7 +145,7 @@ def suggest(
         if queries_dir is None or queries_dir.resolve() != out_dir.resolve():
             taken |= {p.stem for p in directory.glob("*.yaml")} if directory.is_dir() else set()
         renumber(report.drafts, taken)
-        from elastic_recheck.contrib.suggest import draft_yaml
+        from elastic_recheck.report.drafts import draft_yaml
 
         builds = report.builds_by_uuid()
         for d in report.drafts:

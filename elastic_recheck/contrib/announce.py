@@ -1,7 +1,7 @@
 """Announce resolved bugs that came back on IRC, once per new failed build.
 
 ``elastic-recheck stale --irc`` (a cron job, typically hourly) posts one
-message per bug of :func:`elastic_recheck.contrib.stale.find_returning` to the
+message per bug of :func:`elastic_recheck.report.stale_fingerprints.find_returning` to the
 channels subscribed to ``negative`` events::
 
     Bug 1234567 (Widget explodes) was marked Fix Released on 2026-11-01 but its
@@ -39,10 +39,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from elastic_recheck.contrib.stale import REMOVABLE_STATUSES, Returning
 from elastic_recheck.core.channels import clean_text
 from elastic_recheck.core.errors import ElasticRecheckError, StoreError
 from elastic_recheck.core.safe_text import safe_url
+from elastic_recheck.report.stale_fingerprints import REMOVABLE_STATUSES, Returning
 
 if TYPE_CHECKING:
     from elastic_recheck.core.config import Config

@@ -4,9 +4,9 @@ A build that failed and that no fingerprint explains gets a
 :class:`FailureSignature` when it is classified:
 
 * ``lines``: its first :data:`MAX_LINES` distinct error lines (oldest
-  first), found and normalized by :mod:`elastic_recheck.contrib.suggest` (the same
-  prefilter, :func:`~elastic_recheck.contrib.suggest.extract_lines` and
-  :func:`~elastic_recheck.contrib.suggest.normalize`: timestamps, ids, numbers,
+  first), found and normalized by :mod:`elastic_recheck.core.error_lines` (the same
+  prefilter, :func:`~elastic_recheck.core.error_lines.extract_lines` and
+  :func:`~elastic_recheck.core.error_lines.normalize`: timestamps, ids, numbers,
   addresses, temp paths replaced by placeholders);
 * ``tests``: the failed test ids, when subunit results exist.
 
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from elastic_recheck.ports.search import BuildInfo, Filters, QuerySpec, SearchBackend, TimeWindow
 
 if TYPE_CHECKING:
-    from elastic_recheck.contrib.suggest import ErrorLine
+    from elastic_recheck.core.error_lines import ErrorLine
 
 LOG = logging.getLogger(__name__)
 
@@ -105,10 +105,10 @@ class FailureSignature:
 def signature_from_lines(bodies: Iterable[str], failed_tests: Iterable[str] | None = None) -> FailureSignature:
     """The signature of a build from its error-line bodies (oldest first) and failed tests.
 
-    Lines are normalized by :func:`elastic_recheck.contrib.suggest.normalize`; the
+    Lines are normalized by :func:`elastic_recheck.core.error_lines.normalize`; the
     first :data:`MAX_LINES` distinct ones are kept.
     """
-    from elastic_recheck.contrib.suggest import normalize
+    from elastic_recheck.core.error_lines import normalize
 
     lines: list[str] = []
     for body in bodies:
@@ -263,7 +263,7 @@ class SignatureService:
     # -- signing
     def _sign(self, builds: Sequence[BuildInfo], window: TimeWindow) -> dict[str, FailureSignature]:
         """Signatures of ``builds`` from their documents in ``window``."""
-        from elastic_recheck.contrib.suggest import fetch_error_lines
+        from elastic_recheck.core.error_line_search import fetch_error_lines
 
         if not builds:
             return {}

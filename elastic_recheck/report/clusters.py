@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from elastic_recheck.contrib.suggest import Draft, ErrorLine
+from elastic_recheck.core.error_lines import ErrorLine
 from elastic_recheck.core.signatures import FailureSignature, signatures_of_lines
 from elastic_recheck.core.stats import DAY, bucket_starts, day_buckets, floor_time, newest_first
 from elastic_recheck.ports.search import Bucket, BuildInfo
+from elastic_recheck.report.drafts import Draft, draft_yaml
 from elastic_recheck.report.triage import BuildTriage
 from elastic_recheck.report.uncategorized import UncategorizedReport, job_name
 from elastic_recheck.report.window import ReportWindow
@@ -128,8 +129,6 @@ def build_clusters(
     Builds without any error line or failed test have no signature and are
     left out of the clusters (the group pages still list them).
     """
-    from elastic_recheck.contrib.suggest import draft_yaml
-
     builds = unc.uncategorized
     tests = {
         u: set(t.failed_tests or ()) for u, t in triage.items() if t.tests_source == "test results"

@@ -47,18 +47,8 @@ from urllib.parse import quote
 
 from jinja2 import Environment
 
-from elastic_recheck.contrib.stale import (
-    ACTIVE,
-    CHECK,
-    DEFAULT_QUIET_DAYS,
-    KEEP,
-    REMOVE,
-    Returning,
-    StaleReport,
-    find_stale,
-)
-from elastic_recheck.contrib.suggest import fetch_error_lines
 from elastic_recheck.core.config import Config
+from elastic_recheck.core.error_line_search import fetch_error_lines
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.fingerprints import LoadResult
 from elastic_recheck.core.fixes import Fix, Verdict, fix_rows
@@ -86,6 +76,7 @@ from elastic_recheck.report.charts import (
     trend_svg,
 )
 from elastic_recheck.report.clusters import FailureCluster, build_clusters, daily_rates
+from elastic_recheck.report.drafts import site_suggestions
 from elastic_recheck.report.graph import (
     SAMPLE_LINES,
     BugData,
@@ -98,6 +89,16 @@ from elastic_recheck.report.graph import (
 )
 from elastic_recheck.report.health import Health, describe_load_errors, probe_backend, public_warnings
 from elastic_recheck.report.impact import ImpactReport, add_fixes_to_graph, add_impact_to_graph, collect_impact
+from elastic_recheck.report.stale_fingerprints import (
+    ACTIVE,
+    CHECK,
+    DEFAULT_QUIET_DAYS,
+    KEEP,
+    REMOVE,
+    Returning,
+    StaleReport,
+    find_stale,
+)
 from elastic_recheck.report.templating import copy_static, template_env
 from elastic_recheck.report.triage import BuildTriage, collect_triage, triage_rows
 from elastic_recheck.report.uncategorized import (
@@ -187,7 +188,7 @@ class SiteData:
     graph: dict[str, Any]
     gate_queue: str
     #: Possible fingerprints for the uncategorized page (``[site] suggestions``;
-    #: an :class:`elastic_recheck.contrib.suggest.SuggestReport`, None when off or failed).
+    #: an :class:`elastic_recheck.report.drafts.SuggestReport`, None when off or failed).
     suggestions: Any = None
     #: Quiet fingerprints and resolved bugs that came back (None: not computed).
     stale: StaleReport | None = None
@@ -275,8 +276,6 @@ def collect_suggestions(
     """Draft fingerprints from the uncategorized builds (None when ``[site] suggestions`` is off)."""
     if not config.get("site", "suggestions"):
         return None
-    from elastic_recheck.contrib.suggest import site_suggestions
-
     return site_suggestions(backend, unc.uncategorized, window, config)
 
 
@@ -288,7 +287,7 @@ def collect_site_triage(
     lines = suggestions.error_lines if suggestions is not None else None
     try:
         if lines is None and unc.uncategorized:
-            lines, _ = fetch_error_lines(backend, unc.uncategorized, window, config)
+            lines, _ = fetch_error_lines(backend, unc.uncategorized, window.time_window)
         triage = collect_triage(backend, unc.uncategorized, window, config, lines)
     except BackendError as exc:
         if exc.retryable:

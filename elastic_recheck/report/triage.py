@@ -3,7 +3,7 @@
 For every uncategorized failed build:
 
 * its **uuid** (what ``classify``, ``search --build-uuid`` and ``backtest`` take);
-* its **first error line**: the earliest line :func:`elastic_recheck.contrib.suggest.extract_lines`
+* its **first error line**: the earliest line :func:`elastic_recheck.core.error_lines.extract_lines`
   keeps (ERROR/CRITICAL records, the exception that ends a traceback,
   ``FAIL``/``E:`` lines of the console...), test-result lines left to the
   failed tests when the build has other error lines; with how many error lines
@@ -26,9 +26,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from elastic_recheck.contrib.suggest import ErrorLine, candidates_for, cluster_lines, fetch_error_lines
 from elastic_recheck.core.classify import test_results_from_config
 from elastic_recheck.core.config import Config
+from elastic_recheck.core.error_clusters import candidates_for, cluster_lines
+from elastic_recheck.core.error_line_search import fetch_error_lines
+from elastic_recheck.core.error_lines import ErrorLine
 from elastic_recheck.core.errors import BackendError, ConfigError
 from elastic_recheck.ports.search import BuildInfo, SearchBackend
 from elastic_recheck.report.window import ReportWindow
@@ -129,7 +131,7 @@ def collect_triage(
     if not builds:
         return {}
     if lines is None:
-        lines, _ = fetch_error_lines(backend, builds, window, config)
+        lines, _ = fetch_error_lines(backend, builds, window.time_window)
     by_build: dict[str, list[ErrorLine]] = {}
     for line in lines:
         by_build.setdefault(line.build_uuid, []).append(line)

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.contrib.suggest import normalize
 from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.error_lines import normalize
 from elastic_recheck.core.fingerprints import load_fingerprints, parse_fingerprint
 from elastic_recheck.report.site import render_site
 from elastic_recheck.report.window import ReportWindow

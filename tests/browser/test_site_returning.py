@@ -15,11 +15,11 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from elastic_recheck.contrib.stale import DEFAULT_RETURNING_DAYS
 from elastic_recheck.core.config import from_mapping
 from elastic_recheck.core.fingerprints import load_fingerprints
 from elastic_recheck.report.graph import BugData
 from elastic_recheck.report.site import bug_page, render_site
+from elastic_recheck.report.stale_fingerprints import DEFAULT_RETURNING_DAYS
 from elastic_recheck.report.window import ReportWindow
 from tests.browser.conftest import StaticServer, console_errors
 from tests.fixtures.report_data import NOW, Dataset, bug_id, generate

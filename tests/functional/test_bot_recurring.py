@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.contrib.suggest import normalize
+from elastic_recheck.core.error_lines import normalize
 from sample.generate import Build
 from tests.fixtures.gerrit_server import FakeGerritServer, SshKeys
 from tests.fixtures.ircd import NgircdServer

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from elastic_recheck.adapters.sqlite.signatures import SignatureIndex
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.cli.main import cli
-from elastic_recheck.contrib.suggest import extract_lines, normalize
+from elastic_recheck.core.error_lines import extract_lines, normalize
 from elastic_recheck.core.signatures import SignatureService
 from elastic_recheck.ports.search import Filters, QuerySpec
 from sample.generate import Build

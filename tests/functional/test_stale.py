@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from elastic_recheck.adapters.launchpad.bugs import BugInfo, BugTask, OfflineTracker
 from elastic_recheck.cli.main import cli
-from elastic_recheck.contrib.stale import (
+from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints
+from elastic_recheck.report.stale_fingerprints import (
     ACTIVE,
     CHECK,
     DEFAULT_QUIET_DAYS,
@@ -28,7 +29,6 @@ from elastic_recheck.contrib.stale import (
     find_returning,
     find_stale,
 )
-from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints
 from tests.fixtures.job_docs import job_docs
 
 NOW = datetime(2024, 6, 1, tzinfo=UTC)

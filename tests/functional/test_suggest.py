@@ -22,19 +22,14 @@ from click.testing import CliRunner
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.cli.main import cli
 from elastic_recheck.contrib.backtest import run_backtest
-from elastic_recheck.contrib.suggest import (
-    SuggestReport,
-    contains_phrase,
-    draft_from_builds,
-    draft_yaml,
-    run_suggest,
-    suggest_drafts,
-)
+from elastic_recheck.contrib.suggest import run_suggest, suggest_drafts
 from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.error_clusters import contains_phrase
 from elastic_recheck.core.fingerprints import Fingerprint, LoadResult, load_fingerprints, parse_fingerprint
 from elastic_recheck.core.lucene.analysis import tokenize
 from elastic_recheck.ingest.pipeline import ingest_jsonl
 from elastic_recheck.ports.search import Filters, QuerySpec
+from elastic_recheck.report.drafts import SuggestReport, draft_from_builds, draft_yaml
 from elastic_recheck.report.graph import fingerprint_spec
 from elastic_recheck.report.site import collect_uncategorized_data, write_uncategorized
 from elastic_recheck.report.window import ReportWindow

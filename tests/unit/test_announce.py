@@ -15,10 +15,10 @@ from elastic_recheck.contrib.announce import (
     format_returning,
     locked_ledger,
 )
-from elastic_recheck.contrib.stale import Returning
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.ports.search import BuildInfo
+from elastic_recheck.report.stale_fingerprints import Returning
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 RESOLVED = datetime(2026, 11, 1, tzinfo=UTC)

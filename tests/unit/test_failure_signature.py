@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from elastic_recheck.contrib.suggest import normalize
 from elastic_recheck.core.channels import IrcEvent, SignatureRef, format_negative, ordinal
 from elastic_recheck.core.comments import JobOutcome, RecurringNote, format_comment
+from elastic_recheck.core.error_lines import normalize
 from elastic_recheck.core.signatures import FailureSignature, Recurring, signature_from_lines
 
 

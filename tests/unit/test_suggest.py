@@ -8,30 +8,31 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.contrib.suggest import (
+from elastic_recheck.contrib.suggest import renumber
+from elastic_recheck.core.error_clusters import (
     Candidate,
     Cluster,
-    Draft,
-    ErrorLine,
     build_query,
     candidates_for,
     cluster_lines,
     common_runs,
     contains_phrase,
-    extract_lines,
-    is_generic,
     lucene_escape_phrase,
     lucene_phrase,
+)
+from elastic_recheck.core.error_lines import (
+    ErrorLine,
+    extract_lines,
+    is_generic,
     normalize,
     phrase_text,
-    rank_drafts,
-    renumber,
     signature,
     strip_prefix,
 )
 from elastic_recheck.core.lucene.analysis import tokenize
 from elastic_recheck.ingest import pipeline as ingest
 from elastic_recheck.ports.search import BuildInfo
+from elastic_recheck.report.drafts import Draft, rank_drafts
 
 SHARED_LOGS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "logs"
 
@@ -456,7 +457,8 @@ def test_real_console_failures() -> None:
 def test_draft_yaml_is_a_commented_query_file() -> None:
     import yaml
 
-    from elastic_recheck.contrib.suggest import draft_yaml, format_text
+    from elastic_recheck.contrib.suggest import format_text
+    from elastic_recheck.report.drafts import draft_yaml
 
     nasty = 'Boom: "quoted" \\ back\x1b[31m red\u2028sep # not a comment: {x}'
     lines = [_line(nasty, f"b{i}", build_name="job-a", filename="job-output.txt", tags=("job-output.txt",)) for i in range(2)]
@@ -480,7 +482,7 @@ def test_draft_yaml_is_a_commented_query_file() -> None:
 
 
 def test_rematches_parses_and_evaluates_in_memory() -> None:
-    from elastic_recheck.contrib.suggest import rematches
+    from elastic_recheck.report.drafts import rematches
 
     body = 'cannot open "C:\\temp\\disk.img" for writing (policy "strict")'
     docs = [
@@ -501,7 +503,7 @@ def test_rematches_parses_and_evaluates_in_memory() -> None:
 
 
 def test_real_clusters_rematch_their_documents() -> None:
-    from elastic_recheck.contrib.suggest import rematches
+    from elastic_recheck.report.drafts import rematches
 
     lines = _real_lines(CONDUCTOR, builds=3) + _real_lines("os-loganalyze/screen-q-svc.txt.gz", builds=2)
     clusters = cluster_lines(lines)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from elastic_recheck.contrib.suggest import ErrorLine
+from elastic_recheck.core.error_lines import ErrorLine
 from elastic_recheck.report.triage import MAX_TESTS, failed_test_id, starting_query, triage_build
 
 

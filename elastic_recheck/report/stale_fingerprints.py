@@ -1,5 +1,9 @@
 """Quiet fingerprints, and resolved bugs that came back.
 
+The site shows both (the stale fingerprints page, the returning bugs on the
+index); ``elastic-recheck stale`` prints the first (:func:`format_text`) and
+``stale --irc`` announces the second (:mod:`elastic_recheck.contrib.announce`).
+
 Two questions about the fingerprints already in the tree:
 
 * **Which can go?** A fingerprint with no hit in the last ``days`` (default
