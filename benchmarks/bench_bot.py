@@ -249,14 +249,17 @@ class RssSampler(threading.Thread):
 class TimedReviewer:
     """Records when each comment would be posted."""
 
-    posted: dict[tuple[str, str], float] = field(default_factory=dict)
+    posted_at: dict[tuple[str, str], float] = field(default_factory=dict)
     count: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def review(self, change: str, patchset: str, message: str) -> None:
         with self.lock:
-            self.posted.setdefault((change, patchset), time.monotonic())
+            self.posted_at.setdefault((change, patchset), time.monotonic())
             self.count += 1
+
+    def posted(self, change: str, patchset: str, message: str) -> bool | None:
+        return None  # cannot tell (what a reviewer without a query answers)
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -276,7 +279,7 @@ def _bot(store: EmbeddedStore, fps: list[Fingerprint], state_path: Path, workers
 
 
 def _latencies(submitted: dict[tuple[str, str], float], reviewer: TimedReviewer) -> list[float]:
-    return [(reviewer.posted[k] - t) * 1000 for k, t in submitted.items() if k in reviewer.posted]
+    return [(reviewer.posted_at[k] - t) * 1000 for k, t in submitted.items() if k in reviewer.posted_at]
 
 
 def _key(event: dict[str, Any]) -> tuple[str, str]:

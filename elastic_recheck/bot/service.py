@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, Protocol
 
-from elastic_recheck.adapters.sqlite.bot_state import BotState
+from elastic_recheck.adapters.sqlite.bot_state import BotState, Sending
 from elastic_recheck.adapters.sqlite.rechecks import RecheckLog
 from elastic_recheck.core.classify import BuildRef, Classification, Classifier, TestResultSource
 from elastic_recheck.core.comments import BugEvidence, JobOutcome, RecurringNote, format_comment
@@ -44,6 +44,7 @@ from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.pages import bug_page, page_url
 from elastic_recheck.core.rechecks import parse_recheck
 from elastic_recheck.core.signatures import SignatureResult, SignatureService
+from elastic_recheck.ports.review import Reviewer
 from elastic_recheck.ports.search import BackendError, Filters, QuerySpec, SearchBackend, SearchResult, TimeWindow
 
 LOG = logging.getLogger(__name__)
@@ -69,10 +70,6 @@ class EventLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         return f"[e: {self.extra['event'] if self.extra else '?'}] {msg}", kwargs
-
-
-class Reviewer(Protocol):
-    def review(self, change: str, patchset: str, message: str) -> None: ...
 
 
 class Notifier(Protocol):
@@ -440,7 +437,7 @@ class Bot:
         try:
             self._deliver(key, outcome, log)
         except ElasticRecheckError as exc:
-            refused = not getattr(exc, "retryable", True)
+            refused = not exc.retryable
             if refused and self.clock() >= deadline + self.settings.refused_grace_s:
                 log.error("Gerrit keeps refusing the comment (%s); giving up on this event", exc)
                 self.state.finish(key, "failed", {"jobs": outcome.jobs, "error": str(exc)})
@@ -720,13 +717,14 @@ class Bot:
         try:
             self.reviewer.review(report.change, report.patchset, message)
         except ElasticRecheckError as exc:
-            if getattr(exc, "rejected", not getattr(exc, "retryable", True)):
+            rejected = exc.rejected if isinstance(exc, GerritError) else not exc.retryable
+            if rejected:
                 self.state.release_report(key, "gerrit")  # Gerrit answered: nothing was stored
             raise
         self.state.confirm_report(key, "gerrit")
         log.info("commented on %s,%s", report.change, report.patchset)
 
-    def _must_repost(self, key: str, report: FailureReport, earlier: Any, log: logging.LoggerAdapter) -> bool:  # type: ignore[type-arg]
+    def _must_repost(self, key: str, report: FailureReport, earlier: Sending, log: logging.LoggerAdapter) -> bool:  # type: ignore[type-arg]
         """Settle an unacknowledged earlier post; True when it should be posted (again).
 
         Found on Gerrit: settled. Not found: posted again, but not sooner than
@@ -735,9 +733,9 @@ class Bot:
         the mark; it may then appear twice), a dead process's is not (it may
         be missing).
         """
-        check = getattr(self.reviewer, "posted", None)
+        assert self.reviewer is not None
         where = f"{report.change},{report.patchset}"
-        found = check(report.change, report.patchset, earlier.message or "") if check is not None else None
+        found = self.reviewer.posted(report.change, report.patchset, earlier.message or "")
         if found:
             log.info("the unacknowledged comment on %s did reach Gerrit", where)
             self.state.confirm_report(key, "gerrit")

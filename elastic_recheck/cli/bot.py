@@ -19,6 +19,7 @@ from elastic_recheck.cli.main import AppContext
 from elastic_recheck.core.config import Config, _list
 from elastic_recheck.core.errors import ConfigError, ElasticRecheckError, StoreError
 from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.ports.review import Reviewer
 
 LOG = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ class EchoReviewer:
 
     def review(self, change: str, patchset: str, message: str) -> None:
         self._write(f"=== would comment on {change},{patchset}:\n{message}\n\n")
+
+    def posted(self, change: str, patchset: str, message: str) -> None:
+        """A dry run cannot tell what reached Gerrit."""
+        return None
 
     def irc(self, channel: str, message: str) -> None:
         self._write(f"=== would send to IRC {channel}: {message}\n\n")
@@ -283,7 +288,7 @@ def bot(
     except (ImportError, ElasticRecheckError) as exc:
         LOG.info("no bug tracker: %s", exc)
 
-    reviewer: Any = None
+    reviewer: Reviewer | None = None
     echo = EchoReviewer(sys.stdout if actions_out is not sys.stdout else sys.stderr) if dry_run else None
     if dry_run and not no_comment:
         reviewer = echo

@@ -28,11 +28,27 @@ def short_repr(value: Any) -> str:
 
 
 class ElasticRecheckError(Exception):
-    """Base class of every error this project raises on purpose."""
+    """Base class of every error this project raises on purpose.
+
+    ``retryable`` says whether the same request may succeed later (a server
+    down, slow or overloaded, a timeout, a full disk): the bot and the
+    collector try those again and give up on the others. Errors in the input
+    itself (configuration, queries, fingerprints, events) are not retryable.
+    Subclasses set a default; ``retryable=`` overrides it per error.
+    """
+
+    retryable: bool = True
+
+    def __init__(self, *args: object, retryable: bool | None = None) -> None:
+        super().__init__(*args)
+        if retryable is not None:
+            self.retryable = retryable
 
 
 class ConfigError(ElasticRecheckError):
     """The configuration file or an option is invalid."""
+
+    retryable = False
 
 
 class QuerySyntaxError(ElasticRecheckError):
@@ -41,6 +57,8 @@ class QuerySyntaxError(ElasticRecheckError):
     ``line`` and ``col`` are 1-based positions inside the query text (not the
     YAML file); :class:`FingerprintError` maps them onto the file.
     """
+
+    retryable = False
 
     def __init__(self, message: str, line: int = 1, col: int = 1, query: str = "") -> None:
         super().__init__(message)
@@ -55,6 +73,8 @@ class QuerySyntaxError(ElasticRecheckError):
 
 class FingerprintError(ElasticRecheckError):
     """A fingerprint file that cannot be used; names the file and position."""
+
+    retryable = False
 
     def __init__(self, path: str, message: str, line: int | None = None, col: int | None = None) -> None:
         super().__init__(message)
@@ -80,8 +100,7 @@ class BackendError(ElasticRecheckError):
     """The search backend failed. ``retryable`` tells the bot to try later."""
 
     def __init__(self, message: str, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+        super().__init__(message, retryable=retryable)
 
 
 class StoreError(ElasticRecheckError):
@@ -90,6 +109,8 @@ class StoreError(ElasticRecheckError):
 
 class EventParseError(ElasticRecheckError):
     """A Gerrit event that is malformed (logged and skipped by the bot)."""
+
+    retryable = False
 
 
 class GerritError(ElasticRecheckError):
@@ -103,8 +124,7 @@ class GerritError(ElasticRecheckError):
     """
 
     def __init__(self, message: str, retryable: bool = True, rejected: bool | None = None) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+        super().__init__(message, retryable=retryable)
         self.rejected = (not retryable) if rejected is None else rejected
 
 
@@ -116,10 +136,9 @@ class ZuulError(ElasticRecheckError):
     """
 
     def __init__(self, message: str, status: int | None = None, url: str | None = None, retryable: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(message, retryable=retryable)
         self.status = status
         self.url = url
-        self.retryable = retryable
 
 
 class LogFetchError(ZuulError):
@@ -134,5 +153,4 @@ class BugTrackerError(ElasticRecheckError):
     """
 
     def __init__(self, message: str, retryable: bool = True) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+        super().__init__(message, retryable=retryable)

@@ -103,6 +103,9 @@ class RecordingReviewer:
     def review(self, change: str, patchset: str, message: str) -> None:
         self.reviews.append((change, patchset, message))
 
+    def posted(self, change: str, patchset: str, message: str) -> bool | None:
+        return None  # cannot tell (what a reviewer without a query answers)
+
 
 def test_duplicate_events_comment_once_and_malformed_events_are_skipped(
     sample_store: Path, ground_truth: dict[str, dict[str, Any]], tmp_path: Path

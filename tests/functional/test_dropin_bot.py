@@ -43,6 +43,9 @@ class RecordingReviewer:
     def review(self, change: str, patchset: str, message: str) -> None:
         self.reviews.append((change, patchset, message))
 
+    def posted(self, change: str, patchset: str, message: str) -> bool | None:
+        return None  # cannot tell (what a reviewer without a query answers)
+
 
 @pytest.fixture
 def queries(shared_data: Path, tmp_path: Path) -> Path:

@@ -299,6 +299,9 @@ class RecordingReviewer:
         with self.lock:
             self.reviews.append((change, patchset, message))
 
+    def posted(self, change: str, patchset: str, message: str) -> bool | None:
+        return None  # cannot tell (what a reviewer without a query answers)
+
 
 def wait_for(pred: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> bool:
     end = time.monotonic() + timeout

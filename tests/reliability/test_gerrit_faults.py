@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -50,7 +50,7 @@ class LiveBot:
         self.state = BotState(tmp / "state.db")
         self.bot = Bot(self.backend, [FP], self.state, BotSettings(deadline_s=deadline, first_poll_s=0.05, workers=2, confirm_after_s=confirm_after,
                                                                   refused_grace_s=refused_grace),
-                       reviewer=cast(Any, self.reviewer))  # review() returns Gerrit's answer; the bot ignores it
+                       reviewer=self.reviewer)
         self._stop = threading.Event()
         self._pump = threading.Thread(target=self._run, daemon=True)
 

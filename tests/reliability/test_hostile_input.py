@@ -171,6 +171,9 @@ def test_hostile_job_names_reach_gerrit_as_one_message_argument(gerrit_server: F
                 captured.review(change, patchset, message)
                 self.real.review(change, patchset, message)
 
+            def posted(self, change: str, patchset: str, message: str) -> bool | None:
+                return self.real.posted(change, patchset, message)
+
         both = Both()
         bot = Bot(backend, fps, state, BotSettings(deadline_s=30, first_poll_s=0.05, workers=1, count_recent=False),
                   reviewer=both, notifier=IrcReporter(channels, recording_sender(irc)))

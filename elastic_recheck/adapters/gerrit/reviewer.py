@@ -15,7 +15,7 @@ import re
 import threading
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import paramiko
 import requests
@@ -25,6 +25,9 @@ from elastic_recheck.core.config import Config
 from elastic_recheck.core.errors import GerritError
 from elastic_recheck.core.events import author_name
 from elastic_recheck.core.gerrit_query import query_records, same_comment
+
+if TYPE_CHECKING:
+    from elastic_recheck.ports.review import Reviewer
 
 LOG = logging.getLogger(__name__)
 
@@ -357,3 +360,8 @@ def _redact(url: str) -> str:
             netloc += f":{parts.port}"
         return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+if TYPE_CHECKING:
+    # mypy checks the adapter against its port.
+    _port: type[Reviewer] = GerritReviewer
