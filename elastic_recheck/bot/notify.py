@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from elastic_recheck.core.channels import BugRef, ChannelConfig, IrcEvent, SignatureRef, route
+from elastic_recheck.ports.bugs import BugTracker
 
 if TYPE_CHECKING:
     from elastic_recheck.bot.service import ReportOutcome
@@ -31,7 +32,7 @@ class IrcReporter:
         self,
         channels: ChannelConfig,
         send: Sender | None,
-        bugs: Any | None = None,
+        bugs: BugTracker | None = None,
         echo: Callable[[str, str], None] | None = None,
     ) -> None:
         self.channels = channels
@@ -44,8 +45,7 @@ class IrcReporter:
         projects = list(fp_projects)
         if self.bugs is not None:
             try:
-                info = self.bugs.get(bug)
-                projects.extend(getattr(info, "projects", ()) or ())
+                projects.extend(self.bugs.get(bug).projects)
             except Exception as exc:  # tracker data is optional
                 LOG.debug("no tracker data for %s: %s", bug, exc)
         return tuple(dict.fromkeys(projects))

@@ -44,6 +44,7 @@ from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.pages import bug_page, page_url
 from elastic_recheck.core.rechecks import parse_recheck
 from elastic_recheck.core.signatures import SignatureResult, SignatureService
+from elastic_recheck.ports.bugs import BugTracker
 from elastic_recheck.ports.review import Reviewer
 from elastic_recheck.ports.search import BackendError, Filters, QuerySpec, SearchBackend, SearchResult, TimeWindow
 
@@ -87,10 +88,6 @@ class Notifier(Protocol):
     def deliver(self, messages: list[dict[str, str]], done: Sequence[Callable[[], None] | None] = ()) -> None:
         """Queue routed messages; ``done[i]`` is called once message ``i`` was written."""
         ...
-
-
-class BugInfoSource(Protocol):
-    def get(self, bug_id: str) -> Any: ...
 
 
 @dataclass
@@ -200,7 +197,7 @@ class Bot:
         settings: BotSettings,
         reviewer: Reviewer | None = None,
         notifier: Notifier | None = None,
-        bugs: BugInfoSource | None = None,
+        bugs: BugTracker | None = None,
         actions_out: IO[str] | None = None,
         log_fetcher: Callable[[FailureReport, FailedJob], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -521,8 +518,8 @@ class Bot:
         if self.bugs is not None:
             try:
                 info = self.bugs.get(bug)
-                title = getattr(info, "title", None) or title
-                status = getattr(info, "status", None)
+                title = info.title or title
+                status = info.status
             except Exception as exc:  # the tracker is optional
                 LOG.debug("no bug data for %s: %s", bug, exc)
         return title, status

@@ -7,8 +7,9 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +21,11 @@ from elastic_recheck.core.config import Config, _list
 from elastic_recheck.core.errors import ConfigError, ElasticRecheckError, StoreError
 from elastic_recheck.core.fingerprints import load_fingerprints
 from elastic_recheck.ports.review import Reviewer
+
+if TYPE_CHECKING:
+    from elastic_recheck.adapters.irc.client import IrcNotifier
+    from elastic_recheck.bot.notify import IrcReporter
+    from elastic_recheck.ports.bugs import BugTracker
 
 LOG = logging.getLogger(__name__)
 
@@ -155,8 +161,8 @@ def _submit(the_bot: Bot, event: dict[str, Any], stop: threading.Event) -> bool:
 
 
 def _irc_reporter(
-    app: AppContext, enabled: bool, dry_run: bool, bugs: Any, echo: Any = None
-) -> tuple[Any, Any]:
+    app: AppContext, enabled: bool, dry_run: bool, bugs: BugTracker | None, echo: Callable[[str, str], None] | None = None
+) -> tuple[IrcReporter | None, IrcNotifier | None]:
     """(reporter, notifier-to-stop) — the reporter routes even when sending is off;
     a dry run with IRC enabled shows the messages through ``echo``."""
     from elastic_recheck.bot.notify import IrcReporter
@@ -280,7 +286,7 @@ def bot(
     except ElasticRecheckError as exc:
         raise click.ClickException(str(exc)) from None
 
-    bugs = None
+    bugs: BugTracker | None = None
     try:
         from elastic_recheck.adapters.launchpad.bugs import tracker_from_config
 

@@ -15,7 +15,7 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,6 +24,9 @@ from elastic_recheck.cli.main import AppContext
 from elastic_recheck.core.errors import BackendError, ElasticRecheckError, FingerprintError
 from elastic_recheck.core.fingerprints import Fingerprint, load_file, load_fingerprints
 from elastic_recheck.report.window import ReportWindow
+
+if TYPE_CHECKING:
+    from elastic_recheck.ports.bugs import BugInfo
 
 LOG = logging.getLogger(__name__)
 
@@ -212,7 +215,7 @@ def success(app: AppContext, days: float, now_text: str | None, queries_dir: Pat
         _emit(format_success(results, window, len(fingerprints)))
 
 
-def _bug_statuses(app: AppContext, fingerprints: list[Fingerprint]) -> dict[str, Any]:
+def _bug_statuses(app: AppContext, fingerprints: list[Fingerprint]) -> dict[str, BugInfo]:
     """bug -> tracker record (with ``status``); empty when no tracker is available."""
     try:
         from elastic_recheck.adapters.launchpad.bugs import tracker_from_config
@@ -316,7 +319,8 @@ def stale(
     if irc:
         sys.stdout.flush()
         titles = {
-            r.bug: getattr(bugs.get(r.bug), "title", None) or r.fingerprint.bug_title for r in report.returning
+            r.bug: (info.title if (info := bugs.get(r.bug)) else None) or r.fingerprint.bug_title
+            for r in report.returning
         }
         _announce(app, list(report.returning), titles, channels, irc_state, irc_timeout, report.now)
 

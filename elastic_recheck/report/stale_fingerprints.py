@@ -67,7 +67,7 @@ VERDICTS: tuple[str, ...] = (REMOVE, CHECK, KEEP, ACTIVE)
 
 
 class HasStatus(Protocol):
-    """What is needed of a tracker's bug record (``elastic_recheck.adapters.launchpad.bugs.BugInfo``)."""
+    """What is needed of a tracker's bug record (``elastic_recheck.ports.bugs.BugInfo``)."""
 
     @property
     def status(self) -> str | None: ...

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.adapters.launchpad.bugs import BugInfo, BugTask, OfflineTracker
+from elastic_recheck.adapters.launchpad.bugs import OfflineTracker
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints
+from elastic_recheck.ports.bugs import BugInfo, BugTask
 from elastic_recheck.report.stale_fingerprints import (
     ACTIVE,
     CHECK,

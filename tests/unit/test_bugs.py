@@ -9,19 +9,16 @@ from pathlib import Path
 import pytest
 
 from elastic_recheck.adapters.launchpad.bugs import (
-    BugInfo,
-    BugTask,
-    BugTracker,
     CachedTracker,
     LaunchpadTracker,
     OfflineTracker,
     split_service_root,
-    summarize_status,
     tracker_from_config,
 )
 from elastic_recheck.core import config as er_config
 from elastic_recheck.core.errors import BugTrackerError, ConfigError
 from elastic_recheck.core.fingerprints import Fingerprint
+from elastic_recheck.ports.bugs import BugInfo, BugTask, BugTracker, summarize_status
 
 
 class Clock:
