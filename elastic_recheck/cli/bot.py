@@ -56,26 +56,26 @@ class EchoReviewer:
 def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
     from elastic_recheck.core.comments import load_messages
 
-    setting = "[recheckwatch] messages" if cfg.get("recheckwatch", "messages") else "[ircbot] channel_config"
-    messages_file = cfg.get("recheckwatch", "messages") or cfg.get("ircbot", "channel_config")
+    setting = "[recheckwatch] messages" if cfg.recheckwatch.messages else "[ircbot] channel_config"
+    messages_file = cfg.recheckwatch.messages or cfg.ircbot.channel_config
     try:
         messages = load_messages(messages_file) if messages_file else {}
     except ConfigError as exc:  # one line naming the setting and the file (the original: a traceback)
         raise ConfigError(f"{setting}: {exc}") from None
     settings = BotSettings(
         ci_users=tuple(cfg.ci_usernames),
-        results=tuple(_list(str(cfg.get("recheckwatch", "results")))),
-        jobs_re=str(cfg.get("recheckwatch", "jobs_re")),
-        comment_unmatched=bool(cfg.get("recheckwatch", "comment_unmatched")),
-        recurring_changes=int(cfg.get("recheckwatch", "recurring_changes")),
-        deadline_s=float(cfg.get("recheckwatch", "readiness_timeout")),
-        first_poll_s=float(cfg.get("recheckwatch", "readiness_poll")),
-        workers=int(cfg.get("recheckwatch", "workers")),
-        refused_grace_s=float(cfg.get("recheckwatch", "refused_grace")),
-        attempt_budget_s=float(cfg.get("recheckwatch", "attempt_budget")),
-        required_files=parse_required_files(str(cfg.get("recheckwatch", "required_files"))),
+        results=tuple(_list(cfg.recheckwatch.results)),
+        jobs_re=cfg.recheckwatch.jobs_re,
+        comment_unmatched=cfg.recheckwatch.comment_unmatched,
+        recurring_changes=cfg.recheckwatch.recurring_changes,
+        deadline_s=cfg.recheckwatch.readiness_timeout,
+        first_poll_s=cfg.recheckwatch.readiness_poll,
+        workers=cfg.recheckwatch.workers,
+        refused_grace_s=cfg.recheckwatch.refused_grace,
+        attempt_budget_s=cfg.recheckwatch.attempt_budget,
+        required_files=parse_required_files(cfg.recheckwatch.required_files),
         messages=messages,
-        site_url=str(cfg.get("site", "url")).strip(),
+        site_url=cfg.site.url.strip(),
     )
     for key, value in overrides.items():
         if value is not None:
@@ -89,7 +89,7 @@ def _signatures(app: AppContext, backend: Any, test_results: Any, state_path: Pa
     from elastic_recheck.adapters.sqlite.signatures import service_from_config
 
     path = None
-    if state_path is not None and not str(app.config.get("data_source", "signature_index")):
+    if state_path is not None and not app.config.data_source.signature_index:
         path = state_path
     return service_from_config(app.config, backend, app.store_path, app.cluster, test_results, path=path)
 
@@ -103,7 +103,7 @@ def _log_config(cfg: Config) -> None:
 
     from elastic_recheck.cli.main import redact_logs
 
-    path = str(cfg.get("ircbot", "log_config") or "")
+    path = cfg.ircbot.log_config
     if not path:
         return
     if not Path(path).expanduser().is_file():
@@ -169,10 +169,10 @@ def _irc_reporter(
     from elastic_recheck.core.channels import channel_config_from_config
 
     cfg = app.config
-    if not cfg.get("ircbot", "channel_config"):
+    if not cfg.ircbot.channel_config:
         return None, None
     channels = channel_config_from_config(cfg)
-    if not enabled or dry_run or not cfg.get("ircbot", "server"):
+    if not enabled or dry_run or not cfg.ircbot.server:
         return IrcReporter(channels, None, bugs, echo=echo if enabled and dry_run else None), None
     from elastic_recheck.adapters.irc.client import IrcNotifier
 
@@ -247,7 +247,7 @@ def bot(
         raise click.ClickException(f"no usable fingerprints in {qdir}")
     note(f"loaded {len(loaded.fingerprints)} fingerprints from {qdir}")
 
-    static_store = cfg.backend == "embedded" and not cfg.get("zuul", "url")
+    static_store = cfg.backend == "embedded" and not cfg.zuul.url
     if readiness_timeout is None and replay_file is not None and static_store:
         readiness_timeout = 0.0
         LOG.info("replay on a static embedded store: logs are checked once, no waiting")
@@ -308,13 +308,13 @@ def bot(
         raise click.ClickException(str(exc)) from None
 
     log_fetcher = None
-    if cfg.get("zuul", "url"):
+    if cfg.zuul.url:
         log_fetcher = _log_fetcher(app)
 
     from elastic_recheck.core.classify import test_results_from_config
 
     try:
-        test_results = test_results_from_config(backend, str(cfg.get("data_source", "db_uri")))
+        test_results = test_results_from_config(backend, cfg.data_source.db_uri)
     except ElasticRecheckError as exc:
         raise click.ClickException(str(exc)) from None
     the_bot = Bot(

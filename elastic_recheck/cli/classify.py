@@ -85,7 +85,7 @@ def classify(
     window = make_window(days, None, None) if days else None
     backend = app.backend()
     try:
-        tests = test_results_from_config(backend, str(app.config.get("data_source", "db_uri")))
+        tests = test_results_from_config(backend, app.config.data_source.db_uri)
     except ElasticRecheckError as exc:
         raise click.ClickException(str(exc)) from None
     signatures = service_from_config(app.config, backend, app.store_path, app.cluster, tests)

@@ -144,7 +144,7 @@ def collect(
             if target == "embedded":
                 sink = EmbeddedSink(app.store(create=True), keep_debug=keep_debug)
             else:
-                if not config.get("data_source", "es_url"):
+                if not config.data_source.es_url:
                     raise click.UsageError(f"--to {target} needs [data_source] es_url")
                 sink = ClusterSink(app.writer(target), keep_debug=keep_debug)
         if keep_logs is not None:

@@ -329,7 +329,7 @@ def _negative_channels(app: AppContext) -> list[str]:
     """The channels subscribed to negative; exits 4 when IRC is not configured."""
     from elastic_recheck.core.channels import channel_config_from_config
 
-    if not str(app.config.get("ircbot", "server") or "").strip():
+    if not app.config.ircbot.server.strip():
         click.echo("error: --irc needs an IRC server ([ircbot] server)", err=True)
         sys.exit(EXIT_IRC)
     try:

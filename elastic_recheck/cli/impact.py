@@ -119,5 +119,5 @@ def _impact(app: AppContext, backend: Any, fingerprints: Any, window: ReportWind
     from elastic_recheck.report.impact import collect_impact, load_zuul_durations
 
     stats = collect_bug_stats(backend, fingerprints, window, histogram=False)
-    return collect_impact(backend, stats, window, str(app.config.get("site", "gate_queue")),
+    return collect_impact(backend, stats, window, app.config.site.gate_queue,
                           rechecks=known, zuul_seconds=load_zuul_durations(app.store_path))

@@ -85,7 +85,7 @@ def configured_mapping(config: Config | None) -> Mapping:
 
     :raises click.ClickException: the file cannot be read or holds no field.
     """
-    path = str(config.get("data_source", "mapping") or "") if config is not None else ""
+    path = config.data_source.mapping if config is not None else ""
     if not path:
         return DEFAULT_MAPPING
     try:
@@ -105,7 +105,7 @@ def configured_mapping(config: Config | None) -> Mapping:
 def _cluster_mapping(app: AppContext) -> Mapping:
     """The configured cluster's fields for the field check (the configured mapping if it cannot say)."""
     fallback = configured_mapping(app.config)
-    source = "[data_source] mapping" if app.config.get("data_source", "mapping") else "the built-in mapping"
+    source = "[data_source] mapping" if app.config.data_source.mapping else "the built-in mapping"
     try:
         mapping: Mapping | None = app.backend().field_mapping()
     except ElasticRecheckError as exc:
@@ -176,7 +176,7 @@ def check_queries(
         if not default.is_dir():
             raise click.UsageError(f"no PATHS given and no queries directory at {default}")
         paths = (default,)
-    mode = lucene_mode or (str(config.get("data_source", "lucene_mode")) if config is not None else "es")
+    mode = lucene_mode or (config.data_source.lucene_mode if config is not None else "es")
     files = iter_query_files(paths)
     texts, unreadable = _read(files)
     mapping = _cluster_mapping(app) if app is not None and app.cluster else configured_mapping(config)

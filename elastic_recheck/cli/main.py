@@ -73,7 +73,7 @@ class AppContext:
     @property
     def es_mode(self) -> bool:
         """Whether queries mean what Elasticsearch's ``query_string`` makes of them (else plain Lucene)."""
-        return (self.lucene_mode or self.config.get("data_source", "lucene_mode")) == "es"
+        return (self.lucene_mode or self.config.data_source.lucene_mode) == "es"
 
     def store(self, create: bool = False, long_running: bool = False) -> Any:
         """The embedded store (opened once).
@@ -91,7 +91,7 @@ class AppContext:
                     f"no embedded store at {path}; load logs first with 'elastic-recheck ingest' "
                     "(or 'elastic-recheck demo'), or pass --store"
                 )
-            mmap_mb = int(self.config.get("data_source", "store_mmap_mb"))
+            mmap_mb = self.config.data_source.store_mmap_mb
             if mmap_mb < 0:
                 mmap_size = 0 if long_running else DEFAULT_MMAP_SIZE
             else:

@@ -53,14 +53,14 @@ def promote(app: AppContext, apply_: bool, threshold: float | None, now_text: st
     from elastic_recheck.report.uncategorized import all_failed_gate_builds
 
     cfg = app.config
-    pipeline = str(cfg.get("site", "gate_queue"))
-    limit = float(cfg.get("zuul", "promote_threshold")) if threshold is None else threshold
+    pipeline = cfg.site.gate_queue
+    limit = cfg.zuul.promote_threshold if threshold is None else threshold
     if apply_:
-        if not cfg.get("zuul", "promote"):
+        if not cfg.zuul.promote:
             raise click.ClickException("--apply needs [zuul] promote = true (nothing promoted)")
-        if not str(cfg.get("zuul", "auth_token")):
+        if not cfg.zuul.auth_token:
             raise click.ClickException("--apply needs [zuul] auth_token, a Zuul token allowed to promote (nothing promoted)")
-    if not str(cfg.get("zuul", "url")):
+    if not cfg.zuul.url:
         raise click.ClickException("promote needs [zuul] url to read the gate queue")
     source = gerrit_source_from_config(cfg, "fixes", when_off="auto")
     if source is None:
@@ -95,11 +95,11 @@ def promote(app: AppContext, apply_: bool, threshold: float | None, now_text: st
     if not apply_ or not chosen:
         return
     try:
-        zuul_promote(zuul_client(cfg), str(cfg.get("zuul", "auth_token")), pipeline, [c.fix.change_id for c in chosen])
+        zuul_promote(zuul_client(cfg), cfg.zuul.auth_token, pipeline, [c.fix.change_id for c in chosen])
     except ElasticRecheckError as exc:
         raise click.ClickException(str(exc)) from None
     note(f"promoted {', '.join(c.fix.change_id for c in chosen)} in the {pipeline} pipeline")
-    channel = str(cfg.get("zuul", "promote_channel")).strip()
+    channel = cfg.zuul.promote_channel.strip()
     if no_irc or not channel:
         return
     from elastic_recheck.contrib.announce import post

@@ -113,8 +113,8 @@ def _bug_data(app: AppContext, result: LoadResult, days: float) -> dict[str, Bug
     except ElasticRecheckError as exc:
         LOG.warning("open reviews unavailable: %s", exc)
     fixes = _fixes(app, [fp.bug for fp in result.fingerprints])
-    ls_url = str(app.config.get("data_source", "ls_url"))
-    url_format = str(app.config.get("data_source", "ls_url_format"))
+    ls_url = app.config.data_source.ls_url
+    url_format = app.config.data_source.ls_url_format
     for fp in result.fingerprints:
         base = data.get(fp.bug) or bug_data_from_fingerprint(fp)
         data[fp.bug] = replace(
@@ -137,7 +137,7 @@ def _fixes(app: AppContext, bugs: list[str]) -> dict[str, list[Any]]:
     except ElasticRecheckError as exc:
         LOG.warning("fixes unavailable: %s", exc)
         return {}
-    if not any(found.values()) or not str(app.config.get("zuul", "url")):
+    if not any(found.values()) or not app.config.zuul.url:
         return dict(found)
     from elastic_recheck.adapters.zuul.gate_queue import gate_status_from_config
 
@@ -146,7 +146,7 @@ def _fixes(app: AppContext, bugs: list[str]) -> dict[str, list[Any]]:
     except ElasticRecheckError as exc:
         LOG.warning("Zuul status unavailable (fixes in the gate not marked): %s", exc)
         return dict(found)
-    in_gate = status.change_ids(str(app.config.get("site", "gate_queue")))
+    in_gate = status.change_ids(app.config.site.gate_queue)
     return {bug: with_gate(fixes, in_gate) for bug, fixes in found.items()}
 
 
@@ -315,7 +315,7 @@ def _render(
         LOG.exception("rendering failed (previous site kept)")
         return ExitCode.FAILED
     note(f"rendered {result.files} files into {output} in {time.monotonic() - started:.1f}s")
-    if app.config.get("bugs", "update") and result.impact is not None:
+    if app.config.bugs.update and result.impact is not None:
         _update_bugs(app, loaded, result.impact, window)
     return result.exit_code
 
@@ -326,14 +326,14 @@ def _update_bugs(app: AppContext, loaded: LoadResult, impact: Any, window: Repor
     from elastic_recheck.report.bug_updates import LEDGER_NAME, LaunchpadCommenter, Ledger, update_bugs
 
     cfg = app.config
-    creds = str(cfg.get("bugs", "launchpad_credentials"))
+    creds = cfg.bugs.launchpad_credentials
     if not creds:
         click.echo("warning: [bugs] update needs [bugs] launchpad_credentials (an OAuth token); no bug commented", err=True)
         return
-    commenter = LaunchpadCommenter(str(cfg.get("bugs", "launchpad_url")), creds, float(cfg.get("bugs", "timeout")))
+    commenter = LaunchpadCommenter(cfg.bugs.launchpad_url, creds, cfg.bugs.timeout)
     done = update_bugs(impact.bugs, loaded.fingerprints, commenter, Ledger.load(bug_cache_dir(cfg) / LEDGER_NAME),
-                       threshold=float(cfg.get("bugs", "update_threshold")), days=window.days,
-                       site_url=str(cfg.get("site", "url")), now=window.now)
+                       threshold=cfg.bugs.update_threshold, days=window.days,
+                       site_url=cfg.site.url, now=window.now)
     if done:
         note(f"commented on Launchpad bug(s) {', '.join(done)}")
 

@@ -472,22 +472,22 @@ def collector_from_config(
     workdir: Path | None = None,
 ) -> Collector:
     """A :class:`Collector` wired from ``[zuul]`` settings (arguments override them)."""
-    url = zuul_url or str(config.get("zuul", "url") or "")
+    url = zuul_url or config.zuul.url
     if not url:
         raise ConfigError("no Zuul URL: pass --zuul or set [zuul] url")
-    tenant_name = str(config.get("zuul", "tenant")) if tenant is None else tenant
-    timeout = float(config.get("zuul", "timeout"))
+    tenant_name = config.zuul.tenant if tenant is None else tenant
+    timeout = config.zuul.timeout
     zuul = ZuulClient(url, tenant_name, timeout=timeout)
-    rules = list(DEFAULT_FILE_RULES) + parse_file_rules(str(config.get("zuul", "log_files") or ""))
+    rules = list(DEFAULT_FILE_RULES) + parse_file_rules(config.zuul.log_files)
     if extra_globs:
         rules.append(FileRule(".*", tuple(extra_globs)))
-    hosts = [h.strip() for h in str(config.get("zuul", "log_hosts") or "").split(",") if h.strip()]
+    hosts = [h.strip() for h in config.zuul.log_hosts.split(",") if h.strip()]
     fetcher = LogFetcher(
         rules=rules,
         allowed_hosts=hosts,
         zuul_host=zuul.host,
-        max_bytes=int(config.get("zuul", "max_bytes")) if max_bytes is None else max_bytes,
+        max_bytes=config.zuul.max_bytes if max_bytes is None else max_bytes,
         timeout=timeout,
-        deadline=float(config.get("zuul", "download_deadline")),
+        deadline=config.zuul.download_deadline,
     )
     return Collector(zuul, fetcher, CollectorState(state_path), sink, workdir=workdir)

@@ -291,7 +291,7 @@ def run_backtest(
     LOG.info("backtest: %d candidate(s), %d baseline fingerprints", len(candidates), len(baseline_fps))
     baseline = _failed_hit_sets(backend, baseline_fps, window)
     failed_gate = [b.uuid for b in all_failed_gate_builds(backend, config, window)]
-    LOG.info("backtest: %d failed voting %s builds in the window", len(failed_gate), config.get("site", "gate_queue"))
+    LOG.info("backtest: %d failed voting %s builds in the window", len(failed_gate), config.site.gate_queue)
 
     results: list[BacktestResult] = []
     for fp in candidates:
@@ -317,7 +317,7 @@ def run_backtest(
         window=window,
         results=results,
         combined=combined,
-        gate_queue=str(config.get("site", "gate_queue")),
+        gate_queue=config.site.gate_queue,
         load_errors=list(load_errors),
     )
 

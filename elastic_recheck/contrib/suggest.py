@@ -79,7 +79,7 @@ def find_uncategorized(
     """``(failed, uncategorized)`` voting builds of ``queues`` in the window, newest first."""
     failed = newest_first(backend.builds(failed_builds_spec(config, window, queues)))
     stats = collect_bug_stats(backend, fingerprints, window, histogram=False)
-    report = build_uncategorized(failed, bug_hit_sets(stats), window, str(config.get("site", "integrated_projects_re")))
+    report = build_uncategorized(failed, bug_hit_sets(stats), window, config.site.integrated_projects_re)
     return failed, report.uncategorized
 
 

@@ -263,9 +263,9 @@ def channel_config_from_config(config: Config) -> ChannelConfig:
     Without a channel config there are no channels (IRC posts nothing) but the
     messages still load.
     """
-    pipelines = [p.strip() for p in str(config.get("recheckwatch", "irc_pipelines")).split(",") if p.strip()]
-    messages_path = str(config.get("recheckwatch", "messages") or "") or None
-    path = str(config.get("ircbot", "channel_config") or "")
+    pipelines = [p.strip() for p in config.recheckwatch.irc_pipelines.split(",") if p.strip()]
+    messages_path = config.recheckwatch.messages or None
+    path = config.ircbot.channel_config
     if not path:
         return ChannelConfig(messages=load_messages(messages_path), irc_pipelines=frozenset(pipelines))
     return load_channel_config(path, irc_pipelines=pipelines, messages_path=messages_path)

@@ -6,6 +6,11 @@ plus new sections (``[bot]``, ``[bugs]``, ``[zuul]``, ``[site]``). Every
 setting has a default here, in one table, and environment variables
 ``ELASTIC_RECHECK_<SECTION>_<KEY>`` override the file. Nothing is read at
 import time.
+
+The table is one frozen dataclass per section (:class:`GerritSection`, ...),
+one typed field per setting; :data:`SETTINGS` is derived from them, and a
+loaded :class:`Config` offers each section as a typed view
+(``cfg.gerrit.port`` is an ``int``), so mypy checks every read.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from elastic_recheck.core.errors import ConfigError
@@ -40,12 +46,15 @@ def default_store_path() -> Path:
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting, as the table (the section views below) declares it."""
+
     section: str
     key: str
     default: Any
     help: str
     secret: bool = False
-    aliases: tuple[str, ...] = ()
+    #: The field of the section view (``key`` unless that is a Python keyword).
+    attr: str = ""
 
 
 def _bool(value: str) -> bool:
@@ -61,189 +70,278 @@ def _list(value: str) -> list[str]:
     return [p.strip() for p in value.replace("\n", ",").split(",") if p.strip()]
 
 
-SETTINGS: tuple[Setting, ...] = (
-    # [data_source]
-    Setting("data_source", "backend", "embedded",
-            "embedded | elasticsearch | opensearch | cluster (elasticsearch or opensearch, read from the server's GET /); "
-            "when not given, an es_url (the old configuration's key) means cluster"),
-    Setting("data_source", "store", "", "path of the embedded store (default: $ELASTIC_RECHECK_STORE or ~/.local/share/elastic-recheck/store.db)"),
-    Setting("data_source", "store_mmap_mb", -1,
-            "MiB of the embedded store each connection memory-maps: -1 = automatic (256 for one-shot commands, "
-            "0 for the long-running bot, so its RSS stays small), 0 = off"),
-    Setting("data_source", "es_url", "", "Elasticsearch/OpenSearch URL (may include user:password@)", secret=True),
-    Setting("data_source", "index_format", "logstash-%Y.%m.%d", "strftime pattern of the daily indices"),
-    Setting("data_source", "index_template", "elastic-recheck",
-            "index template that ingest and collect install before writing to a cluster (the logstash mapping: "
-            "message and tags text, everything else keyword); empty: install none"),
-    Setting("data_source", "username", "", "cluster user name"),
-    Setting("data_source", "password", "", "cluster password", secret=True),
-    Setting("data_source", "verify_certs", True, "verify the cluster's TLS certificate"),
-    Setting("data_source", "ca_certs", "", "CA bundle for the cluster's TLS certificate"),
-    Setting("data_source", "timeout", 30.0, "seconds before a cluster request times out"),
-    Setting("data_source", "retries", 3, "retries of a failed cluster request (5xx, timeouts)"),
-    Setting("data_source", "signature_index", "",
-            "SQLite file of failure signatures (default: the embedded store's file; with a cluster backend, "
-            "signatures.db beside the store path)"),
-    Setting("data_source", "db_uri", "", "optional subunit2sql database (sqlite:///path or mysql+pymysql://...): a second source of failed test ids", secret=True),
-    Setting("data_source", "ls_url", "",
-            "Kibana / OpenSearch Dashboards URL: each bug's logstash_url in graph.json and its page link run the "
-            "fingerprint there (empty: no link)"),
-    Setting("data_source", "ls_url_format", "kibana3",
-            "link format: kibana3 (the original's /#/dashboard/file/logstash.json?<state>), discover (Kibana 7+ and "
-            "OpenSearch Dashboards) or a template with {ls_url} {query} {rison_query} {days} {seconds} {kibana3_state}"),
-    Setting("data_source", "mapping", "",
-            "JSON file with the index mapping fingerprints are checked against (a GET <index>/_mapping answer, an "
-            "index template or {\"properties\": ...}); empty: the cluster's own mapping, else the built-in one"),
-    Setting("data_source", "lucene_mode", "es", "es (Elasticsearch query_string) or lucene (plain classic QueryParser)"),
-    Setting("data_source", "voting_values", "1,0",
-            "cluster terms for a voting and a non-voting build in the voting filter: 1,0 (OpenDev) or true,false "
-            "(a boolean mapping); the embedded store accepts every spelling"),
-    Setting("data_source", "keyword_suffix", "", "suffix of the exact-match sub-field used in cluster filters and aggregations: empty when build_* are keyword fields (OpenDev), .keyword or .raw for logstash text mappings"),
-    # [gerrit]
-    Setting("gerrit", "host", "review.opendev.org", "Gerrit SSH host"),
-    Setting("gerrit", "port", 29418, "Gerrit SSH port"),
-    Setting("gerrit", "user", "", "Gerrit SSH user"),
-    Setting("gerrit", "key", "", "path of the SSH private key", secret=True),
-    Setting("gerrit", "query_file", "", "directory of fingerprints (old name of [bot] queries)"),
-    Setting("gerrit", "url", "", "Gerrit web URL used in links (default https://<host>)"),
-    Setting("gerrit", "comment_via", "ssh", "ssh (gerrit review) or rest (HTTP password)"),
-    Setting("gerrit", "http_user", "", "Gerrit REST user"),
-    Setting("gerrit", "http_password", "", "Gerrit REST HTTP password", secret=True),
-    # [recheckwatch]
-    Setting("recheckwatch", "ci_username", "zuul,jenkins",
-            "CI account(s) whose comments are reports (comma separated); zuul's are always read, as in the original"),
+T = TypeVar("T")
+
+
+def setting(default: T, help: str, *, secret: bool = False, key: str = "") -> T:
+    """One row of the settings table: a field of a section view, with its default and help.
+
+    ``key`` is the INI key when it differs from the field's name.
+    """
+    return field(default=default, repr=not secret, metadata={"help": help, "secret": secret, "key": key})
+
+
+# The settings table: one frozen dataclass per INI section, one field per
+# setting, in the order ``config --defaults`` writes them. The field's type is
+# the type of its value (``int``, ``float``, ``bool`` or ``str``).
+@dataclass(frozen=True)
+class DataSourceSection:
+    """``[data_source]``: where the logs are: the embedded store or a cluster, and how queries and links are read."""
+
+    backend: str = setting("embedded", "embedded | elasticsearch | opensearch | cluster (elasticsearch or opensearch, read from the server's GET /); "
+        "when not given, an es_url (the old configuration's key) means cluster")
+    store: str = setting("", "path of the embedded store (default: $ELASTIC_RECHECK_STORE or ~/.local/share/elastic-recheck/store.db)")
+    store_mmap_mb: int = setting(-1, "MiB of the embedded store each connection memory-maps: -1 = automatic (256 for one-shot commands, "
+        "0 for the long-running bot, so its RSS stays small), 0 = off")
+    es_url: str = setting("", "Elasticsearch/OpenSearch URL (may include user:password@)", secret=True)
+    index_format: str = setting("logstash-%Y.%m.%d", "strftime pattern of the daily indices")
+    index_template: str = setting("elastic-recheck", "index template that ingest and collect install before writing to a cluster (the logstash mapping: "
+        "message and tags text, everything else keyword); empty: install none")
+    username: str = setting("", "cluster user name")
+    password: str = setting("", "cluster password", secret=True)
+    verify_certs: bool = setting(True, "verify the cluster's TLS certificate")
+    ca_certs: str = setting("", "CA bundle for the cluster's TLS certificate")
+    timeout: float = setting(30.0, "seconds before a cluster request times out")
+    retries: int = setting(3, "retries of a failed cluster request (5xx, timeouts)")
+    signature_index: str = setting("", "SQLite file of failure signatures (default: the embedded store's file; with a cluster backend, "
+        "signatures.db beside the store path)")
+    db_uri: str = setting("", "optional subunit2sql database (sqlite:///path or mysql+pymysql://...): a second source of failed test ids", secret=True)
+    ls_url: str = setting("", "Kibana / OpenSearch Dashboards URL: each bug's logstash_url in graph.json and its page link run the "
+        "fingerprint there (empty: no link)")
+    ls_url_format: str = setting("kibana3", "link format: kibana3 (the original's /#/dashboard/file/logstash.json?<state>), discover (Kibana 7+ and "
+        "OpenSearch Dashboards) or a template with {ls_url} {query} {rison_query} {days} {seconds} {kibana3_state}")
+    mapping: str = setting("", "JSON file with the index mapping fingerprints are checked against (a GET <index>/_mapping answer, an "
+        "index template or {\"properties\": ...}); empty: the cluster's own mapping, else the built-in one")
+    lucene_mode: str = setting("es", "es (Elasticsearch query_string) or lucene (plain classic QueryParser)")
+    voting_values: str = setting("1,0", "cluster terms for a voting and a non-voting build in the voting filter: 1,0 (OpenDev) or true,false "
+        "(a boolean mapping); the embedded store accepts every spelling")
+    keyword_suffix: str = setting("", "suffix of the exact-match sub-field used in cluster filters and aggregations: empty when build_* are keyword fields (OpenDev), .keyword or .raw for logstash text mappings")
+
+
+@dataclass(frozen=True)
+class GerritSection:
+    """``[gerrit]``: the Gerrit the bot listens to and comments on."""
+
+    host: str = setting("review.opendev.org", "Gerrit SSH host")
+    port: int = setting(29418, "Gerrit SSH port")
+    user: str = setting("", "Gerrit SSH user")
+    key: str = setting("", "path of the SSH private key", secret=True)
+    query_file: str = setting("", "directory of fingerprints (old name of [bot] queries)")
+    url: str = setting("", "Gerrit web URL used in links (default https://<host>)")
+    comment_via: str = setting("ssh", "ssh (gerrit review) or rest (HTTP password)")
+    http_user: str = setting("", "Gerrit REST user")
+    http_password: str = setting("", "Gerrit REST HTTP password", secret=True)
+
+
+@dataclass(frozen=True)
+class RecheckwatchSection:
+    """``[recheckwatch]``: which reports the bot classifies, and how patiently."""
+
+    ci_username: str = setting("zuul,jenkins", "CI account(s) whose comments are reports (comma separated); zuul's are always read, as in the original")
     # Departure from the original (docs/compatibility.md): jobs_re defaults to
     # empty (every report), not dsvm.
-    Setting("recheckwatch", "jobs_re", "",
-            "regex searched in the whole report comment: a report that matches has all its failed jobs classified, "
-            "others are skipped (empty: every report; the original's default was dsvm)"),
-    Setting("recheckwatch", "comment_unmatched", False,
-            "also comment (the no_bugs_found message) on reports where no bug matched; the original did not"),
-    Setting("recheckwatch", "recurring_changes", 2,
-            "say 'probably not caused by this change' on an unrecognized failure whose signature failed builds of "
-            "at least this many other changes in the last recurring_hours (0: never)"),
-    Setting("recheckwatch", "recurring_hours", 24.0, "look-back window of the recurring-signature evidence"),
-    Setting("recheckwatch", "results", "FAILURE", "job results that are classified (comma separated)"),
-    Setting("recheckwatch", "irc_pipelines", "gate", "pipelines whose failures go to IRC"),
-    Setting("recheckwatch", "readiness_timeout", 1200.0, "seconds to wait for a build's logs to be indexed"),
-    Setting("recheckwatch", "readiness_poll", 10.0, "first poll interval (doubles up to 60 s)"),
-    Setting("recheckwatch", "required_files", "", "job-regex=file[,file] lines: files that must be indexed before classifying"),
-    Setting("recheckwatch", "workers", 4, "events classified concurrently"),
-    Setting("recheckwatch", "refused_grace", 3600.0,
-            "seconds past the readiness deadline that a comment Gerrit refuses is retried before giving up"),
-    Setting("recheckwatch", "attempt_budget", 300.0,
-            "seconds one attempt at one event (readiness, classification, comment) may take; past it the event is "
-            "given up as failed and the worker serves the next one"),
-    Setting("recheckwatch", "messages", "", "YAML file with a messages: block (old recheckwatchbot.yaml)"),
-    # [bot]
-    Setting("bot", "queries", "queries", "directory of fingerprints"),
-    Setting("bot", "log_base_url", "", "base URL of build logs for old report formats"),
-    # [ircbot]
-    Setting("ircbot", "nick", "RecheckWatchBot", "IRC nick"),
-    Setting("ircbot", "pass", "", "NickServ password", secret=True),
-    Setting("ircbot", "server_password", "", "IRC server password (sent as PASS), for servers that need one", secret=True),
-    Setting("ircbot", "server", "", "IRC server host (empty: IRC off)"),
-    Setting("ircbot", "port", 6667, "IRC server port"),
-    Setting("ircbot", "ssl", False, "connect with TLS"),
-    Setting("ircbot", "channel_config", "", "YAML file with channels: and messages: (recheckwatchbot.yaml)"),
-    Setting("ircbot", "log_config", "", "logging configuration file of the bot (Python logging.config INI format, as the original)"),
-    # [bugs]
-    Setting("bugs", "tracker", "offline", "offline (titles from YAML) | launchpad"),
-    Setting("bugs", "cache_dir", "", "on-disk cache of bug data (default next to the store)"),
-    Setting("bugs", "cache_ttl", 3600.0, "seconds before cached bug data is refreshed"),
-    Setting("bugs", "bugs_file", "", "optional YAML file of bug titles/projects for the offline tracker"),
-    Setting("bugs", "launchpad_url", "https://api.launchpad.net/devel/", "Launchpad API root"),
-    Setting("bugs", "timeout", 10.0, "seconds before a tracker request times out"),
-    Setting("bugs", "update", False,
-            "after 'render', comment on a Launchpad bug whose fingerprint hit at least update_threshold failed builds "
-            "in the window (at most once a week per bug; needs launchpad_credentials)"),
-    Setting("bugs", "update_threshold", 20.0, "failed builds in the window that make [bugs] update comment on a bug"),
-    Setting("bugs", "launchpad_credentials", "",
-            "launchpadlib credentials file (an OAuth access token of the bot's Launchpad account) for [bugs] update",
-            secret=True),
-    # [zuul]
-    Setting("zuul", "url", "", "Zuul web URL, e.g. https://zuul.opendev.org"),
-    Setting("zuul", "tenant", "openstack", "Zuul tenant"),
-    Setting("zuul", "log_hosts", "", "allowed log hosts (comma separated; empty: the Zuul host and its build log_url hosts)"),
-    Setting("zuul", "log_files", "", "job-regex=glob[,glob] lines: log files collected besides the defaults (see docs/collect.md)"),
-    Setting("zuul", "max_bytes", 200 * 1024 * 1024, "log files larger than this (uncompressed bytes) are skipped by collect"),
-    Setting("zuul", "timeout", 30.0, "seconds before a Zuul API or log server request times out"),
-    Setting("zuul", "download_deadline", 600.0,
-            "seconds one log file's download may take in all, however slowly the server sends it (timeout only counts silence)"),
-    Setting("zuul", "promote", False, "let 'promote --apply' ask Zuul to move approved fixes of the worst bugs to the front of the gate"),
-    Setting("zuul", "auth_token", "", "Zuul API token (JWT) allowed to promote in the tenant (for 'promote --apply')", secret=True),
-    Setting("zuul", "promote_threshold", 10.0,
-            "a bug's approved fixes are promoted when its share of the failed gate builds of the last 24 h is at least this many percent"),
-    Setting("zuul", "promote_channel", "#openstack-qa", "IRC channel told when 'promote --apply' promoted fixes (empty: none)"),
-    # [site]
-    Setting("site", "url", "", "public URL of the rendered site (the status page), linked in the bot's comments: "
-            "the footer and each bug's trend page; empty: no links (the bot warns at start)"),
-    Setting("site", "gate_queue", "gate", "queue shown on the gate page and counted as gate failures"),
-    Setting("site", "integrated_projects_re",
-            r"^(openstack/(cinder|glance|keystone|neutron|nova|requirements|tempest|devstack|grenade)"
-            r"|openstack-dev/(devstack|grenade)|openstack-infra/devstack-gate)$",
-            "projects grouped as integrated gate (default: the original's list, plus devstack and grenade under "
-            "their current openstack/ names)"),
-    Setting("site", "excluded_jobs_re", "(api-site|operations-guide|openstack-manuals|ansible|puppet)",
-            "failed builds of jobs matching this regex are left out of the uncategorized page and the classification "
-            "rate (the original's default: teams that did not use elastic-recheck); empty: none left out"),
-    Setting("site", "included_projects_re", "(^openstack/|devstack|grenade)",
-            "besides the integrated gate projects, only failed builds of projects matching this regex are counted "
-            "(the original's default); empty: every project"),
-    Setting("site", "open_reviews", "auto",
-            "where the bug pages' open reviews come from: rest or ssh (Gerrit), off, or auto (rest when [gerrit] host "
-            "or url is configured, as the original always asked Gerrit)"),
-    Setting("site", "fixes", "off",
-            "where the bug pages' fixes (changes whose commit message names the bug) come from: rest, ssh, off, or auto "
-            "(rest when [gerrit] host or url is configured); 'promote' reads auto for off"),
-    Setting("site", "open_reviews_exclude", "openstack-infra/elastic-recheck",
-            "project whose changes are not counted as a bug's open reviews (the fingerprints' own repository)"),
-    Setting("site", "suggestions", True, "show possible fingerprints (drafted by 'suggest' from error lines shared by uncategorized builds) on the uncategorized page"),
-    Setting("site", "all_fails_query", 'build_status:"FAILURE"', "Lucene query that finds failed builds (the old ALL_FAILS_QUERY; gate queue and voting are added as filters)"),
+    jobs_re: str = setting("", "regex searched in the whole report comment: a report that matches has all its failed jobs classified, "
+        "others are skipped (empty: every report; the original's default was dsvm)")
+    comment_unmatched: bool = setting(False, "also comment (the no_bugs_found message) on reports where no bug matched; the original did not")
+    recurring_changes: int = setting(2, "say 'probably not caused by this change' on an unrecognized failure whose signature failed builds of "
+        "at least this many other changes in the last recurring_hours (0: never)")
+    recurring_hours: float = setting(24.0, "look-back window of the recurring-signature evidence")
+    results: str = setting("FAILURE", "job results that are classified (comma separated)")
+    irc_pipelines: str = setting("gate", "pipelines whose failures go to IRC")
+    readiness_timeout: float = setting(1200.0, "seconds to wait for a build's logs to be indexed")
+    readiness_poll: float = setting(10.0, "first poll interval (doubles up to 60 s)")
+    required_files: str = setting("", "job-regex=file[,file] lines: files that must be indexed before classifying")
+    workers: int = setting(4, "events classified concurrently")
+    refused_grace: float = setting(3600.0, "seconds past the readiness deadline that a comment Gerrit refuses is retried before giving up")
+    attempt_budget: float = setting(300.0, "seconds one attempt at one event (readiness, classification, comment) may take; past it the event is "
+        "given up as failed and the worker serves the next one")
+    messages: str = setting("", "YAML file with a messages: block (old recheckwatchbot.yaml)")
+
+
+@dataclass(frozen=True)
+class BotSection:
+    """``[bot]``: the fingerprints and old report formats."""
+
+    queries: str = setting("queries", "directory of fingerprints")
+    log_base_url: str = setting("", "base URL of build logs for old report formats")
+
+
+@dataclass(frozen=True)
+class IrcbotSection:
+    """``[ircbot]``: the IRC connection (``pass`` is the attribute ``password``: ``pass`` is a Python keyword)."""
+
+    nick: str = setting("RecheckWatchBot", "IRC nick")
+    password: str = setting("", "NickServ password", secret=True, key="pass")
+    server_password: str = setting("", "IRC server password (sent as PASS), for servers that need one", secret=True)
+    server: str = setting("", "IRC server host (empty: IRC off)")
+    port: int = setting(6667, "IRC server port")
+    ssl: bool = setting(False, "connect with TLS")
+    channel_config: str = setting("", "YAML file with channels: and messages: (recheckwatchbot.yaml)")
+    log_config: str = setting("", "logging configuration file of the bot (Python logging.config INI format, as the original)")
+
+
+@dataclass(frozen=True)
+class BugsSection:
+    """``[bugs]``: the bug tracker and its cache."""
+
+    tracker: str = setting("offline", "offline (titles from YAML) | launchpad")
+    cache_dir: str = setting("", "on-disk cache of bug data (default next to the store)")
+    cache_ttl: float = setting(3600.0, "seconds before cached bug data is refreshed")
+    bugs_file: str = setting("", "optional YAML file of bug titles/projects for the offline tracker")
+    launchpad_url: str = setting("https://api.launchpad.net/devel/", "Launchpad API root")
+    timeout: float = setting(10.0, "seconds before a tracker request times out")
+    update: bool = setting(False, "after 'render', comment on a Launchpad bug whose fingerprint hit at least update_threshold failed builds "
+        "in the window (at most once a week per bug; needs launchpad_credentials)")
+    update_threshold: float = setting(20.0, "failed builds in the window that make [bugs] update comment on a bug")
+    launchpad_credentials: str = setting("", "launchpadlib credentials file (an OAuth access token of the bot's Launchpad account) for [bugs] update", secret=True)
+
+
+@dataclass(frozen=True)
+class ZuulSection:
+    """``[zuul]``: the Zuul API: collecting logs and promoting fixes."""
+
+    url: str = setting("", "Zuul web URL, e.g. https://zuul.opendev.org")
+    tenant: str = setting("openstack", "Zuul tenant")
+    log_hosts: str = setting("", "allowed log hosts (comma separated; empty: the Zuul host and its build log_url hosts)")
+    log_files: str = setting("", "job-regex=glob[,glob] lines: log files collected besides the defaults (see docs/collect.md)")
+    max_bytes: int = setting(200 * 1024 * 1024, "log files larger than this (uncompressed bytes) are skipped by collect")
+    timeout: float = setting(30.0, "seconds before a Zuul API or log server request times out")
+    download_deadline: float = setting(600.0, "seconds one log file's download may take in all, however slowly the server sends it (timeout only counts silence)")
+    promote: bool = setting(False, "let 'promote --apply' ask Zuul to move approved fixes of the worst bugs to the front of the gate")
+    auth_token: str = setting("", "Zuul API token (JWT) allowed to promote in the tenant (for 'promote --apply')", secret=True)
+    promote_threshold: float = setting(10.0, "a bug's approved fixes are promoted when its share of the failed gate builds of the last 24 h is at least this many percent")
+    promote_channel: str = setting("#openstack-qa", "IRC channel told when 'promote --apply' promoted fixes (empty: none)")
+
+
+@dataclass(frozen=True)
+class SiteSection:
+    """``[site]``: the rendered site and what its reports count."""
+
+    url: str = setting("", "public URL of the rendered site (the status page), linked in the bot's comments: "
+        "the footer and each bug's trend page; empty: no links (the bot warns at start)")
+    gate_queue: str = setting("gate", "queue shown on the gate page and counted as gate failures")
+    integrated_projects_re: str = setting(
+        r"^(openstack/(cinder|glance|keystone|neutron|nova|requirements|tempest|devstack|grenade)"
+        r"|openstack-dev/(devstack|grenade)|openstack-infra/devstack-gate)$",
+        "projects grouped as integrated gate (default: the original's list, plus devstack and grenade under "
+        "their current openstack/ names)")
+    excluded_jobs_re: str = setting("(api-site|operations-guide|openstack-manuals|ansible|puppet)", "failed builds of jobs matching this regex are left out of the uncategorized page and the classification "
+        "rate (the original's default: teams that did not use elastic-recheck); empty: none left out")
+    included_projects_re: str = setting("(^openstack/|devstack|grenade)", "besides the integrated gate projects, only failed builds of projects matching this regex are counted "
+        "(the original's default); empty: every project")
+    open_reviews: str = setting("auto", "where the bug pages' open reviews come from: rest or ssh (Gerrit), off, or auto (rest when [gerrit] host "
+        "or url is configured, as the original always asked Gerrit)")
+    fixes: str = setting("off", "where the bug pages' fixes (changes whose commit message names the bug) come from: rest, ssh, off, or auto "
+        "(rest when [gerrit] host or url is configured); 'promote' reads auto for off")
+    open_reviews_exclude: str = setting("openstack-infra/elastic-recheck", "project whose changes are not counted as a bug's open reviews (the fingerprints' own repository)")
+    suggestions: bool = setting(True, "show possible fingerprints (drafted by 'suggest' from error lines shared by uncategorized builds) on the uncategorized page")
+    all_fails_query: str = setting('build_status:"FAILURE"', "Lucene query that finds failed builds (the old ALL_FAILS_QUERY; gate queue and voting are added as filters)")
+
+
+
+#: The INI sections and their typed views, in table order.
+SECTIONS: dict[str, type[Any]] = {
+    "data_source": DataSourceSection,
+    "gerrit": GerritSection,
+    "recheckwatch": RecheckwatchSection,
+    "bot": BotSection,
+    "ircbot": IrcbotSection,
+    "bugs": BugsSection,
+    "zuul": ZuulSection,
+    "site": SiteSection,
+}
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(section, f.metadata["key"] or f.name, f.default, f.metadata["help"], f.metadata["secret"], f.name)
+    for section, view in SECTIONS.items()
+    for f in fields(view)
 )
 
 _BY_KEY = {(s.section, s.key): s for s in SETTINGS}
 
 
+_SectionT = TypeVar("_SectionT")
+
+
 @dataclass
 class Config:
-    """The validated settings. Build with :func:`load_config` or from a dict in tests."""
+    """The validated settings. Build with :func:`load_config` or from a dict in tests.
 
+    Read them through the typed section views (``cfg.gerrit.host``,
+    ``cfg.zuul.timeout``); :meth:`get` is for code that walks the table.
+    """
+
+    #: The settings that were given (file, environment, dict), converted to their types.
     values: dict[tuple[str, str], Any] = field(default_factory=dict)
     path: Path | None = None
 
+    def _view(self, view: type[_SectionT], section: str) -> _SectionT:
+        return view(**{s.attr: self.values[(section, s.key)] for s in SETTINGS
+                       if s.section == section and (section, s.key) in self.values})
+
+    @cached_property
+    def data_source(self) -> DataSourceSection:
+        return self._view(DataSourceSection, "data_source")
+
+    @cached_property
+    def gerrit(self) -> GerritSection:
+        return self._view(GerritSection, "gerrit")
+
+    @cached_property
+    def recheckwatch(self) -> RecheckwatchSection:
+        return self._view(RecheckwatchSection, "recheckwatch")
+
+    @cached_property
+    def bot(self) -> BotSection:
+        return self._view(BotSection, "bot")
+
+    @cached_property
+    def ircbot(self) -> IrcbotSection:
+        return self._view(IrcbotSection, "ircbot")
+
+    @cached_property
+    def bugs(self) -> BugsSection:
+        return self._view(BugsSection, "bugs")
+
+    @cached_property
+    def zuul(self) -> ZuulSection:
+        return self._view(ZuulSection, "zuul")
+
+    @cached_property
+    def site(self) -> SiteSection:
+        return self._view(SiteSection, "site")
+
     def get(self, section: str, key: str) -> Any:
-        if (section, key) in self.values:
-            return self.values[(section, key)]
+        """One setting by its INI names (for code that walks :data:`SETTINGS`)."""
         setting = _BY_KEY.get((section, key))
         if setting is None:
             raise KeyError(f"unknown setting [{section}] {key}")
-        return setting.default
+        return getattr(getattr(self, section), setting.attr)
 
     # Convenience accessors for the settings used everywhere.
     @property
     def backend(self) -> str:
         """The configured backend; an ``es_url`` without a ``backend`` (the old configuration) means ``cluster``."""
-        if ("data_source", "backend") not in self.values and self.get("data_source", "es_url"):
+        if ("data_source", "backend") not in self.values and self.data_source.es_url:
             return "cluster"
-        return str(self.get("data_source", "backend"))
+        return self.data_source.backend
 
     @property
     def store_path(self) -> Path:
-        value = self.get("data_source", "store")
+        value = self.data_source.store
         return Path(value).expanduser() if value else default_store_path()
 
     @property
     def queries_dir(self) -> Path:
-        old = self.get("gerrit", "query_file")
+        old = self.gerrit.query_file
         if ("bot", "queries") not in self.values and old:
             return Path(old)
-        return Path(self.get("bot", "queries"))
+        return Path(self.bot.queries)
 
     @property
     def ci_usernames(self) -> list[str]:
         """``[recheckwatch] ci_username`` plus ``zuul``: the original always read zuul's reports too."""
-        users = _list(str(self.get("recheckwatch", "ci_username")))
+        users = _list(self.recheckwatch.ci_username)
         return users if "zuul" in (u.casefold() for u in users) else [*users, "zuul"]
 
     def secret_values(self) -> list[str]:
@@ -333,18 +431,21 @@ def split_credentials(url: str) -> tuple[str, str, str]:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), unquote(user), unquote(password)
 
 
-def _convert(setting: Setting, raw: str) -> Any:
+def _convert(setting: Setting, raw: object) -> object:
+    """``raw`` (text from a file or the environment, or a value from a dict) as the setting's type."""
     default = setting.default
+    if raw is None:
+        return default
     try:
         if isinstance(default, bool):
-            return _bool(raw)
+            return _bool(raw) if isinstance(raw, str) else bool(raw)
         if isinstance(default, int):
-            return int(raw)
+            return int(raw)  # type: ignore[call-overload]
         if isinstance(default, float):
-            return float(raw)
-    except ValueError as exc:
+            return float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"[{setting.section}] {setting.key}: {exc}") from None
-    return raw
+    return str(raw)
 
 
 def from_mapping(data: Mapping[str, Mapping[str, Any]], path: Path | None = None) -> Config:
@@ -356,7 +457,7 @@ def from_mapping(data: Mapping[str, Mapping[str, Any]], path: Path | None = None
             if setting is None:
                 LOG.warning("%s: unknown setting [%s] %s (ignored)", path or "config", section, key)
                 continue
-            values[(section, key)] = _convert(setting, raw) if isinstance(raw, str) else raw
+            values[(section, key)] = _convert(setting, raw)
     cfg = Config(values=values, path=path)
     validate(cfg)
     return cfg
@@ -366,19 +467,19 @@ def validate(cfg: Config) -> None:
     backend = cfg.backend
     if backend not in ("embedded", "elasticsearch", "opensearch", "cluster"):
         raise ConfigError(f"[data_source] backend must be embedded, elasticsearch, opensearch or cluster, not {backend!r}")
-    if backend != "embedded" and not cfg.get("data_source", "es_url"):
+    if backend != "embedded" and not cfg.data_source.es_url:
         raise ConfigError(f"[data_source] backend = {backend} needs es_url")
-    if cfg.get("gerrit", "comment_via") not in ("ssh", "rest"):
+    if cfg.gerrit.comment_via not in ("ssh", "rest"):
         raise ConfigError("[gerrit] comment_via must be ssh or rest")
-    for key in ("open_reviews", "fixes"):
-        if str(cfg.get("site", key)).strip().lower() not in ("auto", "rest", "ssh", "off"):
+    for key, mode in (("open_reviews", cfg.site.open_reviews), ("fixes", cfg.site.fixes)):
+        if mode.strip().lower() not in ("auto", "rest", "ssh", "off"):
             raise ConfigError(f"[site] {key} must be auto, rest, ssh or off")
-    if cfg.get("data_source", "lucene_mode") not in ("es", "lucene"):
+    if cfg.data_source.lucene_mode not in ("es", "lucene"):
         raise ConfigError("[data_source] lucene_mode must be es or lucene")
     from elastic_recheck.core.dashboard import template_of
 
     try:
-        template_of(str(cfg.get("data_source", "ls_url_format")))
+        template_of(cfg.data_source.ls_url_format)
     except ValueError as exc:
         raise ConfigError(f"[data_source] ls_url_format: {exc}") from None
     for section, key in REGEX_SETTINGS:

@@ -379,7 +379,7 @@ def draft_from_builds(
     :raises BackendError: when the backend is unavailable (retryable).
     """
     config = config or Config()
-    es_mode = config.get("data_source", "lucene_mode") == "es"
+    es_mode = config.data_source.lucene_mode == "es"
     report = SuggestReport(
         window=window,
         queues=(),

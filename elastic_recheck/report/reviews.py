@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import requests
 
@@ -207,13 +207,15 @@ def fixes_from_config(config: Config) -> BugFixes | None:
     source = gerrit_source_from_config(config, "fixes")
     if source is None:
         return None
-    return BugFixes(source, bug_cache_dir(config) / FIXES_CACHE_FILE, float(config.get("bugs", "cache_ttl")))
+    return BugFixes(source, bug_cache_dir(config) / FIXES_CACHE_FILE, config.bugs.cache_ttl)
 
 
-def gerrit_source_from_config(config: Config, setting: str, when_off: str = "off") -> RestSource | SshSource | None:
+def gerrit_source_from_config(
+    config: Config, setting: Literal["fixes", "open_reviews"], when_off: str = "off"
+) -> RestSource | SshSource | None:
     """The Gerrit query source ``[site] <setting>`` names: rest, ssh, off (read as ``when_off``), or auto (rest
     when ``[gerrit] host`` or ``url`` is configured)."""
-    mode = str(config.get("site", setting)).strip().lower()
+    mode = (config.site.fixes if setting == "fixes" else config.site.open_reviews).strip().lower()
     if mode == "off":
         mode = when_off
     # Departure from the original (docs/compatibility.md): Gerrit is asked only
@@ -223,15 +225,15 @@ def gerrit_source_from_config(config: Config, setting: str, when_off: str = "off
         mode = "rest" if explicit else "off"
     if mode == "off":
         return None
-    host = str(config.get("gerrit", "host"))
+    host = config.gerrit.host
     if mode == "ssh":
         return SshSource(GerritReviewer(
-            "ssh", host=host, port=int(config.get("gerrit", "port")), user=str(config.get("gerrit", "user")),
-            keyfile=str(config.get("gerrit", "key")) or None,
+            "ssh", host=host, port=config.gerrit.port, user=config.gerrit.user,
+            keyfile=config.gerrit.key or None,
         ))
-    return RestSource(str(config.get("gerrit", "url")) or f"https://{host}",
-                      str(config.get("gerrit", "http_user")) or str(config.get("gerrit", "user")),
-                      str(config.get("gerrit", "http_password")))
+    return RestSource(config.gerrit.url or f"https://{host}",
+                      config.gerrit.http_user or config.gerrit.user,
+                      config.gerrit.http_password)
 
 
 def open_reviews_from_config(config: Config) -> OpenReviews | None:
@@ -240,4 +242,4 @@ def open_reviews_from_config(config: Config) -> OpenReviews | None:
     if source is None:
         return None
     cache = bug_cache_dir(config) / CACHE_FILE
-    return OpenReviews(source, cache, float(config.get("bugs", "cache_ttl")), str(config.get("site", "open_reviews_exclude")))
+    return OpenReviews(source, cache, config.bugs.cache_ttl, config.site.open_reviews_exclude)

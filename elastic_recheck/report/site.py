@@ -274,7 +274,7 @@ def collect_suggestions(
     backend: SearchBackend, config: Config, window: ReportWindow, unc: UncategorizedReport
 ) -> Any:
     """Draft fingerprints from the uncategorized builds (None when ``[site] suggestions`` is off)."""
-    if not config.get("site", "suggestions"):
+    if not config.site.suggestions:
         return None
     return site_suggestions(backend, unc.uncategorized, window, config)
 
@@ -326,7 +326,7 @@ def collect_site_data(
     probe = probe_backend(backend, now=window.now)
     if not probe.up:
         raise BackendDown(probe.error or "backend down")
-    gate_queue = str(config.get("site", "gate_queue"))
+    gate_queue = config.site.gate_queue
     stats = collect_bug_stats(
         backend,
         load_result.fingerprints,
@@ -336,7 +336,7 @@ def collect_site_data(
     )
     failed = all_failed_gate_builds(backend, config, window)
     unc = build_uncategorized(
-        failed, bug_hit_sets(stats), window, str(config.get("site", "integrated_projects_re"))
+        failed, bug_hit_sets(stats), window, config.site.integrated_projects_re
     )
     health = build_health(probe, window, load_result, stats, backend_name, generated_at)
     bug_data = bug_data or {}
@@ -389,7 +389,7 @@ def collect_uncategorized_data(
     stats = collect_bug_stats(backend, load_result.fingerprints, window, histogram=False, progress=progress)
     failed = all_failed_gate_builds(backend, config, window)
     unc = build_uncategorized(
-        failed, bug_hit_sets(stats), window, str(config.get("site", "integrated_projects_re"))
+        failed, bug_hit_sets(stats), window, config.site.integrated_projects_re
     )
     health = build_health(probe, window, load_result, stats, backend_name, generated_at)
     suggestions = collect_suggestions(backend, config, window, unc)
@@ -401,7 +401,7 @@ def collect_uncategorized_data(
         bugs=[],
         uncategorized=unc,
         graph={},
-        gate_queue=str(config.get("site", "gate_queue")),
+        gate_queue=config.site.gate_queue,
         suggestions=suggestions,
         triage=triage,
         clusters=clusters,
@@ -543,10 +543,10 @@ NAV: tuple[NavItem, ...] = (
 
 
 def gerrit_base(config: Config) -> str:
-    url = str(config.get("gerrit", "url") or "")
+    url = config.gerrit.url
     if url:
         return url.rstrip("/")
-    return f"https://{config.get('gerrit', 'host')}"
+    return f"https://{config.gerrit.host}"
 
 
 def change_url(config: Config, build: BuildInfo) -> str | None:
@@ -688,7 +688,7 @@ class PageWriter:
     def uncategorized(self) -> None:
         unc = self.data.uncategorized
         w = self.data.window
-        min_changes = int(self.data.config.get("recheckwatch", "recurring_changes"))
+        min_changes = self.data.config.recheckwatch.recurring_changes
         rates = daily_rates(unc, self.data.clusters, w, min_changes)
         rate_charts = {
             name: rate_svg([(d.day, d.explained_rate, d.covered_rate) for d in days], w.start, w.now)

@@ -135,7 +135,7 @@ def collect_triage(
     by_build: dict[str, list[ErrorLine]] = {}
     for line in lines:
         by_build.setdefault(line.build_uuid, []).append(line)
-    db_uri = str(config.get("data_source", "db_uri") or "")
+    db_uri = config.data_source.db_uri
     out: dict[str, BuildTriage] = {}
     tests_ok = True
     try:

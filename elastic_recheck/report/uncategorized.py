@@ -43,8 +43,8 @@ GROUP_TITLES = {INTEGRATED: "Integrated gate", OTHERS: "Other projects"}
 def all_fails_spec(config: Config, window: ReportWindow) -> QuerySpec:
     """Every failed voting build of the gate queue in the window."""
     return QuerySpec(
-        queries=(str(config.get("site", "all_fails_query")),),
-        filters=Filters(build_queue=str(config.get("site", "gate_queue")) or None, voting=True),
+        queries=(config.site.all_fails_query,),
+        filters=Filters(build_queue=config.site.gate_queue or None, voting=True),
         window=window.time_window,
         label="all-fails",
     )
@@ -70,9 +70,9 @@ def all_failed_gate_builds(backend: SearchBackend, config: Config, window: Repor
 
     Never truncated.
     """
-    excluded = str(config.get("site", "excluded_jobs_re"))
-    included = str(config.get("site", "included_projects_re"))
-    integrated = str(config.get("site", "integrated_projects_re"))
+    excluded = config.site.excluded_jobs_re
+    included = config.site.included_projects_re
+    integrated = config.site.integrated_projects_re
     builds = backend.builds(all_fails_spec(config, window))
     return newest_first([b for b in builds if counted_build(b, excluded, included, integrated)])
 
@@ -204,10 +204,10 @@ def uncategorized_json(report: UncategorizedReport, config: Config) -> dict[str,
     return {
         "now": to_ms(w.now),
         "window": {"start": to_ms(w.start), "end": to_ms(w.now), "days": w.days},
-        "all_fails_query": str(config.get("site", "all_fails_query")),
-        "gate_queue": str(config.get("site", "gate_queue")),
-        "excluded_jobs_re": str(config.get("site", "excluded_jobs_re")),
-        "included_projects_re": str(config.get("site", "included_projects_re")),
+        "all_fails_query": config.site.all_fails_query,
+        "gate_queue": config.site.gate_queue,
+        "excluded_jobs_re": config.site.excluded_jobs_re,
+        "included_projects_re": config.site.included_projects_re,
         # exact percentages (not rounded): the pages show them to 0.1
         "overall_rate": report.overall.exact_rate,
         "failed": report.overall.failed,

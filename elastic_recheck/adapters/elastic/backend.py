@@ -871,27 +871,22 @@ def backend_from_config(config: Config, flavor: str | None = None) -> ElasticBac
     ``flavor`` overrides ``[data_source] backend`` (``collect --to``).
     """
 
-    def get(key: str, default: Any) -> Any:
-        try:
-            return config.get("data_source", key)
-        except KeyError:
-            return default
-
+    ds = config.data_source
     flavor = config.backend if flavor is None else flavor
     if flavor == "embedded":
         flavor = "cluster"
     settings = ClusterSettings(
-        url=str(get("es_url", "")),
+        url=ds.es_url,
         flavor=flavor,
-        index_format=str(get("index_format", "logstash-%Y.%m.%d")),
-        username=str(get("username", "")),
-        password=str(get("password", "")),
-        verify_certs=bool(get("verify_certs", True)),
-        ca_certs=str(get("ca_certs", "")),
-        timeout=float(get("timeout", 30.0)),
-        retries=int(get("retries", 3)),
-        keyword_suffix=str(get("keyword_suffix", "")),
-        voting_values=_voting_values(str(get("voting_values", "1,0"))),
+        index_format=ds.index_format,
+        username=ds.username,
+        password=ds.password,
+        verify_certs=ds.verify_certs,
+        ca_certs=ds.ca_certs,
+        timeout=ds.timeout,
+        retries=ds.retries,
+        keyword_suffix=ds.keyword_suffix,
+        voting_values=_voting_values(ds.voting_values),
     )
     return ElasticBackend(settings)
 

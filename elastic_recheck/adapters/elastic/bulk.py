@@ -290,4 +290,4 @@ class BulkWriter:
 
 def writer_from_config(config: Config, flavor: str | None = None) -> BulkWriter:
     """The bulk writer for ``[data_source]`` (``flavor`` overrides ``backend``, as ``collect --to`` does)."""
-    return BulkWriter(backend_from_config(config, flavor), template=str(config.get("data_source", "index_template")))
+    return BulkWriter(backend_from_config(config, flavor), template=config.data_source.index_template)

@@ -38,11 +38,11 @@ def _key_problem(path_text: str) -> str | None:
 def check_gerrit(cfg: Config, *, stream: bool, comment: bool) -> list[str]:
     """What prevents logging in to Gerrit for the ``stream`` (SSH) and for posting comments (SSH or REST)."""
     problems: list[str] = []
-    via = str(cfg.get("gerrit", "comment_via"))
+    via = cfg.gerrit.comment_via
     if stream or (comment and via == "ssh"):
-        user = str(cfg.get("gerrit", "user")).strip()
-        key = str(cfg.get("gerrit", "key")).strip()
-        host = f"{cfg.get('gerrit', 'host')}:{cfg.get('gerrit', 'port')}"
+        user = cfg.gerrit.user.strip()
+        key = cfg.gerrit.key.strip()
+        host = f"{cfg.gerrit.host}:{cfg.gerrit.port}"
         if not user:
             problems.append(f"[gerrit] user is not set (the account the bot logs in to {host} as)")
         if key:
@@ -52,7 +52,8 @@ def check_gerrit(cfg: Config, *, stream: bool, comment: bool) -> list[str]:
         elif not os.environ.get("SSH_AUTH_SOCK") and not any((Path.home() / ".ssh" / k).is_file() for k in DEFAULT_KEYS):
             problems.append("[gerrit] key is not set, and there is no SSH agent nor ~/.ssh/id_* key to use instead")
     if comment and via == "rest":
-        missing = [k for k in ("http_user", "http_password") if not str(cfg.get("gerrit", k)).strip()]
+        given = (("http_user", cfg.gerrit.http_user), ("http_password", cfg.gerrit.http_password))
+        missing = [k for k, value in given if not value.strip()]
         if missing:
             problems.append(f"[gerrit] {' and '.join(missing)} must be set for comment_via = rest")
     return problems

@@ -117,14 +117,14 @@ class GerritReviewer:
     def from_config(cls, cfg: Config, *, timeout: float = DEFAULT_TIMEOUT, tag: str | None = None) -> GerritReviewer:
         """Build from ``[gerrit] comment_via host port user key url http_user http_password``."""
         return cls(
-            str(cfg.get("gerrit", "comment_via")),
-            host=str(cfg.get("gerrit", "host")),
-            port=int(cfg.get("gerrit", "port")),
-            user=str(cfg.get("gerrit", "user")),
-            keyfile=str(cfg.get("gerrit", "key")) or None,
-            url=str(cfg.get("gerrit", "url")),
-            http_user=str(cfg.get("gerrit", "http_user")),
-            http_password=str(cfg.get("gerrit", "http_password")),
+            cfg.gerrit.comment_via,
+            host=cfg.gerrit.host,
+            port=cfg.gerrit.port,
+            user=cfg.gerrit.user,
+            keyfile=cfg.gerrit.key or None,
+            url=cfg.gerrit.url,
+            http_user=cfg.gerrit.http_user,
+            http_password=cfg.gerrit.http_password,
             timeout=timeout,
             tag=tag,
         )

@@ -191,10 +191,10 @@ class GerritEventStream:
         """Build from ``[gerrit] host port user key`` and ``[recheckwatch] ci_username``."""
         kwargs.setdefault("ci_users", cfg.ci_usernames)
         return cls(
-            str(cfg.get("gerrit", "host")),
-            str(cfg.get("gerrit", "user")),
-            int(cfg.get("gerrit", "port")),
-            str(cfg.get("gerrit", "key")) or None,
+            cfg.gerrit.host,
+            cfg.gerrit.user,
+            cfg.gerrit.port,
+            cfg.gerrit.key or None,
             **kwargs,
         )
 

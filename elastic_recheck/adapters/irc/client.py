@@ -216,16 +216,16 @@ class IrcSettings:
     @classmethod
     def from_config(cls, config: Config, channels: Iterable[str] = (), **overrides: Any) -> IrcSettings | None:
         """``[ircbot] server port nick pass server_password ssl``; None when ``server`` is empty (IRC off)."""
-        server = str(config.get("ircbot", "server") or "").strip()
+        server = config.ircbot.server.strip()
         if not server:
             return None
         return cls(
             server=server,
-            port=int(config.get("ircbot", "port")),
-            nick=str(config.get("ircbot", "nick")),
-            password=str(config.get("ircbot", "pass") or ""),
-            server_password=str(config.get("ircbot", "server_password") or ""),
-            use_ssl=bool(config.get("ircbot", "ssl")),
+            port=config.ircbot.port,
+            nick=config.ircbot.nick,
+            password=config.ircbot.password,
+            server_password=config.ircbot.server_password,
+            use_ssl=config.ircbot.ssl,
             channels=tuple(channel_name(c) for c in channels),
             **overrides,
         )

@@ -469,22 +469,22 @@ class CachedTracker:
 
 def bug_cache_dir(config: Config) -> Path:
     """``[bugs] cache_dir``, else ``bug-cache`` next to the store."""
-    value = str(config.get("bugs", "cache_dir") or "")
+    value = config.bugs.cache_dir
     return Path(value).expanduser() if value else config.store_path.parent / "bug-cache"
 
 
 def _offline(config: Config, fingerprints: Iterable[Fingerprint]) -> OfflineTracker:
-    return OfflineTracker(fingerprints, str(config.get("bugs", "bugs_file") or "") or None)
+    return OfflineTracker(fingerprints, config.bugs.bugs_file or None)
 
 
 def _launchpad(config: Config, offline: OfflineTracker) -> BugTracker:
     cache_dir = bug_cache_dir(config)
     lp = LaunchpadTracker(
-        api_url=str(config.get("bugs", "launchpad_url")),
-        timeout=float(config.get("bugs", "timeout")),
+        api_url=config.bugs.launchpad_url,
+        timeout=config.bugs.timeout,
         cache_dir=cache_dir,
     )
-    return CachedTracker(lp, cache_dir / "bugs.sqlite3", ttl=float(config.get("bugs", "cache_ttl")),
+    return CachedTracker(lp, cache_dir / "bugs.sqlite3", ttl=config.bugs.cache_ttl,
                          fallback=offline)
 
 
@@ -503,7 +503,7 @@ def tracker_from_config(config: Config, fingerprints: Iterable[Fingerprint] = ()
 
     :raises ConfigError: on an unknown tracker name or a bad ``bugs_file``.
     """
-    kind = str(config.get("bugs", "tracker")).strip().lower()
+    kind = config.bugs.tracker.strip().lower()
     offline = _offline(config, fingerprints)
     if kind == "offline":
         return offline

@@ -211,7 +211,7 @@ def service_from_config(
     ``path`` overrides where the index lives (a dry run's scratch directory).
     """
     if path is None:
-        path = index_path(store_path, cluster, str(config.get("data_source", "signature_index")))
+        path = index_path(store_path, cluster, config.data_source.signature_index)
     try:
         index = SignatureIndex(path)
     except StoreError as exc:
@@ -221,6 +221,6 @@ def service_from_config(
         backend,
         index,
         test_results=test_results,
-        hours=float(config.get("recheckwatch", "recurring_hours")),
-        min_changes=int(config.get("recheckwatch", "recurring_changes")),
+        hours=config.recheckwatch.recurring_hours,
+        min_changes=config.recheckwatch.recurring_changes,
     )

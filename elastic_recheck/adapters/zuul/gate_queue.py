@@ -91,8 +91,8 @@ class GateStatus:
 
 
 def zuul_client(config: Config) -> ZuulClient:
-    return ZuulClient(str(config.get("zuul", "url")), str(config.get("zuul", "tenant")),
-                      timeout=float(config.get("zuul", "timeout")))
+    return ZuulClient(config.zuul.url, config.zuul.tenant,
+                      timeout=config.zuul.timeout)
 
 
 def gate_status_from_config(config: Config) -> GateStatus:
