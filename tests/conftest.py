@@ -53,7 +53,7 @@ def _no_redaction_left_behind() -> object:
     yield
     import logging
 
-    from elastic_recheck.cli.main import RedactSecrets
+    from elastic_recheck.core.log_filters import RedactSecrets
 
     for handler in logging.getLogger().handlers:
         for f in [f for f in handler.filters if isinstance(f, RedactSecrets)]:

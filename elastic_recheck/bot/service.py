@@ -36,7 +36,7 @@ from typing import IO, Any, Protocol
 
 from elastic_recheck.adapters.sqlite.bot_state import BotState, Sending
 from elastic_recheck.adapters.sqlite.rechecks import RecheckLog
-from elastic_recheck.core.classify import BuildRef, Classification, Classifier, TestResultSource
+from elastic_recheck.core.classify import BuildRef, Classification, Classifier
 from elastic_recheck.core.comments import BugEvidence, JobOutcome, RecurringNote, format_comment
 from elastic_recheck.core.errors import ElasticRecheckError, EventParseError, GerritError, StoreError
 from elastic_recheck.core.events import FailedJob, FailureReport, parse_event
@@ -46,7 +46,15 @@ from elastic_recheck.core.rechecks import parse_recheck
 from elastic_recheck.core.signatures import SignatureResult, SignatureService
 from elastic_recheck.ports.bugs import BugTracker
 from elastic_recheck.ports.review import Reviewer
-from elastic_recheck.ports.search import BackendError, Filters, QuerySpec, SearchBackend, SearchResult, TimeWindow
+from elastic_recheck.ports.search import (
+    BackendError,
+    Filters,
+    QuerySpec,
+    SearchBackend,
+    SearchResult,
+    TestResultSource,
+    TimeWindow,
+)
 
 LOG = logging.getLogger(__name__)
 

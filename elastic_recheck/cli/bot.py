@@ -311,7 +311,7 @@ def bot(
     if cfg.zuul.url:
         log_fetcher = _log_fetcher(app)
 
-    from elastic_recheck.core.classify import test_results_from_config
+    from elastic_recheck.adapters.subunit2sql.results import test_results_from_config
 
     try:
         test_results = test_results_from_config(backend, cfg.data_source.db_uri)

@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 
 from elastic_recheck.adapters.sqlite.signatures import service_from_config
+from elastic_recheck.adapters.subunit2sql.results import test_results_from_config
 from elastic_recheck.cli.common import make_window, queries_option
 from elastic_recheck.cli.main import AppContext
-from elastic_recheck.core.classify import BuildRef, Classification, Classifier, test_results_from_config
+from elastic_recheck.core.classify import BuildRef, Classification, Classifier
 from elastic_recheck.core.errors import ElasticRecheckError
 from elastic_recheck.core.fingerprints import load_fingerprints
 

@@ -18,7 +18,7 @@ import click
 
 from elastic_recheck.core.config import Config, load_config
 from elastic_recheck.core.errors import ElasticRecheckError
-from elastic_recheck.core.safe_text import escape_controls
+from elastic_recheck.core.log_filters import EscapeControls, RedactSecrets
 
 LOG = logging.getLogger(__name__)
 
@@ -182,53 +182,6 @@ def _unavailable(name: str, short: str, why: str) -> click.Command:
         raise click.ClickException(f"'{name}' is not available in this build: {why}")
 
     return _cmd
-
-
-class RedactSecrets(logging.Filter):
-    """Masks secret values in every record a handler emits (third-party loggers included:
-    paramiko logs the SSH key path at DEBUG, HTTP clients may quote URLs)."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = secrets
-
-    def _clean(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            msg = record.getMessage()
-        except Exception:  # a bad format string is the logging module's business
-            return True
-        clean = self._clean(msg)
-        if clean != msg:
-            record.msg, record.args = clean, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self._clean(record.exc_text)
-        return True
-
-
-class EscapeControls(logging.Filter):
-    """Shows control characters in a record's message as escapes (``\\x1b``), tab and newline excepted.
-
-    Job names, project names and log lines come from other systems: written
-    raw, an ESC sequence would drive the operator's terminal and a CR would
-    overwrite the line it is on.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            msg = record.getMessage()
-        except Exception:  # a bad format string is the logging module's business
-            return True
-        clean = escape_controls(msg)
-        if clean != msg:
-            record.msg, record.args = clean, None
-        return True
 
 
 def redact_logs(config: Config) -> None:

@@ -22,29 +22,16 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from elastic_recheck.core.errors import ElasticRecheckError
 from elastic_recheck.core.fingerprints import Fingerprint
-from elastic_recheck.ports.search import BuildInfo, Filters, Hit, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.ports.search import BuildInfo, Filters, Hit, QuerySpec, SearchBackend, TestResultSource, TimeWindow
 
 if TYPE_CHECKING:
     from elastic_recheck.core.signatures import SignatureResult, SignatureService
 
 LOG = logging.getLogger(__name__)
-
-
-class TestResultSource(Protocol):
-    def failed_tests(self, build_uuid: str) -> set[str] | None: ...
-
-
-def test_results_from_config(backend: SearchBackend, db_uri: str) -> TestResultSource:
-    """The backend's subunit results, plus a subunit2sql database when ``db_uri`` is set."""
-    if not db_uri:
-        return backend
-    from elastic_recheck.adapters.subunit2sql.results import CombinedTestResults, Subunit2SqlSource
-
-    return CombinedTestResults(backend, Subunit2SqlSource(db_uri))
 
 
 def parse_voting(value: Any) -> bool | None:

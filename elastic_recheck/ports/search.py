@@ -164,6 +164,16 @@ class BuildInfo:
     docs: int = 0
 
 
+class TestResultSource(Protocol):
+    """The failed tests of a build: every :class:`SearchBackend` is one (its
+    subunit results); :mod:`elastic_recheck.adapters.subunit2sql.results` adds
+    a subunit2sql database."""
+
+    def failed_tests(self, build_uuid: str) -> set[str] | None:
+        """Ids of the tests that failed in the build; ``None``: no results known."""
+        ...
+
+
 @runtime_checkable
 class SearchBackend(Protocol):
     """What the classifier, the bot and the report builders need of a log store.

@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from elastic_recheck.core.classify import test_results_from_config
+from elastic_recheck.adapters.subunit2sql.results import test_results_from_config
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.error_clusters import candidates_for, cluster_lines
 from elastic_recheck.core.error_line_search import fetch_error_lines

@@ -171,7 +171,7 @@ def test_subunit2sql_over_mysql() -> None:
 
 
 def test_subunit2sql_database_is_a_second_source_of_failed_tests(tmp_path: Path) -> None:
-    from elastic_recheck.core.classify import test_results_from_config
+    from elastic_recheck.adapters.subunit2sql.results import test_results_from_config
 
     uri = _subunit2sql_db(tmp_path / "subunit2sql.db")
     _check_subunit2sql_source(uri)

@@ -217,8 +217,8 @@ def test_redacted_config_hides_every_secret_setting(tmp_path: Path) -> None:
 def test_log_redaction_covers_arguments_and_tracebacks() -> None:
     import io
 
-    from elastic_recheck.cli.main import RedactSecrets
     from elastic_recheck.core.config import from_mapping
+    from elastic_recheck.core.log_filters import RedactSecrets
 
     cfg = from_mapping({"gerrit": {"http_password": GERRIT_PW}, "data_source": {"es_url": f"http://u:{ES_URL_PW}@h:9200"}})
     assert set(cfg.secret_values()) >= {GERRIT_PW, ES_URL_PW}

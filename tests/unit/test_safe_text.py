@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import logging
 
-from elastic_recheck.cli.main import EscapeControls
 from elastic_recheck.core.comments import BugEvidence, JobOutcome, format_comment
+from elastic_recheck.core.log_filters import EscapeControls
 from elastic_recheck.core.safe_text import escape_controls, one_line, safe_url
 
 

@@ -59,8 +59,8 @@ from typing import TYPE_CHECKING, Any
 import irc.client
 from jaraco.stream import buffer as jaraco_buffer
 
-from elastic_recheck.cli.main import RedactSecrets
 from elastic_recheck.core.channels import channel_name, clean_text
+from elastic_recheck.core.log_filters import RedactSecrets
 
 if TYPE_CHECKING:
     from elastic_recheck.core.config import Config

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from elastic_recheck.core.errors import BackendError, ConfigError
+from elastic_recheck.ports.search import TestResultSource
 
 LOG = logging.getLogger(__name__)
 
@@ -103,12 +104,24 @@ class Subunit2SqlSource:
 class CombinedTestResults:
     """The backend's own test results first, then the subunit2sql database."""
 
-    def __init__(self, backend: Any, database: Subunit2SqlSource | None) -> None:
+    def __init__(self, backend: TestResultSource, database: Subunit2SqlSource | None) -> None:
         self.backend = backend
         self.database = database
 
     def failed_tests(self, build_uuid: str) -> set[str] | None:
-        found: set[str] | None = self.backend.failed_tests(build_uuid)
+        found = self.backend.failed_tests(build_uuid)
         if found is None and self.database is not None:
             found = self.database.failed_tests(build_uuid)
         return found
+
+
+def test_results_from_config(backend: TestResultSource, db_uri: str) -> TestResultSource:
+    """The backend's subunit results, plus a subunit2sql database when ``db_uri`` is set."""
+    if not db_uri:
+        return backend
+    return CombinedTestResults(backend, Subunit2SqlSource(db_uri))
+
+
+if TYPE_CHECKING:
+    # mypy checks the adapters against the port.
+    _ports: tuple[type[TestResultSource], ...] = (Subunit2SqlSource, CombinedTestResults)
