@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from elastic_recheck.core.channels import BugRef, ChannelConfig, IrcEvent, SignatureRef, route
 from elastic_recheck.ports.bugs import BugTracker
+from elastic_recheck.ports.chat import Sender
 
 if TYPE_CHECKING:
     from elastic_recheck.bot.service import ReportOutcome
 
 LOG = logging.getLogger(__name__)
-
-
-class Sender(Protocol):
-    """Queues one IRC message; ``done`` is called once it was written (``IrcNotifier.send``)."""
-
-    def __call__(self, channel: str, message: str, done: Callable[[], None] | None = None) -> None: ...
 
 
 class IrcReporter:

@@ -64,6 +64,7 @@ from elastic_recheck.core.log_filters import RedactSecrets
 
 if TYPE_CHECKING:
     from elastic_recheck.core.config import Config
+    from elastic_recheck.ports.chat import Sender
 
 LOG = logging.getLogger(__name__)
 
@@ -715,3 +716,10 @@ class IrcNotifier:
         if was_registered and self._clock() - self._registered_at > STABLE_AFTER:
             self._backoff = self.settings.reconnect_min
         self._schedule_reconnect(f"disconnected ({event.arguments[0] if event.arguments else ''})")
+
+
+if TYPE_CHECKING:
+
+    def _port(notifier: IrcNotifier) -> Sender:
+        """mypy checks the adapter against the port."""
+        return notifier.send
