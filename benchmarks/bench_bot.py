@@ -81,7 +81,7 @@ from elastic_recheck.core.channels import parse_channel_config
 from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene import parser as lucene
-from elastic_recheck.ingest.pipeline import ingest_jsonl
+from elastic_recheck.ingest.jsonl import ingest_jsonl
 from sample.make_events import report_event
 
 TARGETS = {"peak_anon_mb": ("<=", 300.0), "anon_growth_mb": ("<=", 20.0)}

@@ -62,7 +62,7 @@ from elastic_recheck.core.classify import BuildRef, Classifier  # noqa: E402
 from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints  # noqa: E402
 from elastic_recheck.core.lucene.analysis import tokenize  # noqa: E402
 from elastic_recheck.core.signatures import SignatureService  # noqa: E402
-from elastic_recheck.ingest.pipeline import ingest_jsonl  # noqa: E402
+from elastic_recheck.ingest.jsonl import ingest_jsonl  # noqa: E402
 
 TARGETS = {"claim_precision": (">=", 0.95), "oneoff_claims": ("<=", 0), "signature_ms_mean": ("<=", 50.0)}
 

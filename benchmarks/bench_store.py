@@ -7,7 +7,7 @@
 The documents come from the sample generator (``sample/generate.py``: the same
 jobs, files, message vocabulary and injected bugs, seeded), written to a
 temporary ``.jsonl.gz`` first (not timed), then loaded with
-:func:`elastic_recheck.ingest.pipeline.ingest_jsonl` (timed: JSON parsing, analysis,
+:func:`elastic_recheck.ingest.jsonl.ingest_jsonl` (timed: JSON parsing, analysis,
 SQLite). The fingerprints are the sample's seven plus synthetic ones made of
 phrases from the same vocabulary (some match often, most rarely or never),
 1,000 in all.
@@ -64,7 +64,7 @@ from benchmarks.store_scale import add_arguments, run_phases
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import tokenize
-from elastic_recheck.ingest.pipeline import ingest_jsonl
+from elastic_recheck.ingest.jsonl import ingest_jsonl
 from elastic_recheck.ports.search import Filters, QuerySpec
 from sample import generate as gen
 

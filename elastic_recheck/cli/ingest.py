@@ -13,14 +13,10 @@ from typing import Any
 import click
 
 from elastic_recheck.core.errors import ElasticRecheckError
-from elastic_recheck.ingest.pipeline import (
-    BuildInfo,
-    IngestStats,
-    ingest_build_dir,
-    ingest_jsonl,
-    list_build_files,
-    load_zuul_build,
-)
+from elastic_recheck.ingest.build_dir import ingest_build_dir, list_build_files
+from elastic_recheck.ingest.build_info import BuildInfo, load_zuul_build
+from elastic_recheck.ingest.jsonl import ingest_jsonl
+from elastic_recheck.ports.loading import IngestStats
 
 LOG = logging.getLogger(__name__)
 

@@ -47,12 +47,12 @@ from elastic_recheck.collect.files import (
     glob_match,
     manifest_files,
     safe_relpath,
-    strip_gz,
 )
 from elastic_recheck.core.errors import (
     LogFetchError,
     ZuulError,
 )
+from elastic_recheck.ingest.log_lines import strip_gz
 
 LOG = logging.getLogger(__name__)
 

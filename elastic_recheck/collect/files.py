@@ -45,10 +45,6 @@ def glob_match(pattern: str, path: str) -> bool:
     return _glob_segments_match(pattern.strip("/").split("/"), path.strip("/").split("/"))
 
 
-def strip_gz(path: str) -> str:
-    return path.removesuffix(".gz")
-
-
 @dataclass(frozen=True)
 class FileRule:
     """Log files (globs over paths relative to the build's ``log_url``) for jobs matching ``job_re``."""

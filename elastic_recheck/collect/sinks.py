@@ -17,7 +17,7 @@ from elastic_recheck.collect.fetch import FetchResult
 from elastic_recheck.core.errors import BackendError
 
 if TYPE_CHECKING:
-    from elastic_recheck.ingest.pipeline import BuildInfo
+    from elastic_recheck.ingest.build_info import BuildInfo
 
 
 class Sink(Protocol):
@@ -33,8 +33,8 @@ class Sink(Protocol):
 
 
 def build_info(build: ZuulBuild) -> BuildInfo:
-    """The ingest pipeline's :class:`~elastic_recheck.ingest.pipeline.BuildInfo` for a Zuul build."""
-    from elastic_recheck.ingest.pipeline import BuildInfo
+    """The ingest pipeline's :class:`~elastic_recheck.ingest.build_info.BuildInfo` for a Zuul build."""
+    from elastic_recheck.ingest.build_info import BuildInfo
 
     return BuildInfo(
         uuid=build.uuid,
@@ -69,11 +69,12 @@ def extra_fields(build: ZuulBuild) -> dict[str, Any]:
 
 def iter_build_documents(fetched: FetchResult, tests: list[Any], keep_debug: bool = False) -> Iterator[dict[str, Any]]:
     """Documents of a fetched build, from the shared ingest pipeline, each with a stable ``id``
-    (:func:`~elastic_recheck.ingest.pipeline.stable_ids`).
+    (:func:`~elastic_recheck.core.documents.stable_ids`).
 
     Subunit results are appended to ``tests``.
     """
-    from elastic_recheck.ingest.pipeline import iter_build_dir, stable_ids
+    from elastic_recheck.core.documents import stable_ids
+    from elastic_recheck.ingest.build_dir import iter_build_dir
 
     extra = extra_fields(fetched.build)
 

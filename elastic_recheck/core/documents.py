@@ -2,11 +2,15 @@
 
 One flattener for every reader of documents: ``ingest`` (JSON lines, ES
 dumps) and the cluster adapter (hits of an index written by logstash 1.1).
+And the one way a document gets its stable id (:func:`stable_ids`), shared by
+the embedded store and the cluster bulk writer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 #: logstash 1.1 meta fields that lose their ``@`` in the flat layout.
@@ -67,3 +71,68 @@ def normalize_document(obj: Mapping[str, Any]) -> dict[str, Any]:
             doc["id"] = str(obj["_id"])
         return flatten_old_layout(doc)
     return flatten_old_layout(obj)
+
+# ---------------------------------------------------------------------------
+# Stable document ids
+
+def document_id(build_uuid: str, filename: str, n: int) -> str:
+    """A stable id for the ``n``-th document of a file of a build.
+
+    Loading the same build twice (a crash between the load and the state
+    update, or ``ingest`` run again) then replaces documents instead of
+    duplicating them, in the embedded store (``id``) and in a cluster
+    (``_id``) alike.
+    """
+    return hashlib.sha1(f"{build_uuid}\0{filename}\0{n}".encode()).hexdigest()
+
+
+def stable_ids(docs: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    """``docs`` (copied), each with an ``id``: its own ``id``/``_id`` if it has one, else a stable one.
+
+    A document of a build gets :func:`document_id` of its ``build_uuid``,
+    ``filename`` and its position among the documents of that file (what
+    ``collect`` assigns); a document without ``build_uuid`` gets a hash of
+    its content and of how many identical documents came before it.
+    """
+    ids = StableIds()
+    for doc in docs:
+        out = dict(doc)
+        key = id_key(out)
+        out["id"] = str(out.get("id", out.get("_id"))) if key is None else ids.next(key)
+        out.pop("_id", None)
+        yield out
+
+
+#: What a document's stable id is derived from: ``(build_uuid, filename)``, or ``(content digest, None)``.
+IdKey = tuple[str, str | None]
+
+
+def id_key(doc: Mapping[str, Any]) -> IdKey | None:
+    """None when ``doc`` has its own ``id``/``_id``; else what :class:`StableIds` numbers it by."""
+    own = doc.get("id", doc.get("_id"))
+    if isinstance(own, (str, int)) and not isinstance(own, bool) and str(own):
+        return None
+    if doc.get("build_uuid"):
+        return str(doc["build_uuid"]), str(doc.get("filename", ""))
+    return hashlib.sha1(json.dumps(dict(doc), sort_keys=True, default=str).encode()).hexdigest(), None
+
+
+class StableIds:
+    """Numbers the documents of one load, in order: the ``n``-th document of a build's file gets
+    :func:`document_id` ``(build_uuid, filename, n)``; the ``k``-th copy of a build-less document
+    its content digest (``k`` > 1: :func:`document_id` ``(digest, "", k)``)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[IdKey, int] = {}
+
+    def of(self, doc: Mapping[str, Any]) -> str | None:
+        """The next id for ``doc``, or None when it has its own."""
+        key = id_key(doc)
+        return None if key is None else self.next(key)
+
+    def next(self, key: IdKey) -> str:
+        n = self.counts[key] = self.counts.get(key, 0) + 1
+        first, filename = key
+        if filename is None:
+            return first if n == 1 else document_id(first, "", n)
+        return document_id(first, filename, n)

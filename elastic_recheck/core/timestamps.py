@@ -1,4 +1,4 @@
-"""Parsing of times and durations given on the command line."""
+"""Parsing and formatting of times: command-line values, document timestamps, log-line prefixes."""
 
 from __future__ import annotations
 
@@ -112,3 +112,128 @@ def parse_cutoff(text: str, now: datetime | None = None) -> datetime:
         return parse_time(raw, now)
     except ValueError:
         raise ValueError(f"not an age or a time: {text!r} (use e.g. 10d, 36h, 2w, or ISO 8601)") from None
+
+# ---------------------------------------------------------------------------
+# Timestamps of documents and log lines
+
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_epoch_ms(ts: datetime) -> int:
+    """Milliseconds since the epoch (naive datetimes are UTC)."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    delta = ts - _UNIX_EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def format_timestamp(ts: datetime) -> str:
+    """``2014-01-27T18:08:49.123Z`` (UTC, millisecond precision, like logstash)."""
+    ts = ts.astimezone(UTC) if ts.tzinfo else ts
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+_ISO_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:[.,](\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_EPOCH_MS_RE = re.compile(r"-?\d{1,15}$")
+
+
+def parse_iso_timestamp(value: Any) -> datetime | None:
+    """Parse the ISO 8601 variants found in logstash documents; None if not a date.
+
+    Accepts ``2013-10-18T17:39:43.966Z``, ``...+00:00``, ``+0000``, a space
+    instead of ``T``, no fraction, up to nanoseconds, a date alone (midnight),
+    and epoch milliseconds (int/float, or a string of digits): Elasticsearch's
+    default ``strict_date_optional_time||epoch_millis``. A missing zone means UTC.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, list) and len(value) == 1:
+        return parse_iso_timestamp(value[0])
+    if not isinstance(value, str):
+        return None
+    if len(value) >= 20 and value[10:11] == "T":
+        try:  # the common case, in C
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    if _EPOCH_MS_RE.match(value.strip()):
+        return parse_iso_timestamp(int(value.strip()))
+    m = _ISO_RE.match(value.strip())
+    if not m:
+        return None
+    year, month, day, hour, minute, sec, frac, zone = m.groups()
+    try:
+        micro = int((frac or "0")[:6].ljust(6, "0"))
+        dt = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(sec or 0), micro, tzinfo=UTC)
+    except ValueError:
+        return None
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+        dt -= sign * offset
+    return dt
+
+
+# Line prefixes, tried in order. Each yields (timestamp, rest of line).
+_LINE_ISO_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?"
+)
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_LINE_SYSLOG_RE = re.compile(r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?(?= )")
+
+
+def parse_line_timestamp(line: str, reference: datetime | None = None) -> tuple[datetime | None, int]:
+    """The timestamp a log line starts with, and where the text after it begins.
+
+    Formats: oslo.log ``2014-01-27 18:08:49.123``, Zuul ``job-output.txt``
+    ``2024-01-02 03:04:05.123456 | ...``, ISO ``2014-01-27T18:08:49Z``, syslog
+    and systemd-journal ``Jan 27 18:08:49[.123456]`` (the year is taken from
+    ``reference``, the build's time, going back a year when the date would be
+    more than a day after it). Returns ``(None, 0)`` when there is none.
+    """
+    if not line:
+        return None, 0
+    c = line[0]
+    if c.isdigit():
+        m = _LINE_ISO_RE.match(line)
+        if m is None:
+            return None, 0
+        year, month, day, hour, minute, sec, frac, zone = m.groups()
+        try:
+            micro = int(frac[:6].ljust(6, "0")) if frac else 0
+            dt = datetime(int(year), int(month), int(day), int(hour), int(minute), int(sec), micro, tzinfo=UTC)
+        except ValueError:
+            return None, 0
+        if zone and zone != "Z":
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            dt -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+        return dt, m.end()
+    if c in "JFMASOND":
+        m = _LINE_SYSLOG_RE.match(line)
+        if m is None:
+            return None, 0
+        mon, day, hour, minute, sec, frac = m.groups()
+        ref = reference or datetime.now(UTC)
+        micro = int(frac.ljust(6, "0")) if frac else 0
+        try:
+            dt = datetime(ref.year, _MONTHS[mon], int(day), int(hour), int(minute), int(sec), micro, tzinfo=UTC)
+        except ValueError:
+            return None, 0
+        if dt - ref > timedelta(days=1):
+            try:
+                dt = dt.replace(year=ref.year - 1)
+            except ValueError:  # Feb 29
+                return None, 0
+        return dt, m.end()
+    return None, 0

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.cli.main import cli
-from elastic_recheck.ingest.pipeline import ingest_jsonl
+from elastic_recheck.ingest.jsonl import ingest_jsonl
 from tests.browser.conftest import console_errors
 from tests.fixtures.gerrit_server import FakeGerritRest
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
-from elastic_recheck.ingest.pipeline import ingest_jsonl
+from elastic_recheck.ingest.jsonl import ingest_jsonl
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample"
 

@@ -24,8 +24,8 @@ from elastic_recheck.adapters.elastic.backend import mapping_from_answer
 from elastic_recheck.adapters.elastic.bulk import TEMPLATE_NAME, index_template
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.config import from_mapping, load_config
+from elastic_recheck.core.documents import document_id
 from elastic_recheck.core.schema import KNOWN_FIELDS
-from elastic_recheck.ingest.pipeline import document_id
 from tests.fixtures.es_server import (
     FakeCluster,
     Reply,

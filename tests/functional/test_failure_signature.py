@@ -156,7 +156,7 @@ def test_generator_unknown_sources_keep_the_bundled_sample_and_cluster_by_source
     """``sample/generate.py --unknown-sources``: the default sample is byte-identical; with the option, every
     unexplained failure has a source, and the signatures group exactly by source."""
     import sample.generate as gen
-    from elastic_recheck.ingest.pipeline import ingest_jsonl
+    from elastic_recheck.ingest.jsonl import ingest_jsonl
 
     plain = tmp_path / "plain"
     gen.write_sample(plain, None, None, 100, gen.SEED)

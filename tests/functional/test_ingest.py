@@ -231,7 +231,7 @@ def test_worker_processes_store_the_same(tmp_path: Path) -> None:
     lines[1234] = "{not json"
     lines[4321] = "[]"
     src.write_text("\n".join(lines) + "\n")
-    from elastic_recheck.ingest.pipeline import ingest_jsonl
+    from elastic_recheck.ingest.jsonl import ingest_jsonl
 
     results = []
     for workers in (0, 2):
@@ -246,7 +246,7 @@ def test_worker_processes_store_the_same(tmp_path: Path) -> None:
 @pytest.mark.parametrize("workers", ["0", "2"])
 def test_ingesting_the_same_file_twice_replaces_its_documents(tmp_path: Path, workers: str) -> None:
     """Documents without an id get collect's stable ids, so a second load replaces the first."""
-    from elastic_recheck.ingest.pipeline import document_id
+    from elastic_recheck.core.documents import document_id
 
     src = tmp_path / "docs.jsonl"
     docs = [

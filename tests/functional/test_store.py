@@ -26,8 +26,9 @@ from elastic_recheck.core.errors import BackendError, StoreError
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import analyze_values, tokenize
 from elastic_recheck.core.schema import Mapping
-from elastic_recheck.ingest.pipeline import TestResult as SubunitResult
-from elastic_recheck.ingest.pipeline import iter_jsonl, parse_iso_timestamp
+from elastic_recheck.core.timestamps import parse_iso_timestamp
+from elastic_recheck.ingest.jsonl import iter_jsonl
+from elastic_recheck.ports.loading import TestResult as SubunitResult
 from elastic_recheck.ports.search import Filters, QuerySpec, TimeWindow
 
 REPO = Path(__file__).resolve().parents[2]

@@ -26,7 +26,7 @@ import pytest
 
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.bot.service import FAULT_STAGES, IRC_FAULT_STAGE
-from elastic_recheck.ingest.pipeline import ingest_jsonl
+from elastic_recheck.ingest.jsonl import ingest_jsonl
 from tests.fixtures.gerrit_server import FakeGerritServer, SshKeys
 from tests.fixtures.ircd import NgircdServer
 from tests.reliability.helpers import REPO, BotProcess, bot_config, gerrit_store, state_rows, wait_for

@@ -159,13 +159,8 @@ def _gzip_file(path: Path, parts: list[tuple[bytes, int]]) -> None:
 
 
 def test_a_100mb_log_line_is_truncated_in_bounded_memory(tmp_path: Path) -> None:
-    from elastic_recheck.ingest.pipeline import (
-        MAX_LINE_BYTES,
-        BuildInfo,
-        documents_for_lines,
-        open_maybe_gz,
-        read_lines,
-    )
+    from elastic_recheck.ingest.build_info import BuildInfo
+    from elastic_recheck.ingest.log_lines import MAX_LINE_BYTES, documents_for_lines, open_maybe_gz, read_lines
 
     path = tmp_path / "job-output.txt.gz"
     _gzip_file(
@@ -191,7 +186,8 @@ def test_a_100mb_log_line_is_truncated_in_bounded_memory(tmp_path: Path) -> None
 
 
 def test_jsonl_keeps_a_document_with_one_bad_byte_and_refuses_a_huge_line(tmp_path: Path) -> None:
-    from elastic_recheck.ingest.pipeline import MAX_JSONL_LINE_BYTES, IngestStats, iter_jsonl
+    from elastic_recheck.ingest.jsonl import MAX_JSONL_LINE_BYTES, iter_jsonl
+    from elastic_recheck.ports.loading import IngestStats
 
     path = tmp_path / "docs.jsonl"
     with path.open("wb") as fh:

@@ -274,7 +274,8 @@ def test_yaml_is_only_loaded_safely() -> None:
 
 
 def test_ingest_refuses_links_leaving_the_build_directory(tmp_path: Path) -> None:
-    from elastic_recheck.ingest.pipeline import IngestStats, list_build_files
+    from elastic_recheck.ingest.build_dir import list_build_files
+    from elastic_recheck.ports.loading import IngestStats
 
     secret = tmp_path / "secret.txt"
     secret.write_text("root:x:0:0\n")

@@ -142,7 +142,7 @@ def test_site_and_reports_never_show_secrets(
     tmp_path: Path, gerrit_server: FakeGerritServer, gerrit_ssh_keys: SshKeys,
 ) -> None:
     from elastic_recheck.adapters.sqlite.store import EmbeddedStore
-    from elastic_recheck.ingest.pipeline import ingest_jsonl
+    from elastic_recheck.ingest.jsonl import ingest_jsonl
 
     store = tmp_path / "store.db"
     with EmbeddedStore(store) as s:

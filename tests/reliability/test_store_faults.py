@@ -222,7 +222,7 @@ def test_bot_process_waits_while_its_state_disk_is_full(
             pytest.skip("needs a small tmpfs (root and mount)")
         store = tmp_path / "store.db"
         with EmbeddedStore(store) as s:
-            from elastic_recheck.ingest.pipeline import ingest_jsonl
+            from elastic_recheck.ingest.jsonl import ingest_jsonl
 
             ingest_jsonl(s, SAMPLE_LOGS)
         truth = json.loads((REPO / "sample" / "builds.json").read_text())["builds"]

@@ -67,7 +67,7 @@ def test_every_environment_variable_the_package_reads_is_known() -> None:
 def test_queries_doc_describes_every_key_field_and_tag() -> None:
     from elastic_recheck.core.fingerprints import KNOWN_KEYS
     from elastic_recheck.core.schema import KNOWN_FIELDS
-    from elastic_recheck.ingest.pipeline import tags_for
+    from elastic_recheck.ingest.log_lines import tags_for
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "queries.md").read_text()
     keys = doc[doc.index("## The fingerprint file"):doc.index("## Fields and tags")]

@@ -10,27 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck.ingest.pipeline import (
+from elastic_recheck.core.documents import normalize_document
+from elastic_recheck.core.timestamps import format_timestamp, parse_iso_timestamp, parse_line_timestamp, to_epoch_ms
+from elastic_recheck.ingest.build_dir import list_build_files
+from elastic_recheck.ingest.build_info import BuildInfo, build_info_from_zuul, load_zuul_build
+from elastic_recheck.ingest.jsonl import iter_jsonl
+from elastic_recheck.ingest.log_lines import (
     MAX_RECORD_LINES,
-    BuildInfo,
-    IngestStats,
-    build_info_from_zuul,
     documents_for_lines,
-    format_timestamp,
-    iter_jsonl,
     iter_records,
-    list_build_files,
-    load_zuul_build,
-    normalize_document,
     open_maybe_gz,
-    parse_iso_timestamp,
-    parse_line_timestamp,
     parse_loglevel,
     read_lines,
-    read_subunit,
     tags_for,
-    to_epoch_ms,
 )
+from elastic_recheck.ingest.subunit import read_subunit
+from elastic_recheck.ports.loading import IngestStats
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 BUILD_TIME = datetime(2014, 1, 27, 18, 0, tzinfo=UTC)

@@ -30,7 +30,8 @@ from elastic_recheck.core.error_lines import (
     strip_prefix,
 )
 from elastic_recheck.core.lucene.analysis import tokenize
-from elastic_recheck.ingest import pipeline as ingest
+from elastic_recheck.ingest import build_info as ingest_build
+from elastic_recheck.ingest import log_lines
 from elastic_recheck.ports.search import BuildInfo
 from elastic_recheck.report.drafts import Draft, rank_drafts
 
@@ -389,9 +390,9 @@ def _real_docs(relpath: str) -> Iterator[dict[str, Any]]:
     path = SHARED_LOGS / relpath
     if not path.exists():
         pytest.skip(f"../shared/data not present: {path} is missing")
-    build = ingest.BuildInfo(uuid="real-" + path.name, name="real-job", status="FAILURE")
-    with ingest.open_maybe_gz(path) as fh:
-        yield from ingest.documents_for_lines(path.name, ingest.read_lines(fh), build)
+    build = ingest_build.BuildInfo(uuid="real-" + path.name, name="real-job", status="FAILURE")
+    with log_lines.open_maybe_gz(path) as fh:
+        yield from log_lines.documents_for_lines(path.name, log_lines.read_lines(fh), build)
 
 
 def _real_lines(relpath: str, builds: int = 1) -> list[ErrorLine]:

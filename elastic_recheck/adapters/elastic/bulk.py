@@ -3,7 +3,7 @@
 ``elastic-recheck ingest`` and ``collect`` (and the bot's on-demand fetch)
 write through :class:`BulkWriter`, which has the same loading methods as the
 embedded store (``add_documents``, ``delete_build``, ``record_test_results``),
-so the ingest pipeline (:mod:`elastic_recheck.ingest.pipeline`) and the collector's
+so the ingest pipeline (:mod:`elastic_recheck.ingest.jsonl`, :mod:`elastic_recheck.ingest.build_dir`) and the collector's
 sink drive either one unchanged.
 
 * Each document goes into the daily index of its ``@timestamp``
@@ -19,7 +19,7 @@ sink drive either one unchanged.
   the search adapter's voting filter asks for (``1``/``0`` by default),
   whichever way the document spells it (``true``, ``"1"``...).
 * Document ids are stable: a document's ``id`` (or ``_id``) is used, else
-  :func:`~elastic_recheck.ingest.pipeline.document_id` of its build, file and
+  :func:`~elastic_recheck.core.documents.document_id` of its build, file and
   position in the file (what ``collect`` assigns), so loading the same
   build or file twice replaces documents instead of duplicating them.
 * One retry policy, the search adapter's (:meth:`ElasticBackend._call`):
@@ -50,9 +50,10 @@ from elastic_recheck.adapters.elastic.backend import (
     wildcard_index,
 )
 from elastic_recheck.core.config import Config
+from elastic_recheck.core.documents import stable_ids
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.schema import DEFAULT_MAPPING, KNOWN_FIELDS
-from elastic_recheck.ingest.pipeline import IngestStats, TestResult, stable_ids
+from elastic_recheck.ports.loading import IngestStats, TestResult
 
 LOG = logging.getLogger(__name__)
 

@@ -88,12 +88,8 @@ from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.matcher import ID_FIELD, document_id, edit_distance_at_most, wildcard_predicate
 from elastic_recheck.core.lucene.regexp import compile_regexp
 from elastic_recheck.core.schema import BUILD_FIELDS, DEFAULT_MAPPING, Mapping, build_log_url
-from elastic_recheck.ingest.pipeline import (
-    IngestStats,
-    TestResult,
-    parse_iso_timestamp,
-    to_epoch_ms,
-)
+from elastic_recheck.core.timestamps import parse_iso_timestamp, to_epoch_ms
+from elastic_recheck.ports.loading import IngestStats, TestResult
 from elastic_recheck.ports.search import (
     Bucket,
     BuildInfo,
