@@ -26,6 +26,7 @@ from typing import Any
 
 from elastic_recheck.adapters.zuul.api import ZuulBuild
 from elastic_recheck.core.errors import StoreError
+from elastic_recheck.storage.sqlite import Schema, connect, execute_script, migrate, objects_exist, transaction
 
 LOG = logging.getLogger(__name__)
 
@@ -74,6 +75,19 @@ CREATE INDEX IF NOT EXISTS collected_builds_start ON collected_builds(start_time
 """
 
 
+def _migration_1(conn: sqlite3.Connection) -> None:
+    """The table as releases before the shared ledger created it."""
+    execute_script(conn, _STATE_SCHEMA)
+
+
+#: The collector state's migrations (append only; see :mod:`elastic_recheck.storage.sqlite`).
+SCHEMA = Schema(
+    "collector_state",
+    [_migration_1],
+    adopt=objects_exist("collected_builds", "collected_builds_status", "collected_builds_start"),
+)
+
+
 @dataclass(frozen=True)
 class StateRow:
     uuid: str
@@ -117,10 +131,8 @@ class CollectorState:
         self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_STATE_SCHEMA)
+            self._conn = connect(self.path)
+            migrate(self._conn, SCHEMA, self.path)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the collector state: {exc}") from None
 
@@ -132,16 +144,10 @@ class CollectorState:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
+                with transaction(self._conn):
+                    yield self._conn
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: {exc}") from None
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
-                self._conn.execute("COMMIT")
 
     _COLUMNS = "uuid, status, job_name, attempts, files, documents, bytes, error, owner, claimed_at, updated_at, target"
 

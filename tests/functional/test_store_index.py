@@ -185,6 +185,7 @@ def test_stores_from_before_the_tokens_column_still_percolate(tmp_path: Path) ->
     raw = sqlite3.connect(path)
     raw.execute("ALTER TABLE docs DROP COLUMN tokens")  # what migration 1 alone created
     raw.execute("DELETE FROM schema_migrations WHERE version = 2")
+    raw.execute("DROP TABLE schema_ledger")  # as written before the shared ledger
     raw.commit()
     raw.close()
     with EmbeddedStore(path) as s:

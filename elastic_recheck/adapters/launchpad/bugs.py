@@ -40,6 +40,7 @@ import yaml
 
 from elastic_recheck.core.errors import BugTrackerError, ConfigError, StoreError
 from elastic_recheck.ports.bugs import BugInfo, BugTask, BugTracker, summarize_status
+from elastic_recheck.storage.sqlite import Schema, connect, migrate, objects_exist
 
 if TYPE_CHECKING:
     from elastic_recheck.core.config import Config
@@ -297,6 +298,18 @@ class LaunchpadTracker:
 # --- cache -------------------------------------------------------------------
 
 
+def _cache_migration_1(conn: sqlite3.Connection) -> None:
+    """The table as releases before the shared ledger created it."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS bug_cache (tracker TEXT NOT NULL, bug TEXT NOT NULL, "
+        "data TEXT NOT NULL, fetched_at REAL NOT NULL, PRIMARY KEY (tracker, bug))"
+    )
+
+
+#: The bug cache's migrations (append only; see :mod:`elastic_recheck.storage.sqlite`).
+BUG_CACHE_SCHEMA = Schema("bug_cache", [_cache_migration_1], adopt=objects_exist("bug_cache"))
+
+
 class BugCache:
     """SQLite file of ``(tracker, bug) -> BugInfo JSON, fetched_at``; thread-safe.
 
@@ -307,12 +320,8 @@ class BugCache:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS bug_cache (tracker TEXT NOT NULL, bug TEXT NOT NULL, "
-                "data TEXT NOT NULL, fetched_at REAL NOT NULL, PRIMARY KEY (tracker, bug))"
-            )
+            self._db = connect(self.path, timeout=10, synchronous=None)
+            migrate(self._db, BUG_CACHE_SCHEMA, self.path)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the bug cache: {exc}") from None
         self._lock = threading.Lock()

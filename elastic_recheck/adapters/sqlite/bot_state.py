@@ -34,7 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from elastic_recheck.core.errors import StoreError
+from elastic_recheck.storage.sqlite import Schema, connect, execute_script, migrate, objects_exist, transaction
 
+#: The ``schema_version`` value of ``bot_meta`` (what releases before the
+#: shared ledger wrote; the ledger's ``bot_state`` version is the one read).
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -76,6 +79,20 @@ CREATE TABLE IF NOT EXISTS bot_sending (
 """
 
 
+def _migration_1(conn: sqlite3.Connection) -> None:
+    """The tables as releases before the shared ledger created them (missing ones only)."""
+    execute_script(conn, _SCHEMA)
+    conn.execute("INSERT OR IGNORE INTO bot_meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+
+#: The bot state's migrations (append only; see :mod:`elastic_recheck.storage.sqlite`).
+SCHEMA = Schema(
+    "bot_state",
+    [_migration_1],
+    adopt=objects_exist("bot_meta", "bot_events", "bot_events_status", "bot_reports", "irc_outbox", "bot_sending"),
+)
+
+
 #: Identifies this process in ``bot_sending`` marks (a mark of another owner
 #: was left by a process that is gone).
 OWNER = f"{os.getpid()}@{time.time():.6f}"
@@ -112,13 +129,8 @@ class BotState:
         self._lock = threading.RLock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
-            self._conn.execute(
-                "INSERT OR IGNORE INTO bot_meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            self._conn = connect(self.path)
+            migrate(self._conn, SCHEMA, self.path)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open bot state: {exc}") from None
 
@@ -126,13 +138,8 @@ class BotState:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
+                with transaction(self._conn):
                     yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: {exc}") from None
 

@@ -1,11 +1,13 @@
-"""One SQLite file: a connection per thread, one writer at a time, and a migrations ledger.
+"""One SQLite file shared between threads: a connection per thread, one writer at a time.
 
-The embedded store (:mod:`elastic_recheck.adapters.sqlite.store`) opens its
-file through :class:`Database`: connections in WAL mode with the store's
-pragmas, ``BEGIN IMMEDIATE`` write transactions serialized by a lock, and
-the ``schema_migrations`` ledger that records which numbered migration ran
-(each in its own transaction). SQLite errors become one-line
-:class:`~elastic_recheck.core.errors.StoreError` messages (:func:`translate`).
+The embedded store (:mod:`elastic_recheck.adapters.sqlite.store`) and the
+failure-signature index open their file through :class:`Database`:
+connections in WAL mode with the store's pragmas, ``BEGIN IMMEDIATE`` write
+transactions serialized by a lock, and the store's migrations recorded in
+the shared ledger (:mod:`elastic_recheck.storage.sqlite`, where opening,
+transactions and migrations are implemented once for every SQLite file).
+SQLite errors become one-line :class:`~elastic_recheck.core.errors.StoreError`
+messages (:func:`translate`).
 """
 
 from __future__ import annotations
@@ -13,18 +15,24 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from elastic_recheck.core.errors import StoreError
+from elastic_recheck.storage.sqlite import Migration, Schema, connect, migrate, transaction
 
 LOG = logging.getLogger(__name__)
 
-#: A numbered schema step, run inside the ledger's transaction.
-Migration = Callable[[sqlite3.Connection], None]
+#: The store's ledger before the shared one: still written, so older releases read the version.
+STORE_LEGACY_LEDGER = "schema_migrations"
+
+#: The store's pragmas besides WAL and ``synchronous=NORMAL``. 8 MiB of page
+#: cache per connection: reads are served by the memory-mapped file (or the
+#: OS page cache when mmap is off); a bigger cache per thread made the bot's
+#: heap grow (docs/reliability.md).
+STORE_PRAGMAS = ("foreign_keys=OFF", "cache_size=-8192", "temp_store=MEMORY")
 
 
 def _has_sqlite_header(path: Path) -> bool:
@@ -75,12 +83,14 @@ class Database:
         path: Path,
         *,
         timeout: float = 30.0,
-        mmap_size: int = 0,
+        mmap_size: int | None = 0,
+        pragmas: Sequence[str] = STORE_PRAGMAS,
         on_connect: Callable[[sqlite3.Connection], None] | None = None,
     ) -> None:
         self.path = path
         self.timeout = timeout
         self.mmap_size = mmap_size
+        self._pragmas = tuple(pragmas) + (() if mmap_size is None else (f"mmap_size={int(mmap_size)}",))
         self._on_connect = on_connect
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
@@ -89,17 +99,8 @@ class Database:
         self._closed = False
 
     def connect(self) -> sqlite3.Connection:
-        """A new connection with the store's pragmas (autocommit: transactions are explicit)."""
-        conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=OFF")
-        # 8 MiB per connection: reads are served by the memory-mapped file (or
-        # the OS page cache when mmap is off); a bigger cache per thread made
-        # the bot's heap grow (docs/reliability.md).
-        conn.execute("PRAGMA cache_size=-8192")
-        conn.execute("PRAGMA temp_store=MEMORY")
-        conn.execute(f"PRAGMA mmap_size={int(self.mmap_size)}")
+        """A new connection with the file's pragmas (autocommit: transactions are explicit)."""
+        conn = connect(self.path, timeout=self.timeout, pragmas=self._pragmas)
         if self._on_connect is not None:
             self._on_connect(conn)
         return conn
@@ -142,43 +143,22 @@ class Database:
             if conn is None:
                 conn = self.conn
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with transaction(conn):
                     yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
             except sqlite3.Error as exc:
                 raise translate(exc, self.path) from None
 
     def migrate(self, migrations: AbcMapping[int, Migration]) -> None:
-        """Run the ``migrations`` the ledger has not recorded yet, in order, one transaction each.
+        """Run the store's ``migrations`` (version -> step, 1..n) the ledger has not recorded yet.
+
+        See :func:`elastic_recheck.storage.sqlite.migrate`: one transaction
+        each; a store written before the shared ledger is adopted at the
+        version its ``schema_migrations`` table records.
 
         :raises StoreError: the file records a migration newer than any of ``migrations``.
         :raises sqlite3.Error: a migration failed (it was rolled back).
         """
-        latest = max(migrations)
-        conn = self.conn
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-        done = {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
-        newer = [v for v in done if v > latest]
-        if newer:
-            raise StoreError(f"{self.path}: created by a newer elastic-recheck (schema {max(newer)} > {latest}); upgrade")
-        for version in sorted(migrations):
-            if version in done:
-                continue
-            with self.write_lock:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    migrations[version](conn)
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
-                        (version, datetime.now(UTC).isoformat()),
-                    )
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            LOG.info("%s: applied store migration %d", self.path, version)
+        steps = [migrations[v] for v in sorted(migrations)]
+        assert sorted(migrations) == list(range(1, len(steps) + 1)), "migrations are numbered 1..n"
+        with self.write_lock:
+            migrate(self.conn, Schema("store", steps, legacy_ledger=STORE_LEGACY_LEDGER), self.path)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.rechecks import Recheck
+from elastic_recheck.storage.sqlite import Schema, connect, execute_script, migrate, objects_exist, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rechecks (
@@ -28,6 +29,15 @@ CREATE INDEX IF NOT EXISTS rechecks_at ON rechecks(at);
 """
 
 
+def _migration_1(conn: sqlite3.Connection) -> None:
+    """The table as releases before the shared ledger created it."""
+    execute_script(conn, _SCHEMA)
+
+
+#: The rechecks table's migrations (append only; see :mod:`elastic_recheck.storage.sqlite`).
+SCHEMA = Schema("rechecks", [_migration_1], adopt=objects_exist("rechecks", "rechecks_at"))
+
+
 class RecheckLog:
     """The ``rechecks`` table of a SQLite file (the bot's state file). Safe to share between threads."""
 
@@ -39,9 +49,8 @@ class RecheckLog:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             elif not self.path.is_file():
                 raise StoreError(f"{self.path}: no such file")
-            self._conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.executescript(_SCHEMA)
+            self._conn = connect(self.path, synchronous=None)
+            migrate(self._conn, SCHEMA, self.path)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot open the recheck log: {exc}") from None
 
@@ -51,13 +60,10 @@ class RecheckLog:
         with self._lock:
             try:
                 before = self._conn.total_changes
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany("INSERT OR IGNORE INTO rechecks VALUES (?, ?, ?, ?, ?)", rows)
-                self._conn.execute("COMMIT")
+                with transaction(self._conn):
+                    self._conn.executemany("INSERT OR IGNORE INTO rechecks VALUES (?, ?, ?, ?, ?)", rows)
                 return self._conn.total_changes - before
             except sqlite3.Error as exc:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
                 raise StoreError(f"{self.path}: cannot record rechecks: {exc}") from None
 
     def between(self, start: datetime, end: datetime) -> list[Recheck]:

@@ -10,16 +10,17 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from elastic_recheck.adapters.sqlite.database import Database
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.signatures import FailureSignature, Peer, SignatureService, field_text
 from elastic_recheck.ports.search import BuildInfo, SearchBackend
+from elastic_recheck.storage.sqlite import Schema, execute_script, migrate, objects_exist
 
 LOG = logging.getLogger(__name__)
 
@@ -43,6 +44,21 @@ CREATE TABLE IF NOT EXISTS failure_signatures_meta (key TEXT PRIMARY KEY, value 
 """
 
 
+def _migration_1(conn: sqlite3.Connection) -> None:
+    """The tables as releases before the shared ledger created them."""
+    execute_script(conn, _SCHEMA)
+
+
+#: The signature index's migrations (append only; see :mod:`elastic_recheck.storage.sqlite`).
+SCHEMA = Schema(
+    "signatures",
+    [_migration_1],
+    adopt=objects_exist(
+        "failure_signatures", "failure_signatures_key_ts", "failure_signatures_ts", "failure_signatures_meta"
+    ),
+)
+
+
 def _ts(value: datetime | None) -> float:
     return (value or datetime.now(UTC)).timestamp()
 
@@ -53,36 +69,25 @@ class SignatureIndex:
     def __init__(self, path: Path | str, timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.timeout = timeout
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._conns: list[sqlite3.Connection] = []
+        # Derived data: a crash may lose the last signatures (they are
+        # recomputed), so no fsync per write (synchronous=NORMAL); WAL as the
+        # store's own file, none of the store's other pragmas.
+        self._db = Database(self.path, timeout=timeout, mmap_size=None, pragmas=())
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._conn()
-            conn.executescript(_SCHEMA)
+            conn = self._db.connect()
+            try:
+                migrate(conn, SCHEMA, self.path)
+            finally:
+                conn.close()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the signature index: {exc}") from None
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            # Derived data: a crash may lose the last signatures (they are
-            # recomputed), so no fsync per write; WAL as the store's own file.
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._conns.append(conn)
-        return conn
+        return self._db.conn
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._conns:
-                conn.close()
-            self._conns.clear()
-        self._local = threading.local()
+        self._db.close()
 
     def known(self, uuids: Sequence[str]) -> set[str]:
         """Which of ``uuids`` already have a signature."""

@@ -82,7 +82,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from elastic_recheck.adapters.sqlite.database import Database, Migration, translate
+from elastic_recheck.adapters.sqlite.database import Database, translate
 from elastic_recheck.core.errors import BackendError, QuerySyntaxError, StoreError
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.matcher import ID_FIELD, document_id, edit_distance_at_most, wildcard_predicate
@@ -100,6 +100,7 @@ from elastic_recheck.ports.search import (
     TermCount,
     TimeWindow,
 )
+from elastic_recheck.storage.sqlite import Migration
 
 _orjson: Any
 try:  # optional: 5x faster JSON for document bodies
