@@ -23,7 +23,8 @@ not at all (a process killed halfway leaves the file at the previous
 version, and the next open runs it again). So a migration must not commit:
 use :func:`execute_script`, never ``executescript()`` (which commits first).
 
-**Adding one** is one function appended to the component's list::
+**Adding one** is one function appended to the component's list (the store's
+``MIGRATIONS`` maps numbers to functions: the next number)::
 
     def _migration_3(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE docs ADD COLUMN compressed BLOB")
