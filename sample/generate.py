@@ -11,7 +11,7 @@ providers. Known bugs (see ``BUGS`` and ``queries/<bug>.yaml``) are injected
 into some failed builds (and, rarely, into successful ones, as real flaky
 errors that were retried); other failures are unexplained.
 
-Log lines go through :mod:`elastic_recheck.ingest.pipeline` (the same parsing as
+Log lines go through :mod:`elastic_recheck.ingest.log_lines` (the same parsing as
 ``elastic-recheck ingest --build-dir``) so the documents are exactly what an
 ingest of the raw files would store (DEBUG lines dropped).
 
@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from elastic_recheck.ingest.pipeline import BuildInfo, documents_for_lines  # noqa: E402
+from elastic_recheck.ingest.build_info import BuildInfo  # noqa: E402
+from elastic_recheck.ingest.log_lines import documents_for_lines  # noqa: E402
 
 SEED = 20261120
 END = datetime(2026, 11, 20, tzinfo=UTC)
