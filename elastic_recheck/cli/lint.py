@@ -14,14 +14,8 @@ import click
 
 from elastic_recheck.cli.common import note
 from elastic_recheck.cli.main import AppContext
-from elastic_recheck.contrib.lint import (
-    CODES,
-    ERROR,
-    FileResult,
-    Finding,
-    LintReport,
-    lint_files,
-)
+from elastic_recheck.contrib.lint import CODES, FileResult, LintReport, lint_files
+from elastic_recheck.contrib.lint_findings import ERROR, Finding
 from elastic_recheck.contrib.lint_patterns import MEASURED
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.errors import ElasticRecheckError, FingerprintError

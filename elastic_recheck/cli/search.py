@@ -210,7 +210,8 @@ def query(app: AppContext, fingerprint: Path, days: float | None, quantity: int,
         fp = load_file(fingerprint, es_mode=app.es_mode)
     except FingerprintError as exc:
         raise click.ClickException(str(exc)) from None
-    from elastic_recheck.contrib.lint import WARNING, lint_text
+    from elastic_recheck.contrib.lint import lint_text
+    from elastic_recheck.contrib.lint_findings import WARNING
 
     es_mode = app.es_mode
     linted = lint_text(fingerprint.read_text(encoding="utf-8"), str(fingerprint), es_mode=es_mode)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from elastic_recheck.cli.main import cli
-from elastic_recheck.contrib import lint
+from elastic_recheck.contrib import lint, lint_analyzed, lint_boolean, lint_findings, lint_syntax
 from elastic_recheck.core.errors import QuerySyntaxError
 from elastic_recheck.core.fingerprints import align_offsets
 from elastic_recheck.core.lucene import ast as qa
@@ -28,7 +28,7 @@ def yaml_query(query: str, extra: str = "") -> str:
     return f"query: >-\n{body}\n{extra}"
 
 
-def findings(query: str, name: str = "q.yaml", extra: str = "") -> list[lint.Finding]:
+def findings(query: str, name: str = "q.yaml", extra: str = "") -> list[lint_findings.Finding]:
     return lint.lint_text(yaml_query(query, extra), name).findings
 
 
@@ -42,7 +42,7 @@ def codes(query: str, extra: str = "") -> set[str]:
 
 
 def kinds(query: str) -> list[tuple[str, str]]:
-    return [(t.kind, t.text) for t in lint.scan(query)]
+    return [(t.kind, t.text) for t in lint_syntax.scan(query)]
 
 
 def test_scan_operators_and_symbolic_forms() -> None:
@@ -72,13 +72,13 @@ def test_scan_escapes_phrases_ranges_regex() -> None:
 
 def test_scan_positions_cover_the_text() -> None:
     q = 'message:"a b" AND (tags:c OR -d*)'
-    for t in lint.scan(q):
+    for t in lint_syntax.scan(q):
         assert q[t.start : t.end] == t.text
 
 
 def test_parse_raw_levels_conjunctions_and_fields() -> None:
     q = 'message:(a b) AND NOT tags:"x" OR +c'
-    root = lint.parse_raw(q)
+    root = lint_syntax.parse_raw(q)
     assert [(c.conj, c.mod, c.field, c.kind) for c in root.clauses] == [
         (None, None, "message", "GROUP"),
         ("AND", "NOT", "tags", "QUOTED"),
@@ -96,7 +96,7 @@ def test_parse_raw_levels_conjunctions_and_fields() -> None:
     ["", "(", ")", "AND", "a AND", "NOT", '"', "a:(b", "[a TO", "\\", "a^", "::", "((a)", "a))b", "+-!x", "OR OR a"],
 )
 def test_parse_raw_never_raises_on_garbage(query: str) -> None:
-    lint.parse_raw(query)
+    lint_syntax.parse_raw(query)
     lint.lint_raw(query)
 
 
@@ -118,7 +118,7 @@ def test_parse_raw_never_raises_on_garbage(query: str) -> None:
     ],
 )
 def test_lucene_occurs(query: str, expected: list[str]) -> None:
-    assert lint.lucene_occurs(lint.parse_raw(query)) == expected
+    assert lint_boolean.lucene_occurs(lint_syntax.parse_raw(query)) == expected
 
 
 def _eval_ast(q: qa.Query, words: frozenset[str]) -> bool:
@@ -184,7 +184,7 @@ def test_meaning_differs_matches_the_parser_and_python(case: tuple[str, str, lis
     query, python_expr, atoms, implicit = case
     lucene_tt, python_tt = _truth_tables(query, python_expr, atoms)
     differs = lucene_tt != python_tt
-    assert lint.level_meaning_differs(lint.parse_raw(query)) == differs, query
+    assert lint_boolean.level_meaning_differs(lint_syntax.parse_raw(query)) == differs, query
     got = {f.code for f in lint.lint_raw(query)} & {"mixed-and-or", "implicit-or"}
     if differs:
         assert got, query
@@ -197,7 +197,7 @@ def test_meaning_differs_matches_the_parser_and_python(case: tuple[str, str, lis
     ["a AND b OR c", "a OR b AND c", "a OR NOT b", "NOT a OR b", "a AND NOT b OR c", "a AND b c", "+a b", "a +b"],
 )
 def test_meaning_differs_examples(query: str) -> None:
-    assert lint.level_meaning_differs(lint.parse_raw(query)) is True
+    assert lint_boolean.level_meaning_differs(lint_syntax.parse_raw(query)) is True
 
 
 @pytest.mark.parametrize(
@@ -205,18 +205,18 @@ def test_meaning_differs_examples(query: str) -> None:
     ["a AND b", "a OR b OR c", "(a AND b) OR c", "a AND (b OR c)", "a -b c", "-a b", "a NOT b", "+a +b -c", "NOT a AND b", "a b"],
 )
 def test_meaning_same_examples(query: str) -> None:
-    assert lint.level_meaning_differs(lint.parse_raw(query)) is False
+    assert lint_boolean.level_meaning_differs(lint_syntax.parse_raw(query)) is False
 
 
 def test_meaning_many_atoms_falls_back_to_syntax() -> None:
-    many = " AND ".join(f"w{i}" for i in range(lint.MAX_TRUTH_TABLE_ATOMS + 1))
-    assert lint.level_meaning_differs(lint.parse_raw(many)) is None
+    many = " AND ".join(f"w{i}" for i in range(lint_boolean.MAX_TRUTH_TABLE_ATOMS + 1))
+    assert lint_boolean.level_meaning_differs(lint_syntax.parse_raw(many)) is None
     assert "mixed-and-or" not in {f.code for f in lint.lint_raw(many)}
     assert "mixed-and-or" in {f.code for f in lint.lint_raw(many + " OR x")}
 
 
 def test_var_masks_are_all_assignments() -> None:
-    masks, full = lint._var_masks(3)
+    masks, full = lint_boolean._var_masks(3)
     rows = {tuple((m >> j) & 1 for m in masks) for j in range(8)}
     assert rows == set(itertools.product([0, 1], repeat=3))
     assert full == 0xFF
@@ -305,7 +305,7 @@ def test_implicit_or_explains_the_metadata_alternative_once() -> None:
 # ---------------------------------------------------------------------------
 
 
-def at(text: str, f: lint.Finding) -> str:
+def at(text: str, f: lint_findings.Finding) -> str:
     return text.splitlines()[f.line - 1][f.col - 1 :]
 
 
@@ -377,8 +377,8 @@ def test_normalize_is_order_insensitive_and_flattens() -> None:
     a = lucene.parse('message:"a b" AND (tags:c AND build_name:d)')
     b = lucene.parse('build_name:d AND tags:c AND message:"a b"')
     c = lucene.parse('build_name:d AND tags:c AND message:"a c"')
-    assert lint.normalized_key(a) == lint.normalized_key(b)
-    assert lint.normalized_key(a) != lint.normalized_key(c)
+    assert lint_analyzed.normalized_key(a) == lint_analyzed.normalized_key(b)
+    assert lint_analyzed.normalized_key(a) != lint_analyzed.normalized_key(c)
 
 
 def test_duplicates_across_files() -> None:
@@ -468,7 +468,7 @@ def test_unknown_ignore_code_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_a_failing_rule_becomes_an_internal_finding(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*args: object, **kwargs: object) -> list[lint.QueryFinding]:
+    def broken(*args: object, **kwargs: object) -> list[lint_findings.QueryFinding]:
         raise RuntimeError("rule bug")
 
     monkeypatch.setattr(lint, "lint_raw", broken)
