@@ -109,8 +109,8 @@ def rechecks(app: AppContext, events_file: Path | None, backfill: bool, gerrit_q
          f"{len(unexplained)} unexplained, {report.without_builds} without an indexed failed build")
     for c in unexplained:
         r = c.recheck
-        jobs = ", ".join(sorted({str(b.fields.get("build_name") or "?") for b in c.failed}))
-        urls = " ".join(str(b.fields.get("log_url")) for b in c.failed if b.fields.get("log_url"))
+        jobs = ", ".join(sorted({b.job_name or "?" for b in c.failed}))
+        urls = " ".join(b.log_url for b in c.failed if b.log_url)
         click.echo(f"{r.at:%Y-%m-%dT%H:%M:%SZ} {r.change},{r.patchset} {r.author or '-'} {jobs} {urls}".rstrip())
 
 

@@ -78,7 +78,7 @@ def _plural(n: int, word: str) -> str:
 def build_link(r: Returning) -> str:
     """The newest failed build's log URL (http(s) only), else its uuid."""
     newest = r.builds[0]
-    return safe_url(newest.fields.get("log_url")) or f"build {newest.uuid}"
+    return safe_url(newest.log_url) or f"build {newest.uuid}"
 
 
 def format_returning(r: Returning, title: str | None, now: datetime) -> str:

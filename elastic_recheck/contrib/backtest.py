@@ -35,7 +35,7 @@ from elastic_recheck.core.config import Config
 from elastic_recheck.core.errors import BackendError, ElasticRecheckError, FingerprintError
 from elastic_recheck.core.fingerprints import Fingerprint, parse_fingerprint
 from elastic_recheck.core.stats import breakdown, newest_first, percent
-from elastic_recheck.ports.search import BuildInfo, SearchBackend, TermCount
+from elastic_recheck.ports.search import BuildSummary, SearchBackend, TermCount
 from elastic_recheck.report.graph import fingerprint_spec
 from elastic_recheck.report.uncategorized import all_failed_gate_builds
 from elastic_recheck.report.window import ReportWindow
@@ -90,7 +90,7 @@ class BacktestResult:
 
     fingerprint: Fingerprint
     #: Distinct builds hit (newest first).
-    builds: list[BuildInfo] = field(default_factory=list)
+    builds: list[BuildSummary] = field(default_factory=list)
     #: The version being replaced (a changed fingerprint), when known.
     previous: Fingerprint | None = None
     #: Existing bug -> how many of this fingerprint's failed builds it also hits.
@@ -106,7 +106,7 @@ class BacktestResult:
         return self.fingerprint.bug
 
     def status_counts(self) -> Counter[str]:
-        return Counter(str(b.fields.get("build_status") or "(none)") for b in self.builds)
+        return Counter(b.status or "(none)" for b in self.builds)
 
     @property
     def failed(self) -> int:
@@ -197,7 +197,7 @@ class BacktestReport:
         }
 
 
-def _hit_builds(backend: SearchBackend, fp: Fingerprint, window: ReportWindow) -> list[BuildInfo]:
+def _hit_builds(backend: SearchBackend, fp: Fingerprint, window: ReportWindow) -> list[BuildSummary]:
     return newest_first(backend.builds(fingerprint_spec(fp, window)))
 
 
@@ -299,7 +299,7 @@ def run_backtest(
         if res.error:
             results.append(res)
             continue
-        failed_hits = [b.uuid for b in res.builds if b.fields.get("build_status") == FAILURE]
+        failed_hits = [b.uuid for b in res.builds if b.status == FAILURE]
         others = {bug: hits for bug, hits in baseline.items() if bug != fp.bug}
         overlap: Counter[str] = Counter()
         explained = 0

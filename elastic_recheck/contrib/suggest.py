@@ -41,7 +41,7 @@ from elastic_recheck.core.error_clusters import DEFAULT_MERGE_THRESHOLD
 from elastic_recheck.core.error_line_search import MAX_DOCS_PER_BUILD, Progress
 from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.stats import newest_first
-from elastic_recheck.ports.search import BuildInfo, Filters, QuerySpec, SearchBackend
+from elastic_recheck.ports.search import BuildSummary, Filters, QuerySpec, SearchBackend
 from elastic_recheck.report.drafts import (
     DEFAULT_MIN_BUILDS,
     DEFAULT_MIN_PRECISION,
@@ -75,7 +75,7 @@ def find_uncategorized(
     window: ReportWindow,
     config: Config,
     queues: Sequence[str] = DEFAULT_QUEUES,
-) -> tuple[list[BuildInfo], list[BuildInfo]]:
+) -> tuple[list[BuildSummary], list[BuildSummary]]:
     """``(failed, uncategorized)`` voting builds of ``queues`` in the window, newest first."""
     failed = newest_first(backend.builds(failed_builds_spec(config, window, queues)))
     stats = collect_bug_stats(backend, fingerprints, window, histogram=False)

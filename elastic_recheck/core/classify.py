@@ -26,28 +26,20 @@ from typing import TYPE_CHECKING, Any
 
 from elastic_recheck.core.errors import ElasticRecheckError
 from elastic_recheck.core.fingerprints import Fingerprint
-from elastic_recheck.ports.search import BuildInfo, Filters, Hit, QuerySpec, SearchBackend, TestResultSource, TimeWindow
+from elastic_recheck.ports.search import (
+    BuildSummary,
+    Filters,
+    Hit,
+    QuerySpec,
+    SearchBackend,
+    TestResultSource,
+    TimeWindow,
+)
 
 if TYPE_CHECKING:
     from elastic_recheck.core.signatures import SignatureResult, SignatureService
 
 LOG = logging.getLogger(__name__)
-
-
-def parse_voting(value: Any) -> bool | None:
-    """Interpret a document's ``voting`` field (``1``/``"1"``/``true`` ...); None if absent."""
-    if isinstance(value, list):
-        value = value[0] if value else None
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes"):
-        return True
-    if text in ("0", "false", "no"):
-        return False
-    return None
 
 
 @dataclass(frozen=True)
@@ -179,7 +171,7 @@ def _day(t: datetime) -> datetime:
     return t.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def build_days(info: BuildInfo, outer: TimeWindow) -> TimeWindow:
+def build_days(info: BuildSummary, outer: TimeWindow) -> TimeWindow:
     """The whole UTC days around a build's documents (12 hours of margin each side), within ``outer``.
 
     Every document of the build lies in it, so searching it finds what the
@@ -216,7 +208,7 @@ class Classifier:
         #: Where failed test ids come from (default: the backend's subunit results).
         self.test_results: TestResultSource = test_results or backend
 
-    def _lookup(self, build: BuildRef) -> tuple[BuildRef, BuildInfo | None]:
+    def _lookup(self, build: BuildRef) -> tuple[BuildRef, BuildSummary | None]:
         """Fill in voting and the full uuid from the build's documents; None if unknown."""
         spec = QuerySpec(filters=build.filters(voting_only=False), window=self.window)
         infos = self.backend.builds(spec, limit=1)
@@ -225,14 +217,14 @@ class Classifier:
         info = infos[0]
         voting = build.voting
         if voting is None:
-            voting = parse_voting(info.fields.get("voting"))
+            voting = info.voting
         return (
             BuildRef(
                 uuid=build.uuid or info.uuid,
                 short_uuid=build.short_uuid,
                 change=build.change,
                 patchset=build.patchset,
-                job_name=build.job_name or _first(info.fields.get("build_name")),
+                job_name=build.job_name or info.job_name,
                 voting=voting,
             ),
             info,
@@ -251,7 +243,7 @@ class Classifier:
         """
         if not build.key:
             return Classification(build, error="no build uuid given")
-        info: BuildInfo | None = None
+        info: BuildSummary | None = None
         if lookup:
             build, info = self._lookup(build)
             if info is None:
@@ -304,7 +296,7 @@ class Classifier:
                 LOG.warning("could not record %s as explained: %s", build.key, exc)
         return Classification(build, tuple(matches), query_errors=errors, signature=signature)
 
-    def _signature(self, build: BuildRef, info: BuildInfo | None, failed: bool | None) -> SignatureResult | None:
+    def _signature(self, build: BuildRef, info: BuildSummary | None, failed: bool | None) -> SignatureResult | None:
         """The failure signature of an unexplained build (None: it did not fail, or signing failed)."""
         assert self.signatures is not None
         try:
@@ -313,7 +305,7 @@ class Classifier:
                 if not found:
                     return None
                 info = found[0]
-            status = _first(info.fields.get("build_status"))
+            status = info.status
             if not (failed if failed is not None else status == "FAILURE"):
                 return None
             return self.signatures.describe(info)

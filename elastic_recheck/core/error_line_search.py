@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from elastic_recheck.core.error_lines import ErrorLine, extract_lines
 from elastic_recheck.core.errors import BackendError
-from elastic_recheck.ports.search import BuildInfo, Filters, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.ports.search import BuildSummary, Filters, QuerySpec, SearchBackend, TimeWindow
 
 LOG = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ Progress = Callable[[str, int, int], None]
 
 def fetch_error_lines(
     backend: SearchBackend,
-    builds: Sequence[BuildInfo],
+    builds: Sequence[BuildSummary],
     window: TimeWindow,
     max_docs: int = MAX_DOCS_PER_BUILD,
     progress: Progress | None = None,
@@ -64,7 +64,7 @@ def fetch_error_lines(
     truncated: list[str] = []
     done = 0
 
-    def fetch(group: Sequence[BuildInfo]) -> None:
+    def fetch(group: Sequence[BuildSummary]) -> None:
         nonlocal done
         single = len(group) == 1
         size = max_docs if single else min(MAX_RESULT_WINDOW, max_docs * len(group))

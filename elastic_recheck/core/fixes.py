@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from elastic_recheck.ports.search import BuildInfo
+from elastic_recheck.ports.search import BuildSummary
 
 LOG = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class Verdict:
                 "per_day_after": None if self.rate_after is None else round(self.rate_after, 2)}
 
 
-def verdict(fix: Fix, failed: Sequence[BuildInfo], start: datetime, now: datetime) -> Verdict | None:
+def verdict(fix: Fix, failed: Sequence[BuildSummary], start: datetime, now: datetime) -> Verdict | None:
     """Failed builds of the bug before and after ``fix`` merged, within ``[start, now]`` (None: not merged, or no time)."""
     at = fix.merged_at
     if not fix.merged or at is None or at > now:
@@ -217,7 +217,7 @@ def verdict(fix: Fix, failed: Sequence[BuildInfo], start: datetime, now: datetim
     )
 
 
-def fix_rows(fixes: Sequence[Fix], failed: Sequence[BuildInfo], start: datetime, now: datetime) -> list[tuple[Fix, Verdict | None]]:
+def fix_rows(fixes: Sequence[Fix], failed: Sequence[BuildSummary], start: datetime, now: datetime) -> list[tuple[Fix, Verdict | None]]:
     """Each fix with its before/after verdict (merged fixes only)."""
     return [(f, verdict(f, failed, start, now)) for f in fixes]
 

@@ -36,7 +36,7 @@ from typing import Any
 
 from elastic_recheck.core.rechecks import Recheck
 from elastic_recheck.core.stats import percent
-from elastic_recheck.ports.search import BuildInfo
+from elastic_recheck.ports.search import BuildSummary
 
 FAILURE = "FAILURE"
 
@@ -46,7 +46,7 @@ class RecheckCause:
     """One recheck, the failed builds it answered and the bugs that explain them."""
 
     recheck: Recheck
-    failed: tuple[BuildInfo, ...]
+    failed: tuple[BuildSummary, ...]
     bugs: tuple[str, ...]
 
     @property
@@ -62,7 +62,7 @@ class RecheckCause:
             "author": r.author,
             "bugs": list(self.bugs),
             "failed_builds": [
-                {"uuid": b.uuid, "build_name": b.fields.get("build_name"), "build_queue": b.fields.get("build_queue")}
+                {"uuid": b.uuid, "build_name": b.job_name, "build_queue": b.queue}
                 for b in self.failed
             ],
         }
@@ -129,15 +129,14 @@ class BugImpact:
         }
 
 
-def build_key(b: BuildInfo) -> tuple[str, str] | None:
-    change = b.fields.get("build_change")
-    ps = b.fields.get("build_patchset")
-    if change in (None, "") or ps in (None, ""):
+def build_key(b: BuildSummary) -> tuple[str, str] | None:
+    change, ps = b.change, b.patchset
+    if not change or not ps:
         return None
-    return str(change), str(ps)
+    return change, ps
 
 
-def build_seconds(b: BuildInfo, zuul_seconds: Mapping[str, float]) -> tuple[float | None, bool]:
+def build_seconds(b: BuildSummary, zuul_seconds: Mapping[str, float]) -> tuple[float | None, bool]:
     """``(seconds, from_zuul)``: Zuul's duration when known, else first to last log line (None: unknown)."""
     if b.uuid in zuul_seconds:
         return max(0.0, float(zuul_seconds[b.uuid])), True
@@ -148,17 +147,17 @@ def build_seconds(b: BuildInfo, zuul_seconds: Mapping[str, float]) -> tuple[floa
 
 def attribute_rechecks(
     rechecks: Iterable[Recheck],
-    all_builds: Iterable[BuildInfo],
+    all_builds: Iterable[BuildSummary],
     explained: Mapping[str, Sequence[str]],
 ) -> list[RecheckCause]:
     """Each recheck with the failed builds it answered (see the module doc) and their bugs, oldest first.
 
     ``explained``: build uuid -> bugs whose fingerprint hits that failed build.
     """
-    failed_by_ps: dict[tuple[str, str], list[BuildInfo]] = defaultdict(list)
+    failed_by_ps: dict[tuple[str, str], list[BuildSummary]] = defaultdict(list)
     for b in all_builds:
         key = build_key(b)
-        if key is not None and b.fields.get("build_status") == FAILURE and b.last_seen is not None:
+        if key is not None and b.status == FAILURE and b.last_seen is not None:
             failed_by_ps[key].append(b)
     out: list[RecheckCause] = []
     previous: dict[tuple[str, str], datetime] = {}
@@ -181,12 +180,12 @@ def unexplained_rechecks(causes: Iterable[RecheckCause]) -> list[RecheckCause]:
     return sorted((c for c in causes if c.unexplained), key=lambda c: c.recheck, reverse=True)
 
 
-def _counts(failed: Sequence[BuildInfo], rechecks: int, gate_queue: str, zuul_seconds: Mapping[str, float]) -> Counts:
-    changes = {str(b.fields.get("build_change")) for b in failed if b.fields.get("build_change") not in (None, "")}
+def _counts(failed: Sequence[BuildSummary], rechecks: int, gate_queue: str, zuul_seconds: Mapping[str, float]) -> Counts:
+    changes = {b.change for b in failed if b.change}
     resets = {
-        str(b.fields.get("build_set") or build_key(b) or b.uuid)
+        str(b.build_set or build_key(b) or b.uuid)
         for b in failed
-        if str(b.fields.get("build_queue") or "") == gate_queue
+        if (b.queue or "") == gate_queue
     }
     seconds = sum(build_seconds(b, zuul_seconds)[0] or 0.0 for b in failed)
     return Counts(len(failed), len(changes), rechecks, len(resets), seconds / 3600.0)
@@ -194,9 +193,9 @@ def _counts(failed: Sequence[BuildInfo], rechecks: int, gate_queue: str, zuul_se
 
 def bug_impact(
     bug: str,
-    bug_failed: Sequence[BuildInfo],
+    bug_failed: Sequence[BuildSummary],
     *,
-    whole: Mapping[str, BuildInfo],
+    whole: Mapping[str, BuildSummary],
     runs_per_job: Mapping[str, int],
     causes: Sequence[RecheckCause],
     gate_queue: str,
@@ -209,7 +208,7 @@ def bug_impact(
     mine = tuple(c for c in causes if bug in c.bugs)
     per_job: dict[str, int] = defaultdict(int)
     for b in failed:
-        per_job[str(b.fields.get("build_name") or "(unknown job)")] += 1
+        per_job[b.job_name or "(unknown job)"] += 1
     jobs = sorted(
         (JobImpact(job, n, max(n, runs_per_job.get(job, 0))) for job, n in per_job.items()),
         key=lambda j: (-(j.percent or 0.0), -j.failed, j.job),
@@ -226,10 +225,10 @@ def bug_impact(
     )
 
 
-def runs_by_job(all_builds: Iterable[BuildInfo]) -> dict[str, int]:
+def runs_by_job(all_builds: Iterable[BuildSummary]) -> dict[str, int]:
     out: dict[str, int] = defaultdict(int)
     for b in all_builds:
-        out[str(b.fields.get("build_name") or "(unknown job)")] += 1
+        out[b.job_name or "(unknown job)"] += 1
     return dict(out)
 
 

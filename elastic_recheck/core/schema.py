@@ -65,7 +65,7 @@ KNOWN_FIELDS: tuple[str, ...] = (
 
 
 #: Build-level fields (the same on every line of a build), reported in
-#: :attr:`elastic_recheck.ports.search.BuildInfo.fields` by every backend.
+#: :attr:`elastic_recheck.ports.search.BuildSummary.fields` by every backend.
 BUILD_FIELDS: tuple[str, ...] = (
     "build_uuid",
     "build_short_uuid",
@@ -83,6 +83,22 @@ BUILD_FIELDS: tuple[str, ...] = (
     "tenant",
     "log_url",
 )
+
+
+def parse_voting(value: Any) -> bool | None:
+    """Interpret a document's ``voting`` field (``1``/``"1"``/``true`` ...); None if absent."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes"):
+        return True
+    if text in ("0", "false", "no"):
+        return False
+    return None
 
 
 def build_log_url(url: object, filename: object) -> object:

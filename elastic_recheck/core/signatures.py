@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from elastic_recheck.ports.search import BuildInfo, Filters, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.ports.search import BuildSummary, Filters, QuerySpec, SearchBackend, TimeWindow
 
 if TYPE_CHECKING:
     from elastic_recheck.core.error_lines import ErrorLine
@@ -209,14 +209,6 @@ class SignatureResult:
         }
 
 
-def field_text(info: BuildInfo, name: str) -> str:
-    """A build field as text (the first of a list; "" when absent)."""
-    value = info.fields.get(name)
-    if isinstance(value, list):
-        value = value[0] if value else None
-    return "" if value is None else str(value)
-
-
 class SignatureStore(Protocol):
     """Where signatures are kept (:class:`~elastic_recheck.adapters.sqlite.signatures.SignatureIndex`).
 
@@ -230,7 +222,7 @@ class SignatureStore(Protocol):
 
     def get(self, uuid: str) -> FailureSignature | None: ...
 
-    def put_many(self, items: Iterable[tuple[BuildInfo, FailureSignature]]) -> None: ...
+    def put_many(self, items: Iterable[tuple[BuildSummary, FailureSignature]]) -> None: ...
 
     def covered(self) -> tuple[float, float] | None:
         """The time span (epoch seconds) whose failed builds a backfill already signed."""
@@ -261,7 +253,7 @@ class SignatureService:
         self.min_changes = min_changes
 
     # -- signing
-    def _sign(self, builds: Sequence[BuildInfo], window: TimeWindow) -> dict[str, FailureSignature]:
+    def _sign(self, builds: Sequence[BuildSummary], window: TimeWindow) -> dict[str, FailureSignature]:
         """Signatures of ``builds`` from their documents in ``window``."""
         from elastic_recheck.core.error_line_search import fetch_error_lines
 
@@ -282,7 +274,7 @@ class SignatureService:
                 tests[info.uuid] = found
         return signatures_of_lines(lines, [b.uuid for b in builds], tests)
 
-    def signature_for(self, info: BuildInfo) -> FailureSignature:
+    def signature_for(self, info: BuildSummary) -> FailureSignature:
         """The build's signature (computed once, then read from the index)."""
         known = self.index.get(info.uuid)
         if known is not None:
@@ -341,7 +333,7 @@ class SignatureService:
         return signed_count
 
     # -- evidence
-    def recurring(self, info: BuildInfo, sig: FailureSignature, backfill: bool = True) -> Recurring:
+    def recurring(self, info: BuildSummary, sig: FailureSignature, backfill: bool = True) -> Recurring:
         """Other changes' failed builds with ``sig`` in the :attr:`hours` before the build."""
         if sig.empty:
             return Recurring(hours=self.hours)
@@ -350,7 +342,7 @@ class SignatureService:
         if backfill:
             self.backfill(TimeWindow(start=start, end=end + timedelta(seconds=1)))
         peers = self.index.peers(sig.key, start, end)
-        change = field_text(info, "build_change")
+        change = info.change or ""
         others = [p for p in peers if p.uuid != info.uuid and (not change or p.change != change)]
         changes = {p.change for p in others}
         # Whether a peer's patchset later passed only matters when the other
@@ -380,7 +372,7 @@ class SignatureService:
         )
         passed: dict[tuple[str, str, str], datetime] = {}
         for b in self.backend.builds(spec):
-            k = (field_text(b, "build_change"), field_text(b, "build_patchset"), field_text(b, "build_name"))
+            k = (b.change or "", b.patchset or "", b.job_name or "")
             when = b.last_seen or b.first_seen
             if when is not None and (k not in passed or when > passed[k]):
                 passed[k] = when
@@ -393,9 +385,9 @@ class SignatureService:
 
     def mark_explained(self, uuid: str) -> None:
         """Remember that a fingerprint explains ``uuid``: never a peer (even if a backfill signed it), not signed again."""
-        self.index.put_many([(BuildInfo(uuid=uuid, fields={}), FailureSignature())])
+        self.index.put_many([(BuildSummary(uuid=uuid, fields={}), FailureSignature())])
 
-    def describe(self, info: BuildInfo) -> SignatureResult:
+    def describe(self, info: BuildSummary) -> SignatureResult:
         """Sign one failed build and gather the evidence that its failure recurs."""
         sig = self.signature_for(info)
         return SignatureResult(sig, self.recurring(info, sig))

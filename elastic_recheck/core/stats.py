@@ -1,7 +1,7 @@
 """Trend and classification-rate arithmetic (pure functions, no I/O).
 
 Everything here works on the value objects the search port returns
-(:class:`~elastic_recheck.ports.search.Bucket`, :class:`~elastic_recheck.ports.search.BuildInfo`)
+(:class:`~elastic_recheck.ports.search.Bucket`, :class:`~elastic_recheck.ports.search.BuildSummary`)
 so the report builders stay thin and these numbers are testable without a
 backend. Times are timezone-aware UTC datetimes; "ms" means milliseconds
 since the epoch (what graph.json and its JavaScript consumers use).
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from elastic_recheck.ports.search import Bucket, BuildInfo, TermCount
+from elastic_recheck.ports.search import Bucket, BuildSummary, TermCount
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -96,7 +96,7 @@ def dense_series(
     return series
 
 
-def day_buckets(builds: Iterable[BuildInfo], start: datetime, end: datetime) -> list[Bucket]:
+def day_buckets(builds: Iterable[BuildSummary], start: datetime, end: datetime) -> list[Bucket]:
     """Distinct builds per UTC day of ``[start, end)`` by ``build_status``, one bucket per day (empty ones too).
 
     A build counts once, on the day of its newest matching line in the
@@ -110,11 +110,11 @@ def day_buckets(builds: Iterable[BuildInfo], start: datetime, end: datetime) -> 
         seen = b.last_seen
         if seen is None or not start <= seen < end:
             continue
-        counts[floor_time(seen, DAY)][str(b.fields.get("build_status") or "unknown")] += 1
+        counts[floor_time(seen, DAY)][b.status or "unknown"] += 1
     return [Bucket(start=t, counts=dict(counts[t])) for t in starts]
 
 
-def builds_since(builds: Iterable[BuildInfo], since: datetime, status: str | None = None) -> list[BuildInfo]:
+def builds_since(builds: Iterable[BuildSummary], since: datetime, status: str | None = None) -> list[BuildSummary]:
     """Builds with a matching document at or after ``since`` (optionally of one status).
 
     ``last_seen`` is the newest *matching* document of the build inside the
@@ -122,18 +122,18 @@ def builds_since(builds: Iterable[BuildInfo], since: datetime, status: str | Non
     """
     out = []
     for b in builds:
-        if status is not None and b.fields.get("build_status") != status:
+        if status is not None and b.status != status:
             continue
         if b.last_seen is not None and b.last_seen >= since:
             out.append(b)
     return out
 
 
-def count_status(builds: Iterable[BuildInfo], status: str) -> int:
-    return sum(1 for b in builds if b.fields.get("build_status") == status)
+def count_status(builds: Iterable[BuildSummary], status: str) -> int:
+    return sum(1 for b in builds if b.status == status)
 
 
-def uuids(builds: Iterable[BuildInfo]) -> set[str]:
+def uuids(builds: Iterable[BuildSummary]) -> set[str]:
     return {b.uuid for b in builds}
 
 
@@ -166,7 +166,7 @@ def failure_share(hit_uuids: Collection[str], failed_uuids: Collection[str]) -> 
     return hits, len(failed), percent(hits, len(failed))
 
 
-def breakdown(builds: Iterable[BuildInfo], field: str, missing: str = "(none)") -> list[TermCount]:
+def breakdown(builds: Iterable[BuildSummary], field: str, missing: str = "(none)") -> list[TermCount]:
     """Distinct builds (and matching documents) per value of a build-level field.
 
     Sorted by builds, then documents (both descending), then value. Nothing is
@@ -175,10 +175,7 @@ def breakdown(builds: Iterable[BuildInfo], field: str, missing: str = "(none)") 
     nbuilds: Counter[str] = Counter()
     ndocs: Counter[str] = Counter()
     for b in builds:
-        raw = b.fields.get(field)
-        if isinstance(raw, list):
-            raw = raw[0] if raw else None
-        value = missing if raw is None or raw == "" else str(raw)
+        value = b.text(field) or missing
         nbuilds[value] += 1
         ndocs[value] += b.docs
     rows = [TermCount(value=v, builds=n, docs=ndocs[v]) for v, n in nbuilds.items()]
@@ -234,16 +231,16 @@ class ClassificationRate:
 
 
 def classification_rate(
-    failed: Iterable[BuildInfo],
+    failed: Iterable[BuildSummary],
     explained_uuids: Collection[str],
-    job_of: Callable[[BuildInfo], str] | None = None,
+    job_of: Callable[[BuildSummary], str] | None = None,
 ) -> ClassificationRate:
     """Overall and per-job classification rate of ``failed`` builds.
 
     Jobs are sorted by uncategorized failures (most first), then name, like
     the original page that listed the worst-covered jobs on top.
     """
-    job_of = job_of or (lambda b: str(b.fields.get("build_name") or "(unknown job)"))
+    job_of = job_of or (lambda b: b.job_name or "(unknown job)")
     total: Counter[str] = Counter()
     found: Counter[str] = Counter()
     n = hit = 0
@@ -260,16 +257,16 @@ def classification_rate(
 
 
 def group_builds(
-    builds: Iterable[BuildInfo], key: Callable[[BuildInfo], str]
-) -> dict[str, list[BuildInfo]]:
+    builds: Iterable[BuildSummary], key: Callable[[BuildSummary], str]
+) -> dict[str, list[BuildSummary]]:
     """Split builds by ``key`` keeping their order."""
-    out: dict[str, list[BuildInfo]] = defaultdict(list)
+    out: dict[str, list[BuildSummary]] = defaultdict(list)
     for b in builds:
         out[key(b)].append(b)
     return dict(out)
 
 
-def newest_first(builds: Iterable[BuildInfo]) -> list[BuildInfo]:
+def newest_first(builds: Iterable[BuildSummary]) -> list[BuildSummary]:
     """Builds by ``last_seen`` descending (unknown times last), then uuid."""
     return sorted(builds, key=lambda b: (b.last_seen is not None, b.last_seen or EPOCH, b.uuid), reverse=True)
 

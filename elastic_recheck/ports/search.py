@@ -20,11 +20,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from elastic_recheck.core.errors import BackendError
+from elastic_recheck.core.schema import parse_voting
 
 __all__ = [
     "BackendError",
     "Bucket",
-    "BuildInfo",
+    "BuildSummary",
     "Filters",
     "Hit",
     "QuerySpec",
@@ -148,13 +149,13 @@ class TermCount:
 
 
 @dataclass(frozen=True)
-class BuildInfo:
+class BuildSummary:
     """One distinct build among matching documents.
 
     ``fields`` holds the build-level fields of one of its documents
-    (``build_name``, ``project``, ``build_change``, ``build_patchset``,
-    ``build_queue``, ``build_status``, ``build_branch``, ``voting``,
-    ``node_provider``, ``log_url`` when present).
+    (:data:`~elastic_recheck.core.schema.BUILD_FIELDS` that are present);
+    read them through the typed properties (``status``, ``job_name``,
+    ``voting``, ...), and ``fields`` only to walk them by name.
     """
 
     uuid: str
@@ -162,6 +163,66 @@ class BuildInfo:
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     docs: int = 0
+
+    def text(self, name: str) -> str | None:
+        """Field ``name`` as text: the first of a list, None when absent."""
+        value = self.fields.get(name)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        return None if value is None else str(value)
+
+    @property
+    def job_name(self) -> str | None:
+        """``build_name``."""
+        return self.text("build_name")
+
+    @property
+    def status(self) -> str | None:
+        """``build_status`` (``SUCCESS``, ``FAILURE``, ...)."""
+        return self.text("build_status")
+
+    @property
+    def queue(self) -> str | None:
+        """``build_queue`` (the pipeline: ``gate``, ``check``, ...)."""
+        return self.text("build_queue")
+
+    @property
+    def project(self) -> str | None:
+        return self.text("project")
+
+    @property
+    def branch(self) -> str | None:
+        """``build_branch``."""
+        return self.text("build_branch")
+
+    @property
+    def change(self) -> str | None:
+        """``build_change`` (a number, as text)."""
+        return self.text("build_change")
+
+    @property
+    def patchset(self) -> str | None:
+        """``build_patchset`` (a number, as text)."""
+        return self.text("build_patchset")
+
+    @property
+    def build_set(self) -> str | None:
+        """``build_set`` (the Zuul buildset uuid)."""
+        return self.text("build_set")
+
+    @property
+    def node_provider(self) -> str | None:
+        return self.text("node_provider")
+
+    @property
+    def log_url(self) -> str | None:
+        """The build's log directory."""
+        return self.text("log_url")
+
+    @property
+    def voting(self) -> bool | None:
+        """``voting`` read with :func:`~elastic_recheck.core.schema.parse_voting` (None: unknown)."""
+        return parse_voting(self.fields.get("voting"))
 
 
 class TestResultSource(Protocol):
@@ -209,7 +270,7 @@ class SearchBackend(Protocol):
         """Top values of ``field`` among matching documents, by distinct builds."""
         ...
 
-    def builds(self, spec: QuerySpec, limit: int | None = None) -> list[BuildInfo]:
+    def builds(self, spec: QuerySpec, limit: int | None = None) -> list[BuildSummary]:
         """Distinct builds among matching documents, newest ``last_seen`` first.
 
         Never silently truncated: ``limit=None`` returns all of them (the

@@ -31,7 +31,7 @@ from typing import Any
 from elastic_recheck.core.error_lines import ErrorLine
 from elastic_recheck.core.signatures import FailureSignature, signatures_of_lines
 from elastic_recheck.core.stats import DAY, bucket_starts, day_buckets, floor_time, newest_first
-from elastic_recheck.ports.search import Bucket, BuildInfo
+from elastic_recheck.ports.search import Bucket, BuildSummary
 from elastic_recheck.report.drafts import Draft, draft_yaml
 from elastic_recheck.report.triage import BuildTriage
 from elastic_recheck.report.uncategorized import UncategorizedReport, job_name
@@ -47,7 +47,7 @@ class FailureCluster:
 
     signature: FailureSignature
     #: Its builds, newest first.
-    builds: list[BuildInfo]
+    builds: list[BuildSummary]
     #: Failed gate builds in the window (for the share).
     gate_failed: int
     #: The best ``suggest`` draft for these builds (most of them covered), if any.
@@ -63,7 +63,7 @@ class FailureCluster:
 
     @property
     def changes(self) -> int:
-        return len({str(b.fields.get("build_change") or b.uuid) for b in self.builds})
+        return len({b.change or b.uuid for b in self.builds})
 
     @property
     def gate_share(self) -> float:
@@ -74,9 +74,9 @@ class FailureCluster:
         return Counter(job_name(b) for b in self.builds).most_common()
 
     def projects(self) -> list[tuple[str, int]]:
-        return Counter(str(b.fields.get("project") or "(unknown project)") for b in self.builds).most_common()
+        return Counter(b.project or "(unknown project)" for b in self.builds).most_common()
 
-    def examples(self, limit: int = EXAMPLES) -> list[BuildInfo]:
+    def examples(self, limit: int = EXAMPLES) -> list[BuildSummary]:
         return self.builds[:limit]
 
     def impact(self) -> tuple[int, int, float, str]:
@@ -134,7 +134,7 @@ def build_clusters(
         u: set(t.failed_tests or ()) for u, t in triage.items() if t.tests_source == "test results"
     }
     sigs = signatures_of_lines(lines, [b.uuid for b in builds], tests)
-    members: dict[FailureSignature, list[BuildInfo]] = {}
+    members: dict[FailureSignature, list[BuildSummary]] = {}
     for b in builds:
         sig = sigs.get(b.uuid)
         if sig is None or sig.empty:
@@ -178,9 +178,9 @@ def recurring_uuids(clusters: Sequence[FailureCluster], min_changes: int) -> set
     if min_changes <= 0:
         return out
     for c in clusters:
-        changes = Counter(str(b.fields.get("build_change") or b.uuid) for b in c.builds)
+        changes = Counter(b.change or b.uuid for b in c.builds)
         for b in c.builds:
-            own = str(b.fields.get("build_change") or b.uuid)
+            own = b.change or b.uuid
             if len(changes) - (1 if own in changes else 0) >= min_changes:
                 out.add(b.uuid)
     return out

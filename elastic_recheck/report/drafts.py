@@ -40,7 +40,7 @@ from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.lucene.analysis import tokenize
 from elastic_recheck.core.stats import newest_first
-from elastic_recheck.ports.search import BuildInfo, SearchBackend
+from elastic_recheck.ports.search import BuildSummary, SearchBackend
 from elastic_recheck.report.graph import fingerprint_spec
 from elastic_recheck.report.window import ReportWindow
 
@@ -67,7 +67,7 @@ class Draft:
     candidate: Candidate
     cluster: Cluster
     #: Every build the query hits in the window (voting builds), newest first.
-    hits: list[BuildInfo] = field(default_factory=list)
+    hits: list[BuildSummary] = field(default_factory=list)
     #: Queries of lower-ranked drafts whose builds this one already covers.
     alternatives: list[str] = field(default_factory=list)
 
@@ -81,15 +81,15 @@ class Draft:
         return len(self.cluster.builds)
 
     def status_counts(self) -> Counter[str]:
-        return Counter(str(b.fields.get("build_status") or "(none)") for b in self.hits)
+        return Counter(b.status or "(none)" for b in self.hits)
 
     @property
     def failed_uuids(self) -> set[str]:
-        return {b.uuid for b in self.hits if b.fields.get("build_status") == FAILURE}
+        return {b.uuid for b in self.hits if b.status == FAILURE}
 
     @property
     def successful_uuids(self) -> set[str]:
-        return {b.uuid for b in self.hits if b.fields.get("build_status") == SUCCESS}
+        return {b.uuid for b in self.hits if b.status == SUCCESS}
 
     @property
     def failed(self) -> int:
@@ -139,7 +139,7 @@ class Draft:
             "other_builds": {k: v for k, v in sorted(self.status_counts().items()) if k not in (FAILURE, SUCCESS)},
             "precision": self.precision,
             "hit_builds": [
-                {"uuid": b.uuid, "status": b.fields.get("build_status"), "job": b.fields.get("build_name")}
+                {"uuid": b.uuid, "status": b.status, "job": b.job_name}
                 for b in self.hits
             ],
             "jobs": [{"name": j, "builds": n} for j, n in sorted(jobs.items(), key=lambda kv: (-kv[1], kv[0]))],
@@ -166,7 +166,7 @@ def comment_text(text: str, limit: int = 240) -> str:
     return one if len(one) <= limit else one[: limit - 3] + "..."
 
 
-def draft_yaml(draft: Draft, window: ReportWindow | None = None, builds: Mapping[str, BuildInfo] | None = None) -> str:
+def draft_yaml(draft: Draft, window: ReportWindow | None = None, builds: Mapping[str, BuildSummary] | None = None) -> str:
     """The draft as a ``queries/<name>.yaml`` file: a comment header and ``query:``.
 
     Loadable by :func:`elastic_recheck.core.fingerprints.parse_fingerprint`.
@@ -195,12 +195,8 @@ def draft_yaml(draft: Draft, window: ReportWindow | None = None, builds: Mapping
     for uuid in sorted(c.builds):
         info = (builds or {}).get(uuid)
         if info is not None:
-            f = info.fields
-            extra = " ".join(
-                str(v)
-                for v in (f.get("build_name"), f.get("project"), f.get("build_change") and f"change {f.get('build_change')},{f.get('build_patchset')}", f.get("log_url"))
-                if v
-            )
+            change = info.change and f"change {info.change},{info.patchset}"
+            extra = " ".join(v for v in (info.job_name, info.project, change, info.log_url) if v)
             head.append(f"#   {uuid} {comment_text(extra)}")
         else:
             head.append(f"#   {uuid}")
@@ -225,7 +221,7 @@ class SuggestReport:
     drafts: list[Draft]
     #: Failed voting builds of the queues in the window.
     failed_builds: int = 0
-    uncategorized: list[BuildInfo] = field(default_factory=list)
+    uncategorized: list[BuildSummary] = field(default_factory=list)
     lines: int = 0
     cluster_count: int = 0
     #: Drafts left out for low precision (unless ``include_all``).
@@ -241,7 +237,7 @@ class SuggestReport:
     #: The error lines of the uncategorized builds (the site's rows show each build's first).
     error_lines: list[ErrorLine] = field(default_factory=list, repr=False)
 
-    def builds_by_uuid(self) -> dict[str, BuildInfo]:
+    def builds_by_uuid(self) -> dict[str, BuildSummary]:
         return {b.uuid: b for b in self.uncategorized}
 
     def as_json(self) -> dict[str, Any]:
@@ -264,14 +260,14 @@ class SuggestReport:
 
 
 
-def backtest_builds(backend: SearchBackend, name: str, query: str, window: ReportWindow) -> list[BuildInfo]:
+def backtest_builds(backend: SearchBackend, name: str, query: str, window: ReportWindow) -> list[BuildSummary]:
     """Builds a draft query hits in the window (the trend pages' rules: voting builds)."""
     fp = Fingerprint(bug=name, query=query)
     return newest_first(backend.builds(fingerprint_spec(fp, window)))
 
 
-def _precision(hits: Sequence[BuildInfo]) -> float:
-    statuses = Counter(b.fields.get("build_status") for b in hits)
+def _precision(hits: Sequence[BuildSummary]) -> float:
+    statuses = Counter(b.status for b in hits)
     total = statuses[FAILURE] + statuses[SUCCESS]
     return statuses[FAILURE] / total if total else 0.0
 
@@ -363,7 +359,7 @@ def rank_drafts(drafts: Iterable[Draft]) -> list[Draft]:
 
 def draft_from_builds(
     backend: SearchBackend,
-    uncategorized: Sequence[BuildInfo],
+    uncategorized: Sequence[BuildSummary],
     window: ReportWindow,
     config: Config | None = None,
     *,
@@ -420,7 +416,7 @@ def draft_from_builds(
 
 def site_suggestions(
     backend: SearchBackend,
-    uncategorized: Sequence[BuildInfo],
+    uncategorized: Sequence[BuildSummary],
     window: ReportWindow,
     config: Config,
     **options: Any,

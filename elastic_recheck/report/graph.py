@@ -28,7 +28,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from elastic_recheck.core.classify import parse_voting
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.stats import (
@@ -42,7 +41,7 @@ from elastic_recheck.core.stats import (
 )
 from elastic_recheck.ports.search import (
     Bucket,
-    BuildInfo,
+    BuildSummary,
     Filters,
     Hit,
     QuerySpec,
@@ -112,7 +111,7 @@ class BugStats:
 
     fingerprint: Fingerprint
     spec: QuerySpec
-    builds: list[BuildInfo] = field(default_factory=list)
+    builds: list[BuildSummary] = field(default_factory=list)
     histogram: list[Bucket] = field(default_factory=list)
     samples: list[Hit] = field(default_factory=list)
     fails: int = 0
@@ -132,8 +131,8 @@ class BugStats:
     def uuids(self) -> set[str]:
         return {b.uuid for b in self.builds}
 
-    def failed_builds(self) -> list[BuildInfo]:
-        return newest_first(b for b in self.builds if b.fields.get("build_status") == "FAILURE")
+    def failed_builds(self) -> list[BuildSummary]:
+        return newest_first(b for b in self.builds if b.status == "FAILURE")
 
 
 def _compute_counts(stats: BugStats, window: ReportWindow) -> None:
@@ -145,15 +144,15 @@ def _compute_counts(stats: BugStats, window: ReportWindow) -> None:
 MAX_UUID_FILTER = 5000
 
 
-def build_level_match(build: BuildInfo, filters: Filters) -> bool:
+def build_level_match(build: BuildSummary, filters: Filters) -> bool:
     """Whether ``build`` passes the build-level filters ``voting`` and ``build_queue``.
 
     Every document of a build carries the same values for them, so filtering
     the builds a search found equals filtering its documents.
     """
-    if filters.voting is not None and parse_voting(build.fields.get("voting")) is not filters.voting:
+    if filters.voting is not None and build.voting is not filters.voting:
         return False
-    return filters.build_queue is None or str(build.fields.get("build_queue")) == filters.build_queue
+    return filters.build_queue is None or build.queue == filters.build_queue
 
 
 def _only_builds(spec: QuerySpec, uuids: Sequence[str]) -> QuerySpec:
@@ -163,7 +162,7 @@ def _only_builds(spec: QuerySpec, uuids: Sequence[str]) -> QuerySpec:
 
 
 def _histogram_spec(
-    plain: QuerySpec, found: Sequence[BuildInfo], wanted: Sequence[BuildInfo], fallback: QuerySpec
+    plain: QuerySpec, found: Sequence[BuildSummary], wanted: Sequence[BuildSummary], fallback: QuerySpec
 ) -> QuerySpec:
     """A spec whose matches are exactly ``plain``'s matches in the ``wanted`` builds.
 
@@ -214,7 +213,7 @@ def collect_bug_stats(
             stats.builds = newest_first(wanted)
             if histogram and stats.builds:
                 stats.histogram = backend.build_histogram(_histogram_spec(plain, found, stats.builds, spec), HOUR)
-            failed = [b for b in stats.builds if b.fields.get("build_status") == "FAILURE"]
+            failed = [b for b in stats.builds if b.status == "FAILURE"]
             if samples and failed:
                 # Example lines from the newest failed build (one cheap, build-scoped search).
                 newest = replace(plain.filters, build_uuid=failed[0].uuid)

@@ -34,7 +34,7 @@ from elastic_recheck.core.impact import (
 )
 from elastic_recheck.core.rechecks import Recheck
 from elastic_recheck.core.stats import explained_by
-from elastic_recheck.ports.search import BuildInfo, QuerySpec, SearchBackend
+from elastic_recheck.ports.search import BuildSummary, QuerySpec, SearchBackend
 from elastic_recheck.report.graph import BugStats
 from elastic_recheck.report.window import ReportWindow
 
@@ -114,7 +114,7 @@ def load_zuul_durations(path: Path | None) -> dict[str, float]:
         state.close()
 
 
-def all_builds(backend: SearchBackend, window: ReportWindow) -> list[BuildInfo]:
+def all_builds(backend: SearchBackend, window: ReportWindow) -> list[BuildSummary]:
     """Every build with a log line in the window (first and last line of each)."""
     return backend.builds(QuerySpec(window=window.time_window, label="all-builds"))
 
@@ -133,7 +133,7 @@ def collect_impact(
     whole = {b.uuid: b for b in builds}
     failed_by_bug = {s.bug: s.failed_builds() for s in stats if not s.error}
     explained = explained_by({bug: {b.uuid for b in failed} for bug, failed in failed_by_bug.items()},
-                             [b.uuid for b in builds if b.fields.get("build_status") == "FAILURE"])
+                             [b.uuid for b in builds if b.status == "FAILURE"])
     causes = attribute_rechecks(rechecks or (), builds, explained)
     seconds = dict(zuul_seconds or {})
     runs = runs_by_job(builds)

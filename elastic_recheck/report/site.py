@@ -64,7 +64,7 @@ from elastic_recheck.core.stats import (
     failure_share,
     to_ms,
 )
-from elastic_recheck.ports.search import Bucket, BuildInfo, SearchBackend, TermCount
+from elastic_recheck.ports.search import Bucket, BuildSummary, SearchBackend, TermCount
 from elastic_recheck.report.charts import (
     LARGE,
     SMALL,
@@ -236,7 +236,7 @@ def _bug_view(
     s10 = failure_share(uuids, unc.failed_uuids)
     gate_failed = [
         b for b in stats.builds
-        if b.fields.get("build_status") == "FAILURE" and b.fields.get("build_queue") == gate_queue
+        if b.status == "FAILURE" and b.queue == gate_queue
     ]
     return BugView(
         stats=stats,
@@ -455,13 +455,13 @@ class ReturningRow:
         return len(self.returning.builds)
 
     @property
-    def newest(self) -> BuildInfo:
+    def newest(self) -> BuildSummary:
         return self.returning.builds[0]
 
     @property
     def newest_url(self) -> str | None:
         """The newest failed build's logs (http(s) only, else None)."""
-        return safe_url(self.newest.fields.get("log_url"))
+        return safe_url(self.newest.log_url)
 
     def as_json(self) -> dict[str, Any]:
         r = self.returning
@@ -477,7 +477,7 @@ class ReturningRow:
             "failed_builds": self.failed_builds,
             "newest_build": {
                 "uuid": b.uuid,
-                "build_name": b.fields.get("build_name"),
+                "build_name": b.job_name,
                 "log_url": self.newest_url,
                 "last_seen": b.last_seen.isoformat() if b.last_seen else None,
             },
@@ -549,13 +549,12 @@ def gerrit_base(config: Config) -> str:
     return f"https://{config.gerrit.host}"
 
 
-def change_url(config: Config, build: BuildInfo) -> str | None:
-    change = build.fields.get("build_change")
-    if change in (None, ""):
+def change_url(config: Config, build: BuildSummary) -> str | None:
+    change, ps = build.change, build.patchset
+    if not change:
         return None
-    ps = build.fields.get("build_patchset")
-    tail = f"/{quote(str(ps), safe='')}" if ps not in (None, "") else ""
-    return f"{gerrit_base(config)}/c/{quote(str(change), safe='')}{tail}"
+    tail = f"/{quote(ps, safe='')}" if ps else ""
+    return f"{gerrit_base(config)}/c/{quote(change, safe='')}{tail}"
 
 
 class PageWriter:
@@ -590,19 +589,19 @@ class PageWriter:
         write_text(self.out / rel, html)
         self.files += 1
 
-    def build_row(self, b: BuildInfo) -> dict[str, Any]:
+    def build_row(self, b: BuildSummary) -> dict[str, Any]:
         return {
             "build": b,
             "job": job_name(b),
-            "project": b.fields.get("project") or "",
-            "branch": b.fields.get("build_branch") or "",
-            "queue": b.fields.get("build_queue") or "",
-            "status": b.fields.get("build_status") or "",
-            "provider": b.fields.get("node_provider") or "",
-            "change": b.fields.get("build_change") or "",
-            "patchset": b.fields.get("build_patchset") or "",
+            "project": b.project or "",
+            "branch": b.branch or "",
+            "queue": b.queue or "",
+            "status": b.status or "",
+            "provider": b.node_provider or "",
+            "change": b.change or "",
+            "patchset": b.patchset or "",
             "change_url": change_url(self.data.config, b),
-            "log_url": b.fields.get("log_url"),
+            "log_url": b.log_url,
             "time": b.last_seen,
             "bugs": self.data.uncategorized.explained.get(b.uuid, []),
         }
@@ -613,7 +612,7 @@ class PageWriter:
         """Distinct builds per day of the bug: all queues, and the gate queue."""
         w = self.data.window
         builds = v.stats.builds
-        gate = [b for b in builds if str(b.fields.get("build_queue")) == self.data.gate_queue]
+        gate = [b for b in builds if b.queue == self.data.gate_queue]
         return day_buckets(builds, w.start, w.now), day_buckets(gate, w.start, w.now)
 
     def bug_list(self, rel: str, kind: str, views: Sequence[BugView]) -> None:

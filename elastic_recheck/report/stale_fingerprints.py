@@ -33,7 +33,7 @@ from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.stats import newest_first
 from elastic_recheck.ports.search import (
-    BuildInfo,
+    BuildSummary,
     Filters,
     QuerySpec,
     SearchBackend,
@@ -95,7 +95,7 @@ def _spec(fp: Fingerprint, window: TimeWindow) -> QuerySpec:
     )
 
 
-def _builds(backend: SearchBackend, fp: Fingerprint, window: TimeWindow) -> list[BuildInfo]:
+def _builds(backend: SearchBackend, fp: Fingerprint, window: TimeWindow) -> list[BuildSummary]:
     """The builds ``fp`` hits in ``window`` as :func:`_spec` counts them, newest first.
 
     The voting filter is applied to the returned builds, not sent to the
@@ -123,8 +123,8 @@ def _last_hit(backend: SearchBackend, fp: Fingerprint, now: datetime) -> datetim
     return newest[0].last_seen if newest else None
 
 
-def _failed(build: BuildInfo) -> bool:
-    return str(build.fields.get("build_status") or "") not in ("SUCCESS", "")
+def _failed(build: BuildSummary) -> bool:
+    return build.status not in ("SUCCESS", "", None)
 
 
 # ---------------------------------------------------------------------------
@@ -148,7 +148,7 @@ class Returning:
     #: The bug status from the tracker (None when unknown).
     status: str | None
     #: Failed (not SUCCESS) builds hit since ``since``, newest first.
-    builds: tuple[BuildInfo, ...]
+    builds: tuple[BuildSummary, ...]
 
     @property
     def bug(self) -> str:
@@ -172,7 +172,7 @@ class Returning:
         }
 
 
-def _build_json(b: BuildInfo) -> dict[str, Any]:
+def _build_json(b: BuildSummary) -> dict[str, Any]:
     keys = ("build_name", "project", "build_change", "build_patchset", "build_queue", "build_status", "log_url")
     return {
         "uuid": b.uuid,
@@ -389,8 +389,8 @@ def format_text(report: StaleReport, show_active: bool = False) -> str:
         lines.append(f"  {r.bug}: {len(r.builds)} failed build(s) {when} [{r.fingerprint.url}]")
         for b in r.builds[:SHOWN_BUILDS]:
             seen = f"{b.last_seen:%Y-%m-%d %H:%M}" if b.last_seen else "?"
-            job = b.fields.get("build_name") or "?"
-            link = b.fields.get("log_url") or b.uuid
+            job = b.job_name or "?"
+            link = b.log_url or b.uuid
             lines.append(f"    {seen} {job} {link}")
         if len(r.builds) > SHOWN_BUILDS:
             lines.append(f"    ... and {len(r.builds) - SHOWN_BUILDS} more (--format json lists all)")

@@ -32,7 +32,7 @@ from elastic_recheck.core.error_clusters import candidates_for, cluster_lines
 from elastic_recheck.core.error_line_search import fetch_error_lines
 from elastic_recheck.core.error_lines import ErrorLine
 from elastic_recheck.core.errors import BackendError, ConfigError
-from elastic_recheck.ports.search import BuildInfo, SearchBackend
+from elastic_recheck.ports.search import BuildSummary, SearchBackend
 from elastic_recheck.report.window import ReportWindow
 
 LOG = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def triage_build(uuid: str, lines: Sequence[ErrorLine], failed_tests: set[str] |
 
 def collect_triage(
     backend: SearchBackend,
-    builds: Sequence[BuildInfo],
+    builds: Sequence[BuildSummary],
     window: ReportWindow,
     config: Config,
     lines: Sequence[ErrorLine] | None = None,

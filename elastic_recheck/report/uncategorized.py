@@ -30,7 +30,7 @@ from elastic_recheck.core.stats import (
     newest_first,
     to_ms,
 )
-from elastic_recheck.ports.search import BuildInfo, Filters, QuerySpec, SearchBackend
+from elastic_recheck.ports.search import BuildSummary, Filters, QuerySpec, SearchBackend
 from elastic_recheck.report.graph import BugStats
 from elastic_recheck.report.window import ReportWindow
 
@@ -50,7 +50,7 @@ def all_fails_spec(config: Config, window: ReportWindow) -> QuerySpec:
     )
 
 
-def counted_build(build: BuildInfo, excluded_jobs_re: str, included_projects_re: str, integrated_projects_re: str) -> bool:
+def counted_build(build: BuildSummary, excluded_jobs_re: str, included_projects_re: str, integrated_projects_re: str) -> bool:
     """Whether a failed build counts on the uncategorized page, as the original decided.
 
     Its job must not match ``excluded_jobs_re``; its project must be one of
@@ -59,13 +59,13 @@ def counted_build(build: BuildInfo, excluded_jobs_re: str, included_projects_re:
     """
     if excluded_jobs_re and re.search(excluded_jobs_re, job_name(build)):
         return False
-    project = str(build.fields.get("project") or "")
+    project = build.project or ""
     if not included_projects_re or (integrated_projects_re and re.search(integrated_projects_re, project)):
         return True
     return re.search(included_projects_re, project) is not None
 
 
-def all_failed_gate_builds(backend: SearchBackend, config: Config, window: ReportWindow) -> list[BuildInfo]:
+def all_failed_gate_builds(backend: SearchBackend, config: Config, window: ReportWindow) -> list[BuildSummary]:
     """The failed voting gate builds in the window that count (:func:`counted_build`), newest first.
 
     Never truncated.
@@ -77,8 +77,8 @@ def all_failed_gate_builds(backend: SearchBackend, config: Config, window: Repor
     return newest_first([b for b in builds if counted_build(b, excluded, included, integrated)])
 
 
-def job_name(build: BuildInfo) -> str:
-    return str(build.fields.get("build_name") or "(unknown job)")
+def job_name(build: BuildSummary) -> str:
+    return build.job_name or "(unknown job)"
 
 
 @dataclass(frozen=True)
@@ -87,16 +87,16 @@ class GroupReport:
     title: str
     rate: ClassificationRate
     #: Uncategorized builds of this group, newest first.
-    uncategorized: tuple[BuildInfo, ...]
+    uncategorized: tuple[BuildSummary, ...]
     #: Every failed build of this group, newest first.
-    failed: tuple[BuildInfo, ...] = ()
+    failed: tuple[BuildSummary, ...] = ()
 
 
 @dataclass(frozen=True)
 class UncategorizedReport:
     window: ReportWindow
     #: All failed voting gate builds in the window, newest first.
-    failed: tuple[BuildInfo, ...]
+    failed: tuple[BuildSummary, ...]
     #: build uuid -> bugs whose fingerprint hits it (empty: uncategorized).
     explained: Mapping[str, list[str]]
     overall: ClassificationRate
@@ -109,12 +109,12 @@ class UncategorizedReport:
         return frozenset(b.uuid for b in self.failed)
 
     @property
-    def uncategorized(self) -> list[BuildInfo]:
+    def uncategorized(self) -> list[BuildSummary]:
         return [b for b in self.failed if not self.explained.get(b.uuid)]
 
 
 def build_uncategorized(
-    failed: Sequence[BuildInfo],
+    failed: Sequence[BuildSummary],
     bug_hits: Mapping[str, set[str]],
     window: ReportWindow,
     integrated_projects_re: str,
@@ -125,8 +125,8 @@ def build_uncategorized(
     explained_uuids = {u for u, bugs in explained.items() if bugs}
     pattern = re.compile(integrated_projects_re) if integrated_projects_re else None
 
-    def group(b: BuildInfo) -> str:
-        project = str(b.fields.get("project") or "")
+    def group(b: BuildSummary) -> str:
+        project = b.project or ""
         return INTEGRATED if pattern is not None and pattern.search(project) else OTHERS
 
     groups = {}
@@ -161,7 +161,7 @@ def _ms(dt: datetime | None) -> int | None:
     return to_ms(dt) if dt is not None else None
 
 
-def build_json(build: BuildInfo, group: str | None = None) -> dict[str, Any]:
+def build_json(build: BuildSummary, group: str | None = None) -> dict[str, Any]:
     f = build.fields
     out: dict[str, Any] = {
         "uuid": build.uuid,

@@ -34,9 +34,8 @@ import pytest
 
 from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
 from elastic_recheck.adapters.elastic.bulk import BulkWriter
-from elastic_recheck.core.classify import parse_voting
 from elastic_recheck.core.errors import BackendError
-from elastic_recheck.core.schema import KNOWN_FIELDS
+from elastic_recheck.core.schema import KNOWN_FIELDS, parse_voting
 from elastic_recheck.ports.search import Filters, QuerySpec, SearchBackend, TimeWindow
 from tests.fixtures.cluster import ClusterNode
 from tests.fixtures.es_server import (

@@ -45,10 +45,10 @@ from click.testing import CliRunner
 from elastic_recheck.adapters.elastic.backend import backend_from_config
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.cli.main import cli
-from elastic_recheck.core.classify import parse_voting
 from elastic_recheck.core.config import load_config
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.schema import parse_voting
 from elastic_recheck.ports.search import QuerySpec, SearchBackend
 from sample import generate as sample_generate
 from sample.make_events import report_event

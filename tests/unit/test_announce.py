@@ -17,17 +17,17 @@ from elastic_recheck.contrib.announce import (
 )
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.fingerprints import Fingerprint
-from elastic_recheck.ports.search import BuildInfo
+from elastic_recheck.ports.search import BuildSummary
 from elastic_recheck.report.stale_fingerprints import Returning
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
 RESOLVED = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def build(uuid: str, hours_ago: float, log_url: str | None = "https://logs.example.org/x/") -> BuildInfo:
+def build(uuid: str, hours_ago: float, log_url: str | None = "https://logs.example.org/x/") -> BuildSummary:
     t = NOW - timedelta(hours=hours_ago)
     fields = {"build_status": "FAILURE"} | ({"log_url": log_url} if log_url is not None else {})
-    return BuildInfo(uuid=uuid, fields=fields, first_seen=t, last_seen=t, docs=1)
+    return BuildSummary(uuid=uuid, fields=fields, first_seen=t, last_seen=t, docs=1)
 
 
 def returning(

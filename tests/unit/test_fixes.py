@@ -18,7 +18,7 @@ from elastic_recheck.core.fixes import (
 )
 from elastic_recheck.core.promote import PROMOTE, SKIP, plan
 from elastic_recheck.core.stats import Share
-from elastic_recheck.ports.search import BuildInfo
+from elastic_recheck.ports.search import BuildSummary
 
 SSH_QUERY = "gerrit-events/gerrit-query/simple_query_pagination_new_1"
 
@@ -62,7 +62,7 @@ def fix(number: int, *, merged_at: datetime | None = None, approved: bool = True
 def test_verdict_before_and_after_the_merge() -> None:
     start = datetime(2026, 11, 10, tzinfo=UTC)
     now = start + timedelta(days=10)
-    builds = [BuildInfo(uuid=str(i), fields={}, last_seen=start + timedelta(days=d)) for i, d in enumerate((1, 2, 3, 8))]
+    builds = [BuildSummary(uuid=str(i), fields={}, last_seen=start + timedelta(days=d)) for i, d in enumerate((1, 2, 3, 8))]
     v = verdict(fix(1, merged_at=start + timedelta(days=5)), builds, start, now)
     assert v is not None and (v.before, v.after, v.before_days, v.after_days) == (3, 1, 5.0, 5.0)
     assert v.text == STILL_HITTING

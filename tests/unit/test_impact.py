@@ -6,17 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 from elastic_recheck.core.impact import attribute_rechecks, bug_impact, runs_by_job, unexplained_rechecks
 from elastic_recheck.core.rechecks import Recheck, is_recheck_comment, parse_recheck
-from elastic_recheck.ports.search import BuildInfo
+from elastic_recheck.ports.search import BuildSummary
 
 T = datetime(2026, 11, 19, tzinfo=UTC)
 
 
 def build(uuid: str, change: str, ps: str, end_min: int, status: str = "FAILURE", queue: str = "check",
-          job: str = "tempest", dur_min: int = 60, buildset: str | None = None) -> BuildInfo:
+          job: str = "tempest", dur_min: int = 60, buildset: str | None = None) -> BuildSummary:
     fields = {"build_change": change, "build_patchset": ps, "build_status": status, "build_queue": queue,
               "build_name": job, "build_set": buildset or f"set-{change}-{ps}-{end_min}"}
     end = T + timedelta(minutes=end_min)
-    return BuildInfo(uuid=uuid, fields=fields, first_seen=end - timedelta(minutes=dur_min), last_seen=end)
+    return BuildSummary(uuid=uuid, fields=fields, first_seen=end - timedelta(minutes=dur_min), last_seen=end)
 
 
 def test_recheck_comment_forms() -> None:

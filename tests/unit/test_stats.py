@@ -8,16 +8,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from elastic_recheck.core import stats
-from elastic_recheck.ports.search import Bucket, BuildInfo
+from elastic_recheck.ports.search import Bucket, BuildSummary
 from elastic_recheck.report.charts import SMALL, bars_in_window, legend, trend_svg
 from elastic_recheck.report.window import ReportWindow
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 
 
-def build(uuid: str, status: str = "FAILURE", last: datetime | None = None, docs: int = 1, **fields: str) -> BuildInfo:
+def build(uuid: str, status: str = "FAILURE", last: datetime | None = None, docs: int = 1, **fields: str) -> BuildSummary:
     f = {"build_status": status, **fields}
-    return BuildInfo(uuid=uuid, fields=f, first_seen=last, last_seen=last, docs=docs)
+    return BuildSummary(uuid=uuid, fields=f, first_seen=last, last_seen=last, docs=docs)
 
 
 def test_to_ms_is_exact_and_round_trips() -> None:
@@ -169,7 +169,7 @@ def test_day_buckets_count_each_build_once_on_its_last_day() -> None:
         build("e", "", T0 + timedelta(hours=1)),
         build("early", "FAILURE", start - timedelta(minutes=1)),  # outside the window
         build("late", "FAILURE", end),  # the end is exclusive
-        BuildInfo(uuid="never", fields={"build_status": "FAILURE"}),
+        BuildSummary(uuid="never", fields={"build_status": "FAILURE"}),
     ]
     days = stats.day_buckets(builds, start, end)
     assert [d.start for d in days] == [T0 - timedelta(days=3), T0 - timedelta(days=2), T0 - timedelta(days=1), T0]
@@ -243,9 +243,9 @@ def test_build_level_filters_match_what_the_backend_filter_keeps() -> None:
     from elastic_recheck.ports.search import Filters
     from elastic_recheck.report.graph import build_level_match
 
-    voting = BuildInfo(uuid="a", fields={"voting": 1, "build_queue": "gate"})
-    nonvoting = BuildInfo(uuid="b", fields={"voting": "0", "build_queue": "check"})
-    unknown = BuildInfo(uuid="c", fields={})
+    voting = BuildSummary(uuid="a", fields={"voting": 1, "build_queue": "gate"})
+    nonvoting = BuildSummary(uuid="b", fields={"voting": "0", "build_queue": "check"})
+    unknown = BuildSummary(uuid="c", fields={})
     assert [build_level_match(b, Filters(voting=True)) for b in (voting, nonvoting, unknown)] == [True, False, False]
     assert [build_level_match(b, Filters(voting=False)) for b in (voting, nonvoting, unknown)] == [False, True, False]
     assert [build_level_match(b, Filters()) for b in (voting, nonvoting, unknown)] == [True, True, True]

@@ -32,7 +32,7 @@ from elastic_recheck.core.error_lines import (
 from elastic_recheck.core.lucene.analysis import tokenize
 from elastic_recheck.ingest import build_info as ingest_build
 from elastic_recheck.ingest import log_lines
-from elastic_recheck.ports.search import BuildInfo
+from elastic_recheck.ports.search import BuildSummary
 from elastic_recheck.report.drafts import Draft, rank_drafts
 
 SHARED_LOGS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "logs"
@@ -361,8 +361,8 @@ def test_candidates_simplest_first() -> None:
 
 
 def _draft(cluster: Cluster, failed: list[str], ok: list[str]) -> Draft:
-    hits = [BuildInfo(uuid=u, fields={"build_status": "FAILURE"}) for u in failed]
-    hits += [BuildInfo(uuid=u, fields={"build_status": "SUCCESS"}) for u in ok]
+    hits = [BuildSummary(uuid=u, fields={"build_status": "FAILURE"}) for u in failed]
+    hits += [BuildSummary(uuid=u, fields={"build_status": "SUCCESS"}) for u in ok]
     return Draft(name="x", candidate=Candidate((cluster.runs[0].text,)), cluster=cluster, hits=hits)
 
 

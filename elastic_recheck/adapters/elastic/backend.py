@@ -80,7 +80,7 @@ from elastic_recheck.core.schema import (
 from elastic_recheck.core.schema import Mapping as FieldMapping
 from elastic_recheck.ports.search import (
     Bucket,
-    BuildInfo,
+    BuildSummary,
     Filters,
     Hit,
     QuerySpec,
@@ -763,14 +763,14 @@ class ElasticBackend:
         }
 
     @staticmethod
-    def _build_info(uuid: str, raw: Mapping[str, Any]) -> BuildInfo:
+    def _build_info(uuid: str, raw: Mapping[str, Any]) -> BuildSummary:
         hits = ((raw.get("doc") or {}).get("hits") or {}).get("hits") or []
         source = _flat_source(hits[0]) if hits else {}
         fields = {k: source[k] for k in BUILD_FIELDS if k in source and source[k] is not None}
         if "log_url" in fields:
             # as in the embedded store: the build's log directory, not the URL of this document's file
             fields["log_url"] = build_log_url(fields["log_url"], source.get("filename"))
-        return BuildInfo(
+        return BuildSummary(
             uuid=uuid,
             fields=fields,
             first_seen=_ms_to_datetime((raw.get("first_seen") or {}).get("value")),
@@ -778,7 +778,7 @@ class ElasticBackend:
             docs=int(raw.get("doc_count") or 0),
         )
 
-    def builds(self, spec: QuerySpec, limit: int | None = None) -> list[BuildInfo]:
+    def builds(self, spec: QuerySpec, limit: int | None = None) -> list[BuildSummary]:
         if limit is not None:
             if limit <= 0:
                 return []

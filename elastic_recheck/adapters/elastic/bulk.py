@@ -242,7 +242,7 @@ class BulkWriter:
         voting on the cluster too. A value already indexed as that term
         (``1`` or ``"1"``), or one that is no flag, is kept as given.
         """
-        from elastic_recheck.core.classify import parse_voting
+        from elastic_recheck.core.schema import parse_voting
 
         flag = parse_voting(value)
         if flag is None:

@@ -18,8 +18,8 @@ from typing import Any
 from elastic_recheck.adapters.sqlite.database import Database
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.errors import StoreError
-from elastic_recheck.core.signatures import FailureSignature, Peer, SignatureService, field_text
-from elastic_recheck.ports.search import BuildInfo, SearchBackend
+from elastic_recheck.core.signatures import FailureSignature, Peer, SignatureService
+from elastic_recheck.ports.search import BuildSummary, SearchBackend
 from elastic_recheck.storage.sqlite import Schema, execute_script, migrate, objects_exist
 
 LOG = logging.getLogger(__name__)
@@ -113,19 +113,19 @@ class SignatureIndex:
             return None
         return FailureSignature(tuple(json.loads(row[0])), tuple(json.loads(row[1])))
 
-    def put_many(self, items: Iterable[tuple[BuildInfo, FailureSignature]]) -> None:
+    def put_many(self, items: Iterable[tuple[BuildSummary, FailureSignature]]) -> None:
         rows = [
             (
                 info.uuid,
                 sig.key,
                 json.dumps(list(sig.lines)),
                 json.dumps(list(sig.tests)),
-                field_text(info, "build_change"),
-                field_text(info, "build_patchset"),
-                field_text(info, "build_name"),
-                field_text(info, "project"),
-                field_text(info, "build_queue"),
-                field_text(info, "log_url"),
+                info.change or "",
+                info.patchset or "",
+                info.job_name or "",
+                info.project or "",
+                info.queue or "",
+                info.log_url or "",
                 _ts(info.last_seen or info.first_seen),
             )
             for info, sig in items

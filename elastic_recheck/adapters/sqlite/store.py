@@ -92,7 +92,7 @@ from elastic_recheck.core.timestamps import parse_iso_timestamp, to_epoch_ms
 from elastic_recheck.ports.loading import IngestStats, TestResult
 from elastic_recheck.ports.search import (
     Bucket,
-    BuildInfo,
+    BuildSummary,
     Filters,
     Hit,
     QuerySpec,
@@ -2796,11 +2796,11 @@ class EmbeddedStore:
 
     def builds(
         self, spec: QuerySpec | None = None, limit: int | None = None, *, query: qa.Query | None = None
-    ) -> list[BuildInfo]:
+    ) -> list[BuildSummary]:
         """Distinct builds among matching documents (all documents without ``spec``), newest first."""
         spec = spec or QuerySpec()
 
-        def run(conn: sqlite3.Connection) -> list[BuildInfo]:
+        def run(conn: sqlite3.Connection) -> list[BuildSummary]:
             matched = self._matching(conn, spec, "d.ts, d.shape", query)
             if matched is None:
                 return []
@@ -2820,7 +2820,7 @@ class EmbeddedStore:
                     # The shape holds one file's URL; the build's logs are its directory.
                     fields["log_url"] = build_log_url(fields["log_url"], src.get("filename"))
                 out.append(
-                    BuildInfo(uuid=uuid, fields=fields, first_seen=_ms_to_dt(first), last_seen=_ms_to_dt(last), docs=int(count))
+                    BuildSummary(uuid=uuid, fields=fields, first_seen=_ms_to_dt(first), last_seen=_ms_to_dt(last), docs=int(count))
                 )
             return out
 
