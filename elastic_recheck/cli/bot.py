@@ -25,7 +25,9 @@ from elastic_recheck.ports.review import Reviewer
 if TYPE_CHECKING:
     from elastic_recheck.adapters.irc.client import IrcNotifier
     from elastic_recheck.bot.notify import IrcReporter
+    from elastic_recheck.core.signatures import SignatureService
     from elastic_recheck.ports.bugs import BugTracker
+    from elastic_recheck.ports.search import SearchBackend, TestResultSource
 
 LOG = logging.getLogger(__name__)
 
@@ -83,7 +85,9 @@ def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
     return settings
 
 
-def _signatures(app: AppContext, backend: Any, test_results: Any, state_path: Path | None) -> Any:
+def _signatures(
+    app: AppContext, backend: SearchBackend, test_results: TestResultSource, state_path: Path | None
+) -> SignatureService | None:
     """The failure-signature service: signatures live with the bot's state when ``--state`` (or a
     dry run's scratch state) names a file, else where ``classify`` keeps them."""
     from elastic_recheck.adapters.sqlite.signatures import service_from_config

@@ -27,6 +27,7 @@ from elastic_recheck.report.window import ReportWindow
 
 if TYPE_CHECKING:
     from elastic_recheck.ports.bugs import BugInfo
+    from elastic_recheck.ports.search import SearchBackend
 
 LOG = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def _backend(app: AppContext) -> Any:
         sys.exit(EXIT_BACKEND_DOWN)
 
 
-def _window_with_data(backend: Any, window: ReportWindow) -> ReportWindow:
+def _window_with_data(backend: SearchBackend, window: ReportWindow) -> ReportWindow:
     """``window`` ending at the newest indexed event when "now" would leave it empty (and say so)."""
     newest = backend.latest_timestamp()
     moved = window.at_data(newest)

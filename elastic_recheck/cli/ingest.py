@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from elastic_recheck.cli.main import AppContext
 from elastic_recheck.core.errors import ElasticRecheckError
 from elastic_recheck.ingest.build_dir import ingest_build_dir, list_build_files
 from elastic_recheck.ingest.build_info import BuildInfo, load_zuul_build
@@ -87,7 +88,7 @@ def _voting(value: str | None) -> bool | None:
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(0, 64), help="Worker processes that parse and analyze big --jsonl files (embedded store).")
 @click.pass_obj
 def ingest(
-    app: Any,
+    app: AppContext,
     jsonl_files: tuple[Path, ...],
     build_dir: Path | None,
     zuul_build: Path | None,

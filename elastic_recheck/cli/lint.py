@@ -101,7 +101,7 @@ def _cluster_mapping(app: AppContext) -> Mapping:
     fallback = configured_mapping(app.config)
     source = "[data_source] mapping" if app.config.data_source.mapping else "the built-in mapping"
     try:
-        mapping: Mapping | None = app.backend().field_mapping()
+        mapping: Mapping | None = app.cluster_backend().field_mapping()
     except ElasticRecheckError as exc:
         click.echo(f"warning: fields checked against {source}: {exc}", err=True)
         return fallback

@@ -12,13 +12,19 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from elastic_recheck.core.config import Config, load_config
 from elastic_recheck.core.errors import ElasticRecheckError
 from elastic_recheck.core.log_filters import EscapeControls, RedactSecrets
+
+if TYPE_CHECKING:
+    from elastic_recheck.adapters.elastic.backend import ElasticBackend
+    from elastic_recheck.adapters.elastic.bulk import BulkWriter
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+    from elastic_recheck.ports.search import SearchBackend
 
 LOG = logging.getLogger(__name__)
 
@@ -59,7 +65,8 @@ class AppContext:
     verbose: int = 0
     #: ``es`` or ``lucene`` from a command's ``--lucene-mode`` (None: ``[data_source] lucene_mode``)
     lucene_mode: str | None = None
-    _cache: dict[str, Any] = field(default_factory=dict)
+    _store: EmbeddedStore | None = field(default=None, repr=False)
+    _cluster: ElasticBackend | None = field(default=None, repr=False)
 
     @property
     def store_path(self) -> Path:
@@ -75,14 +82,14 @@ class AppContext:
         """Whether queries mean what Elasticsearch's ``query_string`` makes of them (else plain Lucene)."""
         return (self.lucene_mode or self.config.data_source.lucene_mode) == "es"
 
-    def store(self, create: bool = False, long_running: bool = False) -> Any:
+    def store(self, create: bool = False, long_running: bool = False) -> EmbeddedStore:
         """The embedded store (opened once).
 
         ``long_running`` (the bot) turns memory-mapped reads off unless
         ``[data_source] store_mmap_mb`` says otherwise: mapped pages count in
         the process's RSS, once per worker connection.
         """
-        if "store" not in self._cache:
+        if self._store is None:
             from elastic_recheck.adapters.sqlite.store import DEFAULT_MMAP_SIZE, EmbeddedStore
 
             path = self.store_path
@@ -96,34 +103,35 @@ class AppContext:
                 mmap_size = 0 if long_running else DEFAULT_MMAP_SIZE
             else:
                 mmap_size = mmap_mb * 1024 * 1024
-            self._cache["store"] = EmbeddedStore(path, es_mode=self.es_mode, mmap_size=mmap_size)
+            self._store = EmbeddedStore(path, es_mode=self.es_mode, mmap_size=mmap_size)
             LOG.info("backend: embedded store at %s", path)
-        return self._cache["store"]
+        return self._store
 
     @property
     def cluster(self) -> bool:
         """True when ``[data_source]`` names a cluster (``backend``, or the old ``es_url`` alone)."""
         return self.config.backend != "embedded"
 
-    def backend(self) -> Any:
-        """The configured SearchBackend."""
-        if "backend" not in self._cache:
-            if not self.cluster:
-                self._cache["backend"] = self.store()
-            else:
-                if not self.es_mode:
-                    raise click.ClickException(
-                        "lucene_mode = lucene needs the embedded store: an Elasticsearch/OpenSearch cluster "
-                        "always reads queries as query_string"
-                    )
-                from elastic_recheck.adapters.elastic.backend import backend_from_config
+    def backend(self) -> SearchBackend:
+        """The configured SearchBackend: the embedded store, or the cluster's adapter (opened once)."""
+        return self.cluster_backend() if self.cluster else self.store()
 
-                backend = backend_from_config(self.config)
-                LOG.info("backend: %s", backend.describe())
-                self._cache["backend"] = backend
-        return self._cache["backend"]
+    def cluster_backend(self) -> ElasticBackend:
+        """The configured cluster's adapter (opened once), also for what only a cluster answers (its mapping)."""
+        if self._cluster is None:
+            if not self.es_mode:
+                raise click.ClickException(
+                    "lucene_mode = lucene needs the embedded store: an Elasticsearch/OpenSearch cluster "
+                    "always reads queries as query_string"
+                )
+            from elastic_recheck.adapters.elastic.backend import backend_from_config
 
-    def writer(self, flavor: str | None = None) -> Any:
+            backend = backend_from_config(self.config)
+            LOG.info("backend: %s", backend.describe())
+            self._cluster = backend
+        return self._cluster
+
+    def writer(self, flavor: str | None = None) -> BulkWriter:
         """The cluster's bulk writer (``ingest`` and ``collect``; ``flavor`` overrides ``backend``)."""
         from elastic_recheck.adapters.elastic.bulk import writer_from_config
 

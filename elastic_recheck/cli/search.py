@@ -17,7 +17,7 @@ from elastic_recheck.cli.common import make_window, note, window_options
 from elastic_recheck.cli.main import AppContext
 from elastic_recheck.core.errors import BackendError, ElasticRecheckError, FingerprintError, QuerySyntaxError
 from elastic_recheck.core.fingerprints import load_file
-from elastic_recheck.ports.search import Filters, Hit, QuerySpec, TimeWindow
+from elastic_recheck.ports.search import Filters, Hit, QuerySpec, SearchBackend, TimeWindow
 
 LOG = logging.getLogger(__name__)
 
@@ -47,10 +47,7 @@ def _warn_lint(findings: Any) -> None:
         click.echo(finding.format_text(), err=True)
 
 
-def _all_ids(backend: Any, spec: QuerySpec) -> list[str]:
-    search_ids = getattr(backend, "search_ids", None)
-    if search_ids is not None:
-        return sorted(search_ids(spec))
+def _all_ids(backend: SearchBackend, spec: QuerySpec) -> list[str]:
     total = backend.search(spec, size=0).total
     result = backend.search(spec, size=max(total, 1))
     return sorted(h.id for h in result.hits)
