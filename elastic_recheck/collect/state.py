@@ -20,12 +20,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from elastic_recheck.adapters.zuul.api import ZuulBuild
 from elastic_recheck.core.errors import StoreError
+from elastic_recheck.core.timestamps import parse_timestamp
 from elastic_recheck.storage.sqlite import Schema, connect, execute_script, migrate, objects_exist, transaction
 
 LOG = logging.getLogger(__name__)
@@ -177,10 +177,10 @@ class CollectorState:
             ).fetchall()
         out = {}
         for uuid, start, end in rows:
-            try:  # written by record() with isoformat()
-                seconds = (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-            except (TypeError, ValueError):
+            began, ended = parse_timestamp(start), parse_timestamp(end)  # written by claim() with isoformat()
+            if began is None or ended is None:
                 continue
+            seconds = (ended - began).total_seconds()
             if seconds >= 0:
                 out[str(uuid)] = seconds
         return out

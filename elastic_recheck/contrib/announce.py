@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from elastic_recheck.core.channels import clean_text
 from elastic_recheck.core.errors import ElasticRecheckError, StoreError
 from elastic_recheck.core.safe_text import safe_url
+from elastic_recheck.core.timestamps import parse_iso
 from elastic_recheck.report.stale_fingerprints import REMOVABLE_STATUSES, Returning
 
 if TYPE_CHECKING:
@@ -177,9 +178,8 @@ class Ledger:
         current = {r.bug for r in returning}
         gone = []
         for bug, entry in list(self.entries.items()):
-            try:
-                at = datetime.fromisoformat(entry.announced_at)
-            except ValueError:
+            at = parse_iso(entry.announced_at)
+            if at is None:
                 continue
             if bug not in current and now - at > FORGET_AFTER:
                 del self.entries[bug]

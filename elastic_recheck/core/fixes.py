@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from elastic_recheck.core.timestamps import parse_iso, parse_timestamp
 from elastic_recheck.ports.search import BuildSummary
 
 LOG = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class Fix:
         return cls(number=int(data["number"]), patchset=data.get("patchset"), project=str(data.get("project") or ""),
                    subject=str(data.get("subject") or ""), kind=str(data.get("kind") or ""),
                    merged=data.get("state") == MERGED, approved=data.get("state") in (APPROVED, IN_GATE),
-                   merged_at=datetime.fromisoformat(merged_at) if isinstance(merged_at, str) else None)
+                   merged_at=parse_iso(merged_at) if isinstance(merged_at, str) else None)
 
 
 def fixes_query(bug: str) -> str:
@@ -106,12 +107,7 @@ def reference_kind(message: str, bug: str) -> str | None:
 
 def _gerrit_time(text: Any) -> datetime | None:
     """Gerrit's ``2026-11-15 10:00:00.000000000`` (UTC)."""
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return datetime.strptime(text[:19], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        return None
+    return parse_timestamp(text) if isinstance(text, str) else None
 
 
 def fix_from_rest(record: Mapping[str, Any], bug: str) -> Fix | None:

@@ -1,9 +1,41 @@
-"""Parsing and formatting of times: command-line values, document timestamps, log-line prefixes."""
+"""Every parsing and formatting of times (pure): the one place that says which formats are read.
+
+Three kinds of input, three entry points, one grammar for ISO 8601 text:
+
+* **document and record timestamps** (a document's ``@timestamp``, a Zuul
+  build's ``start_time``/``end_time``, hits read back from a cluster, the
+  collector's own records, Gerrit's ``2026-11-15 10:00:00.000000000``):
+  :func:`parse_timestamp`, which reads
+
+  - ISO 8601 text (:func:`parse_iso`): ``2013-10-18T17:39:43.966Z``, a space
+    instead of ``T``, no seconds or no fraction, a fraction of up to 9
+    digits after ``.`` or ``,``, the zone as ``Z``, ``+01``, ``+0100`` or
+    ``+01:00`` (a space before it allowed), a date alone (midnight), and
+    every other form Python's ``datetime.fromisoformat`` reads (e.g. the
+    basic ``20240102T030405Z``); no zone means UTC;
+  - epoch **milliseconds**, as a number or as a string of up to 15 digits
+    (Elasticsearch's default ``strict_date_optional_time||epoch_millis``);
+  - a ``datetime`` (naive means UTC), or a non-empty list of one of the
+    above (logstash 1.1 wrapped every value in a list): its first element;
+
+  and answers an aware UTC datetime, or None for anything else (``True``,
+  ``2014-5-13``, ``yesterday``...). :func:`timestamp_ms` is the same as epoch
+  milliseconds, with the common form parsed in C (the store's hot path).
+* **command-line values** (``--since``/``--until``/``--now``): :func:`parse_time`
+  (also ``now``, durations back from now, and epoch *seconds* or
+  milliseconds told apart by size), :func:`parse_cutoff`, :func:`parse_duration`.
+* **log-line prefixes** (oslo.log, ``job-output.txt``, syslog, the journal):
+  :func:`parse_line_timestamp`, which also says where the text after the
+  timestamp begins.
+
+Fingerprints' ``resolved_at`` (ISO 8601 or the ``date`` command's output)
+is :func:`parse_fingerprint_time`.
+"""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from elastic_recheck.core.errors import short_repr
@@ -41,15 +73,10 @@ def parse_time(text: str, now: datetime | None = None) -> datetime:
         return datetime.fromtimestamp(value, tz=UTC)
     if re.fullmatch(r"\d+(\.\d+)?\s*[smhdw]|\d{1,4}", raw):
         return now - parse_duration(raw)
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"not a time: {text!r} (use ISO 8601, epoch seconds, 'now', or 10d / -10d back from now)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def to_ms(dt: datetime) -> int:
-    return int(dt.timestamp() * 1000)
+    parsed = parse_iso(raw)
+    if parsed is None:
+        raise ValueError(f"not a time: {text!r} (use ISO 8601, epoch seconds, 'now', or 10d / -10d back from now)")
+    return parsed
 
 
 #: UTC offsets (hours) of the zone abbreviations the ``date`` command printed
@@ -76,9 +103,8 @@ def parse_fingerprint_time(value: Any) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"not a date: {short_repr(value)}")
     text = value.strip()
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    parsed = parse_iso(text)
+    if parsed is None:
         m = _DATE_OUTPUT.match(text)
         if m is None:
             raise ValueError(
@@ -95,7 +121,7 @@ def parse_fingerprint_time(value: Any) -> datetime:
         except (ValueError, OverflowError) as exc:
             raise ValueError(f"not a date: {short_repr(value)} ({exc})") from None
         return result
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def parse_cutoff(text: str, now: datetime | None = None) -> datetime:
@@ -112,6 +138,8 @@ def parse_cutoff(text: str, now: datetime | None = None) -> datetime:
         return parse_time(raw, now)
     except ValueError:
         raise ValueError(f"not an age or a time: {text!r} (use e.g. 10d, 36h, 2w, or ISO 8601)") from None
+
+
 
 # ---------------------------------------------------------------------------
 # Timestamps of documents and log lines
@@ -137,51 +165,84 @@ _ISO_RE = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:[.,](\d{1,9}))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$"
 )
 _EPOCH_MS_RE = re.compile(r"-?\d{1,15}$")
+_MS = timedelta(milliseconds=1)
 
 
-def parse_iso_timestamp(value: Any) -> datetime | None:
-    """Parse the ISO 8601 variants found in logstash documents; None if not a date.
+def _offset(zone: str) -> timedelta:
+    """``+01``, ``-0130``, ``+01:30`` as an offset from UTC (``Z``: none)."""
+    if zone == "Z":
+        return timedelta(0)
+    sign = -1 if zone[0] == "-" else 1
+    digits = zone[1:].replace(":", "")
+    return sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
 
-    Accepts ``2013-10-18T17:39:43.966Z``, ``...+00:00``, ``+0000``, a space
-    instead of ``T``, no fraction, up to nanoseconds, a date alone (midnight),
-    and epoch milliseconds (int/float, or a string of digits): Elasticsearch's
-    default ``strict_date_optional_time||epoch_millis``. A missing zone means UTC.
+
+def _zoned(dt: datetime, offset: timedelta) -> datetime:
+    """``dt`` (naive, wall time at ``offset``) made aware: in that zone, or in UTC when it is no valid zone (24h or more)."""
+    try:
+        return dt.replace(tzinfo=timezone(offset) if offset else UTC)
+    except ValueError:
+        return dt.replace(tzinfo=UTC) - offset
+
+
+def parse_iso(text: str) -> datetime | None:
+    """ISO 8601 text (the forms listed in the module docstring) as an aware datetime; None if it is not one.
+
+    The zone is kept as written (no zone: UTC); :func:`parse_timestamp`
+    converts to UTC.
     """
+    text = text.strip()
+    try:  # the common forms, in C
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        m = _ISO_RE.match(text)
+        if not m:
+            return None
+        year, month, day, hour, minute, sec, frac, zone = m.groups()
+        try:
+            micro = int((frac or "0")[:6].ljust(6, "0"))
+            dt = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(sec or 0), micro)
+            dt = _zoned(dt, _offset(zone or "Z"))
+        except (ValueError, OverflowError):
+            return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """The one parser of document and record timestamps (formats: the module docstring); aware UTC or None."""
     if isinstance(value, bool) or value is None:
         return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if isinstance(value, (int, float)):
         try:
             return datetime.fromtimestamp(value / 1000.0, tz=UTC)
         except (OverflowError, OSError, ValueError):
             return None
-    if isinstance(value, list) and len(value) == 1:
-        return parse_iso_timestamp(value[0])
+    if isinstance(value, list):
+        return parse_timestamp(value[0]) if value else None
     if not isinstance(value, str):
         return None
-    if len(value) >= 20 and value[10:11] == "T":
-        try:  # the common case, in C
+    text = value.strip()
+    if _EPOCH_MS_RE.match(text):
+        return parse_timestamp(int(text))
+    dt = parse_iso(text)
+    return dt.astimezone(UTC) if dt is not None else None
+
+
+def timestamp_ms(value: Any) -> int | None:
+    """``to_epoch_ms(parse_timestamp(value))``, with the common ISO form parsed in C."""
+    if type(value) is str and len(value) >= 20 and value[10] == "T":
+        try:
             dt = datetime.fromisoformat(value)
         except ValueError:
             pass
         else:
-            return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-    if _EPOCH_MS_RE.match(value.strip()):
-        return parse_iso_timestamp(int(value.strip()))
-    m = _ISO_RE.match(value.strip())
-    if not m:
-        return None
-    year, month, day, hour, minute, sec, frac, zone = m.groups()
-    try:
-        micro = int((frac or "0")[:6].ljust(6, "0"))
-        dt = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(sec or 0), micro, tzinfo=UTC)
-    except ValueError:
-        return None
-    if zone and zone != "Z":
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
-        dt -= sign * offset
-    return dt
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            return (dt - _UNIX_EPOCH) // _MS
+    parsed = parse_timestamp(value)
+    return to_epoch_ms(parsed) if parsed is not None else None
 
 
 # Line prefixes, tried in order. Each yields (timestamp, rest of line).
@@ -215,9 +276,7 @@ def parse_line_timestamp(line: str, reference: datetime | None = None) -> tuple[
         except ValueError:
             return None, 0
         if zone and zone != "Z":
-            sign = -1 if zone[0] == "-" else 1
-            digits = zone[1:].replace(":", "")
-            dt -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0))
+            dt -= _offset(zone)
         return dt, m.end()
     if c in "JFMASOND":
         m = _LINE_SYSLOG_RE.match(line)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from elastic_recheck.core.errors import short_repr
-from elastic_recheck.core.timestamps import parse_iso_timestamp
+from elastic_recheck.core.timestamps import parse_timestamp
 
 LOG = logging.getLogger(__name__)
 
@@ -138,8 +138,8 @@ def build_info_from_zuul(record: Mapping[str, Any]) -> BuildInfo:
         newrev=_opt_str(pick("newrev")),
         build_set=_opt_str(build_set),
         tenant=_opt_str(record.get("tenant")),
-        start_time=parse_iso_timestamp(record.get("start_time")),
-        end_time=parse_iso_timestamp(record.get("end_time")),
+        start_time=parse_timestamp(record.get("start_time")),
+        end_time=parse_timestamp(record.get("end_time")),
     )
 
 

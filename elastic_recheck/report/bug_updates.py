@@ -30,6 +30,7 @@ from elastic_recheck.core.errors import BugTrackerError
 from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.impact import BugImpact
 from elastic_recheck.core.pages import bug_page, page_url
+from elastic_recheck.core.timestamps import parse_iso
 
 LOG = logging.getLogger(__name__)
 
@@ -77,10 +78,8 @@ class Ledger:
 
     def due(self, bug: str, now: datetime) -> bool:
         last = self.posted.get(bug)
-        try:
-            return last is None or now - datetime.fromisoformat(last) >= EVERY
-        except ValueError:
-            return True
+        at = parse_iso(last) if last is not None else None
+        return at is None or now - at >= EVERY
 
     def record(self, bug: str, now: datetime) -> None:
         self.posted[bug] = now.isoformat()

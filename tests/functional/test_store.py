@@ -26,7 +26,7 @@ from elastic_recheck.core.errors import BackendError, StoreError
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import analyze_values, tokenize
 from elastic_recheck.core.schema import Mapping
-from elastic_recheck.core.timestamps import parse_iso_timestamp
+from elastic_recheck.core.timestamps import parse_timestamp
 from elastic_recheck.ingest.jsonl import iter_jsonl
 from elastic_recheck.ports.loading import TestResult as SubunitResult
 from elastic_recheck.ports.search import Filters, QuerySpec, TimeWindow
@@ -233,7 +233,7 @@ def test_random_queries_with_filters_and_window(gen_store: EmbeddedStore, gen_do
         filters = rng.choice([Filters(build_uuid=uuid), Filters(voting=True, build_status="FAILURE"), Filters(extra={"build_name": ("grenade", "unit")})])
 
         def pred(d: dict[str, Any], q: qa.Query = q, f: Filters = filters, w: TimeWindow = window) -> bool:
-            t = parse_iso_timestamp(d["@timestamp"])
+            t = parse_timestamp(d["@timestamp"])
             assert t is not None and w.start and w.end
             if not (w.start <= t < w.end):
                 return False
@@ -446,7 +446,7 @@ def test_sample_histogram_and_terms(sample_store: EmbeddedStore, sample: tuple[l
     hour = timedelta(hours=1)
     want: dict[datetime, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for d in matching:
-        t = parse_iso_timestamp(d["@timestamp"])
+        t = parse_timestamp(d["@timestamp"])
         assert t is not None
         start = datetime.fromtimestamp(t.timestamp() // 3600 * 3600, tz=UTC)
         want[start][d["build_status"]].add(d["build_uuid"])
@@ -468,7 +468,7 @@ def test_sample_histogram_and_terms(sample_store: EmbeddedStore, sample: tuple[l
 
 def test_sample_latest_files_and_builds(sample_store: EmbeddedStore, sample: tuple[list[dict[str, Any]], dict[str, Any]]) -> None:
     docs, truth = sample
-    newest = max(parse_iso_timestamp(d["@timestamp"]) for d in docs)  # type: ignore[type-var]
+    newest = max(parse_timestamp(d["@timestamp"]) for d in docs)  # type: ignore[type-var]
     assert sample_store.latest_timestamp() == newest
     some = truth["builds"][0]
     files = {d["filename"] for d in docs if d["build_uuid"] == some["uuid"]}

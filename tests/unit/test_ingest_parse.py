@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from elastic_recheck.core.documents import normalize_document
-from elastic_recheck.core.timestamps import format_timestamp, parse_iso_timestamp, parse_line_timestamp, to_epoch_ms
+from elastic_recheck.core.timestamps import parse_line_timestamp, parse_timestamp
 from elastic_recheck.ingest.build_dir import list_build_files
 from elastic_recheck.ingest.build_info import BuildInfo, build_info_from_zuul, load_zuul_build
 from elastic_recheck.ingest.jsonl import iter_jsonl
@@ -49,76 +49,6 @@ def shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"../shared/data not present: {path} is missing")
     return path
-
-
-# ---------------------------------------------------------------------------
-# timestamps
-
-
-@pytest.mark.parametrize(
-    ("line", "expected", "rest"),
-    [
-        ("2014-01-27 18:08:49.123 2625 ERROR nova.compute.manager boom", datetime(2014, 1, 27, 18, 8, 49, 123000, tzinfo=UTC), " 2625"),
-        ("2024-01-02 03:04:05.123456 | TASK [x]", datetime(2024, 1, 2, 3, 4, 5, 123456, tzinfo=UTC), " | TASK"),
-        ("2014-01-27T18:08:49Z started", datetime(2014, 1, 27, 18, 8, 49, tzinfo=UTC), " started"),
-        ("2014-01-27T18:08:49.5+01:00 x", datetime(2014, 1, 27, 17, 8, 49, 500000, tzinfo=UTC), " x"),
-        ("2014-01-27 18:08:49,777 INFO x", datetime(2014, 1, 27, 18, 8, 49, 777000, tzinfo=UTC), " INFO"),
-        ("Jan 27 18:08:49 host kernel: x", datetime(2014, 1, 27, 18, 8, 49, tzinfo=UTC), " host"),
-        ("Jan  7 08:08:49 host kernel: x", datetime(2014, 1, 7, 8, 8, 49, tzinfo=UTC), " host"),
-        ("Mar 28 12:20:42.377230 host systemd[1]: x", datetime(2013, 3, 28, 12, 20, 42, 377230, tzinfo=UTC), " host"),
-    ],
-)
-def test_line_timestamps(line: str, expected: datetime, rest: str) -> None:
-    ts, end = parse_line_timestamp(line, reference=BUILD_TIME)
-    assert ts == expected
-    assert line[end:].startswith(rest)
-
-
-def test_syslog_dates_after_the_build_belong_to_the_previous_year() -> None:
-    # A build on Jan 2 reading "Dec 31" lines: they are from the year before.
-    ts, _ = parse_line_timestamp("Dec 31 23:59:59 host x", reference=datetime(2015, 1, 2, tzinfo=UTC))
-    assert ts == datetime(2014, 12, 31, 23, 59, 59, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    "line",
-    ["  File \"x.py\", line 3", "Traceback (most recent call last):", "2014-13-45 99:99:99 bad date", "Juny 3 10:00:00 x", "", "+ ls"],
-)
-def test_lines_without_a_timestamp(line: str) -> None:
-    assert parse_line_timestamp(line, BUILD_TIME) == (None, 0)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("2013-10-18T17:39:43.966Z", datetime(2013, 10, 18, 17, 39, 43, 966000, tzinfo=UTC)),
-        ("2014-11-10T01:02:03.123+00:00", datetime(2014, 11, 10, 1, 2, 3, 123000, tzinfo=UTC)),
-        ("2022-02-28T09:39:09.596000", datetime(2022, 2, 28, 9, 39, 9, 596000, tzinfo=UTC)),
-        ("2013-10-18 17:39:43", datetime(2013, 10, 18, 17, 39, 43, tzinfo=UTC)),
-        ("2013-10-18T17:39:43.123456789Z", datetime(2013, 10, 18, 17, 39, 43, 123456, tzinfo=UTC)),
-        ("2014-01-01T00:00:00-0130", datetime(2014, 1, 1, 1, 30, tzinfo=UTC)),
-        (["2014-01-01T00:00:00Z"], datetime(2014, 1, 1, tzinfo=UTC)),
-        (1_400_000_000_000, datetime(2014, 5, 13, 16, 53, 20, tzinfo=UTC)),
-        # Elasticsearch's default date format also takes epoch millis as a string and a date alone
-        ("1400000000000", datetime(2014, 5, 13, 16, 53, 20, tzinfo=UTC)),
-        ("2014-05-13", datetime(2014, 5, 13, tzinfo=UTC)),
-        ("2014-05-13Z", datetime(2014, 5, 13, tzinfo=UTC)),
-        ("2014-5-13", None),
-        ("yesterday", None),
-        (True, None),
-        (None, None),
-    ],
-)
-def test_iso_timestamps(value: object, expected: datetime | None) -> None:
-    assert parse_iso_timestamp(value) == expected
-
-
-def test_epoch_ms_and_format_round_trip() -> None:
-    dt = datetime(2026, 11, 19, 21, 15, 47, 997000, tzinfo=UTC)
-    assert to_epoch_ms(dt) == int(dt.timestamp() * 1000)
-    assert format_timestamp(dt) == "2026-11-19T21:15:47.997Z"
-    assert parse_iso_timestamp(format_timestamp(dt)) == dt
-    assert to_epoch_ms(datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC)) == -500
 
 
 # ---------------------------------------------------------------------------
@@ -319,7 +249,7 @@ def test_real_logstash_documents_parse() -> None:
         docs = list(iter_jsonl(fh, stats))
     assert stats.bad_lines == 0 and len(docs) == stats.lines_read > 1000
     assert all("message" in d and "@timestamp" in d for d in docs)
-    assert all(parse_iso_timestamp(d["@timestamp"]) is not None for d in docs)
+    assert all(parse_timestamp(d["@timestamp"]) is not None for d in docs)
     with open(shared("logstash", "ci-log-processing-opensearch-docs.jsonl"), "rb") as fh:
         modern = list(iter_jsonl(fh, IngestStats()))
     assert modern and all(d["build_uuid"] == "38bf2cdc947643c9bb04f11f40a0f211" for d in modern)

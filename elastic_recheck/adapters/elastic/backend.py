@@ -78,6 +78,7 @@ from elastic_recheck.core.schema import (
     properties_of,
 )
 from elastic_recheck.core.schema import Mapping as FieldMapping
+from elastic_recheck.core.timestamps import parse_timestamp
 from elastic_recheck.ports.search import (
     Bucket,
     BuildSummary,
@@ -168,21 +169,6 @@ def _utc(dt: datetime) -> datetime:
 def format_time(dt: datetime) -> str:
     """UTC ISO 8601 with microseconds, as ``strict_date_optional_time`` parses it."""
     return _utc(dt).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A document's ``@timestamp`` (ISO string or epoch milliseconds) as aware UTC."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, list):
-        return parse_time(value[0]) if value else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return _utc(parsed)
 
 
 def wildcard_index(index_format: str) -> str:
@@ -281,12 +267,6 @@ def interval_string(interval: timedelta) -> str:
     return f"{ms}ms"
 
 
-def _ms_to_datetime(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    return datetime.fromtimestamp(float(value) / 1000.0, tz=UTC)
-
-
 def _total(hits: Mapping[str, Any]) -> int:
     total = hits.get("total", 0)
     if isinstance(total, Mapping):
@@ -360,7 +340,7 @@ def hit_from(raw: Mapping[str, Any]) -> Hit:
     return Hit(
         id=str(raw.get("_id", "")),
         source=source,
-        timestamp=parse_time(source.get(TIMESTAMP)),
+        timestamp=parse_timestamp(source.get(TIMESTAMP)),
         index=raw.get("_index"),
     )
 
@@ -692,7 +672,7 @@ class ElasticBackend:
             # builds without a build_status are in no status.
             if not raw.get("doc_count") or not (raw.get("builds") or {}).get("value"):
                 continue
-            start = _ms_to_datetime(raw.get("key"))
+            start = parse_timestamp(raw.get("key"))
             if start is None:
                 continue
             status = raw.get("status") or {}
@@ -773,8 +753,8 @@ class ElasticBackend:
         return BuildSummary(
             uuid=uuid,
             fields=fields,
-            first_seen=_ms_to_datetime((raw.get("first_seen") or {}).get("value")),
-            last_seen=_ms_to_datetime((raw.get("last_seen") or {}).get("value")),
+            first_seen=parse_timestamp((raw.get("first_seen") or {}).get("value")),
+            last_seen=parse_timestamp((raw.get("last_seen") or {}).get("value")),
             docs=int(raw.get("doc_count") or 0),
         )
 
@@ -810,7 +790,7 @@ class ElasticBackend:
     def latest_timestamp(self, until: datetime | None = None) -> datetime | None:
         spec = QuerySpec(window=TimeWindow(end=until)) if until is not None else QuerySpec()
         aggs = self._aggs("latest_timestamp", spec, {"latest": {"max": {"field": TIMESTAMP}}})
-        return _ms_to_datetime((aggs.get("latest") or {}).get("value"))
+        return parse_timestamp((aggs.get("latest") or {}).get("value"))
 
     def indexed_files(self, build_uuid: str) -> set[str]:
         spec = QuerySpec(filters=Filters(build_uuid=build_uuid))
@@ -854,7 +834,7 @@ class ElasticBackend:
 
     def index_for(self, doc: Mapping[str, Any]) -> str:
         """The daily index of one document (from its ``@timestamp``)."""
-        ts = parse_time(doc.get(TIMESTAMP))
+        ts = parse_timestamp(doc.get(TIMESTAMP))
         if ts is None:
             raise BackendError(f"document without a valid {TIMESTAMP}: {str(dict(doc))[:200]}", retryable=False)
         return ts.strftime(self.settings.index_format)

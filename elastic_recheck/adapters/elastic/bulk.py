@@ -46,13 +46,13 @@ from elastic_recheck.adapters.elastic.backend import (
     backend_from_config,
     error_reason,
     ndjson,
-    parse_time,
     wildcard_index,
 )
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.documents import stable_ids
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.schema import DEFAULT_MAPPING, KNOWN_FIELDS
+from elastic_recheck.core.timestamps import parse_timestamp
 from elastic_recheck.ports.loading import IngestStats, TestResult
 
 LOG = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ class BulkWriter:
                 source["voting"] = self._voting_term(source["voting"])
             doc_id = source.pop("id", None) or source.pop("_id", None)
             source.pop("_id", None)
-            ts = parse_time(source.get(TIMESTAMP))
+            ts = parse_timestamp(source.get(TIMESTAMP))
             if ts is None:
                 stats.add_bad_line(n, f"no valid {TIMESTAMP}: the daily index is chosen by it")
                 continue

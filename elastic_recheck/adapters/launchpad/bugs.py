@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from elastic_recheck.core.errors import BugTrackerError, ConfigError, StoreError
+from elastic_recheck.core.timestamps import parse_timestamp
 from elastic_recheck.ports.bugs import BugInfo, BugTask, BugTracker, summarize_status
 from elastic_recheck.storage.sqlite import Schema, connect, migrate, objects_exist
 
@@ -269,10 +270,7 @@ class LaunchpadTracker:
         project = target.split("/", 1)[0] if "/" in target and " (" not in target else target
         released = getattr(task, "date_fix_released", None)
         if isinstance(released, str):  # launchpadlib normally gives a datetime already
-            try:
-                released = datetime.fromisoformat(released)
-            except ValueError:
-                released = None
+            released = parse_timestamp(released)
         if not isinstance(released, datetime):
             released = None
         elif released.tzinfo is None:

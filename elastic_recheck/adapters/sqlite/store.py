@@ -88,7 +88,7 @@ from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.matcher import ID_FIELD, document_id, edit_distance_at_most, wildcard_predicate
 from elastic_recheck.core.lucene.regexp import compile_regexp
 from elastic_recheck.core.schema import BUILD_FIELDS, DEFAULT_MAPPING, Mapping, build_log_url
-from elastic_recheck.core.timestamps import parse_iso_timestamp, to_epoch_ms
+from elastic_recheck.core.timestamps import timestamp_ms, to_epoch_ms
 from elastic_recheck.ports.loading import IngestStats, TestResult
 from elastic_recheck.ports.search import (
     Bucket,
@@ -814,25 +814,6 @@ class _KeyPlan:
     kw_names: tuple[str, ...]
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
-
-def _epoch_ms(value: Any) -> int | None:
-    """``to_epoch_ms(parse_iso_timestamp(value))``, with the common ISO form parsed in C."""
-    if type(value) is str and len(value) >= 20 and value[10] == "T":
-        try:
-            dt = datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        else:
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=UTC)
-            return (dt - _EPOCH) // _MS
-    parsed = parse_iso_timestamp(value)
-    return to_epoch_ms(parsed) if parsed is not None else None
-
-
 class DocumentPreparer:
     """Splits documents into shape and per-line parts and analyzes their text fields.
 
@@ -903,7 +884,7 @@ class DocumentPreparer:
             shape_values = plan.shape_values(doc)
         body = dict(zip(plan.body_names, body_values, strict=True))
         doc_id = document_id(body.get("id"))
-        ts = _epoch_ms(body.get("@timestamp"))
+        ts = timestamp_ms(body.get("@timestamp"))
         fts: list[str | None] = []
         tokenize = self.tokenize
         for name in self.text_fields:

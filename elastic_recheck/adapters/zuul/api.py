@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -36,6 +36,7 @@ import yaml
 
 from elastic_recheck.core import bounded_yaml
 from elastic_recheck.core.errors import ZuulError, short_repr
+from elastic_recheck.core.timestamps import parse_timestamp
 
 LOG = logging.getLogger(__name__)
 IO_LOG = logging.getLogger(__name__ + ".io")
@@ -70,22 +71,6 @@ KNOWN_RESULTS: frozenset[str] = frozenset(
         "LOST",
     }
 )
-
-
-def parse_time(value: Any) -> datetime | None:
-    """Zuul's ISO timestamps (``2022-02-28T10:07:36``, naive means UTC) as aware datetimes."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(float(value), tz=UTC)
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        LOG.debug("unparseable Zuul timestamp %r", value)
-        return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _opt_str(value: Any) -> str | None:
@@ -273,8 +258,8 @@ class ZuulBuild:
             newrev=_opt_str(pick("newrev")),
             voting=True if voting is None else bool(voting),
             log_url=_opt_str(record.get("log_url")),
-            start_time=parse_time(record.get("start_time")),
-            end_time=parse_time(record.get("end_time")),
+            start_time=parse_timestamp(record.get("start_time")),
+            end_time=parse_timestamp(record.get("end_time")),
             duration=float(duration) if isinstance(duration, (int, float)) else None,
             nodeset=_opt_str(record.get("nodeset")),
             buildset_uuid=buildset_uuid,
