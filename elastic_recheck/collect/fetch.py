@@ -32,8 +32,6 @@ from elastic_recheck.adapters.zuul.api import (
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     USER_AGENT,
-    NodeInfo,
-    ZuulBuild,
     parse_inventory,
     request_with_retries,
 )
@@ -52,6 +50,7 @@ from elastic_recheck.core.errors import (
     LogFetchError,
     ZuulError,
 )
+from elastic_recheck.core.zuul_build import NodeInfo, ZuulBuild
 from elastic_recheck.ingest.log_lines import strip_gz
 
 LOG = logging.getLogger(__name__)

@@ -23,10 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from elastic_recheck.adapters.zuul.api import (
-    ZuulBuild,
-    ZuulClient,
-)
+from elastic_recheck.adapters.zuul.api import ZuulClient
 from elastic_recheck.collect.fetch import LogFetcher, LogHostRefused, SkippedFile
 from elastic_recheck.collect.files import DEFAULT_FILE_RULES, FileRule, parse_file_rules
 from elastic_recheck.collect.sinks import Sink
@@ -46,6 +43,7 @@ from elastic_recheck.core.errors import (
     LogFetchError,
     ZuulError,
 )
+from elastic_recheck.core.zuul_build import ZuulBuild
 
 if TYPE_CHECKING:
     from elastic_recheck.core.config import Config
@@ -335,7 +333,7 @@ class Collector:
             return "filtered"
         if opts.job_names and build.job_name not in opts.job_names:
             return "filtered"
-        if not opts.include_nonvoting and not build.voting:
+        if not opts.include_nonvoting and build.voting is False:
             return "filtered"
         if build.result == "SUCCESS" and not sample_keep(build.uuid, opts.success_sample):
             return "sampled_out"

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from elastic_recheck.adapters.zuul.api import ZuulBuild
 from elastic_recheck.collect.fetch import FetchResult
 from elastic_recheck.core.errors import BackendError
-
-if TYPE_CHECKING:
-    from elastic_recheck.ingest.build_info import BuildInfo
+from elastic_recheck.core.zuul_build import ZuulBuild
 
 
 class Sink(Protocol):
@@ -30,31 +27,6 @@ class Sink(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def build_info(build: ZuulBuild) -> BuildInfo:
-    """The ingest pipeline's :class:`~elastic_recheck.ingest.build_info.BuildInfo` for a Zuul build."""
-    from elastic_recheck.ingest.build_info import BuildInfo
-
-    return BuildInfo(
-        uuid=build.uuid,
-        name=build.job_name,
-        status=build.result,
-        change=str(build.change) if build.change is not None else None,
-        patchset=build.patchset,
-        queue=build.pipeline,
-        project=build.project,
-        voting=build.voting,
-        node_provider=build.node_provider,
-        log_url=build.log_url,
-        branch=build.branch,
-        ref=build.ref,
-        newrev=build.newrev,
-        build_set=build.buildset_uuid,
-        tenant=build.tenant,
-        start_time=build.start_time,
-        end_time=build.end_time,
-    )
 
 
 def extra_fields(build: ZuulBuild) -> dict[str, Any]:
@@ -75,11 +47,12 @@ def iter_build_documents(fetched: FetchResult, tests: list[Any], keep_debug: boo
     """
     from elastic_recheck.core.documents import stable_ids
     from elastic_recheck.ingest.build_dir import iter_build_dir
+    from elastic_recheck.ingest.build_info import BuildInfo
 
     extra = extra_fields(fetched.build)
 
     def docs() -> Iterator[dict[str, Any]]:
-        for doc in iter_build_dir(fetched.build_dir, build_info(fetched.build), keep_debug=keep_debug, on_tests=tests.extend):
+        for doc in iter_build_dir(fetched.build_dir, BuildInfo.from_zuul(fetched.build), keep_debug=keep_debug, on_tests=tests.extend):
             for key, value in extra.items():
                 doc.setdefault(key, value)
             yield doc

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elastic_recheck.adapters.zuul.api import ZuulBuild
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.timestamps import parse_timestamp
+from elastic_recheck.core.zuul_build import ZuulBuild
 from elastic_recheck.storage.sqlite import Schema, connect, execute_script, migrate, objects_exist, transaction
 
 LOG = logging.getLogger(__name__)

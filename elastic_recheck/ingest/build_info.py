@@ -3,6 +3,7 @@
 From ``ingest``'s options, or from a Zuul build record (REST API or
 logscraper ``buildinfo``): :func:`build_info_from_zuul`, :func:`load_zuul_build`.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,15 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from elastic_recheck.core.errors import short_repr
-from elastic_recheck.core.timestamps import parse_timestamp
+from elastic_recheck.core.zuul_build import ZuulBuild
 
 LOG = logging.getLogger(__name__)
-
-def _opt_str(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -83,64 +78,37 @@ class BuildInfo:
             return None
         return self.log_url.rstrip("/") + "/" + relpath.lstrip("/")
 
-def _parse_bool(value: Any) -> bool | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {short_repr(value)}")
-
+    @classmethod
+    def from_zuul(cls, build: ZuulBuild) -> BuildInfo:
+        """The fields of a Zuul build (from Zuul's API, a record file, the collector's listing)."""
+        return cls(
+            uuid=build.uuid,
+            name=build.job_name or None,
+            status=build.result,
+            change=str(build.change) if build.change is not None else None,
+            patchset=build.patchset,
+            queue=build.pipeline,
+            project=build.project,
+            voting=build.voting,
+            node_provider=build.node_provider,
+            log_url=build.log_url,
+            branch=build.branch,
+            ref=build.ref,
+            newrev=build.newrev,
+            build_set=build.buildset_uuid,
+            tenant=build.tenant,
+            start_time=build.start_time,
+            end_time=build.end_time,
+        )
 
 def build_info_from_zuul(record: Mapping[str, Any]) -> BuildInfo:
-    """A :class:`BuildInfo` from a Zuul build record (REST API or logscraper ``buildinfo``).
+    """A :class:`BuildInfo` from a Zuul build record (REST API or logscraper ``buildinfo``),
+    read by the one Zuul record reader (:meth:`~elastic_recheck.core.zuul_build.ZuulBuild.from_api`,
+    flat or nested ``ref`` shape; ``job_name`` may be absent).
 
-    Both shapes are accepted: flat ref fields (``project``, ``branch``,
-    ``change``, ``patchset``, ``ref``, ``newrev``) and the Zuul >= 9 nested
-    ``ref: {project, branch, change, patchset, ref, newrev}``.
-
-    :raises ValueError: when the record has no build uuid.
+    :raises ValueError: when the record has no build uuid, or a ``voting`` that is no flag.
     """
-    ref = record.get("ref")
-    nested: Mapping[str, Any] = ref if isinstance(ref, Mapping) else {}
-
-    def pick(key: str) -> Any:
-        if key in nested and nested[key] not in (None, ""):
-            return nested[key]
-        value = record.get(key)
-        return None if isinstance(value, Mapping) else value
-
-    uuid = record.get("uuid")
-    if not uuid or not isinstance(uuid, str):
-        raise ValueError("Zuul build record has no 'uuid' (a build that never ran has no logs)")
-    buildset = record.get("buildset")
-    build_set = buildset.get("uuid") if isinstance(buildset, Mapping) else None
-    node_provider = record.get("node_provider")
-    return BuildInfo(
-        uuid=uuid,
-        name=_opt_str(record.get("job_name")),
-        status=_opt_str(record.get("result")),
-        change=_opt_str(pick("change")),
-        patchset=_opt_str(pick("patchset")),
-        queue=_opt_str(record.get("pipeline")),
-        project=_opt_str(pick("project")),
-        voting=_parse_bool(record.get("voting")),
-        node_provider=_opt_str(node_provider),
-        log_url=_opt_str(record.get("log_url")),
-        branch=_opt_str(pick("branch")),
-        ref=_opt_str(pick("ref")),
-        newrev=_opt_str(pick("newrev")),
-        build_set=_opt_str(build_set),
-        tenant=_opt_str(record.get("tenant")),
-        start_time=parse_timestamp(record.get("start_time")),
-        end_time=parse_timestamp(record.get("end_time")),
-    )
+    return BuildInfo.from_zuul(ZuulBuild.from_api(record, require_job_name=False))
 
 
 def load_zuul_build(path: Path) -> BuildInfo:

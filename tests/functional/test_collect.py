@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
 from elastic_recheck.adapters.elastic.bulk import BulkWriter
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
-from elastic_recheck.adapters.zuul.api import ZuulBuild, ZuulClient
+from elastic_recheck.adapters.zuul.api import ZuulClient
 from elastic_recheck.cli.main import cli
 from elastic_recheck.collect.fetch import LogFetcher, LogHostRefused
 from elastic_recheck.collect.files import (
@@ -41,6 +41,7 @@ from elastic_recheck.collect.runner import ALREADY, CollectOptions, Collector, C
 from elastic_recheck.collect.sinks import ClusterSink, EmbeddedSink
 from elastic_recheck.collect.state import COLLECTED, FAILED, MISSING, NO_LOGS, REFUSED, CollectorState
 from elastic_recheck.core.errors import ConfigError, LogFetchError
+from elastic_recheck.core.zuul_build import ZuulBuild
 from elastic_recheck.ports.search import Filters, QuerySpec
 from tests.fixtures.es_server import (
     FakeCluster,

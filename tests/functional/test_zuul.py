@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck.adapters.zuul.api import ZuulBuild, ZuulClient, parse_inventory
+from elastic_recheck.adapters.zuul.api import ZuulClient, parse_inventory
 from elastic_recheck.core.errors import ZuulError
+from elastic_recheck.core.zuul_build import ZuulBuild
+from elastic_recheck.ingest.build_info import BuildInfo
 from tests.fixtures.zuul_server import FakeZuul, build_record, inventory_yaml
 
 T0 = datetime(2024, 5, 6, 10, 0, 0, tzinfo=UTC)
@@ -62,8 +64,8 @@ def test_both_record_shapes_parse_to_the_same_build(shape: str) -> None:
     assert b.manifest_url == rec["log_url"] + "zuul-manifest.json"
     assert b.buildset_uuid == rec["buildset"]["uuid"]
     assert b.tenant == "openstack"
-    meta = b.metadata()
-    assert meta["voting"] == 0 and meta["build_change"] == 912345 and meta["build_short_uuid"] == uuid_n(1)[:7]
+    meta = BuildInfo.from_zuul(b).fields()  # the fields every document of the build carries
+    assert meta["voting"] == 0 and meta["build_change"] == "912345" and meta["build_short_uuid"] == uuid_n(1)[:7]
     assert meta["build_queue"] == "gate" and meta["build_ref"] == "refs/changes/45/912345/7"
 
 
@@ -83,7 +85,7 @@ def test_periodic_build_without_change() -> None:
     b = ZuulBuild.from_api(rec)
     assert b.change is None and b.patchset is None
     assert b.ref == "refs/heads/master"
-    assert "build_change" not in b.metadata()
+    assert "build_change" not in BuildInfo.from_zuul(b).fields()
 
 
 def test_real_recorded_records(shared_data: Path) -> None:

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.adapters.zuul.api import NodeInfo, parse_inventory
+from elastic_recheck.adapters.zuul.api import parse_inventory
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.fingerprints import MAX_FINGERPRINT_BYTES, load_fingerprints
+from elastic_recheck.core.zuul_build import NodeInfo
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -237,7 +237,8 @@ def test_fingerprint_yaml_pathological(text: str) -> None:
 
 
 def test_remote_inventory_yaml_nested_too_deeply_is_unreadable_not_a_crash() -> None:
-    from elastic_recheck.adapters.zuul.api import NodeInfo, parse_inventory
+    from elastic_recheck.adapters.zuul.api import parse_inventory
+    from elastic_recheck.core.zuul_build import NodeInfo
 
     assert parse_inventory("[" * 10_000) == NodeInfo()
     assert parse_inventory("all: {hosts: " * 5_000) == NodeInfo()
