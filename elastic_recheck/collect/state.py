@@ -17,16 +17,14 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.timestamps import parse_timestamp
 from elastic_recheck.core.zuul_build import ZuulBuild
-from elastic_recheck.storage.sqlite import Schema, connect, execute_script, migrate, objects_exist, transaction
+from elastic_recheck.storage.sqlite import Schema, execute_script, locked_transaction, objects_exist, open_file
 
 LOG = logging.getLogger(__name__)
 
@@ -129,25 +127,14 @@ class CollectorState:
         self.max_attempts = max_attempts
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._lock = threading.RLock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = connect(self.path)
-            migrate(self._conn, SCHEMA, self.path)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open the collector state: {exc}") from None
+        self._conn = open_file(self.path, SCHEMA, "the collector state")
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                with transaction(self._conn):
-                    yield self._conn
-            except sqlite3.Error as exc:
-                raise StoreError(f"{self.path}: {exc}") from None
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return locked_transaction(self._conn, self._lock, self.path)
 
     _COLUMNS = "uuid, status, job_name, attempts, files, documents, bytes, error, owner, claimed_at, updated_at, target"
 

@@ -7,9 +7,11 @@ the bug cache.
 
 * :func:`connect`: an autocommit connection (transactions are explicit)
   shared between threads, in WAL mode, with a busy timeout and the
-  component's pragmas;
+  component's pragmas; :func:`open_file` also creates the directory and
+  migrates the component's tables, with one-line errors;
 * :func:`transaction`: ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back when
-  anything raises;
+  anything raises (:func:`locked_transaction`: under a lock, with one-line
+  errors);
 * :func:`migrate`: brings one component's tables up to date. Each component
   declares a :class:`Schema`: its name and an ordered list of migrations.
   The ``schema_ledger`` table records which versions of which component a
@@ -49,10 +51,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from elastic_recheck.core.errors import StoreError
 
@@ -133,6 +136,22 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+@contextmanager
+def locked_transaction(
+    conn: sqlite3.Connection, lock: AbstractContextManager[Any], path: Path | str
+) -> Iterator[sqlite3.Connection]:
+    """:func:`transaction` on a connection the threads of a process share under ``lock``.
+
+    :raises StoreError: ``<path>: <SQLite's message>`` when SQLite fails (the transaction was rolled back).
+    """
+    with lock:
+        try:
+            with transaction(conn):
+                yield conn
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: {exc}") from None
 
 
 def execute_script(conn: sqlite3.Connection, script: str) -> None:
@@ -265,6 +284,29 @@ def migrate(conn: sqlite3.Connection, schema: Schema, path: Path | str) -> int:
             _record(conn, schema, version, adopted=False)
         LOG.info("%s: applied %s migration %d", path, schema.component, version)
     return schema.version
+
+
+def open_file(
+    path: Path, schema: Schema, what: str, *, timeout: float = 30.0, synchronous: str | None = "NORMAL"
+) -> sqlite3.Connection:
+    """A :func:`connect`-ion to ``path`` (its directory created) with ``schema``'s tables up to date.
+
+    :param what: the component, for messages ("the bug cache").
+    :raises StoreError: ``<path>: cannot open <what>: <reason>``, or the file is from a newer release.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = connect(path, timeout=timeout, synchronous=synchronous)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"{path}: cannot open {what}: {exc}") from None
+    try:
+        migrate(conn, schema, path)
+    except (sqlite3.Error, StoreError) as exc:
+        conn.close()
+        if isinstance(exc, StoreError):
+            raise
+        raise StoreError(f"{path}: cannot open {what}: {exc}") from None
+    return conn
 
 
 def versions(conn: sqlite3.Connection) -> dict[str, int]:

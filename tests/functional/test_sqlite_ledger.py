@@ -357,3 +357,17 @@ def test_a_migration_failing_between_two_statements_is_rolled_back_then_complete
     assert proc.returncode == 1 and "injected failure between two statements" in err
     _assert_still_version_2(path, before)
     _assert_completes(path)
+
+
+def test_files_that_cannot_be_opened_are_one_line_errors(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    with pytest.raises(StoreError, match=r"a-file/state\.db: cannot open bot state: .*File exists"):
+        BotState(blocker / "state.db")
+    with pytest.raises(StoreError, match=r"cannot open the collector state: .*File exists"):
+        CollectorState(blocker / "state.db")
+    with pytest.raises(StoreError, match=r"a-file: cannot open the bug cache: file is not a database"):
+        BugCache(blocker)
+    with pytest.raises(StoreError, match=r"a-file: cannot open the recheck log: file is not a database"):
+        RecheckLog(blocker, create=False)
+    assert blocker.read_text() == "not a directory\n"

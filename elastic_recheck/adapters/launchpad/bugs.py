@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from elastic_recheck.core.errors import BugTrackerError, ConfigError, StoreError
+from elastic_recheck.core.errors import BugTrackerError, ConfigError
 from elastic_recheck.core.timestamps import parse_timestamp
 from elastic_recheck.ports.bugs import BugInfo, BugTask, BugTracker, summarize_status
-from elastic_recheck.storage.sqlite import Schema, connect, migrate, objects_exist
+from elastic_recheck.storage.sqlite import Schema, objects_exist, open_file
 
 if TYPE_CHECKING:
     from elastic_recheck.core.config import Config
@@ -316,12 +316,7 @@ class BugCache:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = connect(self.path, timeout=10, synchronous=None)
-            migrate(self._db, BUG_CACHE_SCHEMA, self.path)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot open the bug cache: {exc}") from None
+        self._db = open_file(self.path, BUG_CACHE_SCHEMA, "the bug cache", timeout=10, synchronous=None)
         self._lock = threading.Lock()
 
     def load(self, tracker: str, bugs: Iterable[str]) -> dict[str, tuple[BugInfo, float]]:

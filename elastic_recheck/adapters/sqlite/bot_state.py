@@ -27,14 +27,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elastic_recheck.core.errors import StoreError
-from elastic_recheck.storage.sqlite import Schema, connect, execute_script, migrate, objects_exist, transaction
+from elastic_recheck.storage.sqlite import Schema, execute_script, locked_transaction, objects_exist, open_file
 
 #: The ``schema_version`` value of ``bot_meta`` (what releases before the
 #: shared ledger wrote; the ledger's ``bot_state`` version is the one read).
@@ -127,21 +126,10 @@ class BotState:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = connect(self.path)
-            migrate(self._conn, SCHEMA, self.path)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open bot state: {exc}") from None
+        self._conn = open_file(self.path, SCHEMA, "bot state")
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                with transaction(self._conn):
-                    yield self._conn
-            except sqlite3.Error as exc:
-                raise StoreError(f"{self.path}: {exc}") from None
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return locked_transaction(self._conn, self._lock, self.path)
 
     def accept(self, key: str, event: dict[str, Any], deadline_s: float, now: float | None = None) -> bool:
         """Persist a new event; False if this key was already accepted (a duplicate)."""

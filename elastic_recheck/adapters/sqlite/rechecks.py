@@ -14,7 +14,7 @@ from pathlib import Path
 
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.rechecks import Recheck
-from elastic_recheck.storage.sqlite import Schema, connect, execute_script, migrate, objects_exist, transaction
+from elastic_recheck.storage.sqlite import Schema, execute_script, objects_exist, open_file, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS rechecks (
@@ -44,15 +44,9 @@ class RecheckLog:
     def __init__(self, path: Path | str, *, create: bool = True) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        try:
-            if create:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            elif not self.path.is_file():
-                raise StoreError(f"{self.path}: no such file")
-            self._conn = connect(self.path, synchronous=None)
-            migrate(self._conn, SCHEMA, self.path)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: cannot open the recheck log: {exc}") from None
+        if not create and not self.path.is_file():
+            raise StoreError(f"{self.path}: no such file")
+        self._conn = open_file(self.path, SCHEMA, "the recheck log", synchronous=None)
 
     def record(self, rechecks: Iterable[Recheck]) -> int:
         """Store rechecks (already known ones are ignored); returns how many were new."""

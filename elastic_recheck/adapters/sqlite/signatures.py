@@ -20,7 +20,7 @@ from elastic_recheck.core.config import Config
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.signatures import FailureSignature, Peer, SignatureService
 from elastic_recheck.ports.search import BuildSummary, SearchBackend
-from elastic_recheck.storage.sqlite import Schema, execute_script, migrate, objects_exist
+from elastic_recheck.storage.sqlite import Schema, execute_script, objects_exist, open_file
 
 LOG = logging.getLogger(__name__)
 
@@ -73,15 +73,7 @@ class SignatureIndex:
         # recomputed), so no fsync per write (synchronous=NORMAL); WAL as the
         # store's own file, none of the store's other pragmas.
         self._db = Database(self.path, timeout=timeout, mmap_size=None, pragmas=())
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = self._db.connect()
-            try:
-                migrate(conn, SCHEMA, self.path)
-            finally:
-                conn.close()
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot open the signature index: {exc}") from None
+        open_file(self.path, SCHEMA, "the signature index", timeout=timeout).close()
 
     def _conn(self) -> sqlite3.Connection:
         return self._db.conn
