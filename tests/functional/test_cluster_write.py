@@ -213,8 +213,8 @@ def test_rejected_and_refused_documents(tmp_path: Path, caplog: pytest.LogCaptur
         assert ":4: no valid @timestamp" in res.stderr
         # without the right to install the template: a warning, and the documents still go in
         assert any("index template elastic-recheck not installed" in m for m in caplog.messages)
-        # a cluster that keeps refusing fails the command with one line
-        fake.always("POST", "_bulk", bulk_response([bulk_item("x", "1", 503, {"type": "unavailable_shards_exception", "reason": "primary shard is not active"})]))
+        # a cluster that keeps refusing (any 5xx: the one retry policy) fails the command with one line
+        fake.always("POST", "_bulk", bulk_response([bulk_item("x", "1", 507, {"type": "unavailable_shards_exception", "reason": "primary shard is not active"})]))
         res = CliRunner().invoke(cli, ["-c", str(cfg), "ingest", "--jsonl", str(write_jsonl(tmp_path / "one.jsonl.gz", docs[:1]))])
         assert res.exit_code == 1 and "Traceback" not in res.output
         assert "still refused after 3 attempts" in res.stderr and "primary shard is not active" in res.stderr

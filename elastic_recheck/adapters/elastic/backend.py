@@ -114,11 +114,38 @@ COMPOSITE_PAGE = 1000
 #: are about ten: SUCCESS, FAILURE, POST_FAILURE, TIMED_OUT, ...).
 MAX_STATUSES = 100
 
-#: HTTP statuses worth trying again (besides connection errors and timeouts).
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
 #: Upper bound of one backoff sleep, in seconds.
 MAX_BACKOFF = 30.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The cluster adapter's one retry policy, for every request it sends.
+
+    A request that fails with a connection error, a timeout, 429 or any 5xx
+    is sent again; so are the items of an answer the cluster refused with
+    429 or 5xx (``_msearch`` queries, ``_bulk`` documents: only those items).
+    ``retries`` times at most (``[data_source] retries``), sleeping
+    ``backoff`` seconds (1 s) before the first retry, doubling each time,
+    never more than :data:`MAX_BACKOFF`. Anything else (400, 401, a mapping
+    error...) is not retried.
+    """
+
+    retries: int = 3
+    backoff: float = 1.0
+
+    @property
+    def attempts(self) -> int:
+        return self.retries + 1
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to sleep after failed attempt number ``attempt`` (0-based)."""
+        return float(min(MAX_BACKOFF, self.backoff * (2**attempt)))
+
+    @staticmethod
+    def retryable_status(status: object) -> bool:
+        """429 (too many requests) and every 5xx: the cluster's trouble, not the request's."""
+        return isinstance(status, int) and not isinstance(status, bool) and (status == 429 or status >= 500)
 
 
 TIMESTAMP = "@timestamp"
@@ -508,14 +535,20 @@ class ElasticBackend:
                 reason = error_reason(info.get("error"))
             if not reason or reason == "unknown error":
                 reason = str(getattr(exc, "error", "") or exc)
-            retryable = isinstance(status, int) and (status in RETRY_STATUSES or status >= 500)
+            retryable = self.retry.retryable_status(status)
             return BackendError(self.redact(f"{what}: HTTP {status}: {reason}"), retryable=retryable)
         return BackendError(self.redact(f"{what}: {name}: {exc}"), retryable=False)
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The one retry policy of every request (:class:`RetryPolicy`), from the settings."""
+        return RetryPolicy(self.settings.retries, self.settings.backoff)
 
     def _call(self, what: str, fn: Callable[[], T], retries: int | None = None) -> T:
         """Run one request, retrying retryable failures with exponential backoff."""
         base = self._errors.base
-        attempts = (self.settings.retries if retries is None else retries) + 1
+        policy = self.retry if retries is None else RetryPolicy(retries, self.settings.backoff)
+        attempts = policy.attempts
         for attempt in range(attempts):
             try:
                 return fn()
@@ -525,7 +558,7 @@ class ElasticBackend:
                     if err.retryable and attempts > 1:
                         err = BackendError(f"{err} (after {attempts} attempts)", retryable=True)
                     raise err from None
-                delay = min(MAX_BACKOFF, self.settings.backoff * (2**attempt))
+                delay = policy.delay(attempt)
                 LOG.warning("%s; retry %d of %d in %.1fs", err, attempt + 1, attempts - 1, delay)
                 time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -608,7 +641,7 @@ class ElasticBackend:
         if not specs:
             return []
         lines = self.msearch_lines(specs, size)
-        attempts = self.settings.retries + 1
+        attempts = self.retry.attempts
         for attempt in range(attempts):
             response: Mapping[str, Any] = self._call("msearch", lambda: self._request("POST", "/_msearch", ndjson(lines)))
             items = list(response.get("responses") or [])
@@ -618,7 +651,7 @@ class ElasticBackend:
                 )
             # A rejected or unavailable item (429, 5xx) is the cluster's
             # trouble, not the query's: try the batch again, then give up.
-            transient = [i for i in items if "error" in i and int(i.get("status", 0) or 0) in RETRY_STATUSES]
+            transient = [i for i in items if "error" in i and self.retry.retryable_status(int(i.get("status", 0) or 0))]
             if not transient:
                 break
             reason = self.redact(error_reason(transient[0].get("error")))
@@ -627,7 +660,7 @@ class ElasticBackend:
                     f"msearch: {len(transient)} queries failed on the cluster side after {attempts} attempts: {reason}",
                     retryable=True,
                 )
-            delay = min(MAX_BACKOFF, self.settings.backoff * (2**attempt))
+            delay = self.retry.delay(attempt)
             LOG.warning("msearch: %d queries rejected (%s); retry in %.1fs", len(transient), reason, delay)
             time.sleep(delay)
         results: list[SearchResult] = []

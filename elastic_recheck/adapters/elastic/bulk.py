@@ -22,11 +22,13 @@ sink drive either one unchanged.
   :func:`~elastic_recheck.core.documents.document_id` of its build, file and
   position in the file (what ``collect`` assigns), so loading the same
   build or file twice replaces documents instead of duplicating them.
-* One retry policy, the search adapter's (:meth:`ElasticBackend._call`):
+* One retry policy, the search adapter's
+  (:class:`~elastic_recheck.adapters.elastic.backend.RetryPolicy`):
   connection errors, timeouts, 429 and 5xx are retried with exponential
   backoff; documents that the cluster rejects with 429/5xx inside a
-  successful ``_bulk`` answer are sent again the same way. Other rejected
-  documents are counted (with the cluster's reason) like bad input lines.
+  successful ``_bulk`` answer are sent again the same way (only those).
+  Other rejected documents are counted (with the cluster's reason) like bad
+  input lines.
   Credentials never appear in messages (the adapter's ``redact``).
 """
 
@@ -39,8 +41,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from elastic_recheck.adapters.elastic.backend import (
-    MAX_BACKOFF,
-    RETRY_STATUSES,
     TIMESTAMP,
     ElasticBackend,
     backend_from_config,
@@ -156,7 +156,7 @@ class BulkWriter:
         Rejected documents go to ``stats`` under their ordinal.
         """
         backend = self.backend
-        attempts = backend.settings.retries + 1
+        attempts = backend.retry.attempts
         pending = list(range(len(actions)))
         written: set[str] = set()
         for attempt in range(attempts):
@@ -179,7 +179,7 @@ class BulkWriter:
                     continue
                 status = int(result.get("status", 0) or 0)
                 reason = backend.redact(f"{result.get('_index')}: {error_reason(result.get('error'))}")
-                if status in RETRY_STATUSES:
+                if backend.retry.retryable_status(status):
                     again.append(i)
                     last_reason = reason
                 else:
@@ -188,7 +188,7 @@ class BulkWriter:
                 return written
             if attempt + 1 >= attempts:
                 raise BackendError(f"bulk: {len(again)} documents still refused after {attempts} attempts: {last_reason}")
-            delay = min(MAX_BACKOFF, backend.settings.backoff * (2**attempt))
+            delay = backend.retry.delay(attempt)
             LOG.warning("bulk: %d documents refused (%s); retry in %.1fs", len(again), last_reason, delay)
             time.sleep(delay)
             pending = again
