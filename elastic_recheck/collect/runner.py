@@ -5,7 +5,7 @@
 them, fetches them (:class:`~elastic_recheck.collect.fetch.LogFetcher`) on a
 thread pool and hands each build directory to a
 :class:`~elastic_recheck.collect.sinks.Sink`, recording every outcome in the
-:class:`~elastic_recheck.collect.state.CollectorState`.
+:class:`~elastic_recheck.adapters.sqlite.collector_state.CollectorState`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from elastic_recheck.adapters.zuul.api import ZuulClient
-from elastic_recheck.collect.fetch import LogFetcher, LogHostRefused, SkippedFile
-from elastic_recheck.collect.files import DEFAULT_FILE_RULES, FileRule, parse_file_rules
-from elastic_recheck.collect.sinks import Sink
-from elastic_recheck.collect.state import (
+from elastic_recheck.adapters.sqlite.collector_state import (
     COLLECTED,
     FAILED,
     FETCHING,
@@ -37,6 +33,10 @@ from elastic_recheck.collect.state import (
     REFUSED,
     CollectorState,
 )
+from elastic_recheck.adapters.zuul.api import ZuulClient
+from elastic_recheck.collect.fetch import LogFetcher, LogHostRefused, SkippedFile
+from elastic_recheck.collect.files import DEFAULT_FILE_RULES, FileRule, parse_file_rules
+from elastic_recheck.collect.sinks import Sink
 from elastic_recheck.core.errors import (
     ConfigError,
     ElasticRecheckError,

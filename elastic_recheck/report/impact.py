@@ -101,7 +101,7 @@ def load_zuul_durations(path: Path | None) -> dict[str, float]:
     """uuid -> seconds of the builds the Zuul collector recorded in ``path`` (empty without one)."""
     if path is None or not path.is_file():
         return {}
-    from elastic_recheck.collect.state import CollectorState
+    from elastic_recheck.adapters.sqlite.collector_state import CollectorState
 
     try:
         state = CollectorState(path)

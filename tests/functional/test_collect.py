@@ -25,6 +25,7 @@ from click.testing import CliRunner
 
 from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
 from elastic_recheck.adapters.elastic.bulk import BulkWriter
+from elastic_recheck.adapters.sqlite.collector_state import COLLECTED, FAILED, MISSING, NO_LOGS, REFUSED, CollectorState
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.adapters.zuul.api import ZuulClient
 from elastic_recheck.cli.main import cli
@@ -39,7 +40,6 @@ from elastic_recheck.collect.files import (
 )
 from elastic_recheck.collect.runner import ALREADY, CollectOptions, Collector, CollectResult, sample_keep
 from elastic_recheck.collect.sinks import ClusterSink, EmbeddedSink
-from elastic_recheck.collect.state import COLLECTED, FAILED, MISSING, NO_LOGS, REFUSED, CollectorState
 from elastic_recheck.core.errors import ConfigError, LogFetchError
 from elastic_recheck.core.zuul_build import ZuulBuild
 from elastic_recheck.ports.search import Filters, QuerySpec

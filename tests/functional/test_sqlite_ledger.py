@@ -28,10 +28,10 @@ import pytest
 
 from elastic_recheck.adapters.launchpad.bugs import BugCache
 from elastic_recheck.adapters.sqlite.bot_state import BotState
+from elastic_recheck.adapters.sqlite.collector_state import CollectorState
 from elastic_recheck.adapters.sqlite.rechecks import RecheckLog
 from elastic_recheck.adapters.sqlite.signatures import SignatureIndex
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
-from elastic_recheck.collect.state import CollectorState
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.storage.sqlite import LEDGER, connect, execute_script, migrate, versions
 from tests.conftest import REPO

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from elastic_recheck.adapters.sqlite.collector_state import FAILED, CollectorState
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.adapters.zuul.api import ZuulClient
 from elastic_recheck.collect.fetch import LogFetcher
 from elastic_recheck.collect.runner import Collector
 from elastic_recheck.collect.sinks import EmbeddedSink
-from elastic_recheck.collect.state import FAILED, CollectorState
 from elastic_recheck.core.errors import LogFetchError
 from elastic_recheck.core.zuul_build import ZuulBuild
 from tests.fixtures.zuul_server import FakeZuul, build_record
