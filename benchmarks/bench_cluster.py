@@ -60,7 +60,8 @@ from elastic_recheck.core.fingerprints import LoadResult, load_fingerprints
 from elastic_recheck.ports.search import TimeWindow
 from elastic_recheck.report.graph import collect_bug_stats, graph_json
 from elastic_recheck.report.health import probe_backend
-from elastic_recheck.report.site import collect_uncategorized_data, write_json, write_uncategorized
+from elastic_recheck.report.site_data import collect_uncategorized_data
+from elastic_recheck.report.site_pages import write_json, write_uncategorized
 from elastic_recheck.report.window import ReportWindow
 from tests.fixtures.report_data import NOW, Dataset, bug_options, iter_builds
 

@@ -33,12 +33,9 @@ from elastic_recheck.core.config import from_mapping
 from elastic_recheck.core.fingerprints import load_fingerprints
 from elastic_recheck.report.graph import collect_bug_stats, graph_json
 from elastic_recheck.report.health import probe_backend
-from elastic_recheck.report.site import (
-    collect_uncategorized_data,
-    render_site,
-    write_json,
-    write_uncategorized,
-)
+from elastic_recheck.report.site import render_site
+from elastic_recheck.report.site_data import collect_uncategorized_data
+from elastic_recheck.report.site_pages import write_json, write_uncategorized
 from elastic_recheck.report.window import ReportWindow
 from tests.fixtures.report_data import NOW, Dataset, bug_options, iter_builds
 

@@ -22,14 +22,9 @@ from elastic_recheck.core.fingerprints import LoadResult, load_fingerprints
 from elastic_recheck.report.graph import BugData, bug_data_from_fingerprint, collect_bug_stats, graph_json
 from elastic_recheck.report.health import probe_backend
 from elastic_recheck.report.impact import load_rechecks, load_zuul_durations
-from elastic_recheck.report.site import (
-    EXIT_CODES_HELP,
-    ExitCode,
-    collect_uncategorized_data,
-    render_site,
-    write_json,
-    write_uncategorized,
-)
+from elastic_recheck.report.site import render_site
+from elastic_recheck.report.site_data import EXIT_CODES_HELP, ExitCode, collect_uncategorized_data
+from elastic_recheck.report.site_pages import write_json, write_uncategorized
 from elastic_recheck.report.window import DEFAULT_DAYS, ReportWindow
 
 LOG = logging.getLogger(__name__)

@@ -20,10 +20,11 @@ import pytest
 
 from elastic_recheck.core.config import from_mapping
 from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.pages import bug_page
 from elastic_recheck.core.stats import humanize_delta
 from elastic_recheck.ports.search import Filters
 from elastic_recheck.report.graph import fingerprint_spec
-from elastic_recheck.report.site import bug_page, render_site
+from elastic_recheck.report.site import render_site
 from elastic_recheck.report.window import ReportWindow
 from tests.browser.conftest import StaticServer, console_errors
 from tests.fixtures.report_data import NOW, XSS_JOB, Dataset, bug_id, generate

@@ -17,8 +17,9 @@ import pytest
 
 from elastic_recheck.core.config import from_mapping
 from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.pages import bug_page
 from elastic_recheck.report.graph import BugData
-from elastic_recheck.report.site import bug_page, render_site
+from elastic_recheck.report.site import render_site
 from elastic_recheck.report.stale_fingerprints import DEFAULT_RETURNING_DAYS
 from elastic_recheck.report.window import ReportWindow
 from tests.browser.conftest import StaticServer, console_errors

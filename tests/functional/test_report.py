@@ -24,8 +24,9 @@ from click.testing import CliRunner, Result
 
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.pages import bug_page
 from elastic_recheck.core.stats import HOUR, to_ms
-from elastic_recheck.report.site import ExitCode, bug_page
+from elastic_recheck.report.site_data import ExitCode
 from tests.fixtures.report_data import NOW, XSS_LINE, Dataset, bug_id, generate, marker
 
 NOW_ISO = "2026-11-20T00:00:00Z"

@@ -18,7 +18,8 @@ from bs4 import BeautifulSoup, Tag
 from click.testing import CliRunner, Result
 
 from elastic_recheck.cli.main import cli
-from elastic_recheck.report.site import ExitCode, bug_page
+from elastic_recheck.core.pages import bug_page
+from elastic_recheck.report.site_data import ExitCode
 from elastic_recheck.report.stale_fingerprints import DEFAULT_RETURNING_DAYS
 from tests.fixtures.report_data import NOW, Build, Dataset, bug_id, generate
 

@@ -31,7 +31,8 @@ from elastic_recheck.ingest.jsonl import ingest_jsonl
 from elastic_recheck.ports.search import Filters, QuerySpec
 from elastic_recheck.report.drafts import SuggestReport, draft_from_builds, draft_yaml
 from elastic_recheck.report.graph import fingerprint_spec
-from elastic_recheck.report.site import collect_uncategorized_data, write_uncategorized
+from elastic_recheck.report.site_data import collect_uncategorized_data
+from elastic_recheck.report.site_pages import write_uncategorized
 from elastic_recheck.report.window import ReportWindow
 
 REPO = Path(__file__).resolve().parents[2]

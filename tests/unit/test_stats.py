@@ -263,7 +263,7 @@ def test_safe_url_only_allows_http() -> None:
 
 
 def test_bug_page_names_are_safe_and_distinct() -> None:
-    from elastic_recheck.report.site import bug_page
+    from elastic_recheck.core.pages import bug_page
 
     assert bug_page("1893618") == "bug/1893618.html"
     odd = [bug_page(b) for b in ("../etc/passwd", "a b", "a_b", "a?b", "x#y", ".hidden")]
