@@ -280,7 +280,7 @@ def query_phases(path: Path, sample: list[str], biggest: list[str], nfp: int, se
         specs = [QuerySpec(filters=Filters(build_uuid=uuid), label=str(i)) for i in range(len(fps))]
         classify = functools.partial(store.msearch, specs, size=1, queries=fps)
         cold += timed(classify, 1)
-        for entry in store._build_cache.values():  # keep the loaded index, forget evaluated clauses
+        for entry in store.percolator.builds.values():  # keep the loaded index, forget evaluated clauses
             entry.memo.clear()
         fresh += timed(classify, 1)
         warm += timed(classify, 3)

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.adapters.sqlite.store import GAP, PRESENT, EmbeddedStore, _store_terms, keyword_values
+from elastic_recheck.adapters.sqlite.layout import GAP, PRESENT, keyword_values, store_terms
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.errors import BackendError, StoreError
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import analyze_values, tokenize
@@ -237,7 +238,7 @@ def test_random_queries_with_filters_and_window(gen_store: EmbeddedStore, gen_do
             assert t is not None and w.start and w.end
             if not (w.start <= t < w.end):
                 return False
-            for name, values in _store_terms(f).items():
+            for name, values in store_terms(f).items():
                 if not set(_kw(d, name)) & set(values):
                     return False
             return reference(q, d)

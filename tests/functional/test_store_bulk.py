@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.adapters.sqlite.store import (
+from elastic_recheck.adapters.sqlite.layout import (
     GAP,
     PER_LINE_FIELDS,
     PRESENT,
-    EmbeddedStore,
     flatten_fields,
     keyword_values,
 )
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import tokenize

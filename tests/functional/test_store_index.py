@@ -1,6 +1,6 @@
 """The embedded store's per-build in-memory index (percolation) built from stored parts.
 
-:func:`elastic_recheck.adapters.sqlite.store.index_build` indexes a build's shapes
+:func:`elastic_recheck.core.lucene.build_index.build_index` indexes a build's shapes
 once and its per-line fields line by line; the result must be the very index
 :class:`elastic_recheck.core.lucene.matcher.MemoryIndex` builds from the assembled
 documents (same postings, values, field presence), and percolation must find
@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.adapters.sqlite.store import EmbeddedStore, index_build
+from elastic_recheck.adapters.sqlite.layout import build_rows
+from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import tokenize
+from elastic_recheck.core.lucene.build_index import build_index
 from elastic_recheck.core.lucene.matcher import MemoryIndex
 from elastic_recheck.core.schema import Mapping
 from elastic_recheck.ports.search import Filters, QuerySpec, TimeWindow
@@ -34,7 +36,7 @@ def _structures(index: MemoryIndex) -> tuple[Any, ...]:
 
 
 def _assert_same_index(store: EmbeddedStore, uuid: str) -> MemoryIndex:
-    entry = store._build_cache_entry(("build_uuid", uuid))
+    entry = store.percolator.build_entry(("build_uuid", uuid))
     docs = store.get_build_docs(uuid)
     assert [entry.doc(i) for i in range(len(entry))] == docs
     reference = MemoryIndex(docs, mapping=store.mapping)
@@ -102,9 +104,9 @@ def test_colliding_field_names_fall_back_to_the_assembled_documents(tmp_path: Pa
     ]
     with EmbeddedStore(tmp_path / "s.db") as s:
         s.add_documents(docs)
-        ids, ts, raw_rows, shapes, _ = s._build_rows(s._conn, "build_uuid", "u")
+        ids, ts, raw_rows, shapes, _ = build_rows(s._conn, "build_uuid", "u")
         rows = [(sid, json.loads(body)) for sid, body in raw_rows]
-        assert index_build(shapes, rows, s.mapping, tokenize) is None
+        assert build_index(shapes, rows, s.mapping, tokenize) is None
         reference = _assert_same_index(s, "u")
         assert reference.search(qa.Term("module.x", "b")) == [0, 1]
         specs = [QuerySpec(filters=Filters(build_uuid="u"), label=v) for v in "abc"]
@@ -127,26 +129,26 @@ def test_text_fields_in_the_shape(tmp_path: Path) -> None:
 
 def test_postings_restricted_to_wanted_tokens(store: EmbeddedStore) -> None:
     uuid = UUIDS[2]
-    ids, ts, raw_rows, shapes, _ = store._build_rows(store._conn, "build_uuid", uuid)
+    ids, ts, raw_rows, shapes, _ = build_rows(store._conn, "build_uuid", uuid)
     rows = [(sid, json.loads(body)) for sid, body in raw_rows]
     full = MemoryIndex(store.get_build_docs(uuid), mapping=store.mapping)
     wanted: dict[str, frozenset[str] | None] = {"message": frozenset({"timed", "out", "nosuch"})}
-    index = index_build(shapes, rows, store.mapping, tokenize, wanted)
+    index = build_index(shapes, rows, store.mapping, tokenize, wanted)
     assert index.postings["message"] == {t: p for t, p in full.postings["message"].items() if t in {"timed", "out"}}
     assert index.postings.get("tags", {}) == {}  # no token of tags wanted
     assert (index.values, index.present, index.size) == (full.values, full.present, full.size)
     wanted = {"message": frozenset({"timed"}), "tags": None}
-    index = index_build(shapes, rows, store.mapping, tokenize, wanted)
+    index = build_index(shapes, rows, store.mapping, tokenize, wanted)
     assert index.postings["tags"] == full.postings["tags"]
     # keyword fields no query looks up: no values (presence still recorded)
-    index = index_build(shapes, rows, store.mapping, tokenize, wanted, keyword_fields={"loglevel", "build_name"})
+    index = build_index(shapes, rows, store.mapping, tokenize, wanted, keyword_fields={"loglevel", "build_name"})
     assert index.values["loglevel"] == full.values["loglevel"]
     assert index.values["build_name"] == full.values["build_name"]
     assert full.values["@timestamp"] and not index.values["@timestamp"]
     assert full.values["build_status"] and not index.values["build_status"]
     assert index.present == full.present
     # presence recorded only for the fields asked
-    index = index_build(shapes, rows, store.mapping, tokenize, wanted, set(), present_fields={"loglevel", "message"})
+    index = build_index(shapes, rows, store.mapping, tokenize, wanted, set(), present_fields={"loglevel", "message"})
     assert index.present == {k: v for k, v in full.present.items() if k in {"loglevel", "message"}}
     assert index.postings["message"] == {t: p for t, p in full.postings["message"].items() if t == "timed"}
 
@@ -154,7 +156,7 @@ def test_postings_restricted_to_wanted_tokens(store: EmbeddedStore) -> None:
 def test_percolation_widens_the_index_as_queries_need(store: EmbeddedStore) -> None:
     """A build indexed for some fingerprints answers later, different ones exactly (more tokens, whole vocabularies)."""
     uuid = UUIDS[3]
-    store._build_cache.clear()
+    store.percolator.builds.clear()
     docs = store.get_build_docs(uuid)
     reference = MemoryIndex(docs, mapping=store.mapping)
     rounds: list[list[qa.Query]] = [
@@ -170,7 +172,7 @@ def test_percolation_widens_the_index_as_queries_need(store: EmbeddedStore) -> N
         results = store.msearch(specs, size=1000, queries=queries)
         for q, res in zip(queries, results, strict=True):
             assert [h.source for h in res.hits] == [docs[i] for i in reference.search(q)], q
-    entry = store._build_cache[("build_uuid", uuid)]
+    entry = store.percolator.builds[("build_uuid", uuid)]
     assert entry.wanted is not None and entry.wanted["message"] is None and entry.wanted["tags"] is None
     assert entry.keyword_fields is not None and "@timestamp" in entry.keyword_fields
     assert entry.present_fields is None  # a pattern (node_*) needs every field's presence

@@ -368,6 +368,31 @@ class MemoryIndex:
         self.size = n
         self.all_docs: frozenset[int] = frozenset(range(n))
 
+    @classmethod
+    def from_postings(
+        cls,
+        mapping: Mapping,
+        ids: Sequence[str | None],
+        postings: dict[str, dict[str, set[int]]],
+        values: dict[str, dict[str, set[int]]],
+        present: dict[str, set[int]],
+    ) -> MemoryIndex:
+        """An index of ``len(ids)`` documents indexed elsewhere, in this class's layout.
+
+        ``postings``: text field -> token -> ``doc << 32 | position`` keys;
+        ``values``: keyword field -> value -> documents; ``present``: field ->
+        documents with a value. :func:`elastic_recheck.core.lucene.build_index.build_index`
+        builds them from a build's stored parts.
+        """
+        index = cls((), mapping=mapping)
+        index.ids = list(ids)
+        index.postings = postings
+        index.values = values
+        index.present = present
+        index.size = len(index.ids)
+        index.all_docs = frozenset(range(index.size))
+        return index
+
     # -- term access -----------------------------------------------------------
     def id_docs(self) -> dict[str, set[int]]:
         """``_id`` value -> its document (a keyword field made of the documents' ids)."""

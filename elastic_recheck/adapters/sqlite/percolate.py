@@ -1,0 +1,501 @@
+"""Percolation: many queries evaluated against one build's documents in memory.
+
+When every search of an ``msearch`` is restricted to the same build (the
+classifier's case), the embedded store loads that build's lines once into a
+:class:`~elastic_recheck.core.lucene.matcher.MemoryIndex`
+(:func:`~elastic_recheck.core.lucene.build_index.build_index`: each shape's
+fields once, text postings only for the tokens the queries look up) and
+evaluates every query in memory: a thousand fingerprints cost milliseconds.
+Most are ruled out by their required terms without being evaluated. The
+index is kept for the next few ``msearch`` calls (:data:`PERCOLATION_CACHE`)
+and dropped when a write touches the build.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from elastic_recheck.adapters.sqlite.layout import PRESENT, build_rows, dt_to_ms, loads_json, ms_to_dt, store_terms
+from elastic_recheck.core.errors import QuerySyntaxError
+from elastic_recheck.core.lucene import ast as qa
+from elastic_recheck.core.lucene.build_index import build_index
+from elastic_recheck.core.lucene.matcher import MemoryIndex, document_id
+from elastic_recheck.core.schema import Mapping
+from elastic_recheck.ports.search import Filters, Hit, QuerySpec, SearchResult
+
+#: Builds kept in memory for percolation (the bot classifies a build once; a
+#: cached index also costs memory and garbage-collector time).
+PERCOLATION_CACHE = 2
+
+_T = TypeVar("_T")
+
+#: Entries an identity cache holds before it is emptied (bounded memory).
+IDENTITY_CACHE_SIZE = 100_000
+
+
+def _by_identity(cache: dict[int, tuple[Any, _T]], q: qa.Query, compute: Callable[[], _T]) -> _T:
+    """``compute()`` for the query node ``q``, cached by object identity (the node is kept
+    alongside, so a recycled ``id`` never answers for another node)."""
+    cached = cache.get(id(q))
+    if cached is not None and cached[0] is q:
+        return cached[1]
+    value = compute()
+    if len(cache) > IDENTITY_CACHE_SIZE:
+        cache.clear()
+    cache[id(q)] = (q, value)
+    return value
+
+
+def required_terms(q: qa.Query, mapping: Mapping) -> frozenset[tuple[str, str]]:
+    """``(field, term)`` pairs every matching document must contain (conservative: may be empty).
+
+    Text terms are tokens, keyword terms exact values. Used to rule out most
+    fingerprints for a build without evaluating them.
+    """
+    if isinstance(q, qa.Term):
+        return frozenset({(q.field, q.value)})
+    if isinstance(q, qa.Phrase):
+        if mapping.is_text(q.field):
+            return frozenset((q.field, t) for t in q.terms)
+        return frozenset()
+    if isinstance(q, qa.Bool):
+        if q.must:
+            out: set[tuple[str, str]] = set()
+            for c in q.must:
+                out |= required_terms(c, mapping)
+            return frozenset(out)
+        if q.should:
+            sets = [required_terms(c, mapping) for c in q.should]
+            common = set(sets[0])
+            for other in sets[1:]:
+                common &= other
+            return frozenset(common)
+    return frozenset()
+
+
+@dataclass
+class _BuildCache:
+    """One build's documents, indexed in memory for percolation."""
+
+    # (tuples of numbers and strings: the garbage collector stops walking through them)
+    ids: Sequence[int]
+    ts: Sequence[int | None]
+    #: per document: ``(shape id, per-line fields as JSON)`` (kept as text: a few thousand
+    #: dicts would be more for the garbage collector to walk through, and most are never returned)
+    rows: Sequence[tuple[int, str]]
+    shapes: dict[int, dict[str, Any]]
+    index: Any
+    #: text field -> the tokens the index holds postings for (None: all; see :func:`~elastic_recheck.core.lucene.build_index.build_index`)
+    wanted: dict[str, frozenset[str] | None] | None
+    #: keyword fields whose values are indexed (None: all)
+    keyword_fields: frozenset[str] | None = None
+    #: fields whose presence is recorded (None: all)
+    present_fields: frozenset[str] | None = None
+    #: per document: its stored tokens (see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`)
+    stored: Sequence[str | None] = ()
+    #: leaf query -> matching doc indexes (fingerprints share clauses: tags, filters)
+    memo: dict[qa.Query, frozenset[int]] = field(default_factory=dict)
+    _docs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _terms: dict[str, AbcMapping[str, Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def doc(self, i: int) -> dict[str, Any]:
+        """Document ``i`` as stored (assembled on first use: most are never returned)."""
+        got = self._docs.get(i)
+        if got is None:
+            sid, body = self.rows[i]
+            got = dict(self.shapes[sid])
+            got.update(loads_json(body))
+            self._docs[i] = got
+        return got
+
+    def terms(self, name: str) -> AbcMapping[str, Any]:
+        """A field's indexed terms -> their postings (text) or documents (keyword); never empty sets.
+
+        Looking a term up here is cheaper than ``MemoryIndex.docs_with`` (no
+        set of documents is made): enough to rule a fingerprint out, or to
+        rank clauses (occurrences of a term instead of its documents).
+        """
+        got = self._terms.get(name)
+        if got is None:
+            index = self.index
+            got = index.postings.get(name, {}) if index.mapping.is_text(name) else index.keyword_terms(name)
+            self._terms[name] = got
+        return got
+
+    def covers(self, needs: _Needs) -> bool:
+        """Whether the index answers every query with these needs exactly."""
+        if self.keyword_fields is not None and not needs.keywords <= self.keyword_fields:
+            return False
+        if self.present_fields is not None and (needs.exists is None or not needs.exists <= self.present_fields):
+            return False
+        if self.wanted is None:
+            return True
+        for name in needs.full:
+            if self.wanted.get(name, frozenset()) is not None:
+                return False
+        for name, tokens in needs.tokens.items():
+            have = self.wanted.get(name, frozenset())
+            if have is not None and not tokens <= have:
+                return False
+        return True
+
+
+@dataclass
+class _Needs:
+    """What queries look up in a build's text postings: tokens per field, and fields scanned whole."""
+
+    tokens: dict[str, frozenset[str]] = field(default_factory=dict)
+    full: frozenset[str] = frozenset()
+    #: keyword fields whose values are looked up
+    keywords: frozenset[str] = frozenset()
+    #: fields whose presence is looked up (``_exists_``); None: every field's (a pattern like ``build_*``)
+    exists: frozenset[str] | None = frozenset()
+
+
+def query_needs(q: qa.Query, mapping: Mapping) -> _Needs:
+    """The text tokens (per field) a query's evaluation looks up, and the text fields it scans whole.
+
+    Terms and phrases look up their tokens; prefix, wildcard, regexp, fuzzy
+    and range queries (and any other node on a text field) scan the field's
+    whole vocabulary; ``_exists_`` needs the field's presence (every field's
+    for a pattern); any query on a keyword field looks its values up.
+    """
+    tokens: dict[str, set[str]] = {}
+    full: set[str] = set()
+    keywords: set[str] = set()
+    exists: set[str] | None = set()
+    stack = [q]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, qa.Bool):
+            stack.extend(node.must)
+            stack.extend(node.should)
+            stack.extend(node.must_not)
+        elif isinstance(node, (qa.MatchAll, qa.MatchNone)):
+            continue
+        elif isinstance(node, qa.Exists):
+            if exists is not None:
+                if "*" in node.field or "?" in node.field:
+                    exists = None
+                else:
+                    exists.add(node.field)
+        elif isinstance(node, qa.Term) and mapping.is_text(node.field):
+            tokens.setdefault(node.field, set()).add(node.value)
+        elif isinstance(node, qa.Phrase) and mapping.is_text(node.field):
+            tokens.setdefault(node.field, set()).update(node.terms)
+        else:
+            name = getattr(node, "field", None)
+            if isinstance(name, str):
+                (full if mapping.is_text(name) else keywords).add(name)
+    return _Needs(
+        tokens={k: frozenset(v) for k, v in tokens.items()},
+        full=frozenset(full),
+        keywords=frozenset(keywords),
+        exists=None if exists is None else frozenset(exists),
+    )
+
+
+def _widen(wanted: AbcMapping[str, frozenset[str] | None], needs: _Needs) -> dict[str, frozenset[str] | None]:
+    """``wanted`` (see :func:`~elastic_recheck.core.lucene.build_index.build_index`) grown to cover ``needs`` too."""
+    out = dict(wanted)
+    for name, tokens in needs.tokens.items():
+        have = out.get(name, frozenset())
+        if have is not None:
+            out[name] = have | tokens
+    for name in needs.full:
+        out[name] = None
+    return out
+
+
+_PRESENT_SP = PRESENT + " "
+
+
+def _line_tokens_of(stored: Sequence[str | None]) -> Callable[[int], list[list[str] | None]]:
+    """``line_tokens`` for :func:`build_index` from the ``docs.tokens`` of a build's lines
+    (see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`)."""
+
+    def line_tokens(d: int) -> list[list[str] | None]:
+        raw = stored[d]
+        out: list[list[str] | None] = []
+        for text in loads_json(raw) if raw is not None else ():
+            if isinstance(text, str) and text.startswith(_PRESENT_SP):
+                out.append(text[len(_PRESENT_SP) :].split(" ") if len(text) > len(_PRESENT_SP) else [])
+            else:
+                out.append(None)
+        return out
+
+    return line_tokens
+
+
+class Percolator:
+    """One store's percolation: the indexes of the builds searched last, and the evaluation.
+
+    :param mapping: the store's mapping.
+    :param text_fields: the store's text fields, in the order of ``docs.tokens``.
+    :param tokenize: gives the analyzer (loaded on first use).
+    :param read: runs a function with a connection, translating SQLite errors.
+    """
+
+    def __init__(
+        self,
+        mapping: Mapping,
+        text_fields: Sequence[str],
+        tokenize: Callable[[], Callable[[str], list[str]]],
+        read: Callable[[Callable[[sqlite3.Connection], Any]], Any],
+    ) -> None:
+        self.mapping = mapping
+        self._text_fields = list(text_fields)
+        self._tokenize = tokenize
+        self._run = read
+        #: ``(field, value)`` of a build -> its index, least recently used first
+        self.builds: OrderedDict[tuple[str, str], _BuildCache] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._cache_generation = 0  # bumped by every write that touches a build
+        self._required: dict[int, tuple[qa.Query, frozenset[tuple[str, str]]]] = {}
+        self._needs: dict[int, tuple[qa.Query, _Needs]] = {}
+
+    def build_entry(self, key: tuple[str, str], needs: _Needs | None = None) -> _BuildCache:
+        """The build's in-memory index, holding at least the postings ``needs`` says (None: all)."""
+        with self._cache_lock:
+            generation = self._cache_generation
+            old = self.builds.get(key)
+            complete = (
+                old is not None and old.wanted is None and old.keyword_fields is None and old.present_fields is None
+            )
+            if old is not None and (complete or (needs is not None and old.covers(needs))):
+                self.builds.move_to_end(key)
+                return old
+        if old is None:
+            ids, ts, rows, shapes, stored = self._run(lambda conn: build_rows(conn, key[0], key[1]))
+            memo: dict[qa.Query, frozenset[int]] = {}
+            wanted = None if needs is None else _widen({}, needs)
+            keyword_fields = None if needs is None else needs.keywords
+            present_fields = None if needs is None else needs.exists
+        else:  # more needed: index the loaded lines again (results found so far stay valid)
+            ids, ts, rows, shapes, memo, stored = old.ids, old.ts, old.rows, old.shapes, old.memo, old.stored
+            wanted = None if needs is None or old.wanted is None else _widen(old.wanted, needs)
+            keyword_fields = (
+                None if needs is None or old.keyword_fields is None else old.keyword_fields | needs.keywords
+            )
+            present_fields = (
+                None
+                if needs is None or needs.exists is None or old.present_fields is None
+                else old.present_fields | needs.exists
+            )
+        loads = loads_json
+        bodies = [(sid, loads(body)) for sid, body in rows]
+        doc_ids = [document_id(body.get("id")) or f"r{rid}" for rid, (_, body) in zip(ids, bodies, strict=True)]
+        index = build_index(
+            shapes,
+            bodies,
+            self.mapping,
+            self._tokenize(),
+            wanted,
+            keyword_fields,
+            line_tokens=_line_tokens_of(stored),
+            text_fields=self._text_fields,
+            present_fields=present_fields,
+            doc_ids=doc_ids,
+        )
+        entry = _BuildCache(
+            ids=ids,
+            ts=ts,
+            rows=rows,
+            shapes=shapes,
+            index=index,
+            wanted=wanted,
+            keyword_fields=keyword_fields,
+            present_fields=present_fields,
+            memo=memo,
+            stored=stored,
+        )
+        if index is None:  # field names shared by shape and body: index the assembled documents
+            entry.index = MemoryIndex([entry.doc(i) for i in range(len(rows))], mapping=self.mapping, ids=doc_ids)
+            entry.wanted = entry.keyword_fields = entry.present_fields = None
+        with self._cache_lock:
+            # Lines written while these were read may be missing: use the entry, do not keep it.
+            if self._cache_generation == generation:
+                self.builds[key] = entry
+                while len(self.builds) > PERCOLATION_CACHE:
+                    self.builds.popitem(last=False)
+        return entry
+
+    def invalidate(self, touched: set[tuple[str, str]]) -> None:
+        if not touched:
+            return
+        with self._cache_lock:
+            self._cache_generation += 1
+            if any(k in self.builds for k in touched):
+                for k in touched:
+                    self.builds.pop(k, None)
+
+    def percolate(
+        self, key: tuple[str, str], specs: Sequence[QuerySpec], resolved: Sequence[qa.Query | QuerySyntaxError], size: int
+    ) -> list[SearchResult]:
+        """The results of ``specs`` (their analyzed queries, or their syntax errors: ``resolved``),
+        all restricted to the build ``key``, evaluated in memory."""
+        # The queries first: what they look up decides which postings the build's index needs.
+        # The filters (usually one object shared by every spec) restrict the
+        # build's documents once: a fingerprint's matches are its own matches
+        # among them (``and_`` is an intersection).
+        filter_queries: list[qa.Query | None] = []
+        last_filters: Filters | None = None
+        last_query: qa.Query | None = None
+        for spec in specs:
+            if spec.filters is not last_filters and spec.filters != last_filters:
+                last_query = self._filter_query(spec.filters, key[0])
+            last_filters = spec.filters
+            filter_queries.append(last_query)
+        tokens: dict[str, set[str]] = {}
+        full: set[str] = set()
+        keywords: set[str] = set()
+        exists: set[str] | None = set()
+        for q in {id(x): x for x in (*resolved, *filter_queries) if isinstance(x, qa.Query)}.values():
+            one = self._needs_of(q)
+            for name, toks in one.tokens.items():
+                tokens.setdefault(name, set()).update(toks)
+            full.update(one.full)
+            keywords.update(one.keywords)
+            if exists is not None:
+                exists = None if one.exists is None else exists | one.exists
+        needs = _Needs(
+            tokens={k: frozenset(v) for k, v in tokens.items()},
+            full=frozenset(full),
+            keywords=frozenset(keywords),
+            exists=None if exists is None else frozenset(exists),
+        )
+        entry = self.build_entry(key, needs)
+
+        out: list[SearchResult] = []
+        terms = entry.terms
+        allowed_for: dict[int, frozenset[int]] = {}
+        window_key: tuple[int | None, int | None] | None = None
+        in_window: frozenset[int] | None = None
+        for spec, query, filter_query in zip(specs, resolved, filter_queries, strict=True):
+            if isinstance(query, QuerySyntaxError):
+                out.append(SearchResult(hits=[], total=0, label=spec.label, error=str(query)))
+                continue
+            allowed: frozenset[int] | None = None
+            if filter_query is not None:
+                allowed = allowed_for.get(id(filter_query))
+                if allowed is None:
+                    allowed = allowed_for[id(filter_query)] = self._evaluate(entry, filter_query)
+            start = dt_to_ms(spec.window.start) if spec.window.start is not None else None
+            end = dt_to_ms(spec.window.end) if spec.window.end is not None else None
+            if (start, end) != window_key:
+                window_key = (start, end)
+                in_window = None
+                if start is not None or end is not None:
+                    in_window = frozenset(
+                        i
+                        for i, t in enumerate(entry.ts)
+                        if t is not None and (start is None or t >= start) and (end is None or t < end)
+                    )
+            got: frozenset[int]
+            if not entry.rows or (allowed is not None and not allowed) or (in_window is not None and not in_window):
+                got = frozenset()
+            elif not all(t in terms(f) for f, t in self._required_of(query)):
+                got = frozenset()  # a token every match needs is nowhere in this build
+            else:
+                got = self._evaluate(entry, query)
+                if allowed is not None:
+                    got = got & allowed
+                if in_window is not None:
+                    got = got & in_window
+            found = sorted(got)
+            hits = []
+            for i in found[: max(size, 0)]:
+                doc = entry.doc(i)
+                hits.append(Hit(id=entry.index.ids[i], source=doc, timestamp=ms_to_dt(entry.ts[i])))
+            out.append(SearchResult(hits=hits, total=len(found), label=spec.label))
+        return out
+
+    def _filter_query(self, filters: Filters, skip: str) -> qa.Query | None:
+        """The AND of ``filters`` (other than the build's own field) as a query; None: no restriction."""
+        clauses: list[qa.Query] = []
+        for name, values in store_terms(filters).items():
+            if name == skip:
+                continue
+            terms = tuple(qa.Term(name, v) for v in values)
+            clauses.append(terms[0] if len(terms) == 1 else qa.Bool(should=terms))
+        return qa.and_(*clauses) if clauses else None
+
+    def _needs_of(self, q: qa.Query) -> _Needs:
+        """:func:`query_needs`, cached by identity."""
+        return _by_identity(self._needs, q, lambda: query_needs(q, self.mapping))
+
+    def _required_of(self, q: qa.Query) -> frozenset[tuple[str, str]]:
+        """:func:`required_terms` of a query node, cached by identity (queries repeat as the same objects)."""
+        return _by_identity(self._required, q, lambda: required_terms(q, self.mapping))
+
+    def _evaluate(self, entry: _BuildCache, q: qa.Query) -> frozenset[int]:
+        """Lucene's boolean algebra over the build's MemoryIndex, with leaf results memoized.
+
+        Same semantics as ``MemoryIndex.evaluate`` (must: all, cheapest first;
+        should: any when there is no must; must_not: none); a clause shared by
+        many fingerprints (``tags:"screen-n-cpu.txt"``, ``voting:1``) is
+        evaluated once per build.
+        """
+        if isinstance(q, qa.Bool):
+            result: frozenset[int] | None
+            if q.must:
+                result = None
+                must = q.must if len(q.must) == 1 else sorted(q.must, key=lambda c: self._cost(entry, c))
+                for clause in must:
+                    docs = self._evaluate(entry, clause)
+                    result = docs if result is None else result & docs
+                    if not result:
+                        return frozenset()
+            elif q.should:
+                acc: set[int] = set()
+                for clause in q.should:
+                    acc |= self._evaluate(entry, clause)
+                result = frozenset(acc)
+            else:
+                return frozenset()
+            for clause in q.must_not:
+                if not result:
+                    break
+                result = result - self._evaluate(entry, clause)
+            return result if result is not None else frozenset()
+        got = entry.memo.get(q)
+        if got is None:
+            got = entry.index.evaluate(q)
+            if len(entry.memo) > 100_000:
+                entry.memo.clear()
+            entry.memo[q] = got
+        return got
+
+    def _cost(self, entry: _BuildCache, q: qa.Query) -> int:
+        """Documents a clause can match at most (known results first, rare terms first)."""
+        if not isinstance(q, qa.Bool):
+            got = entry.memo.get(q)
+            if got is not None:
+                return len(got)
+        required = self._required_of(q)
+        if not required:
+            return len(entry.rows) + 1
+        terms = entry.terms
+        return min(len(terms(f).get(t, ())) for f, t in required)
+
+
+def common_build(specs: Sequence[QuerySpec]) -> tuple[str, str] | None:
+    """``(field, value)`` when every spec restricts the same single build."""
+    if not specs:
+        return None
+    for name in ("build_uuid", "build_short_uuid"):
+        values = {getattr(s.filters, name) for s in specs}
+        if len(values) == 1:
+            (value,) = values
+            if value is not None:
+                return name, str(value)
+    return None

@@ -1,0 +1,604 @@
+"""The embedded store's writer: documents in, one transaction per batch; deletions.
+
+Documents are prepared (split, analyzed: :class:`~.prepare.DocumentPreparer`)
+and encoded as JSON arrays (:class:`BatchEncoder`) in the calling thread; one
+``INSERT`` into a TEMP table then stores a whole batch through a TEMP
+trigger (:func:`_batch_sql`): shapes, documents, FTS5 rows and keyword rows
+in one SQLite call, which runs without the GIL. A multi-batch ingest hands
+batches to a background thread (:class:`_BatchWriter`), so that SQLite
+writes one batch while Python prepares the next.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Mapping as AbcMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from elastic_recheck.adapters.sqlite.database import Database, translate
+from elastic_recheck.adapters.sqlite.layout import (
+    GAP,
+    dumps_json,
+    flatten_fields,
+    keyword_values,
+    text_values,
+)
+from elastic_recheck.adapters.sqlite.prepare import SHAPE_CACHE, DocumentPreparer, PreparedDoc, fts_text
+from elastic_recheck.core.lucene.build_index import indexable
+from elastic_recheck.core.schema import Mapping
+from elastic_recheck.core.timestamps import to_epoch_ms
+from elastic_recheck.ports.loading import IngestStats, TestResult
+
+
+@dataclass
+class EncodedBatch:
+    """Prepared documents ready for one transaction: JSON arrays that one SQL statement stores.
+
+    Made by :class:`BatchEncoder` in the thread that prepares documents; the
+    writing thread hands them to SQLite in one call (see :func:`_batch_sql`),
+    so that SQLite and FTS5 run without the GIL from the first row to the last.
+    """
+
+    #: documents given (all counted as stored: an id repeated in a batch is stored once, the last time)
+    size: int
+    #: the documents to store, when written row by row (a document whose id repeats later in the batch is left out)
+    kept: list[PreparedDoc]
+    #: ids of kept documents that have one (stored documents with these ids are replaced)
+    doc_ids: list[str]
+    #: ``(field, value)`` of the builds the batch touches (their cached indexes become stale)
+    touched: set[tuple[str, str]]
+    #: the batch's distinct shapes (canonical JSON), in order of first use
+    shape_keys: list[str]
+    #: ``[[shape json, build_uuid, build_status], ...]`` for each of them
+    shapes_json: str
+    #: ``[[shape position, field, value], ...]``: their keyword values
+    shape_kw_json: str
+    #: ``[[doc_id, ts, shape position, body, tokens], ...]`` (``tokens``: an array, see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`)
+    docs_json: str
+    #: ``[[text of field 1, text of field 2...], ...]``
+    fts_json: str
+    #: ``[[document position, field, value], ...]`` (None: no per-line keyword)
+    kw_json: str | None
+    max_ts: int | None
+    #: SQLite's JSON functions (3.40) cut a string at an escaped NUL: such a batch is written row by row
+    row_by_row: bool = False
+
+
+#: A NUL character as JSON escapes it.
+_JSON_NUL = "\\u0000"
+
+_GAP_MARK = " " + GAP
+
+
+def _stored_tokens(fts: Sequence[str | None]) -> str | None:
+    """``docs.tokens`` of a document (see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`) from its FTS5 texts.
+
+    Only single-valued fields (no GAP) are kept: lists repeat from line to
+    line (``tags``) and are analyzed once per build anyway.
+    """
+    kept = [t if t is not None and _GAP_MARK not in t else None for t in fts]
+    return dumps_json(kept) if any(kept) else None
+
+
+@dataclass
+class _ShapeInfo:
+    uuid: str | None
+    status: str | None
+    keywords: list[tuple[str, str]]
+    builds: list[tuple[str, str]]
+
+
+class BatchEncoder:
+    """Turns batches of :data:`PreparedDoc` into :class:`EncodedBatch` (pure; remembers shapes it has seen)."""
+
+    def __init__(self, mapping: Mapping) -> None:
+        self.mapping = mapping
+        self._shapes: dict[str, _ShapeInfo] = {}
+
+    def shape(self, key: str) -> _ShapeInfo:
+        info = self._shapes.get(key)
+        if info is None:
+            shape = json.loads(key)
+            uuid = shape.get("build_uuid")
+            status = shape.get("build_status")
+            info = _ShapeInfo(
+                uuid=uuid if isinstance(uuid, str) else None,
+                status=status if isinstance(status, str) else None,
+                keywords=[
+                    (name, value)
+                    for name, raw in flatten_fields(shape)
+                    if not self.mapping.is_text(name)
+                    for value in keyword_values(raw)
+                    if indexable(value)
+                ],
+                builds=[(name, v) for name in ("build_uuid", "build_short_uuid") for v in keyword_values(shape.get(name))],
+            )
+            if len(self._shapes) > SHAPE_CACHE:
+                self._shapes.clear()
+            self._shapes[key] = info
+        return info
+
+    def encode(self, batch: Sequence[PreparedDoc]) -> EncodedBatch:
+        last: dict[str, int] = {}
+        with_id = 0
+        for i, prep in enumerate(batch):
+            if prep[0] is not None:
+                last[prep[0]] = i
+                with_id += 1
+        kept = list(batch) if len(last) == with_id else [p for i, p in enumerate(batch) if p[0] is None or last[p[0]] == i]
+        slots: dict[str, int] = {}
+        doc_rows: list[tuple[str | None, int | None, int, str, tuple[str | None, ...] | None]] = []
+        kw_rows: list[tuple[int, str, str]] = []
+        max_ts: int | None = None
+        gap = _GAP_MARK
+        for j, (doc_id, skey, ts, body, fts, kw) in enumerate(kept):
+            slot = slots.get(skey)
+            if slot is None:
+                slot = slots[skey] = len(slots)
+            # docs.tokens (see _migration_2): the single-valued fields' FTS texts, stored as a JSON array
+            tokens = tuple([t if t is not None and gap not in t else None for t in fts])
+            doc_rows.append((doc_id, ts, slot, body, tokens if any(tokens) else None))
+            if kw:
+                kw_rows.extend([(j, name, value) for name, value in kw])
+            if ts is not None and (max_ts is None or ts > max_ts):
+                max_ts = ts
+        shape_rows = []
+        shape_kw: list[tuple[int, str, str]] = []
+        touched: set[tuple[str, str]] = set()
+        for key, slot in slots.items():
+            info = self.shape(key)
+            shape_rows.append((key, info.uuid, info.status))
+            shape_kw.extend([(slot, name, value) for name, value in info.keywords])
+            touched.update(info.builds)
+        enc = EncodedBatch(
+            size=len(batch),
+            kept=kept,
+            doc_ids=list(last),
+            touched=touched,
+            shape_keys=list(slots),
+            shapes_json=dumps_json(shape_rows),
+            shape_kw_json=dumps_json(shape_kw),
+            docs_json=dumps_json(doc_rows),
+            fts_json=dumps_json([p[4] for p in kept]),
+            kw_json=dumps_json(kw_rows) if kw_rows else None,
+            max_ts=max_ts,
+        )
+        # (a body's own escaped NUL also shows here: a rare false alarm, written row by row too)
+        texts = (enc.shapes_json, enc.shape_kw_json, enc.docs_json, enc.fts_json, enc.kw_json or "")
+        enc.row_by_row = any(_JSON_NUL in text for text in texts)
+        if not enc.row_by_row:
+            enc.kept = []  # the payloads hold everything: free the prepared tuples early
+        return enc
+
+
+def _batch_sql(fts_columns: Sequence[str]) -> list[str]:
+    """Per-connection TEMP objects: inserting one ``er_batch`` row stores a whole :class:`EncodedBatch`.
+
+    A TEMP trigger may write the store's tables; the batch row itself is
+    deleted at the end, so ``er_batch`` stays empty. A new shape gets an id
+    above every stored one (``prune`` deletes a shape with its keyword rows),
+    so those inserted by this batch are the ones with ids from
+    ``first_shape`` on: only they get keyword rows.
+    """
+    first = "(SELECT first_id FROM er_batch WHERE id = NEW.id)"
+    texts = ", ".join(f"value ->> {i}" for i in range(len(fts_columns)))
+    return [
+        "CREATE TEMP TABLE IF NOT EXISTS er_batch (id INTEGER PRIMARY KEY, first_id INTEGER, first_shape INTEGER, "
+        "shapes TEXT, shape_kw TEXT, docs TEXT, fts TEXT, kw TEXT, max_ts INTEGER)",
+        "CREATE TEMP TABLE IF NOT EXISTS er_slots (slot INTEGER PRIMARY KEY, shape INTEGER NOT NULL)",
+        f"""CREATE TEMP TRIGGER IF NOT EXISTS er_batch_insert AFTER INSERT ON er_batch BEGIN
+            UPDATE er_batch SET first_id = (SELECT IFNULL(MAX(id), 0) + 1 FROM docs),
+                first_shape = (SELECT IFNULL(MAX(id), 0) + 1 FROM shapes) WHERE id = NEW.id;
+            INSERT OR IGNORE INTO shapes (json, build_uuid, build_status)
+                SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(NEW.shapes);
+            DELETE FROM er_slots;
+            INSERT INTO er_slots (slot, shape)
+                SELECT key, (SELECT id FROM shapes WHERE json = value ->> 0) FROM json_each(NEW.shapes);
+            INSERT OR IGNORE INTO kw_shape (field, value, shape)
+                SELECT k.value ->> 1, k.value ->> 2, s.shape FROM json_each(NEW.shape_kw) k
+                CROSS JOIN er_slots s ON s.slot = k.value ->> 0
+                WHERE s.shape >= (SELECT first_shape FROM er_batch WHERE id = NEW.id);
+            INSERT INTO docs (id, doc_id, ts, shape, body, tokens)
+                SELECT {first} + key, value ->> 0, value ->> 1, (SELECT shape FROM er_slots WHERE slot = value ->> 2),
+                value ->> 3, value ->> 4 FROM json_each(NEW.docs);
+            INSERT INTO fts (rowid, {", ".join(fts_columns)}) SELECT {first} + key, {texts} FROM json_each(NEW.fts);
+            INSERT OR IGNORE INTO kw (field, value, doc)
+                SELECT value ->> 1, value ->> 2, {first} + (value ->> 0) FROM json_each(NEW.kw);
+            INSERT INTO meta (key, value) SELECT 'max_ts', NEW.max_ts WHERE NEW.max_ts IS NOT NULL
+                ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER));
+            DELETE FROM er_batch WHERE id = NEW.id;
+        END""",
+    ]
+
+
+class _BatchWriter:
+    """Writes encoded batches in a background thread, in order, one transaction each.
+
+    It borrows the calling thread's connection (which that thread leaves alone
+    until :meth:`finish` or :meth:`abort` returns). At most one batch waits
+    while another is written, so memory stays bounded; a write error is raised
+    in the calling thread at its next :meth:`put` or at :meth:`finish`.
+    """
+
+    #: Pages the WAL may grow to before a checkpoint copies it into the
+    #: database (SQLite's default is 1,000): bulk loads rewrite the same index
+    #: pages less often (a million lines: 2.4 GB written instead of 3.1).
+    WAL_AUTOCHECKPOINT = 16384
+    #: Page cache of the writing connection during a bulk load (64 MiB; other
+    #: connections keep the store's small default).
+    BULK_CACHE_SIZE = -65536
+
+    def __init__(self, store: StoreWriter, conn: sqlite3.Connection, stats: IngestStats) -> None:
+        self.store = store
+        self.conn = conn
+        self.stats = stats
+        self.queue: queue.Queue[EncodedBatch | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.stop = threading.Event()
+        try:
+            self.checkpoint = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+            conn.execute(f"PRAGMA wal_autocheckpoint={max(self.checkpoint, self.WAL_AUTOCHECKPOINT)}")
+            self.cache_size = int(conn.execute("PRAGMA cache_size").fetchone()[0])
+            conn.execute(f"PRAGMA cache_size={self.BULK_CACHE_SIZE}")  # index pages stay hot while loading
+        except sqlite3.Error as exc:
+            raise translate(exc, store.path) from None
+        self.thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                batch = self.queue.get()
+                if batch is None or self.stop.is_set():
+                    return
+                self.store._add_prepared(self.conn, batch, self.stats)
+        except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+            self.error = exc
+            while self.queue.get() is not None:  # keep draining: the caller never blocks
+                pass
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def put(self, batch: EncodedBatch) -> None:
+        self._raise()
+        self.queue.put(batch)
+
+    def _join(self) -> None:
+        self.thread.join()
+        try:
+            self.conn.execute(f"PRAGMA wal_autocheckpoint={self.checkpoint}")
+            self.conn.execute(f"PRAGMA cache_size={self.cache_size}")
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")  # the big WAL into the database now
+        except sqlite3.Error:
+            pass
+
+    def finish(self) -> None:
+        self.queue.put(None)
+        self._join()
+        self._raise()
+
+    def abort(self) -> None:
+        """Stop after the batch being written (committed batches stay)."""
+        self.stop.set()
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                break
+        self.queue.put(None)
+        self._join()
+
+
+class StoreWriter:
+    """Writes into one store's tables: documents, test results, deletions.
+
+    :param db: the store's file.
+    :param mapping: the store's mapping.
+    :param text_fields: the store's text fields (FTS5 columns ``c0``, ``c1``... in this order).
+    :param tokenize: gives the analyzer (loaded on first use).
+    :param touched: called after each write with the ``(field, value)`` of the builds it changed.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        mapping: Mapping,
+        text_fields: Sequence[str],
+        tokenize: Callable[[], Callable[[str], list[str]]],
+        touched: Callable[[set[tuple[str, str]]], None],
+    ) -> None:
+        self._db = db
+        self.path = db.path
+        self.mapping = mapping
+        self._text_fields = list(text_fields)
+        self._fts_columns = {name: f"c{i}" for i, name in enumerate(self._text_fields)}
+        self._tokenize = tokenize
+        self._invalidate = touched
+        self._encoder = BatchEncoder(mapping)
+
+    def _shape_id(self, conn: sqlite3.Connection, key: str) -> int:
+        """The id of a shape given its canonical JSON (inserted, with its keyword index, when new).
+
+        Looked up every time (no id cache): ``prune`` in another process may
+        have deleted a shape this one saw.
+        """
+        shape = json.loads(key)
+        row = conn.execute("SELECT id FROM shapes WHERE json = ?", (key,)).fetchone()
+        if row is not None:
+            sid = int(row[0])
+        else:
+            uuid = shape.get("build_uuid")
+            status = shape.get("build_status")
+            cur = conn.execute(
+                "INSERT INTO shapes (json, build_uuid, build_status) VALUES (?, ?, ?)",
+                (
+                    key,
+                    uuid if isinstance(uuid, str) else None,
+                    status if isinstance(status, str) else None,
+                ),
+            )
+            sid = int(cur.lastrowid or 0)
+            rows = [
+                (name, value, sid)
+                for name, raw in flatten_fields(shape)
+                if not self.mapping.is_text(name)
+                for value in keyword_values(raw)
+                if indexable(value)
+            ]
+            conn.executemany("INSERT OR IGNORE INTO kw_shape (field, value, shape) VALUES (?, ?, ?)", rows)
+        return sid
+
+    def add_documents(
+        self,
+        docs: Iterable[AbcMapping[str, Any]],
+        batch_size: int = 5000,
+        id_of: Callable[[AbcMapping[str, Any]], str | None] | None = None,
+    ) -> IngestStats:
+        """Store documents (one transaction per ``batch_size``); returns what was stored.
+
+        A document whose ``id`` is already stored replaces it (like indexing the
+        same ``_id`` in Elasticsearch). ``id_of(doc)``, called on each document
+        in order, gives an id kept out of its body, as Elasticsearch keeps
+        ``_id`` out of ``_source`` (None: the document's own ``id``, if any).
+        Objects that are not JSON objects are counted as bad, never fatal.
+
+        When there is more than one batch, a background thread writes each
+        batch while this one prepares the next (SQLite and FTS5 run without
+        Python's GIL: a second core does the writing). Batches are written in
+        order, one transaction each, exactly as without the thread.
+
+        :raises StoreError: the disk is full or read-only, or the file is corrupt.
+        """
+        stats = IngestStats()
+        started = time.perf_counter()
+        preparer = DocumentPreparer(self._text_fields, self._tokenize())
+        batch: list[PreparedDoc] = []
+        writer: _BatchWriter | None = None
+        n = 0
+        try:
+            for doc in docs:
+                n += 1
+                if not isinstance(doc, AbcMapping):
+                    stats.add_bad_line(n, f"not a JSON object: {type(doc).__name__}")
+                    continue
+                prepared = preparer.prepare(doc)
+                doc_id = id_of(doc) if id_of is not None else None
+                batch.append(prepared if doc_id is None else (doc_id, *prepared[1:]))
+                if len(batch) >= batch_size:
+                    if writer is None:
+                        writer = _BatchWriter(self, self._db.conn, stats)
+                    writer.put(self._encoder.encode(batch))
+                    batch = []
+            if writer is not None:
+                if batch:
+                    writer.put(self._encoder.encode(batch))
+                writer.finish()
+            elif batch:
+                self.add_prepared(batch, stats)
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def preparer(self) -> DocumentPreparer:
+        """A :class:`DocumentPreparer` for this store's text fields (picklable: for worker processes)."""
+        return DocumentPreparer(self._text_fields, None)
+
+    def add_prepared(self, batch: Sequence[PreparedDoc], stats: IngestStats | None = None) -> int:
+        """Store documents prepared by :meth:`preparer` (one transaction); returns how many."""
+        return self._add_prepared(self._db.conn, batch, stats)
+
+    def _add_prepared(
+        self, conn: sqlite3.Connection, batch: Sequence[PreparedDoc] | EncodedBatch, stats: IngestStats | None
+    ) -> int:
+        with self._db.write_transaction(conn):
+            touched = self._write_rows(conn, batch)
+        count = batch.size if isinstance(batch, EncodedBatch) else len(batch)
+        if stats is not None:
+            stats.docs += count
+        self._invalidate(touched)
+        return count
+
+    def _write_rows(self, conn: sqlite3.Connection, batch: Sequence[PreparedDoc] | EncodedBatch) -> set[tuple[str, str]]:
+        enc = batch if isinstance(batch, EncodedBatch) else self._encoder.encode(batch)
+        # Replacements: documents whose id is already stored.
+        if enc.doc_ids:
+            if enc.row_by_row:
+                existing = []
+                keys = enc.doc_ids
+                for i in range(0, len(keys), 500):
+                    chunk = keys[i : i + 500]
+                    existing.extend(
+                        conn.execute(f"SELECT id FROM docs WHERE doc_id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                    )
+            else:
+                existing = conn.execute(
+                    "SELECT d.id FROM json_each(?) j CROSS JOIN docs d ON d.doc_id = j.value", (dumps_json(enc.doc_ids),)
+                ).fetchall()
+            if existing:
+                self._delete_rows(conn, [r[0] for r in existing])
+        if not enc.row_by_row:
+            params = (enc.shapes_json, enc.shape_kw_json, enc.docs_json, enc.fts_json, enc.kw_json, enc.max_ts)
+            sql = "INSERT INTO er_batch (shapes, shape_kw, docs, fts, kw, max_ts) VALUES (?, ?, ?, ?, ?, ?)"
+            try:
+                conn.execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                if "er_batch" not in str(exc):
+                    raise
+                for statement in _batch_sql(list(self._fts_columns.values())):
+                    conn.execute(statement)
+                conn.execute(sql, params)
+            return enc.touched
+        row = conn.execute("SELECT MAX(id) FROM docs").fetchone()
+        first_id = (row[0] or 0) + 1
+        sids = [self._shape_id(conn, key) for key in enc.shape_keys]
+        sid_of = dict(zip(enc.shape_keys, sids, strict=True))
+        doc_rows: list[tuple[int, str | None, int | None, int, str, str | None]] = []
+        fts_rows: list[tuple[Any, ...]] = []
+        kw_rows: list[tuple[str, str, int]] = []
+        for rid, (doc_id, skey, ts, body, fts, kw) in enumerate(enc.kept, first_id):
+            doc_rows.append((rid, doc_id, ts, sid_of[skey], body, _stored_tokens(fts)))
+            fts_rows.append((rid, *fts))
+            kw_rows.extend((name, value, rid) for name, value in kw)
+        conn.executemany("INSERT INTO docs (id, doc_id, ts, shape, body, tokens) VALUES (?, ?, ?, ?, ?, ?)", doc_rows)
+        columns = ", ".join(["rowid", *self._fts_columns.values()])
+        placeholders = ", ".join("?" * (len(self._text_fields) + 1))
+        conn.executemany(f"INSERT INTO fts ({columns}) VALUES ({placeholders})", fts_rows)
+        if kw_rows:
+            conn.executemany("INSERT OR IGNORE INTO kw (field, value, doc) VALUES (?, ?, ?)", kw_rows)
+        if enc.max_ts is not None:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('max_ts', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                (str(enc.max_ts),),
+            )
+        return enc.touched
+
+    def _delete_rows(self, conn: sqlite3.Connection, ids: list[int]) -> None:
+        """Remove documents (the FTS5 table is contentless: deleting needs the indexed tokens again).
+
+        ``kw`` has no index by document: its rows are deleted in one scan for
+        all ``ids`` (one per 500 documents made pruning a day of a 1M-line
+        store take half a minute).
+        """
+        tokenize = self._tokenize()
+        conn.execute("DELETE FROM kw WHERE doc IN (SELECT value FROM json_each(?)) AND field IS NOT NULL", (json.dumps(ids),))
+        columns = ", ".join(["fts", "rowid", *self._fts_columns.values()])
+        placeholders = ", ".join("?" * (len(self._text_fields) + 2))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(f"SELECT id, body FROM docs WHERE id IN ({marks})", chunk).fetchall()
+            deletes = []
+            for rid, body in rows:
+                src = json.loads(body)
+                row: list[Any] = ["delete", rid]
+                for name in self._text_fields:
+                    values = text_values(src.get(name))
+                    row.append(fts_text(values, tokenize) if values is not None else None)
+                deletes.append(row)
+            conn.executemany(f"INSERT INTO fts ({columns}) VALUES ({placeholders})", deletes)
+            conn.execute(f"DELETE FROM docs WHERE id IN ({marks})", chunk)
+
+    def delete_build(self, build_uuid: str, filenames: Iterable[str] | None = None) -> int:
+        """Remove a build's documents (only those of ``filenames`` when given); returns how many.
+
+        Used before re-ingesting a build's log files, so that ingesting twice
+        does not store every line twice.
+        """
+        with self._db.write_transaction() as conn:
+            sql = "SELECT shape FROM kw_shape WHERE field = 'build_uuid' AND value = ?"
+            params: list[Any] = [build_uuid]
+            if filenames is not None:
+                names = sorted(set(filenames))
+                sql += (
+                    " AND shape IN (SELECT shape FROM kw_shape WHERE field = 'filename' "
+                    "AND value IN (SELECT value FROM json_each(?)))"
+                )
+                params.append(json.dumps(names))
+            shapes = [r[0] for r in conn.execute(sql, params)]
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM docs WHERE shape IN (SELECT value FROM json_each(?))", (json.dumps(shapes),)
+                )
+            ]
+            if ids:
+                self._delete_rows(conn, ids)
+        self._invalidate({("build_uuid", build_uuid), ("build_short_uuid", build_uuid[:7])})
+        return len(ids)
+
+    def record_test_results(self, build_uuid: str, results: Iterable[TestResult | tuple[str, str]]) -> int:
+        """Store a build's test results (replacing earlier ones for the same tests)."""
+        rows = []
+        for r in results:
+            if isinstance(r, TestResult):
+                rows.append((build_uuid, r.test_id, r.status, r.duration))
+            else:
+                rows.append((build_uuid, str(r[0]), str(r[1]), None))
+        with self._db.write_transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO test_results (build_uuid, test_id, status, duration) VALUES (?, ?, ?, ?)",
+                rows,
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO test_runs (build_uuid, recorded_at) VALUES (?, ?)",
+                (build_uuid, datetime.now(UTC).isoformat()),
+            )
+        return len(rows)
+
+    def delete_old_builds(self, uuids: Sequence[str], cutoff: datetime) -> tuple[int, int]:
+        """Delete those of ``uuids`` whose newest line is still before ``cutoff``, whole: their
+        documents, shapes and test results (one transaction). Returns ``(builds, lines)`` deleted.
+
+        The age is checked again inside the transaction: a line ingested since
+        the caller listed the builds keeps its build.
+        """
+        cut = to_epoch_ms(cutoff)
+        with self._db.write_transaction() as conn:
+            old = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT s.build_uuid FROM shapes s JOIN docs d ON d.shape = s.id "
+                    "WHERE s.build_uuid IN (SELECT value FROM json_each(?)) GROUP BY s.build_uuid HAVING MAX(d.ts) < ?",
+                    (json.dumps(list(uuids)), cut),
+                )
+            ]
+            builds = json.dumps(old)
+            shapes = json.dumps(
+                [r[0] for r in conn.execute("SELECT id FROM shapes WHERE build_uuid IN (SELECT value FROM json_each(?))", (builds,))]
+            )
+            ids = [r[0] for r in conn.execute("SELECT id FROM docs WHERE shape IN (SELECT value FROM json_each(?))", (shapes,))]
+            if ids:
+                self._delete_rows(conn, ids)
+            conn.execute("DELETE FROM kw_shape WHERE shape IN (SELECT value FROM json_each(?))", (shapes,))
+            conn.execute("DELETE FROM shapes WHERE id IN (SELECT value FROM json_each(?))", (shapes,))
+            conn.execute("DELETE FROM test_results WHERE build_uuid IN (SELECT value FROM json_each(?))", (builds,))
+            conn.execute("DELETE FROM test_runs WHERE build_uuid IN (SELECT value FROM json_each(?))", (builds,))
+        self._invalidate({k for u in old for k in (("build_uuid", u), ("build_short_uuid", u[:7]))})
+        return len(old), len(ids)
+
+    def delete_loose_documents(self, cutoff: datetime) -> int:
+        """Delete the documents of no build older than ``cutoff``; returns how many."""
+        with self._db.write_transaction() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT d.id FROM shapes s JOIN docs d ON d.shape = s.id WHERE s.build_uuid IS NULL AND d.ts < ?",
+                    (to_epoch_ms(cutoff),),
+                )
+            ]
+            if ids:
+                self._delete_rows(conn, ids)
+        return len(ids)
