@@ -37,7 +37,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # directory of this session, never to the user's ~/.cache.
     if "ELASTIC_RECHECK_CACHE_DIR" not in os.environ:
         os.environ["ELASTIC_RECHECK_CACHE_DIR"] = tempfile.mkdtemp(prefix="er-test-cache-")
-    config.addinivalue_line("markers", "slow: runs longer than ~20 s; still part of CI (skip locally with -m 'not slow')")
+    config.addinivalue_line(
+        "markers",
+        "slow: a heavy check (~10 s of CPU or more); still part of CI (the fast tier while working: -m 'not slow')",
+    )
     config.addinivalue_line(
         "markers",
         "oracle: compares with the real Lucene oracle (../shared/tools/lucene-oracle, Java 17); "

@@ -60,7 +60,12 @@ def test_fixtures_present() -> None:
     assert total >= 3000
 
 
-@pytest.mark.parametrize("suite", SUITES)
+#: The ``limits`` suite (regexps and wildcards at Lucene's automaton limits) costs
+#: more than all the others together, in the automaton code it checks: ``slow``.
+SUITE_PARAMS = [pytest.param(s, marks=pytest.mark.slow) if s == "limits" else s for s in SUITES]
+
+
+@pytest.mark.parametrize("suite", SUITE_PARAMS)
 @pytest.mark.parametrize("mode", ["es", "plain"])
 def test_suite_matches_lucene(suite: str, mode: str) -> None:
     data = load(suite)
@@ -79,21 +84,22 @@ def test_suite_matches_lucene(suite: str, mode: str) -> None:
     assert not failures, f"{len(failures)}/{n} queries differ from Lucene ({mode}):\n" + "\n".join(failures[:30])
 
 
-def test_errors_are_reported_with_positions() -> None:
+@pytest.mark.parametrize("suite", SUITE_PARAMS)
+def test_errors_are_reported_with_positions(suite: str) -> None:
     """Every query the oracle rejects raises QuerySyntaxError with a position inside the text."""
-    for suite in SUITES:
-        for case in load(suite)["cases"]:
-            if not isinstance(case["es"], dict):
-                continue
-            with pytest.raises(QuerySyntaxError) as info:
-                parse(case["q"], es_mode=True)
-            exc = info.value
-            lines = case["q"].split("\n")
-            assert 1 <= exc.line <= len(lines)
-            assert 1 <= exc.col <= len(lines[exc.line - 1]) + 1
-            assert exc.message
+    for case in load(suite)["cases"]:
+        if not isinstance(case["es"], dict):
+            continue
+        with pytest.raises(QuerySyntaxError) as info:
+            parse(case["q"], es_mode=True)
+        exc = info.value
+        lines = case["q"].split("\n")
+        assert 1 <= exc.line <= len(lines)
+        assert 1 <= exc.col <= len(lines[exc.line - 1]) + 1
+        assert exc.message
 
 
+@pytest.mark.slow
 def test_too_complex_messages_are_lucenes() -> None:
     """Where Lucene refuses a regexp/wildcard as too complex, our error says what Lucene says."""
     checked = 0
