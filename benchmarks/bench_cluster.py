@@ -50,9 +50,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.elastic.backend import ElasticBackend
 from elastic_recheck.adapters.elastic.bulk import BulkWriter
 from elastic_recheck.adapters.elastic.clients import server_info
+from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.classify import BuildRef, Classifier
 from elastic_recheck.core.config import from_mapping

@@ -32,8 +32,9 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.elastic.backend import ElasticBackend
 from elastic_recheck.adapters.elastic.bulk import BulkWriter
+from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.schema import KNOWN_FIELDS, parse_voting
 from elastic_recheck.ports.search import Filters, QuerySpec, SearchBackend, TimeWindow

@@ -30,9 +30,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.elastic.backend import ElasticBackend
 from elastic_recheck.adapters.elastic.bulk import BulkWriter
 from elastic_recheck.adapters.elastic.clients import LEGACY, ClientChoice, make_client, perform
+from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.cli.main import cli
 from elastic_recheck.ports.search import QuerySpec, SearchBackend
 from tests.fixtures.cluster import ClusterNode
@@ -88,7 +89,7 @@ def test_the_717_client_with_compatibility_headers_reads_the_same(backend: Searc
         assert old["hits"]["total"]["value"] == new.total == 4
         assert [h["_id"] for h in old["hits"]["hits"]] == [h.id for h in new.hits]
         lines = backend.msearch_lines([QuerySpec(queries=(TIMED_OUT,), window=WINDOW)], size=1)
-        from elastic_recheck.adapters.elastic.backend import ndjson
+        from elastic_recheck.adapters.elastic.dsl import ndjson
 
         answer = perform(client, legacy, "POST", "/_msearch", ndjson(lines))
         assert answer["responses"][0]["hits"]["total"]["value"] == 4

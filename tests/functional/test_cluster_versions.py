@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.elastic.backend import ElasticBackend
 from elastic_recheck.adapters.elastic.bulk import BulkWriter
 from elastic_recheck.adapters.elastic.clients import (
     LEGACY,
@@ -27,6 +27,7 @@ from elastic_recheck.adapters.elastic.clients import (
     perform,
     server_info,
 )
+from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.ports.search import Filters, QuerySpec
 from tests.fixtures.es_server import (

@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.elastic.backend import ElasticBackend
 from elastic_recheck.adapters.elastic.bulk import BulkWriter
+from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.adapters.sqlite.collector_state import COLLECTED, FAILED, MISSING, NO_LOGS, REFUSED, CollectorState
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.adapters.zuul.api import ZuulClient

@@ -21,20 +21,17 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.adapters.elastic.backend import (
+from elastic_recheck.adapters.elastic.backend import ElasticBackend, backend_from_config
+from elastic_recheck.adapters.elastic.dsl import index_names, interval_string
+from elastic_recheck.adapters.elastic.settings import (
     CARDINALITY_PRECISION,
     COMPOSITE_PAGE,
     MAX_DAILY_INDICES,
     ClusterSettings,
-    ElasticBackend,
-    backend_from_config,
-    index_names,
-    interval_string,
     redact_url,
-    split_credentials,
 )
 from elastic_recheck.core.classify import BuildRef, Classifier
-from elastic_recheck.core.config import from_mapping
+from elastic_recheck.core.config import from_mapping, split_credentials
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.ports.search import Filters, QuerySpec, SearchBackend, TimeWindow

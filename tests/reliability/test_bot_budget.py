@@ -26,7 +26,8 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.elastic.backend import ElasticBackend
+from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.adapters.sqlite.bot_state import BotState
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.bot.service import Bot, BotSettings

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.elastic.backend import ElasticBackend
+from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.adapters.gerrit.reviewer import GerritReviewer
 from elastic_recheck.adapters.gerrit.stream import GerritEventStream
 from elastic_recheck.adapters.sqlite.bot_state import BotState

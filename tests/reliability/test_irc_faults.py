@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+from elastic_recheck.adapters.elastic.backend import ElasticBackend
+from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.adapters.irc.client import IrcNotifier, IrcSettings
 from elastic_recheck.adapters.sqlite.bot_state import BotState
 from elastic_recheck.bot.notify import IrcReporter

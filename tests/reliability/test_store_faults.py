@@ -162,7 +162,8 @@ def test_bot_state_on_a_full_disk_loses_nothing(tmp_path: Path, caplog: pytest.L
         with LogCluster() as cluster:
             cluster.index(IndexedBuild("a" * 32, hits={FPS[0].query: "End of file while reading data"}))
             cluster.index(IndexedBuild("b" * 32, hits={FPS[0].query: "End of file while reading data"}))
-            from elastic_recheck.adapters.elastic.backend import ClusterSettings, ElasticBackend
+            from elastic_recheck.adapters.elastic.backend import ElasticBackend
+            from elastic_recheck.adapters.elastic.settings import ClusterSettings
 
             backend = ElasticBackend(ClusterSettings(url=cluster.url, timeout=5, retries=0, backoff=0.01))
             state = BotState(fs / "state.db")

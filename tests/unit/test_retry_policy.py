@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from elastic_recheck.adapters.elastic.backend import MAX_BACKOFF, ClusterSettings, ElasticBackend, RetryPolicy
+from elastic_recheck.adapters.elastic.backend import ElasticBackend
+from elastic_recheck.adapters.elastic.settings import MAX_BACKOFF, ClusterSettings, RetryPolicy
 
 
 @pytest.mark.parametrize(

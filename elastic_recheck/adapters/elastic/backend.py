@@ -43,15 +43,12 @@ restricted on this backend.
 from __future__ import annotations
 
 import base64
-import json
 import logging
-import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -67,8 +64,31 @@ from elastic_recheck.adapters.elastic.clients import (
     perform,
     server_info,
 )
+from elastic_recheck.adapters.elastic.dsl import (
+    build_query,
+    cardinality_agg,
+    error_reason,
+    flat_source,
+    hit_from,
+    index_names,
+    interval_string,
+    key_string,
+    ndjson,
+    shard_failures,
+    sort_clause,
+    total_hits,
+    wildcard_index,
+)
+from elastic_recheck.adapters.elastic.settings import (
+    COMPOSITE_PAGE,
+    FLAVORS,
+    MAX_STATUSES,
+    TIMESTAMP,
+    ClusterSettings,
+    RetryPolicy,
+    redact_url,
+)
 from elastic_recheck.core.config import Config, split_credentials
-from elastic_recheck.core.documents import flatten_old_layout
 from elastic_recheck.core.errors import BackendError, ConfigError
 from elastic_recheck.core.schema import (
     BUILD_FIELDS,
@@ -83,7 +103,6 @@ from elastic_recheck.ports.search import (
     Bucket,
     BuildSummary,
     Filters,
-    Hit,
     QuerySpec,
     SearchResult,
     TermCount,
@@ -93,284 +112,6 @@ from elastic_recheck.ports.search import (
 LOG = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-FLAVORS = ("elasticsearch", "opensearch", "cluster")
-
-#: More days than this and the wildcard pattern is searched instead of a list
-#: of daily indices (a long list would exceed the cluster's 4 KiB request-line
-#: limit, ``http.max_initial_line_length``). The ``@timestamp`` range still
-#: restricts the window.
-MAX_DAILY_INDICES = 62
-
-#: ES/OpenSearch cardinality is exact below this many distinct values and an
-#: approximation (HyperLogLog++, typically within a few percent) above; 40000
-#: is the largest threshold the clusters accept.
-CARDINALITY_PRECISION = 40000
-
-#: Page size of composite aggregations (``builds()``, ``indexed_files()``).
-COMPOSITE_PAGE = 1000
-
-#: Distinct ``build_status`` values asked for in each histogram bucket (there
-#: are about ten: SUCCESS, FAILURE, POST_FAILURE, TIMED_OUT, ...).
-MAX_STATUSES = 100
-
-#: Upper bound of one backoff sleep, in seconds.
-MAX_BACKOFF = 30.0
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """The cluster adapter's one retry policy, for every request it sends.
-
-    A request that fails with a connection error, a timeout, 429 or any 5xx
-    is sent again; so are the items of an answer the cluster refused with
-    429 or 5xx (``_msearch`` queries, ``_bulk`` documents: only those items).
-    ``retries`` times at most (``[data_source] retries``), sleeping
-    ``backoff`` seconds (1 s) before the first retry, doubling each time,
-    never more than :data:`MAX_BACKOFF`. Anything else (400, 401, a mapping
-    error...) is not retried.
-    """
-
-    retries: int = 3
-    backoff: float = 1.0
-
-    @property
-    def attempts(self) -> int:
-        return self.retries + 1
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to sleep after failed attempt number ``attempt`` (0-based)."""
-        return float(min(MAX_BACKOFF, self.backoff * (2**attempt)))
-
-    @staticmethod
-    def retryable_status(status: object) -> bool:
-        """429 (too many requests) and every 5xx: the cluster's trouble, not the request's."""
-        return isinstance(status, int) and not isinstance(status, bool) and (status == 429 or status >= 500)
-
-
-TIMESTAMP = "@timestamp"
-
-
-# ---------------------------------------------------------------------------
-# Settings and credentials
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    """How to reach one cluster (built from ``[data_source]`` by :func:`backend_from_config`)."""
-
-    url: str
-    flavor: str = "elasticsearch"
-    index_format: str = "logstash-%Y.%m.%d"
-    username: str = ""
-    password: str = ""
-    verify_certs: bool = True
-    ca_certs: str = ""
-    timeout: float = 30.0
-    retries: int = 3
-    keyword_suffix: str = ""
-    #: The terms the ``voting`` filter sends for (voting, non-voting): ``1``/``0``
-    #: for OpenDev's numeric field, ``true``/``false`` for a boolean mapping.
-    voting_values: tuple[str, str] = ("1", "0")
-    #: First backoff sleep in seconds (doubles on each retry, up to MAX_BACKOFF).
-    backoff: float = 1.0
-    default_field: str = DEFAULT_MAPPING.default_field
-
-
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
-
-
-def redact_url(text: str) -> str:
-    """``https://user:pass@host/`` -> ``https://***@host/`` anywhere in ``text``."""
-    return _USERINFO.sub(r"\g<scheme>***@", text)
-
-
-# ---------------------------------------------------------------------------
-# Pure request builders (no I/O; unit-tested byte for byte)
-
-
-def _utc(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def format_time(dt: datetime) -> str:
-    """UTC ISO 8601 with microseconds, as ``strict_date_optional_time`` parses it."""
-    return _utc(dt).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def wildcard_index(index_format: str) -> str:
-    """The pattern matching every index of ``index_format`` (``logstash-*``)."""
-    if "%" not in index_format:
-        return index_format
-    return index_format.split("%", 1)[0] + "*"
-
-
-def index_names(index_format: str, window: TimeWindow, max_indices: int = MAX_DAILY_INDICES) -> list[str]:
-    """The indices that can hold documents of ``window`` (UTC days, end exclusive).
-
-    A format without ``%`` names one index (or alias) used as is. An open
-    window, or one longer than ``max_indices`` days, gives the wildcard pattern.
-    """
-    if "%" not in index_format:
-        return [index_format]
-    if window.start is None or window.end is None:
-        return [wildcard_index(index_format)]
-    start = _utc(window.start)
-    end = _utc(window.end)
-    first: date = start.date()
-    last: date = (end - timedelta(microseconds=1)).date() if end > start else first
-    days = (last - first).days + 1
-    if days > max_indices:
-        return [wildcard_index(index_format)]
-    names: list[str] = []
-    for offset in range(days):
-        name = (first + timedelta(days=offset)).strftime(index_format)
-        if name not in names:  # e.g. monthly indices
-            names.append(name)
-    return names
-
-
-def filter_clauses(
-    filters: Filters, window: TimeWindow, keyword_suffix: str = "", voting_values: tuple[str, str] = ("1", "0")
-) -> list[dict[str, Any]]:
-    """``bool.filter`` clauses for the structured restrictions and the window."""
-    clauses: list[dict[str, Any]] = []
-    terms = filters.as_terms()
-    if filters.voting is not None:
-        terms["voting"] = (voting_values[0] if filters.voting else voting_values[1],)
-    for name, values in terms.items():
-        fname = name + keyword_suffix
-        if len(values) == 1:
-            clauses.append({"term": {fname: values[0]}})
-        else:
-            clauses.append({"terms": {fname: list(values)}})
-    bounds: dict[str, Any] = {}
-    if window.start is not None:
-        bounds["gte"] = format_time(window.start)
-    if window.end is not None:
-        bounds["lt"] = format_time(window.end)
-    if bounds:
-        bounds["format"] = "strict_date_optional_time"
-        clauses.append({"range": {TIMESTAMP: bounds}})
-    return clauses
-
-
-def query_clause(text: str, default_field: str = DEFAULT_MAPPING.default_field) -> dict[str, Any]:
-    """One fingerprint text, unchanged, as a ``query_string`` query."""
-    return {"query_string": {"query": text, "default_field": default_field, "default_operator": "OR"}}
-
-
-def build_query(
-    spec: QuerySpec, keyword_suffix: str = "", default_field: str = DEFAULT_MAPPING.default_field,
-    voting_values: tuple[str, str] = ("1", "0"),
-) -> dict[str, Any]:
-    """The ``query`` of a request: ``bool`` with one ``must`` per text and the filters."""
-    body: dict[str, Any] = {}
-    must = [query_clause(text, default_field) for text in spec.queries]
-    if must:
-        body["must"] = must
-    flt = filter_clauses(spec.filters, spec.window, keyword_suffix, voting_values)
-    if flt:
-        body["filter"] = flt
-    return {"bool": body}
-
-
-def _sort(newest_first: bool) -> list[dict[str, Any]]:
-    return [{TIMESTAMP: {"order": "desc" if newest_first else "asc", "unmapped_type": "date"}}]
-
-
-def _cardinality(field: str) -> dict[str, Any]:
-    return {"cardinality": {"field": field, "precision_threshold": CARDINALITY_PRECISION}}
-
-
-def interval_string(interval: timedelta) -> str:
-    """A ``fixed_interval`` value (``1d``, ``6h``, ``90s``, ``1500ms``)."""
-    ms = round(interval.total_seconds() * 1000)
-    if ms <= 0:
-        raise ValueError(f"histogram interval must be positive, not {interval}")
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
-        if ms % size == 0:
-            return f"{ms // size}{unit}"
-    return f"{ms}ms"
-
-
-def _total(hits: Mapping[str, Any]) -> int:
-    total = hits.get("total", 0)
-    if isinstance(total, Mapping):
-        return int(total.get("value", 0))
-    return int(total or 0)
-
-
-def _key_string(bucket: Mapping[str, Any]) -> str:
-    if "key_as_string" in bucket:
-        return str(bucket["key_as_string"])
-    key = bucket.get("key")
-    if isinstance(key, float) and key.is_integer():
-        return str(int(key))
-    return str(key)
-
-
-def error_reason(error: Any) -> str:
-    """A readable reason out of an ES/OpenSearch ``error`` object (or string)."""
-    if error is None:
-        return "unknown error"
-    if not isinstance(error, Mapping):
-        return str(error)
-    roots = error.get("root_cause") or []
-    first = roots[0] if roots and isinstance(roots[0], Mapping) else error
-    text = f"{first.get('type', 'error')}: {first.get('reason', '')}".rstrip(": ")
-    # The useful detail ("Cannot parse '...': Encountered ...") is in the
-    # caused_by chain of the first failed shard: add its first new reason.
-    node: Any = error
-    shards = error.get("failed_shards")
-    if shards and isinstance(shards[0], Mapping):
-        node = shards[0].get("reason", node)
-    while isinstance(node, Mapping):
-        reason = str(node.get("reason") or "")
-        if node is not first and reason and reason not in text:
-            text += f" (caused by {node.get('type', 'error')}: {reason})"
-            break
-        node = node.get("caused_by")
-    return text
-
-
-def _shard_failures(response: Mapping[str, Any]) -> tuple[bool, str]:
-    shards = response.get("_shards") or {}
-    failed = int(shards.get("failed", 0) or 0)
-    timed_out = bool(response.get("timed_out"))
-    if not failed and not timed_out:
-        return False, ""
-    reasons = []
-    for failure in shards.get("failures") or []:
-        reasons.append(f"{failure.get('index')}[{failure.get('shard')}]: {error_reason(failure.get('reason'))}")
-    what = f"{failed} of {shards.get('total', '?')} shards failed" if failed else "timed out"
-    return True, what + (": " + "; ".join(reasons) if reasons else "")
-
-
-def ndjson(lines: Iterable[Mapping[str, Any]]) -> str:
-    """Newline-delimited JSON (``_msearch``, ``_bulk``), ending with a newline."""
-    return "".join(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n" for line in lines)
-
-
-def _flat_source(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A hit's ``_source`` in the flat layout (:func:`~elastic_recheck.core.documents.flatten_old_layout`)."""
-    source = raw.get("_source") or {}
-    try:
-        return flatten_old_layout(source)
-    except ValueError:  # a '@fields' that is not an object: the document as the cluster holds it
-        return dict(source)
-
-
-def hit_from(raw: Mapping[str, Any]) -> Hit:
-    # logstash 1.1 indices (@fields/@message): the same flattener as ingest
-    source = _flat_source(raw)
-    return Hit(
-        id=str(raw.get("_id", "")),
-        source=source,
-        timestamp=parse_timestamp(source.get(TIMESTAMP)),
-        index=raw.get("_index"),
-    )
-
 
 # ---------------------------------------------------------------------------
 # The adapter
@@ -595,7 +336,7 @@ class ElasticBackend:
     def _aggs(self, what: str, spec: QuerySpec, aggs: dict[str, Any]) -> Mapping[str, Any]:
         body = {"size": 0, "track_total_hits": False, "query": self._query(spec), "aggs": aggs}
         response = self._search(what, self._indices(spec.window), body)
-        partial, why = _shard_failures(response)
+        partial, why = shard_failures(response)
         if partial:
             # Aggregations over the shards that answered: counts may be low.
             LOG.warning("%s: partial answer, counts may be low: %s", what, self.redact(why))
@@ -609,18 +350,18 @@ class ElasticBackend:
         return {
             "query": self._query(spec),
             "size": size,
-            "sort": _sort(newest_first),
+            "sort": sort_clause(newest_first),
             "track_total_hits": True,
         }
 
     def _result(self, spec: QuerySpec, response: Mapping[str, Any]) -> SearchResult:
-        partial, why = _shard_failures(response)
+        partial, why = shard_failures(response)
         if partial:
             LOG.warning("query %r: partial answer: %s", spec.label or spec.queries, self.redact(why))
         hits = response.get("hits") or {}
         return SearchResult(
             hits=[hit_from(h) for h in hits.get("hits") or []],
-            total=_total(hits),
+            total=total_hits(hits),
             label=spec.label,
             partial=partial,
         )
@@ -674,12 +415,12 @@ class ElasticBackend:
         return results
 
     def count_builds(self, spec: QuerySpec) -> int:
-        aggs = self._aggs("count_builds", spec, {"builds": _cardinality(self._field("build_uuid"))})
+        aggs = self._aggs("count_builds", spec, {"builds": cardinality_agg(self._field("build_uuid"))})
         return int((aggs.get("builds") or {}).get("value") or 0)
 
     def histogram_aggs(self, interval: timedelta) -> dict[str, Any]:
         """The aggregation of :meth:`build_histogram`."""
-        builds = _cardinality(self._field("build_uuid"))
+        builds = cardinality_agg(self._field("build_uuid"))
         return {
             "histogram": {
                 "date_histogram": {
@@ -710,7 +451,7 @@ class ElasticBackend:
                 continue
             status = raw.get("status") or {}
             counts = {
-                _key_string(b): int((b.get("builds") or {}).get("value") or 0)
+                key_string(b): int((b.get("builds") or {}).get("value") or 0)
                 for b in status.get("buckets") or []
             }
             if status.get("sum_other_doc_count"):
@@ -732,13 +473,13 @@ class ElasticBackend:
                         "size": size,
                         "order": [{"builds": "desc"}, {"_count": "desc"}, {"_key": "asc"}],
                     },
-                    "aggs": {"builds": _cardinality(self._field("build_uuid"))},
+                    "aggs": {"builds": cardinality_agg(self._field("build_uuid"))},
                 }
             },
         )
         return [
             TermCount(
-                value=_key_string(b),
+                value=key_string(b),
                 builds=int((b.get("builds") or {}).get("value") or 0),
                 docs=int(b.get("doc_count") or 0),
             )
@@ -769,7 +510,7 @@ class ElasticBackend:
             "doc": {
                 "top_hits": {
                     "size": 1,
-                    "sort": _sort(newest_first=True),
+                    "sort": sort_clause(newest_first=True),
                     "_source": {"includes": [*BUILD_FIELDS, "filename"]},
                 }
             },
@@ -778,7 +519,7 @@ class ElasticBackend:
     @staticmethod
     def _build_info(uuid: str, raw: Mapping[str, Any]) -> BuildSummary:
         hits = ((raw.get("doc") or {}).get("hits") or {}).get("hits") or []
-        source = _flat_source(hits[0]) if hits else {}
+        source = flat_source(hits[0]) if hits else {}
         fields = {k: source[k] for k in BUILD_FIELDS if k in source and source[k] is not None}
         if "log_url" in fields:
             # as in the embedded store: the build's log directory, not the URL of this document's file
@@ -811,7 +552,7 @@ class ElasticBackend:
                     }
                 },
             )
-            return [self._build_info(_key_string(b), b) for b in (aggs.get("newest") or {}).get("buckets") or []]
+            return [self._build_info(key_string(b), b) for b in (aggs.get("newest") or {}).get("buckets") or []]
         infos = [
             self._build_info(str((b.get("key") or {}).get("key")), b)
             for b in self._composite("builds", spec, "build_uuid", self._build_sub_aggs())

@@ -40,14 +40,9 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from elastic_recheck.adapters.elastic.backend import (
-    TIMESTAMP,
-    ElasticBackend,
-    backend_from_config,
-    error_reason,
-    ndjson,
-    wildcard_index,
-)
+from elastic_recheck.adapters.elastic.backend import ElasticBackend, backend_from_config
+from elastic_recheck.adapters.elastic.dsl import error_reason, ndjson, wildcard_index
+from elastic_recheck.adapters.elastic.settings import TIMESTAMP
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.documents import stable_ids
 from elastic_recheck.core.errors import BackendError
