@@ -14,6 +14,7 @@ import click
 
 from elastic_recheck.cli.main import AppContext
 from elastic_recheck.core.errors import ElasticRecheckError
+from elastic_recheck.core.schema import parse_voting
 from elastic_recheck.ingest.build_dir import ingest_build_dir, list_build_files
 from elastic_recheck.ingest.build_info import BuildInfo, load_zuul_build
 from elastic_recheck.ingest.jsonl import ingest_jsonl
@@ -45,12 +46,13 @@ def _report(stats: IngestStats, what: str) -> None:
 def _voting(value: str | None) -> bool | None:
     if value is None:
         return None
-    v = value.strip().lower()
-    if v in ("1", "true", "yes"):
-        return True
-    if v in ("0", "false", "no"):
-        return False
-    raise click.BadParameter(f"expected 1/0/true/false, not {value!r}", param_hint="--voting")
+    try:
+        flag = parse_voting(value.strip(), strict=True)
+    except ValueError:
+        flag = None
+    if flag is None:
+        raise click.BadParameter(f"expected 1/0/true/false, not {value!r}", param_hint="--voting")
+    return flag
 
 
 @click.command(name="ingest")

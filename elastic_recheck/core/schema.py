@@ -12,6 +12,8 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import Any
 
+from elastic_recheck.core.errors import short_repr
+
 #: Fields every ingested document may carry: the built-in mapping, used when
 #: neither ``[data_source] mapping`` nor a cluster's own mapping says more.
 #: It is the union of OpenStack's logstash (2013-2021: the original
@@ -85,8 +87,21 @@ BUILD_FIELDS: tuple[str, ...] = (
 )
 
 
-def parse_voting(value: Any) -> bool | None:
-    """Interpret a document's ``voting`` field (``1``/``"1"``/``true`` ...); None if absent."""
+#: How a voting and a non-voting build are spelled (any case) in documents,
+#: Zuul build records and ``ingest --voting``: OpenDev's indexer writes
+#: ``1``/``0``, Zuul's API ``true``/``false``.
+VOTING_SPELLINGS: MappingABC[bool, tuple[str, ...]] = {
+    True: ("1", "true", "yes", "on"),
+    False: ("0", "false", "no", "off"),
+}
+
+
+def parse_voting(value: Any, *, strict: bool = False) -> bool | None:
+    """Whether a build votes, from a ``voting`` value (``1``/``"1"``/``true``/``"no"`` ...); None if absent.
+
+    A value that is none of :data:`VOTING_SPELLINGS` is ``None`` (unknown),
+    or with ``strict`` a number's truth, else :class:`ValueError`.
+    """
     if isinstance(value, list):
         value = value[0] if value else None
     if value is None or value == "":
@@ -94,11 +109,25 @@ def parse_voting(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text in ("1", "true", "yes"):
-        return True
-    if text in ("0", "false", "no"):
-        return False
-    return None
+    for flag, spellings in VOTING_SPELLINGS.items():
+        if text in spellings:
+            return flag
+    if not strict:
+        return None
+    if isinstance(value, int | float):
+        return bool(value)
+    raise ValueError(f"not a boolean: {short_repr(value)}")
+
+
+def voting_value(flag: bool) -> int:
+    """The ``voting`` field a document is written with (OpenDev's ``1``/``0``)."""
+    return 1 if flag else 0
+
+
+def voting_spellings(flag: bool) -> tuple[str, ...]:
+    """Every exact term a document's ``voting`` field may hold for ``flag`` (the spellings in
+    lower, title and upper case), for a store that keeps documents as given."""
+    return tuple(dict.fromkeys(v for s in VOTING_SPELLINGS[flag] for v in (s, s.title(), s.upper())))
 
 
 def build_log_url(url: object, filename: object) -> object:

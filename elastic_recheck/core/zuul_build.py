@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from elastic_recheck.core.errors import short_repr
+from elastic_recheck.core.schema import parse_voting
 from elastic_recheck.core.timestamps import parse_timestamp
 
 
@@ -33,25 +33,6 @@ def _opt_str(value: Any) -> str | None:
         return None
     text = str(value)
     return text if text != "" else None
-
-
-def _parse_bool(value: Any) -> bool | None:
-    """A record's flag (``voting``): a bool, a number, or ``1/true/yes/on``, ``0/false/no/off``; None when absent.
-
-    :raises ValueError: anything else.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {short_repr(value)}")
 
 
 def _opt_int(value: Any) -> int | None:
@@ -205,7 +186,7 @@ class ZuulBuild:
             ref=_opt_str(ref_str) if not isinstance(ref_str, Mapping) else None,
             ref_url=_opt_str(pick("ref_url")),
             newrev=_opt_str(pick("newrev")),
-            voting=_parse_bool(voting),
+            voting=parse_voting(voting, strict=True),
             log_url=_opt_str(record.get("log_url")),
             start_time=parse_timestamp(record.get("start_time")),
             end_time=parse_timestamp(record.get("end_time")),

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from elastic_recheck.core.schema import voting_value
 from elastic_recheck.core.zuul_build import ZuulBuild
 
 LOG = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class BuildInfo:
             if value is not None:
                 out[key] = value
         if self.voting is not None:
-            out["voting"] = 1 if self.voting else 0
+            out["voting"] = voting_value(self.voting)
         return out
 
     def file_url(self, relpath: str) -> str | None:

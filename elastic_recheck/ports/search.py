@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from elastic_recheck.core.errors import BackendError
-from elastic_recheck.core.schema import parse_voting
+from elastic_recheck.core.schema import parse_voting, voting_value
 
 __all__ = [
     "BackendError",
@@ -85,7 +85,7 @@ class Filters:
             if value is not None:
                 out[name] = (str(value),)
         if self.voting is not None:
-            out["voting"] = ("1",) if self.voting else ("0",)
+            out["voting"] = (str(voting_value(self.voting)),)
         for key, val in self.extra.items():
             out[key] = val if isinstance(val, tuple) else (val,)
         return out

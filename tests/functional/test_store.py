@@ -716,13 +716,13 @@ def test_voting_filter_accepts_every_spelling_of_the_flag(tmp_path: Path) -> Non
     from elastic_recheck.adapters.sqlite.store import EmbeddedStore
     from elastic_recheck.ports.search import Filters, QuerySpec
 
-    spellings = [1, "1", True, "true", "True", 0, False, "0", "false", None]
+    spellings = [1, "1", True, "true", "True", "yes", "ON", 0, False, "0", "false", "no", "Off", None]
     docs = [{"id": f"d{i}", "message": "boom here", "build_uuid": f"{i:032x}", "build_status": "FAILURE",
              "@timestamp": "2026-11-10T00:00:00Z", **({"voting": v} if v is not None else {})}
             for i, v in enumerate(spellings)]
     with EmbeddedStore(tmp_path / "s.db") as store:
         store.add_documents(docs)
-        for flag, want in ((True, {0, 1, 2, 3, 4}), (False, {5, 6, 7, 8})):
+        for flag, want in ((True, {0, 1, 2, 3, 4, 5, 6}), (False, {7, 8, 9, 10, 11, 12})):
             spec = QuerySpec(queries=("message:boom",), filters=Filters(voting=flag))
             assert {int(b.uuid, 16) for b in store.builds(spec)} == want
             assert store.count_builds(spec) == len(want)

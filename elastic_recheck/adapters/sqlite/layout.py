@@ -44,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from elastic_recheck.core.lucene.build_index import indexable
+from elastic_recheck.core.schema import voting_spellings
 from elastic_recheck.core.timestamps import to_epoch_ms
 from elastic_recheck.ports.search import Filters
 from elastic_recheck.storage.sqlite import Migration
@@ -301,17 +302,12 @@ def build_docs(conn: sqlite3.Connection, name: str, value: str) -> list[dict[str
     return docs
 
 
-#: How documents spell a voting flag: OpenDev's indexer writes ``1``/``0``,
-#: Zuul's API and other pipelines ``true``/``false``. The embedded store keeps
-#: each document as given, so its voting filter accepts every spelling.
-_VOTING_SPELLINGS = {"1": ("1", "true", "True", "TRUE"), "0": ("0", "false", "False", "FALSE")}
-
-
 def store_terms(filters: Filters) -> dict[str, tuple[str, ...]]:
     """``filters.as_terms()`` with the voting flag in every spelling the store may hold."""
     terms = filters.as_terms()
     if filters.voting is not None and "voting" in terms:
-        terms["voting"] = tuple(v for t in terms["voting"] for v in _VOTING_SPELLINGS.get(t, (t,)))
+        # The store keeps each document as given, so its voting filter accepts every spelling.
+        terms["voting"] = voting_spellings(filters.voting)
     return terms
 
 
