@@ -12,6 +12,7 @@ from elastic_recheck.contrib.lint_findings import WARNING, QueryFinding
 from elastic_recheck.contrib.lint_patterns import pattern_findings
 from elastic_recheck.contrib.lint_syntax import Level, iter_clauses, parse_raw, unescape
 from elastic_recheck.core.lucene import ast as qa
+from elastic_recheck.core.lucene.required import weakest_tokens
 from elastic_recheck.core.schema import DEFAULT_MAPPING, Mapping
 
 LOG = logging.getLogger(__name__)
@@ -46,44 +47,6 @@ def positive_fields(query: qa.Query) -> set[str]:
             if isinstance(name, str):
                 out.add(name)
     return out
-
-
-def required_tokens(query: qa.Query, text_field: str = "message") -> frozenset[str] | None:
-    """Tokens of ``text_field`` required by the *weakest* way the query can match.
-
-    For a disjunction the alternative with the fewest required tokens wins;
-    a conjunction requires the union. Wildcard/prefix/regex/fuzzy clauses count
-    as one token each (their pattern). None when some way to match needs no
-    clause on ``text_field`` at all.
-    """
-    if isinstance(query, qa.Term):
-        return frozenset({query.value}) if query.field == text_field else None
-    if isinstance(query, qa.Phrase):
-        return frozenset(query.terms) if query.field == text_field else None
-    if isinstance(query, (qa.Prefix, qa.Wildcard, qa.Regexp, qa.Fuzzy)):
-        if query.field != text_field:
-            return None
-        pattern = getattr(query, "prefix", None) or getattr(query, "pattern", None) or getattr(query, "value", "")
-        return frozenset({f"{pattern}*"})
-    if isinstance(query, qa.Bool):
-        if query.must:
-            acc: set[str] = set()
-            any_known = False
-            for q in query.must:
-                sub = required_tokens(q, text_field)
-                if sub is not None:
-                    acc |= sub
-                    any_known = True
-            return frozenset(acc) if any_known else None
-        best: frozenset[str] | None = None
-        for q in query.should:
-            sub = required_tokens(q, text_field)
-            if sub is None:
-                return None
-            if best is None or len(sub) < len(best):
-                best = sub
-        return best
-    return None
 
 
 def _sorted_unique(queries: Iterable[qa.Query]) -> tuple[qa.Query, ...]:
@@ -177,7 +140,7 @@ def lint_ast(
             )
         )
     elif positive:
-        tokens = required_tokens(ast, text_main)
+        tokens = weakest_tokens(ast, text_main)
         if tokens is not None and tokens and all(t in COMMON_WORDS for t in tokens):
             out.append(
                 QueryFinding(

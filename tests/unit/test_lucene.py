@@ -24,16 +24,9 @@ from elastic_recheck.core.lucene.ast import (
     Term,
     Wildcard,
 )
-from elastic_recheck.core.lucene.matcher import (
-    AllOf,
-    AnyOf,
-    MemoryIndex,
-    NeedPrefix,
-    NeedTerm,
-    required_terms,
-    value_text,
-)
+from elastic_recheck.core.lucene.matcher import MemoryIndex, value_text
 from elastic_recheck.core.lucene.parser import parse, to_string
+from elastic_recheck.core.lucene.required import AllOf, AnyOf, NeedPrefix, NeedTerm, required_terms
 from elastic_recheck.core.schema import Mapping
 
 

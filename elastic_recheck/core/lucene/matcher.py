@@ -11,9 +11,8 @@ positions, a boolean query intersects/unites/subtracts sets. Multi-term
 queries (prefix, wildcard, regexp, fuzzy, range) scan the field's vocabulary
 (not the documents) once.
 
-:func:`required_terms` derives a conservative prefilter from a query: index
-terms that every matching document must contain, as an AND/OR tree, so a
-store can narrow candidates before exact evaluation.
+What a query needs of a document (a conservative prefilter) is
+:mod:`elastic_recheck.core.lucene.required`.
 
 Known approximations (documented where they live):
 
@@ -38,7 +37,6 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -62,15 +60,9 @@ from elastic_recheck.core.lucene.regexp import compile_regexp
 from elastic_recheck.core.schema import DEFAULT_MAPPING, Mapping
 
 __all__ = [
-    "AllOf",
-    "AnyOf",
     "MemoryIndex",
-    "NeedPrefix",
-    "NeedTerm",
-    "Requirement",
     "document_id",
     "flatten_document",
-    "required_terms",
     "value_text",
 ]
 
@@ -626,108 +618,3 @@ def _range_predicate(q: Range) -> Callable[[str], bool]:
         return True
 
     return pred
-
-
-# --------------------------------------------------------------------------
-# Prefilter
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NeedTerm:
-    """The document must hold this exact indexed term in ``field``.
-
-    On a text field ``term`` is one analyzed (lowercased) token; on a keyword
-    field it is the exact value.
-    """
-
-    field: str
-    term: str
-
-
-@dataclass(frozen=True, slots=True)
-class NeedPrefix:
-    """The document must hold some indexed term of ``field`` starting with ``prefix``."""
-
-    field: str
-    prefix: str
-
-
-@dataclass(frozen=True, slots=True)
-class AllOf:
-    """Every part must hold (an empty ``AllOf`` always holds)."""
-
-    parts: tuple[Requirement, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class AnyOf:
-    """At least one part must hold (an empty ``AnyOf`` never holds: the query matches nothing)."""
-
-    parts: tuple[Requirement, ...]
-
-
-Requirement = NeedTerm | NeedPrefix | AllOf | AnyOf
-
-
-def required_terms(query: Query) -> Requirement | None:
-    """A necessary condition for a document to match ``query``, or ``None`` (no restriction).
-
-    Conservative: every document that matches ``query`` satisfies the returned
-    requirement, but not every document that satisfies it matches (so the
-    caller must still evaluate the query exactly, e.g. with :class:`MemoryIndex`).
-    Prohibited clauses and multi-term queries other than prefixes add no
-    requirement. The result is simplified: nested ``AllOf``/``AnyOf`` of the
-    same kind are flattened and single-part groups unwrapped.
-    """
-    return _req(query)
-
-
-def _req(q: Query) -> Requirement | None:
-    if isinstance(q, Term):
-        return NeedTerm(q.field, q.value)
-    if isinstance(q, Phrase):
-        return _all([NeedTerm(q.field, t) for t in dict.fromkeys(q.terms)])
-    if isinstance(q, Prefix):
-        return NeedPrefix(q.field, q.prefix) if q.prefix else None
-    if isinstance(q, MatchNone):
-        return AnyOf(())
-    if isinstance(q, Bool):
-        if q.must:
-            parts = [r for r in (_req(c) for c in q.must) if r is not None]
-            return _all(parts) if parts else None
-        if q.should:
-            alts = [_req(c) for c in q.should]
-            if any(a is None for a in alts):
-                return None
-            return _any([a for a in alts if a is not None])
-        return AnyOf(())  # only prohibited clauses: matches nothing
-    return None  # MatchAll, Exists, Wildcard, Regexp, Fuzzy, Range
-
-
-def _all(parts: list[Requirement]) -> Requirement:
-    flat: list[Requirement] = []
-    for p in parts:
-        if isinstance(p, AllOf):
-            flat.extend(p.parts)
-        else:
-            flat.append(p)
-    if any(isinstance(p, AnyOf) and not p.parts for p in flat):
-        return AnyOf(())
-    flat = list(dict.fromkeys(flat))
-    if not flat:
-        return AllOf(())
-    return flat[0] if len(flat) == 1 else AllOf(tuple(flat))
-
-
-def _any(parts: list[Requirement]) -> Requirement:
-    flat: list[Requirement] = []
-    for p in parts:
-        if isinstance(p, AnyOf):
-            flat.extend(p.parts)
-        else:
-            flat.append(p)
-    flat = list(dict.fromkeys(flat))
-    if not flat:
-        return AnyOf(())
-    return flat[0] if len(flat) == 1 else AnyOf(tuple(flat))
