@@ -292,7 +292,7 @@ def bot(
 
     bugs: BugTracker | None = None
     try:
-        from elastic_recheck.adapters.launchpad.bugs import tracker_from_config
+        from elastic_recheck.adapters.launchpad.trackers import tracker_from_config
 
         bugs = tracker_from_config(cfg, loaded.fingerprints)
     except (ImportError, ElasticRecheckError) as exc:

@@ -219,7 +219,7 @@ def success(app: AppContext, days: float, now_text: str | None, queries_dir: Pat
 def _bug_statuses(app: AppContext, fingerprints: list[Fingerprint]) -> dict[str, BugInfo]:
     """bug -> tracker record (with ``status``); empty when no tracker is available."""
     try:
-        from elastic_recheck.adapters.launchpad.bugs import tracker_from_config
+        from elastic_recheck.adapters.launchpad.trackers import tracker_from_config
     except ImportError:
         LOG.warning("no bug tracker support in this build: bug statuses unknown")
         return {}

@@ -82,7 +82,7 @@ def _backend_name(app: AppContext) -> str:
 def _bug_data(app: AppContext, result: LoadResult, days: float) -> dict[str, BugData]:
     """Titles and affected projects from the bug tracker, open reviews from Gerrit, dashboard links.
 
-    Optional: without :mod:`elastic_recheck.adapters.launchpad.bugs` (or when the tracker fails)
+    Optional: without :mod:`elastic_recheck.adapters.launchpad.trackers` (or when the tracker fails)
     the pages use the ``bug_title``/``projects`` keys of the fingerprints;
     without Gerrit (``[site] open_reviews``) the reviews stay empty; without
     ``[data_source] ls_url`` there is no dashboard link.
@@ -91,7 +91,7 @@ def _bug_data(app: AppContext, result: LoadResult, days: float) -> dict[str, Bug
 
     data: dict[str, BugData] = {}
     try:
-        from elastic_recheck.report.bugs import bug_data_from_tracker
+        from elastic_recheck.report.bug_data import bug_data_from_tracker
 
         data = bug_data_from_tracker(app.config, result.fingerprints)
     except ImportError:
@@ -317,7 +317,7 @@ def _render(
 
 def _update_bugs(app: AppContext, loaded: LoadResult, impact: Any, window: ReportWindow) -> None:
     """``[bugs] update``: comment on the bugs over the threshold (failures are warnings: the site is written)."""
-    from elastic_recheck.adapters.launchpad.bugs import bug_cache_dir
+    from elastic_recheck.adapters.launchpad.trackers import bug_cache_dir
     from elastic_recheck.report.bug_updates import LEDGER_NAME, LaunchpadCommenter, Ledger, update_bugs
 
     cfg = app.config

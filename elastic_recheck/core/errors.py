@@ -149,7 +149,7 @@ class BugTrackerError(ElasticRecheckError):
     """The bug tracker (Launchpad, ...) failed or timed out.
 
     ``retryable`` is True for timeouts, connection errors and 5xx answers;
-    :class:`elastic_recheck.adapters.launchpad.bugs.CachedTracker` then serves stale data.
+    :class:`elastic_recheck.adapters.launchpad.trackers.CachedTracker` then serves stale data.
     """
 
     def __init__(self, message: str, retryable: bool = True) -> None:

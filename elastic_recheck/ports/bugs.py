@@ -1,7 +1,7 @@
 """The bug tracker port: titles, status and affected projects of the known bugs.
 
 :class:`BugTracker` (``get`` / ``get_many``) answers :class:`BugInfo`s; the
-adapters are in :mod:`elastic_recheck.adapters.launchpad.bugs` (Launchpad,
+adapters are in :mod:`elastic_recheck.adapters.launchpad.trackers` (Launchpad,
 offline, cached). Tracker answers are data, not errors: a bug that does not
 exist is ``missing=True``, one we may not see is ``private=True``. Only "the
 tracker did not answer" raises :class:`~elastic_recheck.core.errors.BugTrackerError`.

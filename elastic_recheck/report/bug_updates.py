@@ -93,7 +93,7 @@ class LaunchpadCommenter:
     """Posts comments with an OAuth token (launchpadlib)."""
 
     def __init__(self, api_url: str, credentials_file: str, timeout: float = 10.0) -> None:
-        from elastic_recheck.adapters.launchpad.bugs import split_service_root
+        from elastic_recheck.adapters.launchpad.trackers import split_service_root
 
         self.service_root, self.version = split_service_root(api_url)
         self.credentials_file = credentials_file

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import requests
 
 from elastic_recheck.adapters.gerrit.reviewer import GerritReviewer, strip_xssi
-from elastic_recheck.adapters.launchpad.bugs import bug_cache_dir
+from elastic_recheck.adapters.launchpad.trackers import bug_cache_dir
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.errors import ElasticRecheckError, GerritError
 from elastic_recheck.core.fixes import REST_OPTIONS, SSH_OPTIONS, Fix, fixes_from_records, fixes_query

@@ -16,7 +16,7 @@ Two questions about the fingerprints already in the tree:
 * **Which fixed bugs are back?** :func:`find_returning` lists the resolved
   fingerprints that hit failed builds *after* their resolution.
 
-Bug status comes from the tracker (:mod:`elastic_recheck.adapters.launchpad.bugs`,
+Bug status comes from the tracker (:mod:`elastic_recheck.adapters.launchpad.trackers`,
 ``BugInfo.status``); callers pass what they have and a missing entry means
 "status unknown".
 """

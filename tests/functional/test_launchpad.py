@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck.adapters.launchpad.bugs import CachedTracker, LaunchpadTracker, tracker_from_config
+from elastic_recheck.adapters.launchpad.trackers import CachedTracker, LaunchpadTracker, tracker_from_config
 from elastic_recheck.core import config as er_config
 from elastic_recheck.core.errors import BugTrackerError
 from elastic_recheck.core.fingerprints import Fingerprint
@@ -148,7 +148,7 @@ def test_cache_expiry_refetches(launchpad_server: LaunchpadFake, tmp_path: Path)
 
 def test_stale_data_while_launchpad_is_down(launchpad_server: LaunchpadFake, tmp_path: Path,
                                             caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="elastic_recheck.adapters.launchpad.bugs")
+    caplog.set_level(logging.INFO, logger="elastic_recheck.adapters.launchpad.trackers")
     clock = Clock()
     fps = [Fingerprint(bug="1367021", query="q", bug_title="glance upload times out", projects=("glance",))]
     conf = er_config.from_mapping({"bugs": {"tracker": "launchpad", "launchpad_url": launchpad_server.root,

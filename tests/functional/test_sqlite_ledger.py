@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.adapters.launchpad.bugs import BugCache
+from elastic_recheck.adapters.launchpad.trackers import BugCache
 from elastic_recheck.adapters.sqlite.bot_state import BotState
 from elastic_recheck.adapters.sqlite.collector_state import CollectorState
 from elastic_recheck.adapters.sqlite.rechecks import RecheckLog

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from elastic_recheck.adapters.launchpad.bugs import OfflineTracker
+from elastic_recheck.adapters.launchpad.trackers import OfflineTracker
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints
 from elastic_recheck.ports.bugs import BugInfo, BugTask

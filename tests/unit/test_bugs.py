@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck.adapters.launchpad.bugs import (
+from elastic_recheck.adapters.launchpad.trackers import (
     CachedTracker,
     LaunchpadTracker,
     OfflineTracker,
@@ -148,7 +148,7 @@ def test_cache_refreshes_expired_entries(tmp_path: Path) -> None:
 
 
 def test_outage_serves_stale_logs_once_and_backs_off(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="elastic_recheck.adapters.launchpad.bugs")
+    caplog.set_level(logging.INFO, logger="elastic_recheck.adapters.launchpad.trackers")
     inner, clock = ScriptedTracker({"1": "one", "2": "two"}), Clock()
     offline = OfflineTracker([Fingerprint(bug="3", query="q", bug_title="offline three")])
     cached = CachedTracker(inner, tmp_path / "c.sqlite3", ttl=10, fallback=offline, retry_after=60, clock=clock)

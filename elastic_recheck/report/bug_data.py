@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from elastic_recheck.adapters.launchpad.bugs import tracker_from_config
+from elastic_recheck.adapters.launchpad.trackers import tracker_from_config
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.ports.bugs import BugInfo
