@@ -318,7 +318,7 @@ def _render(
 def _update_bugs(app: AppContext, loaded: LoadResult, impact: Any, window: ReportWindow) -> None:
     """``[bugs] update``: comment on the bugs over the threshold (failures are warnings: the site is written)."""
     from elastic_recheck.adapters.launchpad.trackers import bug_cache_dir
-    from elastic_recheck.report.bug_updates import LEDGER_NAME, LaunchpadCommenter, Ledger, update_bugs
+    from elastic_recheck.report.bug_updates import LEDGER_NAME, BugUpdateLedger, LaunchpadCommenter, update_bugs
 
     cfg = app.config
     creds = cfg.bugs.launchpad_credentials
@@ -326,7 +326,7 @@ def _update_bugs(app: AppContext, loaded: LoadResult, impact: Any, window: Repor
         click.echo("warning: [bugs] update needs [bugs] launchpad_credentials (an OAuth token); no bug commented", err=True)
         return
     commenter = LaunchpadCommenter(cfg.bugs.launchpad_url, creds, cfg.bugs.timeout)
-    done = update_bugs(impact.bugs, loaded.fingerprints, commenter, Ledger.load(bug_cache_dir(cfg) / LEDGER_NAME),
+    done = update_bugs(impact.bugs, loaded.fingerprints, commenter, BugUpdateLedger.load(bug_cache_dir(cfg) / LEDGER_NAME),
                        threshold=cfg.bugs.update_threshold, days=window.days,
                        site_url=cfg.site.url, now=window.now)
     if done:

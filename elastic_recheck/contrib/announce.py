@@ -10,7 +10,7 @@ channels subscribed to ``negative`` events::
 Pieces:
 
 * :func:`format_returning` -- the message (pure);
-* :class:`Ledger` -- what was announced, in a small JSON file (by default
+* :class:`AnnouncementLedger` -- what was announced, in a small JSON file (by default
   ``returning-announced.json`` next to the embedded store). A bug is announced
   again only when a failed build hit that no earlier message counted (so the
   count has grown), or when its ``resolved_at`` changed (a new resolution);
@@ -138,7 +138,7 @@ def _episode(r: Returning) -> str | None:
 
 
 @dataclass
-class Ledger:
+class AnnouncementLedger:
     """bug -> what its last announcement said (see the module docstring)."""
 
     path: Path
@@ -189,7 +189,7 @@ class Ledger:
     # -- file
 
     @classmethod
-    def load(cls, path: Path) -> Ledger:
+    def load(cls, path: Path) -> AnnouncementLedger:
         """Read the ledger (empty when the file does not exist).
 
         :raises StoreError: unreadable or not a ledger (never reset silently:
@@ -243,7 +243,7 @@ class Ledger:
 
 
 @contextlib.contextmanager
-def locked_ledger(path: Path) -> Iterator[Ledger]:
+def locked_ledger(path: Path) -> Iterator[AnnouncementLedger]:
     """The ledger, with an exclusive lock on ``<path>.lock`` for the duration.
 
     :raises StoreError: when another run holds the lock, or the file is unusable.
@@ -259,7 +259,7 @@ def locked_ledger(path: Path) -> Iterator[Ledger]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise StoreError(f"{lock_path}: another 'stale --irc' run is announcing") from None
-        yield Ledger.load(path)
+        yield AnnouncementLedger.load(path)
     finally:
         os.close(fd)  # releases the lock
 
@@ -324,7 +324,7 @@ def announce(
     returning: Sequence[Returning],
     titles: Mapping[str, str | None],
     channels: Sequence[str],
-    ledger: Ledger,
+    ledger: AnnouncementLedger,
     now: datetime,
     *,
     timeout: float = 30.0,
@@ -351,7 +351,7 @@ def announce(
 
 __all__ = [
     "IrcUnavailable",
-    "Ledger",
+    "AnnouncementLedger",
     "LedgerEntry",
     "announce",
     "build_link",

@@ -280,7 +280,7 @@ def build_query(phrases: Sequence[str], tag: str | None = None, jobs: Sequence[s
 
 
 @dataclass(frozen=True)
-class Candidate:
+class ClusterQuery:
     """One way to query a cluster: its phrases and scoping."""
 
     phrases: tuple[str, ...]
@@ -296,19 +296,19 @@ class Candidate:
         return len(self.phrases) + (self.tag is not None) + bool(self.jobs)
 
 
-def candidates_for(cluster: Cluster) -> list[Candidate]:
+def candidates_for(cluster: Cluster) -> list[ClusterQuery]:
     """Queries for a cluster, simplest first: phrase; + file tag; + second phrase; + jobs."""
     phrases = [r.text for r in cluster.phrases(limit=2)]
     if not phrases:
         return []
     tag = cluster.common_tag()
-    out = [Candidate((phrases[0],))]
+    out = [ClusterQuery((phrases[0],))]
     if tag:
-        out.append(Candidate((phrases[0],), tag))
+        out.append(ClusterQuery((phrases[0],), tag))
     if len(phrases) > 1:
-        out.append(Candidate(tuple(phrases), tag))
+        out.append(ClusterQuery(tuple(phrases), tag))
     names = {line.build_name for line in cluster.lines}
     jobs = tuple(sorted(names))
     if "" not in names and 0 < len(jobs) <= MAX_SCOPE_JOBS:
-        out.append(Candidate(tuple(phrases), tag, jobs))
+        out.append(ClusterQuery(tuple(phrases), tag, jobs))
     return out

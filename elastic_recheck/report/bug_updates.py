@@ -59,14 +59,14 @@ def format_update(impact: BugImpact, fp: Fingerprint, days: float, site_url: str
 
 
 @dataclass
-class Ledger:
+class BugUpdateLedger:
     """bug -> when it was last commented on (a JSON file)."""
 
     path: Path
     posted: dict[str, str]
 
     @classmethod
-    def load(cls, path: Path) -> Ledger:
+    def load(cls, path: Path) -> BugUpdateLedger:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -129,7 +129,7 @@ def update_bugs(
     impacts: Mapping[str, BugImpact],
     fingerprints: Sequence[Fingerprint],
     commenter: Any,
-    ledger: Ledger,
+    ledger: BugUpdateLedger,
     *,
     threshold: float,
     days: float,

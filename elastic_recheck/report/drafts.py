@@ -29,8 +29,8 @@ import yaml
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.error_clusters import (
     DEFAULT_MERGE_THRESHOLD,
-    Candidate,
     Cluster,
+    ClusterQuery,
     candidates_for,
     cluster_lines,
 )
@@ -64,7 +64,7 @@ class Draft:
     """A proposed fingerprint for one cluster, with its backtest."""
 
     name: str
-    candidate: Candidate
+    candidate: ClusterQuery
     cluster: Cluster
     #: Every build the query hits in the window (voting builds), newest first.
     hits: list[BuildSummary] = field(default_factory=list)

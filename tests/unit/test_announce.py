@@ -11,7 +11,7 @@ import pytest
 from elastic_recheck.contrib.announce import (
     FORGET_AFTER,
     MAX_REMEMBERED_BUILDS,
-    Ledger,
+    AnnouncementLedger,
     format_returning,
     locked_ledger,
 )
@@ -75,7 +75,7 @@ def test_message_is_one_clean_line() -> None:
 
 
 def test_ledger_due_and_record(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "l.json")
+    ledger = AnnouncementLedger(tmp_path / "l.json")
     r = returning(uuids=("b2", "b1"))
     assert ledger.due([r]) == [r]
     ledger.record([r], ["#qa"], NOW)
@@ -96,7 +96,7 @@ def test_ledger_due_and_record(tmp_path: Path) -> None:
 
 
 def test_unknown_date_is_not_a_new_episode_every_run(tmp_path: Path) -> None:
-    ledger = Ledger(tmp_path / "l.json")
+    ledger = AnnouncementLedger(tmp_path / "l.json")
     first = returning(known=False, uuids=("b1",))
     ledger.record([first], ["#qa"], NOW)
     # An hour later the window [now - 10 days, now) moved; the build did not change.
@@ -109,11 +109,11 @@ def test_unknown_date_is_not_a_new_episode_every_run(tmp_path: Path) -> None:
 
 def test_ledger_roundtrip_cap_and_forget(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "l.json"
-    ledger = Ledger(path)
+    ledger = AnnouncementLedger(path)
     many = returning(uuids=tuple(f"u{i:04d}" for i in range(MAX_REMEMBERED_BUILDS + 20)))
     ledger.record([many, returning(bug="42")], ["#qa", "#infra"], NOW - FORGET_AFTER - timedelta(hours=1))
     ledger.save()
-    loaded = Ledger.load(path)
+    loaded = AnnouncementLedger.load(path)
     assert loaded.entries == ledger.entries
     assert len(loaded.entries["1234567"].builds) == MAX_REMEMBERED_BUILDS
     assert loaded.entries["1234567"].builds[0] == "u0000"  # newest kept
@@ -128,7 +128,7 @@ def test_bad_ledger_is_an_error(tmp_path: Path, text: str) -> None:
     path = tmp_path / "l.json"
     path.write_text(text)
     with pytest.raises(StoreError, match="not an announcement ledger"):
-        Ledger.load(path)
+        AnnouncementLedger.load(path)
 
 
 def test_lock_is_exclusive(tmp_path: Path) -> None:

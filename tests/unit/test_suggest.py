@@ -10,8 +10,8 @@ import pytest
 
 from elastic_recheck.contrib.suggest import renumber
 from elastic_recheck.core.error_clusters import (
-    Candidate,
     Cluster,
+    ClusterQuery,
     build_query,
     candidates_for,
     cluster_lines,
@@ -354,7 +354,7 @@ def test_candidates_simplest_first() -> None:
     ]
     (cluster,) = cluster_lines(lines)
     cands = candidates_for(cluster)
-    assert cands[0] == Candidate(("Device detach failed for vdb: Unable to detach the device from the live config",),)
+    assert cands[0] == ClusterQuery(("Device detach failed for vdb: Unable to detach the device from the live config",),)
     assert cands[1].tag == "screen-n-cpu.txt"
     assert cands[-1].jobs == ("nova-live-migration",)
     assert [c.clauses for c in cands] == sorted(c.clauses for c in cands)
@@ -363,7 +363,7 @@ def test_candidates_simplest_first() -> None:
 def _draft(cluster: Cluster, failed: list[str], ok: list[str]) -> Draft:
     hits = [BuildSummary(uuid=u, fields={"build_status": "FAILURE"}) for u in failed]
     hits += [BuildSummary(uuid=u, fields={"build_status": "SUCCESS"}) for u in ok]
-    return Draft(name="x", candidate=Candidate((cluster.runs[0].text,)), cluster=cluster, hits=hits)
+    return Draft(name="x", candidate=ClusterQuery((cluster.runs[0].text,)), cluster=cluster, hits=hits)
 
 
 def test_rank_and_alternatives() -> None:
