@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from elastic_recheck.adapters.zuul.gate_queue import GateStatus
 from elastic_recheck.core.fixes import Fix
+from elastic_recheck.core.gate_status import GateStatus
 from elastic_recheck.core.stats import Share
 
 PROMOTE = "promote"

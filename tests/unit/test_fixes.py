@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from elastic_recheck.adapters.zuul.gate_queue import GateStatus
 from elastic_recheck.core.fixes import (
     FIXED,
     STILL_HITTING,
@@ -16,6 +15,7 @@ from elastic_recheck.core.fixes import (
     verdict,
     with_gate,
 )
+from elastic_recheck.core.gate_status import GateStatus
 from elastic_recheck.core.promote import PROMOTE, SKIP, plan
 from elastic_recheck.core.stats import Share
 from elastic_recheck.ports.search import BuildSummary
