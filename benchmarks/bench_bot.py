@@ -76,7 +76,8 @@ from benchmarks.bench_store import write_corpus
 from elastic_recheck.adapters.sqlite.bot_state import BotState
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.bot.notify import IrcReporter
-from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.bot.service import Bot
+from elastic_recheck.bot.settings import BotSettings
 from elastic_recheck.core.channels import parse_channel_config
 from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints
 from elastic_recheck.core.lucene import ast as qa

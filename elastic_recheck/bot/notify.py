@@ -17,7 +17,7 @@ from elastic_recheck.ports.bugs import BugTracker
 from elastic_recheck.ports.chat import Sender
 
 if TYPE_CHECKING:
-    from elastic_recheck.bot.service import ReportOutcome
+    from elastic_recheck.bot.outcome import ReportOutcome
 
 LOG = logging.getLogger(__name__)
 

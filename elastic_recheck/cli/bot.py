@@ -14,7 +14,8 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from elastic_recheck.adapters.sqlite.bot_state import BotState
-from elastic_recheck.bot.service import Bot, BotSettings, parse_required_files
+from elastic_recheck.bot.service import Bot
+from elastic_recheck.bot.settings import BotSettings, parse_required_files
 from elastic_recheck.cli.common import note, queries_option
 from elastic_recheck.cli.main import AppContext
 from elastic_recheck.core.config import Config, _list

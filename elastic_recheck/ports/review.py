@@ -26,6 +26,6 @@ class Reviewer(Protocol):
         """Whether ``message`` is already on ``change``,``patchset`` from our account.
 
         ``None``: this reviewer cannot tell (the bot then decides by who made
-        the unacknowledged attempt; see ``Bot._must_repost``).
+        the unacknowledged attempt; see ``Delivery._must_repost`` in ``bot/delivery.py``).
         """
         ...

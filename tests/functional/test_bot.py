@@ -16,7 +16,8 @@ import pytest
 
 from elastic_recheck.adapters.sqlite.bot_state import BotState
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
-from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.bot.service import Bot
+from elastic_recheck.bot.settings import BotSettings
 from elastic_recheck.core.events import parse_event
 from elastic_recheck.core.fingerprints import load_fingerprints
 

@@ -30,7 +30,8 @@ from elastic_recheck.adapters.elastic.backend import ElasticBackend
 from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.adapters.sqlite.bot_state import BotState
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
-from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.bot.service import Bot
+from elastic_recheck.bot.settings import BotSettings
 from elastic_recheck.ingest.jsonl import ingest_jsonl
 from elastic_recheck.ports.search import QuerySpec, SearchResult
 from tests.reliability import helpers as h

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
-from elastic_recheck.bot.service import FAULT_STAGES, IRC_FAULT_STAGE
+from elastic_recheck.bot.settings import FAULT_STAGES, IRC_FAULT_STAGE
 from elastic_recheck.ingest.jsonl import ingest_jsonl
 from tests.fixtures.gerrit_server import FakeGerritServer, SshKeys
 from tests.fixtures.ircd import NgircdServer

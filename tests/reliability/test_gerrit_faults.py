@@ -23,7 +23,8 @@ from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.adapters.gerrit.reviewer import GerritReviewer
 from elastic_recheck.adapters.gerrit.stream import GerritEventStream
 from elastic_recheck.adapters.sqlite.bot_state import BotState
-from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.bot.service import Bot
+from elastic_recheck.bot.settings import BotSettings
 from elastic_recheck.core.errors import GerritError
 from elastic_recheck.core.fingerprints import Fingerprint
 from tests.fixtures.gerrit_server import FakeGerritRest, FakeGerritServer, gerrit_config_for

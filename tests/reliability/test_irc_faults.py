@@ -19,7 +19,8 @@ from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.adapters.irc.client import IrcNotifier, IrcSettings
 from elastic_recheck.adapters.sqlite.bot_state import BotState
 from elastic_recheck.bot.notify import IrcReporter
-from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.bot.service import Bot
+from elastic_recheck.bot.settings import BotSettings
 from elastic_recheck.core.channels import parse_channel_config
 from tests.fixtures.ircd import IrcTestClient, NgircdServer
 from tests.reliability.helpers import (

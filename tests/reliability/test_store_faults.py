@@ -27,7 +27,8 @@ import pytest
 
 from elastic_recheck.adapters.sqlite.bot_state import BotState
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
-from elastic_recheck.bot.service import Bot, BotSettings
+from elastic_recheck.bot.service import Bot
+from elastic_recheck.bot.settings import BotSettings
 from elastic_recheck.core.errors import StoreError
 from tests.reliability.helpers import (
     FPS,
