@@ -72,6 +72,60 @@ def normalize_document(obj: Mapping[str, Any]) -> dict[str, Any]:
         return flatten_old_layout(doc)
     return flatten_old_layout(obj)
 
+def _objects(value: Any) -> Iterator[Mapping[str, Any]]:
+    """The objects in a list, at any depth of nested lists, in order."""
+    for item in value:
+        if isinstance(item, Mapping):
+            yield item
+        elif isinstance(item, (list, tuple)):
+            yield from _objects(item)
+
+
+def _without_objects(value: Any) -> list[Any]:
+    """A list with its objects (at any depth) left out, and the lists left empty by that."""
+    out: list[Any] = []
+    for item in value:
+        if isinstance(item, Mapping):
+            continue
+        if isinstance(item, (list, tuple)) and has_object(item):
+            item = _without_objects(item)
+            if not item:
+                continue
+        out.append(item)
+    return out
+
+
+def has_object(value: Any) -> bool:
+    """Whether a value is an object or a list holding one (at any depth)."""
+    if isinstance(value, Mapping):
+        return True
+    return isinstance(value, (list, tuple)) and any(has_object(v) for v in value)
+
+
+def flatten_fields(doc: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """``(field, value)`` pairs of a document with nested objects flattened to dotted names,
+    as Elasticsearch indexes them (the one flattener of the store and the matcher).
+
+    ``{"a": {"b": 1}}`` gives ``("a.b", 1)``; an object inside a list, at any
+    depth, gives its fields under the list's name plus a dot
+    (``{"a": [1, {"b": 2}]}`` gives ``("a", [1])`` and ``("a.b", 2)``). Values
+    are as given otherwise (scalars, ``None``, lists without objects); a name
+    may come more than once.
+    """
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from flatten_fields(value, name + ".")
+        elif isinstance(value, (list, tuple)) and has_object(value):
+            plain = _without_objects(value)
+            if plain:
+                yield name, plain
+            for obj in _objects(value):
+                yield from flatten_fields(obj, name + ".")
+        else:
+            yield name, value
+
+
 # ---------------------------------------------------------------------------
 # Stable document ids
 

@@ -37,11 +37,12 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from elastic_recheck.core.errors import EventParseError, short_repr
+from elastic_recheck.core.timestamps import from_epoch_seconds
 
 LOG = logging.getLogger(__name__)
 
@@ -321,13 +322,10 @@ def _optional_str(obj: Mapping[str, Any], key: str) -> str:
 def _event_time(value: Any) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    at = from_epoch_seconds(value)
+    if at is None:
         raise EventParseError(f"eventCreatedOn {short_repr(value)} is not a timestamp")
-    try:
-        seconds = float(value)
-        return datetime.fromtimestamp(seconds, tz=UTC)
-    except (ValueError, OverflowError, OSError):
-        raise EventParseError(f"eventCreatedOn {short_repr(value)} is not a timestamp") from None
+    return at
 
 
 def _strip_gerrit_prefix(comment: str) -> str:

@@ -26,10 +26,10 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from elastic_recheck.core.timestamps import parse_iso, parse_timestamp
+from elastic_recheck.core.timestamps import from_epoch_seconds, parse_iso, parse_timestamp
 from elastic_recheck.ports.search import BuildSummary
 
 LOG = logging.getLogger(__name__)
@@ -152,7 +152,7 @@ def fix_from_ssh(record: Mapping[str, Any], bug: str) -> Fix | None:
                    and _vote(a.get("value")) >= 1 for a in approvals)
     ps = current.get("number")
     updated = record.get("lastUpdated")
-    merged_at = datetime.fromtimestamp(float(updated), tz=UTC) if status == "MERGED" and isinstance(updated, int | float) else None
+    merged_at = from_epoch_seconds(updated) if status == "MERGED" and isinstance(updated, int | float) else None
     return Fix(number=int(record["number"]), patchset=int(str(ps)) if str(ps).isdigit() else None,
                project=str(record.get("project") or ""), subject=str(record.get("subject") or ""), kind=kind,
                merged=status == "MERGED", approved=approved, merged_at=merged_at)

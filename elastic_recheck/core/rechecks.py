@@ -21,11 +21,12 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from elastic_recheck.core.errors import EventParseError
 from elastic_recheck.core.events import DEFAULT_CI_USERS, _strip_gerrit_prefix, parse_line
+from elastic_recheck.core.timestamps import from_epoch_seconds
 
 LOG = logging.getLogger(__name__)
 
@@ -69,15 +70,6 @@ def _digits(value: Any) -> str | None:
     return str(int(text)) if text.isdigit() and int(text) > 0 else None
 
 
-def _when(value: Any) -> datetime | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        return datetime.fromtimestamp(float(value), tz=UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
 def _is_ci(author: str, ci_users: Sequence[str]) -> bool:
     return author.casefold() in {u.casefold() for u in ci_users}
 
@@ -96,7 +88,7 @@ def parse_recheck(event: Mapping[str, Any], ci_users: Sequence[str] = DEFAULT_CI
     patchset = event.get("patchSet")
     number = _digits(change.get("number")) if isinstance(change, Mapping) else None
     ps = _digits(patchset.get("number")) if isinstance(patchset, Mapping) else None
-    at = _when(event.get("eventCreatedOn"))
+    at = from_epoch_seconds(event.get("eventCreatedOn"))
     if number is None or ps is None or at is None:
         return None
     return Recheck(at=at, change=number, patchset=ps, author=author, source=EVENT)
@@ -122,7 +114,7 @@ def rechecks_from_query(records: Iterable[Mapping[str, Any]], ci_users: Sequence
                 continue
             author = _who(c.get("reviewer"))
             header = _PATCHSET_HEADER.match(message.lstrip("\ufeff"))
-            at = _when(c.get("timestamp"))
+            at = from_epoch_seconds(c.get("timestamp"))
             if _is_ci(author, ci_users) or header is None or at is None:
                 continue
             out.append(Recheck(at=at, change=number, patchset=str(int(header.group(1))), author=author, source=QUERY))

@@ -12,27 +12,17 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from elastic_recheck.core.timestamps import EPOCH, to_epoch_ms
 from elastic_recheck.ports.search import Bucket, BuildSummary, TermCount
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
 #: build_status values drawn first (and in this order) in charts and graph.json.
 STATUS_ORDER: tuple[str, ...] = ("FAILURE", "SUCCESS")
-
-
-def to_ms(dt: datetime) -> int:
-    """Milliseconds since the epoch (exact integer arithmetic, no float rounding)."""
-    delta = dt - EPOCH
-    return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
-
-
-def from_ms(ms: int) -> datetime:
-    return EPOCH + timedelta(milliseconds=ms)
 
 
 def floor_time(dt: datetime, interval: timedelta) -> datetime:
@@ -79,7 +69,7 @@ def dense_series(
     starts = bucket_starts(start, end, interval)
     if not starts:
         return []
-    first = to_ms(starts[0])
+    first = to_epoch_ms(starts[0])
     step = interval // timedelta(milliseconds=1)
     xs = [first + i * step for i in range(len(starts))]
     series = []
@@ -89,7 +79,7 @@ def dense_series(
             n = b.counts.get(label, 0)
             if not n:
                 continue
-            idx, rem = divmod(to_ms(b.start) - first, step)
+            idx, rem = divmod(to_epoch_ms(b.start) - first, step)
             if rem == 0 and 0 <= idx < len(xs):
                 counts[idx] = int(n)
         series.append({"label": label, "data": [[x, c] for x, c in zip(xs, counts, strict=True)]})

@@ -29,7 +29,9 @@ Three kinds of input, three entry points, one grammar for ISO 8601 text:
   timestamp begins.
 
 Fingerprints' ``resolved_at`` (ISO 8601 or the ``date`` command's output)
-is :func:`parse_fingerprint_time`.
+is :func:`parse_fingerprint_time`. Gerrit's epoch **seconds** (stream events,
+comments, ``lastUpdated``) are :func:`from_epoch_seconds`; milliseconds
+both ways, :func:`to_epoch_ms` and :func:`from_epoch_ms`.
 """
 
 from __future__ import annotations
@@ -144,15 +146,32 @@ def parse_cutoff(text: str, now: datetime | None = None) -> datetime:
 # ---------------------------------------------------------------------------
 # Timestamps of documents and log lines
 
-_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: 1970-01-01T00:00:00Z.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def to_epoch_ms(ts: datetime) -> int:
-    """Milliseconds since the epoch (naive datetimes are UTC)."""
+    """Milliseconds since the epoch (naive datetimes are UTC; exact integer arithmetic, no float rounding)."""
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
-    delta = ts - _UNIX_EPOCH
+    delta = ts - EPOCH
     return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def from_epoch_seconds(value: Any) -> datetime | None:
+    """Epoch seconds (a number or its text: Gerrit's ``eventCreatedOn``, comment and
+    ``lastUpdated`` times) as an aware UTC datetime; None when it is no such time."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    """The aware UTC datetime ``ms`` milliseconds after the epoch."""
+    return EPOCH + timedelta(milliseconds=ms)
 
 
 def format_timestamp(ts: datetime) -> str:
@@ -240,7 +259,7 @@ def timestamp_ms(value: Any) -> int | None:
         else:
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=UTC)
-            return (dt - _UNIX_EPOCH) // _MS
+            return (dt - EPOCH) // _MS
     parsed = parse_timestamp(value)
     return to_epoch_ms(parsed) if parsed is not None else None
 

@@ -6,6 +6,7 @@ and its subunit streams into test results; :func:`ingest_build_dir` loads
 them into a :class:`~elastic_recheck.ports.loading.DocumentStore`, replacing
 what an earlier load of the same build stored.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -22,6 +23,7 @@ from elastic_recheck.ingest.subunit import is_subunit, read_subunit
 from elastic_recheck.ports.loading import DocumentStore, IngestStats, TestResult
 
 LOG = logging.getLogger(__name__)
+
 
 def list_build_files(
     root: Path, stats: IngestStats | None = None, exclude: Iterable[Path] = ()
@@ -58,6 +60,7 @@ def list_build_files(
                 continue
             out.append((rel, real))
     return out
+
 
 def iter_build_dir(
     root: Path,
@@ -102,6 +105,7 @@ def iter_build_dir(
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             LOG.warning("%s: read error: %s", rel, exc)
             stats.files_skipped.append(rel)
+
 
 def ingest_build_dir(
     store: DocumentStore,

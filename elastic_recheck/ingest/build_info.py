@@ -102,6 +102,7 @@ class BuildInfo:
             end_time=build.end_time,
         )
 
+
 def build_info_from_zuul(record: Mapping[str, Any]) -> BuildInfo:
     """A :class:`BuildInfo` from a Zuul build record (REST API or logscraper ``buildinfo``),
     read by the one Zuul record reader (:meth:`~elastic_recheck.core.zuul_build.ZuulBuild.from_api`,

@@ -4,6 +4,7 @@ Documents may be flat, in the old ``@fields``/``@message``/``@tags`` layout,
 or ES hits with ``_source`` (:func:`~elastic_recheck.core.documents.normalize_document`).
 Bad lines are counted with their line numbers, never fatal.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -29,6 +30,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 #: A JSON-lines document longer than this (bytes) is refused as a bad line.
 MAX_JSONL_LINE_BYTES = 8 * 1024 * 1024
+
 
 def iter_jsonl(fh: IO[bytes], stats: IngestStats | None = None) -> Iterator[dict[str, Any]]:
     """Documents of a JSON-lines stream; bad lines are counted (with line numbers), never fatal."""

@@ -7,6 +7,7 @@ Each line becomes one document, with the build's fields, ``filename``,
 continuation lines (``TRACE`` lines and lines without a timestamp prefix)
 stay with the record they continue.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -64,8 +65,6 @@ def parse_loglevel(line: str, ts_end: int) -> tuple[str | None, str | None]:
 #: File kinds by base name (after stripping ``.gz``): extra tags.
 _CONSOLE_NAMES = frozenset({"job-output.txt", "console.html", "console.txt", "job-output.txt.gz"})
 _SERVICE_RE = re.compile(r"^devstack@(.+?)\.service\.log(?:\.txt)?$")
-
-
 def strip_gz(name: str) -> str:
     return name.removesuffix(".gz")
 
@@ -97,6 +96,7 @@ def tags_for(relpath: str) -> list[str]:
     elif base.endswith((".log", ".log.txt")) or base in ("tempest.txt", "tempest_log.txt"):
         tags.append("oslofmt")
     return tags
+
 
 @dataclass
 class LogRecord:

@@ -1,4 +1,5 @@
 """Subunit v2 streams -> per-test results (:class:`~elastic_recheck.ports.loading.TestResult`)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,8 +9,10 @@ from elastic_recheck.ports.loading import TestResult
 
 SUBUNIT_SUFFIXES = (".subunit", ".subunit.gz")
 
+
 def is_subunit(name: str) -> bool:
     return name == "testrepository.subunit" or name.endswith(SUBUNIT_SUFFIXES)
+
 
 def read_subunit(fh: IO[bytes]) -> list[TestResult]:
     """Final per-test statuses of a subunit v2 stream (``success``, ``fail``, ``skip``...)."""

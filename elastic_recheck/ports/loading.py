@@ -5,6 +5,7 @@
 (:class:`~elastic_recheck.adapters.elastic.bulk.BulkWriter`). A load answers
 with :class:`IngestStats`; subunit streams give :class:`TestResult` records.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -13,6 +14,7 @@ from typing import Any, Protocol
 
 #: How many bad JSON lines are kept (with their line numbers) for the summary.
 BAD_LINE_SAMPLES = 5
+
 
 @dataclass
 class IngestStats:
@@ -71,6 +73,7 @@ class IngestStats:
         parts.append(f"{self.seconds:.1f} s ({self.lines_per_second:,.0f} lines/s)")
         return ", ".join(parts)
 
+
 @dataclass(frozen=True)
 class TestResult:
     """The outcome of one test in a subunit stream."""
@@ -78,6 +81,7 @@ class TestResult:
     test_id: str
     status: str
     duration: float | None = None
+
 
 class DocumentStore(Protocol):
     """Where the pipelines load documents: the embedded store or a cluster's

@@ -37,8 +37,8 @@ from elastic_recheck.core.stats import (
     count_status,
     dense_series,
     newest_first,
-    to_ms,
 )
+from elastic_recheck.core.timestamps import to_epoch_ms
 from elastic_recheck.ports.search import (
     Bucket,
     BuildSummary,
@@ -263,8 +263,8 @@ def graph_json(
 ) -> dict[str, Any]:
     """The whole graph.json document (suppressed fingerprints left out)."""
     bug_data = bug_data or {}
-    now_ms = to_ms(window.now)
-    last_ms = to_ms(last_indexed) if last_indexed is not None else None
+    now_ms = to_epoch_ms(window.now)
+    last_ms = to_epoch_ms(last_indexed) if last_indexed is not None else None
     buglist = [
         bug_entry(s, window, bug_data.get(s.bug) or bug_data_from_fingerprint(s.fingerprint))
         for s in sort_buglist(stats)

@@ -17,7 +17,8 @@ from typing import Any
 
 from elastic_recheck.core.errors import BackendError, FingerprintError
 from elastic_recheck.core.fingerprints import LoadResult
-from elastic_recheck.core.stats import DAY, floor_time, humanize_delta, lag, to_ms
+from elastic_recheck.core.stats import DAY, floor_time, humanize_delta, lag
+from elastic_recheck.core.timestamps import to_epoch_ms
 from elastic_recheck.ports.search import SearchBackend
 
 LOG = logging.getLogger(__name__)
@@ -125,11 +126,11 @@ class Health:
         value = self.lag
         return {
             "generated_at": self.generated_at.isoformat(),
-            "now": to_ms(self.now),
+            "now": to_epoch_ms(self.now),
             "backend": self.backend_name,
             "status": self.status,
             "backend_error": self.probe.error,
-            "last_indexed": to_ms(newest) if newest is not None else None,
+            "last_indexed": to_epoch_ms(newest) if newest is not None else None,
             "behind": int(value.total_seconds() * 1000) if value is not None else None,
             "fingerprints": self.fingerprints,
             "load_errors": list(self.load_errors),

@@ -21,8 +21,8 @@ from elastic_recheck.core.safe_text import safe_url
 from elastic_recheck.core.stats import (
     breakdown,
     day_buckets,
-    to_ms,
 )
+from elastic_recheck.core.timestamps import to_epoch_ms
 from elastic_recheck.ports.search import Bucket, BuildSummary, TermCount
 from elastic_recheck.report.charts import (
     LARGE,
@@ -236,7 +236,7 @@ class PageWriter:
             "health": d.health,
             "window": d.window,
             "has_health_page": "health" in self.pages,
-            "now_ms": to_ms(d.window.now),
+            "now_ms": to_epoch_ms(d.window.now),
             "gate_queue": d.gate_queue,
         }
 

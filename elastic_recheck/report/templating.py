@@ -24,7 +24,8 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 from elastic_recheck import resources
 from elastic_recheck.core.errors import ConfigError
 from elastic_recheck.core.safe_text import safe_url
-from elastic_recheck.core.stats import humanize_delta, to_ms
+from elastic_recheck.core.stats import humanize_delta
+from elastic_recheck.core.timestamps import to_epoch_ms
 
 ENV_WEB = "ELASTIC_RECHECK_WEB"
 
@@ -69,7 +70,7 @@ def template_env(templates: Path | None = None) -> Environment:
     env.filters["safe_url"] = safe_url
     env.filters["time"] = fmt_time
     env.filters["pct"] = fmt_pct
-    env.filters["ms"] = lambda d: to_ms(d) if d is not None else 0
+    env.filters["ms"] = lambda d: to_epoch_ms(d) if d is not None else 0
     env.filters["delta"] = humanize_delta
     env.filters["urlquote"] = lambda s: quote(str(s), safe="")
     return env

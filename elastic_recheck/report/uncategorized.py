@@ -28,8 +28,8 @@ from elastic_recheck.core.stats import (
     classification_rate,
     explained_by,
     newest_first,
-    to_ms,
 )
+from elastic_recheck.core.timestamps import to_epoch_ms
 from elastic_recheck.ports.search import BuildSummary, Filters, QuerySpec, SearchBackend
 from elastic_recheck.report.graph import BugStats
 from elastic_recheck.report.window import ReportWindow
@@ -158,7 +158,7 @@ def bug_hit_sets(stats: Sequence[BugStats]) -> dict[str, set[str]]:
 
 
 def _ms(dt: datetime | None) -> int | None:
-    return to_ms(dt) if dt is not None else None
+    return to_epoch_ms(dt) if dt is not None else None
 
 
 def build_json(build: BuildSummary, group: str | None = None) -> dict[str, Any]:
@@ -202,8 +202,8 @@ def uncategorized_json(report: UncategorizedReport, config: Config) -> dict[str,
         uncategorized.extend(build_json(b, name) for b in group.uncategorized)
     uncategorized.sort(key=lambda d: (d["timestamp"] or 0, d["uuid"]), reverse=True)
     return {
-        "now": to_ms(w.now),
-        "window": {"start": to_ms(w.start), "end": to_ms(w.now), "days": w.days},
+        "now": to_epoch_ms(w.now),
+        "window": {"start": to_epoch_ms(w.start), "end": to_epoch_ms(w.now), "days": w.days},
         "all_fails_query": config.site.all_fails_query,
         "gate_queue": config.site.gate_queue,
         "excluded_jobs_re": config.site.excluded_jobs_re,

@@ -25,7 +25,8 @@ from click.testing import CliRunner, Result
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.config import from_mapping
 from elastic_recheck.core.pages import bug_page
-from elastic_recheck.core.stats import HOUR, to_ms
+from elastic_recheck.core.stats import HOUR
+from elastic_recheck.core.timestamps import to_epoch_ms
 from elastic_recheck.report.site_data import ExitCode
 from tests.fixtures.report_data import NOW, XSS_LINE, Dataset, bug_id, generate, marker
 
@@ -79,7 +80,7 @@ def graph_doc(store: Path, queries: Path, tmp_path_factory: pytest.TempPathFacto
 
 def test_graph_header(graph_doc: dict[str, Any], dataset: Dataset) -> None:
     newest = max(d["@timestamp"] for d in dataset.docs)
-    assert graph_doc["now"] == to_ms(NOW)
+    assert graph_doc["now"] == to_epoch_ms(NOW)
     assert graph_doc["status"] == "up"
     last = graph_doc["last_indexed"]
     assert time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(last / 1000)) == newest[:19]
@@ -108,7 +109,7 @@ def test_graph_counts_match_ground_truth(graph_doc: dict[str, Any], dataset: Dat
 
 def test_graph_hourly_series(graph_doc: dict[str, Any], dataset: Dataset) -> None:
     start = NOW - timedelta(days=10)
-    expected_points = [to_ms(start + HOUR * i) for i in range(240)]
+    expected_points = [to_epoch_ms(start + HOUR * i) for i in range(240)]
     for entry in graph_doc["buglist"]:
         k = int(entry["number"]) - 1_000_000
         truth = dataset.hourly(k)
@@ -117,7 +118,7 @@ def test_graph_hourly_series(graph_doc: dict[str, Any], dataset: Dataset) -> Non
         for series in entry["data"]:
             assert [p[0] for p in series["data"]] == expected_points
             got = {p[0]: p[1] for p in series["data"] if p[1]}
-            want = {to_ms(h): len(per[series["label"]]) for h, per in truth.items() if series["label"] in per}
+            want = {to_epoch_ms(h): len(per[series["label"]]) for h, per in truth.items() if series["label"] in per}
             assert got == want, (k, series["label"])
 
 
@@ -158,7 +159,7 @@ def test_graph_queue_and_suffix(store: Path, queries: Path, dataset: Dataset, tm
 
 def test_graph_now_accepts_epoch(store: Path, queries: Path, graph_doc: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "g.json"
-    res = run(store, "graph", "-o", str(out), "--queries", str(queries), "--now", str(to_ms(NOW) // 1000), "--days", "10")
+    res = run(store, "graph", "-o", str(out), "--queries", str(queries), "--now", str(to_epoch_ms(NOW) // 1000), "--days", "10")
     assert res.exit_code == 0, res.output
     assert json.loads(out.read_text())["buglist"] == graph_doc["buglist"]
 

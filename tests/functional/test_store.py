@@ -332,6 +332,25 @@ def test_keyword_queries_are_exact_and_escape_glob(tmp_path: Path) -> None:
         assert ids(store.search(QuerySpec(filters=Filters(build_name="a*b")))) == ["1"]
 
 
+def test_objects_in_nested_lists_are_indexed_as_the_matcher_indexes_them(tmp_path: Path) -> None:
+    """One flattener (core.documents.flatten_fields): an object inside a list of lists is ``name.key``
+    for the store as for the matcher (and Elasticsearch); the store used to drop it."""
+    from elastic_recheck.core.lucene.matcher import MemoryIndex
+
+    docs = [
+        {"id": "1", "message": "m", "meta": [[{"zone": "az1"}], "plain"]},
+        {"id": "2", "message": "m", "meta": [{"zone": "az2"}]},
+        {"id": "3", "message": "m", "meta": "plain"},
+    ]
+    with EmbeddedStore(tmp_path / "s.db") as store:
+        store.add_documents(docs)
+        index = MemoryIndex(docs)
+        for query, want in ((qa.Term("meta.zone", "az1"), ["1"]), (qa.Term("meta.zone", "az2"), ["2"]),
+                            (qa.Term("meta", "plain"), ["1", "3"])):
+            assert ids(store.search(QuerySpec(), query=query)) == want
+            assert sorted(docs[i]["id"] for i in index.search(query)) == want
+
+
 # ---------------------------------------------------------------------------
 # documents
 

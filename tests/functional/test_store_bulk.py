@@ -22,10 +22,10 @@ from elastic_recheck.adapters.sqlite.layout import (
     GAP,
     PER_LINE_FIELDS,
     PRESENT,
-    flatten_fields,
     keyword_values,
 )
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+from elastic_recheck.core.documents import flatten_fields
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import tokenize

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from elastic_recheck.core import stats
+from elastic_recheck.core.timestamps import EPOCH, from_epoch_ms, to_epoch_ms
 from elastic_recheck.ports.search import Bucket, BuildSummary
 from elastic_recheck.report.charts import SMALL, bars_in_window, legend, trend_svg
 from elastic_recheck.report.window import ReportWindow
@@ -22,9 +23,9 @@ def build(uuid: str, status: str = "FAILURE", last: datetime | None = None, docs
 
 def test_to_ms_is_exact_and_round_trips() -> None:
     dt = datetime(2026, 11, 20, 12, 34, 56, 789000, tzinfo=UTC)
-    assert stats.to_ms(dt) == int(dt.timestamp()) * 1000 + 789
-    assert stats.from_ms(stats.to_ms(dt)) == dt
-    assert stats.to_ms(stats.EPOCH) == 0
+    assert to_epoch_ms(dt) == int(dt.timestamp()) * 1000 + 789
+    assert from_epoch_ms(to_epoch_ms(dt)) == dt
+    assert to_epoch_ms(EPOCH) == 0
 
 
 def test_floor_time_aligns_to_epoch_hours() -> None:
@@ -56,7 +57,7 @@ def test_dense_series_fills_zeros_and_orders_labels() -> None:
     series = stats.dense_series(buckets, start, end)
     assert [s["label"] for s in series] == ["FAILURE", "SUCCESS", "POST_FAILURE"]
     for s in series:
-        assert [p[0] for p in s["data"]] == [stats.to_ms(T0 - timedelta(hours=h)) for h in range(5, 0, -1)]
+        assert [p[0] for p in s["data"]] == [to_epoch_ms(T0 - timedelta(hours=h)) for h in range(5, 0, -1)]
     failure = series[0]["data"]
     assert [p[1] for p in failure] == [0, 1, 0, 0, 0]
     assert [p[1] for p in series[2]["data"]] == [0, 0, 0, 0, 3]
@@ -314,12 +315,12 @@ def test_graph_json_order_suppression_and_series() -> None:
         status="up",
     )
     assert [b["number"] for b in doc["buglist"]] == ["c", "b", "n", "a"]
-    assert doc["now"] == stats.to_ms(T0) and doc["behind"] == 5 * 60 * 1000
+    assert doc["now"] == to_epoch_ms(T0) and doc["behind"] == 5 * 60 * 1000
     n = next(b for b in doc["buglist"] if b["number"] == "n")
     assert n["voting"] is False and n["bug_data"] == {"name": "", "affects": "", "reviews": []}
     series = doc["buglist"][0]["data"]
     assert len(series) == 1 and len(series[0]["data"]) == 24
-    assert series[0]["data"][-2] == [stats.to_ms(T0 - timedelta(hours=2)), 5]
+    assert series[0]["data"][-2] == [to_epoch_ms(T0 - timedelta(hours=2)), 5]
 
 
 def test_fingerprint_spec_keeps_filters_structured() -> None:

@@ -13,7 +13,10 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from elastic_recheck.core.timestamps import (
+    EPOCH,
     format_timestamp,
+    from_epoch_ms,
+    from_epoch_seconds,
     parse_iso,
     parse_line_timestamp,
     parse_time,
@@ -95,6 +98,29 @@ def test_epoch_ms_and_format_round_trip() -> None:
     assert format_timestamp(dt) == "2026-11-19T21:15:47.997Z"
     assert parse_timestamp(format_timestamp(dt)) == dt
     assert to_epoch_ms(datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC)) == -500
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1_400_000_000, MAY_13),  # Gerrit's eventCreatedOn, comment timestamps, lastUpdated
+        (1_400_000_000.5, MAY_13 + timedelta(milliseconds=500)),
+        ("1400000000", MAY_13),
+        (0, EPOCH),
+        ("soon", None),
+        (10**30, None),
+        (True, None),
+        (None, None),
+        ([1_400_000_000], None),
+    ],
+)
+def test_epoch_seconds(value: object, expected: datetime | None) -> None:
+    assert from_epoch_seconds(value) == expected
+
+
+def test_epoch_ms_both_ways() -> None:
+    assert from_epoch_ms(1_400_000_000_000) == MAY_13 and from_epoch_ms(-500) == datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC)
+    assert to_epoch_ms(datetime(2014, 5, 13, 16, 53, 20)) == 1_400_000_000_000  # naive is UTC
 
 
 # (command-line text, what parse_time answers at NOW)

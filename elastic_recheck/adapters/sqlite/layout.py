@@ -37,15 +37,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from collections.abc import Mapping as AbcMapping
+from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from elastic_recheck.core.documents import has_object
 from elastic_recheck.core.lucene.build_index import indexable
 from elastic_recheck.core.schema import voting_spellings
-from elastic_recheck.core.timestamps import to_epoch_ms
+from elastic_recheck.core.timestamps import from_epoch_ms, to_epoch_ms
 from elastic_recheck.ports.search import Filters
 from elastic_recheck.storage.sqlite import Migration
 
@@ -168,23 +168,6 @@ def keyword_values(value: Any) -> list[str]:
     return []
 
 
-def flatten_fields(doc: AbcMapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """``(field, value)`` pairs with nested objects flattened to dotted names."""
-    for key, value in doc.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            yield from flatten_fields(value, name + ".")
-        elif isinstance(value, list) and any(isinstance(v, dict) for v in value):
-            plain = [v for v in value if not isinstance(v, dict)]
-            if plain:
-                yield name, plain
-            for v in value:
-                if isinstance(v, dict):
-                    yield from flatten_fields(v, name + ".")
-        else:
-            yield name, value
-
-
 def text_values(value: Any) -> list[str] | None:
     """The string values of a text field (None when the field has no value at all).
 
@@ -207,12 +190,6 @@ def text_values(value: Any) -> list[str] | None:
     return out if out else None
 
 
-def _has_object(value: Any) -> bool:
-    if isinstance(value, dict):
-        return True
-    return isinstance(value, list) and any(_has_object(v) for v in value)
-
-
 def nested_keywords(name: str, value: Any) -> list[tuple[str, str]]:
     """``(field, value)`` keyword pairs of the objects nested in a text field's value.
 
@@ -220,7 +197,7 @@ def nested_keywords(name: str, value: Any) -> list[tuple[str, str]]:
     ``message.a`` (Elasticsearch and the matcher flatten objects to dotted
     names; a dotted name is a keyword unless the mapping says otherwise).
     """
-    if not _has_object(value):
+    if not has_object(value):
         return []
     from elastic_recheck.core.lucene.matcher import flatten_document
 
@@ -234,9 +211,7 @@ def nested_keywords(name: str, value: Any) -> list[tuple[str, str]]:
 
 
 def ms_to_dt(ms: int | None) -> datetime | None:
-    if ms is None:
-        return None
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    return from_epoch_ms(ms) if ms is not None else None
 
 
 def dt_to_ms(dt: datetime) -> int:

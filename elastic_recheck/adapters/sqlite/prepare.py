@@ -20,11 +20,11 @@ from elastic_recheck.adapters.sqlite.layout import (
     PRESENT,
     UNINDEXED_PER_LINE,
     dumps_json,
-    flatten_fields,
     keyword_values,
     nested_keywords,
     text_values,
 )
+from elastic_recheck.core.documents import flatten_fields
 from elastic_recheck.core.lucene.build_index import indexable
 from elastic_recheck.core.lucene.matcher import document_id
 from elastic_recheck.core.timestamps import timestamp_ms

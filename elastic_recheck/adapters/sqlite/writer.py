@@ -26,11 +26,11 @@ from elastic_recheck.adapters.sqlite.database import Database, translate
 from elastic_recheck.adapters.sqlite.layout import (
     GAP,
     dumps_json,
-    flatten_fields,
     keyword_values,
     text_values,
 )
 from elastic_recheck.adapters.sqlite.prepare import SHAPE_CACHE, DocumentPreparer, PreparedDoc, fts_text
+from elastic_recheck.core.documents import flatten_fields
 from elastic_recheck.core.lucene.build_index import indexable
 from elastic_recheck.core.schema import Mapping
 from elastic_recheck.core.timestamps import to_epoch_ms

@@ -40,6 +40,7 @@ from collections.abc import Mapping as AbcMapping
 from decimal import Decimal
 from typing import Any
 
+from elastic_recheck.core.documents import flatten_fields
 from elastic_recheck.core.lucene.analysis import analyze_values
 from elastic_recheck.core.lucene.ast import (
     Bool,
@@ -134,7 +135,8 @@ def document_id(value: Any) -> str | None:
 
 def flatten_document(doc: AbcMapping[str, Any]) -> dict[str, list[str]]:
     """``field -> values`` as the oracle/ES index them: arrays are multi-valued,
-    nested objects become ``a.b``, ``null`` is skipped, scalars become text."""
+    nested objects become ``a.b`` (:func:`~elastic_recheck.core.documents.flatten_fields`),
+    ``null`` is skipped, scalars become text."""
     out: dict[str, list[str]] = {}
 
     def add(name: str, v: Any) -> None:
@@ -144,14 +146,10 @@ def flatten_document(doc: AbcMapping[str, Any]) -> dict[str, list[str]]:
             for x in v:
                 add(name, x)
             return
-        if isinstance(v, AbcMapping):
-            for k, x in v.items():
-                add(f"{name}.{k}", x)
-            return
         out.setdefault(name, []).append(value_text(v))
 
-    for key, value in doc.items():
-        add(key, value)
+    for name, value in flatten_fields(doc):
+        add(name, value)
     return out
 
 
