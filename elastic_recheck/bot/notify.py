@@ -111,3 +111,9 @@ class IrcReporter:
         messages = self.route(outcome)
         self.deliver(messages)
         return messages
+
+
+if TYPE_CHECKING:
+    from elastic_recheck.bot.outcome import Notifier
+
+    _port: type[Notifier] = IrcReporter  # mypy checks the reporter against the bot's Protocol

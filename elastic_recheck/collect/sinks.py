@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from elastic_recheck.collect.fetch import FetchResult
 from elastic_recheck.core.errors import BackendError
@@ -112,3 +112,7 @@ class ClusterSink(EmbeddedSink):
 
     def close(self) -> None:
         self.store.close()
+
+
+if TYPE_CHECKING:
+    _sinks: tuple[type[Sink], ...] = (EmbeddedSink, ClusterSink)  # mypy checks both against the Protocol

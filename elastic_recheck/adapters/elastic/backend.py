@@ -49,7 +49,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 from elastic_recheck.adapters.elastic.clients import (
@@ -651,3 +651,9 @@ def _voting_values(text: str) -> tuple[str, str]:
         raise ConfigError(f"[data_source] voting_values must be two terms, voting then non-voting (e.g. 1,0 or "
                           f"true,false), not {text!r}")
     return values[0], values[1]
+
+
+if TYPE_CHECKING:
+    from elastic_recheck.ports.search import SearchBackend
+
+    _port: type[SearchBackend] = ElasticBackend  # mypy checks the adapter against its port

@@ -38,7 +38,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elastic_recheck.adapters.elastic.backend import ElasticBackend, backend_from_config
 from elastic_recheck.adapters.elastic.dsl import error_reason, ndjson, wildcard_index
@@ -287,3 +287,9 @@ class BulkWriter:
 def writer_from_config(config: Config, flavor: str | None = None) -> BulkWriter:
     """The bulk writer for ``[data_source]`` (``flavor`` overrides ``backend``, as ``collect --to`` does)."""
     return BulkWriter(backend_from_config(config, flavor), template=config.data_source.index_template)
+
+
+if TYPE_CHECKING:
+    from elastic_recheck.ports.loading import DocumentStore
+
+    _port: type[DocumentStore] = BulkWriter  # mypy checks the adapter against its port

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elastic_recheck.adapters.sqlite.database import Database
 from elastic_recheck.core.config import Config
@@ -221,3 +221,9 @@ def service_from_config(
         hours=config.recheckwatch.recurring_hours,
         min_changes=config.recheckwatch.recurring_changes,
     )
+
+
+if TYPE_CHECKING:
+    from elastic_recheck.core.signatures import SignatureStore
+
+    _port: type[SignatureStore] = SignatureIndex  # mypy checks the adapter against its port

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Mapping as AbcMapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from elastic_recheck.adapters.sqlite.compiler import QueryCompiler, register_functions
 from elastic_recheck.adapters.sqlite.database import Database, translate
@@ -578,3 +578,12 @@ class EmbeddedStore:
     def get_build_docs(self, build_uuid: str) -> list[dict[str, Any]]:
         """Every document of one build, oldest first."""
         return self._run(lambda conn: build_docs(conn, "build_uuid", build_uuid))  # type: ignore[no-any-return]
+
+
+if TYPE_CHECKING:
+    from elastic_recheck.ports.loading import DocumentStore
+    from elastic_recheck.ports.search import SearchBackend
+
+    # mypy checks the adapter against its ports.
+    _search: type[SearchBackend] = EmbeddedStore
+    _loading: type[DocumentStore] = EmbeddedStore
