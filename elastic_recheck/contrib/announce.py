@@ -288,7 +288,8 @@ def post(
     :raises IrcUnavailable: IRC is off, unreachable, or not every message
         reached the socket.
     """
-    from elastic_recheck.adapters.irc.client import IrcNotifier, line_budget, split_message
+    from elastic_recheck.adapters.irc.client import IrcNotifier
+    from elastic_recheck.core.irc_lines import line_budget, split_message
 
     options: dict[str, Any] = {"reclaim_nick": False, **overrides}
     notifier = IrcNotifier.from_config(config, channels, **options)

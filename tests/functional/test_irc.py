@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from elastic_recheck.adapters.irc.client import IRC_LINE_LIMIT, IrcNotifier, IrcSettings
+from elastic_recheck.adapters.irc.client import IrcNotifier, IrcSettings
+from elastic_recheck.core.irc_lines import IRC_LINE_LIMIT
 from tests.fixtures.ircd import IrcLine, IrcTestClient, NgircdServer
 
 BOT = "RecheckBot"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elastic_recheck.adapters.irc.client import IRC_LINE_LIMIT, TokenBucket, line_budget, split_message
+from elastic_recheck.core.irc_lines import IRC_LINE_LIMIT, TokenBucket, line_budget, split_message
 
 
 def rejoin(original: str, pieces: list[str]) -> str:
