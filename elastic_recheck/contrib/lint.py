@@ -9,11 +9,12 @@ Two views of a query are used:
 * the **analyzed AST** from :func:`elastic_recheck.core.lucene.parser.parse` (what the
   engines execute): syntax errors, unknown fields, duplicates, queries without
   a ``message`` clause, queries made only of common words;
-* the **raw syntax** from :func:`~elastic_recheck.contrib.lint_syntax.parse_raw`, a small scanner of Lucene's
-  classic ``query_string`` grammar that keeps every clause's conjunction,
-  modifier, field and position: how the author *wrote* the query (implicit
-  ``OR``, ``AND`` mixed with ``OR``, single quotes, leading wildcards,
-  hyphenated unquoted words). It only runs on queries that
+* the **raw syntax** from :func:`~elastic_recheck.contrib.lint_syntax.parse_raw`,
+  the clauses as written, read with the parser's own lexer
+  (:func:`elastic_recheck.core.lucene.parser.tokens`), keeping every clause's
+  conjunction, modifier, field and position: how the author *wrote* the query
+  (implicit ``OR``, ``AND`` mixed with ``OR``, single quotes, leading
+  wildcards, hyphenated unquoted words). It only runs on queries that
   :func:`~elastic_recheck.core.lucene.parser.parse` accepted, and never decides what is
   valid: acceptance is Lucene's (the parser's) business alone.
 

@@ -4,8 +4,9 @@ The analyzed AST (:mod:`elastic_recheck.core.lucene.ast`) says what a query
 means; the linter also needs how the author *wrote* it (implicit ``OR``,
 ``AND`` mixed with ``OR``, single quotes, leading wildcards, hyphenated
 unquoted words). :func:`parse_raw` gives each parenthesis level as a flat
-list of :class:`Clause` objects, as Lucene's classic QueryParser sees it. It
-only runs on queries that :func:`~elastic_recheck.core.lucene.parser.parse`
+list of :class:`Clause` objects, as Lucene's classic QueryParser sees it,
+from the parser's own tokens (:func:`elastic_recheck.core.lucene.parser.tokens`:
+one lexer for the engines and the linter). It only runs on queries that :func:`~elastic_recheck.core.lucene.parser.parse`
 accepted, and never decides what is valid: acceptance is Lucene's (the
 parser's) business alone.
 """
@@ -16,19 +17,51 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-_WS = " \t\n\r\u3000"
-# Characters that cannot start a Lucene term (QueryParser.jj _TERM_START_CHAR), besides whitespace.
-_NOT_TERM_START = set('+-!():^[]"{}~*?\\/') | set(_WS)
-# Characters that cannot continue a term (+ and - can).
-_NOT_TERM_CHAR = _NOT_TERM_START - {"+", "-"}
+from elastic_recheck.core.lucene import parser as lucene
+
+#: The parser's token kinds as the clause builder reads them (the others keep their kind).
+_KINDS = {"PREFIXTERM": "TERM", "WILDTERM": "TERM", "REGEXPTERM": "REGEX", "FUZZY_SLOP": "FUZZY"}
+_RANGE_ENDS = ("RANGEIN_END", "RANGEEX_END")
 
 
 @dataclass(frozen=True)
-class Token:
-    kind: str  # AND OR NOT PLUS MINUS LPAREN RPAREN COLON CARAT NUMBER FUZZY TERM STAR QUOTED REGEX RANGE
+class Piece:
+    """A token of :func:`elastic_recheck.core.lucene.parser.tokens` as the clause builder reads it.
+
+    ``kind`` is one of AND OR NOT PLUS MINUS LPAREN RPAREN COLON CARAT NUMBER
+    FUZZY TERM STAR QUOTED REGEX RANGE: terms with wildcards are ``TERM``, a
+    bare operator (``-`` before a space) is the one-character ``TERM`` it
+    stands for, and a whole range (``[a TO b]``) is one ``RANGE``.
+    """
+
+    kind: str
     text: str
     start: int
     end: int
+
+
+def pieces(query: str) -> list[Piece]:
+    """The query's tokens, read by the parser's own lexer, up to its end or a lexical error."""
+    toks = lucene.tokens(query)
+    out: list[Piece] = []
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if t.kind in ("EOF", "ERROR"):
+            break
+        if t.kind == "BAREOPER":
+            out.append(Piece("TERM", t.image[0], t.pos, t.pos + 1))
+        elif t.kind in ("RANGEIN_START", "RANGEEX_START"):
+            j = i + 1
+            while toks[j].kind not in (*_RANGE_ENDS, "EOF", "ERROR"):
+                j += 1
+            end = toks[j].end if toks[j].kind in _RANGE_ENDS else len(query)
+            out.append(Piece("RANGE", query[t.pos : end], t.pos, end))
+            i = j
+        else:
+            out.append(Piece(_KINDS.get(t.kind, t.kind), t.image, t.pos, t.end))
+        i += 1
+    return out
 
 
 def unescape(text: str) -> str:
@@ -48,111 +81,6 @@ def has_unescaped(text: str, chars: str) -> bool:
             return True
         i += 1
     return False
-
-
-def scan(query: str) -> list[Token]:
-    """Split a query into Lucene classic-QueryParser tokens, with positions.
-
-    Lenient: never raises. Characters the grammar would reject come out as
-    single-character ``TERM`` tokens (such queries never get here anyway).
-    """
-    out: list[Token] = []
-    n = len(query)
-    i = 0
-    after_caret = False
-    while i < n:
-        c = query[i]
-        if c in _WS:
-            i += 1
-            continue
-        start = i
-        if after_caret:
-            after_caret = False
-            m = re.compile(r"\d+(?:\.\d+)?").match(query, i)
-            if m:
-                out.append(Token("NUMBER", m.group(), i, m.end()))
-                i = m.end()
-                continue
-        if c == '"':
-            j = i + 1
-            while j < n and query[j] != '"':
-                j += 2 if query[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append(Token("QUOTED", query[i:j], i, j))
-            i = j
-            continue
-        if c == "/":
-            j = i + 1
-            while j < n and query[j] != "/":
-                j += 2 if query[j] == "\\" else 1
-            j = min(j + 1, n)
-            out.append(Token("REGEX", query[i:j], i, j))
-            i = j
-            continue
-        if c in "[{":
-            j = i + 1
-            while j < n and query[j] not in "]}":
-                if query[j] == '"':
-                    j += 1
-                    while j < n and query[j] != '"':
-                        j += 2 if query[j] == "\\" else 1
-                j += 1
-            j = min(j + 1, n)
-            out.append(Token("RANGE", query[i:j], i, j))
-            i = j
-            continue
-        simple = {"(": "LPAREN", ")": "RPAREN", ":": "COLON", "^": "CARAT"}
-        if c in simple:
-            out.append(Token(simple[c], c, i, i + 1))
-            after_caret = c == "^"
-            i += 1
-            continue
-        if c == "~":
-            m = re.compile(r"~(?:\d+(?:\.\d+)?)?").match(query, i)
-            assert m is not None
-            out.append(Token("FUZZY", m.group(), i, m.end()))
-            i = m.end()
-            continue
-        if c in "+-!":
-            # BAREOPER: an operator character followed by whitespace is a term.
-            if i + 1 < n and query[i + 1] in _WS:
-                out.append(Token("TERM", c, i, i + 1))
-            else:
-                out.append(Token({"+": "PLUS", "-": "MINUS", "!": "NOT"}[c], c, i, i + 1))
-            i += 1
-            continue
-        # A term (possibly with wildcards): start char, escape, * or ?.
-        j = i
-        while j < n:
-            ch = query[j]
-            if ch == "\\":
-                j = min(j + 2, n)
-                continue
-            if ch in "*?":
-                j += 1
-                continue
-            if j == i and ch in _NOT_TERM_START:
-                break
-            if j > i and ch in _NOT_TERM_CHAR:
-                break
-            j += 1
-        if j == i:  # a lone character the grammar has no use for
-            out.append(Token("TERM", c, i, i + 1))
-            i += 1
-            continue
-        text = query[i:j]
-        kind = "TERM"
-        if text in ("AND", "&&"):
-            kind = "AND"
-        elif text in ("OR", "||"):
-            kind = "OR"
-        elif text == "NOT":
-            kind = "NOT"
-        elif text == "*":
-            kind = "STAR"
-        out.append(Token(kind, text, start, j))
-        i = j
-    return out
 
 
 @dataclass
@@ -184,10 +112,10 @@ class Clause:
 
 def parse_raw(query: str, default_field: str = "message") -> Level:
     """The clause structure of a query as written (see :class:`Level`). Never raises."""
-    tokens = scan(query)
+    tokens = pieces(query)
     pos = 0
 
-    def peek(k: int = 0) -> Token | None:
+    def peek(k: int = 0) -> Piece | None:
         return tokens[pos + k] if pos + k < len(tokens) else None
 
     def level(fld: str, depth: int) -> Level:

@@ -18,6 +18,7 @@ from elastic_recheck.contrib import lint, lint_analyzed, lint_boolean, lint_find
 from elastic_recheck.core.errors import QuerySyntaxError
 from elastic_recheck.core.fingerprints import align_offsets
 from elastic_recheck.core.lucene import ast as qa
+from elastic_recheck.core.lucene import parser as lucene
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,7 +43,7 @@ def codes(query: str, extra: str = "") -> set[str]:
 
 
 def kinds(query: str) -> list[tuple[str, str]]:
-    return [(t.kind, t.text) for t in lint_syntax.scan(query)]
+    return [(t.kind, t.text) for t in lint_syntax.pieces(query)]
 
 
 def test_scan_operators_and_symbolic_forms() -> None:
@@ -72,8 +73,20 @@ def test_scan_escapes_phrases_ranges_regex() -> None:
 
 def test_scan_positions_cover_the_text() -> None:
     q = 'message:"a b" AND (tags:c OR -d*)'
-    for t in lint_syntax.scan(q):
+    for t in lint_syntax.pieces(q):
         assert q[t.start : t.end] == t.text
+
+
+def test_pieces_are_the_parsers_tokens() -> None:
+    # The linter reads the parser's own lexer: a slop token takes the term
+    # characters after "~" (JavaCC's FUZZY_SLOP), so "foo~1e1" is one clause
+    # (Elasticsearch accepts it: 1e1 edits, capped at 2), not "foo~1" OR "e1".
+    assert [(t.kind, t.image) for t in lucene.tokens("foo~1e1")] == [("TERM", "foo"), ("FUZZY_SLOP", "~1e1"), ("EOF", "")]
+    assert kinds("foo~1e1") == [("TERM", "foo"), ("FUZZY", "~1e1")]
+    assert [(c.text, c.fuzzy) for c in lint_syntax.parse_raw("foo~1e1").clauses] == [("foo", True)]
+    assert "implicit-or" not in {f.code for f in lint.lint_search("foo~1e1")}
+    # A lexical error ends the pieces (the parser rejects such queries before any rule runs).
+    assert kinds('a "b') == [("TERM", "a")]
 
 
 def test_parse_raw_levels_conjunctions_and_fields() -> None:
@@ -139,8 +152,6 @@ def _eval_ast(q: qa.Query, words: frozenset[str]) -> bool:
 
 
 def _truth_tables(query: str, python_expr: str, atoms: Sequence[str]) -> tuple[list[bool], list[bool]]:
-    from elastic_recheck.core.lucene import parser as lucene
-
     ast = lucene.parse(query)
     lucene_tt, python_tt = [], []
     for bits in itertools.product([False, True], repeat=len(atoms)):
@@ -311,8 +322,6 @@ def at(text: str, f: lint_findings.Finding) -> str:
 
 def test_syntax_error_points_into_a_folded_block() -> None:
     text = 'query: >-\n  message:"Kernel panic" AND\n  tags:(console OR syslog\n'
-    from elastic_recheck.core.lucene import parser as lucene
-
     with pytest.raises(QuerySyntaxError):
         lucene.parse('message:"Kernel panic" AND tags:(console OR syslog')
     (f,) = lint.lint_text(text, "s.yaml").findings
@@ -372,8 +381,6 @@ def test_align_offsets_quoted_escapes() -> None:
 
 
 def test_normalize_is_order_insensitive_and_flattens() -> None:
-    from elastic_recheck.core.lucene import parser as lucene
-
     a = lucene.parse('message:"a b" AND (tags:c AND build_name:d)')
     b = lucene.parse('build_name:d AND tags:c AND message:"a b"')
     c = lucene.parse('build_name:d AND tags:c AND message:"a c"')

@@ -65,7 +65,7 @@ from elastic_recheck.core.lucene.automaton import wildcard_refusal
 from elastic_recheck.core.lucene.regexp import RegexpSyntaxError, RegexpTooComplexError, validate_regexp
 from elastic_recheck.core.schema import DEFAULT_MAPPING, Mapping
 
-__all__ = ["DEFAULT_OPERATOR", "MAX_CLAUSE_COUNT", "parse", "to_string"]
+__all__ = ["DEFAULT_OPERATOR", "MAX_CLAUSE_COUNT", "Token", "parse", "to_string", "tokens"]
 
 LOG = logging.getLogger(__name__)
 
@@ -130,18 +130,31 @@ _NEXT_STATE.update({"RANGEIN_END": "DEFAULT", "RANGEEX_END": "DEFAULT"})
 
 
 @dataclass(frozen=True, slots=True)
-class _Tok:
-    kind: str  # a token kind above, "EOF", or "ERROR" (a lexical error)
+class Token:
+    """One token as the parser reads it, with where it is in the query text."""
+
+    kind: str  # a token kind above, "EOF", or "ERROR" (a lexical error; ``image`` is the message)
     image: str
     pos: int  # offset in the query text
 
+    @property
+    def end(self) -> int:
+        """The offset just after the token (``pos`` for ``EOF`` and ``ERROR``)."""
+        return self.pos if self.kind in ("EOF", "ERROR") else self.pos + len(self.image)
 
-def _lex(text: str) -> list[_Tok]:
-    """All tokens of ``text``; a lexical error becomes a final ``ERROR`` token."""
+
+def tokens(text: str) -> list[Token]:
+    """Every token of ``text`` in order, ending with ``EOF``, or with ``ERROR`` at a lexical error.
+
+    The kinds are ``QueryParser.jj``'s (``TERM``, ``PREFIXTERM``, ``WILDTERM``,
+    ``QUOTED``, ``REGEXPTERM``, ``FUZZY_SLOP``, ``BAREOPER``, the range tokens...),
+    with JavaCC's longest match and lexical states: what the parser reads, for
+    tools that need to know how a query was written (``check-queries``).
+    """
     return list(_iter_tokens(text))
 
 
-def _iter_tokens(text: str) -> Iterator[_Tok]:
+def _iter_tokens(text: str) -> Iterator[Token]:
     """The tokens of ``text`` one by one (the parser pulls only as many as it reads)."""
     state = "DEFAULT"
     i = 0
@@ -157,7 +170,7 @@ def _iter_tokens(text: str) -> Iterator[_Tok]:
                         break
                 i += 1
         if i >= n:
-            yield _Tok("EOF", "", n)
+            yield Token("EOF", "", n)
             return
         table = _DEFAULT_RE if state == "DEFAULT" else _RANGE_RE if state == "RANGE" else _BOOST_RE
         best_kind = ""
@@ -167,9 +180,9 @@ def _iter_tokens(text: str) -> Iterator[_Tok]:
             if m is not None and m.end() > best_end:
                 best_kind, best_end = kind, m.end()
         if not best_kind:
-            yield _Tok("ERROR", _lex_error_message(text, i, state), i)
+            yield Token("ERROR", _lex_error_message(text, i, state), i)
             return
-        yield _Tok(best_kind, text[i:best_end], i)
+        yield Token(best_kind, text[i:best_end], i)
         state = _NEXT_STATE.get(best_kind, state)
         i = best_end
 
@@ -356,12 +369,12 @@ class _Parser:
         self.and_default = default_operator.upper() == "AND"
         # Lexed lazily: a query rejected early (too many clauses) is never
         # tokenized to its end.
-        self._pending: Iterator[_Tok] | None = _iter_tokens(text)
-        self.tokens: list[_Tok] = []
+        self._pending: Iterator[Token] | None = _iter_tokens(text)
+        self.tokens: list[Token] = []
         self.i = 0
 
     # -- token access ------------------------------------------------------
-    def peek(self, k: int = 0) -> _Tok:
+    def peek(self, k: int = 0) -> Token:
         want = self.i + k
         while self._pending is not None and len(self.tokens) <= want:
             tok = next(self._pending)
@@ -376,7 +389,7 @@ class _Parser:
         # A lexical error only matters once the parser reaches it.
         return self.peek(k).kind
 
-    def take(self, *kinds: str) -> _Tok:
+    def take(self, *kinds: str) -> Token:
         tok = self.peek()
         if tok.kind == "ERROR":
             raise _ParseError(tok.image, tok.pos)
@@ -385,7 +398,7 @@ class _Parser:
         self.i += 1
         return tok
 
-    def _expected(self, tok: _Tok, kinds: tuple[str, ...]) -> str:
+    def _expected(self, tok: Token, kinds: tuple[str, ...]) -> str:
         found = "end of query" if tok.kind == "EOF" else f"{tok.image!r}"
         names = {
             "RPAREN": "')'",
@@ -505,14 +518,14 @@ class _Parser:
             raise _ParseError("syntax error: the query ends where a term, phrase or group was expected", tok.pos)
         raise _ParseError(self._expected(tok, ("a term", "a phrase", "'('")), tok.pos)
 
-    def _range_part(self, tok: _Tok) -> tuple[str, bool]:
+    def _range_part(self, tok: Token) -> tuple[str, bool]:
         if tok.kind == "RANGE_QUOTED":
             return _discard_escape_char(tok.image[1:-1], tok.pos), False
         if tok.image == "*":
             return "*", True
         return _discard_escape_char(tok.image, tok.pos), False
 
-    def _boost_and_slop(self) -> _Tok | None:
+    def _boost_and_slop(self) -> Token | None:
         fuzzy_slop = None
         if self.kind() == "CARAT":
             self.i += 1
@@ -575,7 +588,7 @@ class _Parser:
     def _normalize(self, field: str, text: str) -> str:
         return java_lower(text) if self._is_text(field) else text
 
-    def handle_bare_token(self, field: str, tok: _Tok, fuzzy_slop: _Tok | None) -> Query | None:
+    def handle_bare_token(self, field: str, tok: Token, fuzzy_slop: Token | None) -> Query | None:
         image = tok.image
         if tok.kind == "BAREOPER":
             image = image[0]
@@ -605,7 +618,7 @@ class _Parser:
             return self.handle_bare_fuzzy(field, fuzzy_slop, term_image)
         return self.get_field_query(field, term_image, quoted=False, pos=tok.pos)
 
-    def handle_bare_fuzzy(self, field: str, slop: _Tok, term_image: str) -> Query | None:
+    def handle_bare_fuzzy(self, field: str, slop: Token, term_image: str) -> Query | None:
         if self.es:
             if len(slop.image) == 1:
                 n = len(term_image)
@@ -632,7 +645,7 @@ class _Parser:
             return Term(field, value)
         return Fuzzy(field, value, edits)
 
-    def handle_quoted_term(self, field: str, tok: _Tok, fuzzy_slop: _Tok | None) -> Query | None:
+    def handle_quoted_term(self, field: str, tok: Token, fuzzy_slop: Token | None) -> Query | None:
         slop = 0
         if fuzzy_slop is not None:
             f = _java_float(fuzzy_slop.image[1:])
