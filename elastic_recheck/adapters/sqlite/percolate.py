@@ -26,6 +26,7 @@ from elastic_recheck.core.errors import QuerySyntaxError
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.build_index import build_index
 from elastic_recheck.core.lucene.matcher import MemoryIndex, document_id
+from elastic_recheck.core.lucene.required import required_pairs
 from elastic_recheck.core.schema import Mapping
 from elastic_recheck.ports.search import Filters, Hit, QuerySpec, SearchResult
 
@@ -50,33 +51,6 @@ def _by_identity(cache: dict[int, tuple[Any, _T]], q: qa.Query, compute: Callabl
         cache.clear()
     cache[id(q)] = (q, value)
     return value
-
-
-def required_terms(q: qa.Query, mapping: Mapping) -> frozenset[tuple[str, str]]:
-    """``(field, term)`` pairs every matching document must contain (conservative: may be empty).
-
-    Text terms are tokens, keyword terms exact values. Used to rule out most
-    fingerprints for a build without evaluating them.
-    """
-    if isinstance(q, qa.Term):
-        return frozenset({(q.field, q.value)})
-    if isinstance(q, qa.Phrase):
-        if mapping.is_text(q.field):
-            return frozenset((q.field, t) for t in q.terms)
-        return frozenset()
-    if isinstance(q, qa.Bool):
-        if q.must:
-            out: set[tuple[str, str]] = set()
-            for c in q.must:
-                out |= required_terms(c, mapping)
-            return frozenset(out)
-        if q.should:
-            sets = [required_terms(c, mapping) for c in q.should]
-            common = set(sets[0])
-            for other in sets[1:]:
-                common &= other
-            return frozenset(common)
-    return frozenset()
 
 
 @dataclass
@@ -434,8 +408,9 @@ class Percolator:
         return _by_identity(self._needs, q, lambda: query_needs(q, self.mapping))
 
     def _required_of(self, q: qa.Query) -> frozenset[tuple[str, str]]:
-        """:func:`required_terms` of a query node, cached by identity (queries repeat as the same objects)."""
-        return _by_identity(self._required, q, lambda: required_terms(q, self.mapping))
+        """:func:`~elastic_recheck.core.lucene.required.required_pairs` of a query node, cached by
+        identity (queries repeat as the same objects)."""
+        return _by_identity(self._required, q, lambda: required_pairs(q, self.mapping.is_text))
 
     def _evaluate(self, entry: _BuildCache, q: qa.Query) -> frozenset[int]:
         """Lucene's boolean algebra over the build's MemoryIndex, with leaf results memoized.
