@@ -181,3 +181,5 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--no-report", action="store_true", help="skip graph + uncategorized + render")
     ap.add_argument("--no-bot", action="store_true", help="skip the bot's replay")
     ap.add_argument("--bot-events", type=int, default=2000, help="Gerrit events the bot replays")
+    ap.add_argument("--no-reclaim", dest="reclaim", action="store_false",
+                    help="skip the last step: the store's size after what the first `prune` does (FTS5 merge, VACUUM)")
