@@ -93,7 +93,24 @@ def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
+def _limit_memory() -> int:
+    """Cap this process's address space (``BENCH_PHASE_MEM_GB``, default 8): a phase that
+    outgrows it fails with MemoryError, reported in the table, instead of swapping the machine."""
+    gb = int(os.environ.get("BENCH_PHASE_MEM_GB", "8"))
+    resource.setrlimit(resource.RLIMIT_AS, (gb << 30, gb << 30))
+    return gb
+
+
 def report_phase(store_path: Path, nfp: int, seed: int, work: Path) -> dict[str, Any]:
+    """graph + uncategorized + render (see :func:`_report`), within :func:`_limit_memory`."""
+    gb = _limit_memory()
+    try:
+        return _report(store_path, nfp, seed, work)
+    except MemoryError:
+        return {"report": f"failed: MemoryError (address space capped at {gb} GB)", "report_peak_rss_mb": _peak_rss_mb()}
+
+
+def _report(store_path: Path, nfp: int, seed: int, work: Path) -> dict[str, Any]:
     """graph + uncategorized + render for ``nfp`` fingerprint files over the sample's 10 days."""
     from benchmarks.bench_startup import write_queries
     from elastic_recheck.adapters.sqlite.store import EmbeddedStore
@@ -138,14 +155,19 @@ def bot_phase(store_path: Path, builds: list[Any], nfp: int, events: int, seed: 
     """The bot's throughput phase (every event at once) on the store; its memory."""
     import logging
 
+    gb = _limit_memory()
+
     from benchmarks.bench_bot import bench_fingerprints, make_events, phase_throughput
     from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
     logging.basicConfig(level=logging.ERROR)
     fps = bench_fingerprints(nfp, seed)
     evs, reports = make_events(builds, events, 200, seed)
-    with EmbeddedStore(store_path, mmap_size=0) as store:  # as `elastic-recheck bot` opens it
-        r = phase_throughput(store, fps, evs, 4, work, passes=1)
+    try:
+        with EmbeddedStore(store_path, mmap_size=0) as store:  # as `elastic-recheck bot` opens it
+            r = phase_throughput(store, fps, evs, 4, work, passes=1)
+    except MemoryError:
+        return {"bot": f"failed: MemoryError (address space capped at {gb} GB)", "bot_peak_rss_mb": _peak_rss_mb()}
     return {
         "bot_fingerprints": len(fps),
         "bot_events": r["events"],
