@@ -101,17 +101,17 @@ def _limit_memory() -> int:
     return gb
 
 
-def report_phase(store_path: Path, nfp: int, seed: int, work: Path) -> dict[str, Any]:
-    """graph + uncategorized + render (see :func:`_report`), within :func:`_limit_memory`."""
+def report_phase(store_path: Path, nfp: int, seed: int, work: Path, render: bool = True) -> dict[str, Any]:
+    """graph + uncategorized (+ render) (see :func:`_report`), within :func:`_limit_memory`."""
     gb = _limit_memory()
     try:
-        return _report(store_path, nfp, seed, work)
+        return _report(store_path, nfp, seed, work, render)
     except MemoryError:
         return {"report": f"failed: MemoryError (address space capped at {gb} GB)", "report_peak_rss_mb": _peak_rss_mb()}
 
 
-def _report(store_path: Path, nfp: int, seed: int, work: Path) -> dict[str, Any]:
-    """graph + uncategorized + render for ``nfp`` fingerprint files over the sample's 10 days."""
+def _report(store_path: Path, nfp: int, seed: int, work: Path, render: bool) -> dict[str, Any]:
+    """graph + uncategorized (+ render) for ``nfp`` fingerprint files over the sample's 10 days."""
     from benchmarks.bench_startup import write_queries
     from elastic_recheck.adapters.sqlite.store import EmbeddedStore
     from elastic_recheck.core.config import from_mapping
@@ -140,13 +140,16 @@ def _report(store_path: Path, nfp: int, seed: int, work: Path) -> dict[str, Any]
     data = collect_uncategorized_data(backend, loaded, config, window)
     write_uncategorized(data, work / "uncategorized")
     out["report_uncategorized_s"] = round(time.perf_counter() - t, 2)
-    t = time.perf_counter()
-    site = render_site(backend, loaded, config, work / "site", window=window)
-    out["report_render_s"] = round(time.perf_counter() - t, 2)
-    backend.close()
-    out["report_total_s"] = round(out["report_graph_s"] + out["report_uncategorized_s"] + out["report_render_s"], 2)
+    out["report_graph_uncategorized_s"] = round(out["report_graph_s"] + out["report_uncategorized_s"], 2)
     out["report_failed_gate_builds"] = data.uncategorized.overall.failed
-    out["report_site_files"] = site.files
+    out["report_peak_rss_graph_uncategorized_mb"] = _peak_rss_mb()
+    if render:
+        t = time.perf_counter()
+        site = render_site(backend, loaded, config, work / "site", window=window)
+        out["report_render_s"] = round(time.perf_counter() - t, 2)
+        out["report_total_s"] = round(out["report_graph_uncategorized_s"] + out["report_render_s"], 2)
+        out["report_site_files"] = site.files
+    backend.close()
     out["report_peak_rss_mb"] = _peak_rss_mb()
     return out
 
@@ -187,7 +190,7 @@ def run_phases(args: argparse.Namespace, corpus: Path, docs: int, store_path: Pa
         if not args.no_lucene:
             out.update(lucene_phase(corpus, docs, work, args.lucene_sample))
         if not args.no_report:
-            out.update(in_fresh_process(report_phase, store_path, args.fingerprints, args.seed, work / "report"))
+            out.update(in_fresh_process(report_phase, store_path, args.fingerprints, args.seed, work / "report", args.render))
         if not args.no_bot:
             (work / "bot").mkdir()
             out.update(in_fresh_process(bot_phase, store_path, builds, args.fingerprints, args.bot_events, args.seed, work / "bot"))
@@ -201,6 +204,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--lucene-sample", type=int, default=LUCENE_SAMPLE,
                     help="documents the Lucene oracle indexes at most (an even sample of the corpus above that)")
     ap.add_argument("--no-report", action="store_true", help="skip graph + uncategorized + render")
+    ap.add_argument("--no-render", dest="render", action="store_false",
+                    help="graph + uncategorized only (render, the whole site, grows with the hits and takes longest)")
     ap.add_argument("--no-bot", action="store_true", help="skip the bot's replay")
     ap.add_argument("--bot-events", type=int, default=2000, help="Gerrit events the bot replays")
     ap.add_argument("--no-reclaim", dest="reclaim", action="store_false",
