@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from elastic_recheck.adapters.sqlite import lines
 from elastic_recheck.adapters.sqlite.layout import (
     GAP,
     PER_LINE_FIELDS,
@@ -70,10 +71,14 @@ def _stored(path: Path) -> list[dict[str, Any]]:
     for field, value, shape in conn.execute("SELECT field, value, shape FROM kw_shape"):
         shape_kw.setdefault(shape, set()).add((field, value))
     out = []
+    codec = lines.load(conn)  # compressed lines: the body and the tokens in one zstd frame
     for rid, doc_id, ts, shape, body, stored, shape_json in conn.execute(
         "SELECT d.id, d.doc_id, d.ts, d.shape, d.body, d.tokens, s.json FROM docs d JOIN shapes s ON s.id = d.shape "
         "ORDER BY d.id"
     ):
+        if isinstance(body, bytes):
+            assert codec is not None and stored is None
+            body, stored = codec.split(codec.decompressor().decompress(body))
         cols = tokens.get(rid, {})
         out.append(
             {

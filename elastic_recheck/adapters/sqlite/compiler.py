@@ -248,7 +248,7 @@ class _Compiler:
         """Distinct values of a keyword field (starting with ``prefix``)."""
         if field_name in UNINDEXED_PER_LINE:
             values: set[str] = set()
-            for (body,) in self.conn.execute("SELECT body FROM docs"):
+            for (body,) in self.conn.execute("SELECT er_body(body) FROM docs"):
                 values.update(keyword_values(loads_json(body).get(field_name)))
             return sorted(v for v in values if v.startswith(prefix))
         return self._distinct_values("kw" if self.store.per_line(field_name) else "kw_shape", field_name, prefix)
@@ -290,7 +290,7 @@ class _Compiler:
         where, params = candidates.as_sql()
         swhere, sparams = self.scope.where()
         rows = self.conn.execute(
-            f"SELECT d.id, d.shape, d.body FROM docs d WHERE {where} AND {swhere}", [*params, *sparams]
+            f"SELECT d.id, d.shape, er_body(d.body) FROM docs d WHERE {where} AND {swhere}", [*params, *sparams]
         ).fetchall()
         if not rows:
             return _NONE
@@ -549,25 +549,35 @@ class QueryCompiler:
 # SQL functions over body
 
 
-def register_functions(conn: sqlite3.Connection, predicates: dict[int, Callable[[str], bool]]) -> None:
+def register_functions(
+    conn: sqlite3.Connection, predicates: dict[int, Callable[[str], bool]], body_text: Callable[[str | bytes], str]
+) -> None:
     """Define on ``conn`` the SQL functions compiled queries call (``er_body_kw``...);
-    ``predicates`` is the registry :meth:`QueryCompiler.register_predicate` fills."""
+    ``predicates`` is the registry :meth:`QueryCompiler.register_predicate` fills;
+    ``body_text`` gives a stored body as JSON text (``er_body``: compressed lines, see :mod:`.lines`)."""
 
-    def body_pred(body: str, name: str, key: int) -> int:
+    def body_pred(body: str | bytes, name: str, key: int) -> int:
         pred = predicates.get(key)
         if pred is None:
             return 0
         try:
-            return 1 if any(pred(v) for v in keyword_values(json.loads(body).get(name))) else 0
+            return 1 if any(pred(v) for v in keyword_values(json.loads(body_text(body)).get(name))) else 0
         except (ValueError, AttributeError):
             return 0
+
+    def body_kw(body: str | bytes, name: str, op: str, params_json: str) -> int:
+        return _sql_body_kw(body_text(body), name, op, params_json)
+
+    def body_has(body: str | bytes, name: str) -> int:
+        return _sql_body_has(body_text(body), name)
 
     def value_pred(value: str | None, key: int) -> int:
         pred = predicates.get(key)
         return 1 if pred is not None and value is not None and pred(value) else 0
 
-    conn.create_function("er_body_kw", 4, _sql_body_kw, deterministic=True)
-    conn.create_function("er_body_has", 2, _sql_body_has, deterministic=True)
+    conn.create_function("er_body", 1, body_text, deterministic=True)
+    conn.create_function("er_body_kw", 4, body_kw, deterministic=True)
+    conn.create_function("er_body_has", 2, body_has, deterministic=True)
     conn.create_function("er_body_pred", 3, body_pred, deterministic=True)
     conn.create_function("er_value_pred", 2, value_pred, deterministic=True)
 

@@ -3,13 +3,16 @@
 The writer (:mod:`.writer`), the query compiler (:mod:`.compiler`) and
 percolation (:mod:`.percolate`) share these definitions.
 
-Layout (schema version 2, see :data:`MIGRATIONS`)
+Layout (schema version 3, see :data:`MIGRATIONS`)
 -------------------------------------------------
 ``docs``
     one row per document: ``id`` (rowid), ``doc_id`` (the document's own
     ``id`` when it has one), ``ts`` (``@timestamp`` as epoch ms), ``shape``,
     ``body`` and ``tokens`` (the analyzed tokens of its single-valued text
-    fields, for percolation; NULL in rows stored before schema 2). A document is split into its per-line fields (``body``: the
+    fields, for percolation; NULL in rows stored before schema 2). Since
+    schema 3 both are one zstd frame in ``body`` (a BLOB; ``tokens`` NULL),
+    compressed with the store's dictionary (table ``codec``, see :mod:`.lines`);
+    lines stored before the store had one are TEXT. A document is split into its per-line fields (``body``: the
     text fields, ``@timestamp``, ``loglevel``, ``module``... see
     :data:`PER_LINE_FIELDS`) and everything else (its *shape*: the build's
     metadata, ``filename``, ``log_url``...), which is the same for every line
@@ -42,6 +45,7 @@ from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
 
+from elastic_recheck.adapters.sqlite import lines
 from elastic_recheck.core.documents import has_object
 from elastic_recheck.core.lucene.build_index import indexable
 from elastic_recheck.core.schema import voting_spellings
@@ -238,11 +242,14 @@ def assemble(conn: sqlite3.Connection, shape: int, body: str, shapes: dict[int, 
 
 
 def build_rows(
-    conn: sqlite3.Connection, name: str, value: str
+    conn: sqlite3.Connection, name: str, value: str, unpack: Callable[[bytes], tuple[str, str | None]] | None = None
 ) -> tuple[
     tuple[int, ...], tuple[int | None, ...], tuple[tuple[int, str], ...], dict[int, dict[str, Any]], tuple[str | None, ...]
 ]:
-    """A build's documents, oldest first: ids, timestamps, ``(shape, body JSON)``, the shapes and stored tokens."""
+    """A build's documents, oldest first: ids, timestamps, ``(shape, body JSON)``, the shapes and stored tokens.
+
+    ``unpack`` gives a compressed line's body and tokens (:meth:`.lines.StoredLines.unpacker`).
+    """
     shape_ids = [
         r[0] for r in conn.execute("SELECT shape FROM kw_shape WHERE field = ? AND value = ?", (name, value))
     ]
@@ -258,6 +265,8 @@ def build_rows(
         sid: loads_json(text)
         for sid, text in conn.execute("SELECT id, json FROM shapes WHERE id IN (SELECT value FROM json_each(?))", (wanted,))
     }
+    if unpack is not None and any(isinstance(r[3], bytes) for r in rows):
+        rows = [(r[0], r[1], r[2], *unpack(r[3])) if isinstance(r[3], bytes) else r for r in rows]
     return (
         tuple([r[0] for r in rows]),
         tuple([r[1] for r in rows]),
@@ -266,9 +275,11 @@ def build_rows(
         tuple([r[4] for r in rows]),
     )
 
-def build_docs(conn: sqlite3.Connection, name: str, value: str) -> list[dict[str, Any]]:
+def build_docs(
+    conn: sqlite3.Connection, name: str, value: str, unpack: Callable[[bytes], tuple[str, str | None]] | None = None
+) -> list[dict[str, Any]]:
     """A build's documents, oldest first."""
-    _ids, _ts, rows, shapes, _tokens = build_rows(conn, name, value)
+    _ids, _ts, rows, shapes, _tokens = build_rows(conn, name, value, unpack)
     docs = []
     for sid, body in rows:
         doc = dict(shapes[sid])
@@ -355,7 +366,19 @@ def _migration_2(conn: sqlite3.Connection, text_fields: Sequence[str]) -> None:
 
 
 #: version -> migration. Append, never edit: a store records which ran.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Sequence[str]], None]] = {1: _migration_1, 2: _migration_2}
+def _migration_3(conn: sqlite3.Connection, text_fields: Sequence[str]) -> None:
+    """Compressed lines (:mod:`.lines`): the ``codec`` table (the store's zstd dictionary), trained
+    on the stored lines, which are compressed in place (the pages they free are reused by new
+    lines, and given back by the next ``prune``). Too few lines to train on: they stay plain."""
+    conn.execute("CREATE TABLE codec (id INTEGER PRIMARY KEY, dict BLOB NOT NULL)")
+    lines.compact(conn, None)
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Sequence[str]], None]] = {
+    1: _migration_1,
+    2: _migration_2,
+    3: _migration_3,
+}
 
 
 def with_text_fields(step: Callable[[sqlite3.Connection, Sequence[str]], None], text_fields: Sequence[str]) -> Migration:

@@ -225,8 +225,10 @@ class Percolator:
         text_fields: Sequence[str],
         tokenize: Callable[[], Callable[[str], list[str]]],
         read: Callable[[Callable[[sqlite3.Connection], Any]], Any],
+        unpacker: Callable[[], Callable[[bytes], tuple[str, str | None]]],
     ) -> None:
         self.mapping = mapping
+        self._unpacker = unpacker  # compressed lines (see lines.py): this thread's decompression
         self._text_fields = list(text_fields)
         self._tokenize = tokenize
         self._run = read
@@ -249,7 +251,7 @@ class Percolator:
                 self.builds.move_to_end(key)
                 return old
         if old is None:
-            ids, ts, rows, shapes, stored = self._run(lambda conn: build_rows(conn, key[0], key[1]))
+            ids, ts, rows, shapes, stored = self._run(lambda conn: build_rows(conn, key[0], key[1], self._unpacker()))
             memo: dict[qa.Query, frozenset[int]] = {}
             wanted = None if needs is None else _widen({}, needs)
             keyword_fields = None if needs is None else needs.keywords

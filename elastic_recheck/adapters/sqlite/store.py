@@ -38,6 +38,7 @@ from elastic_recheck.adapters.sqlite.layout import (
     shape_json,
     with_text_fields,
 )
+from elastic_recheck.adapters.sqlite.lines import StoredLines
 from elastic_recheck.adapters.sqlite.percolate import Percolator, common_build
 from elastic_recheck.adapters.sqlite.prepare import DocumentPreparer, PreparedDoc
 from elastic_recheck.adapters.sqlite.writer import StoreWriter
@@ -111,12 +112,17 @@ class EmbeddedStore:
             raise translate(exc, self.path) from None
         self._compiler = QueryCompiler(self.mapping, self._text_fields, self._predicates)
         #: percolation's state: the indexes of the builds searched last
-        self.percolator = Percolator(self.mapping, self._text_fields, self._tokenize, self._run)
-        self._writer = StoreWriter(self._db, self.mapping, self._text_fields, self._tokenize, self.percolator.invalidate)
+        #: compressed lines: the store's codec (see lines.py)
+        self._lines = StoredLines(self.path, self._conn, timeout)
+        self.percolator = Percolator(self.mapping, self._text_fields, self._tokenize, self._run, self._lines.unpacker)
+        self._writer = StoreWriter(
+            self._db, self.mapping, self._text_fields, self._tokenize, self.percolator.invalidate, self._lines
+        )
 
     # -- connections ------------------------------------------------------
     def _register_functions(self, conn: sqlite3.Connection) -> None:
-        register_functions(conn, self._predicates)
+        # (er_body looks the codec up when called: connections open before it is loaded)
+        register_functions(conn, self._predicates, lambda body: self._lines.text(body))
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -343,7 +349,7 @@ class EmbeddedStore:
         """
 
         def run(conn: sqlite3.Connection) -> SearchResult:
-            matched = self._matching(conn, spec, "d.id, d.doc_id, d.ts, d.shape, d.body", query)
+            matched = self._matching(conn, spec, "d.id, d.doc_id, d.ts, d.shape, er_body(d.body)", query)
             if matched is None:
                 return SearchResult(hits=[], total=0, label=spec.label)
             sql, params = matched
@@ -456,7 +462,7 @@ class EmbeddedStore:
 
         def run(conn: sqlite3.Connection) -> list[TermCount]:
             if self._compiler.per_line(field):
-                matched = self._matching(conn, spec, "d.id, d.shape, d.body", query)
+                matched = self._matching(conn, spec, "d.id, d.shape, er_body(d.body)", query)
             else:
                 matched = self._matching(conn, spec, "d.id, d.shape", query)
             if matched is None:
@@ -577,7 +583,7 @@ class EmbeddedStore:
 
     def get_build_docs(self, build_uuid: str) -> list[dict[str, Any]]:
         """Every document of one build, oldest first."""
-        return self._run(lambda conn: build_docs(conn, "build_uuid", build_uuid))  # type: ignore[no-any-return]
+        return self._run(lambda conn: build_docs(conn, "build_uuid", build_uuid, self._lines.unpacker()))  # type: ignore[no-any-return]
 
 
 if TYPE_CHECKING:

@@ -11,6 +11,7 @@ writes one batch while Python prepares the next.
 
 from __future__ import annotations
 
+import itertools
 import json
 import queue
 import sqlite3
@@ -29,6 +30,7 @@ from elastic_recheck.adapters.sqlite.layout import (
     keyword_values,
     text_values,
 )
+from elastic_recheck.adapters.sqlite.lines import LineCodec, StoredLines, payload
 from elastic_recheck.adapters.sqlite.prepare import SHAPE_CACHE, DocumentPreparer, PreparedDoc, fts_text
 from elastic_recheck.core.documents import flatten_fields
 from elastic_recheck.core.lucene.build_index import indexable
@@ -60,7 +62,8 @@ class EncodedBatch:
     shapes_json: str
     #: ``[[shape position, field, value], ...]``: their keyword values
     shape_kw_json: str
-    #: ``[[doc_id, ts, shape position, body, tokens], ...]`` (``tokens``: an array, see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`)
+    #: ``[[doc_id, ts, shape position, body, tokens], ...]`` (``tokens``: an array, see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`),
+    #: or ``[[doc_id, ts, shape position, null, null, offset, length], ...]`` for lines compressed in ``blob``
     docs_json: str
     #: ``[[text of field 1, text of field 2...], ...]``
     fts_json: str
@@ -69,6 +72,8 @@ class EncodedBatch:
     max_ts: int | None
     #: SQLite's JSON functions (3.40) cut a string at an escaped NUL: such a batch is written row by row
     row_by_row: bool = False
+    #: the compressed lines, end to end (``docs_json`` rows give offset and length; None: plain lines)
+    blob: bytes | None = None
 
 
 #: A NUL character as JSON escapes it.
@@ -125,7 +130,8 @@ class BatchEncoder:
             self._shapes[key] = info
         return info
 
-    def encode(self, batch: Sequence[PreparedDoc]) -> EncodedBatch:
+    def encode(self, batch: Sequence[PreparedDoc], codec: LineCodec | None = None) -> EncodedBatch:
+        """The batch's payloads; with a ``codec``, its lines compressed (see :mod:`.lines`)."""
         last: dict[str, int] = {}
         with_id = 0
         for i, prep in enumerate(batch):
@@ -134,7 +140,7 @@ class BatchEncoder:
                 with_id += 1
         kept = list(batch) if len(last) == with_id else [p for i, p in enumerate(batch) if p[0] is None or last[p[0]] == i]
         slots: dict[str, int] = {}
-        doc_rows: list[tuple[str | None, int | None, int, str, tuple[str | None, ...] | None]] = []
+        doc_rows: list[tuple[Any, ...]] = []
         kw_rows: list[tuple[int, str, str]] = []
         max_ts: int | None = None
         gap = _GAP_MARK
@@ -157,7 +163,16 @@ class BatchEncoder:
             shape_rows.append((key, info.uuid, info.status))
             shape_kw.extend([(slot, name, value) for name, value in info.keywords])
             touched.update(info.builds)
+        blob = None
+        if codec is not None:
+            packed = codec.pack_many(
+                [payload(body, dumps_json(tokens) if tokens is not None else None) for _, _, _, body, tokens in doc_rows]
+            )
+            offsets = list(itertools.accumulate((len(p) for p in packed), initial=1))
+            doc_rows = [(r[0], r[1], r[2], None, None, offsets[j], len(packed[j])) for j, r in enumerate(doc_rows)]
+            blob = b"".join(packed)
         enc = EncodedBatch(
+            blob=blob,
             size=len(batch),
             kept=kept,
             doc_ids=list(last),
@@ -191,7 +206,7 @@ def _batch_sql(fts_columns: Sequence[str]) -> list[str]:
     texts = ", ".join(f"value ->> {i}" for i in range(len(fts_columns)))
     return [
         "CREATE TEMP TABLE IF NOT EXISTS er_batch (id INTEGER PRIMARY KEY, first_id INTEGER, first_shape INTEGER, "
-        "shapes TEXT, shape_kw TEXT, docs TEXT, fts TEXT, kw TEXT, max_ts INTEGER)",
+        "shapes TEXT, shape_kw TEXT, docs TEXT, fts TEXT, kw TEXT, max_ts INTEGER, blob BLOB)",
         "CREATE TEMP TABLE IF NOT EXISTS er_slots (slot INTEGER PRIMARY KEY, shape INTEGER NOT NULL)",
         f"""CREATE TEMP TRIGGER IF NOT EXISTS er_batch_insert AFTER INSERT ON er_batch BEGIN
             UPDATE er_batch SET first_id = (SELECT IFNULL(MAX(id), 0) + 1 FROM docs),
@@ -207,7 +222,7 @@ def _batch_sql(fts_columns: Sequence[str]) -> list[str]:
                 WHERE s.shape >= (SELECT first_shape FROM er_batch WHERE id = NEW.id);
             INSERT INTO docs (id, doc_id, ts, shape, body, tokens)
                 SELECT {first} + key, value ->> 0, value ->> 1, (SELECT shape FROM er_slots WHERE slot = value ->> 2),
-                value ->> 3, value ->> 4 FROM json_each(NEW.docs);
+                IFNULL(value ->> 3, substr(NEW.blob, value ->> 5, value ->> 6)), value ->> 4 FROM json_each(NEW.docs);
             INSERT INTO fts (rowid, {", ".join(fts_columns)}) SELECT {first} + key, {texts} FROM json_each(NEW.fts);
             INSERT OR IGNORE INTO kw (field, value, doc)
                 SELECT value ->> 1, value ->> 2, {first} + (value ->> 0) FROM json_each(NEW.kw);
@@ -306,6 +321,7 @@ class StoreWriter:
     :param text_fields: the store's text fields (FTS5 columns ``c0``, ``c1``... in this order).
     :param tokenize: gives the analyzer (loaded on first use).
     :param touched: called after each write with the ``(field, value)`` of the builds it changed.
+    :param lines: the store's compressed lines (its codec; plain lines compacted once there is one).
     """
 
     def __init__(
@@ -315,8 +331,10 @@ class StoreWriter:
         text_fields: Sequence[str],
         tokenize: Callable[[], Callable[[str], list[str]]],
         touched: Callable[[set[tuple[str, str]]], None],
+        lines: StoredLines,
     ) -> None:
         self._db = db
+        self._lines = lines
         self.path = db.path
         self.mapping = mapping
         self._text_fields = list(text_fields)
@@ -396,11 +414,11 @@ class StoreWriter:
                 if len(batch) >= batch_size:
                     if writer is None:
                         writer = _BatchWriter(self, self._db.conn, stats)
-                    writer.put(self._encoder.encode(batch))
+                    writer.put(self._encoder.encode(batch, self._lines.codec))
                     batch = []
             if writer is not None:
                 if batch:
-                    writer.put(self._encoder.encode(batch))
+                    writer.put(self._encoder.encode(batch, self._lines.codec))
                 writer.finish()
             elif batch:
                 self.add_prepared(batch, stats)
@@ -431,7 +449,14 @@ class StoreWriter:
         return count
 
     def _write_rows(self, conn: sqlite3.Connection, batch: Sequence[PreparedDoc] | EncodedBatch) -> set[tuple[str, str]]:
-        enc = batch if isinstance(batch, EncodedBatch) else self._encoder.encode(batch)
+        enc = batch if isinstance(batch, EncodedBatch) else self._encoder.encode(batch, self._lines.codec)
+        codec = self._lines.codec  # (row by row: the lines are compressed here)
+        self._lines.before_write(conn, plain=enc.blob is None and (not enc.row_by_row or codec is None))
+        touched = self._insert_rows(conn, enc, codec)
+        self._lines.after_write(conn, enc.size)
+        return touched
+
+    def _insert_rows(self, conn: sqlite3.Connection, enc: EncodedBatch, codec: LineCodec | None) -> set[tuple[str, str]]:
         # Replacements: documents whose id is already stored.
         if enc.doc_ids:
             if enc.row_by_row:
@@ -449,8 +474,8 @@ class StoreWriter:
             if existing:
                 self._delete_rows(conn, [r[0] for r in existing])
         if not enc.row_by_row:
-            params = (enc.shapes_json, enc.shape_kw_json, enc.docs_json, enc.fts_json, enc.kw_json, enc.max_ts)
-            sql = "INSERT INTO er_batch (shapes, shape_kw, docs, fts, kw, max_ts) VALUES (?, ?, ?, ?, ?, ?)"
+            params = (enc.shapes_json, enc.shape_kw_json, enc.docs_json, enc.fts_json, enc.kw_json, enc.max_ts, enc.blob)
+            sql = "INSERT INTO er_batch (shapes, shape_kw, docs, fts, kw, max_ts, blob) VALUES (?, ?, ?, ?, ?, ?, ?)"
             try:
                 conn.execute(sql, params)
             except sqlite3.OperationalError as exc:
@@ -464,11 +489,16 @@ class StoreWriter:
         first_id = (row[0] or 0) + 1
         sids = [self._shape_id(conn, key) for key in enc.shape_keys]
         sid_of = dict(zip(enc.shape_keys, sids, strict=True))
-        doc_rows: list[tuple[int, str | None, int | None, int, str, str | None]] = []
+        doc_rows: list[tuple[int, str | None, int | None, int, str | bytes, str | None]] = []
         fts_rows: list[tuple[Any, ...]] = []
         kw_rows: list[tuple[str, str, int]] = []
+        compress = codec.compressor().compress if codec is not None else None
         for rid, (doc_id, skey, ts, body, fts, kw) in enumerate(enc.kept, first_id):
-            doc_rows.append((rid, doc_id, ts, sid_of[skey], body, _stored_tokens(fts)))
+            tokens = _stored_tokens(fts)
+            if compress is not None:
+                doc_rows.append((rid, doc_id, ts, sid_of[skey], compress(payload(body, tokens)), None))
+            else:
+                doc_rows.append((rid, doc_id, ts, sid_of[skey], body, tokens))
             fts_rows.append((rid, *fts))
             kw_rows.extend((name, value, rid) for name, value in kw)
         conn.executemany("INSERT INTO docs (id, doc_id, ts, shape, body, tokens) VALUES (?, ?, ?, ?, ?, ?)", doc_rows)
@@ -499,7 +529,7 @@ class StoreWriter:
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             marks = ",".join("?" * len(chunk))
-            rows = conn.execute(f"SELECT id, body FROM docs WHERE id IN ({marks})", chunk).fetchall()
+            rows = conn.execute(f"SELECT id, er_body(body) FROM docs WHERE id IN ({marks})", chunk).fetchall()
             deletes = []
             for rid, body in rows:
                 src = json.loads(body)
