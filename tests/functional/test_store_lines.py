@@ -46,6 +46,7 @@ def _downgrade_to_schema_2(path: Path) -> None:
         conn.execute("UPDATE docs SET body = ?, tokens = ? WHERE id = ?", (body, tokens, rid))
     conn.execute("DROP TABLE codec")
     conn.execute("DELETE FROM schema_migrations WHERE version = 3")
+    conn.execute("DROP TABLE schema_ledger")  # adopted again from schema_migrations, at version 2
     conn.commit()
     conn.close()
 
