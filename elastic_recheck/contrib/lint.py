@@ -11,7 +11,7 @@ Two views of a query are used:
   a ``message`` clause, queries made only of common words;
 * the **raw syntax** from :func:`~elastic_recheck.contrib.lint_syntax.parse_raw`,
   the clauses as written, read with the parser's own lexer
-  (:func:`elastic_recheck.core.lucene.parser.tokens`), keeping every clause's
+  (:func:`elastic_recheck.core.lucene.lexer.tokens`), keeping every clause's
   conjunction, modifier, field and position: how the author *wrote* the query
   (implicit ``OR``, ``AND`` mixed with ``OR``, single quotes, leading
   wildcards, hyphenated unquoted words). It only runs on queries that

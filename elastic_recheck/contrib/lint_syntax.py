@@ -5,7 +5,7 @@ means; the linter also needs how the author *wrote* it (implicit ``OR``,
 ``AND`` mixed with ``OR``, single quotes, leading wildcards, hyphenated
 unquoted words). :func:`parse_raw` gives each parenthesis level as a flat
 list of :class:`Clause` objects, as Lucene's classic QueryParser sees it,
-from the parser's own tokens (:func:`elastic_recheck.core.lucene.parser.tokens`:
+from the parser's own tokens (:func:`elastic_recheck.core.lucene.lexer.tokens`:
 one lexer for the engines and the linter). It only runs on queries that :func:`~elastic_recheck.core.lucene.parser.parse`
 accepted, and never decides what is valid: acceptance is Lucene's (the
 parser's) business alone.
@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from elastic_recheck.core.lucene import parser as lucene
+from elastic_recheck.core.lucene.lexer import tokens
 
 #: The parser's token kinds as the clause builder reads them (the others keep their kind).
 _KINDS = {"PREFIXTERM": "TERM", "WILDTERM": "TERM", "REGEXPTERM": "REGEX", "FUZZY_SLOP": "FUZZY"}
@@ -26,7 +26,7 @@ _RANGE_ENDS = ("RANGEIN_END", "RANGEEX_END")
 
 @dataclass(frozen=True)
 class Piece:
-    """A token of :func:`elastic_recheck.core.lucene.parser.tokens` as the clause builder reads it.
+    """A token of :func:`elastic_recheck.core.lucene.lexer.tokens` as the clause builder reads it.
 
     ``kind`` is one of AND OR NOT PLUS MINUS LPAREN RPAREN COLON CARAT NUMBER
     FUZZY TERM STAR QUOTED REGEX RANGE: terms with wildcards are ``TERM``, a
@@ -42,7 +42,7 @@ class Piece:
 
 def pieces(query: str) -> list[Piece]:
     """The query's tokens, read by the parser's own lexer, up to its end or a lexical error."""
-    toks = lucene.tokens(query)
+    toks = tokens(query)
     out: list[Piece] = []
     i = 0
     while i < len(toks):

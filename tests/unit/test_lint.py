@@ -18,6 +18,7 @@ from elastic_recheck.contrib import lint, lint_analyzed, lint_boolean, lint_find
 from elastic_recheck.core.errors import QuerySyntaxError
 from elastic_recheck.core.fingerprints import align_offsets
 from elastic_recheck.core.lucene import ast as qa
+from elastic_recheck.core.lucene import lexer
 from elastic_recheck.core.lucene import parser as lucene
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ def test_pieces_are_the_parsers_tokens() -> None:
     # The linter reads the parser's own lexer: a slop token takes the term
     # characters after "~" (JavaCC's FUZZY_SLOP), so "foo~1e1" is one clause
     # (Elasticsearch accepts it: 1e1 edits, capped at 2), not "foo~1" OR "e1".
-    assert [(t.kind, t.image) for t in lucene.tokens("foo~1e1")] == [("TERM", "foo"), ("FUZZY_SLOP", "~1e1"), ("EOF", "")]
+    assert [(t.kind, t.image) for t in lexer.tokens("foo~1e1")] == [("TERM", "foo"), ("FUZZY_SLOP", "~1e1"), ("EOF", "")]
     assert kinds("foo~1e1") == [("TERM", "foo"), ("FUZZY", "~1e1")]
     assert [(c.text, c.fuzzy) for c in lint_syntax.parse_raw("foo~1e1").clauses] == [("foo", True)]
     assert "implicit-or" not in {f.code for f in lint.lint_search("foo~1e1")}
