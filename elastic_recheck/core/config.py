@@ -268,7 +268,7 @@ class Config:
     """The validated settings. Build with :func:`load_config` or from a dict in tests.
 
     Read them through the typed section views (``cfg.gerrit.host``,
-    ``cfg.zuul.timeout``); :meth:`get` is for code that walks the table.
+    ``cfg.zuul.timeout``); :meth:`value` is for code that walks the table.
     """
 
     #: The settings that were given (file, environment, dict), converted to their types.
@@ -311,12 +311,9 @@ class Config:
     def site(self) -> SiteSection:
         return self._view(SiteSection, "site")
 
-    def get(self, section: str, key: str) -> Any:
-        """One setting by its INI names (for code that walks :data:`SETTINGS`)."""
-        setting = _BY_KEY.get((section, key))
-        if setting is None:
-            raise KeyError(f"unknown setting [{section}] {key}")
-        return getattr(getattr(self, section), setting.attr)
+    def value(self, setting: Setting) -> Any:
+        """The value of one row of :data:`SETTINGS` (for code that walks the table)."""
+        return getattr(getattr(self, setting.section), setting.attr)
 
     # Convenience accessors for the settings used everywhere.
     @property
@@ -352,7 +349,7 @@ class Config:
         """
         found: set[str] = set()
         for s in SETTINGS:
-            value = self.get(s.section, s.key)
+            value = self.value(s)
             if not s.secret or not value:
                 continue
             text = str(value)
@@ -378,7 +375,7 @@ class Config:
         """All settings with secrets replaced by ``***`` (safe to log or print)."""
         out: dict[str, dict[str, Any]] = {}
         for s in SETTINGS:
-            value = self.get(s.section, s.key)
+            value = self.value(s)
             if s.secret and value:
                 value = "***"
             out.setdefault(s.section, {})[s.key] = value
@@ -484,7 +481,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"[data_source] ls_url_format: {exc}") from None
     for section, key in REGEX_SETTINGS:
         try:
-            re.compile(str(cfg.get(section, key)))
+            re.compile(str(cfg.value(_BY_KEY[(section, key)])))
         except re.error as exc:
             raise ConfigError(f"[{section}] {key}: not a regular expression: {exc}") from None
 

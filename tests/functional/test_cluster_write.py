@@ -296,8 +296,8 @@ def test_the_documented_opensearch_config_loads_and_says_where_it_goes(caplog: p
     path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "opensearch.conf"
     cfg = load_config(path)
     assert cfg.backend == "opensearch"
-    assert cfg.get("data_source", "index_format") == "logstash-%Y.%m.%d"
-    assert cfg.get("data_source", "verify_certs") is True and cfg.get("data_source", "keyword_suffix") == ""
+    assert cfg.data_source.index_format == "logstash-%Y.%m.%d"
+    assert cfg.data_source.verify_certs is True and cfg.data_source.keyword_suffix == ""
     backend = backend_from_config(cfg)  # no request is sent
     assert backend.describe() == "opensearch at https://opensearch.logs.openstack.org:443"
     assert backend.settings.username == "openstack"

@@ -87,7 +87,7 @@ def test_original_config_reads_zuul_reports_too(shared_data: Path, tmp_path: Pat
     event["author"] = {"username": "zuul", "name": "Zuul"}
     docs = recorded_docs(shared_data, NETWORK, event, "check-tempest-dsvm-full")
     cfg = load_config(original_config(shared_data, tmp_path, queries))
-    assert cfg.get("recheckwatch", "ci_username") == "jenkins"
+    assert cfg.recheckwatch.ci_username == "jenkins"
     reviews, actions, keys = _run(shared_data, tmp_path, queries, [event], docs)
     assert keys[0] is not None
     assert actions[0]["jobs"] == {"check-tempest-dsvm-full": ["1224001"]}

@@ -202,7 +202,7 @@ def test_uncategorized_rates_match_ground_truth(unc_dir: Path, dataset: Dataset)
 
 def test_uncategorized_groups(unc_dir: Path, dataset: Dataset) -> None:
     doc = json.loads((unc_dir / "uncategorized.json").read_text())
-    integrated_re = re.compile(str(from_mapping({}).get("site", "integrated_projects_re")))
+    integrated_re = re.compile(from_mapping({}).site.integrated_projects_re)
     failed = dataset.failed_gate()
     integrated = {u for u, b in failed.items() if integrated_re.search(b.project)}
     assert doc["groups"]["integrated_gate"]["failed"] == len(integrated)

@@ -7,7 +7,6 @@ import typing
 
 import pytest
 
-from elastic_recheck.core import config as er_config
 from elastic_recheck.core.config import SECTIONS, SETTINGS, Config, from_mapping
 from elastic_recheck.core.errors import ConfigError
 
@@ -29,7 +28,7 @@ def test_config_has_one_typed_view_per_section() -> None:
 
 def test_ini_key_that_is_a_python_keyword() -> None:
     cfg = from_mapping({"ircbot": {"pass": "nickserv-secret"}})
-    assert cfg.ircbot.password == "nickserv-secret" == cfg.get("ircbot", "pass")
+    assert cfg.ircbot.password == "nickserv-secret" == cfg.value(next(s for s in SETTINGS if s.key == "pass"))
     assert "nickserv-secret" not in repr(cfg.ircbot)  # secret fields stay out of the view's repr
     assert cfg.redacted()["ircbot"]["pass"] == "***"
 
@@ -48,7 +47,7 @@ def test_views_read_text_and_python_values_as_the_setting_type() -> None:
     assert cfg.zuul.url == ""  # None: the default
     assert cfg.site.suggestions is False
     for s in SETTINGS:
-        assert cfg.get(s.section, s.key) == getattr(getattr(cfg, s.section), s.attr)
+        assert cfg.value(s) == getattr(getattr(cfg, s.section), s.attr)
 
 
 @pytest.mark.parametrize(("section", "values", "message"), [
@@ -62,7 +61,7 @@ def test_a_value_of_the_wrong_type_is_one_config_error(section: str, values: dic
     assert str(err.value) == message
 
 
-def test_unknown_setting_is_a_key_error() -> None:
-    with pytest.raises(KeyError):
-        Config().get("gerrit", "hostname")
-    assert er_config.Config().gerrit.host == "review.opendev.org"
+def test_no_stringly_typed_reads() -> None:
+    # Settings are read through the typed views only: no Config.get(section, key) returning Any.
+    assert not hasattr(Config(), "get")
+    assert Config().gerrit.host == "review.opendev.org"

@@ -60,7 +60,7 @@ def test_sample_config_loads_with_every_key_at_its_default(tmp_path: Path, caplo
     assert not caplog.records, [r.getMessage() for r in caplog.records]
     for s in SETTINGS:
         assert (s.section, s.key) in cfg.values
-        assert format_value(cfg.get(s.section, s.key)) == format_value(s.default), (s.section, s.key)
+        assert format_value(cfg.value(s)) == format_value(s.default), (s.section, s.key)
     assert load_config(tmp_path / "elasticRecheck.conf").backend == "embedded"
     commented = tmp_path / "as-shipped.conf"
     commented.write_text(text)
