@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -488,7 +489,7 @@ def test_collect_into_embedded_store_and_search(zuul: FakeZuul, tmp_path: Path) 
     assert zuul.hits("/") == []
     assert store.count_documents() == res.documents
     # the state table lives in the store's file
-    with sqlite3.connect(tmp_path / "store.db") as conn:
+    with closing(sqlite3.connect(tmp_path / "store.db")) as conn:  # `with connect()` alone does not close
         assert conn.execute("SELECT status, documents FROM collected_builds").fetchall() == [("collected", res.documents)]
 
 
@@ -659,7 +660,7 @@ def _collected(db: Path) -> set[str]:
     if not db.exists():
         return set()
     try:
-        with sqlite3.connect(db) as conn:
+        with closing(sqlite3.connect(db)) as conn:  # polled: `with connect()` alone would keep each one open
             return {u for (u,) in conn.execute("SELECT uuid FROM collected_builds WHERE status = 'collected'")}
     except sqlite3.OperationalError:
         return set()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from elastic_recheck.adapters.sqlite.bot_state import BotState
@@ -39,8 +40,8 @@ def test_reschedule_counts_attempts(tmp_path: Path) -> None:
     got = st.get("k")
     assert got is not None and got.attempts == 2 and got.next_check == 9.0
     assert st.counts() == {"pending": 1}
-    conn = sqlite3.connect(tmp_path / "s.db")
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with closing(sqlite3.connect(tmp_path / "s.db")) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def test_irc_journal_claims_once_and_keeps_messages_until_sent(tmp_path: Path) -> None:
