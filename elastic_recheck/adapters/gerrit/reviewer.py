@@ -206,21 +206,10 @@ class GerritReviewer:
 
     def _get_json(self, path: str) -> Any:
         endpoint = self.url + path
-        session = self._session or requests.Session()
-        self._session = session
-        try:
-            resp = session.get(endpoint, headers={"Accept": "application/json"},
-                               auth=(self.http_user, self.http_password), timeout=self.timeout)
-        except requests.Timeout:
-            raise GerritError(f"GET {_redact(endpoint)}: no answer within {self.timeout:g} s") from None
-        except requests.RequestException as exc:
-            raise GerritError(f"GET {_redact(endpoint)}: {type(exc).__name__}: {exc}") from None
-        body = resp.content.decode("utf-8", "replace")
-        if resp.status_code in (401, 403):
-            raise GerritError(f"Gerrit REST refused {self.http_user!r} (HTTP {resp.status_code})", retryable=False)
-        if resp.status_code >= 400:
-            raise GerritError(f"GET {_redact(endpoint)}: HTTP {resp.status_code}: {body.strip()[:200]}",
-                              retryable=resp.status_code == 429 or resp.status_code >= 500)
+        status, body = self._rest("GET", endpoint, headers={"Accept": "application/json"})
+        if status >= 400:
+            raise GerritError(f"GET {_redact(endpoint)}: HTTP {status}: {body.strip()[:200]}",
+                              retryable=status == 429 or status >= 500)
         try:
             return json.loads(strip_xssi(body))
         except ValueError:
@@ -305,42 +294,49 @@ class GerritReviewer:
 
     # -- REST --------------------------------------------------------------
 
+    def _rest(self, method: str, endpoint: str, **kwargs: Any) -> tuple[int, str]:
+        """One REST request with basic auth: ``(HTTP status, body)``.
+
+        :raises GerritError: no answer (timeout, connection error), or
+            Gerrit refused our credentials (401/403, not retryable).
+        """
+        session = self._session or requests.Session()
+        self._session = session
+        try:
+            resp = session.request(method, endpoint, auth=(self.http_user, self.http_password), timeout=self.timeout,
+                                   **kwargs)
+        except requests.Timeout:
+            raise GerritError(f"{method} {_redact(endpoint)}: no answer within {self.timeout:g} s") from None
+        except requests.RequestException as exc:
+            raise GerritError(f"{method} {_redact(endpoint)}: {type(exc).__name__}: {exc}") from None
+        if resp.status_code in (401, 403):
+            raise GerritError(f"Gerrit REST refused {self.http_user!r} (HTTP {resp.status_code})", retryable=False)
+        return resp.status_code, resp.content.decode("utf-8", "replace")
+
     def _review_rest(self, change: str, patchset: str, message: str) -> dict[str, Any]:
         endpoint = f"{self.url}/a/changes/{change}/revisions/{patchset}/review"
         payload: dict[str, Any] = {"message": message}
         if self.tag:
             payload["tag"] = self.tag
-        session = self._session or requests.Session()
-        self._session = session
-        try:
-            resp = session.post(
-                endpoint,
-                data=json.dumps(payload).encode("utf-8"),
-                headers={"Content-Type": "application/json; charset=UTF-8", "Accept": "application/json"},
-                auth=(self.http_user, self.http_password),
-                timeout=self.timeout,
-            )
-        except requests.Timeout:
-            raise GerritError(f"POST {_redact(endpoint)}: no answer within {self.timeout:g} s") from None
-        except requests.RequestException as exc:
-            raise GerritError(f"POST {_redact(endpoint)}: {type(exc).__name__}: {exc}") from None
-        body = resp.content.decode("utf-8", "replace")
-        if resp.status_code in (401, 403):
-            raise GerritError(f"Gerrit REST refused {self.http_user!r} (HTTP {resp.status_code})", retryable=False)
-        if resp.status_code == 429 or resp.status_code >= 500:
+        status, body = self._rest(
+            "POST",
+            endpoint,
+            data=json.dumps(payload).encode("utf-8"),
+            headers={"Content-Type": "application/json; charset=UTF-8", "Accept": "application/json"},
+        )
+        if status == 429 or status >= 500:
             # Gerrit itself answering 429/500/503 did not store the review; a
             # proxy's 502/504 may have given up while Gerrit went on.
-            raise GerritError(f"Gerrit REST HTTP {resp.status_code}: {body.strip()[:200]}",
-                              rejected=resp.status_code not in (502, 504))
-        if resp.status_code >= 400:
+            raise GerritError(f"Gerrit REST HTTP {status}: {body.strip()[:200]}", rejected=status not in (502, 504))
+        if status >= 400:
             raise GerritError(
-                f"Gerrit REST refused the review on {change},{patchset} (HTTP {resp.status_code}): {body.strip()[:200]}",
+                f"Gerrit REST refused the review on {change},{patchset} (HTTP {status}): {body.strip()[:200]}",
                 retryable=False,
             )
         try:
             result = json.loads(strip_xssi(body)) if body.strip() else {}
         except ValueError:
-            raise GerritError(f"Gerrit REST answered HTTP {resp.status_code} with non-JSON: {body[:200]!r}") from None
+            raise GerritError(f"Gerrit REST answered HTTP {status} with non-JSON: {body[:200]!r}") from None
         LOG.info("posted review on %s,%s over REST (%d chars)", change, patchset, len(message))
         return result if isinstance(result, dict) else {"result": result}
 
