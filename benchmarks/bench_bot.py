@@ -79,7 +79,8 @@ from elastic_recheck.bot.notify import IrcReporter
 from elastic_recheck.bot.service import Bot
 from elastic_recheck.bot.settings import BotSettings
 from elastic_recheck.core.channels import parse_channel_config
-from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
+from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene import parser as lucene
 from elastic_recheck.ingest.jsonl import ingest_jsonl

@@ -57,8 +57,8 @@ from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.classify import BuildRef, Classifier
 from elastic_recheck.core.config import from_mapping
-from elastic_recheck.core.fingerprints import LoadResult, load_fingerprints
-from elastic_recheck.ports.search import TimeWindow
+from elastic_recheck.core.fingerprint_loading import LoadResult, load_fingerprints
+from elastic_recheck.core.search_types import TimeWindow
 from elastic_recheck.report.graph import collect_bug_stats, graph_json
 from elastic_recheck.report.health import probe_backend
 from elastic_recheck.report.site_data import collect_uncategorized_data

@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from elastic_recheck.core.config import from_mapping
-from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
 from elastic_recheck.report.graph import collect_bug_stats, graph_json
 from elastic_recheck.report.health import probe_backend
 from elastic_recheck.report.site import render_site

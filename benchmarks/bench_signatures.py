@@ -59,7 +59,8 @@ import sample.generate as gen  # noqa: E402
 from elastic_recheck.adapters.sqlite.signatures import SignatureIndex  # noqa: E402
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore  # noqa: E402
 from elastic_recheck.core.classify import BuildRef, Classifier  # noqa: E402
-from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints  # noqa: E402
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
+from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.lucene.analysis import tokenize  # noqa: E402
 from elastic_recheck.core.signatures import SignatureService  # noqa: E402
 from elastic_recheck.ingest.jsonl import ingest_jsonl  # noqa: E402

@@ -64,8 +64,8 @@ from benchmarks.store_scale import add_arguments, run_phases
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import tokenize
+from elastic_recheck.core.search_types import Filters, QuerySpec
 from elastic_recheck.ingest.jsonl import ingest_jsonl
-from elastic_recheck.ports.search import Filters, QuerySpec
 from sample import generate as gen
 
 #: How many times a big build's log files are generated (about 2,500 lines).

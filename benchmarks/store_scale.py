@@ -115,7 +115,7 @@ def _report(store_path: Path, nfp: int, seed: int, work: Path, render: bool) -> 
     from benchmarks.bench_startup import write_queries
     from elastic_recheck.adapters.sqlite.store import EmbeddedStore
     from elastic_recheck.core.config import from_mapping
-    from elastic_recheck.core.fingerprints import load_fingerprints
+    from elastic_recheck.core.fingerprint_loading import load_fingerprints
     from elastic_recheck.report.graph import collect_bug_stats, graph_json
     from elastic_recheck.report.health import probe_backend
     from elastic_recheck.report.site import render_site

@@ -20,9 +20,10 @@ from elastic_recheck.core.errors import ElasticRecheckError
 from elastic_recheck.core.events import FailedJob, FailureReport
 from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.pages import bug_page, page_url
+from elastic_recheck.core.search_types import Filters, QuerySpec, TimeWindow
 from elastic_recheck.core.signatures import SignatureResult
 from elastic_recheck.ports.bugs import BugTracker
-from elastic_recheck.ports.search import Filters, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.ports.search import SearchBackend
 
 LOG = logging.getLogger(__name__)
 

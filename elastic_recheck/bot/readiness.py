@@ -10,7 +10,8 @@ from elastic_recheck.bot.settings import BotSettings
 from elastic_recheck.core.classify import BuildRef
 from elastic_recheck.core.errors import ElasticRecheckError
 from elastic_recheck.core.events import FailedJob, FailureReport
-from elastic_recheck.ports.search import Filters, QuerySpec, SearchBackend
+from elastic_recheck.core.search_types import Filters, QuerySpec
+from elastic_recheck.ports.search import SearchBackend
 
 #: Files whose presence means a build's console log is indexed.
 CONSOLE_FILES = ("job-output.txt", "console.html", "job-output.json")

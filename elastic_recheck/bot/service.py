@@ -38,14 +38,15 @@ from elastic_recheck.bot.readiness import Readiness
 from elastic_recheck.bot.scheduler import Scheduler
 from elastic_recheck.bot.settings import BotSettings, Faults
 from elastic_recheck.core.classify import Classifier
-from elastic_recheck.core.errors import ElasticRecheckError, EventParseError, StoreError
+from elastic_recheck.core.errors import BackendError, ElasticRecheckError, EventParseError, StoreError
 from elastic_recheck.core.events import FailedJob, FailureReport, parse_event
 from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.rechecks import parse_recheck
+from elastic_recheck.core.search_types import QuerySpec, SearchResult
 from elastic_recheck.core.signatures import SignatureService
 from elastic_recheck.ports.bugs import BugTracker
 from elastic_recheck.ports.review import Reviewer
-from elastic_recheck.ports.search import BackendError, QuerySpec, SearchBackend, SearchResult, TestResultSource
+from elastic_recheck.ports.search import SearchBackend, TestResultSource
 
 LOG = logging.getLogger(__name__)
 

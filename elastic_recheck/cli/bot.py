@@ -20,7 +20,7 @@ from elastic_recheck.cli.common import note, queries_option
 from elastic_recheck.cli.main import AppContext
 from elastic_recheck.core.config import Config, _list
 from elastic_recheck.core.errors import ConfigError, ElasticRecheckError, StoreError
-from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
 from elastic_recheck.ports.review import Reviewer
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from elastic_recheck.cli.common import make_window, queries_option
 from elastic_recheck.cli.main import AppContext
 from elastic_recheck.core.classify import BuildRef, Classification, Classifier
 from elastic_recheck.core.errors import ElasticRecheckError
-from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
 
 
 def _read_uuids(path: str) -> Iterator[str]:

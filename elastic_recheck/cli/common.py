@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
+from elastic_recheck.core.search_types import TimeWindow
 from elastic_recheck.core.timestamps import parse_duration, parse_time
-from elastic_recheck.ports.search import TimeWindow
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -22,7 +22,8 @@ import click
 from elastic_recheck.cli.common import note, parse_now
 from elastic_recheck.cli.main import AppContext
 from elastic_recheck.core.errors import BackendError, ElasticRecheckError, FingerprintError
-from elastic_recheck.core.fingerprints import Fingerprint, load_file, load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
+from elastic_recheck.core.fingerprints import Fingerprint, load_file
 from elastic_recheck.report.window import ReportWindow
 
 if TYPE_CHECKING:

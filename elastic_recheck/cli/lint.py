@@ -19,9 +19,10 @@ from elastic_recheck.contrib.lint_findings import ERROR, Finding
 from elastic_recheck.contrib.lint_patterns import MEASURED
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.errors import ElasticRecheckError, FingerprintError
-from elastic_recheck.core.fingerprints import iter_query_files, read_fingerprint_text
+from elastic_recheck.core.fingerprint_loading import iter_query_files
+from elastic_recheck.core.fingerprints import read_fingerprint_text
 from elastic_recheck.core.schema import DEFAULT_MAPPING, Mapping, mapping_from_properties, properties_of
-from elastic_recheck.ports.search import QuerySpec
+from elastic_recheck.core.search_types import QuerySpec
 
 LOG = logging.getLogger(__name__)
 

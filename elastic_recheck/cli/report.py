@@ -18,7 +18,7 @@ import click
 from elastic_recheck.cli.common import note, parse_now
 from elastic_recheck.cli.main import AppContext
 from elastic_recheck.core.errors import BackendError, ElasticRecheckError
-from elastic_recheck.core.fingerprints import LoadResult, load_fingerprints
+from elastic_recheck.core.fingerprint_loading import LoadResult, load_fingerprints
 from elastic_recheck.report.graph import BugData, bug_data_from_fingerprint, collect_bug_stats, graph_json
 from elastic_recheck.report.health import probe_backend
 from elastic_recheck.report.impact import load_rechecks, load_zuul_durations

@@ -17,7 +17,8 @@ from elastic_recheck.cli.common import make_window, note, window_options
 from elastic_recheck.cli.main import AppContext
 from elastic_recheck.core.errors import BackendError, ElasticRecheckError, FingerprintError, QuerySyntaxError
 from elastic_recheck.core.fingerprints import load_file
-from elastic_recheck.ports.search import Filters, Hit, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.core.search_types import Filters, Hit, QuerySpec, TimeWindow
+from elastic_recheck.ports.search import SearchBackend
 
 LOG = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ import click
 from elastic_recheck.cli.common import parse_now
 from elastic_recheck.cli.main import AppContext
 from elastic_recheck.core.errors import BackendError
-from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
+from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.report.window import ReportWindow
 
 LOG = logging.getLogger(__name__)

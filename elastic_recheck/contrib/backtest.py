@@ -34,8 +34,9 @@ from typing import Any
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.errors import BackendError, ElasticRecheckError, FingerprintError
 from elastic_recheck.core.fingerprints import Fingerprint, parse_fingerprint
+from elastic_recheck.core.search_types import BuildSummary, TermCount
 from elastic_recheck.core.stats import breakdown, newest_first, percent
-from elastic_recheck.ports.search import BuildSummary, SearchBackend, TermCount
+from elastic_recheck.ports.search import SearchBackend
 from elastic_recheck.report.graph import fingerprint_spec
 from elastic_recheck.report.uncategorized import all_failed_gate_builds
 from elastic_recheck.report.window import ReportWindow

@@ -41,13 +41,7 @@ from elastic_recheck.contrib.lint_patterns import CODES as PATTERN_CODES
 from elastic_recheck.contrib.lint_syntax import iter_clauses, iter_levels, parse_raw, shorten
 from elastic_recheck.contrib.lint_terms import term_findings
 from elastic_recheck.core.errors import FingerprintError, QuerySyntaxError
-from elastic_recheck.core.fingerprints import (
-    KNOWN_KEYS,
-    Fingerprint,
-    QueryLocator,
-    offset_of,
-    parse_fingerprint,
-)
+from elastic_recheck.core.fingerprints import KNOWN_KEYS, Fingerprint, QueryLocator, offset_of, parse_fingerprint
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.schema import DEFAULT_MAPPING, Mapping
 

@@ -40,8 +40,9 @@ from elastic_recheck.core.config import Config
 from elastic_recheck.core.error_clusters import DEFAULT_MERGE_THRESHOLD
 from elastic_recheck.core.error_line_search import MAX_DOCS_PER_BUILD, Progress
 from elastic_recheck.core.fingerprints import Fingerprint
+from elastic_recheck.core.search_types import BuildSummary, Filters, QuerySpec
 from elastic_recheck.core.stats import newest_first
-from elastic_recheck.ports.search import BuildSummary, Filters, QuerySpec, SearchBackend
+from elastic_recheck.ports.search import SearchBackend
 from elastic_recheck.report.drafts import (
     DEFAULT_MIN_BUILDS,
     DEFAULT_MIN_PRECISION,

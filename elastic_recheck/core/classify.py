@@ -26,15 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from elastic_recheck.core.errors import ElasticRecheckError
 from elastic_recheck.core.fingerprints import Fingerprint
-from elastic_recheck.ports.search import (
-    BuildSummary,
-    Filters,
-    Hit,
-    QuerySpec,
-    SearchBackend,
-    TestResultSource,
-    TimeWindow,
-)
+from elastic_recheck.core.search_types import BuildSummary, Filters, Hit, QuerySpec, TimeWindow
+from elastic_recheck.ports.search import SearchBackend, TestResultSource
 
 if TYPE_CHECKING:
     from elastic_recheck.core.signatures import SignatureResult, SignatureService

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 
 from elastic_recheck.core.error_lines import ErrorLine, extract_lines
 from elastic_recheck.core.errors import BackendError
-from elastic_recheck.ports.search import BuildSummary, Filters, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.core.search_types import BuildSummary, Filters, QuerySpec, TimeWindow
+from elastic_recheck.ports.search import SearchBackend
 
 LOG = logging.getLogger(__name__)
 

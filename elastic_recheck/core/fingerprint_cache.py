@@ -3,7 +3,7 @@
 Parsing a fingerprint file (YAML, then the Lucene query with its analysis)
 costs about a millisecond; a command that loads 1,000 of them, such as a
 ``classify`` run from cron or a pre-merge check, would spend most of its time
-on it. :func:`elastic_recheck.core.fingerprints.load_fingerprints` keeps what it
+on it. :func:`elastic_recheck.core.fingerprint_loading.load_fingerprints` keeps what it
 parsed in one cache file per set of query paths, and the next process reuses
 each entry whose file still has the same path and text.
 

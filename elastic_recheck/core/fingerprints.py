@@ -22,7 +22,6 @@ from __future__ import annotations
 import bisect
 import logging
 import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -88,13 +87,6 @@ class Fingerprint:
         if self.bug.isdigit():
             return f"https://bugs.launchpad.net/bugs/{self.bug}"
         return self.bug
-
-
-@dataclass
-class LoadResult:
-    fingerprints: list[Fingerprint]
-    errors: list[FingerprintError]
-    warnings: list[str] = field(default_factory=list)
 
 
 def _key_position(root: yaml.Node | None, key: str) -> tuple[int | None, int | None]:
@@ -315,58 +307,3 @@ def read_fingerprint_text(path: Path) -> str:
 def load_file(path: Path | str, mapping: Mapping = DEFAULT_MAPPING, es_mode: bool = True) -> Fingerprint:
     p = Path(path)
     return parse_fingerprint(read_fingerprint_text(p), p, mapping=mapping, es_mode=es_mode)
-
-
-def iter_query_files(paths: Iterable[Path | str]) -> list[Path]:
-    """Expand directories into their ``*.yaml`` files (sorted); keep files as given."""
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            out.extend(sorted(x for x in p.iterdir() if x.suffix in (".yaml", ".yml") and x.is_file()))
-        else:
-            out.append(p)
-    return out
-
-
-def load_fingerprints(
-    paths: Path | str | Sequence[Path | str],
-    mapping: Mapping = DEFAULT_MAPPING,
-    es_mode: bool = True,
-) -> LoadResult:
-    """Load every fingerprint below ``paths``; bad files are reported, not fatal.
-
-    Good files' parses are cached on disk by content
-    (:mod:`elastic_recheck.core.fingerprint_cache`); a cached fingerprint logs its
-    warnings again, as a fresh parse would.
-    """
-    from elastic_recheck.core.fingerprint_cache import FingerprintCache
-
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    cache = FingerprintCache.open(paths, mapping, es_mode)
-    result = LoadResult([], [])
-    for p in iter_query_files(paths):
-        try:
-            text = read_fingerprint_text(p)
-            fp = cache.get(p, text)
-            if fp is None:
-                fp = parse_fingerprint(text, p, mapping=mapping, es_mode=es_mode)
-                cache.put(p, text, fp)
-            else:
-                for w in fp.warnings:
-                    LOG.warning("%s", w)
-        except FingerprintError as exc:
-            LOG.error("%s", exc)
-            result.errors.append(exc)
-            continue
-        except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # a case the checks above missed
-            error = FingerprintError(str(p), f"cannot load: {short_repr(str(exc) or type(exc).__name__)}")
-            LOG.error("%s", error)
-            result.errors.append(error)
-            continue
-        result.fingerprints.append(fp)
-        result.warnings.extend(fp.warnings)
-    cache.save()
-    LOG.debug("fingerprints: %d from the cache, %d parsed", cache.hits, len(result.fingerprints) - cache.hits)
-    return result

@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from elastic_recheck.core.search_types import BuildSummary
 from elastic_recheck.core.timestamps import from_epoch_seconds, parse_iso, parse_timestamp
-from elastic_recheck.ports.search import BuildSummary
 
 LOG = logging.getLogger(__name__)
 

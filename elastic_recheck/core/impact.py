@@ -35,8 +35,8 @@ from datetime import datetime
 from typing import Any
 
 from elastic_recheck.core.rechecks import Recheck
+from elastic_recheck.core.search_types import BuildSummary
 from elastic_recheck.core.stats import percent
-from elastic_recheck.ports.search import BuildSummary
 
 FAILURE = "FAILURE"
 

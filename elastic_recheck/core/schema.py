@@ -67,7 +67,7 @@ KNOWN_FIELDS: tuple[str, ...] = (
 
 
 #: Build-level fields (the same on every line of a build), reported in
-#: :attr:`elastic_recheck.ports.search.BuildSummary.fields` by every backend.
+#: :attr:`elastic_recheck.core.search_types.BuildSummary.fields` by every backend.
 BUILD_FIELDS: tuple[str, ...] = (
     "build_uuid",
     "build_short_uuid",

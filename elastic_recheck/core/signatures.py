@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from elastic_recheck.ports.search import BuildSummary, Filters, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.core.search_types import BuildSummary, Filters, QuerySpec, TimeWindow
+from elastic_recheck.ports.search import SearchBackend
 
 if TYPE_CHECKING:
     from elastic_recheck.core.error_lines import ErrorLine

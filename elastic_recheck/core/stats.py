@@ -1,7 +1,7 @@
 """Trend and classification-rate arithmetic (pure functions, no I/O).
 
 Everything here works on the value objects the search port returns
-(:class:`~elastic_recheck.ports.search.Bucket`, :class:`~elastic_recheck.ports.search.BuildSummary`)
+(:class:`~elastic_recheck.core.search_types.Bucket`, :class:`~elastic_recheck.core.search_types.BuildSummary`)
 so the report builders stay thin and these numbers are testable without a
 backend. Times are timezone-aware UTC datetimes; "ms" means milliseconds
 since the epoch (what graph.json and its JavaScript consumers use).
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from elastic_recheck.core.search_types import Bucket, BuildSummary, TermCount
 from elastic_recheck.core.timestamps import EPOCH, to_epoch_ms
-from elastic_recheck.ports.search import Bucket, BuildSummary, TermCount
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)

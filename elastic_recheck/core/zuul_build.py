@@ -10,7 +10,7 @@ ref, ref_url, oldrev, newrev}``); :meth:`ZuulBuild.from_api` reads both. A
 nested value wins; an absent or empty one is taken from the top level.
 
 Not to be confused with the search port's
-:class:`~elastic_recheck.ports.search.BuildSummary` (a build as found in the
+:class:`~elastic_recheck.core.search_types.BuildSummary` (a build as found in the
 indexed documents) nor with ingest's
 :class:`~elastic_recheck.ingest.build_info.BuildInfo` (the fields every
 document of one build carries, made from a :class:`ZuulBuild` by

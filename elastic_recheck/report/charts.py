@@ -27,8 +27,8 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
+from elastic_recheck.core.search_types import Bucket
 from elastic_recheck.core.stats import DAY
-from elastic_recheck.ports.search import Bucket
 
 FAILURE = "FAILURE"
 SUCCESS = "SUCCESS"

@@ -29,9 +29,9 @@ from datetime import datetime
 from typing import Any
 
 from elastic_recheck.core.error_lines import ErrorLine
+from elastic_recheck.core.search_types import Bucket, BuildSummary
 from elastic_recheck.core.signatures import FailureSignature, signatures_of_lines
 from elastic_recheck.core.stats import DAY, bucket_starts, day_buckets, floor_time, newest_first
-from elastic_recheck.ports.search import Bucket, BuildSummary
 from elastic_recheck.report.drafts import Draft, draft_yaml
 from elastic_recheck.report.triage import BuildTriage
 from elastic_recheck.report.uncategorized import UncategorizedReport, job_name

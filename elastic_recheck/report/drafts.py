@@ -39,8 +39,9 @@ from elastic_recheck.core.error_lines import ErrorLine
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.lucene.analysis import tokenize
+from elastic_recheck.core.search_types import BuildSummary
 from elastic_recheck.core.stats import newest_first
-from elastic_recheck.ports.search import BuildSummary, SearchBackend
+from elastic_recheck.ports.search import SearchBackend
 from elastic_recheck.report.graph import fingerprint_spec
 from elastic_recheck.report.window import ReportWindow
 

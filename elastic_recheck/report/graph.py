@@ -30,6 +30,7 @@ from typing import Any
 
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.fingerprints import Fingerprint
+from elastic_recheck.core.search_types import Bucket, BuildSummary, Filters, Hit, QuerySpec
 from elastic_recheck.core.stats import (
     HOUR,
     bug_sort_key,
@@ -39,14 +40,7 @@ from elastic_recheck.core.stats import (
     newest_first,
 )
 from elastic_recheck.core.timestamps import to_epoch_ms
-from elastic_recheck.ports.search import (
-    Bucket,
-    BuildSummary,
-    Filters,
-    Hit,
-    QuerySpec,
-    SearchBackend,
-)
+from elastic_recheck.ports.search import SearchBackend
 from elastic_recheck.report.window import ReportWindow
 
 LOG = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from elastic_recheck.core.errors import BackendError, FingerprintError
-from elastic_recheck.core.fingerprints import LoadResult
+from elastic_recheck.core.fingerprint_loading import LoadResult
 from elastic_recheck.core.stats import DAY, floor_time, humanize_delta, lag
 from elastic_recheck.core.timestamps import to_epoch_ms
 from elastic_recheck.ports.search import SearchBackend

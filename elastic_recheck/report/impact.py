@@ -33,8 +33,9 @@ from elastic_recheck.core.impact import (
     unexplained_rechecks,
 )
 from elastic_recheck.core.rechecks import Recheck
+from elastic_recheck.core.search_types import BuildSummary, QuerySpec
 from elastic_recheck.core.stats import explained_by
-from elastic_recheck.ports.search import BuildSummary, QuerySpec, SearchBackend
+from elastic_recheck.ports.search import SearchBackend
 from elastic_recheck.report.graph import BugStats
 from elastic_recheck.report.window import ReportWindow
 

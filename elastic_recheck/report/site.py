@@ -39,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from elastic_recheck.core.config import Config
-from elastic_recheck.core.fingerprints import LoadResult
+from elastic_recheck.core.fingerprint_loading import LoadResult
 from elastic_recheck.core.rechecks import Recheck
 from elastic_recheck.ports.search import SearchBackend
 from elastic_recheck.report.graph import (

@@ -20,7 +20,7 @@ from typing import Any
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.error_line_search import fetch_error_lines
 from elastic_recheck.core.errors import BackendError
-from elastic_recheck.core.fingerprints import LoadResult
+from elastic_recheck.core.fingerprint_loading import LoadResult
 from elastic_recheck.core.fixes import Fix, Verdict, fix_rows
 from elastic_recheck.core.pages import bug_page
 from elastic_recheck.core.rechecks import Recheck

@@ -18,12 +18,12 @@ from jinja2 import Environment
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.pages import bug_page
 from elastic_recheck.core.safe_text import safe_url
+from elastic_recheck.core.search_types import Bucket, BuildSummary, TermCount
 from elastic_recheck.core.stats import (
     breakdown,
     day_buckets,
 )
 from elastic_recheck.core.timestamps import to_epoch_ms
-from elastic_recheck.ports.search import Bucket, BuildSummary, TermCount
 from elastic_recheck.report.charts import (
     LARGE,
     SMALL,

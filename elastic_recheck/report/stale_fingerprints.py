@@ -31,14 +31,9 @@ from typing import Any, Protocol
 
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.fingerprints import Fingerprint
+from elastic_recheck.core.search_types import BuildSummary, Filters, QuerySpec, TimeWindow
 from elastic_recheck.core.stats import newest_first
-from elastic_recheck.ports.search import (
-    BuildSummary,
-    Filters,
-    QuerySpec,
-    SearchBackend,
-    TimeWindow,
-)
+from elastic_recheck.ports.search import SearchBackend
 from elastic_recheck.report.graph import build_level_match
 
 LOG = logging.getLogger(__name__)

@@ -32,7 +32,8 @@ from elastic_recheck.core.error_clusters import candidates_for, cluster_lines
 from elastic_recheck.core.error_line_search import fetch_error_lines
 from elastic_recheck.core.error_lines import ErrorLine
 from elastic_recheck.core.errors import BackendError, ConfigError
-from elastic_recheck.ports.search import BuildSummary, SearchBackend
+from elastic_recheck.core.search_types import BuildSummary
+from elastic_recheck.ports.search import SearchBackend
 from elastic_recheck.report.window import ReportWindow
 
 LOG = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from elastic_recheck.core.config import Config
+from elastic_recheck.core.search_types import BuildSummary, Filters, QuerySpec
 from elastic_recheck.core.stats import (
     ClassificationRate,
     JobRate,
@@ -30,7 +31,7 @@ from elastic_recheck.core.stats import (
     newest_first,
 )
 from elastic_recheck.core.timestamps import to_epoch_ms
-from elastic_recheck.ports.search import BuildSummary, Filters, QuerySpec, SearchBackend
+from elastic_recheck.ports.search import SearchBackend
 from elastic_recheck.report.graph import BugStats
 from elastic_recheck.report.window import ReportWindow
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from elastic_recheck.core.search_types import TimeWindow
 from elastic_recheck.core.stats import DAY
-from elastic_recheck.ports.search import TimeWindow
 
 #: The default window, as in the original graph.json (what logstash kept).
 DEFAULT_DAYS = 10.0

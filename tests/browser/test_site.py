@@ -19,10 +19,10 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from elastic_recheck.core.config import from_mapping
-from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
 from elastic_recheck.core.pages import bug_page
+from elastic_recheck.core.search_types import Filters
 from elastic_recheck.core.stats import humanize_delta
-from elastic_recheck.ports.search import Filters
 from elastic_recheck.report.graph import fingerprint_spec
 from elastic_recheck.report.site import render_site
 from elastic_recheck.report.window import ReportWindow

@@ -19,7 +19,8 @@ import pytest
 
 from elastic_recheck.core.config import from_mapping
 from elastic_recheck.core.error_lines import normalize
-from elastic_recheck.core.fingerprints import load_fingerprints, parse_fingerprint
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
+from elastic_recheck.core.fingerprints import parse_fingerprint
 from elastic_recheck.report.site import render_site
 from elastic_recheck.report.window import ReportWindow
 from sample.generate import Build

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from elastic_recheck.core.config import from_mapping
-from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
 from elastic_recheck.core.pages import bug_page
 from elastic_recheck.report.site import render_site
 from elastic_recheck.report.window import ReportWindow

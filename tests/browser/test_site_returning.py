@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from elastic_recheck.core.config import from_mapping
-from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
 from elastic_recheck.core.pages import bug_page
 from elastic_recheck.report.graph import BugData
 from elastic_recheck.report.site import render_site

@@ -22,7 +22,7 @@ from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.errors import BackendError, QuerySyntaxError
 from elastic_recheck.core.lucene import parser as lucene
 from elastic_recheck.core.lucene.matcher import MemoryIndex
-from elastic_recheck.ports.search import Filters, QuerySpec
+from elastic_recheck.core.search_types import Filters, QuerySpec
 
 Outcome = list[str] | str
 PATHS = ("store", "matcher", "percolation")

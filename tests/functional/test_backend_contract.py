@@ -37,7 +37,8 @@ from elastic_recheck.adapters.elastic.bulk import BulkWriter
 from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.schema import KNOWN_FIELDS, parse_voting
-from elastic_recheck.ports.search import Filters, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.core.search_types import Filters, QuerySpec, TimeWindow
+from elastic_recheck.ports.search import SearchBackend
 from tests.fixtures.cluster import ClusterNode
 from tests.fixtures.es_server import (
     FakeCluster,

@@ -19,7 +19,7 @@ from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.bot.service import Bot
 from elastic_recheck.bot.settings import BotSettings
 from elastic_recheck.core.events import parse_event
-from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample"

@@ -123,7 +123,7 @@ def test_classify_skips_a_broken_fingerprint_and_names_it(
     queries.mkdir()
     (queries / "1893618.yaml").write_bytes((REPO / "queries" / "1893618.yaml").read_bytes())
     (queries / "9999999.yaml").write_text('query: >-\n  message:"never closed AND tags:"console"\n')
-    with caplog.at_level(logging.ERROR, logger="elastic_recheck.core.fingerprints"):
+    with caplog.at_level(logging.ERROR, logger="elastic_recheck.core.fingerprint_loading"):
         result = CliRunner().invoke(cli, ["--store", str(sample_store), "classify", "--queries", str(queries),
                                           "--build-uuid", b["uuid"], "--json"])
     assert result.exit_code == 0, result.output

@@ -14,8 +14,8 @@ from click.testing import CliRunner, Result
 
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.cli.main import cli
+from elastic_recheck.core.search_types import Filters, QuerySpec
 from elastic_recheck.core.timestamps import parse_time
-from elastic_recheck.ports.search import Filters, QuerySpec
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample"

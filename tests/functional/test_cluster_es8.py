@@ -35,7 +35,8 @@ from elastic_recheck.adapters.elastic.bulk import BulkWriter
 from elastic_recheck.adapters.elastic.clients import LEGACY, ClientChoice, make_client, perform
 from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.cli.main import cli
-from elastic_recheck.ports.search import QuerySpec, SearchBackend
+from elastic_recheck.core.search_types import QuerySpec
+from elastic_recheck.ports.search import SearchBackend
 from tests.fixtures.cluster import ClusterNode
 
 # The contract suite, collected again here with the Elasticsearch 8 backend below.

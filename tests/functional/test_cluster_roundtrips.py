@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from elastic_recheck.cli.main import cli
-from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
 from tests.fixtures.cluster import ClusterNode, cluster_config
 from tests.fixtures.counting_proxy import CountingProxy
 

@@ -29,7 +29,7 @@ from elastic_recheck.adapters.elastic.clients import (
 )
 from elastic_recheck.adapters.elastic.settings import ClusterSettings
 from elastic_recheck.core.errors import BackendError
-from elastic_recheck.ports.search import Filters, QuerySpec
+from elastic_recheck.core.search_types import Filters, QuerySpec
 from tests.fixtures.es_server import (
     FakeCluster,
     accept_writes,

@@ -43,8 +43,8 @@ from elastic_recheck.collect.files import (
 from elastic_recheck.collect.runner import ALREADY, CollectOptions, Collector, CollectResult, sample_keep
 from elastic_recheck.collect.sinks import ClusterSink, EmbeddedSink
 from elastic_recheck.core.errors import ConfigError, LogFetchError
+from elastic_recheck.core.search_types import Filters, QuerySpec
 from elastic_recheck.core.zuul_build import ZuulBuild
-from elastic_recheck.ports.search import Filters, QuerySpec
 from tests.fixtures.es_server import (
     FakeCluster,
     Reply,

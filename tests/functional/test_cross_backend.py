@@ -47,9 +47,10 @@ from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.config import load_config
 from elastic_recheck.core.errors import BackendError
-from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
 from elastic_recheck.core.schema import parse_voting
-from elastic_recheck.ports.search import QuerySpec, SearchBackend
+from elastic_recheck.core.search_types import QuerySpec
+from elastic_recheck.ports.search import SearchBackend
 from sample import generate as sample_generate
 from sample.make_events import report_event
 from tests.fixtures.cluster import ClusterNode, cluster_config

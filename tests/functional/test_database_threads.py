@@ -11,7 +11,7 @@ import pytest
 
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.lucene import ast as qa
-from elastic_recheck.ports.search import QuerySpec
+from elastic_recheck.core.search_types import QuerySpec
 
 
 def _open_files(path: Path) -> int:

@@ -26,7 +26,7 @@ from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.bot.service import Bot
 from elastic_recheck.cli.bot import settings_from_config
 from elastic_recheck.core.config import load_config
-from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
 from tests.fixtures.original import failure_events, original_config, recorded_docs
 
 ORIGINAL_QUERIES = "logstash/originals/test-queries/queries"

@@ -16,7 +16,7 @@ from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.cli import legacy
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.fingerprints import load_file
-from elastic_recheck.ports.search import Filters, QuerySpec
+from elastic_recheck.core.search_types import Filters, QuerySpec
 
 REPO = Path(__file__).resolve().parents[2]
 ANSWER = "logstash/originals/logstash/1284371.json.gz"

@@ -11,7 +11,7 @@ from elastic_recheck.adapters.elastic.backend import backend_from_config
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.config import from_mapping
 from elastic_recheck.core.documents import normalize_document
-from elastic_recheck.ports.search import QuerySpec
+from elastic_recheck.core.search_types import QuerySpec
 from tests.fixtures.es_server import FakeCluster
 
 SHIPPED = "elastic-recheck-queries"

@@ -13,7 +13,7 @@ from elastic_recheck.adapters.elastic.backend import backend_from_config
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.config import load_config
 from elastic_recheck.core.documents import normalize_document
-from elastic_recheck.ports.search import QuerySpec
+from elastic_recheck.core.search_types import QuerySpec
 from tests.fixtures.cluster import ClusterNode, cluster_config
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.dashboard import rison_string
-from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
 from tests.fixtures.gerrit_server import FakeGerritRest, FakeGerritServer
 
 REPO = Path(__file__).resolve().parents[2]

@@ -34,7 +34,8 @@ from elastic_recheck.core.classify import BuildRef, Classifier
 from elastic_recheck.core.config import from_mapping, split_credentials
 from elastic_recheck.core.errors import BackendError
 from elastic_recheck.core.fingerprints import Fingerprint
-from elastic_recheck.ports.search import Filters, QuerySpec, SearchBackend, TimeWindow
+from elastic_recheck.core.search_types import Filters, QuerySpec, TimeWindow
+from elastic_recheck.ports.search import SearchBackend
 from tests.fixtures.es_server import (
     FakeCluster,
     Reply,

@@ -20,8 +20,8 @@ from elastic_recheck.adapters.sqlite.signatures import SignatureIndex
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.error_lines import extract_lines, normalize
+from elastic_recheck.core.search_types import Filters, QuerySpec
 from elastic_recheck.core.signatures import SignatureService
-from elastic_recheck.ports.search import Filters, QuerySpec
 from sample.generate import Build
 from tests.fixtures.signature_history import ONEOFF, SPECS, TEST, recurring_error_text, write_history
 

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.cli.main import cli
 from elastic_recheck.core.lucene import ast as qa
-from elastic_recheck.ports.search import Filters, QuerySpec
+from elastic_recheck.core.search_types import Filters, QuerySpec
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO / ".." / "shared" / "data"

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from elastic_recheck.adapters.sqlite import retention
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.cli.main import cli
-from elastic_recheck.core.fingerprints import load_fingerprints
-from elastic_recheck.ports.search import Filters, QuerySpec
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
+from elastic_recheck.core.search_types import Filters, QuerySpec
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = "2026-11-20T00:00:00Z"

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from elastic_recheck.adapters.launchpad.trackers import OfflineTracker
 from elastic_recheck.cli.main import cli
-from elastic_recheck.core.fingerprints import Fingerprint, load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
+from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.ports.bugs import BugInfo, BugTask
 from elastic_recheck.report.stale_fingerprints import (
     ACTIVE,

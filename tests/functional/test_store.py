@@ -27,10 +27,10 @@ from elastic_recheck.core.errors import BackendError, StoreError
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import analyze_values, tokenize
 from elastic_recheck.core.schema import Mapping
+from elastic_recheck.core.search_types import Filters, QuerySpec, TimeWindow
 from elastic_recheck.core.timestamps import parse_timestamp
 from elastic_recheck.ingest.jsonl import iter_jsonl
 from elastic_recheck.ports.loading import TestResult as SubunitResult
-from elastic_recheck.ports.search import Filters, QuerySpec, TimeWindow
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 10, tzinfo=UTC)
@@ -649,7 +649,7 @@ def test_store_agrees_with_real_lucene(gen_store: EmbeddedStore) -> None:
 
 def test_sample_fingerprint_files_through_the_parser(sample_store: EmbeddedStore, sample: tuple[list[dict[str, Any]], dict[str, Any]]) -> None:
     """queries/<bug>.yaml, parsed by the Lucene layer, find exactly the builds the sample injected them into."""
-    from elastic_recheck.core.fingerprints import load_fingerprints
+    from elastic_recheck.core.fingerprint_loading import load_fingerprints
 
     loaded = load_fingerprints(REPO / "queries")
     assert loaded.errors == []
@@ -733,7 +733,7 @@ def test_voting_filter_accepts_every_spelling_of_the_flag(tmp_path: Path) -> Non
     stored as given (``voting:true`` still finds the ``true`` ones) and the
     structured voting filter (trend pages, suggest, backtest) accepts all."""
     from elastic_recheck.adapters.sqlite.store import EmbeddedStore
-    from elastic_recheck.ports.search import Filters, QuerySpec
+    from elastic_recheck.core.search_types import Filters, QuerySpec
 
     spellings = [1, "1", True, "true", "True", "yes", "ON", 0, False, "0", "false", "no", "Off", None]
     docs = [{"id": f"d{i}", "message": "boom here", "build_uuid": f"{i:032x}", "build_status": "FAILURE",

@@ -30,7 +30,7 @@ from elastic_recheck.core.documents import flatten_fields
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import tokenize
-from elastic_recheck.ports.search import Filters, QuerySpec
+from elastic_recheck.core.search_types import Filters, QuerySpec
 from tests.functional.test_store import make_docs
 
 TEXT = ("message", "tags")

@@ -25,7 +25,7 @@ from elastic_recheck.core.lucene.analysis import tokenize
 from elastic_recheck.core.lucene.build_index import build_index
 from elastic_recheck.core.lucene.matcher import MemoryIndex
 from elastic_recheck.core.schema import Mapping
-from elastic_recheck.ports.search import Filters, QuerySpec, TimeWindow
+from elastic_recheck.core.search_types import Filters, QuerySpec, TimeWindow
 from tests.functional.test_store import T0, make_docs, random_query
 
 UUIDS = [f"{b:02d}" * 16 for b in range(12)]

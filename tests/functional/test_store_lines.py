@@ -19,7 +19,7 @@ import pytest
 from elastic_recheck.adapters.sqlite import lines
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.lucene import ast as qa
-from elastic_recheck.ports.search import Filters, QuerySpec
+from elastic_recheck.core.search_types import Filters, QuerySpec
 from tests.functional.test_store import expected_ids, ids, make_docs, random_query, reference
 from tests.functional.test_store_bulk import _expected, _stored
 

@@ -25,10 +25,11 @@ from elastic_recheck.contrib.backtest import run_backtest
 from elastic_recheck.contrib.suggest import run_suggest, suggest_drafts
 from elastic_recheck.core.config import from_mapping
 from elastic_recheck.core.error_clusters import contains_phrase
-from elastic_recheck.core.fingerprints import Fingerprint, LoadResult, load_fingerprints, parse_fingerprint
+from elastic_recheck.core.fingerprint_loading import LoadResult, load_fingerprints
+from elastic_recheck.core.fingerprints import Fingerprint, parse_fingerprint
 from elastic_recheck.core.lucene.analysis import tokenize
+from elastic_recheck.core.search_types import Filters, QuerySpec
 from elastic_recheck.ingest.jsonl import ingest_jsonl
-from elastic_recheck.ports.search import Filters, QuerySpec
 from elastic_recheck.report.drafts import SuggestReport, draft_from_builds, draft_yaml
 from elastic_recheck.report.graph import fingerprint_spec
 from elastic_recheck.report.site_data import collect_uncategorized_data

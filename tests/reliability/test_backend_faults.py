@@ -209,7 +209,7 @@ def test_bot_process_on_a_cluster_outage_past_the_deadline(
     the cluster answers 503 for longer than the readiness timeout. The event
     is retried, then a timeout notice is written; the process survives and
     comments on the next event once the cluster is back."""
-    from elastic_recheck.core.fingerprints import load_fingerprints
+    from elastic_recheck.core.fingerprint_loading import load_fingerprints
 
     fps = {fp.bug: fp for fp in load_fingerprints(REPO / "queries").fingerprints}
     line = "tempest.lib.exceptions.SSHTimeout: Connection to the 172.24.5.10 via SSH timed out."

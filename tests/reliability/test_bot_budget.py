@@ -32,8 +32,8 @@ from elastic_recheck.adapters.sqlite.bot_state import BotState
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.bot.service import Bot
 from elastic_recheck.bot.settings import BotSettings
+from elastic_recheck.core.search_types import QuerySpec, SearchResult
 from elastic_recheck.ingest.jsonl import ingest_jsonl
-from elastic_recheck.ports.search import QuerySpec, SearchResult
 from tests.reliability import helpers as h
 
 pytestmark = pytest.mark.timeout(180)

@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 from elastic_recheck.adapters.zuul.api import parse_inventory
 from elastic_recheck.cli.main import cli
-from elastic_recheck.core.fingerprints import MAX_FINGERPRINT_BYTES, load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
+from elastic_recheck.core.fingerprints import MAX_FINGERPRINT_BYTES
 from elastic_recheck.core.zuul_build import NodeInfo
 
 pytestmark = pytest.mark.timeout(120)
@@ -251,7 +252,7 @@ def test_a_document_dated_9999_does_not_hide_the_indexing_lag(tmp_path: Path) ->
 def test_the_store_answers_catastrophic_patterns_over_long_terms(tmp_path: Path, query: str, hits: list[str]) -> None:
     """The store's leaf predicates (search, classify, render) used Python's backtracking ``re``: > 100 s each."""
     from elastic_recheck.adapters.sqlite.store import EmbeddedStore
-    from elastic_recheck.ports.search import QuerySpec
+    from elastic_recheck.core.search_types import QuerySpec
 
     long_hex = "0a1b2c3d4e5f" * 10  # 120 characters
     store = EmbeddedStore(tmp_path / "store.db")

@@ -258,9 +258,9 @@ def test_fingerprint_file_binary_and_non_utf8(tmp_path: Path) -> None:
 
 def test_ingest_non_utf8_binary_and_nul_bytes(tmp_path: Path) -> None:
     from elastic_recheck.adapters.sqlite.store import EmbeddedStore
+    from elastic_recheck.core.search_types import Filters, QuerySpec
     from elastic_recheck.ingest.build_dir import ingest_build_dir
     from elastic_recheck.ingest.build_info import BuildInfo
-    from elastic_recheck.ports.search import Filters, QuerySpec
 
     build = tmp_path / "build"
     (build / "logs").mkdir(parents=True)

@@ -33,7 +33,7 @@ from elastic_recheck.bot.service import Bot
 from elastic_recheck.bot.settings import BotSettings
 from elastic_recheck.core.channels import parse_channel_config
 from elastic_recheck.core.fingerprints import Fingerprint
-from elastic_recheck.ports.search import Filters, QuerySpec
+from elastic_recheck.core.search_types import Filters, QuerySpec
 from tests.fixtures.gerrit_server import FakeGerritServer, gerrit_config_for
 from tests.reliability.helpers import (
     FPS,

@@ -93,7 +93,7 @@ def test_bot_with_every_secret_at_debug_level_leaks_none(
     tmp_path: Path, gerrit_server: FakeGerritServer, gerrit_ssh_keys: SshKeys, ngircd: NgircdServer,
     irc_client: Any,
 ) -> None:
-    from elastic_recheck.core.fingerprints import load_fingerprints
+    from elastic_recheck.core.fingerprint_loading import load_fingerprints
 
     fp = {f.bug: f for f in load_fingerprints(REPO / "queries").fingerprints}["1945311"]
     rest = FakeGerritRest(user="er-bot", password=GERRIT_PW).start()

@@ -17,7 +17,7 @@ from elastic_recheck.contrib.announce import (
 )
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.fingerprints import Fingerprint
-from elastic_recheck.ports.search import BuildSummary
+from elastic_recheck.core.search_types import BuildSummary
 from elastic_recheck.report.stale_fingerprints import Returning
 
 NOW = datetime(2026, 11, 20, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from elastic_recheck.core.schema import parse_voting
-from elastic_recheck.ports.search import BuildSummary
+from elastic_recheck.core.search_types import BuildSummary
 
 
 def test_typed_fields_read_the_build_level_fields() -> None:

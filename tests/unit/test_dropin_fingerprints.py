@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from elastic_recheck.core.fingerprints import load_fingerprints
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
 
 QUERIES = "elastic-recheck-queries"
 

@@ -11,7 +11,8 @@ import pytest
 
 from elastic_recheck.core import fingerprint_cache
 from elastic_recheck.core.fingerprint_cache import FingerprintCache
-from elastic_recheck.core.fingerprints import Fingerprint, LoadResult, load_fingerprints
+from elastic_recheck.core.fingerprint_loading import LoadResult, load_fingerprints
+from elastic_recheck.core.fingerprints import Fingerprint
 from elastic_recheck.core.lucene import parser as lucene
 from elastic_recheck.core.schema import DEFAULT_MAPPING
 
@@ -53,7 +54,7 @@ def _hits(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def test_a_cached_load_equals_a_fresh_parse(queries: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="elastic_recheck.core.fingerprints")
+    caplog.set_level(logging.DEBUG, logger="elastic_recheck.core")
     first = load_fingerprints(queries)
     assert len(_cache_files(cache_dir)) == 1
     second = load_fingerprints(queries)
@@ -70,7 +71,7 @@ def test_a_cached_load_equals_a_fresh_parse(queries: Path, cache_dir: Path, monk
 def test_a_cached_fingerprint_logs_its_warnings_again(queries: Path, cache_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     load_fingerprints(queries)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="elastic_recheck.core.fingerprints"):
+    with caplog.at_level(logging.WARNING, logger="elastic_recheck.core"):
         load_fingerprints(queries)
     assert any("unknown key 'odd-key'" in r.getMessage() and "1000004.yaml" in r.getMessage() for r in caplog.records)
 

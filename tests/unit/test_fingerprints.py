@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from elastic_recheck.core.errors import FingerprintError
-from elastic_recheck.core.fingerprints import load_fingerprints, parse_fingerprint
+from elastic_recheck.core.fingerprint_loading import load_fingerprints
+from elastic_recheck.core.fingerprints import parse_fingerprint
 
 
 def test_all_keys(tmp_path: Path) -> None:

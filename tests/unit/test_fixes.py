@@ -17,8 +17,8 @@ from elastic_recheck.core.fixes import (
 )
 from elastic_recheck.core.gate_status import GateStatus
 from elastic_recheck.core.promote import PROMOTE, SKIP, plan
+from elastic_recheck.core.search_types import BuildSummary
 from elastic_recheck.core.stats import Share
-from elastic_recheck.ports.search import BuildSummary
 
 SSH_QUERY = "gerrit-events/gerrit-query/simple_query_pagination_new_1"
 

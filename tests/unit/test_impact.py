@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from elastic_recheck.core.impact import attribute_rechecks, bug_impact, runs_by_job, unexplained_rechecks
 from elastic_recheck.core.rechecks import Recheck, is_recheck_comment, parse_recheck
-from elastic_recheck.ports.search import BuildSummary
+from elastic_recheck.core.search_types import BuildSummary
 
 T = datetime(2026, 11, 19, tzinfo=UTC)
 

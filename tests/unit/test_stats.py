@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from elastic_recheck.core import stats
+from elastic_recheck.core.search_types import Bucket, BuildSummary
 from elastic_recheck.core.timestamps import EPOCH, from_epoch_ms, to_epoch_ms
-from elastic_recheck.ports.search import Bucket, BuildSummary
 from elastic_recheck.report.charts import SMALL, bars_in_window, legend, trend_svg
 from elastic_recheck.report.window import ReportWindow
 
@@ -241,7 +241,7 @@ def test_legend_names_every_class_in_stacking_order() -> None:
 
 
 def test_build_level_filters_match_what_the_backend_filter_keeps() -> None:
-    from elastic_recheck.ports.search import Filters
+    from elastic_recheck.core.search_types import Filters
     from elastic_recheck.report.graph import build_level_match
 
     voting = BuildSummary(uuid="a", fields={"voting": 1, "build_queue": "gate"})

@@ -30,9 +30,9 @@ from elastic_recheck.core.error_lines import (
     strip_prefix,
 )
 from elastic_recheck.core.lucene.analysis import tokenize
+from elastic_recheck.core.search_types import BuildSummary
 from elastic_recheck.ingest import build_info as ingest_build
 from elastic_recheck.ingest import log_lines
-from elastic_recheck.ports.search import BuildSummary
 from elastic_recheck.report.drafts import Draft, rank_drafts
 
 SHARED_LOGS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "logs"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from elastic_recheck.core.schema import VOTING_SPELLINGS, parse_voting, voting_spellings, voting_value
-from elastic_recheck.ports.search import Filters
+from elastic_recheck.core.search_types import Filters
 
 
 @pytest.mark.parametrize(

@@ -98,8 +98,7 @@ from elastic_recheck.core.schema import (
     properties_of,
 )
 from elastic_recheck.core.schema import Mapping as FieldMapping
-from elastic_recheck.core.timestamps import parse_timestamp
-from elastic_recheck.ports.search import (
+from elastic_recheck.core.search_types import (
     Bucket,
     BuildSummary,
     Filters,
@@ -108,6 +107,7 @@ from elastic_recheck.ports.search import (
     TermCount,
     TimeWindow,
 )
+from elastic_recheck.core.timestamps import parse_timestamp
 
 LOG = logging.getLogger(__name__)
 

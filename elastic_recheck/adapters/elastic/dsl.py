@@ -17,13 +17,8 @@ from elastic_recheck.core.documents import flatten_old_layout
 from elastic_recheck.core.schema import (
     DEFAULT_MAPPING,
 )
+from elastic_recheck.core.search_types import Filters, Hit, QuerySpec, TimeWindow
 from elastic_recheck.core.timestamps import parse_timestamp
-from elastic_recheck.ports.search import (
-    Filters,
-    Hit,
-    QuerySpec,
-    TimeWindow,
-)
 
 # ---------------------------------------------------------------------------
 # Pure request builders (no I/O; unit-tested byte for byte)

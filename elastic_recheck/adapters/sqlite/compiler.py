@@ -41,7 +41,7 @@ from elastic_recheck.core.lucene.matcher import (
 )
 from elastic_recheck.core.lucene.regexp import compile_regexp
 from elastic_recheck.core.schema import Mapping
-from elastic_recheck.ports.search import Filters, TimeWindow
+from elastic_recheck.core.search_types import Filters, TimeWindow
 
 #: Terms per FTS5 OR expression when a multi-term query is expanded.
 EXPANSION_CHUNK = 200

@@ -49,8 +49,8 @@ from elastic_recheck.adapters.sqlite import lines
 from elastic_recheck.core.documents import has_object
 from elastic_recheck.core.lucene.build_index import indexable
 from elastic_recheck.core.schema import voting_spellings
+from elastic_recheck.core.search_types import Filters
 from elastic_recheck.core.timestamps import from_epoch_ms, to_epoch_ms
-from elastic_recheck.ports.search import Filters
 from elastic_recheck.storage.sqlite import Migration
 
 _orjson: Any

@@ -28,7 +28,7 @@ from elastic_recheck.core.lucene.build_index import build_index
 from elastic_recheck.core.lucene.matcher import MemoryIndex, document_id
 from elastic_recheck.core.lucene.required import required_pairs
 from elastic_recheck.core.schema import Mapping
-from elastic_recheck.ports.search import Filters, Hit, QuerySpec, SearchResult
+from elastic_recheck.core.search_types import Filters, Hit, QuerySpec, SearchResult
 
 #: Builds kept in memory for percolation (the bot classifies a build once; a
 #: cached index also costs memory and garbage-collector time).

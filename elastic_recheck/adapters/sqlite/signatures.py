@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from elastic_recheck.adapters.sqlite.database import Database
 from elastic_recheck.core.config import Config
 from elastic_recheck.core.errors import StoreError
+from elastic_recheck.core.search_types import BuildSummary
 from elastic_recheck.core.signatures import FailureSignature, Peer, SignatureService
-from elastic_recheck.ports.search import BuildSummary, SearchBackend
+from elastic_recheck.ports.search import SearchBackend
 from elastic_recheck.storage.sqlite import Schema, execute_script, objects_exist, open_file
 
 LOG = logging.getLogger(__name__)

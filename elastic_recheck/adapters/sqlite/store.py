@@ -45,16 +45,9 @@ from elastic_recheck.adapters.sqlite.writer import StoreWriter
 from elastic_recheck.core.errors import BackendError, QuerySyntaxError, StoreError
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.schema import BUILD_FIELDS, DEFAULT_MAPPING, Mapping, build_log_url
+from elastic_recheck.core.search_types import Bucket, BuildSummary, Hit, QuerySpec, SearchResult, TermCount
 from elastic_recheck.core.timestamps import to_epoch_ms
 from elastic_recheck.ports.loading import IngestStats, TestResult
-from elastic_recheck.ports.search import (
-    Bucket,
-    BuildSummary,
-    Hit,
-    QuerySpec,
-    SearchResult,
-    TermCount,
-)
 
 LOG = logging.getLogger(__name__)
 
