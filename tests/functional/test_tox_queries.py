@@ -19,7 +19,7 @@ IMPORT_NAMES = {
     "click": "click", "PyYAML": "yaml", "Jinja2": "jinja2", "regex": "regex", "requests": "requests",
     "elasticsearch": "elasticsearch", "opensearch-py": "opensearchpy", "gerritlib": "gerritlib",
     "paramiko": "paramiko", "irc": "irc", "launchpadlib": "launchpadlib", "python-subunit": "subunit",
-    "orjson": "orjson", "python-dateutil": "dateutil",
+    "orjson": "orjson", "python-dateutil": "dateutil", "zstandard": "zstandard",
 }
 
 
