@@ -167,7 +167,8 @@ def write_tables(classes: dict[int, str], lower: dict[int, int]) -> None:
             runs.append([cp, cp, d])
     lines += ["", "#: Java's Character.toLowerCase(int) as (first, last, delta) runs of code points."]
     lines.append("LOWER_RANGES: tuple[tuple[int, int, int], ...] = (")
-    lines += [f"    (0x{a:04X}, 0x{b:04X}, {d})," for a, b, d in runs]
+    items = [f"(0x{a:04X}, 0x{b:04X}, {d})," for a, b, d in runs]
+    lines += ["    " + " ".join(items[k : k + 4]) for k in range(0, len(items), 4)]  # four runs a line
     lines.append(")")
     OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"wrote {OUT.relative_to(REPO)}", file=sys.stderr)
