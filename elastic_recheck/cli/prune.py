@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from elastic_recheck.cli.common import parse_now
 from elastic_recheck.cli.ingest import _progress
 from elastic_recheck.cli.main import AppContext
+
+if TYPE_CHECKING:
+    from elastic_recheck.adapters.sqlite.signatures import SignatureIndex
 from elastic_recheck.core.timestamps import parse_cutoff
 
 
@@ -19,6 +23,14 @@ def _iso(dt: datetime) -> str:
 
 def _mb(size: int) -> str:
     return f"{size / 1e6:,.1f} MB"
+
+
+def _signature_index(app: AppContext) -> SignatureIndex | None:
+    """The failure-signature index kept beside this store, when there is one (it is pruned too)."""
+    from elastic_recheck.adapters.sqlite.signatures import SignatureIndex, index_path
+
+    path = index_path(app.store_path, False, app.config.data_source.signature_index)
+    return SignatureIndex(path) if path.exists() else None
 
 
 @click.command()
@@ -77,7 +89,7 @@ def prune(app: AppContext, age: str, dry_run: bool, now_text: str | None, progre
                 update(done - last[0])
             last[0] = done
 
-        result = run_prune(store, plan, progress=step)
+        result = run_prune(store, plan, progress=step, signatures=_signature_index(app))
     how = f" ({result.reclaimed})" if result.reclaimed else ""
     if not app.quiet:
         done = f"{result.builds:,} builds ({result.lines:,} lines) whose newest line is older than {_iso(cutoff)}"

@@ -209,3 +209,47 @@ def test_progress_counts_up_to_every_listed_build(store_path: Path, monkeypatch:
     assert [c[0] for c in calls] == sorted({c[0] for c in calls})  # strictly increasing
     assert all(c[1] == len(plan.builds) for c in calls)
     assert calls[-1] == (len(plan.builds), len(plan.builds), plan.lines) == (result.builds, len(plan.builds), result.lines)
+
+
+def test_prune_drops_the_failure_signatures_of_pruned_builds(store_path: Path) -> None:
+    """The signatures kept in the store's file age out with the builds (and the backfill's span with them)."""
+    from elastic_recheck.adapters.sqlite.signatures import SignatureIndex
+    from elastic_recheck.core.search_types import BuildSummary
+    from elastic_recheck.core.signatures import FailureSignature
+
+    store = EmbeddedStore(store_path)
+    builds = sorted((b for b in store.builds() if b.last_seen), key=lambda b: b.last_seen or datetime.min)
+    store.close()
+    middle = builds[len(builds) // 2]
+    assert middle.last_seen is not None
+    cutoff = middle.last_seen + timedelta(seconds=1)
+    old = [b for b in builds if b.last_seen is not None and b.last_seen < cutoff]
+    new = [b for b in builds if b.last_seen is not None and b.last_seen >= cutoff]
+    assert old and new
+    index = SignatureIndex(store_path)
+    sig = FailureSignature(lines=("ERROR boom",))
+    index.put_many((BuildSummary(b.uuid, b.fields, b.first_seen, b.last_seen), sig) for b in old + new)
+    first = builds[0].last_seen
+    assert first is not None
+    index.set_covered(first.timestamp(), builds[-1].last_seen.timestamp() if builds[-1].last_seen else 0.0)
+    index.close()
+
+    code, out = _run(store_path, "--older-than", cutoff.isoformat(), "--now", NOW)
+    assert code == 0, out
+
+    index = SignatureIndex(store_path)
+    kept = index.known([b.uuid for b in old + new])
+    covered = index.covered()
+    index.close()
+    assert kept == {b.uuid for b in new}
+    assert covered is not None and covered[0] == cutoff.timestamp()
+
+
+def test_prune_without_a_signature_index_beside_a_separate_file(store_path: Path, tmp_path: Path) -> None:
+    """A configured signature index that does not exist yet is not created by prune."""
+    missing = tmp_path / "elsewhere" / "signatures.db"
+    config = tmp_path / "er.conf"
+    config.write_text(f"[data_source]\nsignature_index = {missing}\n")
+    result = CliRunner().invoke(cli, ["--config", str(config), "--store", str(store_path), "prune", "--older-than", "1d", "--now", NOW])
+    assert result.exit_code == 0, result.output
+    assert not missing.exists()

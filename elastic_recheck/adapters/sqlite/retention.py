@@ -8,7 +8,8 @@ What goes: **whole builds whose newest line is older than the cutoff**. A
 build that straddles the cutoff stays whole, so a classification or a report
 never sees half a build; its lines go with the next prune after its last line
 ages out. With a build go its shapes (per-file metadata) and its test
-results. Documents of no build (no ``build_uuid``) go line by line by their
+results; the failure signatures of builds older than the cutoff go from the
+signature index (when the caller passes it). Documents of no build (no ``build_uuid``) go line by line by their
 own time; lines without a time, and builds none of whose lines has one, are
 never pruned.
 
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from elastic_recheck.adapters.sqlite.signatures import SignatureIndex
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
 LOG = logging.getLogger(__name__)
@@ -61,6 +63,8 @@ class PruneResult:
     size_after: int
     #: How the space was reclaimed: ``incremental``, ``vacuum``, or None (nothing deleted).
     reclaimed: str | None
+    #: Failure signatures of builds older than the cutoff that went too.
+    signatures: int = 0
 
 
 #: ``progress(builds done, builds to do, lines deleted)``.
@@ -90,8 +94,15 @@ def plan_prune(store: EmbeddedStore, cutoff: datetime) -> PrunePlan:
     )
 
 
-def prune(store: EmbeddedStore, plan: PrunePlan, progress: Progress | None = None, reclaim: bool = True) -> PruneResult:
-    """Delete what ``plan`` lists (builds still older than its cutoff), then reclaim the space."""
+def prune(
+    store: EmbeddedStore,
+    plan: PrunePlan,
+    progress: Progress | None = None,
+    reclaim: bool = True,
+    signatures: SignatureIndex | None = None,
+) -> PruneResult:
+    """Delete what ``plan`` lists (builds still older than its cutoff) and, with ``signatures``,
+    the failure signatures older than the cutoff; then reclaim the space."""
     builds = lines = listed = 0
     for chunk in _chunks(plan.builds):
         done, deleted = store.delete_old_builds(chunk, plan.cutoff)
@@ -101,8 +112,18 @@ def prune(store: EmbeddedStore, plan: PrunePlan, progress: Progress | None = Non
         if progress is not None:
             progress(listed, len(plan.builds), lines)
     loose = store.delete_loose_documents(plan.cutoff) if plan.loose_lines else 0
+    forgotten = 0
+    if signatures is not None:
+        forgotten = signatures.forget_before(plan.cutoff)
+        signatures.close()  # reclaiming may VACUUM the file the index lives in
     how = None
-    if reclaim and (lines or loose or builds):
+    if reclaim and (lines or loose or builds or forgotten):
         how = store.reclaim_space()
-    LOG.info("pruned %d builds (%d lines) and %d lines of no build before %s", builds, lines, loose, plan.cutoff.isoformat())
-    return PruneResult(plan=plan, builds=builds, lines=lines, loose_lines=loose, size_after=store.file_size(), reclaimed=how)
+    LOG.info(
+        "pruned %d builds (%d lines), %d lines of no build and %d failure signatures before %s",
+        builds, lines, loose, forgotten, plan.cutoff.isoformat(),
+    )
+    return PruneResult(
+        plan=plan, builds=builds, lines=lines, loose_lines=loose, size_after=store.file_size(), reclaimed=how,
+        signatures=forgotten,
+    )

@@ -153,6 +153,24 @@ class SignatureIndex:
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from None
 
+    def forget_before(self, cutoff: datetime) -> int:
+        """Drop the signatures of builds older than ``cutoff`` (``prune``); how many went.
+
+        The backfill's covered span starts at the cutoff at the earliest
+        afterwards, so a later window before it is signed again, not trusted.
+        """
+        limit = cutoff.timestamp()
+        try:
+            with self._conn() as conn:
+                gone = conn.execute("DELETE FROM failure_signatures WHERE ts < ?", (limit,)).rowcount
+                conn.execute(
+                    "UPDATE failure_signatures_meta SET value = ? WHERE key = 'backfill_lo' AND value < ?",
+                    (limit, limit),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot drop old signatures: {exc}") from None
+        return int(gone)
+
     def peers(self, key: str, start: datetime, end: datetime) -> list[Peer]:
         """Builds with signature ``key`` in ``[start, end]``, newest first (one indexed lookup)."""
         if not key:
