@@ -179,10 +179,9 @@ def bug_sort_key(fails24: int, fails: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class JobRate:
-    """Classification rate of one job's failed builds."""
+class _Rate:
+    """``explained`` of ``failed`` builds: the uncategorized rest and the rate."""
 
-    name: str
     failed: int
     explained: int
 
@@ -200,24 +199,17 @@ class JobRate:
 
 
 @dataclass(frozen=True)
-class ClassificationRate:
+class JobRate(_Rate):
+    """Classification rate of one job's failed builds."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class ClassificationRate(_Rate):
     """How many failed builds at least one fingerprint explains, overall and per job."""
 
-    failed: int
-    explained: int
     jobs: tuple[JobRate, ...]
-
-    @property
-    def uncategorized(self) -> int:
-        return self.failed - self.explained
-
-    @property
-    def rate(self) -> float | None:
-        return percent(self.explained, self.failed)
-
-    @property
-    def exact_rate(self) -> float | None:
-        return exact_percent(self.explained, self.failed)
 
 
 def classification_rate(
