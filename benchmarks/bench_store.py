@@ -3,6 +3,7 @@
     python -m benchmarks store                      # 1,000,000 log lines over 10 days
     python -m benchmarks store --lines 100000       # CI-size run
     python -m benchmarks store --store /tmp/b.db    # keep (or reuse) the store file
+    python -m benchmarks store --corpus /big/c.jsonl.gz  # keep (or reuse) the generated corpus
 
 The documents come from the sample generator (``sample/generate.py``: the same
 jobs, files, message vocabulary and injected bugs, seeded), written to a
@@ -43,6 +44,7 @@ import gzip
 import json
 import multiprocessing
 import os
+import pickle
 import random
 import resource
 import shutil
@@ -196,12 +198,39 @@ def _median_p90(values: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p90
 
 
-def run(lines: int, nfp: int, seed: int, store_path: Path | None, phases: argparse.Namespace | None = None) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="bench-store-", dir=os.environ.get("BENCH_TMPDIR")))
-    corpus = tmp / "corpus.jsonl.gz"
+def corpus_info(corpus: Path, lines: int, seed: int) -> tuple[dict[str, Any], float]:
+    """The corpus at ``corpus`` (and its generation time): reused when a previous run of the same
+    ``lines`` and ``seed`` kept it there (its build list beside it, ``.meta.pickle``), else generated."""
+    meta = corpus.with_name(corpus.name + ".meta.pickle")
+    if corpus.exists() and meta.exists():
+        with open(meta, "rb") as f:
+            kept = pickle.load(f)
+        if kept.get("key") == (lines, seed) and kept["info"]["gz_bytes"] == corpus.stat().st_size:
+            return kept["info"], kept["generate_s"]
     t = time.perf_counter()
     info = write_corpus(corpus, lines, seed)
     gen_s = time.perf_counter() - t
+    with open(meta, "wb") as f:
+        pickle.dump({"key": (lines, seed), "info": info, "generate_s": gen_s}, f)
+    return info, gen_s
+
+
+def run(
+    lines: int,
+    nfp: int,
+    seed: int,
+    store_path: Path | None,
+    phases: argparse.Namespace | None = None,
+    corpus_path: Path | None = None,
+) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-store-", dir=os.environ.get("BENCH_TMPDIR")))
+    corpus = corpus_path or tmp / "corpus.jsonl.gz"
+    if corpus_path is not None:
+        info, gen_s = corpus_info(corpus, lines, seed)
+    else:
+        t = time.perf_counter()
+        info = write_corpus(corpus, lines, seed)
+        gen_s = time.perf_counter() - t
     path = store_path or tmp / "store.db"
     reuse = path.exists()
     tokenize("warm up")  # compile the analyzer's tables outside the timing
@@ -248,7 +277,7 @@ def run(lines: int, nfp: int, seed: int, store_path: Path | None, phases: argpar
         extra["store_reclaimed_vs_jsonl"] = round(reclaimed / info["raw_bytes"], 3)
     if "lucene_docs_per_s" in extra and "ingest_lines_per_s" in ingest:
         extra["ingest_vs_lucene"] = round(ingest["ingest_lines_per_s"] / extra["lucene_docs_per_s"], 2)
-    shutil.rmtree(tmp, ignore_errors=True)  # the corpus, and the store unless --store put it elsewhere
+    shutil.rmtree(tmp, ignore_errors=True)  # the corpus and the store, unless --corpus and --store put them elsewhere
     return {
         "lines": info["docs"],
         "builds": len(builds),
@@ -349,10 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fingerprints", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--store", type=Path, default=None, help="store file to create (or reuse when it exists)")
+    ap.add_argument("--corpus", type=Path, default=None,
+                    help="where to keep the generated .jsonl.gz (reused by a later run of the same --lines and --seed)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_arguments(ap)
     args = ap.parse_args(argv)
-    result = run(args.lines, args.fingerprints, args.seed, args.store, args)
+    result = run(args.lines, args.fingerprints, args.seed, args.store, args, args.corpus)
     print(json.dumps(result) if args.json else table(result))
     return 0
 
