@@ -29,6 +29,7 @@ import pytest
 from elastic_recheck.adapters.launchpad.trackers import BugCache
 from elastic_recheck.adapters.sqlite.bot_state import BotState
 from elastic_recheck.adapters.sqlite.collector_state import CollectorState
+from elastic_recheck.adapters.sqlite.layout import MIGRATIONS
 from elastic_recheck.adapters.sqlite.rechecks import RecheckLog
 from elastic_recheck.adapters.sqlite.signatures import SignatureIndex
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
@@ -39,7 +40,9 @@ from tests.conftest import REPO
 LEGACY = REPO / "tests" / "fixtures" / "legacy_sqlite"
 BUILD = "b1" * 16
 COLLECTED = "c1" * 16
-ALL_COMPONENTS = {"store": 3, "bot_state": 1, "rechecks": 1, "signatures": 1, "collector_state": 1}
+#: The store's schema version today.
+STORE = max(MIGRATIONS)
+ALL_COMPONENTS = {"store": STORE, "bot_state": 1, "rechecks": 1, "signatures": 1, "collector_state": 1}
 
 
 def _unpack(name: str, dest: Path) -> Path:
@@ -138,17 +141,28 @@ def test_todays_files_are_adopted_without_rewriting_a_table(tmp_path: Path) -> N
     # adopted at the versions the files hold: recorded, nothing ran
     assert _ledger(store_path) == [
         ("bot_state", 1, 1), ("collector_state", 1, 1), ("rechecks", 1, 1),
-        ("signatures", 1, 1), ("store", 1, 1), ("store", 2, 1), ("store", 3, 0),
+        ("signatures", 1, 1), ("store", 1, 1), ("store", 2, 1), ("store", 3, 0), ("store", 4, 0),
     ]
     assert _ledger(bugs_path) == [("bug_cache", 1, 1)]
-    # the only new objects are the ledger and the store's migration 3 table (its lines are too
-    # few to train a dictionary on: none is rewritten); every other table and index keeps its
-    # SQL, root page (not recreated), rows and page bytes
+    # the only new objects are the ledger, the store's migration 3 table (its lines are too few
+    # to train a dictionary on: none is rewritten) and migration 4's index of TEXT ids, which
+    # replaces the UNIQUE one (docs is copied into its new definition, rows unchanged: these
+    # documents have no id); every other table and index keeps its SQL, root page (not
+    # recreated), rows and page bytes
     after = _snapshot(store_path)
-    assert set(after) - set(before) == {LEDGER, f"sqlite_autoindex_{LEDGER}_1", "codec"}
+    assert set(after) - set(before) == {LEDGER, f"sqlite_autoindex_{LEDGER}_1", "codec", "docs_text_id"}
+    assert set(before) - set(after) == {"sqlite_autoindex_docs_1"}
     for name, was in before.items():
-        if name == "schema_migrations":  # (still written for older releases: one row more, version 3)
-            assert after[name]["rows"][:-1] == was["rows"] and after[name]["rows"][-1][0] == 3
+        if name == "schema_migrations":  # (still written for older releases: rows more, versions 3 and 4)
+            assert after[name]["rows"][:-2] == was["rows"] and [r[0] for r in after[name]["rows"][-2:]] == [3, 4]
+            continue
+        if name == "docs":
+            assert after[name]["rows"] == was["rows"]
+            continue
+        if name == "docs_shape":  # (made again with the new docs)
+            assert after[name]["sql"] == was["sql"]
+            continue
+        if name == "sqlite_autoindex_docs_1":
             continue
         assert after[name] == was, name
     bugs_after = _snapshot(bugs_path)
@@ -191,7 +205,7 @@ def test_new_files_record_every_component_as_run(tmp_path: Path) -> None:
     assert versions(raw) == ALL_COMPONENTS
     assert {adopted for _c, _v, adopted in _ledger(path)} == {0}
     # the store's own ledger is still written, for older releases
-    assert [v for (v,) in raw.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3]
+    assert [v for (v,) in raw.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3, 4]
     raw.close()
 
 
@@ -265,14 +279,14 @@ def test_execute_script_keeps_triggers_and_strings_whole(tmp_path: Path) -> None
 # ---------------------------------------------------------------------------
 # A migration interrupted halfway: the kind issue 19 adds to the store (a
 # builds table, compressed text), on the store file as today's users have it,
-# as the store's next version (4).
+# as the store's next version (STORE + 1).
 
 _NEXT_MIGRATION = '''
 import sqlite3, sys, time
 from elastic_recheck.storage.sqlite import Schema, connect, migrate
 
 def applied(conn):
-    raise AssertionError("versions 1 to 3 are in the ledger already")
+    raise AssertionError("the versions before are in the ledger already")
 
 def builds_and_packed_text(conn):
     conn.execute("CREATE TABLE builds (uuid TEXT PRIMARY KEY, status TEXT)")
@@ -291,19 +305,19 @@ def builds_and_packed_text(conn):
 path, MODE = sys.argv[1], sys.argv[2]
 conn = connect(path, pragmas=("cache_size=20",))  # a small cache: the migration's pages spill to the WAL
 conn.execute("CREATE TEMP TABLE generate_series AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) SELECT i FROM n")
-print(migrate(conn, Schema("store", [applied, applied, applied, builds_and_packed_text], legacy_ledger="schema_migrations"), path))
+print(migrate(conn, Schema("store", [applied] * int(sys.argv[3]) + [builds_and_packed_text], legacy_ledger="schema_migrations"), path))
 '''
 
 
 def _run_next_migration(path: Path, mode: str) -> subprocess.Popen[str]:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen(
-        [sys.executable, "-c", _NEXT_MIGRATION, str(path), mode], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-c", _NEXT_MIGRATION, str(path), mode, str(STORE)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True,
     )
 
 
-def _assert_still_version_3(path: Path, before: dict[str, dict[str, Any]]) -> None:
+def _assert_still_today_s_version(path: Path, before: dict[str, dict[str, Any]]) -> None:
     with EmbeddedStore(path) as store:  # today's store opens it: nothing newer was recorded
         assert store.integrity_check() == []
         assert store.count_documents() == 3
@@ -313,8 +327,8 @@ def _assert_still_version_3(path: Path, before: dict[str, dict[str, Any]]) -> No
         assert after[name]["rows"] == was["rows"], name
         assert after[name]["sql"] == was["sql"], name  # docs has no `packed` column
     raw = sqlite3.connect(path)
-    assert versions(raw)["store"] == 3
-    assert max(v for (v,) in raw.execute("SELECT version FROM schema_migrations")) == 3
+    assert versions(raw)["store"] == STORE
+    assert max(v for (v,) in raw.execute("SELECT version FROM schema_migrations")) == STORE
     raw.close()
 
 
@@ -322,15 +336,15 @@ def _assert_completes(path: Path) -> None:
     done = _run_next_migration(path, "go")
     out, err = done.communicate(timeout=120)
     assert done.returncode == 0, err
-    assert out.strip() == "4"
+    assert out.strip() == str(STORE + 1)
     raw = sqlite3.connect(path)
-    assert versions(raw)["store"] == 4
+    assert versions(raw)["store"] == STORE + 1
     assert raw.execute("SELECT uuid, status FROM builds").fetchall() == [(BUILD, "FAILURE")]
     assert raw.execute("SELECT COUNT(*) FROM docs WHERE packed = CAST(body AS BLOB)").fetchone()[0] == 3
     assert raw.execute("SELECT COUNT(*) FROM packed_text").fetchone()[0] == 3000
-    assert max(v for (v,) in raw.execute("SELECT version FROM schema_migrations")) == 4
+    assert max(v for (v,) in raw.execute("SELECT version FROM schema_migrations")) == STORE + 1
     raw.close()
-    with pytest.raises(StoreError, match=r"newer elastic-recheck \(schema 4 > 3\)"):
+    with pytest.raises(StoreError, match=rf"newer elastic-recheck \(schema {STORE + 1} > {STORE}\)"):
         EmbeddedStore(path)  # this release refuses what a newer one migrated
 
 
@@ -348,7 +362,7 @@ def test_a_migration_killed_halfway_leaves_the_previous_version_then_completes(t
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    _assert_still_version_3(path, before)
+    _assert_still_today_s_version(path, before)
     _assert_completes(path)
 
 
@@ -360,7 +374,7 @@ def test_a_migration_failing_between_two_statements_is_rolled_back_then_complete
     proc = _run_next_migration(path, "raise")
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "injected failure between two statements" in err
-    _assert_still_version_3(path, before)
+    _assert_still_today_s_version(path, before)
     _assert_completes(path)
 
 

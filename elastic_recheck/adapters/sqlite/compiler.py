@@ -12,15 +12,18 @@ by the in-memory matcher. Structured filters and the time window
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from elastic_recheck.adapters.sqlite.layout import (
+    DERIVED_ID_LENGTH,
     PRESENT,
     SENTINELS,
     UNINDEXED_PER_LINE,
+    DerivedIds,
     assemble,
     dt_to_ms,
     fts_exact,
@@ -185,8 +188,28 @@ class _Plan:
 
 
 _NONE = _Plan(sql=[("0", [])])
-#: A document's id in SQL on ``d``: its own ``id``, else ``r<rowid>`` (as :class:`Hit` ids).
-_ID_SQL = "COALESCE(d.doc_id, 'r' || d.id)"
+#: A document's id in SQL on ``d`` (as :class:`Hit` ids): its own (TEXT), derived from its shape
+#: (an INTEGER line number, see :func:`~.layout.derived_prefix`), else ``r<rowid>``.
+_ID_SQL = (
+    "CASE typeof(d.doc_id) WHEN 'text' THEN d.doc_id WHEN 'null' THEN 'r' || d.id "
+    "ELSE er_derived_id((SELECT json FROM shapes WHERE id = d.shape), d.doc_id) END"
+)
+_ROWID_ID = re.compile(r"r(0|[1-9][0-9]{0,17})")
+_DERIVED_ID = re.compile(f"[0-9a-f]{{{DERIVED_ID_LENGTH}}}")
+
+
+def _id_term(value: str) -> tuple[str, list[Any]]:
+    """SQL on ``d`` for the document whose id is ``value`` (``_id:value``)."""
+    ors = ["(typeof(d.doc_id) = 'text' AND d.doc_id = ?)"]  # (the partial index docs_text_id)
+    params: list[Any] = [value]
+    rowid = _ROWID_ID.fullmatch(value)
+    if rowid is not None:
+        ors.append("(d.id = ? AND d.doc_id IS NULL)")
+        params.append(int(rowid.group(1)))
+    if _DERIVED_ID.fullmatch(value):  # a derived id: no index finds it, each line's is computed
+        ors.append(f"(typeof(d.doc_id) = 'integer' AND {_ID_SQL} = ?)")
+        params.append(value)
+    return "(" + " OR ".join(ors) + ")", params
 
 
 @dataclass
@@ -335,7 +358,7 @@ class _Compiler:
                     return _NONE  # no analyzed token holds a separator or an upper-case letter
                 return _Plan(fts=f"{self.column(name)} : {fts_string(q.value)}")
             if name == ID_FIELD:
-                return _Plan(sql=[("(d.doc_id = ? OR (d.doc_id IS NULL AND 'r' || d.id = ?))", [q.value, q.value])])
+                return _Plan(sql=[_id_term(q.value)])
             expr, params = self.keyword_lookup(name, "= ?", [q.value])
             return _Plan(sql=[(expr, params)])
         if isinstance(q, qa.Phrase):
@@ -580,6 +603,7 @@ def register_functions(
     conn.create_function("er_body_has", 2, body_has, deterministic=True)
     conn.create_function("er_body_pred", 3, body_pred, deterministic=True)
     conn.create_function("er_value_pred", 2, value_pred, deterministic=True)
+    conn.create_function("er_derived_id", 2, DerivedIds(), deterministic=True)
 
 
 def _sql_body_kw(body: str, name: str, op: str, params_json: str) -> int:

@@ -38,9 +38,11 @@ Layout (schema version 3, see :data:`MIGRATIONS`)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
+from collections.abc import Mapping as AbcMapping
 from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any
@@ -75,6 +77,72 @@ def loads_json(text: str) -> Any:
     if _orjson is not None:
         return _orjson.loads(text)
     return json.loads(text)
+
+# ---------------------------------------------------------------------------
+# Document ids (``docs.doc_id``)
+#
+# Almost every id is derived: :func:`elastic_recheck.core.documents.document_id`
+# ``(build_uuid, filename, n)`` of the ``n``-th line of a file. Such an id is
+# stored as the INTEGER ``n`` and read back from the line's shape (its
+# ``build_uuid`` and ``filename``); any other id is TEXT (``doc_id`` has no
+# type affinity: an explicit id ``"5"`` stays the text ``'5'``). NULL: no id
+# (the document is ``r<rowid>``).
+
+#: Length of a derived id (a SHA-1 in hex).
+DERIVED_ID_LENGTH = 40
+#: The documents of the partial index ``docs_text_id`` (SQL on ``docs``, as the index declares it:
+#: a query uses the index only when its WHERE holds this very term).
+TEXT_ID = "typeof(doc_id) = 'text'"
+
+
+def derived_prefix(shape: AbcMapping[str, Any]) -> str | None:
+    """What the derived ids of a shape's lines hash before their ``n`` (None: its lines have none).
+
+    The same text :func:`elastic_recheck.core.documents.id_key` and
+    :func:`~elastic_recheck.core.documents.document_id` hash: a build's
+    ``build_uuid`` (a non-empty string), its ``filename`` (``""`` when missing).
+    """
+    uuid = shape.get("build_uuid")
+    if not isinstance(uuid, str) or not uuid:
+        return None
+    return f"{uuid}\0{shape.get('filename', '')!s}\0"
+
+
+def derived_id(prefix: str, n: int) -> str:
+    """The id of line ``n`` of the file whose :func:`derived_prefix` is ``prefix``."""
+    return hashlib.sha1(f"{prefix}{n}".encode()).hexdigest()
+
+
+def doc_id_text(rid: int, doc_id: object, shape: AbcMapping[str, Any]) -> str:
+    """A stored document's id (``Hit.id``, ``_id``): its own, derived from its shape, or ``r<rowid>``."""
+    if doc_id is None:
+        return f"r{rid}"
+    if isinstance(doc_id, int) and not isinstance(doc_id, bool):
+        prefix = derived_prefix(shape)
+        if prefix is None:  # (never written so: the writer verified the id against this shape)
+            raise sqlite3.DatabaseError(f"document {rid}: a line number without a build to derive its id from")
+        return derived_id(prefix, doc_id)
+    return str(doc_id)
+
+
+class DerivedIds:
+    """``er_derived_id(shape json, n)``: a derived id in SQL (prefixes of the shapes met are kept)."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._prefixes: dict[str, str | None] = {}
+
+    def __call__(self, shape_json: str | None, n: int | None) -> str | None:
+        if shape_json is None or n is None:
+            return None
+        prefix = self._prefixes.get(shape_json, "")
+        if prefix == "":
+            if len(self._prefixes) >= self.LIMIT:
+                self._prefixes.clear()
+            prefix = self._prefixes[shape_json] = derived_prefix(loads_json(shape_json))
+        return None if prefix is None else derived_id(prefix, n)
+
 
 #: Separates the values of a multi-valued text field (never an analyzer token:
 #: the standard tokenizer emits no token made of punctuation only).
@@ -374,10 +442,76 @@ def _migration_3(conn: sqlite3.Connection, text_fields: Sequence[str]) -> None:
     lines.compact(conn, None)
 
 
+def _derived_numbers(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+    """``(rowid, n)`` of the stored documents whose TEXT id is the derived id of line ``n`` of their file.
+
+    Lines are grouped by file (the shapes of one ``build_uuid`` and
+    ``filename``: a build loaded again with another ``build_status`` has
+    two); each group's ids are matched against the derived ids of lines
+    ``1..k`` (``k``: the ids not matched yet, and more while some still match).
+    An id that is not found stays TEXT.
+    """
+    files: dict[str, list[int]] = {}
+    for sid, text in conn.execute("SELECT id, json FROM shapes WHERE build_uuid IS NOT NULL ORDER BY id"):
+        prefix = derived_prefix(loads_json(text))
+        if prefix is not None:
+            files.setdefault(prefix, []).append(sid)
+    out: list[tuple[int, int]] = []
+    for prefix, sids in files.items():
+        wanted = {
+            doc_id: rid
+            for rid, doc_id in conn.execute(
+                "SELECT id, doc_id FROM docs WHERE shape IN (SELECT value FROM json_each(?)) "
+                "AND typeof(doc_id) = 'text' AND length(doc_id) = ?",
+                (json.dumps(sids), DERIVED_ID_LENGTH),
+            )
+        }
+        n, limit = 0, len(wanted) + 64
+        while wanted and n < limit:
+            n += 1
+            rid = wanted.pop(derived_id(prefix, n), None)
+            if rid is not None:
+                out.append((rid, n))
+                limit = max(limit, n + len(wanted) + 64)  # gaps (lines deleted since): look further
+    return out
+
+
+def _migration_4(conn: sqlite3.Connection, text_fields: Sequence[str]) -> None:
+    """Compact document ids: a derived id (see :func:`derived_prefix`) is stored as its line number
+    (INTEGER ``docs.doc_id``), read back from the line's shape; other ids stay TEXT. ``doc_id`` loses
+    its TEXT affinity and its UNIQUE index (~90 bytes a line): the writer finds the documents a
+    batch replaces through their build's shapes (derived ids) and the partial index
+    ``docs_text_id`` (the others). ``docs`` is copied into its new definition (rowids kept); the
+    pages the old copy held are reused, and given back by the next ``prune``."""
+    conn.execute("CREATE TEMP TABLE er_derived (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
+    try:
+        conn.executemany("INSERT INTO er_derived (id, n) VALUES (?, ?)", _derived_numbers(conn))
+        conn.execute(
+            "CREATE TABLE docs_v4 (id INTEGER PRIMARY KEY, doc_id, ts INTEGER, shape INTEGER NOT NULL, "
+            "body TEXT NOT NULL, tokens TEXT)"
+        )
+        conn.execute(
+            "INSERT INTO docs_v4 (id, doc_id, ts, shape, body, tokens) "
+            "SELECT d.id, IFNULL(m.n, d.doc_id), d.ts, d.shape, d.body, d.tokens "
+            "FROM docs d LEFT JOIN temp.er_derived m ON m.id = d.id ORDER BY d.id"
+        )
+        conn.execute("DROP TABLE docs")
+        conn.execute("ALTER TABLE docs_v4 RENAME TO docs")
+        _docs_indexes(conn)
+    finally:
+        conn.execute("DROP TABLE temp.er_derived")
+
+
+def _docs_indexes(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE INDEX docs_shape ON docs (shape, ts)")
+    conn.execute(f"CREATE INDEX docs_text_id ON docs (doc_id) WHERE {TEXT_ID}")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Sequence[str]], None]] = {
     1: _migration_1,
     2: _migration_2,
     3: _migration_3,
+    4: _migration_4,
 }
 
 

@@ -32,6 +32,7 @@ from elastic_recheck.adapters.sqlite.layout import (
     MIGRATIONS,
     assemble,
     build_docs,
+    doc_id_text,
     dt_to_ms,
     keyword_values,
     ms_to_dt,
@@ -354,13 +355,8 @@ class EmbeddedStore:
                 for rid, doc_id, ts, shape, body in conn.execute(
                     f"SELECT * FROM ({sql}) ORDER BY {order} LIMIT ?", [*params, size]
                 ):
-                    hits.append(
-                        Hit(
-                            id=doc_id if doc_id is not None else f"r{rid}",
-                            source=assemble(conn, shape, body, shapes),
-                            timestamp=ms_to_dt(ts),
-                        )
-                    )
+                    source = assemble(conn, shape, body, shapes)
+                    hits.append(Hit(id=doc_id_text(rid, doc_id, shapes[shape]), source=source, timestamp=ms_to_dt(ts)))
             return SearchResult(hits=hits, total=total, label=spec.label)
 
         try:

@@ -25,9 +25,14 @@ from typing import Any
 
 from elastic_recheck.adapters.sqlite.database import Database, translate
 from elastic_recheck.adapters.sqlite.layout import (
+    DERIVED_ID_LENGTH,
     GAP,
+    TEXT_ID,
+    derived_id,
+    derived_prefix,
     dumps_json,
     keyword_values,
+    loads_json,
     text_values,
 )
 from elastic_recheck.adapters.sqlite.lines import LineCodec, StoredLines, payload
@@ -54,6 +59,12 @@ class EncodedBatch:
     kept: list[PreparedDoc]
     #: ids of kept documents that have one (stored documents with these ids are replaced)
     doc_ids: list[str]
+    #: what each kept document's ``docs.doc_id`` holds: its line number (a derived id, see
+    #: :func:`~.layout.derived_prefix`), its id (TEXT) or None
+    stored_ids: list[int | str | None]
+    #: derived prefix -> ``(build_uuid, line numbers, ids of 40 characters stored as TEXT)`` of the kept
+    #: documents of each file (the stored lines they replace are looked up through the build's shapes)
+    files: dict[str, tuple[str, list[int], list[str]]]
     #: ``(field, value)`` of the builds the batch touches (their cached indexes become stale)
     touched: set[tuple[str, str]]
     #: the batch's distinct shapes (canonical JSON), in order of first use
@@ -62,7 +73,7 @@ class EncodedBatch:
     shapes_json: str
     #: ``[[shape position, field, value], ...]``: their keyword values
     shape_kw_json: str
-    #: ``[[doc_id, ts, shape position, body, tokens], ...]`` (``tokens``: an array, see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`),
+    #: ``[[doc_id (stored_ids), ts, shape position, body, tokens], ...]`` (``tokens``: an array, see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`),
     #: or ``[[doc_id, ts, shape position, null, null, offset, length], ...]`` for lines compressed in ``blob``
     docs_json: str
     #: ``[[text of field 1, text of field 2...], ...]``
@@ -98,14 +109,22 @@ class _ShapeInfo:
     status: str | None
     keywords: list[tuple[str, str]]
     builds: list[tuple[str, str]]
+    #: see :func:`~.layout.derived_prefix`
+    prefix: str | None
+
+
+#: Files whose last line number :class:`BatchEncoder` remembers (documents come file by file).
+NUMBERED_FILES = 65536
 
 
 class BatchEncoder:
-    """Turns batches of :data:`PreparedDoc` into :class:`EncodedBatch` (pure; remembers shapes it has seen)."""
+    """Turns batches of :data:`PreparedDoc` into :class:`EncodedBatch` (pure; remembers shapes it has seen,
+    and the last line number it verified in each file)."""
 
     def __init__(self, mapping: Mapping) -> None:
         self.mapping = mapping
         self._shapes: dict[str, _ShapeInfo] = {}
+        self._numbers: dict[str, int] = {}
 
     def shape(self, key: str) -> _ShapeInfo:
         info = self._shapes.get(key)
@@ -124,11 +143,32 @@ class BatchEncoder:
                     if indexable(value)
                 ],
                 builds=[(name, v) for name in ("build_uuid", "build_short_uuid") for v in keyword_values(shape.get(name))],
+                prefix=derived_prefix(shape),
             )
             if len(self._shapes) > SHAPE_CACHE:
                 self._shapes.clear()
             self._shapes[key] = info
         return info
+
+    def line_number(self, doc_id: str, prefix: str | None) -> int | None:
+        """The ``n`` whose derived id (:func:`~.layout.derived_id`) is ``doc_id``, or None (stored as TEXT).
+
+        Never trusted: the id is computed again. Derived ids come in file
+        order (:class:`~elastic_recheck.core.documents.StableIds`): the next
+        line of the file, or its first (the file loaded again), is tried.
+        """
+        if prefix is None or len(doc_id) != DERIVED_ID_LENGTH:
+            return None
+        numbers = self._numbers
+        n = numbers.get(prefix, 0) + 1
+        if derived_id(prefix, n) != doc_id:
+            if n == 1 or derived_id(prefix, 1) != doc_id:
+                return None
+            n = 1
+        if len(numbers) >= NUMBERED_FILES and prefix not in numbers:
+            numbers.clear()
+        numbers[prefix] = n
+        return n
 
     def encode(self, batch: Sequence[PreparedDoc], codec: LineCodec | None = None) -> EncodedBatch:
         """The batch's payloads; with a ``codec``, its lines compressed (see :mod:`.lines`)."""
@@ -142,15 +182,32 @@ class BatchEncoder:
         slots: dict[str, int] = {}
         doc_rows: list[tuple[Any, ...]] = []
         kw_rows: list[tuple[int, str, str]] = []
+        stored_ids: list[int | str | None] = []
+        files: dict[str, tuple[str, list[int], list[str]]] = {}
         max_ts: int | None = None
         gap = _GAP_MARK
         for j, (doc_id, skey, ts, body, fts, kw) in enumerate(kept):
             slot = slots.get(skey)
             if slot is None:
                 slot = slots[skey] = len(slots)
+            stored: int | str | None = doc_id
+            if doc_id is not None:
+                info = self.shape(skey)
+                prefix = info.prefix
+                n = self.line_number(doc_id, prefix)
+                if prefix is not None and info.uuid is not None and (n is not None or len(doc_id) == DERIVED_ID_LENGTH):
+                    file = files.get(prefix)
+                    if file is None:
+                        file = files[prefix] = (info.uuid, [], [])
+                    if n is not None:
+                        file[1].append(n)
+                        stored = n
+                    else:
+                        file[2].append(doc_id)
+            stored_ids.append(stored)
             # docs.tokens (see _migration_2): the single-valued fields' FTS texts, stored as a JSON array
             tokens = tuple([t if t is not None and gap not in t else None for t in fts])
-            doc_rows.append((doc_id, ts, slot, body, tokens if any(tokens) else None))
+            doc_rows.append((stored, ts, slot, body, tokens if any(tokens) else None))
             if kw:
                 kw_rows.extend([(j, name, value) for name, value in kw])
             if ts is not None and (max_ts is None or ts > max_ts):
@@ -176,6 +233,8 @@ class BatchEncoder:
             size=len(batch),
             kept=kept,
             doc_ids=list(last),
+            stored_ids=stored_ids,
+            files=files,
             touched=touched,
             shape_keys=list(slots),
             shapes_json=dumps_json(shape_rows),
@@ -311,6 +370,50 @@ class _BatchWriter:
                 break
         self.queue.put(None)
         self._join()
+
+
+def _in_chunks(conn: sqlite3.Connection, sql: str, values: Sequence[Any], *params: Any) -> list[Any]:
+    """Rows of ``sql`` (its ``IN ({marks})`` holding up to 500 of ``values`` at a time), all chunks."""
+    rows: list[Any] = []
+    for i in range(0, len(values), 500):
+        chunk = list(values[i : i + 500])
+        rows.extend(conn.execute(sql.format(marks=",".join("?" * len(chunk))), [*chunk, *params]).fetchall())
+    return rows
+
+
+def _replaced(conn: sqlite3.Connection, enc: EncodedBatch) -> list[int]:
+    """Rowids of the stored documents that documents of ``enc`` replace (the same id).
+
+    A TEXT id is found in the partial index ``docs_text_id`` (every id of the
+    batch is looked for there, once the store holds any); a derived one
+    (INTEGER, see :func:`~.layout.derived_prefix`) among the lines of the
+    same file (the shapes of its ``build_uuid`` with the same ``filename``),
+    by line number, or by computing their ids for an id of 40 characters
+    that the batch stores as TEXT. (Placeholders, not JSON, carry strings:
+    see :attr:`EncodedBatch.row_by_row`.)
+    """
+    found: set[int] = set()
+    if enc.doc_ids and conn.execute(f"SELECT EXISTS (SELECT 1 FROM docs WHERE {TEXT_ID})").fetchone()[0]:
+        sql = f"SELECT id FROM docs WHERE {TEXT_ID} AND doc_id IN ({{marks}})"
+        found.update(r[0] for r in _in_chunks(conn, sql, enc.doc_ids))
+    if enc.files:
+        uuids = sorted({uuid for uuid, _, _ in enc.files.values()})
+        shapes: dict[str, list[int]] = {}
+        for sid, text in _in_chunks(conn, "SELECT id, json FROM shapes WHERE build_uuid IN ({marks})", uuids):
+            prefix = derived_prefix(loads_json(text))
+            if prefix is not None and prefix in enc.files:
+                shapes.setdefault(prefix, []).append(sid)
+        for prefix, sids in shapes.items():
+            _, numbers, texts = enc.files[prefix]
+            in_file = "SELECT id, doc_id FROM docs WHERE shape IN (SELECT value FROM json_each(?)) AND "
+            if numbers:
+                sql = in_file + "doc_id IN (SELECT value FROM json_each(?))"
+                found.update(r[0] for r in conn.execute(sql, (json.dumps(sids), json.dumps(numbers))))
+            if texts:
+                wanted = set(texts)
+                sql = in_file + "typeof(doc_id) = 'integer'"
+                found.update(rid for rid, n in conn.execute(sql, (json.dumps(sids),)) if derived_id(prefix, n) in wanted)
+    return sorted(found)
 
 
 class StoreWriter:
@@ -458,21 +561,9 @@ class StoreWriter:
 
     def _insert_rows(self, conn: sqlite3.Connection, enc: EncodedBatch, codec: LineCodec | None) -> set[tuple[str, str]]:
         # Replacements: documents whose id is already stored.
-        if enc.doc_ids:
-            if enc.row_by_row:
-                existing = []
-                keys = enc.doc_ids
-                for i in range(0, len(keys), 500):
-                    chunk = keys[i : i + 500]
-                    existing.extend(
-                        conn.execute(f"SELECT id FROM docs WHERE doc_id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
-                    )
-            else:
-                existing = conn.execute(
-                    "SELECT d.id FROM json_each(?) j CROSS JOIN docs d ON d.doc_id = j.value", (dumps_json(enc.doc_ids),)
-                ).fetchall()
-            if existing:
-                self._delete_rows(conn, [r[0] for r in existing])
+        existing = _replaced(conn, enc)
+        if existing:
+            self._delete_rows(conn, existing)
         if not enc.row_by_row:
             params = (enc.shapes_json, enc.shape_kw_json, enc.docs_json, enc.fts_json, enc.kw_json, enc.max_ts, enc.blob)
             sql = "INSERT INTO er_batch (shapes, shape_kw, docs, fts, kw, max_ts, blob) VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -489,11 +580,11 @@ class StoreWriter:
         first_id = (row[0] or 0) + 1
         sids = [self._shape_id(conn, key) for key in enc.shape_keys]
         sid_of = dict(zip(enc.shape_keys, sids, strict=True))
-        doc_rows: list[tuple[int, str | None, int | None, int, str | bytes, str | None]] = []
+        doc_rows: list[tuple[int, int | str | None, int | None, int, str | bytes, str | None]] = []
         fts_rows: list[tuple[Any, ...]] = []
         kw_rows: list[tuple[str, str, int]] = []
         compress = codec.compressor().compress if codec is not None else None
-        for rid, (doc_id, skey, ts, body, fts, kw) in enumerate(enc.kept, first_id):
+        for rid, (doc_id, (_, skey, ts, body, fts, kw)) in enumerate(zip(enc.stored_ids, enc.kept, strict=True), first_id):
             tokens = _stored_tokens(fts)
             if compress is not None:
                 doc_rows.append((rid, doc_id, ts, sid_of[skey], compress(payload(body, tokens)), None))
