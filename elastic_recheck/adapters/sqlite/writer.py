@@ -155,16 +155,20 @@ class BatchEncoder:
 
         Never trusted: the id is computed again. Derived ids come in file
         order (:class:`~elastic_recheck.core.documents.StableIds`): the next
-        line of the file, or its first (the file loaded again), is tried.
+        line of the file is tried, then its first (the file loaded again),
+        then the few after the next (lines left out).
         """
         if prefix is None or len(doc_id) != DERIVED_ID_LENGTH:
             return None
         numbers = self._numbers
-        n = numbers.get(prefix, 0) + 1
+        last = numbers.get(prefix, 0)
+        n = last + 1
         if derived_id(prefix, n) != doc_id:
-            if n == 1 or derived_id(prefix, 1) != doc_id:
+            for n in (1, last + 2, last + 3, last + 4, last + 5):
+                if n != last + 1 and derived_id(prefix, n) == doc_id:
+                    break
+            else:
                 return None
-            n = 1
         if len(numbers) >= NUMBERED_FILES and prefix not in numbers:
             numbers.clear()
         numbers[prefix] = n
