@@ -11,6 +11,7 @@ by the in-memory matcher. Structured filters and the time window
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -25,6 +26,7 @@ from elastic_recheck.adapters.sqlite.layout import (
     UNINDEXED_PER_LINE,
     DerivedIds,
     assemble,
+    derived_prefix,
     dt_to_ms,
     fts_exact,
     fts_string,
@@ -198,7 +200,42 @@ _ROWID_ID = re.compile(r"r(0|[1-9][0-9]{0,17})")
 _DERIVED_ID = re.compile(f"[0-9a-f]{{{DERIVED_ID_LENGTH}}}")
 
 
-def _id_term(value: str) -> tuple[str, list[Any]]:
+def _derived_rows(conn: sqlite3.Connection, value: str) -> list[int]:
+    """Rowids of the documents whose derived id is ``value`` (40 hex digits).
+
+    No index finds a derived id: the ids of lines ``1..n`` of every stored
+    file are computed (``n``: the file's last stored line), about one per
+    line of the store, then the lines found are looked up by number.
+    """
+    last: dict[str, int] = {}
+    shapes: dict[str, list[int]] = {}
+    for sid, text, top in conn.execute(
+        "SELECT s.id, s.json, m.top FROM (SELECT shape, MAX(doc_id) AS top FROM docs "
+        "WHERE typeof(doc_id) = 'integer' GROUP BY shape) m JOIN shapes s ON s.id = m.shape"
+    ):
+        prefix = derived_prefix(loads_json(text))
+        if prefix is not None:
+            shapes.setdefault(prefix, []).append(sid)
+            last[prefix] = max(last.get(prefix, 0), int(top))
+    target = bytes.fromhex(value)
+    found: list[int] = []
+    for prefix, top in last.items():
+        head = hashlib.sha1(prefix.encode())
+        for n in range(1, top + 1):
+            h = head.copy()
+            h.update(str(n).encode())
+            if h.digest() == target:
+                found.extend(
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM docs WHERE shape IN (SELECT value FROM json_each(?)) AND doc_id = ?",
+                        (json.dumps(shapes[prefix]), n),
+                    )
+                )
+    return found
+
+
+def _id_term(conn: sqlite3.Connection, value: str) -> tuple[str, list[Any]]:
     """SQL on ``d`` for the document whose id is ``value`` (``_id:value``)."""
     ors = ["(typeof(d.doc_id) = 'text' AND d.doc_id = ?)"]  # (the partial index docs_text_id)
     params: list[Any] = [value]
@@ -206,9 +243,11 @@ def _id_term(value: str) -> tuple[str, list[Any]]:
     if rowid is not None:
         ors.append("(d.id = ? AND d.doc_id IS NULL)")
         params.append(int(rowid.group(1)))
-    if _DERIVED_ID.fullmatch(value):  # a derived id: no index finds it, each line's is computed
-        ors.append(f"(typeof(d.doc_id) = 'integer' AND {_ID_SQL} = ?)")
-        params.append(value)
+    if _DERIVED_ID.fullmatch(value):
+        rows = _derived_rows(conn, value)
+        if rows:
+            ors.append("d.id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(rows))
     return "(" + " OR ".join(ors) + ")", params
 
 
@@ -358,7 +397,7 @@ class _Compiler:
                     return _NONE  # no analyzed token holds a separator or an upper-case letter
                 return _Plan(fts=f"{self.column(name)} : {fts_string(q.value)}")
             if name == ID_FIELD:
-                return _Plan(sql=[_id_term(q.value)])
+                return _Plan(sql=[_id_term(self.conn, q.value)])
             expr, params = self.keyword_lookup(name, "= ?", [q.value])
             return _Plan(sql=[(expr, params)])
         if isinstance(q, qa.Phrase):

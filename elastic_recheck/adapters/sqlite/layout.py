@@ -3,11 +3,13 @@
 The writer (:mod:`.writer`), the query compiler (:mod:`.compiler`) and
 percolation (:mod:`.percolate`) share these definitions.
 
-Layout (schema version 3, see :data:`MIGRATIONS`)
+Layout (schema version 4, see :data:`MIGRATIONS`)
 -------------------------------------------------
 ``docs``
-    one row per document: ``id`` (rowid), ``doc_id`` (the document's own
-    ``id`` when it has one), ``ts`` (``@timestamp`` as epoch ms), ``shape``,
+    one row per document: ``id`` (rowid), ``doc_id`` (the document's id when
+    it has one: since schema 4 a derived id, see :func:`derived_prefix`, is
+    the INTEGER line number it was derived from, any other id TEXT in the
+    partial index ``docs_text_id``), ``ts`` (``@timestamp`` as epoch ms), ``shape``,
     ``body`` and ``tokens`` (the analyzed tokens of its single-valued text
     fields, for percolation; NULL in rows stored before schema 2). Since
     schema 3 both are one zstd frame in ``body`` (a BLOB; ``tokens`` NULL),
