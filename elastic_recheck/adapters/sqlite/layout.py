@@ -43,7 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
 from collections.abc import Set as AbstractSet
 from datetime import datetime
@@ -444,22 +444,22 @@ def _migration_3(conn: sqlite3.Connection, text_fields: Sequence[str]) -> None:
     lines.compact(conn, None)
 
 
-def _derived_numbers(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+def _derived_numbers(conn: sqlite3.Connection) -> Iterator[list[tuple[int, int]]]:
     """``(rowid, n)`` of the stored documents whose TEXT id is the derived id of line ``n`` of their file.
 
     Lines are grouped by file (the shapes of one ``build_uuid`` and
     ``filename``: a build loaded again with another ``build_status`` has
     two); each group's ids are matched against the derived ids of lines
     ``1..k`` (``k``: the ids not matched yet, and more while some still match).
-    An id that is not found stays TEXT.
+    An id that is not found stays TEXT. One list per file (memory stays small).
     """
     files: dict[str, list[int]] = {}
     for sid, text in conn.execute("SELECT id, json FROM shapes WHERE build_uuid IS NOT NULL ORDER BY id"):
         prefix = derived_prefix(loads_json(text))
         if prefix is not None:
             files.setdefault(prefix, []).append(sid)
-    out: list[tuple[int, int]] = []
     for prefix, sids in files.items():
+        out: list[tuple[int, int]] = []
         wanted = {
             doc_id: rid
             for rid, doc_id in conn.execute(
@@ -475,7 +475,7 @@ def _derived_numbers(conn: sqlite3.Connection) -> list[tuple[int, int]]:
             if rid is not None:
                 out.append((rid, n))
                 limit = max(limit, n + len(wanted) + 64)  # gaps (lines deleted since): look further
-    return out
+        yield out
 
 
 def _migration_4(conn: sqlite3.Connection, text_fields: Sequence[str]) -> None:
@@ -487,7 +487,8 @@ def _migration_4(conn: sqlite3.Connection, text_fields: Sequence[str]) -> None:
     pages the old copy held are reused, and given back by the next ``prune``."""
     conn.execute("CREATE TEMP TABLE er_derived (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)")
     try:
-        conn.executemany("INSERT INTO er_derived (id, n) VALUES (?, ?)", _derived_numbers(conn))
+        for numbers in _derived_numbers(conn):
+            conn.executemany("INSERT INTO er_derived (id, n) VALUES (?, ?)", numbers)
         conn.execute(
             "CREATE TABLE docs_v4 (id INTEGER PRIMARY KEY, doc_id, ts INTEGER, shape INTEGER NOT NULL, "
             "body TEXT NOT NULL, tokens TEXT)"
@@ -497,6 +498,9 @@ def _migration_4(conn: sqlite3.Connection, text_fields: Sequence[str]) -> None:
             "SELECT d.id, IFNULL(m.n, d.doc_id), d.ts, d.shape, d.body, d.tokens "
             "FROM docs d LEFT JOIN temp.er_derived m ON m.id = d.id ORDER BY d.id"
         )
+        # Emptied first (a DELETE without WHERE frees the pages as it goes): DROP TABLE alone kept
+        # a copy of every page it freed in memory (its statement journal), ~240 MB at 1M lines.
+        conn.execute("DELETE FROM docs")
         conn.execute("DROP TABLE docs")
         conn.execute("ALTER TABLE docs_v4 RENAME TO docs")
         _docs_indexes(conn)
