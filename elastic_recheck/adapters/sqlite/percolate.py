@@ -13,11 +13,15 @@ and dropped when a write touches the build.
 
 from __future__ import annotations
 
+import gc
+import heapq
+import operator
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -36,8 +40,42 @@ PERCOLATION_CACHE = 2
 
 _T = TypeVar("_T")
 
+_EMPTY: frozenset[int] = frozenset()
+
 #: Entries an identity cache holds before it is emptied (bounded memory).
 IDENTITY_CACHE_SIZE = 100_000
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = 0  # threads inside :func:`collector_paused`
+_gc_restore = False  # whether the first of them found the collector enabled
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Run without the cyclic garbage collector (re-enabled when the last thread leaves).
+
+    Loading and evaluating a build allocates tens of thousands of
+    containers (bodies, postings sets, results) that stay alive while the
+    build is cached and hold no reference cycles: each collection the
+    allocations would trigger walks them (and, every few, every object of the
+    process, the parsed fingerprints and cached builds included) only to
+    find nothing to free. Paused, the young objects are walked once, by the
+    first collection after it.
+    """
+    global _gc_pauses, _gc_restore
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_restore = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_restore:
+                gc.enable()
 
 
 def _by_identity(cache: dict[int, tuple[Any, _T]], q: qa.Query, compute: Callable[[], _T]) -> _T:
@@ -238,6 +276,7 @@ class Percolator:
         self._cache_generation = 0  # bumped by every write that touches a build
         self._required: dict[int, tuple[qa.Query, frozenset[tuple[str, str]]]] = {}
         self._needs: dict[int, tuple[qa.Query, _Needs]] = {}
+        self._last_needs: tuple[list[qa.Query], _Needs] | None = None
 
     def build_entry(self, key: tuple[str, str], needs: _Needs | None = None) -> _BuildCache:
         """The build's in-memory index, holding at least the postings ``needs`` says (None: all)."""
@@ -318,7 +357,13 @@ class Percolator:
         self, key: tuple[str, str], specs: Sequence[QuerySpec], resolved: Sequence[qa.Query | QuerySyntaxError], size: int
     ) -> list[SearchResult]:
         """The results of ``specs`` (their analyzed queries, or their syntax errors: ``resolved``),
-        all restricted to the build ``key``, evaluated in memory."""
+        all restricted to the build ``key``, evaluated in memory (see :func:`collector_paused`)."""
+        with collector_paused():
+            return self._percolate(key, specs, resolved, size)
+
+    def _percolate(
+        self, key: tuple[str, str], specs: Sequence[QuerySpec], resolved: Sequence[qa.Query | QuerySyntaxError], size: int
+    ) -> list[SearchResult]:
         # The queries first: what they look up decides which postings the build's index needs.
         # The filters (usually one object shared by every spec) restrict the
         # build's documents once: a fingerprint's matches are its own matches
@@ -331,24 +376,7 @@ class Percolator:
                 last_query = self._filter_query(spec.filters, key[0])
             last_filters = spec.filters
             filter_queries.append(last_query)
-        tokens: dict[str, set[str]] = {}
-        full: set[str] = set()
-        keywords: set[str] = set()
-        exists: set[str] | None = set()
-        for q in {id(x): x for x in (*resolved, *filter_queries) if isinstance(x, qa.Query)}.values():
-            one = self._needs_of(q)
-            for name, toks in one.tokens.items():
-                tokens.setdefault(name, set()).update(toks)
-            full.update(one.full)
-            keywords.update(one.keywords)
-            if exists is not None:
-                exists = None if one.exists is None else exists | one.exists
-        needs = _Needs(
-            tokens={k: frozenset(v) for k, v in tokens.items()},
-            full=frozenset(full),
-            keywords=frozenset(keywords),
-            exists=None if exists is None else frozenset(exists),
-        )
+        needs = self._needs_of_all(list({id(x): x for x in (*resolved, *filter_queries) if isinstance(x, qa.Query)}.values()))
         entry = self.build_entry(key, needs)
 
         out: list[SearchResult] = []
@@ -387,12 +415,13 @@ class Percolator:
                     got = got & allowed
                 if in_window is not None:
                     got = got & in_window
-            found = sorted(got)
+            # the first ``size`` documents (oldest first); a fingerprint can match thousands of lines
+            first = sorted(got) if size >= len(got) or size > 8 else heapq.nsmallest(max(size, 0), got)
             hits = []
-            for i in found[: max(size, 0)]:
+            for i in first[: max(size, 0)]:
                 doc = entry.doc(i)
                 hits.append(Hit(id=entry.index.ids[i], source=doc, timestamp=ms_to_dt(entry.ts[i])))
-            out.append(SearchResult(hits=hits, total=len(found), label=spec.label))
+            out.append(SearchResult(hits=hits, total=len(got), label=spec.label))
         return out
 
     def _filter_query(self, filters: Filters, skip: str) -> qa.Query | None:
@@ -405,6 +434,33 @@ class Percolator:
             clauses.append(terms[0] if len(terms) == 1 else qa.Bool(should=terms))
         return qa.and_(*clauses) if clauses else None
 
+    def _needs_of_all(self, queries: list[qa.Query]) -> _Needs:
+        """What ``queries`` look up together (the union of their :func:`query_needs`); the last
+        answer is kept for the same queries (the same objects: the classifier's fingerprints)."""
+        last = self._last_needs
+        if last is not None and len(last[0]) == len(queries) and all(map(operator.is_, last[0], queries)):
+            return last[1]
+        tokens: dict[str, set[str]] = {}
+        full: set[str] = set()
+        keywords: set[str] = set()
+        exists: set[str] | None = set()
+        for q in queries:
+            one = self._needs_of(q)
+            for name, toks in one.tokens.items():
+                tokens.setdefault(name, set()).update(toks)
+            full.update(one.full)
+            keywords.update(one.keywords)
+            if exists is not None:
+                exists = None if one.exists is None else exists | one.exists
+        needs = _Needs(
+            tokens={k: frozenset(v) for k, v in tokens.items()},
+            full=frozenset(full),
+            keywords=frozenset(keywords),
+            exists=None if exists is None else frozenset(exists),
+        )
+        self._last_needs = (queries, needs)
+        return needs
+
     def _needs_of(self, q: qa.Query) -> _Needs:
         """:func:`query_needs`, cached by identity."""
         return _by_identity(self._needs, q, lambda: query_needs(q, self.mapping))
@@ -414,43 +470,47 @@ class Percolator:
         identity (queries repeat as the same objects)."""
         return _by_identity(self._required, q, lambda: required_pairs(q, self.mapping.is_text))
 
-    def _evaluate(self, entry: _BuildCache, q: qa.Query) -> frozenset[int]:
-        """Lucene's boolean algebra over the build's MemoryIndex, with leaf results memoized.
+    def _evaluate(self, entry: _BuildCache, q: qa.Query, within: frozenset[int] | None = None) -> frozenset[int]:
+        """Lucene's boolean algebra over the build's MemoryIndex, with leaf results memoized:
+        the documents matching ``q`` among ``within`` (None: among all).
 
         Same semantics as ``MemoryIndex.evaluate`` (must: all, cheapest first;
         should: any when there is no must; must_not: none); a clause shared by
         many fingerprints (``tags:"screen-n-cpu.txt"``, ``voting:1``) is
-        evaluated once per build.
+        evaluated once per build. The clauses after the first of a ``must``
+        are evaluated among the documents the ones before left (``a AND (b OR
+        c)`` is ``(a AND b) OR (a AND c)``, ``a AND NOT b`` is ``a - (a AND
+        b)``): a fingerprint's rare clause keeps its common ones (``*:* -foo``,
+        ``bar OR baz``) from making sets of thousands of lines.
         """
         if isinstance(q, qa.Bool):
-            result: frozenset[int] | None
+            result: frozenset[int] | None = within
             if q.must:
-                result = None
                 must = q.must if len(q.must) == 1 else sorted(q.must, key=lambda c: self._cost(entry, c))
                 for clause in must:
-                    docs = self._evaluate(entry, clause)
-                    result = docs if result is None else result & docs
+                    result = self._evaluate(entry, clause, result)
                     if not result:
-                        return frozenset()
+                        return _EMPTY
             elif q.should:
                 acc: set[int] = set()
                 for clause in q.should:
-                    acc |= self._evaluate(entry, clause)
+                    acc |= self._evaluate(entry, clause, within)
                 result = frozenset(acc)
             else:
-                return frozenset()
+                return _EMPTY
+            assert result is not None
             for clause in q.must_not:
                 if not result:
                     break
-                result = result - self._evaluate(entry, clause)
-            return result if result is not None else frozenset()
+                result = result - self._evaluate(entry, clause, result)
+            return result
         got = entry.memo.get(q)
         if got is None:
             got = entry.index.evaluate(q)
             if len(entry.memo) > 100_000:
                 entry.memo.clear()
             entry.memo[q] = got
-        return got
+        return got if within is None else within & got
 
     def _cost(self, entry: _BuildCache, q: qa.Query) -> int:
         """Documents a clause can match at most (known results first, rare terms first)."""

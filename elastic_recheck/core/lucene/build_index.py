@@ -176,6 +176,7 @@ def build_index(
     # only), or an empty tuple (neither is wanted)
     kw_slots: dict[str, dict[str, set[int]] | list[int] | tuple[()]] = {}
     kw_present: set[str] = set()
+    unwanted: set[str] = set()  # (their string values are only checked for length)
     groups: dict[tuple[str, ...], list[int]] = {}
     column = {name: i for i, name in enumerate(text_fields)}
     for d, (sid, body) in enumerate(rows):
@@ -187,6 +188,10 @@ def build_index(
             if type(value) is str:
                 if "." in name and name in names:
                     return None
+                if name in unwanted:  # a keyword no query looks up, nor whether lines have one
+                    if len(value) * 3 > MAX_KEYWORD_BYTES and not indexable(value):
+                        LOG.warning("keyword value too long for Lucene, not indexed: field %s", name)
+                    continue
                 slot = text_slots.get(name)
                 kw = kw_slots.get(name) if slot is None else None
                 if slot is None and kw is None:  # the first line with this field
@@ -205,6 +210,8 @@ def build_index(
                             kw = kw_slots[name] = indexed
                         else:  # no query looks its values up: at most whether lines have one
                             kw = kw_slots[name] = [] if name in kw_present else ()
+                            if name not in kw_present:
+                                unwanted.add(name)
                 if slot is not None:
                     field_post, docs_with, keep, col = slot
                     if docs_with is not None:
