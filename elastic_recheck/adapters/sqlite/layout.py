@@ -74,7 +74,7 @@ def dumps_json(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def loads_json(text: str) -> Any:
+def loads_json(text: str | bytes) -> Any:
     """Parse stored JSON (orjson when installed)."""
     if _orjson is not None:
         return _orjson.loads(text)
@@ -312,13 +312,21 @@ def assemble(conn: sqlite3.Connection, shape: int, body: str, shapes: dict[int, 
 
 
 def build_rows(
-    conn: sqlite3.Connection, name: str, value: str, unpack: Callable[[bytes], tuple[str, str | None]] | None = None
+    conn: sqlite3.Connection,
+    name: str,
+    value: str,
+    unpack: Callable[[bytes], tuple[str | bytes, str | bytes | None]] | None = None,
 ) -> tuple[
-    tuple[int, ...], tuple[int | None, ...], tuple[tuple[int, str], ...], dict[int, dict[str, Any]], tuple[str | None, ...]
+    tuple[int, ...],
+    tuple[int | None, ...],
+    tuple[tuple[int, str | bytes], ...],
+    dict[int, dict[str, Any]],
+    tuple[str | bytes | None, ...],
 ]:
     """A build's documents, oldest first: ids, timestamps, ``(shape, body JSON)``, the shapes and stored tokens.
 
-    ``unpack`` gives a compressed line's body and tokens (:meth:`.lines.StoredLines.unpacker`).
+    ``unpack`` gives a compressed line's body and tokens (:meth:`.lines.StoredLines.unpacker`;
+    :meth:`~.lines.StoredLines.raw_unpacker`: as UTF-8 bytes, for :func:`loads_json`).
     """
     shape_ids = [
         r[0] for r in conn.execute("SELECT shape FROM kw_shape WHERE field = ? AND value = ?", (name, value))

@@ -176,6 +176,19 @@ class StoredLines:
 
         return unpack
 
+    def raw_unpacker(self) -> Callable[[bytes], tuple[bytes, bytes | None]]:
+        """:meth:`unpacker` giving the JSON as UTF-8 bytes (what a JSON parser reads as well)."""
+        found: list[Callable[[bytes], bytes]] = []
+
+        def unpack(blob: bytes) -> tuple[bytes, bytes | None]:
+            if not found:
+                self._thread_unpacker()
+                found.append(self._local.decompress)
+            body, sep, tokens = found[0](blob).partition(_SEP)
+            return body, tokens if sep else None
+
+        return unpack
+
     def _thread_unpacker(self) -> Callable[[bytes], tuple[str, str | None]]:
         local = self._local
         codec = self._codec()
@@ -183,6 +196,7 @@ class StoredLines:
             decompress = codec.decompressor().decompress
             split = codec.split
             local.unpack = lambda blob: split(decompress(blob))
+            local.decompress = decompress
             local.codec = codec
         unpack: Callable[[bytes], tuple[str, str | None]] = local.unpack
         return unpack

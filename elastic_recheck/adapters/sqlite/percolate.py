@@ -98,9 +98,9 @@ class _BuildCache:
     # (tuples of numbers and strings: the garbage collector stops walking through them)
     ids: Sequence[int]
     ts: Sequence[int | None]
-    #: per document: ``(shape id, per-line fields as JSON)`` (kept as text: a few thousand
+    #: per document: ``(shape id, per-line fields as JSON)`` (kept as text or UTF-8: a few thousand
     #: dicts would be more for the garbage collector to walk through, and most are never returned)
-    rows: Sequence[tuple[int, str]]
+    rows: Sequence[tuple[int, str | bytes]]
     shapes: dict[int, dict[str, Any]]
     index: Any
     #: text field -> the tokens the index holds postings for (None: all; see :func:`~elastic_recheck.core.lucene.build_index.build_index`)
@@ -110,7 +110,7 @@ class _BuildCache:
     #: fields whose presence is recorded (None: all)
     present_fields: frozenset[str] | None = None
     #: per document: its stored tokens (see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`)
-    stored: Sequence[str | None] = ()
+    stored: Sequence[str | bytes | None] = ()
     #: leaf query -> matching doc indexes (fingerprints share clauses: tags, filters)
     memo: dict[qa.Query, frozenset[int]] = field(default_factory=dict)
     _docs: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -231,7 +231,7 @@ def _widen(wanted: AbcMapping[str, frozenset[str] | None], needs: _Needs) -> dic
 _PRESENT_SP = PRESENT + " "
 
 
-def _line_tokens_of(stored: Sequence[str | None]) -> Callable[[int], list[list[str] | None]]:
+def _line_tokens_of(stored: Sequence[str | bytes | None]) -> Callable[[int], list[list[str] | None]]:
     """``line_tokens`` for :func:`build_index` from the ``docs.tokens`` of a build's lines
     (see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`)."""
 
@@ -263,7 +263,7 @@ class Percolator:
         text_fields: Sequence[str],
         tokenize: Callable[[], Callable[[str], list[str]]],
         read: Callable[[Callable[[sqlite3.Connection], Any]], Any],
-        unpacker: Callable[[], Callable[[bytes], tuple[str, str | None]]],
+        unpacker: Callable[[], Callable[[bytes], tuple[str | bytes, str | bytes | None]]],
     ) -> None:
         self.mapping = mapping
         self._unpacker = unpacker  # compressed lines (see lines.py): this thread's decompression

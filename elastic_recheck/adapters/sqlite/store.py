@@ -108,7 +108,9 @@ class EmbeddedStore:
         #: percolation's state: the indexes of the builds searched last
         #: compressed lines: the store's codec (see lines.py)
         self._lines = StoredLines(self.path, self._conn, timeout)
-        self.percolator = Percolator(self.mapping, self._text_fields, self._tokenize, self._run, self._lines.unpacker)
+        self.percolator = Percolator(
+            self.mapping, self._text_fields, self._tokenize, self._run, self._lines.raw_unpacker
+        )
         self._writer = StoreWriter(
             self._db, self.mapping, self._text_fields, self._tokenize, self.percolator.invalidate, self._lines
         )
