@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from elastic_recheck.adapters.sqlite.layout import build_rows
+from elastic_recheck.adapters.sqlite.percolate import query_needs
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import tokenize
@@ -151,6 +152,71 @@ def test_postings_restricted_to_wanted_tokens(store: EmbeddedStore) -> None:
     index = build_index(shapes, rows, store.mapping, tokenize, wanted, set(), present_fields={"loglevel", "message"})
     assert index.present == {k: v for k, v in full.present.items() if k in {"loglevel", "message"}}
     assert index.postings["message"] == {t: p for t, p in full.postings["message"].items() if t == "timed"}
+
+
+def test_deferred_postings_only_on_the_selected_lines(store: EmbeddedStore) -> None:
+    uuid = UUIDS[2]
+    ids, ts, raw_rows, shapes, _ = build_rows(store._conn, "build_uuid", uuid)
+    rows = [(sid, json.loads(body)) for sid, body in raw_rows]
+    full = MemoryIndex(store.get_build_docs(uuid), mapping=store.mapping)
+    keep = frozenset({"timed", "out", "for"})
+    seen: list[MemoryIndex] = []
+
+    def select(index: MemoryIndex) -> set[int]:
+        seen.append(index)
+        assert index.postings["message"] == {}  # (the deferred field's per-line postings come after)
+        return set(range(0, len(rows), 3))
+
+    wanted: dict[str, frozenset[str] | None] = {"message": keep, "tags": None}
+    index = build_index(shapes, rows, store.mapping, tokenize, wanted, defer={"message"}, select=select)
+    assert index is not None and seen == [index]
+    on_lines = {t: {k for k in p if (k >> 32) % 3 == 0} for t, p in full.postings["message"].items() if t in keep}
+    assert index.postings["message"] == {t: p for t, p in on_lines.items() if p}
+    assert (index.postings["tags"], index.values, index.present) == (full.postings["tags"], full.values, full.present)
+    # without select (or for a field whose every token is wanted), nothing is deferred
+    assert build_index(shapes, rows, store.mapping, tokenize, wanted, defer={"message"}).postings["message"] == {
+        t: p for t, p in full.postings["message"].items() if t in keep
+    }
+
+
+def test_percolation_indexes_messages_only_on_lines_a_fingerprint_can_match(store: EmbeddedStore) -> None:
+    """Fingerprints that all require something of another field (tags, loglevel, filename): the message
+    postings of the lines none of them can match are left out, and every answer stays exact; queries
+    that can match any line later get the build indexed again."""
+    rng = random.Random(23)
+    anchors: list[qa.Query] = [
+        qa.Term("tags", "console"),
+        qa.Term("loglevel", "ERROR"),
+        qa.Term("filename", "job-output.txt"),
+        qa.Phrase("tags", ("screen", "n", "cpu.txt"), (0, 1, 2)),
+    ]
+    inner: list[qa.Query] = []
+    while len(inner) < 120:  # (terms and phrases only: a multi-term message query needs every line's tokens)
+        q = random_query(rng)
+        if not query_needs(q, store.mapping).full:
+            inner.append(q)
+    uuid = UUIDS[4]
+    key = ("build_uuid", uuid)
+    docs = store.get_build_docs(uuid)
+    reference = MemoryIndex(docs, mapping=store.mapping)
+    rounds: list[list[qa.Query]] = [
+        [qa.Bool(must=(q, rng.choice(anchors))) for q in inner],
+        [qa.Bool(must=(q, rng.choice(anchors))) for q in inner[:40]] + [qa.MatchAll(), qa.Term("message", "timed")],
+    ]
+    store.percolator.builds.clear()
+    for n, queries in enumerate(rounds):
+        specs = [QuerySpec(filters=Filters(build_uuid=uuid), label=str(i)) for i in range(len(queries))]
+        for _ in range(2):  # and again, with the results kept
+            results = store.msearch(specs, size=1000, queries=queries)
+            for q, res in zip(queries, results, strict=True):
+                assert [h.source for h in res.hits] == [docs[i] for i in reference.search(q)], q
+        entry = store.percolator.builds[key]
+        indexed = {k >> 32 for p in entry.index.postings["message"].values() for k in p}
+        if n == 0:
+            assert entry.defer == {"message"} and entry.lines is not None
+            assert indexed and len(indexed) < len([d for d in docs if d.get("message")])
+        else:
+            assert entry.lines is None
 
 
 def test_percolation_widens_the_index_as_queries_need(store: EmbeddedStore) -> None:

@@ -111,6 +111,9 @@ class _BuildCache:
     present_fields: frozenset[str] | None = None
     #: per document: its stored tokens (see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`)
     stored: Sequence[str | bytes | None] = ()
+    #: text fields indexed only on the lines the queries of ``lines`` can match (:attr:`_Needs.lines`; None: all lines)
+    defer: frozenset[str] = frozenset()
+    lines: frozenset[frozenset[tuple[str, str]]] | None = None
     #: leaf query -> matching doc indexes (fingerprints share clauses: tags, filters)
     memo: dict[qa.Query, frozenset[int]] = field(default_factory=dict)
     _docs: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -145,6 +148,8 @@ class _BuildCache:
 
     def covers(self, needs: _Needs) -> bool:
         """Whether the index answers every query with these needs exactly."""
+        if self.lines is not None and (needs.defer != self.defer or needs.lines != self.lines):
+            return False  # (postings of the lines only other queries could match are missing)
         if self.keyword_fields is not None and not needs.keywords <= self.keyword_fields:
             return False
         if self.present_fields is not None and (needs.exists is None or not needs.exists <= self.present_fields):
@@ -171,6 +176,10 @@ class _Needs:
     keywords: frozenset[str] = frozenset()
     #: fields whose presence is looked up (``_exists_``); None: every field's (a pattern like ``build_*``)
     exists: frozenset[str] | None = frozenset()
+    #: text fields whose per-line postings only the lines some query can match need (see :meth:`Percolator._lines_needed`)
+    defer: frozenset[str] = frozenset()
+    #: per query, the ``(field, term)`` pairs every match holds outside ``defer`` (None: any line can match)
+    lines: frozenset[frozenset[tuple[str, str]]] | None = None
 
 
 def query_needs(q: qa.Query, mapping: Mapping) -> _Needs:
@@ -248,6 +257,23 @@ def _line_tokens_of(stored: Sequence[str | bytes | None]) -> Callable[[int], lis
     return line_tokens
 
 
+def _lines_holding(index: MemoryIndex, lines: frozenset[frozenset[tuple[str, str]]]) -> set[int]:
+    """The documents holding every pair of at least one of ``lines``' sets (see :attr:`_Needs.lines`)."""
+    out: set[int] = set()
+    for pairs in lines:
+        if not pairs:
+            return set(index.all_docs)
+        docs: frozenset[int] | None = None
+        for name, term in pairs:
+            got = index.docs_with(name, term)
+            docs = got if docs is None else docs & got
+            if not docs:
+                break
+        if docs:
+            out |= docs
+    return out
+
+
 class Percolator:
     """One store's percolation: the indexes of the builds searched last, and the evaluation.
 
@@ -289,14 +315,18 @@ class Percolator:
             if old is not None and (complete or (needs is not None and old.covers(needs))):
                 self.builds.move_to_end(key)
                 return old
+        if old is None or old.lines is not None:
+            # (an index missing some lines' postings cannot keep the results found with it)
+            memo: dict[qa.Query, frozenset[int]] = {}
         if old is None:
             ids, ts, rows, shapes, stored = self._run(lambda conn: build_rows(conn, key[0], key[1], self._unpacker()))
-            memo: dict[qa.Query, frozenset[int]] = {}
             wanted = None if needs is None else _widen({}, needs)
             keyword_fields = None if needs is None else needs.keywords
             present_fields = None if needs is None else needs.exists
         else:  # more needed: index the loaded lines again (results found so far stay valid)
-            ids, ts, rows, shapes, memo, stored = old.ids, old.ts, old.rows, old.shapes, old.memo, old.stored
+            ids, ts, rows, shapes, stored = old.ids, old.ts, old.rows, old.shapes, old.stored
+            if old.lines is None:
+                memo = old.memo
             wanted = None if needs is None or old.wanted is None else _widen(old.wanted, needs)
             keyword_fields = (
                 None if needs is None or old.keyword_fields is None else old.keyword_fields | needs.keywords
@@ -306,6 +336,7 @@ class Percolator:
                 if needs is None or needs.exists is None or old.present_fields is None
                 else old.present_fields | needs.exists
             )
+        defer, lines = (frozenset(), None) if needs is None else (needs.defer, needs.lines)
         loads = loads_json
         bodies = [(sid, loads(body)) for sid, body in rows]
         doc_ids = [document_id(body.get("id")) or f"r{rid}" for rid, (_, body) in zip(ids, bodies, strict=True)]
@@ -320,6 +351,8 @@ class Percolator:
             text_fields=self._text_fields,
             present_fields=present_fields,
             doc_ids=doc_ids,
+            defer=defer,
+            select=None if lines is None else lambda index: _lines_holding(index, lines),
         )
         entry = _BuildCache(
             ids=ids,
@@ -332,10 +365,13 @@ class Percolator:
             present_fields=present_fields,
             memo=memo,
             stored=stored,
+            defer=defer,
+            lines=lines,
         )
         if index is None:  # field names shared by shape and body: index the assembled documents
             entry.index = MemoryIndex([entry.doc(i) for i in range(len(rows))], mapping=self.mapping, ids=doc_ids)
-            entry.wanted = entry.keyword_fields = entry.present_fields = None
+            entry.wanted = entry.keyword_fields = entry.present_fields = entry.lines = None
+            entry.defer = frozenset()
         with self._cache_lock:
             # Lines written while these were read may be missing: use the entry, do not keep it.
             if self._cache_generation == generation:
@@ -458,8 +494,38 @@ class Percolator:
             keywords=frozenset(keywords),
             exists=None if exists is None else frozenset(exists),
         )
+        needs.defer, needs.lines = self._lines_needed(queries, needs)
         self._last_needs = (queries, needs)
         return needs
+
+    def _lines_needed(
+        self, queries: Sequence[qa.Query], needs: _Needs
+    ) -> tuple[frozenset[str], frozenset[frozenset[tuple[str, str]]] | None]:
+        """Text fields whose per-line postings only some lines need, and what those lines hold.
+
+        A document matching a query holds the query's required pairs
+        (:func:`~elastic_recheck.core.lucene.required.required_pairs`); so
+        when every query requires something of fields other than ``defer``
+        (``tags:"screen-n-cpu.txt"``, ``filename:...``), a line holding none
+        of the queries' requirements on those fields matches no query
+        whatever its ``defer`` fields hold, and their postings are left out
+        for it (most of a build's tokens are its messages'). Matching is
+        decided document by document, so the others' results are unchanged.
+        Only fields looked up by exact tokens are deferred (a fuzzy query's
+        expansions depend on the whole vocabulary); the fields with the
+        most tokens to look up first.
+        """
+        required = [self._required_of(q) for q in queries]
+        defer: set[str] = set()
+        for name in sorted(needs.tokens, key=lambda n: -len(needs.tokens[n])):
+            if name in needs.full:
+                continue
+            tried = defer | {name}
+            if all(any(f not in tried for f, _ in pairs) for pairs in required):
+                defer = tried
+        if not defer:
+            return frozenset(), None
+        return frozenset(defer), frozenset(frozenset(p for p in pairs if p[0] not in defer) for pairs in required)
 
     def _needs_of(self, q: qa.Query) -> _Needs:
         """:func:`query_needs`, cached by identity."""

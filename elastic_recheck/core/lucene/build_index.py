@@ -46,6 +46,8 @@ def build_index(
     text_fields: Sequence[str] = (),
     present_fields: AbstractSet[str] | None = None,
     doc_ids: Sequence[str | None] | None = None,
+    defer: AbstractSet[str] = frozenset(),
+    select: Callable[[MemoryIndex], AbstractSet[int] | None] | None = None,
 ) -> MemoryIndex | None:
     """A :class:`~elastic_recheck.core.lucene.matcher.MemoryIndex` of stored documents, built from their parts.
 
@@ -78,6 +80,14 @@ def build_index(
     unknown): a string field's tokens are taken from there instead of
     analyzing its text again. ``doc_ids`` are the documents' ids (``_id``;
     default: their ``id`` values).
+
+    ``defer`` names text fields (with a ``wanted`` set of tokens) whose
+    per-line string values are indexed last, and then only on the lines
+    ``select`` returns when given the index of everything else (None: all
+    lines). The postings of those fields are then incomplete: the caller
+    must know that no query it evaluates can match the other lines (e.g.
+    none of them holds the terms every match of a query holds on the other
+    fields, :mod:`~elastic_recheck.core.lucene.required`).
     """
     ids = list(doc_ids) if doc_ids is not None else [document_id(body.get("id")) for _, body in rows]
     postings: dict[str, dict[str, set[int]]] = {}
@@ -176,6 +186,8 @@ def build_index(
     # only), or an empty tuple (neither is wanted)
     kw_slots: dict[str, dict[str, set[int]] | list[int] | tuple[()]] = {}
     kw_present: set[str] = set()
+    # deferred text field -> its lines' ``(document, value)``
+    later: dict[str, list[tuple[int, str]]] | None = {} if defer and select is not None else None
     unwanted: set[str] = set()  # (their string values are only checked for length)
     groups: dict[tuple[str, ...], list[int]] = {}
     column = {name: i for i, name in enumerate(text_fields)}
@@ -217,6 +229,9 @@ def build_index(
                     if docs_with is not None:
                         docs_with.add(d)
                     if keep is not None and not keep:
+                        continue
+                    if later is not None and keep is not None and name in defer:
+                        later.setdefault(name, []).append((d, value))
                         continue
                     toks: Sequence[str] | None = None
                     if col >= 0 and line_tokens is not None:  # the tokens stored with the line: no analysis
@@ -291,7 +306,32 @@ def build_index(
     for name, kw in kw_slots.items():  # documents with a value (the fast path kept them all)
         if kw and name in kw_present:
             present.setdefault(name, set()).update(*kw.values() if isinstance(kw, dict) else (kw,))
-    return MemoryIndex.from_postings(mapping, ids, postings, values, present)
+    index = MemoryIndex.from_postings(mapping, ids, postings, values, present)
+    if later and select is not None:
+        lines = select(index)
+        for name, pending in later.items():
+            field_post, _, keep, col = text_slots[name]
+            assert keep is not None
+            for d, value in pending:
+                if lines is not None and d not in lines:
+                    continue
+                toks = None
+                if col >= 0 and line_tokens is not None:
+                    analyzed_line = line_tokens(d)
+                    toks = analyzed_line[col] if col < len(analyzed_line) else None
+                if toks is None:
+                    toks = tokenize(value)
+                hits = keep.intersection(toks)
+                if hits:
+                    base = d << 32
+                    for pos, tok in enumerate(toks):
+                        if tok in hits:
+                            keys = field_post.get(tok)
+                            if keys is None:
+                                field_post[tok] = {base | pos}
+                            else:
+                                keys.add(base | pos)
+    return index
 
 
 def _flat_names_collide(body: AbcMapping[str, Any], names: frozenset[str]) -> bool:
