@@ -9,6 +9,7 @@ what the SQL path finds.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import sqlite3
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from elastic_recheck.adapters.sqlite.layout import build_rows
-from elastic_recheck.adapters.sqlite.percolate import query_needs
+from elastic_recheck.adapters.sqlite.percolate import collector_paused, query_needs
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import tokenize
@@ -270,3 +271,21 @@ def test_stores_from_before_the_tokens_column_still_percolate(tmp_path: Path) ->
             for q, spec, res in zip(queries, specs, s.msearch(specs, size=50, queries=queries), strict=True):
                 slow = s.search(spec, size=50, query=q)
                 assert (res.total, [h.id for h in res.hits]) == (slow.total, [h.id for h in slow.hits]), q
+
+
+def test_the_collector_pause_nests_and_keeps_a_disabled_collector_disabled() -> None:
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        with collector_paused():
+            assert not gc.isenabled()
+            with collector_paused():
+                assert not gc.isenabled()
+            assert not gc.isenabled()  # the outer pause still runs
+        assert gc.isenabled()
+        gc.disable()
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the caller's choice is kept
+    finally:
+        (gc.enable if was else gc.disable)()

@@ -343,15 +343,12 @@ def build_rows(
         sid: loads_json(text)
         for sid, text in conn.execute("SELECT id, json FROM shapes WHERE id IN (SELECT value FROM json_each(?))", (wanted,))
     }
-    if unpack is not None and any(isinstance(r[3], bytes) for r in rows):
-        rows = [(r[0], r[1], r[2], *unpack(r[3])) if isinstance(r[3], bytes) else r for r in rows]
-    return (
-        tuple([r[0] for r in rows]),
-        tuple([r[1] for r in rows]),
-        tuple([(r[2], r[3]) for r in rows]),
-        shapes,
-        tuple([r[4] for r in rows]),
-    )
+    if not rows:
+        return (), (), (), shapes, ()
+    ids, ts, sids, bodies, tokens = zip(*rows, strict=True)
+    if unpack is not None and bytes in set(map(type, bodies)):
+        bodies, tokens = zip(*[unpack(b) if type(b) is bytes else (b, t) for b, t in zip(bodies, tokens, strict=True)], strict=True)
+    return ids, ts, tuple(zip(sids, bodies, strict=True)), shapes, tokens
 
 def build_docs(
     conn: sqlite3.Connection, name: str, value: str, unpack: Callable[[bytes], tuple[str, str | None]] | None = None

@@ -61,7 +61,8 @@ def collector_paused() -> Iterator[None]:
     allocations would trigger walks them (and, every few, every object of the
     process, the parsed fingerprints and cached builds included) only to
     find nothing to free. Paused, the young objects are walked once, by the
-    first collection after it.
+    collection of the youngest generation that ends the pause (here, not at
+    whatever allocation comes next).
     """
     global _gc_pauses, _gc_restore
     with _gc_lock:
@@ -74,8 +75,11 @@ def collector_paused() -> Iterator[None]:
     finally:
         with _gc_lock:
             _gc_pauses -= 1
-            if _gc_pauses == 0 and _gc_restore:
+            resume = _gc_pauses == 0 and _gc_restore
+            if resume:
                 gc.enable()
+        if resume:
+            gc.collect(0)
 
 
 def _by_identity(cache: dict[int, tuple[Any, _T]], q: qa.Query, compute: Callable[[], _T]) -> _T:
@@ -243,16 +247,18 @@ _PRESENT_SP = PRESENT + " "
 def _line_tokens_of(stored: Sequence[str | bytes | None]) -> Callable[[int], list[list[str] | None]]:
     """``line_tokens`` for :func:`build_index` from the ``docs.tokens`` of a build's lines
     (see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`)."""
+    loads = loads_json
+    mark = _PRESENT_SP
+    skip = len(mark)
 
     def line_tokens(d: int) -> list[list[str] | None]:
         raw = stored[d]
-        out: list[list[str] | None] = []
-        for text in loads_json(raw) if raw is not None else ():
-            if isinstance(text, str) and text.startswith(_PRESENT_SP):
-                out.append(text[len(_PRESENT_SP) :].split(" ") if len(text) > len(_PRESENT_SP) else [])
-            else:
-                out.append(None)
-        return out
+        if raw is None:
+            return []
+        return [
+            (text[skip:].split(" ") if len(text) > skip else []) if type(text) is str and text.startswith(mark) else None
+            for text in loads(raw)
+        ]
 
     return line_tokens
 

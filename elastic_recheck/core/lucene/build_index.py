@@ -188,22 +188,22 @@ def build_index(
     kw_present: set[str] = set()
     # deferred text field -> its lines' ``(document, value)``
     later: dict[str, list[tuple[int, str]]] | None = {} if defer and select is not None else None
-    unwanted: set[str] = set()  # (their string values are only checked for length)
+    unwanted: set[str] = set()  # keyword fields whose string values are only checked for length
     groups: dict[tuple[str, ...], list[int]] = {}
     column = {name: i for i, name in enumerate(text_fields)}
     for d, (sid, body) in enumerate(rows):
         names = shape_names[sid]
         analyzed_line: Sequence[Sequence[str] | None] | None = None
         for name, value in body.items():
+            if name in unwanted and type(value) is str:  # a keyword no query looks up, nor whether lines have one
+                if len(value) * 3 > MAX_KEYWORD_BYTES and not indexable(value):
+                    LOG.warning("keyword value too long for Lucene, not indexed: field %s", name)
+                continue
             if name == ID_FIELD:
                 continue  # a metadata field: the document's own id answers it
             if type(value) is str:
                 if "." in name and name in names:
                     return None
-                if name in unwanted:  # a keyword no query looks up, nor whether lines have one
-                    if len(value) * 3 > MAX_KEYWORD_BYTES and not indexable(value):
-                        LOG.warning("keyword value too long for Lucene, not indexed: field %s", name)
-                    continue
                 slot = text_slots.get(name)
                 kw = kw_slots.get(name) if slot is None else None
                 if slot is None and kw is None:  # the first line with this field
@@ -222,8 +222,8 @@ def build_index(
                             kw = kw_slots[name] = indexed
                         else:  # no query looks its values up: at most whether lines have one
                             kw = kw_slots[name] = [] if name in kw_present else ()
-                            if name not in kw_present:
-                                unwanted.add(name)
+                            if name not in kw_present and "." not in name and name != ID_FIELD:
+                                unwanted.add(name)  # (a dotted name may be a shape's too: checked line by line)
                 if slot is not None:
                     field_post, docs_with, keep, col = slot
                     if docs_with is not None:
