@@ -308,7 +308,7 @@ class Percolator:
         self._cache_generation = 0  # bumped by every write that touches a build
         self._required: dict[int, tuple[qa.Query, frozenset[tuple[str, str]]]] = {}
         self._needs: dict[int, tuple[qa.Query, _Needs]] = {}
-        self._last_needs: tuple[list[qa.Query], _Needs] | None = None
+        self._last_needs: tuple[list[qa.Query], tuple[qa.Query, ...], _Needs] | None = None
 
     def build_entry(self, key: tuple[str, str], needs: _Needs | None = None) -> _BuildCache:
         """The build's in-memory index, holding at least the postings ``needs`` says (None: all)."""
@@ -418,7 +418,10 @@ class Percolator:
                 last_query = self._filter_query(spec.filters, key[0])
             last_filters = spec.filters
             filter_queries.append(last_query)
-        needs = self._needs_of_all(list({id(x): x for x in (*resolved, *filter_queries) if isinstance(x, qa.Query)}.values()))
+        needs = self._needs_of_all(
+            list({id(x): x for x in resolved if isinstance(x, qa.Query)}.values()),
+            tuple(dict.fromkeys(x for x in filter_queries if x is not None)),
+        )
         entry = self.build_entry(key, needs)
 
         out: list[SearchResult] = []
@@ -449,7 +452,7 @@ class Percolator:
             got: frozenset[int]
             if not entry.rows or (allowed is not None and not allowed) or (in_window is not None and not in_window):
                 got = frozenset()
-            elif not all(t in terms(f) for f, t in self._required_of(query)):
+            elif any(t not in terms(f) for f, t in self._required_of(query)):
                 got = frozenset()  # a token every match needs is nowhere in this build
             else:
                 got = self._evaluate(entry, query)
@@ -476,12 +479,18 @@ class Percolator:
             clauses.append(terms[0] if len(terms) == 1 else qa.Bool(should=terms))
         return qa.and_(*clauses) if clauses else None
 
-    def _needs_of_all(self, queries: list[qa.Query]) -> _Needs:
-        """What ``queries`` look up together (the union of their :func:`query_needs`); the last
-        answer is kept for the same queries (the same objects: the classifier's fingerprints)."""
+    def _needs_of_all(self, fingerprints: list[qa.Query], filters: tuple[qa.Query, ...]) -> _Needs:
+        """What the queries look up together (the union of their :func:`query_needs`); the last
+        answer is kept for the same fingerprints (the same objects: the classifier's) and equal filters."""
         last = self._last_needs
-        if last is not None and len(last[0]) == len(queries) and all(map(operator.is_, last[0], queries)):
-            return last[1]
+        if (
+            last is not None
+            and len(last[0]) == len(fingerprints)
+            and all(map(operator.is_, last[0], fingerprints))
+            and last[1] == filters
+        ):
+            return last[2]
+        queries = [*fingerprints, *filters]
         tokens: dict[str, set[str]] = {}
         full: set[str] = set()
         keywords: set[str] = set()
@@ -501,7 +510,7 @@ class Percolator:
             exists=None if exists is None else frozenset(exists),
         )
         needs.defer, needs.lines = self._lines_needed(queries, needs)
-        self._last_needs = (queries, needs)
+        self._last_needs = (fingerprints, filters, needs)
         return needs
 
     def _lines_needed(
