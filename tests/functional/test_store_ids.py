@@ -23,7 +23,7 @@ from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.documents import StableIds, document_id, stable_ids
 from elastic_recheck.core.errors import StoreError
 from elastic_recheck.core.lucene import ast as qa
-from elastic_recheck.core.search_types import QuerySpec
+from elastic_recheck.core.search_types import Filters, QuerySpec
 from tests.functional.test_store import make_docs, random_query
 
 N = 1200  # above lines.MIN_SAMPLES: lines are compressed, as in a real store
@@ -332,3 +332,28 @@ def test_an_interrupted_migration_leaves_schema_3_then_completes(
         assert store.count_documents() == N
         assert _ids(store, qa.Term("_id", ids[5])) == [ids[5]]
     assert _typeof(path)["integer"] == 1000
+
+
+def test_classification_gives_the_ids_search_gives(tmp_path: Path, plain: list[dict[str, Any]]) -> None:
+    """Percolation (``msearch`` against one build) names its hits as ``search`` does, for every way of storing an id."""
+    explicit = [{**d, "id": f"own-{i}"} for i, d in enumerate(plain[:300])]
+    content = [{k: v for k, v in d.items() if k != "build_uuid"} for d in plain[300:400]]
+    for name, load in {
+        "kept out": lambda s: s.add_documents(plain, batch_size=300, id_of=StableIds().of),
+        "in body": lambda s: s.add_documents(stable_ids(plain), batch_size=300),
+        "explicit": lambda s: s.add_documents(explicit, batch_size=300),
+        "no id": lambda s: s.add_documents(_plain(32, 300), batch_size=300),
+        "content": lambda s: s.add_documents(stable_ids(content), batch_size=300),
+    }.items():
+        with EmbeddedStore(tmp_path / f"{name}.db") as store:
+            load(store)
+            builds = sorted({h.source.get("build_uuid") for h in store.search(QuerySpec(), size=100_000, query=qa.MatchAll()).hits}, key=str)
+            checked = 0
+            for uuid in builds:
+                spec = QuerySpec(filters=Filters(build_uuid=uuid)) if uuid is not None else QuerySpec()
+                want = store.search(spec, size=100_000, query=qa.MatchAll())
+                got = store.msearch([spec], size=100_000, queries=[qa.MatchAll()])[0]
+                assert got.total == want.total, (name, uuid)
+                assert sorted(h.id for h in got.hits) == sorted(h.id for h in want.hits), (name, uuid)
+                checked += got.total
+            assert checked, name

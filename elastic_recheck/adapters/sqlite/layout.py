@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Mapping as AbcMapping
 from collections.abc import Set as AbstractSet
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from elastic_recheck.adapters.sqlite import lines
 from elastic_recheck.core.documents import has_object
@@ -125,6 +125,46 @@ def doc_id_text(rid: int, doc_id: object, shape: AbcMapping[str, Any]) -> str:
             raise sqlite3.DatabaseError(f"document {rid}: a line number without a build to derive its id from")
         return derived_id(prefix, doc_id)
     return str(doc_id)
+
+
+class DocIds(Sequence[str]):
+    """The ids (``Hit.id``) of rows read together, each computed when first asked for.
+
+    A derived id costs a SHA-1: a classification reads thousands of lines and
+    returns a few of them, so most ids are never computed.
+    """
+
+    __slots__ = ("_rids", "_doc_ids", "_shape_ids", "_shapes", "_done")
+
+    def __init__(
+        self,
+        rids: Sequence[int],
+        doc_ids: Sequence[object],
+        shape_ids: Sequence[int],
+        shapes: AbcMapping[int, AbcMapping[str, Any]],
+    ) -> None:
+        self._rids = rids
+        self._doc_ids = doc_ids
+        self._shape_ids = shape_ids
+        self._shapes = shapes
+        self._done: dict[int, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._rids)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self._rids)
+        done = self._done.get(i)
+        if done is None:
+            done = self._done[i] = doc_id_text(self._rids[i], self._doc_ids[i], self._shapes[self._shape_ids[i]])
+        return done
 
 
 class DerivedIds:
@@ -317,13 +357,14 @@ def build_rows(
     value: str,
     unpack: Callable[[bytes], tuple[str | bytes, str | bytes | None]] | None = None,
 ) -> tuple[
-    tuple[int, ...],
+    Sequence[str],
     tuple[int | None, ...],
     tuple[tuple[int, str | bytes], ...],
     dict[int, dict[str, Any]],
     tuple[str | bytes | None, ...],
 ]:
-    """A build's documents, oldest first: ids, timestamps, ``(shape, body JSON)``, the shapes and stored tokens.
+    """A build's documents, oldest first: ids (:class:`DocIds`: ``Hit.id``, as search gives them),
+    timestamps, ``(shape, body JSON)``, the shapes and stored tokens.
 
     ``unpack`` gives a compressed line's body and tokens (:meth:`.lines.StoredLines.unpacker`;
     :meth:`~.lines.StoredLines.raw_unpacker`: as UTF-8 bytes, for :func:`loads_json`).
@@ -335,7 +376,7 @@ def build_rows(
         return (), (), (), {}, ()
     wanted = json.dumps(shape_ids)
     rows = conn.execute(
-        "SELECT d.id, d.ts, d.shape, d.body, d.tokens FROM docs d WHERE d.shape IN (SELECT value FROM json_each(?)) "
+        "SELECT d.id, d.doc_id, d.ts, d.shape, d.body, d.tokens FROM docs d WHERE d.shape IN (SELECT value FROM json_each(?)) "
         "ORDER BY d.ts IS NULL, d.ts, d.id",
         (wanted,),
     ).fetchall()
@@ -345,9 +386,10 @@ def build_rows(
     }
     if not rows:
         return (), (), (), shapes, ()
-    ids, ts, sids, bodies, tokens = zip(*rows, strict=True)
+    rids, doc_ids, ts, sids, bodies, tokens = zip(*rows, strict=True)
     if unpack is not None and bytes in set(map(type, bodies)):
         bodies, tokens = zip(*[unpack(b) if type(b) is bytes else (b, t) for b, t in zip(bodies, tokens, strict=True)], strict=True)
+    ids = DocIds(rids, doc_ids, sids, shapes)
     return ids, ts, tuple(zip(sids, bodies, strict=True)), shapes, tokens
 
 def build_docs(

@@ -29,7 +29,7 @@ from elastic_recheck.adapters.sqlite.layout import PRESENT, build_rows, dt_to_ms
 from elastic_recheck.core.errors import QuerySyntaxError
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.build_index import build_index
-from elastic_recheck.core.lucene.matcher import MemoryIndex, document_id
+from elastic_recheck.core.lucene.matcher import MemoryIndex
 from elastic_recheck.core.lucene.required import required_pairs
 from elastic_recheck.core.schema import Mapping
 from elastic_recheck.core.search_types import Filters, Hit, QuerySpec, SearchResult
@@ -100,7 +100,8 @@ class _BuildCache:
     """One build's documents, indexed in memory for percolation."""
 
     # (tuples of numbers and strings: the garbage collector stops walking through them)
-    ids: Sequence[int]
+    #: the documents' ids (``Hit.id``: :class:`~.layout.DocIds`, as search gives them)
+    ids: Sequence[str]
     ts: Sequence[int | None]
     #: per document: ``(shape id, per-line fields as JSON)`` (kept as text or UTF-8: a few thousand
     #: dicts would be more for the garbage collector to walk through, and most are never returned)
@@ -345,7 +346,7 @@ class Percolator:
         defer, lines = (frozenset(), None) if needs is None else (needs.defer, needs.lines)
         loads = loads_json
         bodies = [(sid, loads(body)) for sid, body in rows]
-        doc_ids = [document_id(body.get("id")) or f"r{rid}" for rid, (_, body) in zip(ids, bodies, strict=True)]
+        doc_ids = ids
         index = build_index(
             shapes,
             bodies,

@@ -89,7 +89,7 @@ def build_index(
     none of them holds the terms every match of a query holds on the other
     fields, :mod:`~elastic_recheck.core.lucene.required`).
     """
-    ids = list(doc_ids) if doc_ids is not None else [document_id(body.get("id")) for _, body in rows]
+    ids = doc_ids if doc_ids is not None else [document_id(body.get("id")) for _, body in rows]
     postings: dict[str, dict[str, set[int]]] = {}
     values: dict[str, dict[str, set[int]]] = {}
     present: dict[str, set[int]] = {}

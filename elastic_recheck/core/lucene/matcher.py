@@ -314,8 +314,9 @@ class MemoryIndex:
         ids: Sequence[str | None] | None = None,
     ) -> None:
         self.mapping = mapping
+        own_ids: list[str | None] = list(ids) if ids is not None else []
         #: each document's id (``_id``), None for a document without one
-        self.ids: list[str | None] = list(ids) if ids is not None else []
+        self.ids: Sequence[str | None] = own_ids
         self._id_docs: dict[str, set[int]] | None = None
         #: text field -> token -> ``doc << 32 | position`` keys (one per occurrence)
         self.postings: dict[str, dict[str, set[int]]] = {}
@@ -330,7 +331,7 @@ class MemoryIndex:
         for doc_id, doc in enumerate(docs):
             n += 1
             if ids is None:
-                self.ids.append(document_id(doc.get("id")))
+                own_ids.append(document_id(doc.get("id")))
             for name, vals in flatten_document(doc).items():
                 if name == ID_FIELD:
                     continue  # a metadata field: the document's own id answers it
@@ -375,7 +376,7 @@ class MemoryIndex:
         builds them from a build's stored parts.
         """
         index = cls((), mapping=mapping)
-        index.ids = list(ids)
+        index.ids = ids  # (as given: a lazy sequence stays lazy)
         index.postings = postings
         index.values = values
         index.present = present
