@@ -90,8 +90,8 @@ def biggest_build(store: Path) -> str:
     conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
     try:
         row = conn.execute(
-            "SELECT s.build_uuid FROM docs d JOIN shapes s ON s.id = d.shape WHERE s.build_uuid IS NOT NULL "
-            "GROUP BY s.build_uuid ORDER BY COUNT(*) DESC LIMIT 1"
+            "SELECT b.build_uuid FROM docs d JOIN shapes s ON s.id = d.shape JOIN builds b ON b.id = s.build "
+            "WHERE b.build_uuid IS NOT NULL GROUP BY b.build_uuid ORDER BY COUNT(*) DESC LIMIT 1"
         ).fetchone()
     finally:
         conn.close()

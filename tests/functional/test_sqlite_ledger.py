@@ -142,6 +142,7 @@ def test_todays_files_are_adopted_without_rewriting_a_table(tmp_path: Path) -> N
     assert _ledger(store_path) == [
         ("bot_state", 1, 1), ("collector_state", 1, 1), ("rechecks", 1, 1),
         ("signatures", 1, 1), ("store", 1, 1), ("store", 2, 1), ("store", 3, 0), ("store", 4, 0),
+        ("store", 5, 0),
     ]
     assert _ledger(bugs_path) == [("bug_cache", 1, 1)]
     # the only new objects are the ledger, the store's migration 3 table (its lines are too few
@@ -150,11 +151,17 @@ def test_todays_files_are_adopted_without_rewriting_a_table(tmp_path: Path) -> N
     # documents have no id); every other table and index keeps its SQL, root page (not
     # recreated), rows and page bytes
     after = _snapshot(store_path)
-    assert set(after) - set(before) == {LEDGER, f"sqlite_autoindex_{LEDGER}_1", "codec", "docs_text_id"}
-    assert set(before) - set(after) == {"sqlite_autoindex_docs_1"}
+    assert set(after) - set(before) == {
+        LEDGER, f"sqlite_autoindex_{LEDGER}_1", "codec", "docs_text_id",
+        # migration 5: build metadata once per build (shapes and kw_shape are rewritten)
+        "builds", "builds_hash", "builds_uuid", "kw_build", "kw_build_by_build",
+    }  # fmt: skip
+    assert set(before) - set(after) == {"sqlite_autoindex_docs_1", "sqlite_autoindex_shapes_1"}
     for name, was in before.items():
-        if name == "schema_migrations":  # (still written for older releases: rows more, versions 3 and 4)
-            assert after[name]["rows"][:-2] == was["rows"] and [r[0] for r in after[name]["rows"][-2:]] == [3, 4]
+        if name in ("shapes", "sqlite_autoindex_shapes_1", "shapes_build", "kw_shape", "kw_shape_by_shape"):
+            continue
+        if name == "schema_migrations":  # (still written for older releases: rows more, versions 3 to 5)
+            assert after[name]["rows"][:-3] == was["rows"] and [r[0] for r in after[name]["rows"][-3:]] == [3, 4, 5]
             continue
         if name == "docs":
             assert after[name]["rows"] == was["rows"]
@@ -289,8 +296,8 @@ def applied(conn):
     raise AssertionError("the versions before are in the ledger already")
 
 def builds_and_packed_text(conn):
-    conn.execute("CREATE TABLE builds (uuid TEXT PRIMARY KEY, status TEXT)")
-    conn.execute("INSERT INTO builds SELECT DISTINCT build_uuid, build_status FROM shapes")
+    conn.execute("CREATE TABLE build_list (uuid TEXT PRIMARY KEY, status TEXT)")
+    conn.execute("INSERT INTO build_list SELECT DISTINCT build_uuid, build_status FROM builds")
     conn.execute("ALTER TABLE docs ADD COLUMN packed BLOB")
     conn.execute("UPDATE docs SET packed = CAST(body AS BLOB)")
     conn.execute("CREATE TABLE packed_text (id INTEGER PRIMARY KEY, z BLOB)")
@@ -322,7 +329,7 @@ def _assert_still_today_s_version(path: Path, before: dict[str, dict[str, Any]])
         assert store.integrity_check() == []
         assert store.count_documents() == 3
     after = _snapshot(path)
-    assert not {"builds", "packed_text", "docs_packed"} & set(after)
+    assert not {"build_list", "packed_text", "docs_packed"} & set(after)
     for name, was in before.items():
         assert after[name]["rows"] == was["rows"], name
         assert after[name]["sql"] == was["sql"], name  # docs has no `packed` column
@@ -339,7 +346,7 @@ def _assert_completes(path: Path) -> None:
     assert out.strip() == str(STORE + 1)
     raw = sqlite3.connect(path)
     assert versions(raw)["store"] == STORE + 1
-    assert raw.execute("SELECT uuid, status FROM builds").fetchall() == [(BUILD, "FAILURE")]
+    assert raw.execute("SELECT uuid, status FROM build_list").fetchall() == [(BUILD, "FAILURE")]
     assert raw.execute("SELECT COUNT(*) FROM docs WHERE packed = CAST(body AS BLOB)").fetchone()[0] == 3
     assert raw.execute("SELECT COUNT(*) FROM packed_text").fetchone()[0] == 3000
     assert max(v for (v,) in raw.execute("SELECT version FROM schema_migrations")) == STORE + 1
@@ -351,7 +358,7 @@ def _assert_completes(path: Path) -> None:
 @pytest.mark.timeout(300)
 def test_a_migration_killed_halfway_leaves_the_previous_version_then_completes(tmp_path: Path) -> None:
     path = _unpack("store.sqlite3", tmp_path)
-    EmbeddedStore(path).close()  # adopted at version 2, migrated to 3 (compressed lines)
+    EmbeddedStore(path).close()  # adopted at version 2, migrated to today's (STORE)
     before = _snapshot(path)
     proc = _run_next_migration(path, "halt")
     assert proc.stdout is not None

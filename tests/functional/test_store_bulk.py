@@ -67,15 +67,21 @@ def _stored(path: Path) -> list[dict[str, Any]]:
     kw: dict[int, set[tuple[str, str]]] = {}
     for field, value, doc in conn.execute("SELECT field, value, doc FROM kw"):
         kw.setdefault(doc, set()).add((field, value))
+    # a shape's keyword rows: its file fields' (kw_shape) and its build's (kw_build, once per build)
     shape_kw: dict[int, set[tuple[str, str]]] = {}
-    for field, value, shape in conn.execute("SELECT field, value, shape FROM kw_shape"):
+    for field, value, shape in conn.execute(
+        "SELECT field, value, shape FROM kw_shape UNION ALL "
+        "SELECT k.field, k.value, s.id FROM kw_build k JOIN shapes s ON s.build = k.build"
+    ):
+        assert (field, value) not in shape_kw.get(shape, set())  # never in both
         shape_kw.setdefault(shape, set()).add((field, value))
     out = []
     codec = lines.load(conn)  # compressed lines: the body and the tokens in one zstd frame
-    for rid, doc_id, ts, shape, body, stored, shape_json in conn.execute(
-        "SELECT d.id, d.doc_id, d.ts, d.shape, d.body, d.tokens, s.json FROM docs d JOIN shapes s ON s.id = d.shape "
-        "ORDER BY d.id"
+    for rid, doc_id, ts, shape, body, stored, build_json, own_json in conn.execute(
+        "SELECT d.id, d.doc_id, d.ts, d.shape, d.body, d.tokens, b.json, s.json FROM docs d "
+        "JOIN shapes s ON s.id = d.shape JOIN builds b ON b.id = s.build ORDER BY d.id"
     ):
+        shape_json = json.dumps({**json.loads(build_json), **json.loads(own_json)})
         if isinstance(body, bytes):
             assert codec is not None and stored is None
             body, stored = codec.split(codec.decompressor().decompress(body))

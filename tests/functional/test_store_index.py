@@ -29,6 +29,7 @@ from elastic_recheck.core.lucene.matcher import MemoryIndex
 from elastic_recheck.core.schema import Mapping
 from elastic_recheck.core.search_types import Filters, QuerySpec, TimeWindow
 from tests.functional.test_store import T0, make_docs, random_query
+from tests.functional.test_store_builds import downgrade_to_schema_4
 
 UUIDS = [f"{b:02d}" * 16 for b in range(12)]
 
@@ -251,6 +252,7 @@ def test_stores_from_before_the_tokens_column_still_percolate(tmp_path: Path) ->
     path = tmp_path / "old.db"
     with EmbeddedStore(path) as s:
         s.add_documents(docs[:200])
+    downgrade_to_schema_4(path)
     raw = sqlite3.connect(path)
     raw.execute("ALTER TABLE docs DROP COLUMN tokens")  # what migration 1 alone created
     raw.execute("DELETE FROM schema_migrations WHERE version >= 2")

@@ -21,6 +21,7 @@ from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.search_types import Filters, QuerySpec
 from tests.functional.test_store import expected_ids, ids, make_docs, random_query, reference
+from tests.functional.test_store_builds import downgrade_to_schema_4
 from tests.functional.test_store_bulk import _expected, _stored
 
 N = 1500  # above lines.MIN_SAMPLES: the store trains its dictionary
@@ -36,6 +37,7 @@ def _types(path: Path) -> dict[str, int]:
 
 def _downgrade_to_schema_2(path: Path) -> None:
     """Make ``path`` what a store of schema 2 (before compressed lines) holds: plain bodies and tokens, no codec."""
+    downgrade_to_schema_4(path)
     conn = sqlite3.connect(path)
     codec = lines.load(conn)
     assert codec is not None
@@ -148,7 +150,7 @@ def test_a_schema_2_store_migrates_and_answers_the_same(tmp_path: Path, docs: li
     queries = [random_query(rng) for _ in range(80)]
     with EmbeddedStore(path) as store:  # migration 3: trains the dictionary, compresses every line (then 4)
         conn = sqlite3.connect(path)
-        assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")] == [1, 2, 3, 4]
+        assert [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")] == [1, 2, 3, 4, 5]
         conn.close()
         assert _types(path) == {"blob": N}
         for q in queries:

@@ -21,6 +21,7 @@ from typing import Any
 
 from elastic_recheck.adapters.sqlite.layout import (
     DERIVED_ID_LENGTH,
+    DERIVED_KEY_SQL,
     PRESENT,
     SENTINELS,
     UNINDEXED_PER_LINE,
@@ -33,6 +34,8 @@ from elastic_recheck.adapters.sqlite.layout import (
     keyword_values,
     loads_json,
     per_line,
+    shape_keyword_table,
+    shapes_with,
     store_terms,
 )
 from elastic_recheck.core.errors import BackendError
@@ -194,7 +197,8 @@ _NONE = _Plan(sql=[("0", [])])
 #: (an INTEGER line number, see :func:`~.layout.derived_prefix`), else ``r<rowid>``.
 _ID_SQL = (
     "CASE typeof(d.doc_id) WHEN 'text' THEN d.doc_id WHEN 'null' THEN 'r' || d.id "
-    "ELSE er_derived_id((SELECT json FROM shapes WHERE id = d.shape), d.doc_id) END"
+    f"ELSE er_derived_id((SELECT {DERIVED_KEY_SQL} FROM shapes s JOIN builds b ON b.id = s.build WHERE s.id = d.shape), "
+    "d.doc_id) END"
 )
 _ROWID_ID = re.compile(r"r(0|[1-9][0-9]{0,17})")
 _DERIVED_ID = re.compile(f"[0-9a-f]{{{DERIVED_ID_LENGTH}}}")
@@ -210,8 +214,8 @@ def _derived_rows(conn: sqlite3.Connection, value: str) -> list[int]:
     last: dict[str, int] = {}
     shapes: dict[str, list[int]] = {}
     for sid, text, top in conn.execute(
-        "SELECT s.id, s.json, m.top FROM (SELECT shape, MAX(doc_id) AS top FROM docs "
-        "WHERE typeof(doc_id) = 'integer' GROUP BY shape) m JOIN shapes s ON s.id = m.shape"
+        f"SELECT s.id, {DERIVED_KEY_SQL}, m.top FROM (SELECT shape, MAX(doc_id) AS top FROM docs "
+        "WHERE typeof(doc_id) = 'integer' GROUP BY shape) m JOIN shapes s ON s.id = m.shape JOIN builds b ON b.id = s.build"
     ):
         prefix = derived_prefix(loads_json(text))
         if prefix is not None:
@@ -285,26 +289,22 @@ class _Compiler:
             return f"er_body_kw(d.body, ?, '{op}', ?)", [field_name, json.dumps(params)]
         if self.store.per_line(field_name):
             return (f"d.id IN (SELECT doc FROM kw WHERE field = ? AND value {op})", [field_name, *params])
-        return (f"d.shape IN (SELECT shape FROM kw_shape WHERE field = ? AND value {op})", [field_name, *params])
+        return (f"d.shape IN ({shapes_with(field_name, op)})", [field_name, *params])
 
     def keyword_predicate(self, field_name: str, pred: Callable[[str], bool], prefix: str = "") -> _Plan:
         """Docs with a keyword value accepted by ``pred`` (Python predicate over distinct values)."""
-        table, col = ("kw", "doc") if self.store.per_line(field_name) else ("kw_shape", "shape")
         if field_name in UNINDEXED_PER_LINE:
             key = self.store.register_predicate(pred)
             return _Plan(sql=[("er_body_pred(d.body, ?, ?)", [field_name, key])])
+        per_line = self.store.per_line(field_name)
+        table = "kw" if per_line else shape_keyword_table(field_name)
         values = [v for v in self._distinct_values(table, field_name, prefix) if pred(v)]
         if not values:
             return _NONE
-        target = "d.id" if col == "doc" else "d.shape"
-        return _Plan(
-            sql=[
-                (
-                    f"{target} IN (SELECT {col} FROM {table} WHERE field = ? AND value IN (SELECT value FROM json_each(?)))",
-                    [field_name, json.dumps(values)],
-                )
-            ]
-        )
+        op = "IN (SELECT value FROM json_each(?))"
+        if per_line:
+            return _Plan(sql=[(f"d.id IN (SELECT doc FROM kw WHERE field = ? AND value {op})", [field_name, json.dumps(values)])])
+        return _Plan(sql=[(f"d.shape IN ({shapes_with(field_name, op)})", [field_name, json.dumps(values)])])
 
     def keyword_vocabulary(self, field_name: str, prefix: str = "") -> list[str]:
         """Distinct values of a keyword field (starting with ``prefix``)."""
@@ -313,7 +313,7 @@ class _Compiler:
             for (body,) in self.conn.execute("SELECT er_body(body) FROM docs"):
                 values.update(keyword_values(loads_json(body).get(field_name)))
             return sorted(v for v in values if v.startswith(prefix))
-        return self._distinct_values("kw" if self.store.per_line(field_name) else "kw_shape", field_name, prefix)
+        return self._distinct_values("kw" if self.store.per_line(field_name) else shape_keyword_table(field_name), field_name, prefix)
 
     def _distinct_values(self, table: str, field_name: str, prefix: str = "") -> list[str]:
         """Distinct values of ``field_name`` in a keyword table, optionally by prefix (index range scan)."""
@@ -375,6 +375,7 @@ class _Compiler:
             if "*" in q.field or "?" in q.field:  # _exists_:build_* (a pattern over field names)
                 match = leaf_predicate(qa.Wildcard(q.field, q.field))
                 names = {f for (f,) in self.conn.execute("SELECT DISTINCT field FROM kw_shape")}
+                names |= {f for (f,) in self.conn.execute("SELECT DISTINCT field FROM kw_build")}
                 names |= {f for (f,) in self.conn.execute("SELECT DISTINCT field FROM kw")}
                 names |= set(self.store.text_fields) | UNINDEXED_PER_LINE
                 wanted = tuple(qa.Exists(n) for n in sorted(names) if match(n))
@@ -383,10 +384,9 @@ class _Compiler:
                 return _Plan(fts=f"{self.column(q.field)} : {fts_string(PRESENT)}")
             if q.field in UNINDEXED_PER_LINE:
                 return _Plan(sql=[("er_body_has(d.body, ?)", [q.field])])
-            table, col, target = (
-                ("kw", "doc", "d.id") if self.store.per_line(q.field) else ("kw_shape", "shape", "d.shape")
-            )
-            return _Plan(sql=[(f"{target} IN (SELECT {col} FROM {table} WHERE field = ?)", [q.field])])
+            if self.store.per_line(q.field):
+                return _Plan(sql=[("d.id IN (SELECT doc FROM kw WHERE field = ?)", [q.field])])
+            return _Plan(sql=[(f"d.shape IN ({shapes_with(q.field, 'IS NOT NULL')})", [q.field])])
         name = q.field  # type: ignore[attr-defined]
         text = mapping.is_text(name)
         if name == ID_FIELD and not isinstance(q, (qa.Term, qa.Phrase)):
@@ -549,11 +549,7 @@ class QueryCompiler:
             elif self.per_line(name):
                 sql.append((f"d.id IN (SELECT doc FROM kw WHERE field = ? AND value IN ({marks}))", [name, *values]))
             else:
-                shapes = [
-                    s for (s,) in conn.execute(
-                        f"SELECT shape FROM kw_shape WHERE field = ? AND value IN ({marks})", [name, *values]
-                    )
-                ]
+                shapes = [s for (s,) in conn.execute(shapes_with(name, f"IN ({marks})"), [name, *values])]
                 if not shapes:
                     return _Scope([], empty=True)
                 sql.append(("d.shape IN (SELECT value FROM json_each(?))", [json.dumps(shapes)]))

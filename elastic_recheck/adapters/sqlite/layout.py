@@ -3,7 +3,7 @@
 The writer (:mod:`.writer`), the query compiler (:mod:`.compiler`) and
 percolation (:mod:`.percolate`) share these definitions.
 
-Layout (schema version 4, see :data:`MIGRATIONS`)
+Layout (schema version 5, see :data:`MIGRATIONS`)
 -------------------------------------------------
 ``docs``
     one row per document: ``id`` (rowid), ``doc_id`` (the document's id when
@@ -20,11 +20,19 @@ Layout (schema version 4, see :data:`MIGRATIONS`)
     metadata, ``filename``, ``log_url``...), which is the same for every line
     of a file and stored once in ``shapes``. ``{**shape, **body}`` is the
     document as given (key order aside).
-``kw_shape`` / ``kw``
-    ``(field, value, shape|doc)`` indexes of exact keyword values, for shape
-    fields and per-line fields respectively. Values are strings: numbers as
-    their text, booleans ``true``/``false``, lists one row per element, nested
-    objects flattened to ``a.b``.
+``shapes`` / ``builds``
+    Since schema 5 a shape row keeps only its :data:`FILE_FIELDS` (``json``)
+    and a reference to a ``builds`` row (``build``) holding the rest of the
+    shape once for all the files of a build (with its ``build_uuid`` and
+    ``build_status`` as columns, for aggregations). Both are found by content:
+    a 64-bit ``hash`` of their JSON (:func:`text_hash`, indexed), then the JSON
+    compared; a field that varies from file to file only makes more build rows.
+``kw_shape`` / ``kw_build`` / ``kw``
+    ``(field, value, shape|build|doc)`` indexes of exact keyword values, for
+    the shapes' file fields, their build fields (:func:`shapes_with` picks by
+    the field's name) and per-line fields respectively. Values are strings:
+    numbers as their text, booleans ``true``/``false``, lists one row per
+    element, nested objects flattened to ``a.b``.
 ``fts``
     an FTS5 table with one column per text field (``message``, ``tags``)
     holding the field's tokens as produced by :func:`elastic_recheck.core.lucene.analysis.tokenize`
@@ -33,7 +41,9 @@ Layout (schema version 4, see :data:`MIGRATIONS`)
     that text back on spaces only, so an FTS5 phrase is a Lucene phrase. The
     values of a multi-valued field are separated by :data:`GAP` (a token the
     analyzer never produces) so exact phrases never span two values, and each
-    present field starts with :data:`PRESENT` (for ``_exists_``).
+    present field starts with :data:`PRESENT` (for ``_exists_``). Stores
+    created since schema 5 keep no per-row column sizes (``columnsize=0``:
+    nothing reads them) and are in incremental auto-vacuum mode.
 ``test_results`` / ``test_runs``
     per-build subunit results (``failed_tests``).
 """
@@ -108,6 +118,11 @@ def derived_prefix(shape: AbcMapping[str, Any]) -> str | None:
     if not isinstance(uuid, str) or not uuid:
         return None
     return f"{uuid}\0{shape.get('filename', '')!s}\0"
+
+
+#: SQL on a shape ``s`` joined with its build ``b`` (``builds b ON b.id = s.build``): a JSON object
+#: of what :func:`derived_prefix` reads (the shape's file fields and its build's ``build_uuid``).
+DERIVED_KEY_SQL = "json_patch(s.json, json_object('build_uuid', b.build_uuid))"
 
 
 def derived_id(prefix: str, n: int) -> str:
@@ -228,6 +243,49 @@ def per_line(name: str, text_fields: AbstractSet[str]) -> bool:
 #: ``id`` is the document's id (``_id``), not a searchable field.
 UNINDEXED_PER_LINE: frozenset[str] = frozenset({"@timestamp", "id"})
 
+#: Shape fields that name one log file of a build: kept with the shape. Every
+#: other shape field goes to the shape's *build* row (``builds``), stored once
+#: for all the files that share it. A build row is found by its content, so a
+#: field that does vary from file to file only makes more build rows, never a
+#: wrong answer.
+FILE_FIELDS: frozenset[str] = frozenset({"filename", "log_url"})
+
+
+def file_field(name: str) -> bool:
+    """Whether a (possibly flattened ``a.b``) shape field's keyword rows are per shape (``kw_shape``),
+    not per build (``kw_build``)."""
+    return name.split(".", 1)[0] in FILE_FIELDS
+
+
+def canonical_json(obj: Any) -> str:
+    """The canonical JSON of a shape or of one of its parts (sorted keys: identical parts, identical text)."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def text_hash(text: str) -> int:
+    """A 64-bit hash of a shape's or a build's JSON (looked up by it, then compared in full)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+
+
+def split_shape(shape: AbcMapping[str, Any]) -> tuple[str, str]:
+    """The canonical JSON of a shape's build part and of its file part (:data:`FILE_FIELDS`)."""
+    build = {k: v for k, v in shape.items() if k not in FILE_FIELDS}
+    own = {k: v for k, v in shape.items() if k in FILE_FIELDS}
+    return canonical_json(build), canonical_json(own)
+
+
+def shapes_with(field: str, op: str) -> str:
+    """SQL selecting (column ``shape``) the shapes whose keyword ``field`` has a value with
+    ``value <op>`` (parameters: the field, then ``op``'s)."""
+    if file_field(field):
+        return f"SELECT shape FROM kw_shape WHERE field = ? AND value {op}"
+    return f"SELECT s.id AS shape FROM kw_build k JOIN shapes s ON s.build = k.build WHERE k.field = ? AND k.value {op}"
+
+
+def shape_keyword_table(field: str) -> str:
+    """The keyword table of a shape field: ``kw_shape`` (per file) or ``kw_build``."""
+    return "kw_shape" if file_field(field) else "kw_build"
+
 
 #: Subunit statuses that mean "this test failed".
 FAILED_STATUSES = frozenset({"fail", "uxsuccess"})
@@ -334,8 +392,14 @@ def dt_to_ms(dt: datetime) -> int:
 
 def shape_json(conn: sqlite3.Connection, shape: int) -> dict[str, Any]:
     """A stored shape's fields ({} when it is gone)."""
-    row = conn.execute("SELECT json FROM shapes WHERE id = ?", (shape,)).fetchone()
-    return json.loads(row[0]) if row else {}
+    row = conn.execute("SELECT b.json, s.json FROM shapes s JOIN builds b ON b.id = s.build WHERE s.id = ?", (shape,)).fetchone()
+    return join_shape(row[0], row[1]) if row else {}
+
+
+def join_shape(build: str, own: str) -> dict[str, Any]:
+    """A shape's fields from the JSON of its build part and of its own part (keys in the order the
+    whole shape's canonical JSON had)."""
+    return dict(sorted({**loads_json(build), **loads_json(own)}.items()))
 
 
 def assemble(conn: sqlite3.Connection, shape: int, body: str, shapes: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -369,9 +433,7 @@ def build_rows(
     ``unpack`` gives a compressed line's body and tokens (:meth:`.lines.StoredLines.unpacker`;
     :meth:`~.lines.StoredLines.raw_unpacker`: as UTF-8 bytes, for :func:`loads_json`).
     """
-    shape_ids = [
-        r[0] for r in conn.execute("SELECT shape FROM kw_shape WHERE field = ? AND value = ?", (name, value))
-    ]
+    shape_ids = [r[0] for r in conn.execute(shapes_with(name, "= ?"), (name, value))]
     if not shape_ids:
         return (), (), (), {}, ()
     wanted = json.dumps(shape_ids)
@@ -381,8 +443,12 @@ def build_rows(
         (wanted,),
     ).fetchall()
     shapes = {
-        sid: loads_json(text)
-        for sid, text in conn.execute("SELECT id, json FROM shapes WHERE id IN (SELECT value FROM json_each(?))", (wanted,))
+        sid: join_shape(build, own)
+        for sid, build, own in conn.execute(
+            "SELECT s.id, b.json, s.json FROM shapes s JOIN builds b ON b.id = s.build "
+            "WHERE s.id IN (SELECT value FROM json_each(?))",
+            (wanted,),
+        )
     }
     if not rows:
         return (), (), (), shapes, ()
@@ -560,11 +626,83 @@ def _docs_indexes(conn: sqlite3.Connection) -> None:
     conn.execute(f"CREATE INDEX docs_text_id ON docs (doc_id) WHERE {TEXT_ID}")
 
 
+def _migration_5(conn: sqlite3.Connection, text_fields: Sequence[str]) -> None:
+    """Build metadata once per build: a shape keeps its :data:`FILE_FIELDS` and a reference to a
+    ``builds`` row holding the rest (found by content: a 64-bit hash, then the JSON compared);
+    ``kw_build`` holds the build fields' keyword rows once per build, ``kw_shape`` keeps the
+    file fields'. Shapes keep their ids (``docs`` is not touched). A store in incremental
+    auto-vacuum mode (pruned before) gives the old tables' pages back.
+
+    A store without documents also gets its FTS5 table again without per-row column sizes
+    (``columnsize=0``: nothing reads them); a store with documents keeps its FTS5 table as it
+    is (rebuilding it would analyze every line again).
+    """
+    for statement in (
+        "CREATE TABLE builds (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, build_uuid TEXT, build_status TEXT, "
+        "json TEXT NOT NULL)",
+        "CREATE INDEX builds_hash ON builds (hash)",
+        "CREATE INDEX builds_uuid ON builds (build_uuid)",
+        "CREATE TABLE kw_build (field TEXT NOT NULL, value TEXT NOT NULL, build INTEGER NOT NULL, "
+        "PRIMARY KEY (field, value, build)) WITHOUT ROWID",
+        "CREATE INDEX kw_build_by_build ON kw_build (build, field)",
+        "CREATE TABLE shapes_v5 (id INTEGER PRIMARY KEY, build INTEGER NOT NULL, hash INTEGER NOT NULL, json TEXT NOT NULL)",
+    ):
+        conn.execute(statement)
+    builds: dict[str, int] = {}
+    rows = []
+    for sid, text in conn.execute("SELECT id, json FROM shapes ORDER BY id").fetchall():
+        shape = json.loads(text)
+        build, own = split_shape(shape)
+        bid = builds.get(build)
+        if bid is None:
+            uuid, status = shape.get("build_uuid"), shape.get("build_status")
+            bid = builds[build] = int(
+                conn.execute(
+                    "INSERT INTO builds (hash, build_uuid, build_status, json) VALUES (?, ?, ?, ?)",
+                    (
+                        text_hash(build),
+                        uuid if isinstance(uuid, str) else None,
+                        status if isinstance(status, str) else None,
+                        build,
+                    ),
+                ).lastrowid
+                or 0
+            )
+        rows.append((sid, bid, text_hash(canonical_json(shape)), own))
+    conn.executemany("INSERT INTO shapes_v5 (id, build, hash, json) VALUES (?, ?, ?, ?)", rows)
+    moved = json.dumps([f for (f,) in conn.execute("SELECT DISTINCT field FROM kw_shape") if not file_field(f)])
+    conn.execute(
+        "INSERT OR IGNORE INTO kw_build (field, value, build) SELECT k.field, k.value, s.build FROM kw_shape k "
+        "JOIN shapes_v5 s ON s.id = k.shape WHERE k.field IN (SELECT value FROM json_each(?))",
+        (moved,),
+    )
+    conn.execute("DELETE FROM kw_shape WHERE field IN (SELECT value FROM json_each(?))", (moved,))
+    conn.execute("DELETE FROM shapes")  # (emptied first: see _migration_4)
+    conn.execute("DROP TABLE shapes")
+    conn.execute("ALTER TABLE shapes_v5 RENAME TO shapes")
+    conn.execute("CREATE INDEX shapes_build ON shapes (build, hash)")
+    if conn.execute("SELECT 1 FROM docs LIMIT 1").fetchone() is None:
+        columns = ", ".join(f"c{i}" for i in range(len(text_fields)))
+        conn.execute("DROP TABLE fts_vocab")
+        conn.execute("DROP TABLE fts")
+        conn.execute(
+            f"CREATE VIRTUAL TABLE fts USING fts5({columns}, content='', tokenize={fts_tokenize_option()}, "
+            "detail=full, columnsize=0)"
+        )
+        conn.execute("CREATE VIRTUAL TABLE fts_vocab USING fts5vocab(fts, col)")
+    if int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == 2:
+        # (a store pruned before: the old tables' pages go back to the file system now; in a
+        # transaction each step of the pragma frees one page)
+        for _ in range(int(conn.execute("PRAGMA freelist_count").fetchone()[0])):
+            conn.execute("PRAGMA incremental_vacuum")
+
+
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Sequence[str]], None]] = {
     1: _migration_1,
     2: _migration_2,
     3: _migration_3,
     4: _migration_4,
+    5: _migration_5,
 }
 
 

@@ -34,9 +34,11 @@ from elastic_recheck.adapters.sqlite.layout import (
     build_docs,
     doc_id_text,
     dt_to_ms,
+    file_field,
     keyword_values,
     ms_to_dt,
     shape_json,
+    shapes_with,
     with_text_fields,
 )
 from elastic_recheck.adapters.sqlite.lines import StoredLines
@@ -59,6 +61,11 @@ LOG = logging.getLogger(__name__)
 #: RSS, once per connection; the long-running bot opens the store with 0
 #: (docs/performance.md, docs/reliability.md).
 DEFAULT_MMAP_SIZE = 256 * 1024 * 1024
+
+
+#: Joins a subquery ``m`` with a ``shape`` column to its shape ``s`` and build ``b`` (aggregations
+#: reduce the matching lines to their distinct shapes first: a few per build).
+_BUILD_OF_M = "JOIN shapes s ON s.id = m.shape JOIN builds b ON b.id = s.build"
 
 
 class EmbeddedStore:
@@ -136,8 +143,13 @@ class EmbeddedStore:
 
     def _migrate(self) -> None:
         wanted = sorted(self.mapping.text_fields)
-        self._db.migrate({version: with_text_fields(step, wanted) for version, step in MIGRATIONS.items()})
         conn = self._conn
+        if conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is None:
+            # A new file: pages freed later (FTS5 merges, deleted lines) go back to the file system
+            # without rewriting it (the mode of an empty file changes by a VACUUM of nothing).
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            conn.execute("VACUUM")
+        self._db.migrate({version: with_text_fields(step, wanted) for version, step in MIGRATIONS.items()})
         row = conn.execute("SELECT value FROM meta WHERE key = 'text_fields'").fetchone()
         stored = json.loads(row[0]) if row else wanted
         if sorted(stored) != wanted:
@@ -205,8 +217,9 @@ class EmbeddedStore:
 
         def run(conn: sqlite3.Connection) -> list[tuple[str, int, datetime]]:
             rows = conn.execute(
-                "SELECT s.build_uuid, COUNT(*), MAX(d.ts) FROM shapes s JOIN docs d ON d.shape = s.id "
-                "WHERE s.build_uuid IS NOT NULL GROUP BY s.build_uuid HAVING MAX(d.ts) < ? ORDER BY MAX(d.ts), s.build_uuid",
+                "SELECT b.build_uuid, COUNT(*), MAX(d.ts) FROM builds b JOIN shapes s ON s.build = b.id "
+                "JOIN docs d ON d.shape = s.id WHERE b.build_uuid IS NOT NULL GROUP BY b.build_uuid "
+                "HAVING MAX(d.ts) < ? ORDER BY MAX(d.ts), b.build_uuid",
                 (to_epoch_ms(cutoff),),
             ).fetchall()
             return [(uuid, int(n), ms_to_dt(ts) or cutoff) for uuid, n, ts in rows]
@@ -218,7 +231,8 @@ class EmbeddedStore:
 
         def run(conn: sqlite3.Connection) -> int:
             row = conn.execute(
-                "SELECT COUNT(*) FROM shapes s JOIN docs d ON d.shape = s.id WHERE s.build_uuid IS NULL AND d.ts < ?",
+                "SELECT COUNT(*) FROM builds b JOIN shapes s ON s.build = b.id JOIN docs d ON d.shape = s.id "
+                "WHERE b.build_uuid IS NULL AND d.ts < ?",
                 (to_epoch_ms(cutoff),),
             ).fetchone()
             return int(row[0])
@@ -283,11 +297,16 @@ class EmbeddedStore:
         return how
 
     def optimize(self) -> None:
-        """Merge FTS5 segments and refresh the planner's statistics (after big ingests)."""
+        """Merge FTS5 segments and refresh the planner's statistics (after big ingests); a store in
+        incremental auto-vacuum mode (every store created since schema 5) gives its free pages back."""
         with self._write_lock:
             try:
                 self._conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
                 self._conn.execute("PRAGMA optimize")
+                if int(self._conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == 2:
+                    # the pages of the merged segments back to the file system
+                    # (executescript: run to the end; execute() would free one page)
+                    self._conn.executescript("PRAGMA incremental_vacuum;")
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error as exc:
                 raise translate(exc, self.path) from None
@@ -410,7 +429,7 @@ class EmbeddedStore:
                 return 0
             sql, params = matched
             row = conn.execute(
-                f"SELECT COUNT(DISTINCT s.build_uuid) FROM ({sql}) m JOIN shapes s ON s.id = m.shape", params
+                f"SELECT COUNT(DISTINCT b.build_uuid) FROM (SELECT DISTINCT shape FROM ({sql})) m {_BUILD_OF_M}", params
             ).fetchone()
             return int(row[0])
 
@@ -433,9 +452,9 @@ class EmbeddedStore:
                 return []
             sql, params = matched
             rows = conn.execute(
-                f"SELECT (m.ts - ((m.ts % ?) + ?) % ?) AS bucket, s.build_status, COUNT(DISTINCT s.build_uuid) "
-                f"FROM ({sql}) m JOIN shapes s ON s.id = m.shape "
-                "WHERE m.ts IS NOT NULL AND s.build_uuid IS NOT NULL GROUP BY bucket, s.build_status ORDER BY bucket",
+                "SELECT m.bucket, b.build_status, COUNT(DISTINCT b.build_uuid) "
+                f"FROM (SELECT DISTINCT (ts - ((ts % ?) + ?) % ?) AS bucket, shape FROM ({sql}) WHERE ts IS NOT NULL) m "
+                f"{_BUILD_OF_M} WHERE b.build_uuid IS NOT NULL GROUP BY m.bucket, b.build_status ORDER BY m.bucket",
                 [ms, ms, ms, *params],
             ).fetchall()
             buckets: dict[int, dict[str, int]] = {}
@@ -460,9 +479,13 @@ class EmbeddedStore:
                 return []
             sql, params = matched
             if not self._compiler.per_line(field):
+                keywords = (
+                    "JOIN kw_shape k ON k.shape = m.shape AND k.field = ?"
+                    if file_field(field)
+                    else "JOIN kw_build k ON k.build = s.build AND k.field = ?"
+                )
                 rows = conn.execute(
-                    f"SELECT k.value, COUNT(DISTINCT s.build_uuid), COUNT(*) FROM ({sql}) m "
-                    "JOIN shapes s ON s.id = m.shape JOIN kw_shape k ON k.shape = m.shape AND k.field = ? "
+                    f"SELECT k.value, COUNT(DISTINCT b.build_uuid), COUNT(*) FROM ({sql}) m {_BUILD_OF_M} {keywords} "
                     "GROUP BY k.value ORDER BY 2 DESC, 3 DESC, k.value LIMIT ?",
                     [*params, field, size],
                 ).fetchall()
@@ -472,7 +495,9 @@ class EmbeddedStore:
             uuids: dict[int, str | None] = {}
             for _rid, shape, body in conn.execute(sql, params):
                 if shape not in uuids:
-                    r = conn.execute("SELECT build_uuid FROM shapes WHERE id = ?", (shape,)).fetchone()
+                    r = conn.execute(
+                        "SELECT b.build_uuid FROM shapes s JOIN builds b ON b.id = s.build WHERE s.id = ?", (shape,)
+                    ).fetchone()
                     uuids[shape] = r[0] if r else None
                 values = set(keyword_values(json.loads(body).get(field)))
                 for v in values:
@@ -498,9 +523,10 @@ class EmbeddedStore:
             sql, params = matched
             lim = "" if limit is None else " LIMIT ?"
             rows = conn.execute(
-                f"SELECT s.build_uuid, MIN(m.ts), MAX(m.ts), COUNT(*), MIN(m.shape) FROM ({sql}) m "
-                "JOIN shapes s ON s.id = m.shape WHERE s.build_uuid IS NOT NULL "
-                f"GROUP BY s.build_uuid ORDER BY MAX(m.ts) IS NULL, MAX(m.ts) DESC, s.build_uuid{lim}",
+                "SELECT b.build_uuid, MIN(m.first), MAX(m.last), SUM(m.n), MIN(m.shape) "
+                f"FROM (SELECT shape, MIN(ts) AS first, MAX(ts) AS last, COUNT(*) AS n FROM ({sql}) GROUP BY shape) m "
+                f"{_BUILD_OF_M} WHERE b.build_uuid IS NOT NULL "
+                f"GROUP BY b.build_uuid ORDER BY MAX(m.last) IS NULL, MAX(m.last) DESC, b.build_uuid{lim}",
                 [*params, limit] if limit is not None else params,
             ).fetchall()
             out = []
@@ -532,9 +558,10 @@ class EmbeddedStore:
     def indexed_files(self, build_uuid: str) -> set[str]:
         def run(conn: sqlite3.Connection) -> set[str]:
             rows = conn.execute(
-                "SELECT DISTINCT f.value FROM kw_shape b JOIN kw_shape f ON f.shape = b.shape AND f.field = 'filename' "
-                "WHERE b.field = 'build_uuid' AND b.value = ? AND EXISTS (SELECT 1 FROM docs d WHERE d.shape = b.shape)",
-                (build_uuid,),
+                f"SELECT DISTINCT f.value FROM ({shapes_with('build_uuid', '= ?')}) b "
+                "JOIN kw_shape f ON f.shape = b.shape AND f.field = 'filename' "
+                "WHERE EXISTS (SELECT 1 FROM docs d WHERE d.shape = b.shape)",
+                ("build_uuid", build_uuid),
             ).fetchall()
             return {r[0] for r in rows}
 

@@ -26,13 +26,18 @@ from typing import Any
 from elastic_recheck.adapters.sqlite.database import Database, translate
 from elastic_recheck.adapters.sqlite.layout import (
     DERIVED_ID_LENGTH,
+    DERIVED_KEY_SQL,
     GAP,
     TEXT_ID,
     derived_id,
     derived_prefix,
     dumps_json,
+    file_field,
     keyword_values,
     loads_json,
+    shapes_with,
+    split_shape,
+    text_hash,
     text_values,
 )
 from elastic_recheck.adapters.sqlite.lines import LineCodec, StoredLines, payload
@@ -69,10 +74,14 @@ class EncodedBatch:
     touched: set[tuple[str, str]]
     #: the batch's distinct shapes (canonical JSON), in order of first use
     shape_keys: list[str]
-    #: ``[[shape json, build_uuid, build_status], ...]`` for each of them
+    #: ``[[hash, own json, build position], ...]`` for each of them (see :data:`~.layout.FILE_FIELDS`)
     shapes_json: str
-    #: ``[[shape position, field, value], ...]``: their keyword values
+    #: ``[[shape position, field, value], ...]``: their file fields' keyword values
     shape_kw_json: str
+    #: ``[[hash, build_uuid, build_status, build json], ...]``: the distinct build parts of those shapes
+    builds_json: str
+    #: ``[[build position, field, value], ...]``: their keyword values
+    build_kw_json: str
     #: ``[[doc_id (stored_ids), ts, shape position, body, tokens], ...]`` (``tokens``: an array, see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`),
     #: or ``[[doc_id, ts, shape position, null, null, offset, length], ...]`` for lines compressed in ``blob``
     docs_json: str
@@ -107,10 +116,45 @@ def _stored_tokens(fts: Sequence[str | None]) -> str | None:
 class _ShapeInfo:
     uuid: str | None
     status: str | None
+    #: the file fields' keyword values (``kw_shape``)
     keywords: list[tuple[str, str]]
     builds: list[tuple[str, str]]
+    #: the shape's hash, and the JSON of its own (file) fields and of its build's
+    hash: int
+    own: str
+    build: str
+    build_hash: int
+    #: the build fields' keyword values (``kw_build``)
+    build_keywords: list[tuple[str, str]]
     #: see :func:`~.layout.derived_prefix`
     prefix: str | None
+
+
+def shape_info(key: str, is_text: Callable[[str], bool]) -> _ShapeInfo:
+    """How a shape (its canonical JSON) is stored: its build part and its own part, their keyword rows."""
+    shape = json.loads(key)
+    uuid = shape.get("build_uuid")
+    status = shape.get("build_status")
+    keywords = [
+        (name, value)
+        for name, raw in flatten_fields(shape)
+        if not is_text(name)
+        for value in keyword_values(raw)
+        if indexable(value)
+    ]
+    build, own = split_shape(shape)
+    return _ShapeInfo(
+        uuid=uuid if isinstance(uuid, str) else None,
+        status=status if isinstance(status, str) else None,
+        keywords=[kv for kv in keywords if file_field(kv[0])],
+        builds=[(name, v) for name in ("build_uuid", "build_short_uuid") for v in keyword_values(shape.get(name))],
+        hash=text_hash(key),
+        own=own,
+        build=build,
+        build_hash=text_hash(build),
+        build_keywords=[kv for kv in keywords if not file_field(kv[0])],
+        prefix=derived_prefix(shape),
+    )
 
 
 #: Files whose last line number :class:`BatchEncoder` remembers (documents come file by file).
@@ -129,22 +173,7 @@ class BatchEncoder:
     def shape(self, key: str) -> _ShapeInfo:
         info = self._shapes.get(key)
         if info is None:
-            shape = json.loads(key)
-            uuid = shape.get("build_uuid")
-            status = shape.get("build_status")
-            info = _ShapeInfo(
-                uuid=uuid if isinstance(uuid, str) else None,
-                status=status if isinstance(status, str) else None,
-                keywords=[
-                    (name, value)
-                    for name, raw in flatten_fields(shape)
-                    if not self.mapping.is_text(name)
-                    for value in keyword_values(raw)
-                    if indexable(value)
-                ],
-                builds=[(name, v) for name in ("build_uuid", "build_short_uuid") for v in keyword_values(shape.get(name))],
-                prefix=derived_prefix(shape),
-            )
+            info = shape_info(key, self.mapping.is_text)
             if len(self._shapes) > SHAPE_CACHE:
                 self._shapes.clear()
             self._shapes[key] = info
@@ -218,10 +247,18 @@ class BatchEncoder:
                 max_ts = ts
         shape_rows = []
         shape_kw: list[tuple[int, str, str]] = []
+        build_slots: dict[str, int] = {}
+        build_rows: list[tuple[int, str | None, str | None, str]] = []
+        build_kw: list[tuple[int, str, str]] = []
         touched: set[tuple[str, str]] = set()
         for key, slot in slots.items():
             info = self.shape(key)
-            shape_rows.append((key, info.uuid, info.status))
+            bslot = build_slots.get(info.build)
+            if bslot is None:
+                bslot = build_slots[info.build] = len(build_rows)
+                build_rows.append((info.build_hash, info.uuid, info.status, info.build))
+                build_kw.extend([(bslot, name, value) for name, value in info.build_keywords])
+            shape_rows.append((info.hash, info.own, bslot))
             shape_kw.extend([(slot, name, value) for name, value in info.keywords])
             touched.update(info.builds)
         blob = None
@@ -243,13 +280,15 @@ class BatchEncoder:
             shape_keys=list(slots),
             shapes_json=dumps_json(shape_rows),
             shape_kw_json=dumps_json(shape_kw),
+            builds_json=dumps_json(build_rows),
+            build_kw_json=dumps_json(build_kw),
             docs_json=dumps_json(doc_rows),
             fts_json=dumps_json([p[4] for p in kept]),
             kw_json=dumps_json(kw_rows) if kw_rows else None,
             max_ts=max_ts,
         )
         # (a body's own escaped NUL also shows here: a rare false alarm, written row by row too)
-        texts = (enc.shapes_json, enc.shape_kw_json, enc.docs_json, enc.fts_json, enc.kw_json or "")
+        texts = (enc.shapes_json, enc.shape_kw_json, enc.builds_json, enc.build_kw_json, enc.docs_json, enc.fts_json, enc.kw_json or "")
         enc.row_by_row = any(_JSON_NUL in text for text in texts)
         if not enc.row_by_row:
             enc.kept = []  # the payloads hold everything: free the prepared tuples early
@@ -260,25 +299,46 @@ def _batch_sql(fts_columns: Sequence[str]) -> list[str]:
     """Per-connection TEMP objects: inserting one ``er_batch`` row stores a whole :class:`EncodedBatch`.
 
     A TEMP trigger may write the store's tables; the batch row itself is
-    deleted at the end, so ``er_batch`` stays empty. A new shape gets an id
-    above every stored one (``prune`` deletes a shape with its keyword rows),
-    so those inserted by this batch are the ones with ids from
-    ``first_shape`` on: only they get keyword rows.
+    deleted at the end, so ``er_batch`` stays empty. A new shape or build
+    gets an id above every stored one (``prune`` deletes a shape with its
+    keyword rows, a build with its last shape), so those inserted by this
+    batch are the ones with ids from ``first_shape`` (``first_build``) on:
+    only they get keyword rows. Both are found by their hash, then their JSON.
     """
     first = "(SELECT first_id FROM er_batch WHERE id = NEW.id)"
     texts = ", ".join(f"value ->> {i}" for i in range(len(fts_columns)))
     return [
         "CREATE TEMP TABLE IF NOT EXISTS er_batch (id INTEGER PRIMARY KEY, first_id INTEGER, first_shape INTEGER, "
-        "shapes TEXT, shape_kw TEXT, docs TEXT, fts TEXT, kw TEXT, max_ts INTEGER, blob BLOB)",
+        "first_build INTEGER, shapes TEXT, shape_kw TEXT, builds TEXT, build_kw TEXT, docs TEXT, fts TEXT, kw TEXT, "
+        "max_ts INTEGER, blob BLOB)",
         "CREATE TEMP TABLE IF NOT EXISTS er_slots (slot INTEGER PRIMARY KEY, shape INTEGER NOT NULL)",
+        "CREATE TEMP TABLE IF NOT EXISTS er_build_slots (slot INTEGER PRIMARY KEY, build INTEGER NOT NULL)",
         f"""CREATE TEMP TRIGGER IF NOT EXISTS er_batch_insert AFTER INSERT ON er_batch BEGIN
             UPDATE er_batch SET first_id = (SELECT IFNULL(MAX(id), 0) + 1 FROM docs),
-                first_shape = (SELECT IFNULL(MAX(id), 0) + 1 FROM shapes) WHERE id = NEW.id;
-            INSERT OR IGNORE INTO shapes (json, build_uuid, build_status)
-                SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(NEW.shapes);
+                first_shape = (SELECT IFNULL(MAX(id), 0) + 1 FROM shapes),
+                first_build = (SELECT IFNULL(MAX(id), 0) + 1 FROM builds) WHERE id = NEW.id;
+            INSERT INTO builds (hash, build_uuid, build_status, json)
+                SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3 FROM json_each(NEW.builds) j
+                WHERE NOT EXISTS (SELECT 1 FROM builds b WHERE b.hash = j.value ->> 0 AND b.json = j.value ->> 3);
+            DELETE FROM er_build_slots;
+            INSERT INTO er_build_slots (slot, build)
+                SELECT j.key, (SELECT b.id FROM builds b WHERE b.hash = j.value ->> 0 AND b.json = j.value ->> 3)
+                FROM json_each(NEW.builds) j;
+            INSERT OR IGNORE INTO kw_build (field, value, build)
+                SELECT k.value ->> 1, k.value ->> 2, s.build FROM json_each(NEW.build_kw) k
+                CROSS JOIN er_build_slots s ON s.slot = k.value ->> 0
+                WHERE s.build >= (SELECT first_build FROM er_batch WHERE id = NEW.id);
+            INSERT INTO shapes (hash, build, json)
+                SELECT j.value ->> 0, b.build, j.value ->> 1 FROM json_each(NEW.shapes) j
+                CROSS JOIN er_build_slots b ON b.slot = j.value ->> 2
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM shapes s WHERE s.build = b.build AND s.hash = j.value ->> 0 AND s.json = j.value ->> 1
+                );
             DELETE FROM er_slots;
             INSERT INTO er_slots (slot, shape)
-                SELECT key, (SELECT id FROM shapes WHERE json = value ->> 0) FROM json_each(NEW.shapes);
+                SELECT j.key, (SELECT s.id FROM shapes s WHERE s.build = b.build AND s.hash = j.value ->> 0
+                    AND s.json = j.value ->> 1)
+                FROM json_each(NEW.shapes) j CROSS JOIN er_build_slots b ON b.slot = j.value ->> 2;
             INSERT OR IGNORE INTO kw_shape (field, value, shape)
                 SELECT k.value ->> 1, k.value ->> 2, s.shape FROM json_each(NEW.shape_kw) k
                 CROSS JOIN er_slots s ON s.slot = k.value ->> 0
@@ -403,7 +463,8 @@ def _replaced(conn: sqlite3.Connection, enc: EncodedBatch) -> list[int]:
     if enc.files:
         uuids = sorted({uuid for uuid, _, _ in enc.files.values()})
         shapes: dict[str, list[int]] = {}
-        for sid, text in _in_chunks(conn, "SELECT id, json FROM shapes WHERE build_uuid IN ({marks})", uuids):
+        sql = f"SELECT s.id, {DERIVED_KEY_SQL} FROM shapes s JOIN builds b ON b.id = s.build WHERE b.build_uuid IN " + "({marks})"
+        for sid, text in _in_chunks(conn, sql, uuids):
             prefix = derived_prefix(loads_json(text))
             if prefix is not None and prefix in enc.files:
                 shapes.setdefault(prefix, []).append(sid)
@@ -451,35 +512,36 @@ class StoreWriter:
         self._encoder = BatchEncoder(mapping)
 
     def _shape_id(self, conn: sqlite3.Connection, key: str) -> int:
-        """The id of a shape given its canonical JSON (inserted, with its keyword index, when new).
+        """The id of a shape given its canonical JSON (inserted, with its build and keyword rows, when new).
 
         Looked up every time (no id cache): ``prune`` in another process may
         have deleted a shape this one saw.
         """
-        shape = json.loads(key)
-        row = conn.execute("SELECT id FROM shapes WHERE json = ?", (key,)).fetchone()
+        info = shape_info(key, self.mapping.is_text)
+        row = conn.execute("SELECT id FROM builds WHERE hash = ? AND json = ?", (info.build_hash, info.build)).fetchone()
         if row is not None:
-            sid = int(row[0])
+            bid = int(row[0])
         else:
-            uuid = shape.get("build_uuid")
-            status = shape.get("build_status")
             cur = conn.execute(
-                "INSERT INTO shapes (json, build_uuid, build_status) VALUES (?, ?, ?)",
-                (
-                    key,
-                    uuid if isinstance(uuid, str) else None,
-                    status if isinstance(status, str) else None,
-                ),
+                "INSERT INTO builds (hash, build_uuid, build_status, json) VALUES (?, ?, ?, ?)",
+                (info.build_hash, info.uuid, info.status, info.build),
             )
-            sid = int(cur.lastrowid or 0)
-            rows = [
-                (name, value, sid)
-                for name, raw in flatten_fields(shape)
-                if not self.mapping.is_text(name)
-                for value in keyword_values(raw)
-                if indexable(value)
-            ]
-            conn.executemany("INSERT OR IGNORE INTO kw_shape (field, value, shape) VALUES (?, ?, ?)", rows)
+            bid = int(cur.lastrowid or 0)
+            conn.executemany(
+                "INSERT OR IGNORE INTO kw_build (field, value, build) VALUES (?, ?, ?)",
+                [(name, value, bid) for name, value in info.build_keywords],
+            )
+        row = conn.execute(
+            "SELECT id FROM shapes WHERE build = ? AND hash = ? AND json = ?", (bid, info.hash, info.own)
+        ).fetchone()
+        if row is not None:
+            return int(row[0])
+        cur = conn.execute("INSERT INTO shapes (hash, build, json) VALUES (?, ?, ?)", (info.hash, bid, info.own))
+        sid = int(cur.lastrowid or 0)
+        conn.executemany(
+            "INSERT OR IGNORE INTO kw_shape (field, value, shape) VALUES (?, ?, ?)",
+            [(name, value, sid) for name, value in info.keywords],
+        )
         return sid
 
     def add_documents(
@@ -569,8 +631,14 @@ class StoreWriter:
         if existing:
             self._delete_rows(conn, existing)
         if not enc.row_by_row:
-            params = (enc.shapes_json, enc.shape_kw_json, enc.docs_json, enc.fts_json, enc.kw_json, enc.max_ts, enc.blob)
-            sql = "INSERT INTO er_batch (shapes, shape_kw, docs, fts, kw, max_ts, blob) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            params = (
+                enc.shapes_json, enc.shape_kw_json, enc.builds_json, enc.build_kw_json,
+                enc.docs_json, enc.fts_json, enc.kw_json, enc.max_ts, enc.blob,
+            )  # fmt: skip
+            sql = (
+                "INSERT INTO er_batch (shapes, shape_kw, builds, build_kw, docs, fts, kw, max_ts, blob) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            )
             try:
                 conn.execute(sql, params)
             except sqlite3.OperationalError as exc:
@@ -643,15 +711,12 @@ class StoreWriter:
         does not store every line twice.
         """
         with self._db.write_transaction() as conn:
-            sql = "SELECT shape FROM kw_shape WHERE field = 'build_uuid' AND value = ?"
-            params: list[Any] = [build_uuid]
+            sql = f"SELECT id FROM shapes WHERE id IN ({shapes_with('build_uuid', '= ?')})"
+            params: list[Any] = ["build_uuid", build_uuid]
             if filenames is not None:
                 names = sorted(set(filenames))
-                sql += (
-                    " AND shape IN (SELECT shape FROM kw_shape WHERE field = 'filename' "
-                    "AND value IN (SELECT value FROM json_each(?)))"
-                )
-                params.append(json.dumps(names))
+                sql += f" AND id IN ({shapes_with('filename', 'IN (SELECT value FROM json_each(?))')})"
+                params.extend(["filename", json.dumps(names)])
             shapes = [r[0] for r in conn.execute(sql, params)]
             ids = [
                 r[0]
@@ -695,20 +760,25 @@ class StoreWriter:
             old = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT s.build_uuid FROM shapes s JOIN docs d ON d.shape = s.id "
-                    "WHERE s.build_uuid IN (SELECT value FROM json_each(?)) GROUP BY s.build_uuid HAVING MAX(d.ts) < ?",
+                    "SELECT b.build_uuid FROM builds b JOIN shapes s ON s.build = b.id JOIN docs d ON d.shape = s.id "
+                    "WHERE b.build_uuid IN (SELECT value FROM json_each(?)) GROUP BY b.build_uuid HAVING MAX(d.ts) < ?",
                     (json.dumps(list(uuids)), cut),
                 )
             ]
             builds = json.dumps(old)
+            build_ids = json.dumps(
+                [r[0] for r in conn.execute("SELECT id FROM builds WHERE build_uuid IN (SELECT value FROM json_each(?))", (builds,))]
+            )
             shapes = json.dumps(
-                [r[0] for r in conn.execute("SELECT id FROM shapes WHERE build_uuid IN (SELECT value FROM json_each(?))", (builds,))]
+                [r[0] for r in conn.execute("SELECT id FROM shapes WHERE build IN (SELECT value FROM json_each(?))", (build_ids,))]
             )
             ids = [r[0] for r in conn.execute("SELECT id FROM docs WHERE shape IN (SELECT value FROM json_each(?))", (shapes,))]
             if ids:
                 self._delete_rows(conn, ids)
             conn.execute("DELETE FROM kw_shape WHERE shape IN (SELECT value FROM json_each(?))", (shapes,))
             conn.execute("DELETE FROM shapes WHERE id IN (SELECT value FROM json_each(?))", (shapes,))
+            conn.execute("DELETE FROM kw_build WHERE build IN (SELECT value FROM json_each(?))", (build_ids,))
+            conn.execute("DELETE FROM builds WHERE id IN (SELECT value FROM json_each(?))", (build_ids,))
             conn.execute("DELETE FROM test_results WHERE build_uuid IN (SELECT value FROM json_each(?))", (builds,))
             conn.execute("DELETE FROM test_runs WHERE build_uuid IN (SELECT value FROM json_each(?))", (builds,))
         self._invalidate({k for u in old for k in (("build_uuid", u), ("build_short_uuid", u[:7]))})
@@ -720,7 +790,8 @@ class StoreWriter:
             ids = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT d.id FROM shapes s JOIN docs d ON d.shape = s.id WHERE s.build_uuid IS NULL AND d.ts < ?",
+                    "SELECT d.id FROM builds b JOIN shapes s ON s.build = b.id JOIN docs d ON d.shape = s.id "
+                    "WHERE b.build_uuid IS NULL AND d.ts < ?",
                     (to_epoch_ms(cutoff),),
                 )
             ]
