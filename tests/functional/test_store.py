@@ -529,7 +529,7 @@ def test_schema_and_reopen(tmp_path: Path) -> None:
         store.add_documents([{"message": "persisted"}])
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert [v for (v,) in raw.execute("SELECT version FROM schema_migrations")] == [1, 2, 3, 4]
+    assert [v for (v,) in raw.execute("SELECT version FROM schema_migrations")] == [1, 2, 3, 4, 5]
     raw.close()
     with EmbeddedStore(path) as store:
         assert store.count_documents() == 1
