@@ -94,18 +94,29 @@ def _phrase(field: str, text: str) -> qa.Query:
     return qa.Phrase(field, tuple(toks), tuple(range(len(toks))))
 
 
-def write_corpus(path: Path, lines: int, seed: int) -> dict[str, Any]:
-    """Generate builds over the sample's 10 days until ``lines`` documents are written."""
+def write_corpus(path: Path, lines: int, seed: int, builds: int | None = None) -> dict[str, Any]:
+    """Generate builds over the sample's 10 days until ``lines`` documents are written.
+
+    By default the builds grow with the lines (one build's files once, one
+    build in 100 twenty times: ~144 lines a build). With ``builds``, exactly
+    that many builds are generated and the lines are spread over them (each
+    build's files generated as many times as its share needs, a big build's
+    share twenty times an ordinary one's, at least once each): the same
+    builds with longer files as ``lines`` grows, so a cost that grows with
+    the builds can be told apart from one that grows with the lines.
+    """
+    if builds is not None:
+        return _write_fixed_builds(path, lines, seed, builds)
     rng = random.Random(seed)
     written = raw_bytes = 0
-    builds: list[gen.Build] = []
+    made: list[gen.Build] = []
     sizes: dict[str, int] = {}
     with gzip.open(path, "wb", compresslevel=6) as out:  # gzip's default level, the "gzipped JSONL"
         while written < lines:
             batch = gen.generate_builds(rng, 50)
             for build in batch:
                 # One build in 100 is big (a devstack job's few thousand INFO+ lines).
-                rounds = BIG_ROUNDS if len(builds) % 100 == 0 else 1
+                rounds = BIG_ROUNDS if len(made) % 100 == 0 else 1
                 size = 0
                 for k in range(rounds):
                     brng = random.Random(f"{seed}:{build.uuid}:{k}")
@@ -115,11 +126,40 @@ def write_corpus(path: Path, lines: int, seed: int) -> dict[str, Any]:
                         raw_bytes += len(line)
                         written += 1
                         size += 1
-                builds.append(build)
+                made.append(build)
                 sizes[build.uuid] = size
                 if written >= lines:
                     break
-    return {"docs": written, "builds": builds, "sizes": sizes, "raw_bytes": raw_bytes, "gz_bytes": path.stat().st_size}
+    return {"docs": written, "builds": made, "sizes": sizes, "raw_bytes": raw_bytes, "gz_bytes": path.stat().st_size}
+
+
+def _write_fixed_builds(path: Path, lines: int, seed: int, nbuilds: int) -> dict[str, Any]:
+    """:func:`write_corpus` with exactly ``nbuilds`` builds (the same ones for any ``lines``)."""
+    rng = random.Random(seed)
+    made: list[gen.Build] = []
+    while len(made) < nbuilds:
+        made += gen.generate_builds(rng, 50)
+    del made[nbuilds:]
+    weights = [BIG_ROUNDS if i % 100 == 0 else 1 for i in range(nbuilds)]
+    total_weight = sum(weights)
+    written = raw_bytes = cumulative = 0
+    sizes: dict[str, int] = {}
+    with gzip.open(path, "wb", compresslevel=6) as out:
+        for build, weight in zip(made, weights, strict=True):
+            cumulative += weight
+            target = lines * cumulative // total_weight  # where the lines written so far should be
+            size = k = 0
+            while k == 0 or written < target:
+                brng = random.Random(f"{seed}:{build.uuid}:{k}")
+                for doc in gen.build_documents(brng, build):
+                    line = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+                    out.write(line)
+                    raw_bytes += len(line)
+                    written += 1
+                    size += 1
+                k += 1
+            sizes[build.uuid] = size
+    return {"docs": written, "builds": made, "sizes": sizes, "raw_bytes": raw_bytes, "gz_bytes": path.stat().st_size}
 
 
 def fingerprints(n: int, seed: int) -> list[qa.Query]:
@@ -198,20 +238,21 @@ def _median_p90(values: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), p90
 
 
-def corpus_info(corpus: Path, lines: int, seed: int) -> tuple[dict[str, Any], float]:
+def corpus_info(corpus: Path, lines: int, seed: int, builds: int | None = None) -> tuple[dict[str, Any], float]:
     """The corpus at ``corpus`` (and its generation time): reused when a previous run of the same
-    ``lines`` and ``seed`` kept it there (its build list beside it, ``.meta.pickle``), else generated."""
+    ``lines``, ``seed`` and ``builds`` kept it there (its build list beside it, ``.meta.pickle``), else generated."""
     meta = corpus.with_name(corpus.name + ".meta.pickle")
+    key: tuple[int, ...] = (lines, seed) if builds is None else (lines, seed, builds)
     if corpus.exists() and meta.exists():
         with open(meta, "rb") as f:
             kept = pickle.load(f)
-        if kept.get("key") == (lines, seed) and kept["info"]["gz_bytes"] == corpus.stat().st_size:
+        if kept.get("key") == key and kept["info"]["gz_bytes"] == corpus.stat().st_size:
             return kept["info"], kept["generate_s"]
     t = time.perf_counter()
-    info = write_corpus(corpus, lines, seed)
+    info = write_corpus(corpus, lines, seed, builds)
     gen_s = time.perf_counter() - t
     with open(meta, "wb") as f:
-        pickle.dump({"key": (lines, seed), "info": info, "generate_s": gen_s}, f)
+        pickle.dump({"key": key, "info": info, "generate_s": gen_s}, f)
     return info, gen_s
 
 
@@ -222,14 +263,15 @@ def run(
     store_path: Path | None,
     phases: argparse.Namespace | None = None,
     corpus_path: Path | None = None,
+    nbuilds: int | None = None,
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-store-", dir=os.environ.get("BENCH_TMPDIR")))
     corpus = corpus_path or tmp / "corpus.jsonl.gz"
     if corpus_path is not None:
-        info, gen_s = corpus_info(corpus, lines, seed)
+        info, gen_s = corpus_info(corpus, lines, seed, nbuilds)
     else:
         t = time.perf_counter()
-        info = write_corpus(corpus, lines, seed)
+        info = write_corpus(corpus, lines, seed, nbuilds)
         gen_s = time.perf_counter() - t
     path = store_path or tmp / "store.db"
     reuse = path.exists()
@@ -275,6 +317,12 @@ def run(
         extra["store_reclaimed_mb"] = round(reclaimed / 1e6, 1)
         extra["store_reclaimed_bytes_per_line"] = round(reclaimed / info["docs"])
         extra["store_reclaimed_vs_jsonl"] = round(reclaimed / info["raw_bytes"], 3)
+    if "report_graph_uncategorized_s" in extra and builds:
+        # What issue 19 asks to grow with the builds, not the lines: per build (wall and CPU).
+        extra["report_graph_uncategorized_ms_per_build"] = round(extra["report_graph_uncategorized_s"] * 1000 / len(builds), 2)
+        extra["report_graph_uncategorized_cpu_ms_per_build"] = round(
+            extra["report_graph_uncategorized_cpu_s"] * 1000 / len(builds), 2)
+        extra["report_lines_per_build"] = round(info["docs"] / len(builds))
     if "lucene_docs_per_s" in extra and "ingest_lines_per_s" in ingest:
         extra["ingest_vs_lucene"] = round(ingest["ingest_lines_per_s"] / extra["lucene_docs_per_s"], 2)
     shutil.rmtree(tmp, ignore_errors=True)  # the corpus and the store, unless --corpus and --store put them elsewhere
@@ -377,13 +425,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lines", type=int, default=1_000_000, help="log lines (documents) to generate")
     ap.add_argument("--fingerprints", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--builds", type=int, default=None,
+                    help="hold the builds at this many and make each build's files longer as --lines grows "
+                         "(default: builds grow with the lines, ~144 lines a build)")
     ap.add_argument("--store", type=Path, default=None, help="store file to create (or reuse when it exists)")
     ap.add_argument("--corpus", type=Path, default=None,
                     help="where to keep the generated .jsonl.gz (reused by a later run of the same --lines and --seed)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     add_arguments(ap)
     args = ap.parse_args(argv)
-    result = run(args.lines, args.fingerprints, args.seed, args.store, args, args.corpus)
+    result = run(args.lines, args.fingerprints, args.seed, args.store, args, args.corpus, args.builds)
     print(json.dumps(result) if args.json else table(result))
     return 0
 
