@@ -130,7 +130,8 @@ def _report(store_path: Path, nfp: int, seed: int, work: Path, render: bool) -> 
     config = from_mapping({})
     window = ReportWindow(now=gen.END, days=gen.DAYS)
     backend = EmbeddedStore(store_path)
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"report_load_avg": f"{os.getloadavg()[0]:.1f}"}
+    cpu = time.process_time()
     t = time.perf_counter()
     probe = probe_backend(backend)
     stats = collect_bug_stats(backend, [fp for fp in loaded.fingerprints if not fp.suppress_graph], window)
@@ -141,12 +142,15 @@ def _report(store_path: Path, nfp: int, seed: int, work: Path, render: bool) -> 
     write_uncategorized(data, work / "uncategorized")
     out["report_uncategorized_s"] = round(time.perf_counter() - t, 2)
     out["report_graph_uncategorized_s"] = round(out["report_graph_s"] + out["report_uncategorized_s"], 2)
+    out["report_graph_uncategorized_cpu_s"] = round(time.process_time() - cpu, 2)
     out["report_failed_gate_builds"] = data.uncategorized.overall.failed
     out["report_peak_rss_graph_uncategorized_mb"] = _peak_rss_mb()
     if render:
+        cpu = time.process_time()
         t = time.perf_counter()
         site = render_site(backend, loaded, config, work / "site", window=window)
         out["report_render_s"] = round(time.perf_counter() - t, 2)
+        out["report_render_cpu_s"] = round(time.process_time() - cpu, 2)
         out["report_total_s"] = round(out["report_graph_uncategorized_s"] + out["report_render_s"], 2)
         out["report_site_files"] = site.files
     backend.close()
