@@ -172,6 +172,29 @@ def _histogram_spec(
     return fallback
 
 
+class _SharedFields:
+    """One ``fields`` mapping per build for every fingerprint that matches it.
+
+    A backend's :meth:`~SearchBackend.builds` returns a fresh ``fields``
+    mapping per build and call (the embedded store decodes its shape's JSON),
+    so 1,000 fingerprints that match the same few thousand builds would keep
+    a million copies of the same dozen fields: the report's memory would grow
+    with builds x fingerprints. Equal mappings of the same build are replaced
+    by the first one seen (read-only: nothing writes to ``fields``), and so
+    is the uuid string; what is kept per fingerprint and build is then the
+    summary itself with its own times and count.
+    """
+
+    def __init__(self) -> None:
+        self._by_uuid: dict[str, tuple[str, Mapping[str, Any]]] = {}
+
+    def __call__(self, build: BuildSummary) -> BuildSummary:
+        uuid, known = self._by_uuid.setdefault(build.uuid, (build.uuid, build.fields))
+        if known is build.fields or known != build.fields:
+            return build
+        return replace(build, uuid=uuid, fields=known)
+
+
 def collect_bug_stats(
     backend: SearchBackend,
     fingerprints: Sequence[Fingerprint],
@@ -197,12 +220,13 @@ def collect_bug_stats(
     """
     out: list[BugStats] = []
     total = len(fingerprints)
+    shared = _SharedFields()
     for i, fp in enumerate(fingerprints):
         spec = fingerprint_spec(fp, window, queue=queue, suffix=suffix)
         stats = BugStats(fingerprint=fp, spec=spec)
         try:
             plain = replace(spec, filters=replace(spec.filters, voting=None, build_queue=None))
-            found = backend.builds(plain)
+            found = [shared(b) for b in backend.builds(plain)]
             wanted = [b for b in found if build_level_match(b, spec.filters)]
             stats.builds = newest_first(wanted)
             if histogram and stats.builds:
