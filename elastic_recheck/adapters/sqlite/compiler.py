@@ -506,6 +506,15 @@ class _Compiler:
         return plan
 
 
+#: A build filter narrows the FTS5 scan to the rowid range of its builds' lines
+#: (a build's lines are written together) when it names at most this many
+#: shapes (log files). Finding the range reads every line of those shapes,
+#: so for many builds (the report's histogram of a fingerprint's voting
+#: builds: hundreds) it costs a pass over most of the store per query and
+#: the range is most of the store anyway: the shape filter alone decides.
+ID_RANGE_SHAPES = 64
+
+
 class QueryCompiler:
     """Compiles analyzed queries to SQL over one store's tables.
 
@@ -553,7 +562,7 @@ class QueryCompiler:
                 if not shapes:
                     return _Scope([], empty=True)
                 sql.append(("d.shape IN (SELECT value FROM json_each(?))", [json.dumps(shapes)]))
-                if name in ("build_uuid", "build_short_uuid"):
+                if name in ("build_uuid", "build_short_uuid") and len(shapes) <= ID_RANGE_SHAPES:
                     row = conn.execute(
                         "SELECT MIN(id), MAX(id) FROM docs WHERE shape IN (SELECT value FROM json_each(?))",
                         (json.dumps(shapes),),
