@@ -173,26 +173,34 @@ def _histogram_spec(
 
 
 class _SharedFields:
-    """One ``fields`` mapping per build for every fingerprint that matches it.
+    """One copy of each build's fields, uuid and times for every fingerprint that matches it.
 
-    A backend's :meth:`~SearchBackend.builds` returns a fresh ``fields``
-    mapping per build and call (the embedded store decodes its shape's JSON),
-    so 1,000 fingerprints that match the same few thousand builds would keep
-    a million copies of the same dozen fields: the report's memory would grow
-    with builds x fingerprints. Equal mappings of the same build are replaced
-    by the first one seen (read-only: nothing writes to ``fields``), and so
-    is the uuid string; what is kept per fingerprint and build is then the
-    summary itself with its own times and count.
+    A backend's :meth:`~SearchBackend.builds` returns fresh objects per build
+    and call (the embedded store decodes its shape's JSON), so 1,000
+    fingerprints that match the same few thousand builds would keep a
+    million copies of the same dozen fields: the report's memory would grow
+    with builds x fingerprints x fields. Equal ``fields`` mappings of a build
+    are replaced by the first one seen (read-only: nothing writes to
+    ``fields``), and so are its uuid string and equal ``first_seen`` /
+    ``last_seen`` values (many fingerprints' first or last line in a build
+    is the same line); what is left per fingerprint and build is the
+    summary object itself.
     """
 
     def __init__(self) -> None:
         self._by_uuid: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        self._times: dict[tuple[datetime, Any, int], datetime] = {}
+
+    def _time(self, value: datetime | None) -> datetime | None:
+        # (equal instants in other time zones compare equal but print differently: keyed apart)
+        return None if value is None else self._times.setdefault((value, value.tzinfo, value.fold), value)
 
     def __call__(self, build: BuildSummary) -> BuildSummary:
         uuid, known = self._by_uuid.setdefault(build.uuid, (build.uuid, build.fields))
-        if known is build.fields or known != build.fields:
-            return build
-        return replace(build, uuid=uuid, fields=known)
+        fields = known if known is build.fields or known == build.fields else build.fields
+        return replace(
+            build, uuid=uuid, fields=fields, first_seen=self._time(build.first_seen), last_seen=self._time(build.last_seen)
+        )
 
 
 def collect_bug_stats(
