@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from elastic_recheck.adapters.sqlite.compiler import ID_RANGE_SHAPES
 from elastic_recheck.adapters.sqlite.layout import GAP, PRESENT, keyword_values, store_terms
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.errors import BackendError, StoreError
@@ -501,6 +502,35 @@ def test_sample_latest_files_and_builds(sample_store: EmbeddedStore, sample: tup
     every = sample_store.builds()
     assert len(every) == len(truth["builds"])
     assert [b.last_seen for b in every] == sorted((b.last_seen for b in every), reverse=True)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("count", [1, 4, 60])
+def test_build_filters_of_few_and_many_builds(
+    sample_store: EmbeddedStore, sample: tuple[list[dict[str, Any]], dict[str, Any]], count: int
+) -> None:
+    """A filter naming builds finds exactly their matching lines, whether it names few shapes (the
+    scan is narrowed to their lines' rowid range) or more than ``ID_RANGE_SHAPES`` (it is not)."""
+    docs, truth = sample
+    uuids = sorted(b["uuid"] for b in truth["builds"])[::2][:count]
+    assert len(uuids) == count
+    shapes = {(d["build_uuid"], d["filename"]) for d in docs if d["build_uuid"] in uuids}
+    assert (len(shapes) > ID_RANGE_SHAPES) == (count == 60)
+    query = qa.Bool(should=(qa.Term("message", "info"), qa.Term("tags", "console")))
+    matching = [d for d in docs if d["build_uuid"] in uuids and reference(query, d)]
+    assert matching
+    spec = QuerySpec(filters=Filters(voting=None, extra={"build_uuid": tuple(uuids)}))
+    assert sample_store.search(spec, size=1, query=query).total == len(matching)
+    per_build: dict[str, int] = defaultdict(int)
+    for d in matching:
+        per_build[d["build_uuid"]] += 1
+    assert {b.uuid: b.docs for b in sample_store.builds(spec, query=query)} == per_build
+    want: dict[datetime, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for d in matching:
+        t = parse_timestamp(d["@timestamp"])
+        assert t is not None
+        want[datetime.fromtimestamp(t.timestamp() // 3600 * 3600, tz=UTC)][d["build_status"]].add(d["build_uuid"])
+    got = sample_store.build_histogram(spec, timedelta(hours=1), query=query)
+    assert {b.start: dict(b.counts) for b in got} == {k: {s: len(u) for s, u in v.items()} for k, v in want.items()}
 
 
 def test_percolation_equals_sql(sample_store: EmbeddedStore, sample: tuple[list[dict[str, Any]], dict[str, Any]]) -> None:
