@@ -4,6 +4,7 @@
     python -m benchmarks store --lines 100000       # CI-size run
     python -m benchmarks store --store /tmp/b.db    # keep (or reuse) the store file
     python -m benchmarks store --corpus /big/c.jsonl.gz  # keep (or reuse) the generated corpus
+    python -m benchmarks store --lines 1000000 --builds 1382  # the builds of 200k lines, five times longer
 
 The documents come from the sample generator (``sample/generate.py``: the same
 jobs, files, message vocabulary and injected bugs, seeded), written to a
@@ -32,6 +33,12 @@ Measured (targets in brackets, from the store's issues; 2-core machine):
   process (like the bot's), whose peak is reset before the classifications
   where Linux allows it; also that process's peak over all its queries, and
   the ingesting process's peak.
+
+* graph + uncategorized (+ render) for 1,000 fingerprints
+  (``benchmarks/store_scale.py``'s report phase): seconds, CPU seconds, the
+  same per build (issue 19: they should grow with the builds, not the
+  lines; ``--builds`` holds the builds fixed while ``--lines`` grows), and
+  the report process's peak RSS and anonymous memory.
 
 Prints a table and, with ``--json``, one JSON object.
 """

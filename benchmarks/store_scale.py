@@ -7,7 +7,9 @@
   so the oracle's in-memory index stays a few hundred MB.
 * :func:`report_phase`: what the cron job computes and writes for 1,000
   fingerprint files over the 10 days: ``graph`` (graph.json),
-  ``uncategorized`` (its pages and JSON) and the whole site (``render``).
+  ``uncategorized`` (its pages and JSON) and the whole site (``render``):
+  seconds and CPU seconds, the process's peak RSS and its peak anonymous
+  memory (sampled: RSS also counts the store's memory-mapped pages).
 * :func:`bot_phase`: the bot (:mod:`benchmarks.bench_bot`'s throughput phase:
   the real :class:`~elastic_recheck.bot.service.Bot`, four workers) replaying
   Gerrit events whose failure reports name the store's failed builds; its
