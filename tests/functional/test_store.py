@@ -352,6 +352,23 @@ def test_objects_in_nested_lists_are_indexed_as_the_matcher_indexes_them(tmp_pat
             assert sorted(docs[i]["id"] for i in index.search(query)) == want
 
 
+def test_objects_in_a_text_fields_list_are_keywords_on_every_line(tmp_path: Path) -> None:
+    """``tags`` lists are analyzed once per distinct list while ingesting: a list holding an object
+    gives every line its ``tags.key`` keyword, and lines with the same plain list stay as searchable."""
+    from elastic_recheck.core.lucene.matcher import MemoryIndex
+
+    docs = [{"id": f"o{i}", "message": "m", "tags": ["t", {"k": "v"}]} for i in range(3)]
+    docs += [{"id": f"p{i}", "message": "m", "tags": ["t", "u"]} for i in range(3)]
+    docs += [{"id": "q", "message": "m", "tags": [["t"], {"k": "w"}]}]
+    with EmbeddedStore(tmp_path / "s.db") as store:
+        store.add_documents(docs)
+        index = MemoryIndex(docs)
+        for query in (qa.Term("tags.k", "v"), qa.Term("tags.k", "w"), qa.Term("tags", "t"), qa.Term("tags", "u")):
+            want = sorted(docs[i]["id"] for i in index.search(query))
+            assert want
+            assert sorted(ids(store.search(QuerySpec(), query=query))) == want
+
+
 # ---------------------------------------------------------------------------
 # documents
 

@@ -94,7 +94,7 @@ class DocumentPreparer:
         self._body_keys = PER_LINE_FIELDS | frozenset(self.text_fields)
         self._text_set = frozenset(self.text_fields)
         self._skip_kw = UNINDEXED_PER_LINE | frozenset(self.text_fields)
-        self._list_cache: dict[tuple[Any, ...], str] = {}
+        self._list_cache: dict[tuple[Any, ...], tuple[str, tuple[tuple[str, str], ...]]] = {}
         self._shape_keys: dict[tuple[Any, ...], str] = {}
         self._plans: dict[tuple[str, ...], _KeyPlan] = {}
         self._last_plan: _KeyPlan | None = None
@@ -153,13 +153,15 @@ class DocumentPreparer:
         doc_id = document_id(body.get("id"))
         ts = timestamp_ms(body.get("@timestamp"))
         fts: list[str | None] = []
+        kw: list[tuple[str, str]] = []
         tokenize = self.tokenize
         for name in self.text_fields:
             value = body.get(name)
             if isinstance(value, str):
                 fts.append(PRESENT + " " + " ".join(tokenize(value)))
             elif isinstance(value, list) and len(value) <= 8:
-                # Lists (tags) repeat from line to line: analyze each distinct one once.
+                # Lists (tags) repeat from line to line: analyze each distinct one once
+                # (its FTS5 text and the keywords of objects nested in it).
                 try:
                     key: tuple[Any, ...] | None = (name, *value)
                     cached = self._list_cache.get(key)  # type: ignore[arg-type]
@@ -167,20 +169,19 @@ class DocumentPreparer:
                     key, cached = None, None
                 if cached is None:
                     values_ = text_values(value)
-                    cached = fts_text(values_, tokenize) if values_ is not None else ""
+                    cached = (fts_text(values_, tokenize) if values_ is not None else "", tuple(nested_keywords(name, value)))
                     if key is not None:
                         if len(self._list_cache) > SHAPE_CACHE:
                             self._list_cache.clear()
                         self._list_cache[key] = cached
-                fts.append(cached or None)
+                fts.append(cached[0] or None)
+                if cached[1]:
+                    kw.extend(cached[1])
             else:
                 values_ = text_values(value)
                 fts.append(fts_text(values_, tokenize) if values_ is not None else None)
-        kw: list[tuple[str, str]] = []
-        for name in self.text_fields:
-            value = body.get(name)
-            if isinstance(value, (dict, list)):
-                kw.extend(nested_keywords(name, value))
+                if isinstance(value, (dict, list)):
+                    kw.extend(nested_keywords(name, value))
         for key_name in plan.kw_names:
             value = body[key_name]
             if isinstance(value, str):
