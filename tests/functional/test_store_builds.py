@@ -11,6 +11,7 @@ and table by table (``test_store_bulk._stored``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import sqlite3
@@ -222,3 +223,28 @@ def test_a_migrated_store_keeps_its_fts_table(tmp_path: Path, docs: list[dict[st
     with EmbeddedStore(path) as store:
         assert store.count_documents() == 100
     assert _fts_tables(path) == tables
+
+
+def test_build_summary_fields_decoded_once_equal_those_of_the_whole_shape(tmp_path: Path) -> None:
+    """``builds()`` keeps each decoded part of a shape: its summaries' fields are what the joined shape gives."""
+    builds = [
+        {"build_uuid": "u1", "build_name": "job", "build_status": "FAILURE", "project": "p", "voting": 1},
+        {"build_uuid": "u2", "build_name": "job", "log_url": "https://l/a/b/x.txt"},  # file fields in the build's part
+        {"build_uuid": "u3", "filename": "y.txt", "build_change": 5},
+        {},
+    ]
+    owns = [
+        {"filename": "controller/logs/x.txt", "log_url": "https://l/1/2/controller/logs/x.txt"},
+        {"log_url": "https://l/1/2/z.txt"},  # no file name of its own
+        {"filename": "f.txt"},
+        {},
+    ]
+    with EmbeddedStore(tmp_path / "s.db") as store:
+        for _ in range(2):  # the second round answers from what the first kept
+            for b, o in itertools.product(builds, owns):
+                parts = (json.dumps(b), json.dumps(o))
+                got = store._summary_fields(parts)
+                assert got == store._summary_fields_of(*parts), (b, o)
+                assert list(got) == list(store._summary_fields_of(*parts)), (b, o)
+                got["build_name"] = "changed"  # a fresh dict each time
+        assert store._summary_fields(None) == {}

@@ -35,9 +35,10 @@ from elastic_recheck.adapters.sqlite.layout import (
     doc_id_text,
     dt_to_ms,
     file_field,
+    join_shape,
     keyword_values,
+    loads_json,
     ms_to_dt,
-    shape_json,
     shapes_with,
     with_text_fields,
 )
@@ -102,6 +103,8 @@ class EmbeddedStore:
         self._db = Database(self.path, timeout=timeout, mmap_size=self.mmap_size, on_connect=self._register_functions)
         self._write_lock = self._db.write_lock
         self._parse_cache: dict[str, qa.Query | QuerySyntaxError] = {}
+        self._summary_cache: dict[str, dict[str, Any]] = {}  # a build's part -> its fields
+        self._summary_own_cache: dict[str, dict[str, Any]] = {}  # a shape's own part -> its fields
         if str(path) != ":memory:":
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -529,19 +532,77 @@ class EmbeddedStore:
                 f"GROUP BY b.build_uuid ORDER BY MAX(m.last) IS NULL, MAX(m.last) DESC, b.build_uuid{lim}",
                 [*params, limit] if limit is not None else params,
             ).fetchall()
+            # The shapes of every row in one query (not one per row), decoded through _summary_fields.
+            parts = {
+                sid: (build_json, own_json)
+                for sid, build_json, own_json in conn.execute(
+                    "SELECT s.id, b.json, s.json FROM shapes s JOIN builds b ON b.id = s.build "
+                    "WHERE s.id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(sorted({r[4] for r in rows})),),
+                )
+            }
+            summary_fields = self._summary_fields
             out = []
             for uuid, first, last, count, shape in rows:
-                src = shape_json(conn, shape)
-                fields = {k: src[k] for k in BUILD_FIELDS if k in src}
-                if "log_url" in fields:
-                    # The shape holds one file's URL; the build's logs are its directory.
-                    fields["log_url"] = build_log_url(fields["log_url"], src.get("filename"))
                 out.append(
-                    BuildSummary(uuid=uuid, fields=fields, first_seen=ms_to_dt(first), last_seen=ms_to_dt(last), docs=int(count))
+                    BuildSummary(
+                        uuid=uuid,
+                        fields=summary_fields(parts.get(shape)),
+                        first_seen=ms_to_dt(first),
+                        last_seen=ms_to_dt(last),
+                        docs=int(count),
+                    )
                 )
             return out
 
         return self._checked(run)  # type: ignore[no-any-return]
+
+    #: Builds whose decoded fields :meth:`_summary_fields` keeps (a report asks ``builds()`` about
+    #: the same builds once per fingerprint: a thousand times).
+    SUMMARY_FIELDS_CACHE = 65536
+
+    def _summary_fields(self, parts: tuple[str, str] | None) -> dict[str, Any]:
+        """A :class:`BuildSummary`'s fields from a shape's stored JSON (its build's part and its own;
+        None: the shape is gone), a fresh dict each time. Each part is decoded once (kept by its
+        text: never stale) when the build's part holds no file field (``log_url``, ``filename``),
+        as the store writes them; otherwise :meth:`_summary_fields_of` decides, from both."""
+        if parts is None:
+            return {}
+        build_json, own_json = parts
+        cache = self._summary_cache
+        build = cache.get(build_json)
+        if build is None:
+            decoded = loads_json(build_json)
+            if "log_url" in decoded or "filename" in decoded:
+                return self._summary_fields_of(build_json, own_json)
+            build = {k: decoded[k] for k in BUILD_FIELDS if k in decoded}
+            if len(cache) >= self.SUMMARY_FIELDS_CACHE:
+                cache.clear()
+            cache[build_json] = build
+        own_cache = self._summary_own_cache
+        own = own_cache.get(own_json)
+        if own is None:
+            decoded = loads_json(own_json)
+            own = {k: decoded[k] for k in BUILD_FIELDS if k in decoded}
+            if "log_url" in own:
+                # The shape holds one file's URL; the build's logs are its directory.
+                own["log_url"] = build_log_url(own["log_url"], decoded.get("filename"))
+            if len(own_cache) >= self.SUMMARY_FIELDS_CACHE:
+                own_cache.clear()
+            own_cache[own_json] = own
+        if not own:
+            return dict(build)
+        # the shape's own part wins, as in join_shape; in BUILD_FIELDS order
+        return {k: own[k] if k in own else build[k] for k in BUILD_FIELDS if k in own or k in build}
+
+    @staticmethod
+    def _summary_fields_of(build_json: str, own_json: str) -> dict[str, Any]:
+        src = join_shape(build_json, own_json)
+        fields = {k: src[k] for k in BUILD_FIELDS if k in src}
+        if "log_url" in fields:
+            # The shape holds one file's URL; the build's logs are its directory.
+            fields["log_url"] = build_log_url(fields["log_url"], src.get("filename"))
+        return fields
 
     def latest_timestamp(self, until: datetime | None = None) -> datetime | None:
         def run(conn: sqlite3.Connection) -> datetime | None:
