@@ -126,18 +126,26 @@ def write_corpus(path: Path, lines: int, seed: int, builds: int | None = None) -
                 rounds = BIG_ROUNDS if len(made) % 100 == 0 else 1
                 size = 0
                 for k in range(rounds):
-                    brng = random.Random(f"{seed}:{build.uuid}:{k}")
-                    for doc in gen.build_documents(brng, build):
-                        line = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
-                        out.write(line)
-                        raw_bytes += len(line)
-                        written += 1
-                        size += 1
+                    n, nbytes = _write_round(out, seed, build, k)
+                    raw_bytes += nbytes
+                    written += n
+                    size += n
                 made.append(build)
                 sizes[build.uuid] = size
                 if written >= lines:
                     break
     return {"docs": written, "builds": made, "sizes": sizes, "raw_bytes": raw_bytes, "gz_bytes": path.stat().st_size}
+
+
+def _write_round(out: Any, seed: int, build: gen.Build, k: int) -> tuple[int, int]:
+    """Write round ``k`` of ``build``'s documents (seeded by both) to ``out``; returns (lines, bytes)."""
+    n = nbytes = 0
+    for doc in gen.build_documents(random.Random(f"{seed}:{build.uuid}:{k}"), build):
+        line = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+        out.write(line)
+        nbytes += len(line)
+        n += 1
+    return n, nbytes
 
 
 def _write_fixed_builds(path: Path, lines: int, seed: int, nbuilds: int) -> dict[str, Any]:
@@ -157,13 +165,10 @@ def _write_fixed_builds(path: Path, lines: int, seed: int, nbuilds: int) -> dict
             target = lines * cumulative // total_weight  # where the lines written so far should be
             size = k = 0
             while k == 0 or written < target:
-                brng = random.Random(f"{seed}:{build.uuid}:{k}")
-                for doc in gen.build_documents(brng, build):
-                    line = json.dumps(doc, separators=(",", ":")).encode() + b"\n"
-                    out.write(line)
-                    raw_bytes += len(line)
-                    written += 1
-                    size += 1
+                n, nbytes = _write_round(out, seed, build, k)
+                raw_bytes += nbytes
+                written += n
+                size += n
                 k += 1
             sizes[build.uuid] = size
     return {"docs": written, "builds": made, "sizes": sizes, "raw_bytes": raw_bytes, "gz_bytes": path.stat().st_size}

@@ -248,16 +248,7 @@ def build_index(
                             else:
                                 keys.add(key)
                     else:
-                        hits = keep.intersection(toks)
-                        if hits:
-                            base = d << 32
-                            for pos, tok in enumerate(toks):
-                                if tok in hits:
-                                    keys = field_post.get(tok)
-                                    if keys is None:
-                                        field_post[tok] = {base | pos}
-                                    else:
-                                        keys.add(base | pos)
+                        _add_kept(field_post, d, toks, keep)
                     continue
                 if len(value) * 3 > MAX_KEYWORD_BYTES and not indexable(value):
                     LOG.warning("keyword value too long for Lucene, not indexed: field %s", name)
@@ -321,17 +312,22 @@ def build_index(
                     toks = analyzed_line[col] if col < len(analyzed_line) else None
                 if toks is None:
                     toks = tokenize(value)
-                hits = keep.intersection(toks)
-                if hits:
-                    base = d << 32
-                    for pos, tok in enumerate(toks):
-                        if tok in hits:
-                            keys = field_post.get(tok)
-                            if keys is None:
-                                field_post[tok] = {base | pos}
-                            else:
-                                keys.add(base | pos)
+                _add_kept(field_post, d, toks, keep)
     return index
+
+
+def _add_kept(field_post: dict[str, set[int]], d: int, toks: Sequence[str], keep: frozenset[str]) -> None:
+    """Postings of document ``d``'s tokens ``toks`` that are in ``keep`` (``d << 32 | position`` keys)."""
+    hits = keep.intersection(toks)
+    if hits:
+        base = d << 32
+        for pos, tok in enumerate(toks):
+            if tok in hits:
+                keys = field_post.get(tok)
+                if keys is None:
+                    field_post[tok] = {base | pos}
+                else:
+                    keys.add(base | pos)
 
 
 def _flat_names_collide(body: AbcMapping[str, Any], names: frozenset[str]) -> bool:
