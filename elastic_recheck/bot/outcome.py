@@ -8,6 +8,7 @@ IRC (``bot/notify.py``).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -87,6 +88,13 @@ class OutcomeBuilder:
 
     Per matched bug: its tracker title and status (``bugs``), and how many
     failed builds it hit in the 24 h before the report (``backend``).
+
+    Those counts are shared between reports: a count made for a report at
+    time ``t`` serves every report within ``settings.count_cache_s`` of ``t``
+    (report times, so replays behave as live runs). A gate reset brings
+    dozens of reports in minutes that match the same bugs; each bug is
+    counted once, by the first worker that needs it, while the others wait
+    for that count instead of repeating it.
     """
 
     def __init__(
@@ -96,6 +104,7 @@ class OutcomeBuilder:
         self.settings = settings
         self.bugs = bugs
         self.clock = clock
+        self._counts = _RecentCounts()
 
     def build(
         self, report: FailureReport, jobs: Sequence[FailedJob], classified: Mapping[str, Classification]
@@ -177,11 +186,15 @@ class OutcomeBuilder:
             filters=Filters(build_status="FAILURE"),
             window=TimeWindow(start=now - timedelta(hours=24), end=now),
         )
-        try:
-            return self.backend.count_builds(spec)
-        except ElasticRecheckError as exc:
-            LOG.warning("could not count recent hits of %s: %s", fp.bug, exc)
-            return None
+
+        def count() -> int | None:
+            try:
+                return self.backend.count_builds(spec)
+            except ElasticRecheckError as exc:
+                LOG.warning("could not count recent hits of %s: %s", fp.bug, exc)
+                return None
+
+        return self._counts.get((fp.bug, fp.query), now.timestamp(), self.settings.count_cache_s, count)
 
     def _bug_meta(self, bug: str, fp: Fingerprint) -> tuple[str | None, str | None]:
         title, status = fp.bug_title, None
@@ -208,3 +221,46 @@ class OutcomeBuilder:
             flaky_changes=rec.flaky_changes or 0,
             hours=rec.hours,
         )
+
+
+class _RecentCounts:
+    """Counts made at a report time, reused by reports within ``ttl`` seconds of it (thread-safe).
+
+    A key being counted is counted once: other threads asking for it wait
+    for that count. A failed count (None) is not kept. Entries older than
+    their ``ttl`` are dropped as new ones come, so the cache holds at most
+    the bugs matched within ``ttl`` of report time.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: key -> (report time, count)
+        self._done: dict[Any, tuple[float, int]] = {}
+        #: key -> set once the thread counting it is done
+        self._pending: dict[Any, threading.Event] = {}
+
+    def get(self, key: Any, at: float, ttl: float, count: Callable[[], int | None]) -> int | None:
+        if ttl <= 0:
+            return count()
+        while True:
+            with self._lock:
+                hit = self._done.get(key)
+                if hit is not None and abs(at - hit[0]) <= ttl:
+                    return hit[1]
+                pending = self._pending.get(key)
+                if pending is None:
+                    mine = self._pending[key] = threading.Event()
+                    break
+            pending.wait()
+        value: int | None = None
+        try:
+            value = count()
+        finally:
+            with self._lock:
+                if value is not None:
+                    self._done[key] = (at, value)
+                    if len(self._done) > 64:
+                        self._done = {k: v for k, v in self._done.items() if abs(at - v[0]) <= ttl}
+                del self._pending[key]
+                mine.set()
+        return value

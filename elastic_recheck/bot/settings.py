@@ -45,6 +45,9 @@ class BotSettings:
     #: Public URL of the status site (``[site] url``): linked in comments; empty: no links.
     site_url: str = ""
     count_recent: bool = True
+    #: Seconds of report time a bug's 24 h failure count is reused for later
+    #: reports (0: counted for every report; see ``OutcomeBuilder``).
+    count_cache_s: float = 300.0
     #: Seconds after an unacknowledged post (a timeout: Gerrit may still be
     #: storing it) before asking Gerrit whether it arrived.
     confirm_after_s: float = 60.0

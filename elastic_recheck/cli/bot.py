@@ -74,6 +74,7 @@ def settings_from_config(cfg: Config, **overrides: Any) -> BotSettings:
         deadline_s=cfg.recheckwatch.readiness_timeout,
         first_poll_s=cfg.recheckwatch.readiness_poll,
         workers=cfg.recheckwatch.workers,
+        count_cache_s=cfg.recheckwatch.count_cache,
         refused_grace_s=cfg.recheckwatch.refused_grace,
         attempt_budget_s=cfg.recheckwatch.attempt_budget,
         required_files=parse_required_files(cfg.recheckwatch.required_files),

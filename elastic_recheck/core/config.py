@@ -152,6 +152,8 @@ class RecheckwatchSection:
     readiness_poll: float = setting(10.0, "first poll interval (doubles up to 60 s)")
     required_files: str = setting("", "job-regex=file[,file] lines: files that must be indexed before classifying")
     workers: int = setting(4, "events classified concurrently")
+    count_cache: float = setting(300.0, "seconds of report time a matched bug's 'failures in the last 24 h' count is reused for "
+        "later reports (0: counted for every report)")
     refused_grace: float = setting(3600.0, "seconds past the readiness deadline that a comment Gerrit refuses is retried before giving up")
     attempt_budget: float = setting(300.0, "seconds one attempt at one event (readiness, classification, comment) may take; past it the event is "
         "given up as failed and the worker serves the next one")
