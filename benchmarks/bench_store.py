@@ -40,7 +40,8 @@ Measured (targets in brackets, from the store's issues; 2-core machine):
   lines; ``--builds`` holds the builds fixed while ``--lines`` grows), and
   the report process's peak RSS and anonymous memory.
 
-Prints a table and, with ``--json``, one JSON object.
+Prints a table and, with ``--json``, one JSON object; each phase's figures
+also go to stderr as it ends (``[ingest done] {...}``), for runs stopped early.
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.store_scale import add_arguments, run_phases
+from benchmarks.store_scale import add_arguments, partial, run_phases
 from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 from elastic_recheck.core.lucene import ast as qa
 from elastic_recheck.core.lucene.analysis import tokenize
@@ -306,6 +307,7 @@ def run(
             "optimize_s": round(time.perf_counter() - t, 2),
         }
         store.close()
+        partial("ingest", ingest)
     size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
     builds: list[gen.Build] = info["builds"]
     rng = random.Random(seed + 1)
@@ -316,6 +318,7 @@ def run(
     # of the ingest (caches, freed memory) is in it, and its RSS is its own.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         queries = pool.submit(query_phases, path, sample, biggest, nfp, seed).result()
+    partial("queries", queries)
     ingest_rss = round((_status_kb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024, 1)
     extra = run_phases(phases, corpus, info["docs"], path, builds) if phases is not None else {}
     if phases is not None and phases.reclaim:

@@ -27,6 +27,7 @@ import re
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -197,6 +198,11 @@ def bot_phase(store_path: Path, builds: list[Any], nfp: int, events: int, seed: 
     }
 
 
+def partial(phase: str, values: dict[str, Any]) -> None:
+    """A finished phase's figures, on stderr at once: a long run stopped early keeps them."""
+    print(f"[{phase} done] {json.dumps(values)}", file=sys.stderr, flush=True)
+
+
 def run_phases(args: argparse.Namespace, corpus: Path, docs: int, store_path: Path, builds: list[Any]) -> dict[str, Any]:
     """The phases ``args`` asks for (``--no-lucene``, ``--no-report``, ``--no-bot`` leave one out)."""
     out: dict[str, Any] = {}
@@ -204,11 +210,16 @@ def run_phases(args: argparse.Namespace, corpus: Path, docs: int, store_path: Pa
     try:
         if not args.no_lucene:
             out.update(lucene_phase(corpus, docs, work, args.lucene_sample))
+            partial("lucene", out)
         if not args.no_report:
-            out.update(in_fresh_process(report_phase, store_path, args.fingerprints, args.seed, work / "report", args.render))
+            report = in_fresh_process(report_phase, store_path, args.fingerprints, args.seed, work / "report", args.render)
+            partial("report", report)
+            out.update(report)
         if not args.no_bot:
             (work / "bot").mkdir()
-            out.update(in_fresh_process(bot_phase, store_path, builds, args.fingerprints, args.bot_events, args.seed, work / "bot"))
+            bot = in_fresh_process(bot_phase, store_path, builds, args.fingerprints, args.bot_events, args.seed, work / "bot")
+            partial("bot", bot)
+            out.update(bot)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
