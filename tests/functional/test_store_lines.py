@@ -166,3 +166,24 @@ def test_too_few_lines_to_train_on_stay_plain(tmp_path: Path) -> None:
         store.add_documents(docs)  # (replaced: still 50)
     assert _types(path) == {"text": 50}
     assert lines.train([json.dumps(d).encode() for d in docs]) is None
+
+
+def test_a_batch_packs_into_frames_each_line_reads_back_from(compressed: Path) -> None:
+    """``pack_batch``: frames end to end and fixed-width starts, the layout the batch trigger cuts lines from."""
+    conn = sqlite3.connect(compressed)
+    try:
+        codec = lines.load(conn)
+    finally:
+        conn.close()
+    assert codec is not None
+    rng = random.Random(7)
+    payloads = [lines.payload(json.dumps({"message": "x" * rng.randrange(0, 400), "n": i}), None if i % 3 else '["a"]')
+                for i in range(300)]
+    blob, offs = codec.pack_batch(payloads)
+    width = lines.OFFSET_WIDTH
+    assert len(offs) == width * (len(payloads) + 1)
+    starts = [int(offs[i : i + width]) for i in range(0, len(offs), width)]
+    assert starts[0] == 1 and starts[-1] == len(blob) + 1
+    decompress = codec.decompressor().decompress
+    assert [decompress(blob[a - 1 : b - 1]) for a, b in zip(starts, starts[1:], strict=False)] == payloads
+    assert codec.pack_batch([]) == (b"", "1".rjust(width, "0"))

@@ -18,6 +18,7 @@ The frame is zstd's magic-less format without checksum nor dictionary id
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -31,6 +32,9 @@ MAX_SAMPLES = 5000
 #: Dictionary size in bytes.
 DICT_SIZE = 64 * 1024
 LEVEL = 3
+
+#: Digits of each frame's start in :meth:`LineCodec.pack_batch` (a batch's frames stay below 10 GB).
+OFFSET_WIDTH = 10
 
 #: Separates the body JSON from the tokens JSON in a frame (compact JSON has no raw newline).
 _SEP = b"\n"
@@ -75,9 +79,19 @@ class LineCodec:
     def decompressor(self) -> zstandard.ZstdDecompressor:
         return zstandard.ZstdDecompressor(dict_data=self._dict, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
 
-    def pack_many(self, payloads: Sequence[bytes]) -> list[bytes]:
-        compress = self.compressor().compress
-        return [compress(p) for p in payloads]
+    def pack_batch(self, payloads: Sequence[bytes]) -> tuple[bytes, str]:
+        """The frames of ``payloads`` end to end, and where each starts (1-based, as SQL's ``substr``).
+
+        The starts are :data:`OFFSET_WIDTH`-digit decimals end to end, one more
+        than the frames (the last is where a frame after them would start):
+        frame ``k`` is ``substr(blob, start[k], start[k + 1] - start[k])``.
+        Compression runs in one call without the GIL (``multi_compress_to_buffer``),
+        so the thread calling this leaves the other one running.
+        """
+        # (the collection is a sequence of buffer segments; its stubs omit __iter__)
+        frames = list(self.compressor().multi_compress_to_buffer(list(payloads), threads=0)) if payloads else []  # type: ignore[call-overload]
+        starts = list(itertools.accumulate(map(len, frames), initial=1))
+        return b"".join(frames), (f"%0{OFFSET_WIDTH}d" * len(starts)) % tuple(starts)
 
     @staticmethod
     def split(raw: bytes) -> tuple[str, str | None]:

@@ -11,7 +11,6 @@ writes one batch while Python prepares the next.
 
 from __future__ import annotations
 
-import itertools
 import json
 import queue
 import sqlite3
@@ -40,7 +39,7 @@ from elastic_recheck.adapters.sqlite.layout import (
     text_hash,
     text_values,
 )
-from elastic_recheck.adapters.sqlite.lines import LineCodec, StoredLines, payload
+from elastic_recheck.adapters.sqlite.lines import OFFSET_WIDTH, LineCodec, StoredLines, payload
 from elastic_recheck.adapters.sqlite.prepare import SHAPE_CACHE, DocumentPreparer, PreparedDoc, fts_text
 from elastic_recheck.core.documents import flatten_fields
 from elastic_recheck.core.lucene.build_index import indexable
@@ -83,7 +82,7 @@ class EncodedBatch:
     #: ``[[build position, field, value], ...]``: their keyword values
     build_kw_json: str
     #: ``[[doc_id (stored_ids), ts, shape position, body, tokens], ...]`` (``tokens``: an array, see :func:`~elastic_recheck.adapters.sqlite.layout._migration_2`),
-    #: or ``[[doc_id, ts, shape position, null, null, offset, length], ...]`` for lines compressed in ``blob``
+    #: (body and tokens null for lines compressed from ``payloads``)
     docs_json: str
     #: ``[[text of field 1, text of field 2...], ...]``
     fts_json: str
@@ -92,8 +91,10 @@ class EncodedBatch:
     max_ts: int | None
     #: SQLite's JSON functions (3.40) cut a string at an escaped NUL: such a batch is written row by row
     row_by_row: bool = False
-    #: the compressed lines, end to end (``docs_json`` rows give offset and length; None: plain lines)
-    blob: bytes | None = None
+    #: the lines' frame contents (:func:`~.lines.payload`), compressed by the writing thread with ``codec``
+    #: (:meth:`~.lines.LineCodec.pack_batch`: zstd runs there without the GIL); None: plain lines
+    payloads: list[bytes] | None = None
+    codec: LineCodec | None = None
 
 
 #: A NUL character as JSON escapes it.
@@ -261,16 +262,13 @@ class BatchEncoder:
             shape_rows.append((info.hash, info.own, bslot))
             shape_kw.extend([(slot, name, value) for name, value in info.keywords])
             touched.update(info.builds)
-        blob = None
+        payloads = None
         if codec is not None:
-            packed = codec.pack_many(
-                [payload(body, dumps_json(tokens) if tokens is not None else None) for _, _, _, body, tokens in doc_rows]
-            )
-            offsets = list(itertools.accumulate((len(p) for p in packed), initial=1))
-            doc_rows = [(r[0], r[1], r[2], None, None, offsets[j], len(packed[j])) for j, r in enumerate(doc_rows)]
-            blob = b"".join(packed)
+            payloads = [payload(body, dumps_json(tokens) if tokens is not None else None) for _, _, _, body, tokens in doc_rows]
+            doc_rows = [(r[0], r[1], r[2], None, None) for r in doc_rows]
         enc = EncodedBatch(
-            blob=blob,
+            payloads=payloads,
+            codec=codec if payloads is not None else None,
             size=len(batch),
             kept=kept,
             doc_ids=list(last),
@@ -295,6 +293,12 @@ class BatchEncoder:
         return enc
 
 
+def _frame_start(position: str) -> str:
+    """SQL: where frame ``position`` starts in ``er_batch.blob`` (``offs``: fixed-width decimal, see :meth:`~.lines.LineCodec.pack_batch`)."""
+    width = OFFSET_WIDTH
+    return f"CAST(substr(NEW.offs, ({position}) * {width} + 1, {width}) AS INTEGER)"
+
+
 def _batch_sql(fts_columns: Sequence[str]) -> list[str]:
     """Per-connection TEMP objects: inserting one ``er_batch`` row stores a whole :class:`EncodedBatch`.
 
@@ -310,7 +314,7 @@ def _batch_sql(fts_columns: Sequence[str]) -> list[str]:
     return [
         "CREATE TEMP TABLE IF NOT EXISTS er_batch (id INTEGER PRIMARY KEY, first_id INTEGER, first_shape INTEGER, "
         "first_build INTEGER, shapes TEXT, shape_kw TEXT, builds TEXT, build_kw TEXT, docs TEXT, fts TEXT, kw TEXT, "
-        "max_ts INTEGER, blob BLOB)",
+        "max_ts INTEGER, blob BLOB, offs TEXT)",
         "CREATE TEMP TABLE IF NOT EXISTS er_slots (slot INTEGER PRIMARY KEY, shape INTEGER NOT NULL)",
         "CREATE TEMP TABLE IF NOT EXISTS er_build_slots (slot INTEGER PRIMARY KEY, build INTEGER NOT NULL)",
         f"""CREATE TEMP TRIGGER IF NOT EXISTS er_batch_insert AFTER INSERT ON er_batch BEGIN
@@ -345,7 +349,8 @@ def _batch_sql(fts_columns: Sequence[str]) -> list[str]:
                 WHERE s.shape >= (SELECT first_shape FROM er_batch WHERE id = NEW.id);
             INSERT INTO docs (id, doc_id, ts, shape, body, tokens)
                 SELECT {first} + key, value ->> 0, value ->> 1, (SELECT shape FROM er_slots WHERE slot = value ->> 2),
-                IFNULL(value ->> 3, substr(NEW.blob, value ->> 5, value ->> 6)), value ->> 4 FROM json_each(NEW.docs);
+                IFNULL(value ->> 3, substr(NEW.blob, {_frame_start("key")}, {_frame_start("key + 1")} - {_frame_start("key")})),
+                value ->> 4 FROM json_each(NEW.docs);
             INSERT INTO fts (rowid, {", ".join(fts_columns)}) SELECT {first} + key, {texts} FROM json_each(NEW.fts);
             INSERT OR IGNORE INTO kw (field, value, doc)
                 SELECT value ->> 1, value ->> 2, {first} + (value ->> 0) FROM json_each(NEW.kw);
@@ -621,7 +626,7 @@ class StoreWriter:
     def _write_rows(self, conn: sqlite3.Connection, batch: Sequence[PreparedDoc] | EncodedBatch) -> set[tuple[str, str]]:
         enc = batch if isinstance(batch, EncodedBatch) else self._encoder.encode(batch, self._lines.codec)
         codec = self._lines.codec  # (row by row: the lines are compressed here)
-        self._lines.before_write(conn, plain=enc.blob is None and (not enc.row_by_row or codec is None))
+        self._lines.before_write(conn, plain=enc.payloads is None and (not enc.row_by_row or codec is None))
         touched = self._insert_rows(conn, enc, codec)
         self._lines.after_write(conn, enc.size)
         return touched
@@ -632,13 +637,14 @@ class StoreWriter:
         if existing:
             self._delete_rows(conn, existing)
         if not enc.row_by_row:
+            blob, offs = enc.codec.pack_batch(enc.payloads) if enc.codec is not None and enc.payloads is not None else (None, None)
             params = (
                 enc.shapes_json, enc.shape_kw_json, enc.builds_json, enc.build_kw_json,
-                enc.docs_json, enc.fts_json, enc.kw_json, enc.max_ts, enc.blob,
+                enc.docs_json, enc.fts_json, enc.kw_json, enc.max_ts, blob, offs,
             )  # fmt: skip
             sql = (
-                "INSERT INTO er_batch (shapes, shape_kw, builds, build_kw, docs, fts, kw, max_ts, blob) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT INTO er_batch (shapes, shape_kw, builds, build_kw, docs, fts, kw, max_ts, blob, offs) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             )
             try:
                 conn.execute(sql, params)
