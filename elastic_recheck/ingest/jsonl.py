@@ -7,7 +7,7 @@ Bad lines are counted with their line numbers, never fatal.
 
 from __future__ import annotations
 
-import gzip
+import contextlib
 import itertools
 import json
 import logging
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from elastic_recheck.core.documents import StableIds, id_key, normalize_document, stable_ids
+from elastic_recheck.ingest.gunzip import GzipDataError, ThreadedGunzip
 from elastic_recheck.ingest.log_lines import bounded_lines
 from elastic_recheck.ports.loading import DocumentStore, IngestStats
 
@@ -130,30 +131,57 @@ def ingest_jsonl(
     stats = IngestStats()
     started = time.perf_counter()
     workers = workers or 0
-    with open(path, "rb") as raw:
+    with open(path, "rb") as raw, contextlib.ExitStack() as stack:
         magic = raw.read(2)
         raw.seek(0)
-        fh: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw  # type: ignore[assignment]
+        fh: IO[bytes] = raw
+        tell = raw.tell
+        cut: _EndAtBadData | None = None
+        if magic == b"\x1f\x8b":  # inflated by a thread of its own (zlib runs without the GIL)
+            gunzip = stack.enter_context(ThreadedGunzip(raw, path.name))
+            cut = _EndAtBadData(gunzip)
+            fh, tell = cut, gunzip.compressed_tell  # type: ignore[assignment]
         if workers > 0 and hasattr(store, "add_prepared"):  # the embedded store's worker pipeline
-            _ingest_parallel(store, fh, raw, stats, workers, batch_size, progress)
+            _ingest_parallel(store, fh, tell, stats, workers, batch_size, progress)
         else:
             docs: Iterable[dict[str, Any]] = iter_jsonl(fh, stats)
             if progress is not None:
-                docs = _report_progress(docs, raw, progress)
+                docs = _report_progress(docs, tell, progress)
             if hasattr(store, "add_prepared"):  # the embedded store: ids kept out of the bodies
                 ids = StableIds()
                 stored = store.add_documents(docs, batch_size=batch_size, id_of=ids.of)  # type: ignore[call-arg]
             else:  # a cluster's bulk writer gives them as _id
                 stored = store.add_documents(stable_ids(docs), batch_size=batch_size)
             stats.take_stored(stored)
+        if cut is not None and cut.error is not None:
+            # What came before the bad data is stored; the file's failure is still an error.
+            raise GzipDataError(f"{cut.error}; the {stats.docs:,} documents before it were stored")
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+class _EndAtBadData:
+    """``readline`` of a gzip stream that ends, instead of raising, where its data is corrupt or cut
+    (``error`` says why): the lines before it are stored before the error is raised."""
+
+    def __init__(self, fh: ThreadedGunzip) -> None:
+        self.fh = fh
+        self.error: GzipDataError | None = None
+
+    def readline(self, limit: int = -1) -> bytes:
+        if self.error is not None:
+            return b""
+        try:
+            return self.fh.readline(limit)
+        except GzipDataError as exc:
+            self.error = exc
+            return b""
 
 
 def _ingest_parallel(
     store: Any,
     fh: IO[bytes],
-    raw: IO[bytes],
+    tell: Callable[[], int],
     stats: IngestStats,
     workers: int,
     batch_size: int,
@@ -191,15 +219,15 @@ def _ingest_parallel(
                 store.add_prepared(batch, stats)
                 batch = []
             if progress is not None:
-                last = _advance(raw, last, progress)
+                last = _advance(tell, last, progress)
         if batch:
             store.add_prepared(batch, stats)
 
 
-def _advance(raw: IO[bytes], last: int, progress: Callable[[int], None]) -> int:
-    """Report the bytes of ``raw`` consumed since position ``last``; returns the new position."""
+def _advance(tell: Callable[[], int], last: int, progress: Callable[[int], None]) -> int:
+    """Report the file's bytes consumed since position ``last`` (``tell()``: where it is now); returns the new position."""
     try:
-        pos = raw.tell()
+        pos = tell()
     except (OSError, ValueError):
         return last
     if pos > last:
@@ -208,9 +236,9 @@ def _advance(raw: IO[bytes], last: int, progress: Callable[[int], None]) -> int:
     return last
 
 
-def _report_progress(docs: Iterable[dict[str, Any]], raw: IO[bytes], progress: Callable[[int], None]) -> Iterator[dict[str, Any]]:
+def _report_progress(docs: Iterable[dict[str, Any]], tell: Callable[[], int], progress: Callable[[int], None]) -> Iterator[dict[str, Any]]:
     last = 0
     for n, doc in enumerate(docs):
         if n % 2000 == 0:
-            last = _advance(raw, last, progress)
+            last = _advance(tell, last, progress)
         yield doc
