@@ -72,7 +72,7 @@ def _existing(app: AppContext, directory: Path) -> list[Fingerprint]:
 
 def _backend(app: AppContext) -> Any:
     try:
-        return app.backend()
+        return app.backend(scan=True)
     except BackendError as exc:
         click.echo(f"error: backend unavailable: {exc}", err=True)
         sys.exit(EXIT_BACKEND_DOWN)

@@ -82,15 +82,17 @@ class AppContext:
         """Whether queries mean what Elasticsearch's ``query_string`` makes of them (else plain Lucene)."""
         return (self.lucene_mode or self.config.data_source.lucene_mode) == "es"
 
-    def store(self, create: bool = False, long_running: bool = False) -> EmbeddedStore:
+    def store(self, create: bool = False, long_running: bool = False, scan: bool = False) -> EmbeddedStore:
         """The embedded store (opened once).
 
         ``long_running`` (the bot) turns memory-mapped reads off unless
         ``[data_source] store_mmap_mb`` says otherwise: mapped pages count in
-        the process's RSS, once per worker connection.
+        the process's RSS, once per worker connection. ``scan`` (the report
+        commands, which read the whole window) maps the whole file and keeps
+        every build's decoded fields (see ``SCAN_MMAP_SIZE``).
         """
         if self._store is None:
-            from elastic_recheck.adapters.sqlite.store import DEFAULT_MMAP_SIZE, EmbeddedStore
+            from elastic_recheck.adapters.sqlite import store as embedded
 
             path = self.store_path
             if not create and not path.exists():
@@ -99,11 +101,14 @@ class AppContext:
                     "(or 'elastic-recheck demo'), or pass --store"
                 )
             mmap_mb = self.config.data_source.store_mmap_mb
-            if mmap_mb < 0:
-                mmap_size = 0 if long_running else DEFAULT_MMAP_SIZE
-            else:
+            if mmap_mb >= 0:
                 mmap_size = mmap_mb * 1024 * 1024
-            self._store = EmbeddedStore(path, es_mode=self.es_mode, mmap_size=mmap_size)
+            elif long_running:
+                mmap_size = 0
+            else:
+                mmap_size = embedded.SCAN_MMAP_SIZE if scan else embedded.DEFAULT_MMAP_SIZE
+            cache = embedded.SCAN_SUMMARY_CACHE_SIZE if scan else embedded.SUMMARY_CACHE_SIZE
+            self._store = embedded.EmbeddedStore(path, es_mode=self.es_mode, mmap_size=mmap_size, summary_cache_size=cache)
             LOG.info("backend: embedded store at %s", path)
         return self._store
 
@@ -112,9 +117,11 @@ class AppContext:
         """True when ``[data_source]`` names a cluster (``backend``, or the old ``es_url`` alone)."""
         return self.config.backend != "embedded"
 
-    def backend(self) -> SearchBackend:
-        """The configured SearchBackend: the embedded store, or the cluster's adapter (opened once)."""
-        return self.cluster_backend() if self.cluster else self.store()
+    def backend(self, scan: bool = False) -> SearchBackend:
+        """The configured SearchBackend: the embedded store, or the cluster's adapter (opened once).
+
+        ``scan``: the caller reads the whole window (reports; see :meth:`store`)."""
+        return self.cluster_backend() if self.cluster else self.store(scan=scan)
 
     def cluster_backend(self) -> ElasticBackend:
         """The configured cluster's adapter (opened once), also for what only a cluster answers (its mapping)."""

@@ -158,7 +158,7 @@ class ProgressPrinter:
 
 def _backend(app: AppContext) -> Any:
     try:
-        return app.backend()
+        return app.backend(scan=True)
     except BackendError as exc:
         click.echo(f"error: backend unavailable: {exc}", err=True)
         sys.exit(ExitCode.BACKEND_DOWN)

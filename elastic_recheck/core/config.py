@@ -92,7 +92,7 @@ class DataSourceSection:
         "when not given, an es_url (the old configuration's key) means cluster")
     store: str = setting("", "path of the embedded store (default: $ELASTIC_RECHECK_STORE or ~/.local/share/elastic-recheck/store.db)")
     store_mmap_mb: int = setting(-1, "MiB of the embedded store each connection memory-maps: -1 = automatic (256 for one-shot commands, "
-        "0 for the long-running bot, so its RSS stays small), 0 = off")
+        "the whole file for the reports, 0 for the long-running bot, so its RSS stays small), 0 = off")
     es_url: str = setting("", "Elasticsearch/OpenSearch URL (may include user:password@)", secret=True)
     index_format: str = setting("logstash-%Y.%m.%d", "strftime pattern of the daily indices")
     index_template: str = setting("elastic-recheck", "index template that ingest and collect install before writing to a cluster (the logstash mapping: "

@@ -752,13 +752,22 @@ def test_percolation_sees_new_documents(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("setting", "long_running", "expected"),
-    [(None, False, 256 * 1024 * 1024), (None, True, 0), ("64", True, 64 * 1024 * 1024), ("0", False, 0)],
+    ("setting", "mode", "expected"),
+    [
+        (None, "one-shot", 256 * 1024 * 1024),
+        (None, "long-running", 0),
+        (None, "scan", 1 << 40),
+        ("64", "long-running", 64 * 1024 * 1024),
+        ("64", "scan", 64 * 1024 * 1024),
+        ("0", "one-shot", 0),
+    ],
 )
-def test_store_mmap_setting(tmp_path: Path, setting: str | None, long_running: bool, expected: int) -> None:
-    """One-shot commands map the store for speed; the long-running bot maps
-    nothing (mapped pages count in its RSS once per worker connection)
-    unless ``[data_source] store_mmap_mb`` says otherwise."""
+def test_store_mmap_setting(tmp_path: Path, setting: str | None, mode: str, expected: int) -> None:
+    """One-shot commands map the store for speed, the reports (a scan of the
+    whole window) all of it; the long-running bot maps nothing (mapped pages
+    count in its RSS once per worker connection) unless ``[data_source]
+    store_mmap_mb`` says otherwise."""
+    from elastic_recheck.adapters.sqlite.store import SCAN_SUMMARY_CACHE_SIZE, SUMMARY_CACHE_SIZE
     from elastic_recheck.cli.main import AppContext
     from elastic_recheck.core.config import from_mapping
 
@@ -766,13 +775,26 @@ def test_store_mmap_setting(tmp_path: Path, setting: str | None, long_running: b
     if setting is not None:
         section["store_mmap_mb"] = setting
     app = AppContext(config=from_mapping({"data_source": section}))
-    store = app.store(create=True, long_running=long_running)
+    store = app.store(create=True, long_running=mode == "long-running", scan=mode == "scan")
     try:
         assert store.mmap_size == expected
-        conn = store._conn  # the PRAGMA really reached SQLite
-        assert conn.execute("PRAGMA mmap_size").fetchone()[0] == expected
+        assert store.summary_cache_size == (SCAN_SUMMARY_CACHE_SIZE if mode == "scan" else SUMMARY_CACHE_SIZE)
+        conn = store._conn  # the PRAGMA really reached SQLite (capped at its build's SQLITE_MAX_MMAP_SIZE)
+        pragma = conn.execute("PRAGMA mmap_size").fetchone()[0]
+        assert pragma == expected or (mode == "scan" and pragma > 256 * 1024 * 1024)
     finally:
         store.close()
+
+
+def test_build_summaries_do_not_depend_on_the_cache_size(sample_store: EmbeddedStore) -> None:
+    """A cache smaller than the builds a report cycles through is emptied and refilled: same answers."""
+    spec = QuerySpec(queries=("message:error OR message:failed",))
+    with EmbeddedStore(sample_store.path) as roomy, EmbeddedStore(sample_store.path, summary_cache_size=3) as tight:
+        expected = roomy.builds(spec)
+        assert len(expected) > 10
+        for _ in range(3):
+            assert tight.builds(spec) == expected
+        assert 0 < len(tight._summary_cache) <= 3
 
 
 def test_voting_filter_accepts_every_spelling_of_the_flag(tmp_path: Path) -> None:

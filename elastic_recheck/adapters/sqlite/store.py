@@ -62,6 +62,17 @@ LOG = logging.getLogger(__name__)
 #: RSS, once per connection; the long-running bot opens the store with 0
 #: (docs/performance.md, docs/reliability.md).
 DEFAULT_MMAP_SIZE = 256 * 1024 * 1024
+#: ``mmap_size`` of a whole-store scan (the report commands: every fingerprint over the whole
+#: window): all of the file. SQLite caps it at its build's ``SQLITE_MAX_MMAP_SIZE`` (2 GiB in
+#: Debian's and Python's builds). Past the map, pages are read with a system call each: at 10M
+#: lines (a 2.6 GB store) the report's queries cost ~9 % more CPU with 256 MiB mapped.
+SCAN_MMAP_SIZE = 1 << 40
+#: Decoded build and shape parts :meth:`EmbeddedStore._summary_fields` keeps, by default and for a
+#: whole-store scan (a report asks ``builds()`` about the same builds once per fingerprint: at 10M
+#: lines 50,000 builds and 163,000 shapes; with fewer kept than it cycles through, every one is
+#: decoded again for every fingerprint). ~1.8 KB per build, ~0.5 KB per shape.
+SUMMARY_CACHE_SIZE = 65536
+SCAN_SUMMARY_CACHE_SIZE = 1 << 20
 
 
 #: Joins a subquery ``m`` with a ``shape`` column to its shape ``s`` and build ``b`` (aggregations
@@ -80,6 +91,7 @@ class EmbeddedStore:
     :param mapping: which fields are analyzed text (fixed when the store is created).
     :param es_mode: parse queries like Elasticsearch's ``query_string`` (else plain Lucene).
     :param mmap_size: bytes of the file each connection memory-maps (0: none).
+    :param summary_cache_size: decoded build (and shape) parts kept for :meth:`builds`.
     :raises StoreError: the file cannot be opened, is read-only, corrupt, or
         was created by a newer version or with other text fields.
     """
@@ -92,6 +104,7 @@ class EmbeddedStore:
         timeout: float = 30.0,
         tokenize: Callable[[str], list[str]] | None = None,
         mmap_size: int = DEFAULT_MMAP_SIZE,
+        summary_cache_size: int = SUMMARY_CACHE_SIZE,
     ) -> None:
         self.path = Path(path)
         self.mmap_size = max(0, int(mmap_size))
@@ -105,6 +118,7 @@ class EmbeddedStore:
         self._parse_cache: dict[str, qa.Query | QuerySyntaxError] = {}
         self._summary_cache: dict[str, dict[str, Any]] = {}  # a build's part -> its fields
         self._summary_own_cache: dict[str, dict[str, Any]] = {}  # a shape's own part -> its fields
+        self.summary_cache_size = summary_cache_size
         if str(path) != ":memory:":
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -557,9 +571,6 @@ class EmbeddedStore:
 
         return self._checked(run)  # type: ignore[no-any-return]
 
-    #: Builds whose decoded fields :meth:`_summary_fields` keeps (a report asks ``builds()`` about
-    #: the same builds once per fingerprint: a thousand times).
-    SUMMARY_FIELDS_CACHE = 65536
 
     def _summary_fields(self, parts: tuple[str, str] | None) -> dict[str, Any]:
         """A :class:`BuildSummary`'s fields from a shape's stored JSON (its build's part and its own;
@@ -576,7 +587,7 @@ class EmbeddedStore:
             if "log_url" in decoded or "filename" in decoded:
                 return self._summary_fields_of(build_json, own_json)
             build = {k: decoded[k] for k in BUILD_FIELDS if k in decoded}
-            if len(cache) >= self.SUMMARY_FIELDS_CACHE:
+            if len(cache) >= self.summary_cache_size:
                 cache.clear()
             cache[build_json] = build
         own_cache = self._summary_own_cache
@@ -587,7 +598,7 @@ class EmbeddedStore:
             if "log_url" in own:
                 # The shape holds one file's URL; the build's logs are its directory.
                 own["log_url"] = build_log_url(own["log_url"], decoded.get("filename"))
-            if len(own_cache) >= self.SUMMARY_FIELDS_CACHE:
+            if len(own_cache) >= self.summary_cache_size:
                 own_cache.clear()
             own_cache[own_json] = own
         if not own:
