@@ -186,4 +186,4 @@ def test_a_batch_packs_into_frames_each_line_reads_back_from(compressed: Path) -
     assert starts[0] == 1 and starts[-1] == len(blob) + 1
     decompress = codec.decompressor().decompress
     assert [decompress(blob[a - 1 : b - 1]) for a, b in zip(starts, starts[1:], strict=False)] == payloads
-    assert codec.pack_batch([]) == (b"", "1".rjust(width, "0"))
+    assert codec.pack_batch([]) == (b"", b"1".rjust(width, b"0"))

@@ -79,7 +79,7 @@ class LineCodec:
     def decompressor(self) -> zstandard.ZstdDecompressor:
         return zstandard.ZstdDecompressor(dict_data=self._dict, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
 
-    def pack_batch(self, payloads: Sequence[bytes]) -> tuple[bytes, str]:
+    def pack_batch(self, payloads: Sequence[bytes]) -> tuple[bytes, bytes]:
         """The frames of ``payloads`` end to end, and where each starts (1-based, as SQL's ``substr``).
 
         The starts are :data:`OFFSET_WIDTH`-digit decimals end to end, one more
@@ -91,7 +91,9 @@ class LineCodec:
         # (the collection is a sequence of buffer segments; its stubs omit __iter__)
         frames = list(self.compressor().multi_compress_to_buffer(list(payloads), threads=0)) if payloads else []  # type: ignore[call-overload]
         starts = list(itertools.accumulate(map(len, frames), initial=1))
-        return b"".join(frames), (f"%0{OFFSET_WIDTH}d" * len(starts)) % tuple(starts)
+        # bytes, not str: SQL's substr() finds a TEXT position by walking its characters (quadratic
+        # over a batch), a BLOB position directly
+        return b"".join(frames), ((f"%0{OFFSET_WIDTH}d" * len(starts)) % tuple(starts)).encode("ascii")
 
     @staticmethod
     def split(raw: bytes) -> tuple[str, str | None]:

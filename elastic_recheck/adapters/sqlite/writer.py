@@ -314,7 +314,7 @@ def _batch_sql(fts_columns: Sequence[str]) -> list[str]:
     return [
         "CREATE TEMP TABLE IF NOT EXISTS er_batch (id INTEGER PRIMARY KEY, first_id INTEGER, first_shape INTEGER, "
         "first_build INTEGER, shapes TEXT, shape_kw TEXT, builds TEXT, build_kw TEXT, docs TEXT, fts TEXT, kw TEXT, "
-        "max_ts INTEGER, blob BLOB, offs TEXT)",
+        "max_ts INTEGER, blob BLOB, offs BLOB)",
         "CREATE TEMP TABLE IF NOT EXISTS er_slots (slot INTEGER PRIMARY KEY, shape INTEGER NOT NULL)",
         "CREATE TEMP TABLE IF NOT EXISTS er_build_slots (slot INTEGER PRIMARY KEY, build INTEGER NOT NULL)",
         f"""CREATE TEMP TRIGGER IF NOT EXISTS er_batch_insert AFTER INSERT ON er_batch BEGIN
