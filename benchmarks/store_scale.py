@@ -147,10 +147,21 @@ def _report(store_path: Path, nfp: int, seed: int, work: Path, render: bool) -> 
     stats = collect_bug_stats(backend, [fp for fp in loaded.fingerprints if not fp.suppress_graph], window)
     write_json(work / "graph.json", graph_json(stats, window, last_indexed=probe.newest_event, status=probe.status))
     out["report_graph_s"] = round(time.perf_counter() - t, 2)
+    graph_cpu = time.process_time() - cpu
     t = time.perf_counter()
     data = collect_uncategorized_data(backend, loaded, config, window)
     write_uncategorized(data, work / "uncategorized")
     out["report_uncategorized_s"] = round(time.perf_counter() - t, 2)
+    uncategorized_cpu = time.process_time() - cpu - graph_cpu
+    # The units the two grow with (issue 19): graph, the (fingerprint, matched build) pairs it
+    # summarizes; uncategorized, the failed gate builds it classifies against every fingerprint.
+    pairs = sum(len(s.builds) for s in stats)
+    out["report_graph_cpu_s"] = round(graph_cpu, 2)
+    out["report_graph_matched_pairs"] = pairs
+    out["report_graph_cpu_us_per_pair"] = round(graph_cpu * 1e6 / max(1, pairs), 1)
+    out["report_uncategorized_cpu_s"] = round(uncategorized_cpu, 2)
+    out["report_uncategorized_cpu_ms_per_failed_build"] = round(
+        uncategorized_cpu * 1000 / max(1, data.uncategorized.overall.failed), 1)
     out["report_graph_uncategorized_s"] = round(out["report_graph_s"] + out["report_uncategorized_s"], 2)
     out["report_graph_uncategorized_cpu_s"] = round(time.process_time() - cpu, 2)
     out["report_failed_gate_builds"] = data.uncategorized.overall.failed
