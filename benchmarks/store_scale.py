@@ -117,7 +117,7 @@ def _report(store_path: Path, nfp: int, seed: int, work: Path, render: bool) -> 
     """graph + uncategorized (+ render) for ``nfp`` fingerprint files over the sample's 10 days."""
     from benchmarks.bench_bot import RssSampler
     from benchmarks.bench_startup import write_queries
-    from elastic_recheck.adapters.sqlite.store import SCAN_MMAP_SIZE, SCAN_SUMMARY_CACHE_SIZE, EmbeddedStore
+    from elastic_recheck.adapters.sqlite.store import EmbeddedStore
     from elastic_recheck.core.config import from_mapping
     from elastic_recheck.core.fingerprint_loading import load_fingerprints
     from elastic_recheck.report.graph import collect_bug_stats, graph_json
@@ -134,7 +134,7 @@ def _report(store_path: Path, nfp: int, seed: int, work: Path, render: bool) -> 
     config = from_mapping({})
     window = ReportWindow(now=gen.END, days=gen.DAYS)
     # as the report commands open it (`AppContext.store(scan=True)`)
-    backend = EmbeddedStore(store_path, mmap_size=SCAN_MMAP_SIZE, summary_cache_size=SCAN_SUMMARY_CACHE_SIZE)
+    backend = EmbeddedStore(store_path, scan=True)
     out: dict[str, Any] = {"report_load_avg": f"{os.getloadavg()[0]:.1f}"}
     # RSS counts the store's memory-mapped pages the queries touched (all of
     # the file, up to SQLite's 2 GiB cap: shared page cache, not the process's

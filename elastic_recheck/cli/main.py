@@ -89,10 +89,10 @@ class AppContext:
         ``[data_source] store_mmap_mb`` says otherwise: mapped pages count in
         the process's RSS, once per worker connection. ``scan`` (the report
         commands, which read the whole window) maps the whole file and keeps
-        every build's decoded fields (see ``SCAN_MMAP_SIZE``).
+        every build's decoded fields (``EmbeddedStore``'s ``scan``).
         """
         if self._store is None:
-            from elastic_recheck.adapters.sqlite import store as embedded
+            from elastic_recheck.adapters.sqlite.store import EmbeddedStore
 
             path = self.store_path
             if not create and not path.exists():
@@ -101,14 +101,8 @@ class AppContext:
                     "(or 'elastic-recheck demo'), or pass --store"
                 )
             mmap_mb = self.config.data_source.store_mmap_mb
-            if mmap_mb >= 0:
-                mmap_size = mmap_mb * 1024 * 1024
-            elif long_running:
-                mmap_size = 0
-            else:
-                mmap_size = embedded.SCAN_MMAP_SIZE if scan else embedded.DEFAULT_MMAP_SIZE
-            cache = embedded.SCAN_SUMMARY_CACHE_SIZE if scan else embedded.SUMMARY_CACHE_SIZE
-            self._store = embedded.EmbeddedStore(path, es_mode=self.es_mode, mmap_size=mmap_size, summary_cache_size=cache)
+            mmap_size = mmap_mb * 1024 * 1024 if mmap_mb >= 0 else 0 if long_running else None  # None: the store's
+            self._store = EmbeddedStore(path, es_mode=self.es_mode, mmap_size=mmap_size, scan=scan)
             LOG.info("backend: embedded store at %s", path)
         return self._store
 

@@ -296,15 +296,14 @@ class _Compiler:
         if field_name in UNINDEXED_PER_LINE:
             key = self.store.register_predicate(pred)
             return _Plan(sql=[("er_body_pred(d.body, ?, ?)", [field_name, key])])
-        per_line = self.store.per_line(field_name)
-        table = "kw" if per_line else shape_keyword_table(field_name)
-        values = [v for v in self._distinct_values(table, field_name, prefix) if pred(v)]
+        values = [v for v in self._distinct_values(self._keyword_table(field_name), field_name, prefix) if pred(v)]
         if not values:
             return _NONE
-        op = "IN (SELECT value FROM json_each(?))"
-        if per_line:
-            return _Plan(sql=[(f"d.id IN (SELECT doc FROM kw WHERE field = ? AND value {op})", [field_name, json.dumps(values)])])
-        return _Plan(sql=[(f"d.shape IN ({shapes_with(field_name, op)})", [field_name, json.dumps(values)])])
+        return _Plan(sql=[self.keyword_lookup(field_name, "IN (SELECT value FROM json_each(?))", [json.dumps(values)])])
+
+    def _keyword_table(self, field_name: str) -> str:
+        """The keyword table holding ``field_name``'s values: ``kw`` (per line), ``kw_shape`` or ``kw_build``."""
+        return "kw" if self.store.per_line(field_name) else shape_keyword_table(field_name)
 
     def keyword_vocabulary(self, field_name: str, prefix: str = "") -> list[str]:
         """Distinct values of a keyword field (starting with ``prefix``)."""
@@ -313,7 +312,7 @@ class _Compiler:
             for (body,) in self.conn.execute("SELECT er_body(body) FROM docs"):
                 values.update(keyword_values(loads_json(body).get(field_name)))
             return sorted(v for v in values if v.startswith(prefix))
-        return self._distinct_values("kw" if self.store.per_line(field_name) else shape_keyword_table(field_name), field_name, prefix)
+        return self._distinct_values(self._keyword_table(field_name), field_name, prefix)
 
     def _distinct_values(self, table: str, field_name: str, prefix: str = "") -> list[str]:
         """Distinct values of ``field_name`` in a keyword table, optionally by prefix (index range scan)."""

@@ -80,6 +80,15 @@ SCAN_SUMMARY_CACHE_SIZE = 1 << 20
 _BUILD_OF_M = "JOIN shapes s ON s.id = m.shape JOIN builds b ON b.id = s.build"
 
 
+def _summary_of(src: AbcMapping[str, Any]) -> dict[str, Any]:
+    """A :class:`BuildSummary`'s fields from a shape's fields (or a part of them)."""
+    fields = {k: src[k] for k in BUILD_FIELDS if k in src}
+    if "log_url" in fields:
+        # The shape holds one file's URL; the build's logs are its directory.
+        fields["log_url"] = build_log_url(fields["log_url"], src.get("filename"))
+    return fields
+
+
 class EmbeddedStore:
     """CI log documents in one SQLite file; implements :class:`SearchBackend`.
 
@@ -90,8 +99,12 @@ class EmbeddedStore:
     :param path: the database file (created with its directory when missing).
     :param mapping: which fields are analyzed text (fixed when the store is created).
     :param es_mode: parse queries like Elasticsearch's ``query_string`` (else plain Lucene).
-    :param mmap_size: bytes of the file each connection memory-maps (0: none).
-    :param summary_cache_size: decoded build (and shape) parts kept for :meth:`builds`.
+    :param mmap_size: bytes of the file each connection memory-maps (0: none; None: the
+        default of the access pattern, :data:`DEFAULT_MMAP_SIZE` or :data:`SCAN_MMAP_SIZE`).
+    :param scan: the caller reads the whole window (the report commands): all of the file
+        mapped and every build's decoded fields kept (:data:`SCAN_SUMMARY_CACHE_SIZE`).
+    :param summary_cache_size: decoded build (and shape) parts kept for :meth:`builds`
+        (None: the default of the access pattern).
     :raises StoreError: the file cannot be opened, is read-only, corrupt, or
         was created by a newer version or with other text fields.
     """
@@ -103,10 +116,15 @@ class EmbeddedStore:
         es_mode: bool = True,
         timeout: float = 30.0,
         tokenize: Callable[[str], list[str]] | None = None,
-        mmap_size: int = DEFAULT_MMAP_SIZE,
-        summary_cache_size: int = SUMMARY_CACHE_SIZE,
+        mmap_size: int | None = None,
+        scan: bool = False,
+        summary_cache_size: int | None = None,
     ) -> None:
         self.path = Path(path)
+        if mmap_size is None:
+            mmap_size = SCAN_MMAP_SIZE if scan else DEFAULT_MMAP_SIZE
+        if summary_cache_size is None:
+            summary_cache_size = SCAN_SUMMARY_CACHE_SIZE if scan else SUMMARY_CACHE_SIZE
         self.mmap_size = max(0, int(mmap_size))
         self.mapping = mapping
         self.es_mode = es_mode
@@ -571,7 +589,6 @@ class EmbeddedStore:
 
         return self._checked(run)  # type: ignore[no-any-return]
 
-
     def _summary_fields(self, parts: tuple[str, str] | None) -> dict[str, Any]:
         """A :class:`BuildSummary`'s fields from a shape's stored JSON (its build's part and its own;
         None: the shape is gone), a fresh dict each time. Each part is decoded once (kept by its
@@ -580,27 +597,15 @@ class EmbeddedStore:
         if parts is None:
             return {}
         build_json, own_json = parts
-        cache = self._summary_cache
-        build = cache.get(build_json)
+        build = self._summary_cache.get(build_json)
         if build is None:
             decoded = loads_json(build_json)
             if "log_url" in decoded or "filename" in decoded:
                 return self._summary_fields_of(build_json, own_json)
-            build = {k: decoded[k] for k in BUILD_FIELDS if k in decoded}
-            if len(cache) >= self.summary_cache_size:
-                cache.clear()
-            cache[build_json] = build
-        own_cache = self._summary_own_cache
-        own = own_cache.get(own_json)
+            build = self._keep(self._summary_cache, build_json, _summary_of(decoded))
+        own = self._summary_own_cache.get(own_json)
         if own is None:
-            decoded = loads_json(own_json)
-            own = {k: decoded[k] for k in BUILD_FIELDS if k in decoded}
-            if "log_url" in own:
-                # The shape holds one file's URL; the build's logs are its directory.
-                own["log_url"] = build_log_url(own["log_url"], decoded.get("filename"))
-            if len(own_cache) >= self.summary_cache_size:
-                own_cache.clear()
-            own_cache[own_json] = own
+            own = self._keep(self._summary_own_cache, own_json, _summary_of(loads_json(own_json)))
         if not own:
             return dict(build)
         # the shape's own part wins, as in join_shape; in BUILD_FIELDS order
@@ -608,11 +613,14 @@ class EmbeddedStore:
 
     @staticmethod
     def _summary_fields_of(build_json: str, own_json: str) -> dict[str, Any]:
-        src = join_shape(build_json, own_json)
-        fields = {k: src[k] for k in BUILD_FIELDS if k in src}
-        if "log_url" in fields:
-            # The shape holds one file's URL; the build's logs are its directory.
-            fields["log_url"] = build_log_url(fields["log_url"], src.get("filename"))
+        """The fields from the whole shape (both parts joined): what the parts decoded apart give."""
+        return _summary_of(join_shape(build_json, own_json))
+
+    def _keep(self, cache: dict[str, dict[str, Any]], key: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """``fields`` kept in ``cache`` (emptied first when it holds :attr:`summary_cache_size`)."""
+        if len(cache) >= self.summary_cache_size:
+            cache.clear()
+        cache[key] = fields
         return fields
 
     def latest_timestamp(self, until: datetime | None = None) -> datetime | None:
